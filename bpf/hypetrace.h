@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Plain structs and constants shared by the BPF programs (C) and userspace/core (C++).
+ * No kernel types here: this header must compile on both sides unchanged.
+ */
+#ifndef HYPETRACE_BPF_HYPETRACE_H
+#define HYPETRACE_BPF_HYPETRACE_H
+
+#define HT_COMM_LEN 16
+#define HT_PATH_LEN 128
+
+/* Rare events, streamed through the ring buffer. */
+enum ht_event_type {
+	HT_EV_EXEC = 1,		/* a tracked process called execve: path, comm */
+	HT_EV_FORK = 2,		/* a tracked process (or the spawner) created a process: aux = child tgid */
+	HT_EV_EXIT = 3,		/* a tracked process exited (group leader): aux = exit code */
+	HT_EV_KVM_RUN_FIRST = 4,/* first KVM_RUN ioctl of a guest: its first vCPU entry */
+	HT_EV_RENAME = 5,	/* a tracked thread was named (QEMU names vCPU threads "CPU n/KVM") */
+};
+
+struct ht_event {
+	unsigned long long ts_ns;	/* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	unsigned int type;		/* enum ht_event_type */
+	unsigned int guest;		/* guest id given by userspace */
+	unsigned int pid;		/* thread id */
+	unsigned int tgid;		/* process id */
+	unsigned int ppid;		/* parent's tgid */
+	unsigned int aux;		/* per type, see above */
+	char comm[HT_COMM_LEN];
+	char path[HT_PATH_LEN];
+};
+
+/* In-kernel aggregation: one u64 per (guest, time bucket, kind, sub). */
+enum ht_counter_kind {
+	HT_CNT_FAULT_USER = 1,	/* exceptions:page_fault_user */
+	HT_CNT_FAULT_KERNEL = 2,/* exceptions:page_fault_kernel */
+	HT_CNT_EXEC = 3,
+	HT_CNT_FORK = 4,
+	HT_CNT_EXIT = 5,
+	HT_CNT_KVM_EXIT = 6,	/* kvm:kvm_exit, sub = exit reason | isa << 32 */
+	HT_CNT_KVM_EXIT_NS = 7,	/* ns from kvm_exit to the next kvm_entry, sub as above */
+	HT_CNT_KVM_USER_EXIT = 8,/* kvm:kvm_userspace_exit, sub = KVM_EXIT_* reason */
+	HT_CNT_KVM_PIO = 9,	/* kvm:kvm_pio, sub = port | rw << 16 */
+	HT_CNT_KVM_MMIO = 10,	/* kvm:kvm_mmio, sub = gpa | type << 56 */
+	HT_CNT_KVM_RUN = 11,	/* KVM_RUN ioctls returned */
+	HT_CNT_KVM_RUN_NS = 12,	/* ns spent inside KVM_RUN */
+	HT_CNT_KVM_RUN_LOG2 = 13,/* KVM_RUN duration histogram, sub = floor(log2(ns)) */
+	HT_CNT_LOST = 14,	/* counter map full: sub = the kind that was dropped */
+};
+
+struct ht_counter_key {
+	unsigned int guest;
+	unsigned int bucket;	/* (ts - origin_ns) / bucket_ns */
+	unsigned int kind;	/* enum ht_counter_kind */
+	unsigned int pad;
+	unsigned long long sub;
+};
+
+#define HT_COUNTERS_MAX (1 << 18)
+#define HT_TRACKED_MAX 16384
+
+#endif

@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+/*
+ * hypetrace's tracer: process lifecycle, page faults and KVM activity of the guests under test.
+ *
+ * Filtering: a process is "tracked" when its tgid is in `tracked` (value: guest id). Userspace
+ * names a spawner (its own tgid) for the launch of a guest: every process the spawner forks then,
+ * and every descendant of a tracked process, becomes tracked with the same guest id. Threads share
+ * their process's tgid, so QEMU's vCPU threads are covered.
+ *
+ * Aggregation: hot-path events (faults, exits, KVM_RUN) only add to `counters`, keyed by guest,
+ * time bucket (bucket_ns wide, counted from origin_ns) and kind; rare events (exec, fork, exit,
+ * first KVM_RUN, thread rename) also go to the `events` ring buffer with their timestamp.
+ *
+ * Twins: every raw tracepoint has a tp_btf entry (BTF-typed arguments) and a raw_tp entry (the
+ * same body, for kernels whose BTF lacks the btf_trace_* type); userspace keeps one of the two
+ * after a probe (see userspace/core/bpf_tracer.cpp). Bodies read through BPF_CORE_READ so that
+ * they are valid for both. kvm_exit/kvm_entry are classic tracepoints: the exit reason exists
+ * only in their formatted record (trace_event_raw_kvm_exit), read with CO-RE relocations.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "hypetrace.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+/* Fixed at load time. */
+const volatile __u64 bucket_ns = 1000000;
+const volatile __u32 ioctl_nr = 16;		/* __NR_ioctl of the target arch */
+const volatile __u32 kvm_run_cmd = 0xAE80;	/* _IO(KVMIO, 0x80) */
+
+/* Set by userspace between runs (.bss). */
+__u64 origin_ns;
+__u32 spawner_tgid;
+__u32 spawner_guest;
+__u64 lost_counts;	/* counter updates dropped because `counters` was full */
+__u64 lost_events;	/* ring buffer records dropped because it was full */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HT_TRACKED_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} tracked SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HT_COUNTERS_MAX);
+	__type(key, struct ht_counter_key);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);	/* tid */
+	__type(value, __u64);	/* KVM_RUN entry time */
+} kvm_run_start SEC(".maps");
+
+struct exit_start {
+	__u64 ts;
+	__u64 sub;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);	/* tid */
+	__type(value, struct exit_start);
+} kvm_exit_start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);	/* guest */
+	__type(value, __u8);
+} first_run_seen SEC(".maps");
+
+static __always_inline __u32 *guest_of(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&tracked, &tgid);
+}
+
+static __always_inline __u32 current_tgid(void)
+{
+	return bpf_get_current_pid_tgid() >> 32;
+}
+
+static __always_inline void count(__u32 guest, __u64 ts, __u32 kind, __u64 sub, __u64 delta)
+{
+	struct ht_counter_key key = {};
+	__u64 zero = 0, *val;
+
+	if (ts < origin_ns)
+		return;
+	key.guest = guest;
+	key.bucket = (ts - origin_ns) / bucket_ns;
+	key.kind = kind;
+	key.sub = sub;
+	val = bpf_map_lookup_elem(&counters, &key);
+	if (!val) {
+		bpf_map_update_elem(&counters, &key, &zero, BPF_NOEXIST);
+		val = bpf_map_lookup_elem(&counters, &key);
+		if (!val) {
+			__sync_fetch_and_add(&lost_counts, 1);
+			return;
+		}
+	}
+	__sync_fetch_and_add(val, delta);
+}
+
+/* floor(log2(v)) for v > 0, without __builtin_clzll (clang 14's BPF backend cannot lower it). */
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0, shift;
+
+	shift = (v > 0xffffffffULL) << 5; v >>= shift; r |= shift;
+	shift = (v > 0xffff) << 4; v >>= shift; r |= shift;
+	shift = (v > 0xff) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xf) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	return r | (__u32)(v >> 1);
+}
+
+static __always_inline void emit(__u32 type, __u32 guest, __u64 ts, __u32 pid, __u32 tgid,
+				 __u32 ppid, __u32 aux, const char *path)
+{
+	struct ht_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return;
+	}
+	e->ts_ns = ts;
+	e->type = type;
+	e->guest = guest;
+	e->pid = pid;
+	e->tgid = tgid;
+	e->ppid = ppid;
+	e->aux = aux;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->path[0] = 0;
+	if (path)
+		bpf_probe_read_kernel_str(e->path, sizeof(e->path), path);
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* ---- process lifecycle ---- */
+
+static __always_inline int on_exec(struct task_struct *p, struct linux_binprm *bprm)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	__u32 *g = guest_of(tgid);
+	__u64 ts;
+
+	if (!g)
+		return 0;
+	ts = bpf_ktime_get_ns();
+	count(*g, ts, HT_CNT_EXEC, 0, 1);
+	emit(HT_EV_EXEC, *g, ts, BPF_CORE_READ(p, pid), tgid, BPF_CORE_READ(p, real_parent, tgid), 0,
+	     BPF_CORE_READ(bprm, filename));
+	return 0;
+}
+
+static __always_inline int on_fork(struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	__u32 guest, *g;
+	__u64 ts;
+
+	if (ptgid == ctgid)	/* a new thread of a process: covered by its tgid */
+		return 0;
+	g = guest_of(ptgid);
+	if (g)
+		guest = *g;
+	else if (spawner_tgid && ptgid == spawner_tgid)
+		guest = spawner_guest;
+	else
+		return 0;
+	bpf_map_update_elem(&tracked, &ctgid, &guest, BPF_ANY);
+	ts = bpf_ktime_get_ns();
+	count(guest, ts, HT_CNT_FORK, 0, 1);
+	emit(HT_EV_FORK, guest, ts, BPF_CORE_READ(child, pid), ctgid, ptgid, ctgid, 0);
+	return 0;
+}
+
+static __always_inline int on_exit(struct task_struct *p)
+{
+	__u32 pid = BPF_CORE_READ(p, pid), tgid = BPF_CORE_READ(p, tgid);
+	__u32 *g, guest;
+	__u64 ts;
+
+	if (pid != tgid)	/* a thread: the process goes on */
+		return 0;
+	g = guest_of(tgid);
+	if (!g)
+		return 0;
+	guest = *g;
+	ts = bpf_ktime_get_ns();
+	count(guest, ts, HT_CNT_EXIT, 0, 1);
+	emit(HT_EV_EXIT, guest, ts, pid, tgid, BPF_CORE_READ(p, real_parent, tgid),
+	     BPF_CORE_READ(p, exit_code) >> 8, 0);
+	bpf_map_delete_elem(&tracked, &tgid);
+	return 0;
+}
+
+static __always_inline int on_rename(struct task_struct *task, const char *comm)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	__u32 *g = guest_of(tgid);
+	struct ht_event *e;
+
+	if (!g)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return 0;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->type = HT_EV_RENAME;
+	e->guest = *g;
+	e->pid = BPF_CORE_READ(task, pid);
+	e->tgid = tgid;
+	e->ppid = 0;
+	e->aux = 0;
+	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), comm);
+	e->path[0] = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* ---- page faults ---- */
+
+static __always_inline int on_fault(__u32 kind)
+{
+	__u32 *g = guest_of(current_tgid());
+
+	if (g)
+		count(*g, bpf_ktime_get_ns(), kind, 0, 1);
+	return 0;
+}
+
+/* ---- KVM ---- */
+
+static __always_inline int on_sys_enter(struct pt_regs *regs, long id)
+{
+	__u32 tid, *g;
+	__u64 ts;
+	__u8 one = 1;
+
+	if (id != ioctl_nr)
+		return 0;
+	g = guest_of(current_tgid());
+	if (!g)
+		return 0;
+	if ((__u32)PT_REGS_PARM2_CORE(regs) != kvm_run_cmd)
+		return 0;
+	ts = bpf_ktime_get_ns();
+	tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&kvm_run_start, &tid, &ts, BPF_ANY);
+	if (!bpf_map_lookup_elem(&first_run_seen, g)) {
+		bpf_map_update_elem(&first_run_seen, g, &one, BPF_ANY);
+		emit(HT_EV_KVM_RUN_FIRST, *g, ts, tid, current_tgid(), 0, 0, 0);
+	}
+	return 0;
+}
+
+static __always_inline int on_sys_exit(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *start = bpf_map_lookup_elem(&kvm_run_start, &tid);
+	__u64 ts, dur;
+	__u32 *g;
+
+	if (!start)
+		return 0;
+	ts = bpf_ktime_get_ns();
+	dur = ts - *start;
+	bpf_map_delete_elem(&kvm_run_start, &tid);
+	g = guest_of(current_tgid());
+	if (!g)
+		return 0;
+	count(*g, ts, HT_CNT_KVM_RUN, 0, 1);
+	count(*g, ts, HT_CNT_KVM_RUN_NS, 0, dur);
+	count(*g, ts, HT_CNT_KVM_RUN_LOG2, log2_u64(dur | 1), 1);
+	return 0;
+}
+
+static __always_inline int on_kvm_userspace_exit(__u32 reason)
+{
+	__u32 *g = guest_of(current_tgid());
+
+	if (g)
+		count(*g, bpf_ktime_get_ns(), HT_CNT_KVM_USER_EXIT, reason, 1);
+	return 0;
+}
+
+static __always_inline int on_kvm_pio(unsigned int rw, unsigned int port)
+{
+	__u32 *g = guest_of(current_tgid());
+
+	if (g)
+		count(*g, bpf_ktime_get_ns(), HT_CNT_KVM_PIO, (port & 0xffff) | ((__u64)rw << 16), 1);
+	return 0;
+}
+
+static __always_inline int on_kvm_mmio(int type, __u64 gpa)
+{
+	__u32 *g = guest_of(current_tgid());
+
+	if (g)
+		count(*g, bpf_ktime_get_ns(), HT_CNT_KVM_MMIO,
+		      (gpa & 0x00ffffffffffffffULL) | ((__u64)(type & 0xff) << 56), 1);
+	return 0;
+}
+
+SEC("tp/kvm/kvm_exit")
+int ht_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
+{
+	__u32 *g = guest_of(current_tgid());
+	struct exit_start st;
+	__u32 tid;
+
+	if (!g)
+		return 0;
+	st.ts = bpf_ktime_get_ns();
+	st.sub = (__u64)ctx->exit_reason | ((__u64)ctx->isa << 32);
+	count(*g, st.ts, HT_CNT_KVM_EXIT, st.sub, 1);
+	tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&kvm_exit_start, &tid, &st, BPF_ANY);
+	return 0;
+}
+
+SEC("tp/kvm/kvm_entry")
+int ht_kvm_entry(void *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct exit_start *st = bpf_map_lookup_elem(&kvm_exit_start, &tid);
+	__u32 *g;
+	__u64 ts;
+
+	if (!st)
+		return 0;
+	ts = bpf_ktime_get_ns();
+	g = guest_of(current_tgid());
+	if (g)
+		count(*g, ts, HT_CNT_KVM_EXIT_NS, st->sub, ts - st->ts);
+	bpf_map_delete_elem(&kvm_exit_start, &tid);
+	return 0;
+}
+
+/* ---- entry points: a tp_btf and a raw_tp twin over each body ---- */
+
+#define HT_TWIN(tp, call, ...)							\
+	SEC("tp_btf/" #tp) int BPF_PROG(tp##_btf, __VA_ARGS__) { return call; }	\
+	SEC("raw_tp/" #tp) int BPF_PROG(tp##_raw, __VA_ARGS__) { return call; }
+
+HT_TWIN(sched_process_exec, on_exec(p, bprm),
+	struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+HT_TWIN(sched_process_fork, on_fork(parent, child),
+	struct task_struct *parent, struct task_struct *child)
+HT_TWIN(sched_process_exit, on_exit(p), struct task_struct *p)
+HT_TWIN(task_rename, on_rename(task, comm), struct task_struct *task, const char *comm)
+HT_TWIN(page_fault_user, on_fault(HT_CNT_FAULT_USER),
+	unsigned long address, struct pt_regs *regs, unsigned long error_code)
+HT_TWIN(page_fault_kernel, on_fault(HT_CNT_FAULT_KERNEL),
+	unsigned long address, struct pt_regs *regs, unsigned long error_code)
+HT_TWIN(sys_enter, on_sys_enter(regs, id), struct pt_regs *regs, long id)
+HT_TWIN(sys_exit, on_sys_exit(), struct pt_regs *regs, long ret)
+HT_TWIN(kvm_userspace_exit, on_kvm_userspace_exit(reason), __u32 reason, int err)
+HT_TWIN(kvm_pio, on_kvm_pio(rw, port),
+	unsigned int rw, unsigned int port, unsigned int size, unsigned int cnt, const void *data)
+HT_TWIN(kvm_mmio, on_kvm_mmio(type, gpa), int type, int len, __u64 gpa, void *val)

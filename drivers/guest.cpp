@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: MIT
+#include "drivers/guest.h"
+
+#include "core/error.h"
+
+namespace ht {
+
+std::string to_string(Variant v) {
+    switch (v) {
+    case Variant::full: return "full";
+    case Variant::app: return "app";
+    case Variant::firmware: return "firmware";
+    }
+    return "?";
+}
+
+void ImageSet::require(const std::vector<std::filesystem::path>& files) const {
+    for (const auto& f : files) {
+        std::error_code ec;
+        if (!std::filesystem::exists(f, ec))
+            throw UserError("guest image missing: " + f.string() +
+                            " (build the images with: scripts/build-images.sh, or point --images at them)");
+    }
+}
+
+}  // namespace ht

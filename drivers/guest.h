@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: MIT
+// The one interface every guest backend implements (qemu, lxc, native; libvirt later).
+// A driver reports what a guest is (pids, cgroup, console files, milestones to look for); it never
+// touches BPF: userspace/core attaches filters to what the driver reports.
+// Depends on: userspace/core (errors, spawn, host). Never on experiments or cli.
+#pragma once
+#include "core/console.h"
+#include "core/host.h"
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace ht {
+
+enum class GuestKind { vm, container, process };
+enum class Variant {
+    full,      // systemd to multi-user, an idle system waiting for a login
+    app,       // a single /bin/bash (the paper's "LXC-bash"); the VM boots kernel + initramfs into it
+    firmware,  // VM only: QEMU firmware (SeaBIOS) up to its boot prompt, no OS
+};
+std::string to_string(Variant v);
+
+// Where the guest images live (scripts/build-images.sh makes them).
+struct ImageSet {
+    std::filesystem::path dir;
+    std::filesystem::path rootfs() const { return dir / "rootfs"; }
+    std::filesystem::path disk() const { return dir / "full.img"; }
+    std::filesystem::path kernel() const { return dir / "vmlinuz"; }
+    std::filesystem::path initrd() const { return dir / "initrd.img"; }
+    std::filesystem::path app_initramfs() const { return dir / "app-initramfs.cpio"; }
+    // Throws UserError naming the missing file and the command that builds it.
+    void require(const std::vector<std::filesystem::path>& files) const;
+};
+
+struct GuestSpec {
+    std::string name;                 // unique per guest, safe as a file/container name
+    Variant variant = Variant::full;
+    ImageSet images;
+    std::filesystem::path run_dir;    // scratch directory for this guest's files (console logs, ...)
+    Accel accel = Accel::tcg;         // VMs only
+    unsigned memory_mb = 1024;        // as the paper: 1 GiB per VM
+    unsigned vcpus = 1;
+};
+
+class Guest {
+public:
+    virtual ~Guest() = default;
+    virtual GuestKind kind() const = 0;
+    // Launches the guest and returns once it is launched (not ready). Throws UserError on failure;
+    // whatever was started is stopped again by stop()/the destructor.
+    virtual void start() = 0;
+    // Stops the guest and waits until every process of it is gone. Idempotent; never throws.
+    virtual void stop() noexcept = 0;
+    // False once the guest died by itself (e.g. QEMU exited on an error).
+    virtual bool alive() const = 0;
+    virtual pid_t main_pid() const = 0;       // QEMU, the container's init, the process
+    virtual std::vector<pid_t> pids() const = 0;
+    virtual std::string cgroup() const { return {}; }
+    // Files the guest writes its consoles to, by stream name, inside run_dir.
+    virtual std::map<std::string, std::string> console_files() const = 0;
+    // What to look for in them: the "ready" milestone always, others where the backend has them.
+    virtual std::vector<MarkerSpec> milestones() const = 0;
+    // Path of the program the guest's init (or only process) runs, to find its exec in traces.
+    virtual std::string init_path() const = 0;
+    // One line describing how it was started (command line or config), for reports.
+    virtual std::string describe() const = 0;
+    // Last lines of its console, for "did not become ready" errors.
+    virtual std::string failure_hint() const { return {}; }
+};
+
+class Driver {
+public:
+    virtual ~Driver() = default;
+    virtual std::string name() const = 0;
+    // Cheap checks before any run (binaries, images, devices); throws UserError with one line.
+    virtual void preflight(const GuestSpec& spec) const = 0;
+    virtual std::unique_ptr<Guest> create(const GuestSpec& spec) = 0;
+};
+
+// The markers every hypetrace guest image writes to its console (scripts/guest/).
+inline constexpr const char* kReadyMarker = "HYPETRACE-READY";
+inline constexpr const char* kInitMarker = "HYPETRACE-INIT";
+
+}  // namespace ht

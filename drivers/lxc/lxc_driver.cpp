@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+#include "drivers/lxc/lxc_driver.h"
+
+#include "core/error.h"
+#include "core/proc.h"
+
+#include <lxc/lxccontainer.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace ht {
+namespace {
+
+constexpr const char* kFullInit = "/usr/local/sbin/hypetrace-init";
+constexpr const char* kAppInit = "/bin/bash";
+
+std::string read_tail(const fs::path& p, std::size_t max) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string s = ss.str();
+    return s.size() > max ? s.substr(s.size() - max) : s;
+}
+
+class LxcGuest : public Guest {
+public:
+    explicit LxcGuest(GuestSpec spec) : spec_(std::move(spec)) {}
+    ~LxcGuest() override { stop(); }
+
+    GuestKind kind() const override { return GuestKind::container; }
+
+    void start() override {
+        fs::path lxcpath = spec_.run_dir / "lxc";
+        fs::create_directories(lxcpath / spec_.name);
+        std::ofstream(spec_.run_dir / "console.log").flush();
+        c_ = lxc_container_new(spec_.name.c_str(), lxcpath.c_str());
+        if (!c_) throw UserError("liblxc could not create container " + spec_.name + " in " + lxcpath.string());
+        for (const auto& [k, v] : LxcDriver::config(spec_))
+            if (!c_->set_config_item(c_, k.c_str(), v.c_str()))
+                throw UserError("liblxc rejected config item " + k + " = " + v);
+        c_->want_daemonize(c_, true);
+        c_->want_close_all_fds(c_, true);
+        if (!c_->start(c_, 0, nullptr))
+            throw UserError("liblxc could not start container " + spec_.name + ": " +
+                            read_tail(spec_.run_dir / "lxc.log", 300));
+        init_pid_ = c_->init_pid(c_);
+    }
+
+    void stop() noexcept override {
+        if (!c_) return;
+        if (c_->is_running(c_)) {
+            c_->stop(c_);
+            c_->wait(c_, "STOPPED", 10);
+        }
+        lxc_container_put(c_);
+        c_ = nullptr;
+        // The monitor process removes the container's cgroups after STOPPED: wait for that, so
+        // nothing of this guest is left when stop() returns.
+        for (int i = 0; i < 200 && !cgroup().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+
+    bool alive() const override { return c_ && c_->is_running(c_); }
+    pid_t main_pid() const override { return init_pid_; }
+
+    std::string cgroup() const override {
+        for (const char* ctrl : {"pids", "memory", "cpu", "systemd", "unified"}) {
+            fs::path p = fs::path("/sys/fs/cgroup") / ctrl / ("lxc.payload." + spec_.name);
+            std::error_code ec;
+            if (fs::exists(p / "cgroup.procs", ec)) return p.string();
+        }
+        return {};
+    }
+
+    std::vector<pid_t> pids() const override {
+        std::string cg = cgroup();
+        if (cg.empty()) return {};
+        std::vector<pid_t> all;
+        // cgroup v1 lists only a cgroup's own processes: walk the container's sub-cgroups too.
+        std::error_code ec;
+        for (auto it = fs::recursive_directory_iterator(cg, ec); !ec && it != fs::recursive_directory_iterator();
+             it.increment(ec))
+            if (it->path().filename() == "cgroup.procs")
+                for (pid_t p : parse_pid_list(read_text(it->path()).value_or(""))) all.push_back(p);
+        for (pid_t p : parse_pid_list(read_text(cg + "/cgroup.procs").value_or(""))) all.push_back(p);
+        std::sort(all.begin(), all.end());
+        all.erase(std::unique(all.begin(), all.end()), all.end());
+        return all;
+    }
+
+    std::map<std::string, std::string> console_files() const override { return {{"console", "console.log"}}; }
+    std::vector<MarkerSpec> milestones() const override {
+        std::vector<MarkerSpec> m;
+        if (spec_.variant == Variant::full) m.push_back({"console", kInitMarker, "init"});
+        m.push_back({"console", kReadyMarker, "ready"});
+        return m;
+    }
+    std::string init_path() const override { return spec_.variant == Variant::app ? kAppInit : kFullInit; }
+    std::string describe() const override {
+        std::string s = "liblxc";
+        for (const auto& [k, v] : LxcDriver::config(spec_)) s += " " + k + "=" + v;
+        return s;
+    }
+    std::string failure_hint() const override {
+        return "lxc: " + read_tail(spec_.run_dir / "lxc.log", 300) +
+               " console: " + read_tail(spec_.run_dir / "console.log", 300);
+    }
+
+private:
+    GuestSpec spec_;
+    lxc_container* c_ = nullptr;
+    pid_t init_pid_ = -1;
+};
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> LxcDriver::config(const GuestSpec& spec) {
+    std::vector<std::pair<std::string, std::string>> c{
+        {"lxc.include", "/usr/share/lxc/config/common.conf"},
+        {"lxc.rootfs.path", "dir:" + spec.images.rootfs().string()},
+        {"lxc.uts.name", spec.name},
+        {"lxc.net.0.type", "empty"},
+        {"lxc.apparmor.profile", "unconfined"},
+        {"lxc.mount.auto", "proc:mixed sys:mixed cgroup:mixed"},
+        {"lxc.console.logfile", (spec.run_dir / "console.log").string()},
+        {"lxc.tty.max", "1"},
+        {"lxc.pty.max", "16"},
+        {"lxc.log.file", (spec.run_dir / "lxc.log").string()},
+        {"lxc.log.level", "WARN"},
+    };
+    if (spec.variant == Variant::app)
+        c.push_back({"lxc.init.cmd", std::string(kAppInit) + " --rcfile /etc/hypetrace/app.rc -i"});
+    else
+        c.push_back({"lxc.init.cmd", kFullInit});
+    // As the paper: a container's memory is limited to 256 MB (the resident size of a typical VM).
+    std::error_code ec;
+    if (fs::exists("/sys/fs/cgroup/memory/memory.limit_in_bytes", ec))
+        c.push_back({"lxc.cgroup.memory.limit_in_bytes", "256M"});
+    else if (fs::exists("/sys/fs/cgroup/memory.max", ec))
+        c.push_back({"lxc.cgroup2.memory.max", "256M"});
+    return c;
+}
+
+void LxcDriver::preflight(const GuestSpec& spec) const {
+    if (spec.variant == Variant::firmware) throw UserError("a container has no firmware: --kvm-bios is for VMs only");
+    spec.images.require({spec.images.rootfs() / (spec.variant == Variant::app ? "bin/bash" : "usr/local/sbin/hypetrace-init")});
+}
+
+std::unique_ptr<Guest> LxcDriver::create(const GuestSpec& spec) { return std::make_unique<LxcGuest>(spec); }
+
+}  // namespace ht

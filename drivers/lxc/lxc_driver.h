@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: MIT
+// Containers through the liblxc C API (no lxc-* tools): a "full" container (systemd as init)
+// or an "app" container (a single /bin/bash, the paper's LXC-bash), on the shared rootfs.
+#pragma once
+#include "drivers/guest.h"
+
+#include <utility>
+
+namespace ht {
+
+class LxcDriver : public Driver {
+public:
+    std::string name() const override { return "lxc"; }
+    void preflight(const GuestSpec& spec) const override;
+    std::unique_ptr<Guest> create(const GuestSpec& spec) override;
+    // The config items set on a container for a spec (exposed for tests and reports).
+    static std::vector<std::pair<std::string, std::string>> config(const GuestSpec& spec);
+};
+
+}  // namespace ht

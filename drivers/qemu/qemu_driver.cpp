@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+#include "drivers/qemu/qemu_driver.h"
+
+#include "core/error.h"
+#include "core/spawn.h"
+
+#include <fstream>
+#include <sstream>
+
+namespace ht {
+namespace {
+
+constexpr const char* kQemu = "qemu-system-x86_64";
+
+std::string read_tail(const std::filesystem::path& p, std::size_t max = 300) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string s = ss.str();
+    return s.size() > max ? s.substr(s.size() - max) : s;
+}
+
+class QemuGuest : public Guest {
+public:
+    explicit QemuGuest(GuestSpec spec) : spec_(std::move(spec)) {}
+    ~QemuGuest() override { stop(); }
+
+    GuestKind kind() const override { return GuestKind::vm; }
+
+    void start() override {
+        for (const auto& [stream, file] : console_files()) std::ofstream(spec_.run_dir / file).flush();
+        SpawnOptions o;
+        o.stdout_path = (spec_.run_dir / "qemu.log").string();
+        o.stderr_path = o.stdout_path;
+        child_ = spawn(QemuDriver::command_line(spec_), o);
+    }
+
+    void stop() noexcept override {
+        if (child_.pid > 0) {
+            terminate(child_.pid, std::chrono::milliseconds(2000));
+            child_.pid = -1;
+        }
+    }
+
+    bool alive() const override { return child_.pid > 0 && !child_exited(child_.pid); }
+    pid_t main_pid() const override { return child_.pid; }
+    std::vector<pid_t> pids() const override { return {child_.pid}; }
+
+    std::map<std::string, std::string> console_files() const override {
+        return {{"console", "console.log"}, {"firmware", "firmware.log"}};
+    }
+
+    std::vector<MarkerSpec> milestones() const override {
+        if (spec_.variant == Variant::firmware) return {{"firmware", "No bootable device", "ready"}};
+        std::vector<MarkerSpec> m{{"firmware", "Booting from ROM", "firmware_done"}};
+        if (spec_.variant == Variant::full) m.push_back({"console", kInitMarker, "init"});
+        m.push_back({"console", kReadyMarker, "ready"});
+        return m;
+    }
+
+    std::string init_path() const override { return which(kQemu); }
+
+    std::string describe() const override {
+        std::string s;
+        for (const auto& a : QemuDriver::command_line(spec_)) s += (s.empty() ? "" : " ") + a;
+        return s;
+    }
+
+    std::string failure_hint() const override {
+        std::string q = read_tail(spec_.run_dir / "qemu.log", 300);
+        std::string c = read_tail(spec_.run_dir / "console.log", 300);
+        return (q.empty() ? "" : "qemu: " + q) + (c.empty() ? "" : " console: " + c);
+    }
+
+private:
+    GuestSpec spec_;
+    Child child_;
+};
+
+}  // namespace
+
+std::vector<std::string> QemuDriver::command_line(const GuestSpec& spec) {
+    const auto run = spec.run_dir;
+    std::vector<std::string> a{kQemu,
+                               "-name", spec.name + ",debug-threads=on",
+                               "-machine", "pc",
+                               "-accel", to_string(spec.accel),
+                               "-m", std::to_string(spec.memory_mb),
+                               "-smp", std::to_string(spec.vcpus),
+                               "-nodefaults", "-no-user-config", "-display", "none",
+                               "-serial", "file:" + (run / "console.log").string(),
+                               // SeaBIOS logs to port 0x402; it writes there whether or not the
+                               // device exists, so attaching it adds no VM exits.
+                               "-chardev", "file,id=fw,path=" + (run / "firmware.log").string(),
+                               "-device", "isa-debugcon,iobase=0x402,chardev=fw"};
+    if (spec.accel == Accel::kvm) {
+        a.push_back("-cpu");
+        a.push_back("host");
+    }
+    switch (spec.variant) {
+    case Variant::full:
+        a.insert(a.end(), {"-kernel", spec.images.kernel().string(), "-initrd", spec.images.initrd().string(),
+                           "-append", "root=/dev/vda rw console=ttyS0 quiet init=/usr/local/sbin/hypetrace-init",
+                           // snapshot=on: every boot starts from the same disk, writes go to a temp overlay
+                           "-drive", "file=" + spec.images.disk().string() + ",if=virtio,format=raw,snapshot=on"});
+        break;
+    case Variant::app:
+        a.insert(a.end(), {"-kernel", spec.images.kernel().string(), "-initrd", spec.images.app_initramfs().string(),
+                           "-append", "console=ttyS0 quiet rdinit=/bin/bash -- --rcfile /etc/hypetrace/app.rc -i"});
+        break;
+    case Variant::firmware:
+        break;
+    }
+    return a;
+}
+
+void QemuDriver::preflight(const GuestSpec& spec) const {
+    if (which(kQemu).empty())
+        throw UserError(std::string(kQemu) + " not found: install qemu-system-x86 (scripts/setup.sh does)");
+    switch (spec.variant) {
+    case Variant::full: spec.images.require({spec.images.kernel(), spec.images.initrd(), spec.images.disk()}); break;
+    case Variant::app: spec.images.require({spec.images.kernel(), spec.images.app_initramfs()}); break;
+    case Variant::firmware: break;
+    }
+}
+
+std::unique_ptr<Guest> QemuDriver::create(const GuestSpec& spec) { return std::make_unique<QemuGuest>(spec); }
+
+}  // namespace ht

@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: MIT
+// VMs launched directly with QEMU (KVM or TCG), as the paper's "KVM" guests: 1 vCPU, 1 GiB,
+// virtio disk, direct kernel boot of the image's kernel/initrd.
+#pragma once
+#include "drivers/guest.h"
+
+namespace ht {
+
+class QemuDriver : public Driver {
+public:
+    std::string name() const override { return "qemu"; }
+    void preflight(const GuestSpec& spec) const override;
+    std::unique_ptr<Guest> create(const GuestSpec& spec) override;
+    // The full QEMU command line for a spec (exposed for tests and reports).
+    static std::vector<std::string> command_line(const GuestSpec& spec);
+};
+
+}  // namespace ht

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Builds hypetrace's guest images from Debian packages, cached: nothing is rebuilt while the recipe
+# (this script and scripts/guest/*) is unchanged. One rootfs serves both sides, as in the paper:
+#   rootfs/             the container's root (LXC, "full" and "app")
+#   full.img            the same tree as an ext4 disk image for the VM (virtio, root=/dev/vda)
+#   vmlinuz, initrd.img the guest kernel and its initramfs-tools initrd, from rootfs/boot
+#   app-initramfs.cpio  kernel + this initramfs boots straight into /bin/bash (the VM "app" guest)
+# Usage: scripts/build-images.sh [--force]     (HYPETRACE_IMAGE_DIR overrides the location)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${HYPETRACE_IMAGE_DIR:-/var/cache/hypetrace/images}
+force=0
+case "${1:-}" in
+  --force) force=1 ;;
+  "") ;;
+  *) echo "build-images.sh: unknown argument '$1' (only --force)" >&2; exit 2 ;;
+esac
+[ "$(id -u)" = 0 ] || { echo "build-images.sh: must run as root (mmdebstrap, mknod, mkfs)" >&2; exit 1; }
+
+recipe=$(cat "$0" "$here"/guest/* | sha256sum | cut -d' ' -f1)
+if [ $force = 0 ] && [ -f "$out/recipe.sha256" ] && [ "$(cat "$out/recipe.sha256")" = "$recipe" ]; then
+  echo "guest images: up to date in $out (recipe ${recipe:0:12})"
+  exit 0
+fi
+
+echo "guest images: building in $out (recipe ${recipe:0:12}); this takes a minute or two"
+mkdir -p "$(dirname "$out")"
+tmp="$out.tmp.$$"
+rm -rf "$tmp"
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp"
+
+# Debian 12 with systemd, a kernel and its initrd; the host's own apt sources are used.
+mmdebstrap --quiet --variant=apt \
+  --include=systemd-sysv,udev,procps,linux-image-cloud-amd64,initramfs-tools \
+  --customize-hook="copy-in $here/guest/hypetrace-init /usr/local/sbin" \
+  --customize-hook="copy-in $here/guest/hypetrace-ready.service /etc/systemd/system" \
+  --customize-hook='mkdir -p "$1/etc/hypetrace" "$1/etc/systemd/journald.conf.d"' \
+  --customize-hook="copy-in $here/guest/app.rc /etc/hypetrace" \
+  --customize-hook="copy-in $here/guest/journald.conf /etc/systemd/journald.conf.d" \
+  --customize-hook='chmod 0755 "$1/usr/local/sbin/hypetrace-init"' \
+  --customize-hook='chroot "$1" systemctl enable hypetrace-ready.service' \
+  --customize-hook='echo hypetrace-guest > "$1/etc/hostname"' \
+  --customize-hook='chroot "$1" passwd -d root >/dev/null' \
+  bookworm "$tmp/rootfs"
+
+cp "$(ls "$tmp"/rootfs/boot/vmlinuz-* | sort | tail -n1)" "$tmp/vmlinuz"
+cp "$(ls "$tmp"/rootfs/boot/initrd.img-* | sort | tail -n1)" "$tmp/initrd.img"
+mkfs.ext4 -q -L hypetrace -d "$tmp/rootfs" "$tmp/full.img" 1G
+
+# The "app" VM: the kernel runs /bin/bash from this initramfs as its first and only process.
+app="$tmp/app-stage"
+mkdir -p "$app/bin" "$app/dev" "$app/etc/hypetrace"
+cp "$tmp/rootfs/bin/bash" "$app/bin/bash"
+cp "$here/guest/app.rc" "$app/etc/hypetrace/app.rc"
+chroot "$tmp/rootfs" ldd /bin/bash | grep -oE '/[^ ]+' | while read -r lib; do
+  mkdir -p "$app$(dirname "$lib")"
+  cp -L "$tmp/rootfs$lib" "$app$lib"
+done
+mknod -m 600 "$app/dev/console" c 5 1
+(cd "$app" && find . | LC_ALL=C sort | cpio --quiet -o -H newc) > "$tmp/app-initramfs.cpio"
+rm -rf "$app"
+
+echo "$recipe" > "$tmp/recipe.sha256"
+rm -rf "$out"
+mv "$tmp" "$out"
+trap - EXIT
+du -sh "$out"/rootfs "$out"/full.img "$out"/app-initramfs.cpio | sed 's/^/guest images: /'

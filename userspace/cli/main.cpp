@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+// hypetrace's command line: the only place that wires drivers to experiments.
+#include "core/bpf_tracer.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/host.h"
+#include "core/interrupt.h"
+#include "drivers/lxc/lxc_driver.h"
+#include "drivers/native/native_driver.h"
+#include "drivers/qemu/qemu_driver.h"
+#include "experiments/startup.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <unistd.h>
+
+namespace {
+
+using namespace ht;
+
+constexpr const char* kDefaultImages = "/var/cache/hypetrace/images";
+
+std::string default_images() {
+    const char* env = std::getenv("HYPETRACE_IMAGE_DIR");
+    return env && *env ? env : kDefaultImages;
+}
+
+void require_root(const std::string& what) {
+    if (geteuid() != 0)
+        throw UserError("hypetrace " + what + " must run as root: it loads BPF programs and starts guests (try: sudo)");
+}
+
+struct StartupArgs {
+    bool kvm = false, kvm_app = false, kvm_bios = false, lxc = false, lxc_app = false, native = false;
+    std::string accel = "auto";
+    unsigned runs = 5, warmup = 1;
+    double timeout = 0;
+    std::string json, images = default_images();
+    bool quiet = false, verbose = false;
+};
+
+int cmd_startup(const StartupArgs& a) {
+    if (!(a.kvm || a.kvm_app || a.kvm_bios || a.lxc || a.lxc_app || a.native))
+        throw usage_error("choose at least one technique: --kvm, --kvm-app, --kvm-bios, --lxc, --lxc-app or --native");
+    AccelRequest req = parse_accel_request(a.accel);
+    require_root("startup");
+    if (!a.json.empty()) check_writable(a.json, "--json");
+
+    HostInfo host = probe_host();
+    QemuDriver qemu;
+    LxcDriver lxc;
+    NativeDriver native;
+    StartupConfig cfg;
+    cfg.runs = a.runs;
+    cfg.warmup = a.warmup;
+    cfg.images.dir = a.images;
+    bool any_vm = a.kvm || a.kvm_app || a.kvm_bios;
+    if (any_vm) cfg.accel = choose_accel(req, host);
+    cfg.timeout_s = a.timeout > 0 ? a.timeout : (cfg.accel.accel == Accel::tcg ? 240 : 120);
+    if (a.kvm) cfg.techniques.push_back({"kvm", "KVM", &qemu, Variant::full, 10.342});
+    if (a.kvm_app) cfg.techniques.push_back({"kvm-app", "KVM-bash", &qemu, Variant::app, NAN});
+    if (a.kvm_bios) cfg.techniques.push_back({"kvm-bios", "KVM firmware", &qemu, Variant::firmware, NAN});
+    if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc, Variant::full, 0.200});
+    if (a.lxc_app) cfg.techniques.push_back({"lxc-app", "LXC-bash", &lxc, Variant::app, 0.099});
+    if (a.native) cfg.techniques.push_back({"native", "native bash", &native, Variant::app, NAN});
+    for (auto& t : cfg.techniques) {
+        if (t.driver == &qemu && cfg.accel.accel == Accel::tcg) t.label += " (TCG)";
+        GuestSpec spec;
+        spec.variant = t.variant;
+        spec.images = cfg.images;
+        spec.accel = cfg.accel.accel;
+        t.driver->preflight(spec);
+    }
+    if (!a.quiet) {
+        cfg.progress = [](const std::string& line) { std::cerr << "[hypetrace] " << line << std::endl; };
+        if (any_vm && cfg.accel.notice) std::cerr << "[hypetrace] notice: VM accelerator " << cfg.accel.reason << std::endl;
+    }
+
+    TracerOptions topts;
+    topts.verbose = a.verbose;
+    Tracer tracer(topts);
+    StartupResult result = run_startup(tracer, host, cfg);
+    std::cout << render_text(result) << std::flush;
+    if (!a.json.empty()) {
+        write_file_atomic(a.json, to_json(result).dump(2) + "\n");
+        if (!a.quiet) std::cerr << "[hypetrace] wrote " << a.json << std::endl;
+    }
+    return 0;
+}
+
+int cmd_host(bool json, bool verbose) {
+    HostInfo h = probe_host();
+    AccelChoice auto_choice = choose_accel(AccelRequest::auto_, h);
+    nlohmann::json j{{"hostname", h.hostname}, {"kernel", h.kernel},     {"arch", h.arch},
+                     {"os", h.os},             {"cpu", h.cpu_model},     {"cpus", h.cpus},
+                     {"memory_mb", h.memory_kb / 1024}, {"virt_extensions", h.virt_flag},
+                     {"kvm_device", h.kvm_device}, {"btf", h.btf},      {"accel_auto", to_string(auto_choice.accel)},
+                     {"accel_reason", auto_choice.reason}};
+    nlohmann::json sources = nlohmann::json::array();
+    std::string tracer_error;
+    if (geteuid() == 0) {
+        try {
+            TracerOptions o;
+            o.verbose = verbose;
+            Tracer t(o);
+            for (const auto& s : t.sources())
+                sources.push_back({{"name", s.name}, {"attach", s.attach}, {"attached", s.attached}, {"note", s.note}});
+        } catch (const UserError& e) {
+            tracer_error = e.what();
+        }
+    } else {
+        tracer_error = "not root: trace sources not probed";
+    }
+    j["trace_sources"] = sources;
+    if (!tracer_error.empty()) j["trace_error"] = tracer_error;
+    if (json) {
+        std::cout << j.dump(2) << "\n";
+        return 0;
+    }
+    std::cout << "host:      " << h.hostname << " (" << h.os << ")\n"
+              << "kernel:    Linux " << h.kernel << " " << h.arch << (h.btf ? ", BTF" : ", no BTF") << "\n"
+              << "cpu:       " << h.cpu_model << " x" << h.cpus
+              << (h.virt_flag.empty() ? ", no vmx/svm" : ", " + h.virt_flag) << "\n"
+              << "memory:    " << h.memory_kb / 1024 << " MiB\n"
+              << "/dev/kvm:  " << (h.kvm_device ? "opens" : "absent or not accessible") << "\n"
+              << "VM accel:  " << auto_choice.reason << "\n"
+              << "trace sources:";
+    if (!tracer_error.empty()) std::cout << " " << tracer_error;
+    std::cout << "\n";
+    for (const auto& s : sources)
+        std::cout << "  " << s["name"].get<std::string>() << ": "
+                  << (s["attached"].get<bool>() ? "attached via " + s["attach"].get<std::string>()
+                                                : "not attached (" + s["note"].get<std::string>() + ")")
+                  << "\n";
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    install_interrupt_handlers();
+    CLI::App app{"hypetrace: measure and explain the real cost of containers vs virtual machines, traced with eBPF"};
+    app.set_version_flag("--version", std::string("hypetrace ") + HYPETRACE_VERSION);
+    app.require_subcommand(1);
+    app.failure_message([](const CLI::App*, const CLI::Error& e) {
+        return std::string("hypetrace: ") + e.what() + " (see hypetrace --help)\n";
+    });
+    app.footer("Examples:\n"
+               "  hypetrace startup --kvm --lxc --lxc-app --native --runs 5 --json startup.json\n"
+               "  hypetrace startup --kvm-bios --accel kvm --runs 3\n"
+               "  hypetrace host\n"
+               "Guest images: scripts/build-images.sh (default location " +
+               std::string(kDefaultImages) + ", or $HYPETRACE_IMAGE_DIR).");
+
+    StartupArgs sa;
+    auto* startup = app.add_subcommand("startup", "Start-up latency of VMs, containers and a process (paper Table 3), "
+                                                  "each run traced and split into phases");
+    startup->add_flag("--kvm", sa.kvm, "a full VM: QEMU, Debian 12 with systemd to multi-user");
+    startup->add_flag("--kvm-app", sa.kvm_app, "a VM that boots kernel + initramfs straight into /bin/bash");
+    startup->add_flag("--kvm-bios", sa.kvm_bios, "QEMU firmware only (SeaBIOS to its boot prompt), no OS");
+    startup->add_flag("--lxc", sa.lxc, "a full container: the same Debian 12 rootfs, systemd as init (liblxc)");
+    startup->add_flag("--lxc-app", sa.lxc_app, "a container running a single /bin/bash (the paper's LXC-bash)");
+    startup->add_flag("--native", sa.native, "the baseline: /bin/bash started as a plain process");
+    startup->add_option("--accel", sa.accel, "VM accelerator: auto (KVM only where the CPU has vmx/svm), kvm, tcg")
+        ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
+        ->capture_default_str();
+    startup->add_option("--runs", sa.runs, "measured runs per technique")->check(CLI::Range(1u, 1000u))->capture_default_str();
+    startup->add_option("--warmup", sa.warmup, "discarded warm-up runs before them")->check(CLI::Range(0u, 100u))->capture_default_str();
+    startup->add_option("--timeout", sa.timeout, "seconds a guest may take to be ready (default 240 under TCG, 120 otherwise)")
+        ->check(CLI::PositiveNumber);
+    startup->add_option("--json", sa.json, "write the result as versioned JSON to FILE (atomically)");
+    startup->add_option("--images", sa.images, "guest images directory")->capture_default_str();
+    startup->add_flag("-q,--quiet", sa.quiet, "no progress lines on stderr");
+    startup->add_flag("-v,--verbose", sa.verbose, "show libbpf's messages");
+    startup->footer("Examples:\n"
+                    "  hypetrace startup --kvm --lxc --lxc-app --native            # Table 3, 5 runs each\n"
+                    "  hypetrace startup --lxc --runs 20 --json lxc.json          # more runs, JSON result\n"
+                    "  hypetrace startup --kvm-bios --accel kvm                   # firmware under KVM, exits traced");
+
+    bool host_json = false, host_verbose = false;
+    auto* host = app.add_subcommand("host", "What this host can do: accelerator choice, BTF, which trace sources attach");
+    host->add_flag("--json", host_json, "print as JSON");
+    host->add_flag("-v,--verbose", host_verbose, "show libbpf's messages");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);  // prints the one-line failure message
+        return 2;     // usage errors exit with 2, whatever CLI11's own code
+    }
+
+    try {
+        if (*startup) return cmd_startup(sa);
+        if (*host) return cmd_host(host_json, host_verbose);
+    } catch (const UserError& e) {
+        std::cerr << "hypetrace: " << e.what() << std::endl;
+        return e.exit_code;
+    } catch (const Interrupted& i) {
+        std::cerr << "hypetrace: interrupted by signal " << i.signal << "; guests stopped, programs detached" << std::endl;
+        return 128 + i.signal;
+    } catch (const std::exception& e) {
+        std::cerr << "hypetrace: internal error: " << e.what() << std::endl;
+        return 70;
+    }
+    return 0;
+}

@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: MIT
+#include "core/bpf_tracer.h"
+
+#include "core/error.h"
+#include "hypetrace.h"
+#include "trace.skel.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static_assert(HT_CNT_FAULT_USER == int(ht::CounterKind::fault_user));
+static_assert(HT_CNT_KVM_EXIT == int(ht::CounterKind::kvm_exit));
+static_assert(HT_CNT_KVM_RUN_LOG2 == int(ht::CounterKind::kvm_run_log2));
+static_assert(HT_EV_RENAME == int(ht::EventType::rename));
+
+namespace ht {
+namespace {
+
+constexpr const char* kTracefs = "/sys/kernel/tracing";
+
+bool verbose_libbpf = false;
+std::string libbpf_log;  // the last messages, for error reports
+
+int on_libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+    char buf[1024];
+    vsnprintf(buf, sizeof buf, fmt, args);
+    if (verbose_libbpf) fputs(buf, stderr);
+    if (level != LIBBPF_DEBUG) {
+        libbpf_log += buf;
+        if (libbpf_log.size() > 8192) libbpf_log.erase(0, libbpf_log.size() - 8192);
+    }
+    return 0;
+}
+
+bool exists(const std::string& path) {
+    struct stat st {};
+    return stat(path.c_str(), &st) == 0;
+}
+
+std::string last_log_line() {
+    std::string s = libbpf_log;
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    auto nl = s.rfind('\n');
+    return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
+}  // namespace
+
+struct Tracer::Impl {
+    trace_bpf* skel = nullptr;
+    ring_buffer* rb = nullptr;
+    std::vector<bpf_link*> links;
+    std::vector<ProcEvent> pending;
+    bool mounted_tracefs = false;
+
+    ~Impl() {
+        if (rb) ring_buffer__free(rb);
+        for (auto* l : links) bpf_link__destroy(l);
+        if (skel) trace_bpf__destroy(skel);
+        if (mounted_tracefs) umount2(kTracefs, MNT_DETACH);
+    }
+};
+
+namespace {
+
+// One raw tracepoint with its tp_btf and raw_tp twins.
+struct Twin {
+    const char* category;
+    const char* name;
+    bpf_program* btf_prog;
+    bpf_program* raw_prog;
+};
+
+std::vector<Twin> twins(trace_bpf* s) {
+    auto& p = s->progs;
+    return {
+        {"sched", "sched_process_exec", p.sched_process_exec_btf, p.sched_process_exec_raw},
+        {"sched", "sched_process_fork", p.sched_process_fork_btf, p.sched_process_fork_raw},
+        {"sched", "sched_process_exit", p.sched_process_exit_btf, p.sched_process_exit_raw},
+        {"task", "task_rename", p.task_rename_btf, p.task_rename_raw},
+        {"exceptions", "page_fault_user", p.page_fault_user_btf, p.page_fault_user_raw},
+        {"exceptions", "page_fault_kernel", p.page_fault_kernel_btf, p.page_fault_kernel_raw},
+        {"raw_syscalls", "sys_enter", p.sys_enter_btf, p.sys_enter_raw},
+        {"raw_syscalls", "sys_exit", p.sys_exit_btf, p.sys_exit_raw},
+        {"kvm", "kvm_userspace_exit", p.kvm_userspace_exit_btf, p.kvm_userspace_exit_raw},
+        {"kvm", "kvm_pio", p.kvm_pio_btf, p.kvm_pio_raw},
+        {"kvm", "kvm_mmio", p.kvm_mmio_btf, p.kvm_mmio_raw},
+    };
+}
+
+struct Classic {
+    const char* category;
+    const char* name;
+    bpf_program* prog;
+};
+
+std::vector<Classic> classics(trace_bpf* s) {
+    return {{"kvm", "kvm_exit", s->progs.ht_kvm_exit}, {"kvm", "kvm_entry", s->progs.ht_kvm_entry}};
+}
+
+int handle_event(void* ctx, void* data, size_t size) {
+    auto* impl = static_cast<Tracer::Impl*>(ctx);
+    if (size < sizeof(ht_event)) return 0;
+    const auto* e = static_cast<const ht_event*>(data);
+    ProcEvent ev;
+    ev.type = EventType(e->type);
+    ev.ts_ns = e->ts_ns;
+    ev.guest = e->guest;
+    ev.pid = e->pid;
+    ev.tgid = e->tgid;
+    ev.ppid = e->ppid;
+    ev.aux = e->aux;
+    ev.comm.assign(e->comm, strnlen(e->comm, sizeof e->comm));
+    ev.path.assign(e->path, strnlen(e->path, sizeof e->path));
+    impl->pending.push_back(std::move(ev));
+    return 0;
+}
+
+template <typename Key>
+void clear_map(int fd) {
+    Key key{}, next{};
+    std::vector<Key> keys;
+    Key* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        keys.push_back(next);
+        key = next;
+        prev = &key;
+    }
+    for (auto& k : keys) bpf_map_delete_elem(fd, &k);
+}
+
+}  // namespace
+
+Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<Impl>()) {
+    if (geteuid() != 0)
+        throw UserError("hypetrace must run as root: it loads BPF programs and starts guests (try: sudo " +
+                        std::string("build/hypetrace ...)"));
+    if (!exists("/sys/kernel/btf/vmlinux"))
+        throw UserError("this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): hypetrace's CO-RE programs "
+                        "need a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+    if (!exists(std::string(kTracefs) + "/events")) {
+        if (mount("nodev", kTracefs, "tracefs", 0, nullptr) != 0)
+            throw UserError(errno_text("tracefs is not mounted and mounting it on /sys/kernel/tracing failed", errno) +
+                            " (mount it with: mount -t tracefs nodev /sys/kernel/tracing)");
+        impl_->mounted_tracefs = true;
+    }
+    verbose_libbpf = opts.verbose;
+    libbpf_set_print(on_libbpf_print);
+
+    btf* vmlinux_btf = btf__load_vmlinux_btf();
+    auto has_btf_type = [&](const std::string& tp) {
+        return vmlinux_btf && btf__find_by_name_kind(vmlinux_btf, ("btf_trace_" + tp).c_str(), BTF_KIND_TYPEDEF) >= 0;
+    };
+
+    // Open, choose twins, load; if a tp_btf program fails to load, retry once with raw_tp only.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        bool force_raw = attempt == 1;
+        impl_->skel = trace_bpf__open();
+        if (!impl_->skel) throw UserError(errno_text("cannot open hypetrace's BPF object", errno));
+        auto* ro = impl_->skel->rodata;
+        ro->bucket_ns = opts_.bucket_ns;
+        ro->ioctl_nr = SYS_ioctl;
+        ro->kvm_run_cmd = 0xAE80;
+        sources_.clear();
+        for (const auto& t : twins(impl_->skel)) {
+            std::string path = std::string(kTracefs) + "/events/" + t.category + "/" + t.name;
+            SourceStatus st{std::string(t.category) + ":" + t.name, "-", false, ""};
+            if (!exists(path)) {
+                bpf_program__set_autoload(t.btf_prog, false);
+                bpf_program__set_autoload(t.raw_prog, false);
+                st.note = "tracepoint not in this kernel";
+            } else if (!force_raw && has_btf_type(t.name)) {
+                bpf_program__set_autoload(t.raw_prog, false);
+                st.attach = "tp_btf";
+            } else {
+                bpf_program__set_autoload(t.btf_prog, false);
+                st.attach = "raw_tp";
+            }
+            sources_.push_back(st);
+        }
+        for (const auto& c : classics(impl_->skel)) {
+            std::string path = std::string(kTracefs) + "/events/" + c.category + "/" + c.name;
+            SourceStatus st{std::string(c.category) + ":" + c.name, "tp", false, ""};
+            if (!exists(path)) {
+                bpf_program__set_autoload(c.prog, false);
+                st.attach = "-";
+                st.note = "tracepoint not in this kernel";
+            }
+            sources_.push_back(st);
+        }
+        int err = trace_bpf__load(impl_->skel);
+        if (err == 0) break;
+        trace_bpf__destroy(impl_->skel);
+        impl_->skel = nullptr;
+        if (attempt == 1) {
+            btf__free(vmlinux_btf);
+            throw UserError("cannot load hypetrace's BPF programs: " + std::string(strerror(-err)) + ": " +
+                            last_log_line() + " (run with --verbose for libbpf's log)");
+        }
+    }
+    btf__free(vmlinux_btf);
+
+    // Attach one by one, so that a source that cannot attach is reported, not fatal.
+    std::size_t i = 0;
+    auto attach = [&](bpf_program* prog, SourceStatus& st) {
+        bpf_link* link = bpf_program__attach(prog);
+        if (!link) {
+            st.attach = "-";
+            st.note = errno_text("attach failed", errno);
+            return;
+        }
+        impl_->links.push_back(link);
+        st.attached = true;
+    };
+    for (const auto& t : twins(impl_->skel)) {
+        SourceStatus& st = sources_[i++];
+        if (st.attach == "tp_btf") attach(t.btf_prog, st);
+        else if (st.attach == "raw_tp") attach(t.raw_prog, st);
+    }
+    for (const auto& c : classics(impl_->skel)) {
+        SourceStatus& st = sources_[i++];
+        if (st.attach == "tp") attach(c.prog, st);
+    }
+    for (const auto& st : sources_)
+        if ((st.name == "sched:sched_process_fork" || st.name == "sched:sched_process_exec") && !st.attached)
+            throw UserError("cannot trace " + st.name + " (" + st.note + "): hypetrace needs it to follow guests");
+
+    impl_->rb = ring_buffer__new(bpf_map__fd(impl_->skel->maps.events), handle_event, impl_.get(), nullptr);
+    if (!impl_->rb) throw UserError(errno_text("cannot create the BPF ring buffer", errno));
+}
+
+Tracer::~Tracer() = default;
+
+void Tracer::begin_run(uint64_t origin_ns) {
+    auto* s = impl_->skel;
+    s->bss->spawner_tgid = 0;
+    clear_map<uint32_t>(bpf_map__fd(s->maps.tracked));
+    clear_map<uint32_t>(bpf_map__fd(s->maps.first_run_seen));
+    clear_map<uint32_t>(bpf_map__fd(s->maps.kvm_run_start));
+    clear_map<uint32_t>(bpf_map__fd(s->maps.kvm_exit_start));
+    clear_map<ht_counter_key>(bpf_map__fd(s->maps.counters));
+    ring_buffer__consume(impl_->rb);
+    impl_->pending.clear();
+    s->bss->lost_counts = 0;
+    s->bss->lost_events = 0;
+    origin_ns_ = origin_ns;
+    s->bss->origin_ns = origin_ns;
+}
+
+void Tracer::arm_spawner(uint32_t guest) {
+    impl_->skel->bss->spawner_guest = guest;
+    __atomic_store_n(&impl_->skel->bss->spawner_tgid, uint32_t(getpid()), __ATOMIC_SEQ_CST);
+}
+
+void Tracer::disarm_spawner() { __atomic_store_n(&impl_->skel->bss->spawner_tgid, 0u, __ATOMIC_SEQ_CST); }
+
+void Tracer::track(pid_t tgid, uint32_t guest) {
+    uint32_t key = uint32_t(tgid);
+    bpf_map_update_elem(bpf_map__fd(impl_->skel->maps.tracked), &key, &guest, BPF_ANY);
+}
+
+int Tracer::events_fd() const { return ring_buffer__epoll_fd(impl_->rb); }
+
+void Tracer::poll_events(int timeout_ms) {
+    if (timeout_ms > 0) ring_buffer__poll(impl_->rb, timeout_ms);
+    else ring_buffer__consume(impl_->rb);
+}
+
+RunTrace Tracer::end_run() {
+    auto* s = impl_->skel;
+    disarm_spawner();
+    RunTrace rt;
+    ring_buffer__consume(impl_->rb);
+    rt.events = std::move(impl_->pending);
+    impl_->pending.clear();
+    rt.origin_ns = origin_ns_;
+    rt.bucket_ns = opts_.bucket_ns;
+
+    int fd = bpf_map__fd(s->maps.counters);
+    std::vector<ht_counter_key> keys(8192);
+    std::vector<uint64_t> vals(keys.size());
+    uint64_t batch = 0;
+    bool first = true, batched = true;
+    for (;;) {
+        uint32_t n = uint32_t(keys.size());
+        LIBBPF_OPTS(bpf_map_batch_opts, bopts);
+        int err = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &batch, &batch, keys.data(), vals.data(),
+                                                  &n, &bopts);
+        for (uint32_t j = 0; j < n; ++j)
+            rt.counters.push_back({keys[j].guest, keys[j].bucket, CounterKind(keys[j].kind), keys[j].sub, vals[j]});
+        first = false;
+        if (err == 0) continue;
+        if (err == -ENOENT) break;
+        if (err == -ENOSPC && n == 0) {  // one hash bucket holds more than the buffer
+            keys.resize(keys.size() * 2);
+            vals.resize(keys.size());
+            continue;
+        }
+        batched = false;  // batch ops unsupported: fall back to iterate + delete
+        break;
+    }
+    if (!batched) {
+        ht_counter_key key{}, next{};
+        ht_counter_key* prev = nullptr;
+        std::vector<ht_counter_key> all;
+        while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+            all.push_back(next);
+            key = next;
+            prev = &key;
+        }
+        for (auto& k : all) {
+            uint64_t v = 0;
+            if (bpf_map_lookup_elem(fd, &k, &v) == 0)
+                rt.counters.push_back({k.guest, k.bucket, CounterKind(k.kind), k.sub, v});
+            bpf_map_delete_elem(fd, &k);
+        }
+    }
+    rt.lost_counts = s->bss->lost_counts;
+    rt.lost_events = s->bss->lost_events;
+    clear_map<uint32_t>(bpf_map__fd(s->maps.tracked));
+    return rt;
+}
+
+}  // namespace ht

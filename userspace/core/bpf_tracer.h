@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+// Owns hypetrace's BPF programs (bpf/trace.bpf.c) for one command: probe, open, load, attach on
+// construction; detach and free on destruction. The only place (with bpf_tracer.cpp) that sees
+// libbpf or the generated skeleton.
+#pragma once
+#include "core/trace_data.h"
+
+#include <cstdint>
+#include <memory>
+#include <sys/types.h>
+#include <vector>
+
+namespace ht {
+
+struct TracerOptions {
+    uint64_t bucket_ns = 1'000'000;  // width of the counters' time buckets
+    bool verbose = false;            // echo libbpf's messages
+};
+
+class Tracer {
+public:
+    // Checks root and BTF, mounts tracefs if needed (unmounted again on destruction), loads and
+    // attaches. Throws UserError (one line) when the host cannot trace.
+    explicit Tracer(const TracerOptions& opts = {});
+    ~Tracer();
+    Tracer(const Tracer&) = delete;
+    Tracer& operator=(const Tracer&) = delete;
+
+    // Starts a run: clears what a previous run left, sets the bucket origin to `origin_ns`.
+    void begin_run(uint64_t origin_ns);
+    // While armed, every process this process forks is tracked as `guest` (and so are its
+    // descendants). Arm before starting a guest, disarm once it is started.
+    void arm_spawner(uint32_t guest);
+    void disarm_spawner();
+    // Tracks an existing process (and its future descendants) as `guest`.
+    void track(pid_t tgid, uint32_t guest);
+
+    int events_fd() const;
+    // Consumes ring-buffer records into the pending event list (timeout_ms 0: non-blocking).
+    void poll_events(int timeout_ms = 0);
+    // Ends a run: drains events and counters (all guests) and clears tracking.
+    RunTrace end_run();
+
+    const std::vector<SourceStatus>& sources() const { return sources_; }
+    uint64_t bucket_ns() const { return opts_.bucket_ns; }
+
+    struct Impl;
+
+private:
+    TracerOptions opts_;
+    std::unique_ptr<Impl> impl_;
+    std::vector<SourceStatus> sources_;
+    uint64_t origin_ns_ = 0;
+};
+
+}  // namespace ht

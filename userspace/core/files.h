@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+// Files the tool writes: results atomically (temp file + rename, never half-written), and
+// per-run scratch directories that are removed on every exit path.
+#pragma once
+#include <filesystem>
+#include <string>
+
+namespace ht {
+
+// Writes `content` to `path` through a temp file in the same directory, fsync, rename.
+// Throws UserError with one line if the directory is missing or not writable.
+void write_file_atomic(const std::filesystem::path& path, const std::string& content);
+
+// Checks up front that `path` can be written atomically later (parent exists, writable), so a
+// long experiment does not fail at its very end. Throws UserError.
+void check_writable(const std::filesystem::path& path, const std::string& flag);
+
+class ScratchDir {
+public:
+    // Creates a fresh directory under `parent` (created if missing) named prefix-XXXXXX.
+    ScratchDir(const std::filesystem::path& parent, const std::string& prefix);
+    ~ScratchDir();
+    ScratchDir(const ScratchDir&) = delete;
+    ScratchDir& operator=(const ScratchDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+    void keep() { keep_ = true; }
+
+private:
+    std::filesystem::path path_;
+    bool keep_ = false;
+};
+
+}  // namespace ht

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+#include "core/proc.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace ht {
+
+std::optional<std::string> read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+static std::string trim(const std::string& s) {
+    auto b = s.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos) return {};
+    auto e = s.find_last_not_of(" \t\r\n");
+    return s.substr(b, e - b + 1);
+}
+
+CpuInfo parse_cpuinfo(const std::string& text) {
+    CpuInfo info;
+    std::istringstream in(text);
+    std::string line;
+    bool first_flags_seen = false;
+    while (std::getline(in, line)) {
+        auto colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        std::string key = trim(line.substr(0, colon));
+        std::string val = trim(line.substr(colon + 1));
+        if (key == "processor") {
+            ++info.processors;
+        } else if (key == "model name" && info.model.empty()) {
+            info.model = val;
+        } else if (key == "flags" && !first_flags_seen) {
+            first_flags_seen = true;
+            std::istringstream fs(val);
+            std::string f;
+            while (fs >> f) info.flags.insert(f);
+        }
+    }
+    return info;
+}
+
+std::optional<ProcStat> parse_proc_stat(const std::string& text) {
+    // "pid (comm) state ppid ..." where comm may hold anything but is closed by the LAST ')'.
+    auto open = text.find('(');
+    auto close = text.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+    ProcStat st;
+    char* end = nullptr;
+    long pid = std::strtol(text.c_str(), &end, 10);
+    if (end == text.c_str()) return std::nullopt;
+    st.pid = pid_t(pid);
+    st.comm = text.substr(open + 1, close - open - 1);
+    std::istringstream rest(text.substr(close + 1));
+    std::vector<std::string> f;
+    std::string tok;
+    while (rest >> tok) f.push_back(tok);
+    // f[0] = state (field 3), f[1] = ppid (4), f[7] = minflt (10), f[9] = majflt (12),
+    // f[11] = utime (14), f[12] = stime (15), f[19] = starttime (22)
+    if (f.size() < 20 || f[0].size() != 1) return std::nullopt;
+    try {
+        st.state = f[0][0];
+        st.ppid = pid_t(std::stol(f[1]));
+        st.minflt = std::stoull(f[7]);
+        st.majflt = std::stoull(f[9]);
+        st.utime_ticks = std::stoull(f[11]);
+        st.stime_ticks = std::stoull(f[12]);
+        st.starttime_ticks = std::stoull(f[19]);
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+    return st;
+}
+
+uint64_t parse_meminfo_kb(const std::string& text, const std::string& key) {
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        auto colon = line.find(':');
+        if (colon == std::string::npos || line.substr(0, colon) != key) continue;
+        return std::strtoull(line.c_str() + colon + 1, nullptr, 10);
+    }
+    return 0;
+}
+
+std::vector<pid_t> parse_pid_list(const std::string& text) {
+    std::vector<pid_t> pids;
+    std::istringstream in(text);
+    long p;
+    while (in >> p)
+        if (p > 0) pids.push_back(pid_t(p));
+    return pids;
+}
+
+bool process_alive(pid_t pid) {
+    auto text = read_text("/proc/" + std::to_string(pid) + "/stat");
+    if (!text) return false;
+    auto st = parse_proc_stat(*text);
+    return st && st->state != 'Z' && st->state != 'X';
+}
+
+}  // namespace ht

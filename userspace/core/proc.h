@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+// Readers of /proc and /sys text. Parsers take the text (unit-testable without a live system);
+// read_* helpers fetch it.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace ht {
+
+// Whole file as text; std::nullopt if it cannot be opened.
+std::optional<std::string> read_text(const std::string& path);
+
+struct CpuInfo {
+    std::string model;         // first "model name"
+    unsigned processors = 0;   // number of "processor" entries
+    std::set<std::string> flags;  // of the first processor
+};
+CpuInfo parse_cpuinfo(const std::string& text);
+
+struct ProcStat {
+    pid_t pid = 0;
+    std::string comm;  // without the parentheses; may contain spaces and ')'
+    char state = '?';
+    pid_t ppid = 0;
+    uint64_t minflt = 0, majflt = 0;
+    uint64_t utime_ticks = 0, stime_ticks = 0;
+    uint64_t starttime_ticks = 0;
+};
+// Parses /proc/PID/stat; std::nullopt on malformed text.
+std::optional<ProcStat> parse_proc_stat(const std::string& text);
+
+// MemTotal in kB from /proc/meminfo text, 0 if absent.
+uint64_t parse_meminfo_kb(const std::string& text, const std::string& key);
+
+// Pids listed one per line (cgroup.procs, tasks).
+std::vector<pid_t> parse_pid_list(const std::string& text);
+
+// True if /proc/PID exists and is not a zombie.
+bool process_alive(pid_t pid);
+
+}  // namespace ht

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+// Starting and stopping child processes from argv vectors (never a shell string).
+#pragma once
+#include <chrono>
+#include <string>
+#include <sys/types.h>
+#include <utility>
+#include <vector>
+
+namespace ht {
+
+struct SpawnOptions {
+    std::string stdin_path = "/dev/null";   // "" = keep a pipe open to the child's stdin (see Child)
+    std::string stdout_path = "/dev/null";  // appended to
+    std::string stderr_path = "/dev/null";
+    std::vector<std::pair<std::string, std::string>> env;  // added to the environment
+    bool own_process_group = true;  // Ctrl-C at the terminal reaches hypetrace, which stops the child
+    bool die_with_parent = true;    // PR_SET_PDEATHSIG SIGKILL: no orphans if hypetrace is killed
+};
+
+struct Child {
+    pid_t pid = -1;
+    int stdin_fd = -1;  // write end of the child's stdin when stdin_path was ""
+};
+
+// Forks and execs argv[0] (searched in PATH). Throws UserError if the program cannot be executed
+// (the child reports the exec failure through a close-on-exec pipe before spawn returns).
+Child spawn(const std::vector<std::string>& argv, const SpawnOptions& opts = {});
+
+// Sends SIGTERM, waits up to `grace`, then SIGKILL and waits. Returns the wait status (or -1 if
+// the pid was not our child). Safe to call for an already reaped child.
+int terminate(pid_t pid, std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
+
+// Non-blocking: true if the child has exited (and reaps it, storing the status).
+bool child_exited(pid_t pid, int* status = nullptr);
+
+// Finds `name` in PATH (or returns it if it holds a '/'), "" if not found.
+std::string which(const std::string& name);
+
+}  // namespace ht

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+// What the tracer hands to experiments: plain C++ values, no libbpf types, so experiments and
+// their unit tests never depend on BPF. Kinds mirror bpf/hypetrace.h (checked there by static_assert).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ht {
+
+enum class EventType : uint32_t { exec = 1, fork = 2, exit = 3, kvm_run_first = 4, rename = 5 };
+
+struct ProcEvent {
+    EventType type{};
+    uint64_t ts_ns = 0;
+    uint32_t guest = 0;
+    uint32_t pid = 0, tgid = 0, ppid = 0, aux = 0;
+    std::string comm, path;
+};
+
+enum class CounterKind : uint32_t {
+    fault_user = 1,
+    fault_kernel = 2,
+    exec = 3,
+    fork = 4,
+    exit = 5,
+    kvm_exit = 6,
+    kvm_exit_ns = 7,
+    kvm_user_exit = 8,
+    kvm_pio = 9,
+    kvm_mmio = 10,
+    kvm_run = 11,
+    kvm_run_ns = 12,
+    kvm_run_log2 = 13,
+};
+
+struct CounterSample {
+    uint32_t guest = 0;
+    uint32_t bucket = 0;
+    CounterKind kind{};
+    uint64_t sub = 0;
+    uint64_t value = 0;
+};
+
+// Everything one traced run produced.
+struct RunTrace {
+    uint64_t origin_ns = 0;  // bucket 0 starts here
+    uint64_t bucket_ns = 1'000'000;
+    std::vector<ProcEvent> events;
+    std::vector<CounterSample> counters;
+    uint64_t lost_counts = 0, lost_events = 0;
+};
+
+// Status of one trace source, for "which sources were used, which were silent".
+struct SourceStatus {
+    std::string name;        // e.g. "kvm:kvm_exit"
+    std::string attach;      // "tp_btf", "raw_tp", "tp" or "-" when not attached
+    bool attached = false;
+    std::string note;        // why not attached, if so
+};
+
+}  // namespace ht

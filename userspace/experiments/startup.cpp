@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: MIT
+#include "experiments/startup.h"
+
+#include "core/clock.h"
+#include "core/console.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/interrupt.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <poll.h>
+#include <sstream>
+#include <unistd.h>
+
+namespace ht {
+namespace {
+
+std::string fmt(const char* f, double v) {
+    char buf[64];
+    snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+std::string utc_now() {
+    char buf[32];
+    time_t t = time(nullptr);
+    tm tmv{};
+    gmtime_r(&t, &tmv);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    return buf;
+}
+
+PhaseCounts scaled(const PhaseCounts& c, unsigned n) {
+    if (n <= 1) return c;
+    auto d = [n](uint64_t v) { return (v + n / 2) / n; };
+    PhaseCounts r;
+    r.execs = d(c.execs);
+    r.forks = d(c.forks);
+    r.exits = d(c.exits);
+    r.faults_user = d(c.faults_user);
+    r.faults_kernel = d(c.faults_kernel);
+    r.kvm_exits = d(c.kvm_exits);
+    r.kvm_exit_ns = d(c.kvm_exit_ns);
+    r.kvm_userspace_exits = d(c.kvm_userspace_exits);
+    r.kvm_pio = d(c.kvm_pio);
+    r.kvm_mmio = d(c.kvm_mmio);
+    r.kvm_runs = d(c.kvm_runs);
+    r.kvm_run_ns = d(c.kvm_run_ns);
+    for (const auto& [k, v] : c.exit_reasons) r.exit_reasons[k] = d(v);
+    for (const auto& [k, v] : c.userspace_exit_reasons) r.userspace_exit_reasons[k] = d(v);
+    for (const auto& [k, v] : c.pio_ports) r.pio_ports[k] = d(v);
+    return r;
+}
+
+std::string timeout_hint(const Technique& t, const StartupConfig& cfg, const HostInfo& host) {
+    if (t.driver->name() == "qemu" && cfg.accel.accel == Accel::kvm && !host.virt_extensions &&
+        t.variant != Variant::firmware)
+        return " (KVM without vmx/svm, e.g. PVM, cannot boot a stock Linux guest: use --accel tcg, or --kvm-bios "
+               "for a firmware-only VM under KVM)";
+    return "";
+}
+
+RunResult run_once(Tracer& tracer, const HostInfo& host, const StartupConfig& cfg, const Technique& t,
+                   unsigned index, uint32_t guest_id) {
+    ScratchDir dir(cfg.scratch_parent, t.id);
+    GuestSpec spec;
+    spec.name = "ht-" + t.id + "-" + std::to_string(getpid()) + "-" + std::to_string(index);
+    spec.variant = t.variant;
+    spec.images = cfg.images;
+    spec.run_dir = dir.path();
+    spec.accel = cfg.accel.accel;
+    std::unique_ptr<Guest> guest = t.driver->create(spec);
+    ConsoleWatcher watcher(dir.path(), guest->console_files(), guest->milestones());
+
+    RunResult r;
+    r.index = index;
+    tracer.begin_run(mono_ns());
+    tracer.arm_spawner(guest_id);
+    const uint64_t launch = mono_ns();
+    try {
+        guest->start();
+    } catch (...) {
+        tracer.end_run();
+        throw;
+    }
+    const uint64_t started = mono_ns();
+    tracer.disarm_spawner();
+    r.main_pid = guest->main_pid();
+
+    const uint64_t deadline = launch + uint64_t(cfg.timeout_s * 1e9);
+    for (;;) {
+        watcher.poll();
+        tracer.poll_events(0);
+        throw_if_interrupted();
+        if (watcher.hit("ready")) break;
+        uint64_t now = mono_ns();
+        if (!guest->alive()) {
+            std::string hint = guest->failure_hint();
+            guest->stop();
+            tracer.end_run();
+            throw UserError(t.label + " run " + std::to_string(index) + ": the guest exited before it was ready: " +
+                            hint);
+        }
+        if (now > deadline) {
+            std::string hint = guest->failure_hint();
+            guest->stop();
+            tracer.end_run();
+            throw UserError(t.label + " run " + std::to_string(index) + ": not ready after " +
+                            fmt("%.0f", cfg.timeout_s) + " s (--timeout)" + timeout_hint(t, cfg, host) +
+                            (hint.empty() ? "" : "; last output: " + hint));
+        }
+        pollfd fds[3] = {{watcher.fd(), POLLIN, 0}, {tracer.events_fd(), POLLIN, 0}, {interrupt_fd(), POLLIN, 0}};
+        int wait_ms = int(std::min<uint64_t>((deadline - now) / 1'000'000 + 1, 50));
+        poll(fds, 3, wait_ms);
+    }
+    guest->stop();
+    RunTrace trace = tracer.end_run();
+
+    const uint64_t ready = watcher.hit("ready")->ts_ns;
+    r.total_s = ns_to_s(int64_t(ready - launch));
+    r.started_s = ns_to_s(int64_t(started - launch));
+    r.marks = derive_marks(guest->kind(), launch, trace.events, watcher.hits(), guest->init_path());
+    r.phases = attribute_phases(r.marks, trace, guest_id);
+    r.totals = total_counts(trace, guest_id);
+    r.lost_counts = trace.lost_counts;
+    r.lost_events = trace.lost_events;
+    return r;
+}
+
+const char* kind_of_source(const std::string& name) {
+    static const std::pair<const char*, const char*> m[] = {
+        {"sched:sched_process_exec", "execs"},     {"sched:sched_process_fork", "forks"},
+        {"sched:sched_process_exit", "exits"},     {"exceptions:page_fault_user", "faults_user"},
+        {"exceptions:page_fault_kernel", "faults_kernel"}, {"raw_syscalls:sys_enter", "kvm_runs"},
+        {"raw_syscalls:sys_exit", "kvm_runs"},     {"kvm:kvm_userspace_exit", "kvm_userspace_exits"},
+        {"kvm:kvm_pio", "kvm_pio"},               {"kvm:kvm_mmio", "kvm_mmio"},
+        {"kvm:kvm_exit", "kvm_exits"},            {"kvm:kvm_entry", "kvm_exit_ns"},
+        {"task:task_rename", ""}};
+    for (const auto& [s, k] : m)
+        if (name == s) return k;
+    return "";
+}
+
+uint64_t field(const PhaseCounts& c, const std::string& k) {
+    if (k == "execs") return c.execs;
+    if (k == "forks") return c.forks;
+    if (k == "exits") return c.exits;
+    if (k == "faults_user") return c.faults_user;
+    if (k == "faults_kernel") return c.faults_kernel;
+    if (k == "kvm_runs") return c.kvm_runs;
+    if (k == "kvm_userspace_exits") return c.kvm_userspace_exits;
+    if (k == "kvm_pio") return c.kvm_pio;
+    if (k == "kvm_mmio") return c.kvm_mmio;
+    if (k == "kvm_exits") return c.kvm_exits;
+    if (k == "kvm_exit_ns") return c.kvm_exit_ns;
+    return 0;
+}
+
+nlohmann::json counts_json(const PhaseCounts& c) {
+    nlohmann::json j{{"execs", c.execs},
+                     {"forks", c.forks},
+                     {"exits", c.exits},
+                     {"page_faults_user", c.faults_user},
+                     {"page_faults_kernel", c.faults_kernel},
+                     {"kvm_exits", c.kvm_exits},
+                     {"kvm_exit_time_s", ns_to_s(int64_t(c.kvm_exit_ns))},
+                     {"kvm_exit_reasons", c.exit_reasons},
+                     {"kvm_userspace_exits", c.kvm_userspace_exits},
+                     {"kvm_userspace_exit_reasons", c.userspace_exit_reasons},
+                     {"kvm_pio", c.kvm_pio},
+                     {"kvm_mmio", c.kvm_mmio},
+                     {"kvm_run_calls", c.kvm_runs},
+                     {"kvm_run_time_s", ns_to_s(int64_t(c.kvm_run_ns))}};
+    nlohmann::json ports = nlohmann::json::object();
+    for (const auto& [p, n] : c.pio_ports) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "0x%x", p);
+        ports[buf] = n;
+    }
+    j["kvm_pio_ports"] = ports;
+    return j;
+}
+
+nlohmann::json summary_json(const Summary& s) {
+    return {{"n", s.n}, {"mean", s.mean}, {"ci95", s.ci95}, {"stddev", s.stddev},
+            {"min", s.min}, {"max", s.max}, {"median", s.median}};
+}
+
+std::string count_str(uint64_t v) {
+    if (v >= 10'000'000) return std::to_string(v / 1'000'000) + "M";
+    if (v >= 100'000) return std::to_string(v / 1000) + "k";
+    return std::to_string(v);
+}
+
+// Left- or right-aligned columns, two spaces apart.
+std::string render_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right) {
+    std::vector<std::size_t> w;
+    for (const auto& r : rows)
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            if (w.size() <= i) w.push_back(0);
+            w[i] = std::max(w[i], r[i].size());
+        }
+    std::string out;
+    for (const auto& r : rows) {
+        std::string line = "  ";
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            std::string pad(w[i] - r[i].size(), ' ');
+            bool ra = i < right.size() && right[i];
+            line += (ra ? pad + r[i] : r[i] + (i + 1 < r.size() ? pad : "")) + (i + 1 < r.size() ? "  " : "");
+        }
+        while (!line.empty() && line.back() == ' ') line.pop_back();
+        out += line + "\n";
+    }
+    return out;
+}
+
+}  // namespace
+
+void summarize_technique(TechniqueResult& t) {
+    std::vector<double> totals;
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<double>> durations, starts;
+    std::map<std::string, PhaseCounts> sums;
+    std::map<std::string, std::string> to;
+    PhaseCounts all;
+    unsigned measured = 0;
+    for (const auto& r : t.runs) {
+        if (r.warmup) continue;
+        ++measured;
+        totals.push_back(r.total_s);
+        all += r.totals;
+        uint64_t launch = r.marks.empty() ? 0 : r.marks.front().ts_ns;
+        for (const auto& p : r.phases) {
+            if (!durations.count(p.name)) order.push_back(p.name);
+            durations[p.name].push_back(ns_to_s(int64_t(p.end_ns - p.start_ns)));
+            starts[p.name].push_back(ns_to_s(int64_t(p.start_ns - launch)));
+            sums[p.name] += p.counts;
+            to[p.name] = p.to;
+        }
+    }
+    t.total = summarize(totals);
+    t.mean_totals = scaled(all, measured);
+    t.phases.clear();
+    for (const auto& name : order) {
+        PhaseSummary ps;
+        ps.name = name;
+        ps.to = to[name];
+        ps.duration_s = summarize(durations[name]);
+        ps.start_s = summarize(starts[name]);
+        ps.present_in = unsigned(durations[name].size());
+        ps.mean_counts = scaled(sums[name], ps.present_in);
+        t.phases.push_back(ps);
+    }
+    std::stable_sort(t.phases.begin(), t.phases.end(),
+                     [](const PhaseSummary& a, const PhaseSummary& b) { return a.start_s.mean < b.start_s.mean; });
+}
+
+StartupResult run_startup(Tracer& tracer, const HostInfo& host, const StartupConfig& cfg) {
+    StartupResult res;
+    res.host = host;
+    res.accel = cfg.accel;
+    res.runs = cfg.runs;
+    res.warmup = cfg.warmup;
+    res.sources = tracer.sources();
+    res.started_at = utc_now();
+    uint32_t guest_id = 1;
+    for (const auto& t : cfg.techniques) {
+        TechniqueResult tr;
+        tr.technique = t;
+        if (t.driver->name() == "qemu") tr.accel = to_string(cfg.accel.accel);
+        unsigned total = cfg.warmup + cfg.runs;
+        for (unsigned i = 0; i < total; ++i) {
+            bool warm = i < cfg.warmup;
+            RunResult r = run_once(tracer, host, cfg, t, i, guest_id++);
+            r.warmup = warm;
+            if (cfg.progress) {
+                std::string what = warm ? "warm-up" : "run " + std::to_string(i - cfg.warmup + 1) + "/" +
+                                                          std::to_string(cfg.runs);
+                cfg.progress(t.label + " " + what + ": ready in " + fmt("%.3f", r.total_s) + " s" +
+                             (warm ? " (discarded)" : ""));
+            }
+            tr.runs.push_back(std::move(r));
+        }
+        {
+            GuestSpec spec;
+            spec.name = "ht-" + t.id;
+            spec.variant = t.variant;
+            spec.images = cfg.images;
+            spec.run_dir = cfg.scratch_parent / "RUN";
+            spec.accel = cfg.accel.accel;
+            tr.command = t.driver->create(spec)->describe();
+        }
+        summarize_technique(tr);
+        res.techniques.push_back(std::move(tr));
+    }
+    return res;
+}
+
+nlohmann::json to_json(const StartupResult& r) {
+    nlohmann::json j;
+    j["schema_version"] = kStartupSchemaVersion;
+    j["experiment"] = "startup";
+    j["tool"] = {{"name", "hypetrace"}, {"version", HYPETRACE_VERSION}};
+    j["started_at"] = r.started_at;
+    j["host"] = {{"hostname", r.host.hostname},
+                 {"kernel", r.host.kernel},
+                 {"arch", r.host.arch},
+                 {"os", r.host.os},
+                 {"cpu", r.host.cpu_model},
+                 {"cpus", r.host.cpus},
+                 {"memory_mb", r.host.memory_kb / 1024},
+                 {"virt_extensions", r.host.virt_flag.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.host.virt_flag)},
+                 {"kvm_device", r.host.kvm_device},
+                 {"accel", to_string(r.accel.accel)},
+                 {"accel_reason", r.accel.reason}};
+    j["config"] = {{"runs", r.runs}, {"warmup", r.warmup}};
+    nlohmann::json sources = nlohmann::json::array();
+    for (const auto& s : r.sources)
+        sources.push_back({{"name", s.name}, {"attach", s.attach}, {"attached", s.attached}, {"note", s.note}});
+    j["trace_sources"] = sources;
+    nlohmann::json techs = nlohmann::json::array();
+    for (const auto& t : r.techniques) {
+        nlohmann::json tj;
+        tj["technique"] = t.technique.id;
+        tj["label"] = t.technique.label;
+        tj["driver"] = t.technique.driver->name();
+        tj["variant"] = to_string(t.technique.variant);
+        tj["accel"] = t.accel.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.accel);
+        tj["command"] = t.command;
+        std::vector<double> runs_s;
+        for (const auto& run : t.runs)
+            if (!run.warmup) runs_s.push_back(run.total_s);
+        tj["runs_s"] = runs_s;
+        tj["mean_s"] = t.total.mean;
+        tj["ci95_s"] = t.total.ci95;
+        tj["stddev_s"] = t.total.stddev;
+        tj["min_s"] = t.total.min;
+        tj["max_s"] = t.total.max;
+        tj["paper_s"] = std::isnan(t.technique.paper_s) ? nlohmann::json(nullptr) : nlohmann::json(t.technique.paper_s);
+        nlohmann::json phases = nlohmann::json::array();
+        for (const auto& p : t.phases)
+            phases.push_back({{"name", p.name},
+                              {"until", p.to},
+                              {"runs_seen", p.present_in},
+                              {"start_s", summary_json(p.start_s)},
+                              {"duration_s", summary_json(p.duration_s)},
+                              {"mean_s", p.duration_s.mean},
+                              {"ci95_s", p.duration_s.ci95},
+                              {"counts_per_run", counts_json(p.mean_counts)}});
+        tj["phases"] = phases;
+        tj["totals_per_run"] = counts_json(t.mean_totals);
+        nlohmann::json runs = nlohmann::json::array();
+        for (const auto& run : t.runs) {
+            uint64_t launch = run.marks.empty() ? 0 : run.marks.front().ts_ns;
+            nlohmann::json marks = nlohmann::json::array();
+            for (const auto& m : run.marks)
+                marks.push_back({{"name", m.name}, {"t_s", ns_to_s(int64_t(m.ts_ns - launch))}, {"source", m.source}});
+            nlohmann::json rp = nlohmann::json::array();
+            for (const auto& p : run.phases)
+                rp.push_back({{"name", p.name},
+                              {"start_s", ns_to_s(int64_t(p.start_ns - launch))},
+                              {"duration_s", ns_to_s(int64_t(p.end_ns - p.start_ns))},
+                              {"counts", counts_json(p.counts)}});
+            runs.push_back({{"index", run.index},
+                            {"warmup", run.warmup},
+                            {"total_s", run.total_s},
+                            {"start_call_s", run.started_s},
+                            {"main_pid", run.main_pid},
+                            {"marks", marks},
+                            {"phases", rp},
+                            {"totals", counts_json(run.totals)},
+                            {"lost_counter_updates", run.lost_counts},
+                            {"lost_events", run.lost_events}});
+        }
+        tj["runs"] = runs;
+        techs.push_back(tj);
+    }
+    j["techniques"] = techs;
+    return j;
+}
+
+std::string render_text(const StartupResult& r) {
+    std::ostringstream o;
+    o << "host: " << r.host.hostname << ", " << r.host.os << ", Linux " << r.host.kernel << " " << r.host.arch << ", "
+      << r.host.cpu_model << " x" << r.host.cpus << ", " << fmt("%.1f", double(r.host.memory_kb) / 1048576.0)
+      << " GiB\n";
+    bool any_vm = false;
+    for (const auto& t : r.techniques) any_vm |= !t.accel.empty();
+    if (any_vm) o << "VM accelerator: " << r.accel.reason << "\n";
+    o << "\nStart-up latency (Table 3): " << r.runs << " runs";
+    if (r.warmup) o << " after " << r.warmup << " discarded warm-up run" << (r.warmup > 1 ? "s" : "");
+    o << ", mean and 95% confidence interval\n\n";
+    std::vector<std::vector<std::string>> rows{{"technique", "accel", "mean (s)", "95% CI", "min", "max", "paper (s)"}};
+    for (const auto& t : r.techniques)
+        rows.push_back({t.technique.label, t.accel.empty() ? "-" : t.accel, fmt("%.3f", t.total.mean),
+                        "±" + fmt("%.3f", t.total.ci95), fmt("%.3f", t.total.min), fmt("%.3f", t.total.max),
+                        std::isnan(t.technique.paper_s) ? "-" : fmt("%.3f", t.technique.paper_s)});
+    o << render_table(rows, {false, false, true, true, true, true, true});
+
+    for (const auto& t : r.techniques) {
+        o << "\n" << t.technique.label << ": where start-up time goes (mean of " << t.total.n << " runs)\n";
+        bool vm = !t.accel.empty();
+        std::vector<std::vector<std::string>> pr;
+        std::vector<std::string> head{"phase", "until", "at (s)", "took (s)", "95% CI", "execs", "forks", "faults u/k"};
+        if (vm) head.insert(head.end(), {"KVM_RUN", "exits->user", "VM exits"});
+        pr.push_back(head);
+        for (const auto& p : t.phases) {
+            const auto& c = p.mean_counts;
+            std::vector<std::string> row{p.name, p.to, "+" + fmt("%.3f", p.start_s.mean),
+                                         fmt("%.3f", p.duration_s.mean), "±" + fmt("%.3f", p.duration_s.ci95),
+                                         count_str(c.execs), count_str(c.forks),
+                                         count_str(c.faults_user) + "/" + count_str(c.faults_kernel)};
+            if (vm)
+                row.insert(row.end(), {count_str(c.kvm_runs), count_str(c.kvm_userspace_exits), count_str(c.kvm_exits)});
+            if (p.present_in < t.total.n) row[0] += " (" + std::to_string(p.present_in) + "/" + std::to_string(t.total.n) + " runs)";
+            pr.push_back(row);
+        }
+        o << render_table(pr, {false, false, true, true, true, true, true, true, true, true, true});
+        const auto& c = t.mean_totals;
+        if (vm && c.kvm_userspace_exits) {
+            o << "  exits to QEMU by reason (per run, until stopped):";
+            for (const auto& [k, v] : c.userspace_exit_reasons) o << " " << k << "=" << v;
+            o << "\n";
+            std::vector<std::pair<uint64_t, uint32_t>> ports;
+            for (const auto& [p, n] : c.pio_ports) ports.push_back({n, p});
+            std::sort(ports.rbegin(), ports.rend());
+            if (!ports.empty()) {
+                o << "  busiest I/O ports:";
+                for (std::size_t i = 0; i < ports.size() && i < 5; ++i) {
+                    char buf[48];
+                    snprintf(buf, sizeof buf, " 0x%x=%llu", ports[i].second, (unsigned long long)ports[i].first);
+                    o << buf;
+                }
+                o << "\n";
+            }
+        }
+        if (vm && c.kvm_exits) {
+            o << "  VM exits by reason (per run):";
+            for (const auto& [k, v] : c.exit_reasons) o << " " << k << "=" << v;
+            o << "\n";
+        }
+    }
+
+    // Which trace sources spoke, and which stayed silent (and why).
+    PhaseCounts all;
+    bool any_kvm = false;
+    for (const auto& t : r.techniques) {
+        all += t.mean_totals;
+        any_kvm |= t.accel == "kvm";
+    }
+    o << "\ntrace sources:";
+    std::string silent;
+    for (const auto& s : r.sources) {
+        std::string k = kind_of_source(s.name);
+        if (!s.attached) {
+            silent += "\n  " + s.name + ": not attached (" + s.note + ")";
+            continue;
+        }
+        if (k.empty() || field(all, k) > 0) {
+            o << " " << s.name << "[" << s.attach << "]";
+        } else {
+            std::string why;
+            if (s.name.rfind("kvm:", 0) == 0 || s.name.rfind("raw_syscalls:", 0) == 0) {
+                if (!any_vm) why = "no VM in this run";
+                else if (!any_kvm) why = "VMs ran under TCG, which has no VM exits or KVM_RUN";
+                else if ((s.name == "kvm:kvm_exit" || s.name == "kvm:kvm_entry") && !r.host.virt_extensions)
+                    why = "KVM without vmx/svm (PVM) does not fire it";
+                else why = "no such event in these runs";
+            } else {
+                why = "no such event in these runs";
+            }
+            silent += "\n  " + s.name + "[" + s.attach + "]: silent (" + why + ")";
+        }
+    }
+    o << silent << "\n";
+    return o.str();
+}
+
+}  // namespace ht

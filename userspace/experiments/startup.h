@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MIT
+// `hypetrace startup`: start-up latency of VMs, containers and a native process (paper section 5,
+// Table 3), every run traced and broken into phases.
+#pragma once
+#include "core/bpf_tracer.h"
+#include "core/host.h"
+#include "core/stats.h"
+#include "drivers/guest.h"
+#include "experiments/phases.h"
+
+#include <cmath>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ht {
+
+struct Technique {
+    std::string id;     // "kvm", "kvm-app", "kvm-bios", "lxc", "lxc-app", "native"
+    std::string label;  // as the paper's Table 3 names it
+    Driver* driver = nullptr;
+    Variant variant = Variant::full;
+    double paper_s = NAN;  // the paper's Table 3 value, where it has one
+};
+
+struct StartupConfig {
+    std::vector<Technique> techniques;
+    unsigned runs = 5;
+    unsigned warmup = 1;
+    double timeout_s = 180;
+    AccelChoice accel;
+    ImageSet images;
+    std::filesystem::path scratch_parent = "/run/hypetrace";
+    std::function<void(const std::string&)> progress;  // one line per event of note
+};
+
+struct RunResult {
+    unsigned index = 0;
+    bool warmup = false;
+    double total_s = 0;       // launch -> ready
+    double started_s = 0;     // launch -> the driver's start() returned
+    pid_t main_pid = 0;
+    std::vector<Mark> marks;  // ts relative to launch in JSON
+    std::vector<Phase> phases;
+    PhaseCounts totals;       // launch until stopped
+    uint64_t lost_counts = 0, lost_events = 0;
+};
+
+struct PhaseSummary {
+    std::string name, to;
+    Summary start_s, duration_s;
+    PhaseCounts mean_counts;  // per run (sums divided by runs, rounded)
+    unsigned present_in = 0;  // runs where this phase was seen
+};
+
+struct TechniqueResult {
+    Technique technique;
+    std::string accel;  // "kvm"/"tcg" for VMs, "" otherwise
+    std::string command;
+    std::vector<RunResult> runs;  // warm-up first
+    Summary total;               // over measured runs
+    std::vector<PhaseSummary> phases;
+    PhaseCounts mean_totals;
+};
+
+struct StartupResult {
+    HostInfo host;
+    AccelChoice accel;
+    unsigned runs = 0, warmup = 0;
+    std::vector<TechniqueResult> techniques;
+    std::vector<SourceStatus> sources;
+    std::string started_at;  // UTC, ISO 8601
+};
+
+// Runs every technique; throws UserError on the first run that fails (after stopping its guest).
+StartupResult run_startup(Tracer& tracer, const HostInfo& host, const StartupConfig& cfg);
+
+// Pure: aggregates the measured (non-warm-up) runs of one technique.
+void summarize_technique(TechniqueResult& t);
+
+nlohmann::json to_json(const StartupResult& r);
+std::string render_text(const StartupResult& r);
+
+inline constexpr int kStartupSchemaVersion = 1;
+
+}  // namespace ht
