@@ -185,6 +185,12 @@ int main(int argc, char** argv) {
     host->add_flag("--json", host_json, "print as JSON");
     host->add_flag("-v,--verbose", host_verbose, "show libbpf's messages");
 
+    // CLI11 reports an unknown subcommand as "a subcommand is required": name it instead.
+    if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "startup" && std::string(argv[1]) != "host") {
+        std::cerr << "hypetrace: unknown subcommand '" << argv[1] << "': choose startup or host (see hypetrace --help)"
+                  << std::endl;
+        return 2;
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

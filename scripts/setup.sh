@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Sets up everything hypetrace needs on a Debian 12 host, idempotently and cached:
+#   1. Debian packages (apt-get only what is missing),
+#   2. the build (cmake + make into build/, incremental),
+#   3. the guest images (scripts/build-images.sh: rebuilt only when their recipe changes).
+# Usage: scripts/setup.sh            (as root)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+[ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (it installs packages and builds guest images)" >&2; exit 1; }
+
+packages=(
+  cmake make g++ clang llvm pkg-config            # toolchain; clang compiles the BPF programs
+  libbpf-dev bpftool libelf-dev zlib1g-dev        # libbpf + skeleton generation
+  libcli11-dev nlohmann-json3-dev libgtest-dev    # userspace libraries, tests
+  lxc lxc-dev                                     # containers through liblxc
+  qemu-system-x86 qemu-utils                      # VMs
+  mmdebstrap e2fsprogs cpio                       # guest images
+  bpftrace                                        # tests cross-check counts against it
+  procps util-linux
+)
+missing=()
+for p in "${packages[@]}"; do
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: packages present"
+fi
+
+echo "setup: building in $root/build"
+if [ ! -f "$root/build/CMakeCache.txt" ]; then
+  cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+log="$root/build/build.log"
+if ! cmake --build "$root/build" -j"$(nproc)" >"$log" 2>&1; then
+  grep -E 'error|Error' "$log" | head -20 >&2
+  echo "setup: build failed (full log: $log)" >&2
+  exit 1
+fi
+
+"$root/scripts/build-images.sh"

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+// Runs build/hypetrace with an argv vector and captures exit code, stdout and stderr.
+#pragma once
+#include "core/spawn.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+struct BinaryResult {
+    int code = -1;
+    std::string out, err;
+    int lines(const std::string& s) const {
+        int n = 0;
+        for (char c : s) n += c == '\n';
+        return n;
+    }
+};
+
+inline std::string ht_slurp(const std::string& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+inline BinaryResult run_hypetrace(std::vector<std::string> args) {
+    char tmpl[] = "/tmp/ht-cli-XXXXXX";
+    std::string dir = mkdtemp(tmpl);
+    ht::SpawnOptions o;
+    o.stdout_path = dir + "/out";
+    o.stderr_path = dir + "/err";
+    args.insert(args.begin(), HYPETRACE_BIN);
+    ht::Child c = ht::spawn(args, o);
+    int st = 0;
+    waitpid(c.pid, &st, 0);
+    BinaryResult r;
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.out = ht_slurp(dir + "/out");
+    r.err = ht_slurp(dir + "/err");
+    std::filesystem::remove_all(dir);
+    return r;
+}

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+// Bad flags and values: one clear line on stderr, nothing on stdout, exit code 2. Parsing happens
+// before any privilege check, so these need no root.
+#include "../run_binary.h"
+
+#include <gtest/gtest.h>
+
+namespace {
+void expect_usage_error(const std::vector<std::string>& args, const std::string& needle) {
+    BinaryResult r = run_hypetrace(args);
+    std::string what;
+    for (const auto& a : args) what += a + " ";
+    EXPECT_EQ(r.code, 2) << what << "\n" << r.err;
+    EXPECT_EQ(r.lines(r.err), 1) << what << "\n" << r.err;
+    EXPECT_TRUE(r.out.empty()) << what << "\n" << r.out;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << what << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("hypetrace: ", 0), 0u) << r.err;
+}
+}  // namespace
+
+TEST(CliArgs, UnknownFlag) { expect_usage_error({"startup", "--lxc", "--bogus"}, "--bogus"); }
+TEST(CliArgs, UnknownSubcommand) { expect_usage_error({"warpdrive"}, "warpdrive"); }
+TEST(CliArgs, NoSubcommand) { expect_usage_error({}, "subcommand"); }
+TEST(CliArgs, BadAccel) { expect_usage_error({"startup", "--kvm", "--accel", "hvf"}, "hvf"); }
+TEST(CliArgs, ZeroRuns) { expect_usage_error({"startup", "--lxc", "--runs", "0"}, "--runs"); }
+TEST(CliArgs, NotANumber) { expect_usage_error({"startup", "--lxc", "--runs", "many"}, "many"); }
+TEST(CliArgs, NoTechnique) { expect_usage_error({"startup", "--runs", "3"}, "choose at least one technique"); }
+
+TEST(CliArgs, HelpShowsExamples) {
+    BinaryResult r = run_hypetrace({"startup", "--help"});
+    EXPECT_EQ(r.code, 0);
+    EXPECT_NE(r.out.find("Examples:"), std::string::npos);
+    EXPECT_NE(r.out.find("--accel"), std::string::npos);
+}
+
+TEST(CliArgs, Version) {
+    BinaryResult r = run_hypetrace({"--version"});
+    EXPECT_EQ(r.code, 0);
+    EXPECT_NE(r.out.find("hypetrace "), std::string::npos);
+}
