@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -18,14 +17,6 @@ namespace {
 
 constexpr const char* kFullInit = "/usr/local/sbin/hypetrace-init";
 constexpr const char* kAppInit = "/bin/bash";
-
-std::string read_tail(const fs::path& p, std::size_t max) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string s = ss.str();
-    return s.size() > max ? s.substr(s.size() - max) : s;
-}
 
 class LxcGuest : public Guest {
 public:
@@ -47,7 +38,7 @@ public:
         c_->want_close_all_fds(c_, true);
         if (!c_->start(c_, 0, nullptr))
             throw UserError("liblxc could not start container " + spec_.name + ": " +
-                            read_tail(spec_.run_dir / "lxc.log", 300));
+                            read_tail((spec_.run_dir / "lxc.log").string(), 300));
         init_pid_ = c_->init_pid(c_);
     }
 
@@ -106,8 +97,8 @@ public:
         return s;
     }
     std::string failure_hint() const override {
-        return "lxc: " + read_tail(spec_.run_dir / "lxc.log", 300) +
-               " console: " + read_tail(spec_.run_dir / "console.log", 300);
+        return "lxc: " + read_tail((spec_.run_dir / "lxc.log").string(), 300) +
+               " console: " + read_tail((spec_.run_dir / "console.log").string(), 300);
     }
 
 private:

@@ -2,23 +2,15 @@
 #include "drivers/qemu/qemu_driver.h"
 
 #include "core/error.h"
+#include "core/proc.h"
 #include "core/spawn.h"
 
 #include <fstream>
-#include <sstream>
 
 namespace ht {
 namespace {
 
 constexpr const char* kQemu = "qemu-system-x86_64";
-
-std::string read_tail(const std::filesystem::path& p, std::size_t max = 300) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string s = ss.str();
-    return s.size() > max ? s.substr(s.size() - max) : s;
-}
 
 class QemuGuest : public Guest {
 public:
@@ -67,8 +59,8 @@ public:
     }
 
     std::string failure_hint() const override {
-        std::string q = read_tail(spec_.run_dir / "qemu.log", 300);
-        std::string c = read_tail(spec_.run_dir / "console.log", 300);
+        std::string q = read_tail((spec_.run_dir / "qemu.log").string(), 300);
+        std::string c = read_tail((spec_.run_dir / "console.log").string(), 300);
         return (q.empty() ? "" : "qemu: " + q) + (c.empty() ? "" : " console: " + c);
     }
 

@@ -5,6 +5,7 @@
 #include "common.h"
 #include "core/bpf_tracer.h"
 #include "core/host.h"
+#include "core/proc.h"
 #include "core/spawn.h"
 #include "drivers/qemu/qemu_driver.h"
 #include "experiments/startup.h"
@@ -19,12 +20,7 @@
 using namespace ht;
 
 namespace {
-std::string slurp(const std::string& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+std::string slurp(const std::string& p) { return read_text(p).value_or(""); }
 }  // namespace
 
 TEST(KvmExits, UserspaceExitAndPioCountsEqualBpftrace) {

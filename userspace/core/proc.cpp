@@ -15,6 +15,11 @@ std::optional<std::string> read_text(const std::string& path) {
     return ss.str();
 }
 
+std::string read_tail(const std::string& path, std::size_t max_bytes) {
+    std::string s = read_text(path).value_or("");
+    return s.size() > max_bytes ? s.substr(s.size() - max_bytes) : s;
+}
+
 static std::string trim(const std::string& s) {
     auto b = s.find_first_not_of(" \t\r\n");
     if (b == std::string::npos) return {};

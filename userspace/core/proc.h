@@ -13,6 +13,8 @@ namespace ht {
 
 // Whole file as text; std::nullopt if it cannot be opened.
 std::optional<std::string> read_text(const std::string& path);
+// The last `max_bytes` of a file ("" if it cannot be read), for error messages.
+std::string read_tail(const std::string& path, std::size_t max_bytes);
 
 struct CpuInfo {
     std::string model;         // first "model name"
