@@ -30,7 +30,7 @@ std::string default_images() {
 
 void require_root(const std::string& what) {
     if (geteuid() != 0)
-        throw UserError("hypetrace " + what + " must run as root: it loads BPF programs and starts guests (try: sudo)");
+        throw UserError("`hypetrace " + what + "` must run as root: it loads BPF programs and starts guests (try: sudo)");
 }
 
 struct StartupArgs {
