@@ -89,6 +89,7 @@ RunResult run_once(Tracer& tracer, const HostInfo& host, const StartupConfig& cf
     const uint64_t started = mono_ns();
     tracer.disarm_spawner();
     r.main_pid = guest->main_pid();
+    r.command = guest->describe();
 
     const uint64_t deadline = launch + uint64_t(cfg.timeout_s * 1e9);
     for (;;) {
@@ -284,15 +285,7 @@ StartupResult run_startup(Tracer& tracer, const HostInfo& host, const StartupCon
             }
             tr.runs.push_back(std::move(r));
         }
-        {
-            GuestSpec spec;
-            spec.name = "ht-" + t.id;
-            spec.variant = t.variant;
-            spec.images = cfg.images;
-            spec.run_dir = cfg.scratch_parent / "RUN";
-            spec.accel = cfg.accel.accel;
-            tr.command = t.driver->create(spec)->describe();
-        }
+        tr.command = tr.runs.back().command;
         summarize_technique(tr);
         res.techniques.push_back(std::move(tr));
     }
@@ -300,6 +293,8 @@ StartupResult run_startup(Tracer& tracer, const HostInfo& host, const StartupCon
 }
 
 nlohmann::json to_json(const StartupResult& r) {
+    bool any_vm = false;
+    for (const auto& t : r.techniques) any_vm |= !t.accel.empty();
     nlohmann::json j;
     j["schema_version"] = kStartupSchemaVersion;
     j["experiment"] = "startup";
@@ -314,8 +309,8 @@ nlohmann::json to_json(const StartupResult& r) {
                  {"memory_mb", r.host.memory_kb / 1024},
                  {"virt_extensions", r.host.virt_flag.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.host.virt_flag)},
                  {"kvm_device", r.host.kvm_device},
-                 {"accel", to_string(r.accel.accel)},
-                 {"accel_reason", r.accel.reason}};
+                 {"accel", any_vm ? nlohmann::json(to_string(r.accel.accel)) : nlohmann::json(nullptr)},
+                 {"accel_reason", any_vm ? r.accel.reason : "no VM in this run"}};
     j["config"] = {{"runs", r.runs}, {"warmup", r.warmup}};
     nlohmann::json sources = nlohmann::json::array();
     for (const auto& s : r.sources)

@@ -41,6 +41,7 @@ struct RunResult {
     double total_s = 0;       // launch -> ready
     double started_s = 0;     // launch -> the driver's start() returned
     pid_t main_pid = 0;
+    std::string command;      // how the guest was started (the driver's description)
     std::vector<Mark> marks;  // ts relative to launch in JSON
     std::vector<Phase> phases;
     PhaseCounts totals;       // launch until stopped
