@@ -127,8 +127,9 @@ int handle_event(void* ctx, void* data, size_t size) {
     return 0;
 }
 
+// Every key of a map, walked with get_next_key (works on any kernel, unlike batch ops).
 template <typename Key>
-void clear_map(int fd) {
+std::vector<Key> map_keys(int fd) {
     Key key{}, next{};
     std::vector<Key> keys;
     Key* prev = nullptr;
@@ -137,7 +138,12 @@ void clear_map(int fd) {
         key = next;
         prev = &key;
     }
-    for (auto& k : keys) bpf_map_delete_elem(fd, &k);
+    return keys;
+}
+
+template <typename Key>
+void clear_map(int fd) {
+    for (auto& k : map_keys<Key>(fd)) bpf_map_delete_elem(fd, &k);
 }
 
 }  // namespace
@@ -311,15 +317,7 @@ RunTrace Tracer::end_run() {
         break;
     }
     if (!batched) {
-        ht_counter_key key{}, next{};
-        ht_counter_key* prev = nullptr;
-        std::vector<ht_counter_key> all;
-        while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-            all.push_back(next);
-            key = next;
-            prev = &key;
-        }
-        for (auto& k : all) {
+        for (auto& k : map_keys<ht_counter_key>(fd)) {
             uint64_t v = 0;
             if (bpf_map_lookup_elem(fd, &k, &v) == 0)
                 rt.counters.push_back({k.guest, k.bucket, CounterKind(k.kind), k.sub, v});
