@@ -16,6 +16,8 @@ enum ht_event_type {
 	HT_EV_EXIT = 3,		/* a tracked process exited (group leader): aux = exit code */
 	HT_EV_KVM_RUN_FIRST = 4,/* first KVM_RUN ioctl of a guest: its first vCPU entry */
 	HT_EV_RENAME = 5,	/* a tracked thread was named (QEMU names vCPU threads "CPU n/KVM") */
+	HT_EV_KSM_SCAN = 6,	/* ksmd finished a full scan: pid = seq, tgid = rmap items,
+				 * ppid = pages merged during it (all processes), aux = merge errors */
 };
 
 struct ht_event {
@@ -46,6 +48,7 @@ enum ht_counter_kind {
 	HT_CNT_KVM_RUN_NS = 12,	/* ns spent inside KVM_RUN */
 	HT_CNT_KVM_RUN_LOG2 = 13,/* KVM_RUN duration histogram, sub = floor(log2(ns)) */
 	HT_CNT_LOST = 14,	/* counter map full: sub = the kind that was dropped */
+	HT_CNT_KSM_MERGE = 15,	/* ksmd merged a page of a tracked process (ksm:ksm_merge_*) */
 };
 
 struct ht_counter_key {

@@ -36,6 +36,8 @@ __u32 spawner_tgid;
 __u32 spawner_guest;
 __u64 lost_counts;	/* counter updates dropped because `counters` was full */
 __u64 lost_events;	/* ring buffer records dropped because it was full */
+__u64 ksm_scan_merges;	/* pages merged since the current full KSM scan started */
+__u64 ksm_scan_errors;	/* failed merge attempts since then */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -357,6 +359,53 @@ int ht_kvm_entry(void *ctx)
 	return 0;
 }
 
+/* ---- KSM ----
+ * ksmd runs in its own kthread: the merged page's owner is found through mm->owner (CONFIG_MEMCG).
+ * Per full scan the merge count goes to the ring buffer (a few records per second at most); per
+ * tracked guest, merges are counted in time buckets like faults.
+ */
+static __always_inline int on_ksm_merge(void *mmp, int err)
+{
+	struct mm_struct *mm = mmp;
+	__u32 tgid, *g;
+
+	if (err) {
+		__sync_fetch_and_add(&ksm_scan_errors, 1);
+		return 0;
+	}
+	__sync_fetch_and_add(&ksm_scan_merges, 1);
+	tgid = BPF_CORE_READ(mm, owner, tgid);
+	g = guest_of(tgid);
+	if (g)
+		count(*g, bpf_ktime_get_ns(), HT_CNT_KSM_MERGE, 0, 1);
+	return 0;
+}
+
+static __always_inline int on_ksm_stop_scan(int seq, __u32 rmap_entries)
+{
+	__u64 merges = ksm_scan_merges, errors = ksm_scan_errors;
+	struct ht_event *e;
+
+	ksm_scan_merges = 0;
+	ksm_scan_errors = 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return 0;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->type = HT_EV_KSM_SCAN;
+	e->guest = 0;
+	e->pid = seq;
+	e->tgid = rmap_entries;
+	e->ppid = merges > 0xffffffffULL ? 0xffffffffU : (__u32)merges;
+	e->aux = errors > 0xffffffffULL ? 0xffffffffU : (__u32)errors;
+	e->comm[0] = 0;
+	e->path[0] = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
 /* ---- entry points: a tp_btf and a raw_tp twin over each body ---- */
 
 #define HT_TWIN(tp, call, ...)							\
@@ -379,3 +428,8 @@ HT_TWIN(kvm_userspace_exit, on_kvm_userspace_exit(reason), __u32 reason, int err
 HT_TWIN(kvm_pio, on_kvm_pio(rw, port),
 	unsigned int rw, unsigned int port, unsigned int size, unsigned int cnt, const void *data)
 HT_TWIN(kvm_mmio, on_kvm_mmio(type, gpa), int type, int len, __u64 gpa, void *val)
+HT_TWIN(ksm_merge_one_page, on_ksm_merge(mm, err),
+	unsigned long pfn, void *rmap_item, void *mm, int err)
+HT_TWIN(ksm_merge_with_ksm_page, on_ksm_merge(mm, err),
+	void *ksm_page, unsigned long pfn, void *rmap_item, void *mm, int err)
+HT_TWIN(ksm_stop_scan, on_ksm_stop_scan(seq, rmap_entries), int seq, __u32 rmap_entries)

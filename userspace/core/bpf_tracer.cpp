@@ -23,6 +23,8 @@ static_assert(HT_CNT_FAULT_USER == int(ht::CounterKind::fault_user));
 static_assert(HT_CNT_KVM_EXIT == int(ht::CounterKind::kvm_exit));
 static_assert(HT_CNT_KVM_RUN_LOG2 == int(ht::CounterKind::kvm_run_log2));
 static_assert(HT_EV_RENAME == int(ht::EventType::rename));
+static_assert(HT_EV_KSM_SCAN == int(ht::EventType::ksm_scan));
+static_assert(HT_CNT_KSM_MERGE == int(ht::CounterKind::ksm_merge));
 
 namespace ht {
 namespace {
@@ -62,6 +64,7 @@ struct Tracer::Impl {
     ring_buffer* rb = nullptr;
     std::vector<bpf_link*> links;
     std::vector<ProcEvent> pending;
+    std::vector<KsmScan> ksm_scans;
     bool mounted_tracefs = false;
 
     ~Impl() {
@@ -96,6 +99,9 @@ std::vector<Twin> twins(trace_bpf* s) {
         {"kvm", "kvm_userspace_exit", p.kvm_userspace_exit_btf, p.kvm_userspace_exit_raw},
         {"kvm", "kvm_pio", p.kvm_pio_btf, p.kvm_pio_raw},
         {"kvm", "kvm_mmio", p.kvm_mmio_btf, p.kvm_mmio_raw},
+        {"ksm", "ksm_merge_one_page", p.ksm_merge_one_page_btf, p.ksm_merge_one_page_raw},
+        {"ksm", "ksm_merge_with_ksm_page", p.ksm_merge_with_ksm_page_btf, p.ksm_merge_with_ksm_page_raw},
+        {"ksm", "ksm_stop_scan", p.ksm_stop_scan_btf, p.ksm_stop_scan_raw},
     };
 }
 
@@ -113,6 +119,10 @@ int handle_event(void* ctx, void* data, size_t size) {
     auto* impl = static_cast<Tracer::Impl*>(ctx);
     if (size < sizeof(ht_event)) return 0;
     const auto* e = static_cast<const ht_event*>(data);
+    if (e->type == HT_EV_KSM_SCAN) {
+        impl->ksm_scans.push_back({e->ts_ns, e->pid, e->tgid, e->ppid, e->aux});
+        return 0;
+    }
     ProcEvent ev;
     ev.type = EventType(e->type);
     ev.ts_ns = e->ts_ns;
@@ -258,6 +268,7 @@ void Tracer::begin_run(uint64_t origin_ns) {
     clear_map<ht_counter_key>(bpf_map__fd(s->maps.counters));
     ring_buffer__consume(impl_->rb);
     impl_->pending.clear();
+    impl_->ksm_scans.clear();
     s->bss->lost_counts = 0;
     s->bss->lost_events = 0;
     origin_ns_ = origin_ns;
@@ -281,6 +292,12 @@ int Tracer::events_fd() const { return ring_buffer__epoll_fd(impl_->rb); }
 void Tracer::poll_events(int timeout_ms) {
     if (timeout_ms > 0) ring_buffer__poll(impl_->rb, timeout_ms);
     else ring_buffer__consume(impl_->rb);
+}
+
+std::vector<KsmScan> Tracer::take_ksm_scans() {
+    std::vector<KsmScan> out;
+    out.swap(impl_->ksm_scans);
+    return out;
 }
 
 RunTrace Tracer::end_run() {

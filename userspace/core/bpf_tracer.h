@@ -38,6 +38,8 @@ public:
     int events_fd() const;
     // Consumes ring-buffer records into the pending event list (timeout_ms 0: non-blocking).
     void poll_events(int timeout_ms = 0);
+    // KSM full scans seen since the last call (consumes them; poll_events() first).
+    std::vector<KsmScan> take_ksm_scans();
     // Ends a run: drains events and counters (all guests) and clears tracking.
     RunTrace end_run();
 

@@ -8,7 +8,7 @@
 
 namespace ht {
 
-enum class EventType : uint32_t { exec = 1, fork = 2, exit = 3, kvm_run_first = 4, rename = 5 };
+enum class EventType : uint32_t { exec = 1, fork = 2, exit = 3, kvm_run_first = 4, rename = 5, ksm_scan = 6 };
 
 struct ProcEvent {
     EventType type{};
@@ -32,6 +32,16 @@ enum class CounterKind : uint32_t {
     kvm_run = 11,
     kvm_run_ns = 12,
     kvm_run_log2 = 13,
+    ksm_merge = 15,  // ksmd merged one of the guest's pages
+};
+
+// One full KSM scan, from ksm:ksm_stop_scan: what ksmd merged (over all processes) while it ran.
+struct KsmScan {
+    uint64_t ts_ns = 0;       // end of the scan
+    uint32_t seq = 0;         // ksmd's full-scan number (/sys/kernel/mm/ksm/full_scans counts them too)
+    uint32_t rmap_items = 0;  // pages ksmd tracks
+    uint32_t merges = 0;      // successful merges during the scan
+    uint32_t errors = 0;      // failed merge attempts during it
 };
 
 struct CounterSample {

@@ -67,7 +67,8 @@ void add_counter(PhaseCounts& c, const CounterSample& s) {
     case CounterKind::exec:
     case CounterKind::fork:
     case CounterKind::exit:
-    case CounterKind::kvm_run_log2: break;  // exec/fork/exit are counted from events (exact times)
+    case CounterKind::kvm_run_log2:
+    case CounterKind::ksm_merge: break;  // exec/fork/exit are counted from events (exact times)
     }
 }
 

@@ -449,6 +449,7 @@ std::string render_text(const StartupResult& r) {
     o << "\ntrace sources:";
     std::string silent;
     for (const auto& s : r.sources) {
+        if (s.name.rfind("ksm:", 0) == 0) continue;  // KSM is `hypetrace memory`'s, not start-up's
         std::string k = kind_of_source(s.name);
         if (!s.attached) {
             silent += "\n  " + s.name + ": not attached (" + s.note + ")";
