@@ -14,6 +14,15 @@ std::string to_string(Variant v) {
     return "?";
 }
 
+std::string to_string(RootfsMode m) {
+    switch (m) {
+    case RootfsMode::direct: return "direct";
+    case RootfsMode::shared: return "shared";
+    case RootfsMode::copied: return "copied";
+    }
+    return "?";
+}
+
 void ImageSet::require(const std::vector<std::filesystem::path>& files) const {
     for (const auto& f : files) {
         std::error_code ec;

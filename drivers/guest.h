@@ -36,6 +36,15 @@ struct ImageSet {
     void require(const std::vector<std::filesystem::path>& files) const;
 };
 
+// Containers only: what the container uses as its root filesystem.
+enum class RootfsMode {
+    direct,  // the image's rootfs directory itself (start-up runs: one guest at a time)
+    shared,  // an overlayfs over the image's rootfs, one private upper dir per container: files
+             // and their page cache are shared copy-on-write (the paper's "shared chroot")
+    copied,  // a private full copy per container (the paper's "copied chroot"): nothing shared
+};
+std::string to_string(RootfsMode m);
+
 struct GuestSpec {
     std::string name;                 // unique per guest, safe as a file/container name
     Variant variant = Variant::full;
@@ -44,6 +53,7 @@ struct GuestSpec {
     Accel accel = Accel::tcg;         // VMs only
     unsigned memory_mb = 1024;        // as the paper: 1 GiB per VM
     unsigned vcpus = 1;
+    RootfsMode rootfs = RootfsMode::direct;  // containers only
 };
 
 class Guest {
@@ -60,6 +70,8 @@ public:
     virtual pid_t main_pid() const = 0;       // QEMU, the container's init, the process
     virtual std::vector<pid_t> pids() const = 0;
     virtual std::string cgroup() const { return {}; }
+    // Processes the backend runs for the guest outside of it (LXC's monitor), reported apart.
+    virtual std::vector<pid_t> helper_pids() const { return {}; }
     // Files the guest writes its consoles to, by stream name, inside run_dir.
     virtual std::map<std::string, std::string> console_files() const = 0;
     // What to look for in them: the "ready" milestone always, others where the backend has them.

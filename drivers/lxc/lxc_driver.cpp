@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/proc.h"
+#include "core/spawn.h"
 
 #include <lxc/lxccontainer.h>
 
@@ -28,7 +29,9 @@ public:
     void start() override {
         fs::path lxcpath = spec_.run_dir / "lxc";
         fs::create_directories(lxcpath / spec_.name);
+        if (spec_.rootfs == RootfsMode::shared) fs::create_directories(spec_.run_dir / "ovl" / "upper");
         std::ofstream(spec_.run_dir / "console.log").flush();
+        if (spec_.rootfs == RootfsMode::copied) copy_rootfs();
         c_ = lxc_container_new(spec_.name.c_str(), lxcpath.c_str());
         if (!c_) throw UserError("liblxc could not create container " + spec_.name + " in " + lxcpath.string());
         for (const auto& [k, v] : LxcDriver::config(spec_))
@@ -40,6 +43,14 @@ public:
             throw UserError("liblxc could not start container " + spec_.name + ": " +
                             read_tail((spec_.run_dir / "lxc.log").string(), 300));
         init_pid_ = c_->init_pid(c_);
+        // With daemonize, liblxc's monitor ("[lxc monitor] PATH NAME") is the parent of init.
+        auto text = read_text("/proc/" + std::to_string(init_pid_) + "/stat");
+        if (auto st = text ? parse_proc_stat(*text) : std::nullopt) monitor_pid_ = st->ppid;
+    }
+
+    std::vector<pid_t> helper_pids() const override {
+        if (monitor_pid_ > 1 && process_alive(monitor_pid_)) return {monitor_pid_};
+        return {};
     }
 
     void stop() noexcept override {
@@ -102,17 +113,40 @@ public:
     }
 
 private:
+    void copy_rootfs() {
+        fs::path dst = spec_.run_dir / "rootfs";
+        SpawnOptions o;
+        o.stderr_path = (spec_.run_dir / "copy.log").string();
+        int rc = run_and_wait({"cp", "-a", "--reflink=never", spec_.images.rootfs().string(), dst.string()}, o);
+        if (rc != 0)
+            throw UserError("cannot copy the rootfs for container " + spec_.name + " (cp exit " + std::to_string(rc) +
+                            "): " + read_tail(o.stderr_path, 200));
+    }
+
     GuestSpec spec_;
     lxc_container* c_ = nullptr;
     pid_t init_pid_ = -1;
+    pid_t monitor_pid_ = -1;
 };
 
 }  // namespace
 
+std::string LxcDriver::rootfs_path(const GuestSpec& spec) {
+    switch (spec.rootfs) {
+    case RootfsMode::direct: break;
+    // liblxc mounts the overlay inside the container's mount namespace (gone with the container);
+    // its workdir is the upper dir's sibling "work".
+    case RootfsMode::shared:
+        return "overlay:" + spec.images.rootfs().string() + ":" + (spec.run_dir / "ovl" / "upper").string();
+    case RootfsMode::copied: return "dir:" + (spec.run_dir / "rootfs").string();
+    }
+    return "dir:" + spec.images.rootfs().string();
+}
+
 std::vector<std::pair<std::string, std::string>> LxcDriver::config(const GuestSpec& spec) {
     std::vector<std::pair<std::string, std::string>> c{
         {"lxc.include", "/usr/share/lxc/config/common.conf"},
-        {"lxc.rootfs.path", "dir:" + spec.images.rootfs().string()},
+        {"lxc.rootfs.path", rootfs_path(spec)},
         {"lxc.uts.name", spec.name},
         {"lxc.net.0.type", "empty"},
         {"lxc.apparmor.profile", "unconfined"},

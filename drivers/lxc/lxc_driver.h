@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Containers through the liblxc C API (no lxc-* tools): a "full" container (systemd as init)
-// or an "app" container (a single /bin/bash, the paper's LXC-bash), on the shared rootfs.
+// or an "app" container (a single /bin/bash, the paper's LXC-bash); its rootfs is the image's own,
+// an overlay on it (shared) or a private copy (copied): see RootfsMode.
 #pragma once
 #include "drivers/guest.h"
 
@@ -15,6 +16,8 @@ public:
     std::unique_ptr<Guest> create(const GuestSpec& spec) override;
     // The config items set on a container for a spec (exposed for tests and reports).
     static std::vector<std::pair<std::string, std::string>> config(const GuestSpec& spec);
+    // lxc.rootfs.path for the spec's RootfsMode.
+    static std::string rootfs_path(const GuestSpec& spec);
 };
 
 }  // namespace ht

@@ -8,11 +8,14 @@
 #include "drivers/lxc/lxc_driver.h"
 #include "drivers/native/native_driver.h"
 #include "drivers/qemu/qemu_driver.h"
+#include "experiments/memory.h"
 #include "experiments/startup.h"
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <set>
 #include <cstdlib>
 #include <iostream>
 #include <unistd.h>
@@ -91,6 +94,99 @@ int cmd_startup(const StartupArgs& a) {
     return 0;
 }
 
+struct MemoryArgs {
+    bool kvm = false, lxc = false, lxc_app = false;
+    std::string counts = "1,2,4,8", ksm = "on", rootfs = "shared", accel = "auto";
+    std::string json, plot, images = default_images();
+    double boot_timeout = 0, settle_timeout = 300;
+    unsigned settle_merges = 0, pages_to_scan = 20000, sleep_ms = 20;
+    bool quiet = false, verbose = false;
+};
+
+std::vector<unsigned> parse_counts(const std::string& text) {
+    std::vector<unsigned> v;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        auto end = text.find(',', start);
+        if (end == std::string::npos) end = text.size();
+        std::string item = text.substr(start, end - start);
+        char* rest = nullptr;
+        unsigned long n = std::strtoul(item.c_str(), &rest, 10);
+        if (item.empty() || *rest || n == 0 || n > 256)
+            throw usage_error("--count " + text + ": give guest counts from 1 to 256 separated by commas, e.g. 1,2,4,8");
+        v.push_back(unsigned(n));
+        start = end + 1;
+    }
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    return v;
+}
+
+int cmd_memory(const MemoryArgs& a) {
+    if (!(a.kvm || a.lxc || a.lxc_app)) throw usage_error("choose at least one technique: --kvm, --lxc or --lxc-app");
+    MemoryConfig cfg;
+    cfg.counts = parse_counts(a.counts);
+    AccelRequest req = parse_accel_request(a.accel);
+    if (a.ksm == "on") cfg.ksm_modes = {true};
+    else if (a.ksm == "off") cfg.ksm_modes = {false};
+    else cfg.ksm_modes = {true, false};
+    cfg.rootfs = a.rootfs == "copied" ? RootfsMode::copied : RootfsMode::shared;
+    require_root("memory");
+    if (!a.json.empty()) check_writable(a.json, "--json");
+    if (!a.plot.empty()) check_writable(a.plot, "--plot");
+
+    HostInfo host = probe_host();
+    QemuDriver qemu;
+    LxcDriver lxc;
+    cfg.images.dir = a.images;
+    if (a.kvm) cfg.accel = choose_accel(req, host);
+    cfg.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : (cfg.accel.accel == Accel::tcg ? 600 : 180);
+    cfg.settle_timeout_s = a.settle_timeout;
+    cfg.settle_merges = a.settle_merges;
+    cfg.ksm_pages_to_scan = a.pages_to_scan;
+    cfg.ksm_sleep_ms = a.sleep_ms;
+    if (a.kvm) cfg.techniques.push_back({"kvm", cfg.accel.accel == Accel::tcg ? "KVM (TCG)" : "KVM", &qemu, Variant::full, 194, 91});
+    if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc, Variant::full, 16, 8});
+    if (a.lxc_app) cfg.techniques.push_back({"lxc-app", "LXC-bash", &lxc, Variant::app, 2, 1.3});
+    for (auto& t : cfg.techniques) {
+        GuestSpec spec;
+        spec.variant = t.variant;
+        spec.images = cfg.images;
+        spec.accel = cfg.accel.accel;
+        spec.rootfs = cfg.rootfs;
+        t.driver->preflight(spec);
+    }
+    if (a.kvm) {
+        uint64_t need_mb = uint64_t(cfg.counts.back()) * 1024;
+        if (need_mb > host.memory_kb / 1024)
+            std::cerr << "[hypetrace] warning: " << cfg.counts.back() << " VMs of 1 GiB exceed this host's "
+                      << host.memory_kb / 1024 << " MiB if they touch all their RAM" << std::endl;
+    }
+    if (!a.quiet) {
+        cfg.progress = [](const std::string& line) { std::cerr << "[hypetrace] " << line << std::endl; };
+        if (a.kvm && cfg.accel.notice) std::cerr << "[hypetrace] notice: VM accelerator " << cfg.accel.reason << std::endl;
+    }
+
+    TracerOptions topts;
+    topts.verbose = a.verbose;
+    topts.bucket_ns = 1'000'000'000;
+    Tracer tracer(topts);
+    KsmGuard ksm;
+    if (ksm.recovered() && !a.quiet)
+        std::cerr << "[hypetrace] a previous run died with KSM changed: its saved settings were restored" << std::endl;
+    MemoryResult result = run_memory(tracer, ksm, host, cfg);
+    std::cout << render_text(result) << std::flush;
+    if (!a.json.empty()) {
+        write_file_atomic(a.json, to_json(result).dump(2) + "\n");
+        if (!a.quiet) std::cerr << "[hypetrace] wrote " << a.json << std::endl;
+    }
+    if (!a.plot.empty()) {
+        write_file_atomic(a.plot, render_svg(result));
+        if (!a.quiet) std::cerr << "[hypetrace] wrote " << a.plot << std::endl;
+    }
+    return 0;
+}
+
 int cmd_host(bool json, bool verbose) {
     HostInfo h = probe_host();
     AccelChoice auto_choice = choose_accel(AccelRequest::auto_, h);
@@ -151,6 +247,7 @@ int main(int argc, char** argv) {
     app.footer("Examples:\n"
                "  hypetrace startup --kvm --lxc --lxc-app --native --runs 5 --json startup.json\n"
                "  hypetrace startup --kvm-bios --accel kvm --runs 3\n"
+               "  hypetrace memory --kvm --lxc --count 1,2,4,8 --ksm on --plot fig4.svg\n"
                "  hypetrace host\n"
                "Guest images: scripts/build-images.sh (default location " +
                std::string(kDefaultImages) + ", or $HYPETRACE_IMAGE_DIR).");
@@ -180,14 +277,60 @@ int main(int argc, char** argv) {
                     "  hypetrace startup --lxc --runs 20 --json lxc.json          # more runs, JSON result\n"
                     "  hypetrace startup --kvm-bios --accel kvm                   # firmware under KVM, exits traced");
 
+    MemoryArgs ma;
+    auto* memory = app.add_subcommand("memory", "Memory footprint per guest as identical guests are added, with or "
+                                                "without KSM (paper Figure 4), faults and KSM merges traced");
+    memory->add_flag("--kvm", ma.kvm, "full VMs: QEMU, Debian 12 with systemd, idle at multi-user, 1 GiB each");
+    memory->add_flag("--lxc", ma.lxc, "full containers: the same rootfs, systemd as init (liblxc)");
+    memory->add_flag("--lxc-app", ma.lxc_app, "containers running a single /bin/bash (the paper's LXC-bash)");
+    memory->add_option("--count", ma.counts, "guest counts to measure, added step by step")->capture_default_str();
+    memory->add_option("--ksm", ma.ksm, "KSM during the run: on, off, or both (one series each); host settings "
+                                         "are restored on every exit")
+        ->check(CLI::IsMember({"on", "off", "both"}))
+        ->capture_default_str();
+    memory->add_option("--rootfs", ma.rootfs, "containers: shared (overlayfs over one rootfs) or copied (a private copy each)")
+        ->check(CLI::IsMember({"shared", "copied"}))
+        ->capture_default_str();
+    memory->add_option("--accel", ma.accel, "VM accelerator: auto (KVM only where the CPU has vmx/svm), kvm, tcg")
+        ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
+        ->capture_default_str();
+    memory->add_option("--json", ma.json, "write the result as versioned JSON to FILE (atomically)");
+    memory->add_option("--plot", ma.plot, "write Figure 4 as an SVG line plot to FILE");
+    memory->add_option("--images", ma.images, "guest images directory")->capture_default_str();
+    memory->add_option("--boot-timeout", ma.boot_timeout, "seconds a step's new guests may take to be ready "
+                                                         "(default 600 under TCG, 180 otherwise)")
+        ->check(CLI::PositiveNumber);
+    memory->add_option("--settle-timeout", ma.settle_timeout, "seconds to wait for memory to settle per step; "
+                                                             "measured anyway after it, and flagged")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    memory->add_option("--settle-merges", ma.settle_merges, "KSM on: settled when two full scans merge at most this "
+                                                           "many pages (default: 0.2% of the pages KSM tracks, at least 32)");
+    memory->add_option("--ksm-pages-to-scan", ma.pages_to_scan, "KSM scan rate while on: pages per wake-up")
+        ->check(CLI::Range(1u, 1000000u))
+        ->capture_default_str();
+    memory->add_option("--ksm-sleep-ms", ma.sleep_ms, "KSM scan rate while on: milliseconds between wake-ups")
+        ->check(CLI::Range(1u, 10000u))
+        ->capture_default_str();
+    memory->add_flag("-q,--quiet", ma.quiet, "no progress lines on stderr");
+    memory->add_flag("-v,--verbose", ma.verbose, "show libbpf's messages");
+    memory->footer("Examples:\n"
+                   "  hypetrace memory --kvm --lxc --count 1,2,4,8 --ksm on      # Figure 4, VMs deduplicated\n"
+                   "  hypetrace memory --kvm --ksm both --json mem.json --plot fig4.svg\n"
+                   "  hypetrace memory --lxc --rootfs copied --count 1,4,16     # the paper's copied chroot\n"
+                   "KSM is host-wide: hypetrace takes /run/hypetrace/ksm.lock for the run and restores every\n"
+                   "/sys/kernel/mm/ksm setting when it ends (error, Ctrl-C, SIGTERM; a killed run's settings are\n"
+                   "restored by the next run).");
+
     bool host_json = false, host_verbose = false;
     auto* host = app.add_subcommand("host", "What this host can do: accelerator choice, BTF, which trace sources attach");
     host->add_flag("--json", host_json, "print as JSON");
     host->add_flag("-v,--verbose", host_verbose, "show libbpf's messages");
 
     // CLI11 reports an unknown subcommand as "a subcommand is required": name it instead.
-    if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "startup" && std::string(argv[1]) != "host") {
-        std::cerr << "hypetrace: unknown subcommand '" << argv[1] << "': choose startup or host (see hypetrace --help)"
+    const std::set<std::string> known{"startup", "memory", "host"};
+    if (argc > 1 && argv[1][0] != '-' && !known.count(argv[1])) {
+        std::cerr << "hypetrace: unknown subcommand '" << argv[1] << "': choose startup, memory or host (see hypetrace --help)"
                   << std::endl;
         return 2;
     }
@@ -206,6 +349,7 @@ int main(int argc, char** argv) {
 
     try {
         if (*startup) return cmd_startup(sa);
+        if (*memory) return cmd_memory(ma);
         if (*host) return cmd_host(host_json, host_verbose);
     } catch (const UserError& e) {
         std::cerr << "hypetrace: " << e.what() << std::endl;

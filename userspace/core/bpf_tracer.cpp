@@ -300,16 +300,9 @@ std::vector<KsmScan> Tracer::take_ksm_scans() {
     return out;
 }
 
-RunTrace Tracer::end_run() {
+std::vector<CounterSample> Tracer::drain_counters() {
     auto* s = impl_->skel;
-    disarm_spawner();
-    RunTrace rt;
-    ring_buffer__consume(impl_->rb);
-    rt.events = std::move(impl_->pending);
-    impl_->pending.clear();
-    rt.origin_ns = origin_ns_;
-    rt.bucket_ns = opts_.bucket_ns;
-
+    std::vector<CounterSample> out;
     int fd = bpf_map__fd(s->maps.counters);
     std::vector<ht_counter_key> keys(8192);
     std::vector<uint64_t> vals(keys.size());
@@ -321,7 +314,7 @@ RunTrace Tracer::end_run() {
         int err = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &batch, &batch, keys.data(), vals.data(),
                                                   &n, &bopts);
         for (uint32_t j = 0; j < n; ++j)
-            rt.counters.push_back({keys[j].guest, keys[j].bucket, CounterKind(keys[j].kind), keys[j].sub, vals[j]});
+            out.push_back({keys[j].guest, keys[j].bucket, CounterKind(keys[j].kind), keys[j].sub, vals[j]});
         first = false;
         if (err == 0) continue;
         if (err == -ENOENT) break;
@@ -336,11 +329,23 @@ RunTrace Tracer::end_run() {
     if (!batched) {
         for (auto& k : map_keys<ht_counter_key>(fd)) {
             uint64_t v = 0;
-            if (bpf_map_lookup_elem(fd, &k, &v) == 0)
-                rt.counters.push_back({k.guest, k.bucket, CounterKind(k.kind), k.sub, v});
+            if (bpf_map_lookup_elem(fd, &k, &v) == 0) out.push_back({k.guest, k.bucket, CounterKind(k.kind), k.sub, v});
             bpf_map_delete_elem(fd, &k);
         }
     }
+    return out;
+}
+
+RunTrace Tracer::end_run() {
+    auto* s = impl_->skel;
+    disarm_spawner();
+    RunTrace rt;
+    ring_buffer__consume(impl_->rb);
+    rt.events = std::move(impl_->pending);
+    impl_->pending.clear();
+    rt.origin_ns = origin_ns_;
+    rt.bucket_ns = opts_.bucket_ns;
+    rt.counters = drain_counters();
     rt.lost_counts = s->bss->lost_counts;
     rt.lost_events = s->bss->lost_events;
     clear_map<uint32_t>(bpf_map__fd(s->maps.tracked));

@@ -40,6 +40,9 @@ public:
     void poll_events(int timeout_ms = 0);
     // KSM full scans seen since the last call (consumes them; poll_events() first).
     std::vector<KsmScan> take_ksm_scans();
+    // Takes (reads and removes) the counters aggregated so far; tracking goes on. For runs that
+    // attribute counts to stretches of time more exactly than a bucket.
+    std::vector<CounterSample> drain_counters();
     // Ends a run: drains events and counters (all guests) and clears tracking.
     RunTrace end_run();
 

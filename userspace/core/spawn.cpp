@@ -2,6 +2,7 @@
 #include "core/spawn.h"
 
 #include "core/error.h"
+#include "core/interrupt.h"
 
 #include <cerrno>
 #include <csignal>
@@ -127,6 +128,20 @@ int terminate(pid_t pid, std::chrono::milliseconds grace) {
     while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {
     }
     return r == pid ? st : -1;
+}
+
+int run_and_wait(const std::vector<std::string>& argv, const SpawnOptions& opts) {
+    Child c = spawn(argv, opts);
+    for (;;) {
+        int status = 0;
+        if (child_exited(c.pid, &status))
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (interrupted()) {
+            terminate(c.pid);
+            throw_if_interrupted();
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
 }
 
 }  // namespace ht

@@ -27,6 +27,10 @@ struct Child {
 // (the child reports the exec failure through a close-on-exec pipe before spawn returns).
 Child spawn(const std::vector<std::string>& argv, const SpawnOptions& opts = {});
 
+// spawn() and wait for the child; returns its exit code (128+signal if killed). If hypetrace is
+// interrupted meanwhile, the child is terminated and Interrupted is thrown.
+int run_and_wait(const std::vector<std::string>& argv, const SpawnOptions& opts = {});
+
 // Sends SIGTERM, waits up to `grace`, then SIGKILL and waits. Returns the wait status (or -1 if
 // the pid was not our child). Safe to call for an already reaped child.
 int terminate(pid_t pid, std::chrono::milliseconds grace = std::chrono::milliseconds(3000));

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/startup.h"
 
+#include "experiments/report.h"
+
 #include "core/clock.h"
 #include "core/console.h"
 #include "core/error.h"
@@ -18,20 +20,7 @@
 namespace ht {
 namespace {
 
-std::string fmt(const char* f, double v) {
-    char buf[64];
-    snprintf(buf, sizeof buf, f, v);
-    return buf;
-}
 
-std::string utc_now() {
-    char buf[32];
-    time_t t = time(nullptr);
-    tm tmv{};
-    gmtime_r(&t, &tmv);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    return buf;
-}
 
 PhaseCounts scaled(const PhaseCounts& c, unsigned n) {
     if (n <= 1) return c;
@@ -196,27 +185,6 @@ std::string count_str(uint64_t v) {
     return std::to_string(v);
 }
 
-// Left- or right-aligned columns, two spaces apart.
-std::string render_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right) {
-    std::vector<std::size_t> w;
-    for (const auto& r : rows)
-        for (std::size_t i = 0; i < r.size(); ++i) {
-            if (w.size() <= i) w.push_back(0);
-            w[i] = std::max(w[i], r[i].size());
-        }
-    std::string out;
-    for (const auto& r : rows) {
-        std::string line = "  ";
-        for (std::size_t i = 0; i < r.size(); ++i) {
-            std::string pad(w[i] - r[i].size(), ' ');
-            bool ra = i < right.size() && right[i];
-            line += (ra ? pad + r[i] : r[i] + (i + 1 < r.size() ? pad : "")) + (i + 1 < r.size() ? "  " : "");
-        }
-        while (!line.empty() && line.back() == ' ') line.pop_back();
-        out += line + "\n";
-    }
-    return out;
-}
 
 }  // namespace
 
@@ -300,22 +268,11 @@ nlohmann::json to_json(const StartupResult& r) {
     j["experiment"] = "startup";
     j["tool"] = {{"name", "hypetrace"}, {"version", HYPETRACE_VERSION}};
     j["started_at"] = r.started_at;
-    j["host"] = {{"hostname", r.host.hostname},
-                 {"kernel", r.host.kernel},
-                 {"arch", r.host.arch},
-                 {"os", r.host.os},
-                 {"cpu", r.host.cpu_model},
-                 {"cpus", r.host.cpus},
-                 {"memory_mb", r.host.memory_kb / 1024},
-                 {"virt_extensions", r.host.virt_flag.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.host.virt_flag)},
-                 {"kvm_device", r.host.kvm_device},
-                 {"accel", any_vm ? nlohmann::json(to_string(r.accel.accel)) : nlohmann::json(nullptr)},
-                 {"accel_reason", any_vm ? r.accel.reason : "no VM in this run"}};
+    j["host"] = host_json(r.host);
+    j["host"]["accel"] = any_vm ? nlohmann::json(to_string(r.accel.accel)) : nlohmann::json(nullptr);
+    j["host"]["accel_reason"] = any_vm ? r.accel.reason : "no VM in this run";
     j["config"] = {{"runs", r.runs}, {"warmup", r.warmup}};
-    nlohmann::json sources = nlohmann::json::array();
-    for (const auto& s : r.sources)
-        sources.push_back({{"name", s.name}, {"attach", s.attach}, {"attached", s.attached}, {"note", s.note}});
-    j["trace_sources"] = sources;
+    j["trace_sources"] = sources_json(r.sources);
     nlohmann::json techs = nlohmann::json::array();
     for (const auto& t : r.techniques) {
         nlohmann::json tj;
@@ -379,9 +336,7 @@ nlohmann::json to_json(const StartupResult& r) {
 
 std::string render_text(const StartupResult& r) {
     std::ostringstream o;
-    o << "host: " << r.host.hostname << ", " << r.host.os << ", Linux " << r.host.kernel << " " << r.host.arch << ", "
-      << r.host.cpu_model << " x" << r.host.cpus << ", " << fmt("%.1f", double(r.host.memory_kb) / 1048576.0)
-      << " GiB\n";
+    o << host_line(r.host) << "\n";
     bool any_vm = false;
     for (const auto& t : r.techniques) any_vm |= !t.accel.empty();
     if (any_vm) o << "VM accelerator: " << r.accel.reason << "\n";

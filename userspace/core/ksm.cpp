@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+#include "core/ksm.h"
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/proc.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <fcntl.h>
+#include <sstream>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace ht {
+namespace {
+
+std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+// "[none] scan-time" -> "none"; plain values unchanged.
+std::string selected(const std::string& v) {
+    auto open = v.find('[');
+    auto close = v.find(']');
+    if (open != std::string::npos && close != std::string::npos && close > open)
+        return v.substr(open + 1, close - open - 1);
+    return v;
+}
+
+bool write_setting(const fs::path& file, const std::string& value, int* err) {
+    int fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *err = errno;
+        return false;
+    }
+    ssize_t n = write(fd, value.data(), value.size());
+    *err = n < 0 ? errno : 0;
+    close(fd);
+    return n == ssize_t(value.size());
+}
+
+// Order of restoration: scan parameters first, `run` last, so ksmd never runs with a mix.
+std::vector<std::string> restore_order(const KsmSettings& s) {
+    std::vector<std::string> names;
+    for (const auto& [k, v] : s)
+        if (k != "run") names.push_back(k);
+    if (s.count("run")) names.push_back("run");
+    return names;
+}
+
+}  // namespace
+
+KsmSettings read_ksm_settings(const fs::path& dir) {
+    KsmSettings s;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        struct stat st {};
+        if (stat(e.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & S_IWUSR)) continue;
+        if (auto v = read_text(e.path().string())) s[e.path().filename().string()] = selected(trim(*v));
+    }
+    return s;
+}
+
+std::string format_ksm_settings(const KsmSettings& s) {
+    std::string out;
+    for (const auto& [k, v] : s) out += k + " " + v + "\n";
+    return out;
+}
+
+KsmSettings parse_ksm_settings(const std::string& text) {
+    KsmSettings s;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        auto sp = line.find(' ');
+        if (sp == std::string::npos || sp == 0) continue;
+        s[line.substr(0, sp)] = line.substr(sp + 1);
+    }
+    return s;
+}
+
+KsmCounters read_ksm_counters(const fs::path& dir) {
+    auto num = [&](const char* f) {
+        return std::strtoull(read_text((dir / f).string()).value_or("0").c_str(), nullptr, 10);
+    };
+    return {num("pages_shared"), num("pages_sharing"), num("pages_unshared"), num("pages_volatile"), num("full_scans")};
+}
+
+KsmGuard::KsmGuard(fs::path sysfs_dir, fs::path state_dir) : sysfs_(std::move(sysfs_dir)), state_(std::move(state_dir)) {
+    std::error_code ec;
+    if (!fs::exists(sysfs_ / "run", ec))
+        throw UserError("this kernel has no KSM (" + (sysfs_ / "run").string() +
+                        " is missing): build it with CONFIG_KSM=y, or run without --ksm");
+    fs::create_directories(state_, ec);
+    const fs::path lock = state_ / "ksm.lock";
+    lock_fd_ = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd_ < 0) throw UserError(errno_text("cannot open " + lock.string(), errno));
+    if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        std::string owner = trim(read_text(lock.string()).value_or(""));
+        close(lock_fd_);
+        lock_fd_ = -1;
+        throw UserError("another hypetrace run" + (owner.empty() ? "" : " (pid " + owner + ")") +
+                        " owns KSM; wait for it to finish, it restores KSM when it ends");
+    }
+    std::string me = std::to_string(getpid()) + "\n";
+    if (ftruncate(lock_fd_, 0) == 0) {
+        [[maybe_unused]] auto n = pwrite(lock_fd_, me.data(), me.size(), 0);
+    }
+
+    // A run that died without restoring left its saved settings: put them back first.
+    const fs::path saved_file = state_ / "ksm.saved";
+    if (auto old = read_text(saved_file.string()); old && !old->empty()) {
+        saved_ = parse_ksm_settings(*old);
+        recovered_ = true;
+        if (!restore()) {
+            close(lock_fd_);
+            lock_fd_ = -1;
+            throw UserError("a previous hypetrace run left KSM changed and its settings (" + saved_file.string() +
+                            ") cannot be written back; fix /sys/kernel/mm/ksm by hand and remove that file");
+        }
+        restored_ = false;
+    }
+    saved_ = read_ksm_settings(sysfs_);
+    try {
+        write_file_atomic(saved_file, format_ksm_settings(saved_));
+    } catch (...) {
+        close(lock_fd_);
+        lock_fd_ = -1;
+        throw;
+    }
+}
+
+KsmGuard::~KsmGuard() {
+    restore();
+    if (lock_fd_ >= 0) close(lock_fd_);
+}
+
+void KsmGuard::set(const std::string& name, const std::string& value) {
+    auto cur = read_ksm_settings(sysfs_);
+    if (cur.count(name) && cur[name] == value) return;
+    int err = 0;
+    if (!write_setting(sysfs_ / name, value, &err))
+        throw UserError(errno_text("cannot set " + (sysfs_ / name).string() + " to " + value, err));
+}
+
+void KsmGuard::enable(unsigned pages_to_scan, unsigned sleep_ms) {
+    if (saved_.count("advisor_mode")) set("advisor_mode", "none");
+    set("pages_to_scan", std::to_string(pages_to_scan));
+    set("sleep_millisecs", std::to_string(sleep_ms));
+    set("run", "1");
+}
+
+void KsmGuard::disable() { set("run", "0"); }
+
+bool KsmGuard::restore() noexcept {
+    if (restored_ || saved_.empty()) return true;
+    bool ok = true;
+    try {
+        KsmSettings now = read_ksm_settings(sysfs_);
+        for (const auto& name : restore_order(saved_)) {
+            const std::string& want = saved_.at(name);
+            auto it = now.find(name);
+            if (it == now.end() || it->second == want) continue;
+            int err = 0;
+            if (!write_setting(sysfs_ / name, want, &err)) ok = false;
+        }
+        if (ok) {
+            std::error_code ec;
+            fs::remove(state_ / "ksm.saved", ec);
+            restored_ = true;
+        }
+    } catch (...) {
+        ok = false;
+    }
+    return ok;
+}
+
+}  // namespace ht

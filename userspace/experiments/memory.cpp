@@ -1,0 +1,549 @@
+// SPDX-License-Identifier: MIT
+#include "experiments/memory.h"
+
+#include "core/clock.h"
+#include "core/console.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/interrupt.h"
+#include "experiments/plot.h"
+#include "experiments/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <poll.h>
+#include <sstream>
+#include <unistd.h>
+
+namespace ht {
+namespace {
+
+double kb_to_mb(uint64_t kb) { return double(kb) / 1024.0; }
+
+// One guest of the run, with everything that must go when it goes (in this order: watcher,
+// guest stopped, scratch directory removed).
+struct LiveGuest {
+    unsigned index = 0;
+    uint32_t trace_id = 0;
+    std::unique_ptr<ScratchDir> dir;
+    std::unique_ptr<Guest> guest;
+    std::unique_ptr<ConsoleWatcher> watcher;
+    uint64_t launch_ns = 0, ready_ns = 0;
+};
+
+struct Series {
+    Tracer& tracer;
+    const MemoryConfig& cfg;
+    const MemoryTechnique& t;
+    bool ksm_on;
+    MemorySeries out;
+    uint64_t origin = 0;
+    std::vector<std::unique_ptr<LiveGuest>> guests;  // destroyed (stopped) on every exit path
+    std::vector<KsmScan> scans;                      // absolute times
+    uint32_t next_trace_id;
+
+    Series(Tracer& tr, const MemoryConfig& c, const MemoryTechnique& tech, bool on, uint32_t first_id)
+        : tracer(tr), cfg(c), t(tech), ksm_on(on), next_trace_id(first_id) {}
+
+    ~Series() {
+        for (auto it = guests.rbegin(); it != guests.rend(); ++it) (*it)->guest->stop();
+    }
+
+    std::string tag() const { return t.id + (ksm_on ? " KSM on" : " KSM off"); }
+    void say(const std::string& s) const {
+        if (cfg.progress) cfg.progress("[" + tag() + "] " + s);
+    }
+    double rel_s(uint64_t ns) const { return ns_to_s(int64_t(ns - origin)); }
+
+    void launch_one() {
+        auto g = std::make_unique<LiveGuest>();
+        g->index = unsigned(guests.size()) + 1;
+        g->trace_id = next_trace_id++;
+        g->dir = std::make_unique<ScratchDir>(cfg.scratch_parent, "mem-" + t.id);
+        GuestSpec spec;
+        spec.name = "ht-mem-" + t.id + "-" + std::to_string(getpid()) + "-" + std::to_string(g->index);
+        spec.variant = t.variant;
+        spec.images = cfg.images;
+        spec.run_dir = g->dir->path();
+        spec.accel = cfg.accel.accel;
+        spec.rootfs = cfg.rootfs;
+        g->guest = t.driver->create(spec);
+        g->watcher = std::make_unique<ConsoleWatcher>(spec.run_dir, g->guest->console_files(), g->guest->milestones());
+        LiveGuest& ref = *g;
+        guests.push_back(std::move(g));  // owned before start(): stopped even if start() throws
+        tracer.arm_spawner(ref.trace_id);
+        ref.launch_ns = mono_ns();
+        try {
+            ref.guest->start();
+        } catch (...) {
+            tracer.disarm_spawner();
+            throw;
+        }
+        tracer.disarm_spawner();
+        // Backends whose processes are not our children (libvirtd starts QEMU) are tracked by pid.
+        for (pid_t p : ref.guest->pids()) tracer.track(p, ref.trace_id);
+        if (out.command.empty()) out.command = ref.guest->describe();
+    }
+
+    // Polls consoles, the tracer and signals for up to `ms`.
+    void wait_a_little(int ms) {
+        std::vector<pollfd> fds{{tracer.events_fd(), POLLIN, 0}, {interrupt_fd(), POLLIN, 0}};
+        for (const auto& g : guests)
+            if (!g->ready_ns) fds.push_back({g->watcher->fd(), POLLIN, 0});
+        poll(fds.data(), fds.size(), ms);
+        tracer.poll_events(0);
+        for (auto& s : tracer.take_ksm_scans()) scans.push_back(s);
+        throw_if_interrupted();
+    }
+
+    void wait_ready(uint64_t step_launch) {
+        const uint64_t deadline = step_launch + uint64_t(cfg.boot_timeout_s * 1e9);
+        for (;;) {
+            bool all = true;
+            for (auto& g : guests) {
+                if (g->ready_ns) continue;
+                g->watcher->poll();
+                if (auto h = g->watcher->hit("ready")) {
+                    g->ready_ns = h->ts_ns;
+                    continue;
+                }
+                all = false;
+                if (!g->guest->alive())
+                    throw UserError(t.label + " guest " + std::to_string(g->index) +
+                                    " exited before it was ready: " + g->guest->failure_hint());
+            }
+            if (all) return;
+            if (mono_ns() > deadline) {
+                std::string hint;
+                for (auto& g : guests)
+                    if (!g->ready_ns) hint = g->guest->failure_hint();
+                throw UserError(t.label + ": " + std::to_string(guests.size()) + " guests not all ready after " +
+                                fmt("%.0f", cfg.boot_timeout_s) + " s (--boot-timeout)" +
+                                (hint.empty() ? "" : "; last output: " + hint));
+            }
+            wait_a_little(100);
+        }
+    }
+
+    struct Reading {
+        std::vector<MemUsage> guest, helper;
+        uint64_t total_kb = 0;
+    };
+    Reading read_all() const {
+        Reading r;
+        for (const auto& g : guests) {
+            r.guest.push_back(read_processes_memory(g->guest->pids()));
+            r.helper.push_back(read_processes_memory(g->guest->helper_pids()));
+            r.total_kb += r.guest.back().pss_kb;
+        }
+        return r;
+    }
+
+    unsigned auto_threshold() const {
+        if (cfg.settle_merges) return cfg.settle_merges;
+        uint32_t rmap = scans.empty() ? 0 : scans.back().rmap_items;
+        return std::max(32u, rmap / 500);  // 0.2% of the pages ksmd tracks
+    }
+
+    // Waits until memory settles (or settle_timeout_s); returns (settled, note).
+    std::pair<bool, std::string> settle(uint64_t since) {
+        const uint64_t deadline = since + uint64_t(cfg.settle_timeout_s * 1e9);
+        std::vector<double> totals;
+        uint64_t last_sample = 0, last_say = mono_ns();
+        // KSM only scans memory registered as mergeable (QEMU's guest RAM); containers' processes
+        // never are, so for them KSM cannot settle anything: read the footprint instead.
+        bool ksm_applies = false;
+        if (ksm_on)
+            for (const auto& g : guests)
+                for (pid_t p : g->guest->pids()) ksm_applies |= ksm_mergeable(p);
+        for (;;) {
+            uint64_t now = mono_ns();
+            if (now - last_sample >= uint64_t(cfg.sample_s * 1e9)) {
+                last_sample = now;
+                for (const auto& g : guests)
+                    if (!g->guest->alive())
+                        throw UserError(t.label + " guest " + std::to_string(g->index) +
+                                        " died while memory settled: " + g->guest->failure_hint());
+                Reading r = read_all();
+                totals.push_back(kb_to_mb(r.total_kb));
+                out.timeline.push_back({rel_s(now), unsigned(guests.size()), totals.back(),
+                                        read_ksm_counters().pages_sharing});
+            }
+            if (ksm_applies) {
+                unsigned thr = auto_threshold();
+                if (ksm_settled(scans, since, thr)) {
+                    const auto& a = scans[scans.size() - 2];
+                    const auto& b = scans.back();
+                    return {true, "KSM scans " + std::to_string(a.seq) + "-" + std::to_string(b.seq) + " merged " +
+                                      std::to_string(a.merges) + " and " + std::to_string(b.merges) +
+                                      " pages (threshold " + std::to_string(thr) + ")"};
+                }
+            } else if (!ksm_applies && totals.size() >= 3 && footprint_settled(totals, 3, cfg.settle_change) &&
+                       now - since >= uint64_t(3e9)) {
+                return {true, std::string(ksm_on ? "no KSM-mergeable memory in these guests; " : "") +
+                                  "footprint changed under " + fmt("%.1f", cfg.settle_change * 100) +
+                                  "% over the last 3 samples"};
+            }
+            if (now > deadline)
+                return {false, "not settled after " + fmt("%.0f", cfg.settle_timeout_s) + " s (--settle-timeout)"};
+            if (now - last_say > 10'000'000'000ULL) {
+                last_say = now;
+                std::string s = "settling " + fmt("%.0f", ns_to_s(int64_t(now - since))) + " s";
+                if (ksm_applies && !scans.empty())
+                    s += ": last KSM full scan merged " + std::to_string(scans.back().merges) + " pages";
+                else if (!totals.empty())
+                    s += ": " + fmt("%.1f", totals.back()) + " MB in all guests";
+                say(s);
+            }
+            wait_a_little(100);
+        }
+    }
+
+    void run() {
+        origin = mono_ns();
+        tracer.begin_run(origin);
+        double prev_total = 0;
+        unsigned prev_n = 0;
+        for (unsigned n : cfg.counts) {
+            const uint64_t step_begin = mono_ns();
+            unsigned adding = n - unsigned(guests.size());
+            say("adding " + std::to_string(adding) + " guest" + (adding > 1 ? "s" : "") + " -> " + std::to_string(n));
+            while (guests.size() < n) launch_one();
+            wait_ready(step_begin);
+            const uint64_t ready = mono_ns();
+            MemoryStep st;
+            st.guests = n;
+            st.boot_s = ns_to_s(int64_t(ready - step_begin));
+            say(std::to_string(n) + " ready after " + fmt("%.1f", st.boot_s) + " s; waiting for memory to settle");
+            auto [ok, note] = settle(ready);
+            const uint64_t settled = mono_ns();
+            st.settled = ok;
+            st.settle_note = note;
+            st.settle_s = ns_to_s(int64_t(settled - ready));
+            if (!ok) say("warning: " + note + "; measuring anyway");
+
+            const uint64_t a0 = mono_ns();
+            Reading r = read_all();
+            st.accounting_ms = double(mono_ns() - a0) / 1e6;
+            st.ksm = read_ksm_counters();
+            st.t_s = rel_s(mono_ns());
+            for (std::size_t i = 0; i < guests.size(); ++i) {
+                const auto& g = *guests[i];
+                GuestFootprint f;
+                f.index = g.index;
+                f.main_pid = g.guest->main_pid();
+                f.name = "guest " + std::to_string(g.index);
+                f.mem = r.guest[i];
+                f.helper = r.helper[i];
+                f.ready_s = ns_to_s(int64_t(g.ready_ns - g.launch_ns));
+                st.per_guest.push_back(f);
+            }
+            summarize_step(st, prev_total, prev_n);
+            tracer.poll_events(0);
+            take_counts(tracer.drain_counters(), &st);
+            say(std::to_string(n) + " guests: " + fmt("%.1f", st.pss_mb.mean) + " MB per guest, last added " +
+                fmt("%.1f", st.incremental_mb) + " MB (settled in " + fmt("%.1f", st.settle_s) + " s)");
+            prev_total = st.total_mb;
+            prev_n = n;
+            out.steps.push_back(std::move(st));
+        }
+        // Stop everything before reading the trace: exits are part of it.
+        for (auto it = guests.rbegin(); it != guests.rend(); ++it) (*it)->guest->stop();
+        RunTrace trace = tracer.end_run();
+        attribute(trace);
+        guests.clear();
+    }
+
+    std::map<uint32_t, uint64_t> merges_by_s, faults_by_s;
+
+    // Counters drained at the end of a step belong to it (exactly: no bucket straddles steps);
+    // their buckets (the tracer's bucket width) give the per-second timelines.
+    void take_counts(const std::vector<CounterSample>& counters, MemoryStep* st) {
+        for (const auto& c : counters) {
+            if (c.kind == CounterKind::ksm_merge) {
+                merges_by_s[c.bucket] += c.value;
+                if (st) st->ksm_merges += c.value;
+            } else if (c.kind == CounterKind::fault_user || c.kind == CounterKind::fault_kernel) {
+                faults_by_s[c.bucket] += c.value;
+                if (st) st->faults += c.value;
+            }
+        }
+    }
+
+    // The per-second timelines and the KSM scans of the series.
+    void attribute(const RunTrace& trace) {
+        take_counts(trace.counters, nullptr);  // after the last step: guests stopping
+        for (auto [b, v] : merges_by_s) out.merges_per_s.push_back({double(b) * double(tracer.bucket_ns()) / 1e9, v});
+        for (auto [b, v] : faults_by_s) out.faults_per_s.push_back({double(b) * double(tracer.bucket_ns()) / 1e9, v});
+        for (const auto& s : scans)
+            if (s.ts_ns >= origin) {
+                KsmScan r = s;
+                r.ts_ns = s.ts_ns - origin;
+                out.scans.push_back(r);
+            }
+        out.lost_counts = trace.lost_counts;
+        out.lost_events = trace.lost_events;
+    }
+};
+
+}  // namespace
+
+bool ksm_settled(const std::vector<KsmScan>& scans, uint64_t since_ns, unsigned threshold) {
+    // Scans that started after `since`: their predecessor ended after it.
+    std::size_t after = 0;
+    for (std::size_t i = 1; i < scans.size(); ++i)
+        if (scans[i - 1].ts_ns >= since_ns) ++after;
+    if (after < 3) return false;
+    return scans[scans.size() - 1].merges <= threshold && scans[scans.size() - 2].merges <= threshold;
+}
+
+bool footprint_settled(const std::vector<double>& totals, std::size_t window, double rel) {
+    if (window == 0 || totals.size() < window) return false;
+    auto first = totals.end() - std::ptrdiff_t(window);
+    auto [lo, hi] = std::minmax_element(first, totals.end());
+    double mean = 0;
+    for (auto it = first; it != totals.end(); ++it) mean += *it;
+    mean /= double(window);
+    return mean > 0 && (*hi - *lo) <= rel * mean;
+}
+
+void summarize_step(MemoryStep& s, double previous_total_mb, unsigned previous_guests) {
+    std::vector<double> pss;
+    double helper = 0;
+    s.total_mb = 0;
+    s.ksm_merging_pages = 0;
+    for (const auto& g : s.per_guest) {
+        pss.push_back(kb_to_mb(g.mem.pss_kb));
+        s.total_mb += pss.back();
+        helper += kb_to_mb(g.helper.pss_kb);
+        s.ksm_merging_pages += g.mem.ksm_merging_pages;
+    }
+    s.pss_mb = summarize(pss);
+    s.helper_mb = s.per_guest.empty() ? 0 : helper / double(s.per_guest.size());
+    unsigned added = s.guests > previous_guests ? s.guests - previous_guests : 0;
+    s.incremental_mb = added ? (s.total_mb - previous_total_mb) / double(added) : 0;
+}
+
+MemoryResult run_memory(Tracer& tracer, KsmGuard& ksm, const HostInfo& host, const MemoryConfig& cfg) {
+    MemoryResult res;
+    res.host = host;
+    res.started_at = utc_now();
+    res.sources = tracer.sources();
+    res.ksm_saved = ksm.saved();
+    res.ksm_recovered = ksm.recovered();
+    res.ksm_pages_to_scan = cfg.ksm_pages_to_scan;
+    res.ksm_sleep_ms = cfg.ksm_sleep_ms;
+    uint32_t trace_id = 1;
+    for (const auto& t : cfg.techniques)
+        for (bool on : cfg.ksm_modes) {
+            if (on) ksm.enable(cfg.ksm_pages_to_scan, cfg.ksm_sleep_ms);
+            else ksm.disable();
+            Series s(tracer, cfg, t, on, trace_id);
+            s.out.technique = t;
+            s.out.ksm = on;
+            if (t.driver->name() != "lxc") s.out.accel = to_string(cfg.accel.accel);
+            else s.out.rootfs = to_string(cfg.rootfs);
+            s.run();
+            trace_id = s.next_trace_id;
+            res.series.push_back(std::move(s.out));
+        }
+    ksm.restore();
+    res.self_peak_rss_mb = kb_to_mb(self_peak_rss_kb());
+    return res;
+}
+
+nlohmann::json to_json(const MemoryResult& r) {
+    nlohmann::json j;
+    j["schema_version"] = kMemorySchemaVersion;
+    j["experiment"] = "memory";
+    j["tool"] = {{"name", "hypetrace"}, {"version", HYPETRACE_VERSION}};
+    j["started_at"] = r.started_at;
+    j["host"] = host_json(r.host);
+    j["ksm"] = {{"host_settings_before", r.ksm_saved},
+                {"recovered_from_dead_run", r.ksm_recovered},
+                {"pages_to_scan", r.ksm_pages_to_scan},
+                {"sleep_millisecs", r.ksm_sleep_ms}};
+    j["self_peak_rss_mb"] = r.self_peak_rss_mb;
+    j["trace_sources"] = sources_json(r.sources);
+    auto mem = [](const MemUsage& m) {
+        return nlohmann::json{{"pss_mb", kb_to_mb(m.pss_kb)},
+                              {"pss_anon_mb", kb_to_mb(m.pss_anon_kb)},
+                              {"pss_file_mb", kb_to_mb(m.pss_file_kb)},
+                              {"pss_shmem_mb", kb_to_mb(m.pss_shmem_kb)},
+                              {"rss_mb", kb_to_mb(m.rss_kb)},
+                              {"swap_pss_mb", kb_to_mb(m.swap_pss_kb)},
+                              {"ksm_merging_pages", m.ksm_merging_pages},
+                              {"processes", m.processes}};
+    };
+    nlohmann::json series = nlohmann::json::array();
+    for (const auto& s : r.series) {
+        nlohmann::json sj{{"technique", s.technique.id},
+                          {"label", s.technique.label},
+                          {"driver", s.technique.driver ? s.technique.driver->name() : ""},
+                          {"variant", to_string(s.technique.variant)},
+                          {"ksm", s.ksm},
+                          {"accel", s.accel.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.accel)},
+                          {"rootfs", s.rootfs.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.rootfs)},
+                          {"command", s.command},
+                          {"lost_counts", s.lost_counts},
+                          {"lost_events", s.lost_events}};
+        if (!std::isnan(s.technique.paper_single_mb))
+            sj["paper"] = {{"single_mb", s.technique.paper_single_mb}, {"limit_mb", s.technique.paper_limit_mb}};
+        nlohmann::json steps = nlohmann::json::array();
+        for (const auto& st : s.steps) {
+            nlohmann::json g = nlohmann::json::array();
+            for (const auto& f : st.per_guest) {
+                nlohmann::json gj{{"index", f.index}, {"main_pid", f.main_pid}, {"ready_s", f.ready_s}, {"memory", mem(f.mem)}};
+                if (f.helper.processes) gj["helper"] = mem(f.helper);
+                g.push_back(gj);
+            }
+            steps.push_back({{"guests", st.guests},
+                             {"per_guest_mb", {{"mean", st.pss_mb.mean}, {"ci95", st.pss_mb.ci95},
+                                               {"min", st.pss_mb.min}, {"max", st.pss_mb.max}}},
+                             {"incremental_mb", st.incremental_mb},
+                             {"total_mb", st.total_mb},
+                             {"helper_mb_per_guest", st.helper_mb},
+                             {"boot_s", st.boot_s},
+                             {"settle_s", st.settle_s},
+                             {"settled", st.settled},
+                             {"settle_note", st.settle_note},
+                             {"accounting_ms", st.accounting_ms},
+                             {"ksm_merging_pages", st.ksm_merging_pages},
+                             {"ksm_host", {{"pages_shared", st.ksm.pages_shared}, {"pages_sharing", st.ksm.pages_sharing},
+                                           {"pages_unshared", st.ksm.pages_unshared}, {"full_scans", st.ksm.full_scans}}},
+                             {"traced_page_faults", st.faults},
+                             {"traced_ksm_merges", st.ksm_merges},
+                             {"t_s", st.t_s},
+                             {"per_guest", g}});
+        }
+        sj["steps"] = steps;
+        nlohmann::json tl = nlohmann::json::array();
+        for (const auto& p : s.timeline)
+            tl.push_back({{"t_s", p.t_s}, {"guests", p.guests}, {"total_mb", p.total_mb}, {"pages_sharing", p.pages_sharing}});
+        sj["timeline"] = tl;
+        nlohmann::json sc = nlohmann::json::array();
+        for (const auto& k : s.scans)
+            sc.push_back({{"t_s", double(k.ts_ns) / 1e9}, {"seq", k.seq}, {"rmap_items", k.rmap_items},
+                          {"merges", k.merges}, {"errors", k.errors}});
+        sj["ksm_scans"] = sc;
+        auto pairs = [](const std::vector<std::pair<double, uint64_t>>& v) {
+            nlohmann::json a = nlohmann::json::array();
+            for (auto [t, n] : v) a.push_back({t, n});
+            return a;
+        };
+        sj["ksm_merges_per_s"] = pairs(s.merges_per_s);
+        sj["page_faults_per_s"] = pairs(s.faults_per_s);
+        series.push_back(sj);
+    }
+    j["series"] = series;
+    return j;
+}
+
+std::string render_text(const MemoryResult& r) {
+    std::ostringstream o;
+    o << host_line(r.host) << "\n";
+    std::string accel;
+    for (const auto& s : r.series)
+        if (!s.accel.empty()) accel = s.accel;
+    if (!accel.empty()) o << "VM accelerator: " << accel << (accel == "tcg" ? " (QEMU TCG: no hardware virtualization)" : "") << "\n";
+    o << "\nMemory footprint per guest (Figure 4): PSS summed over every process of a guest, MB;\n"
+         "guests added step by step, memory settled before each reading\n\n";
+    std::vector<std::vector<std::string>> rows{{"technique", "KSM", "guests", "per guest", "±95%", "last added",
+                                                "total", "boot s", "settle s", "KSM-merged/guest", "faults in step"}};
+    for (const auto& s : r.series)
+        for (const auto& st : s.steps)
+            rows.push_back({s.technique.label + (s.rootfs.empty() ? "" : " (" + s.rootfs + " rootfs)"),
+                            s.ksm ? "on" : "off", std::to_string(st.guests), fmt("%.1f", st.pss_mb.mean),
+                            fmt("%.1f", st.pss_mb.ci95), fmt("%.1f", st.incremental_mb), fmt("%.1f", st.total_mb),
+                            fmt("%.1f", st.boot_s), fmt("%.1f", st.settle_s) + (st.settled ? "" : "!"),
+                            fmt("%.1f", double(st.ksm_merging_pages) * 4096.0 / 1048576.0 / std::max(1u, st.guests)) + " MB",
+                            std::to_string(st.faults)});
+    o << render_table(rows, {false, false, true, true, true, true, true, true, true, true, true});
+    o << "  (last added: growth of the total per guest added in the step; \"!\": did not settle in time)\n";
+
+    bool any_helper = false;
+    for (const auto& s : r.series)
+        for (const auto& st : s.steps) any_helper |= st.helper_mb > 0;
+    if (any_helper) {
+        o << "\nLXC monitor processes, outside the containers and the footprint above (MB per container):";
+        for (const auto& s : r.series)
+            if (!s.steps.empty() && s.steps.back().helper_mb > 0)
+                o << " " << s.technique.id << (s.ksm ? "/on " : "/off ") << fmt("%.1f", s.steps.back().helper_mb);
+        o << "\n";
+    }
+
+    o << "\nthe paper (Ubuntu 14.10, KVM with EPT, LXC 1.1):";
+    std::map<std::string, const MemoryTechnique*> seen;
+    for (const auto& s : r.series) seen[s.technique.id] = &s.technique;
+    for (const auto& [id, t] : seen)
+        if (!std::isnan(t->paper_single_mb))
+            o << " " << t->label << " " << fmt("%.0f", t->paper_single_mb) << " MB alone, ~" << fmt("%.1f", t->paper_limit_mb)
+              << " MB in the limit;";
+    o << "\n";
+
+    for (const auto& s : r.series) {
+        if (!s.ksm || s.scans.empty()) continue;
+        o << "\nKSM burndown, " << s.technique.label << ": merges per full scan (scan seq: merges)\n  ";
+        std::size_t from = s.scans.size() > 24 ? s.scans.size() - 24 : 0;
+        if (from) o << "... ";
+        for (std::size_t i = from; i < s.scans.size(); ++i) o << s.scans[i].seq << ":" << s.scans[i].merges << " ";
+        o << "\n";
+        for (const auto& st : s.steps)
+            o << "  " << st.guests << " guests: " << st.settle_note << "; host pages_sharing " << st.ksm.pages_sharing
+              << ", traced merges of guest pages in the step " << st.ksm_merges << "\n";
+    }
+
+    double acc = 0;
+    unsigned procs = 0;
+    for (const auto& s : r.series)
+        for (const auto& st : s.steps) {
+            if (st.accounting_ms >= acc) {
+                acc = st.accounting_ms;
+                procs = 0;
+                for (const auto& g : st.per_guest) procs += g.mem.processes + g.helper.processes;
+            }
+        }
+    o << "\naccounting: slowest reading " << fmt("%.1f", acc) << " ms for " << procs
+      << " processes; hypetrace peak RSS " << fmt("%.1f", r.self_peak_rss_mb) << " MB\n";
+    o << "KSM: ";
+    bool any_on = false;
+    for (const auto& s : r.series) any_on |= s.ksm;
+    if (any_on)
+        o << "run=1 pages_to_scan=" << r.ksm_pages_to_scan << " sleep_millisecs=" << r.ksm_sleep_ms << " during KSM-on series; ";
+    o << "host settings restored (run=" << (r.ksm_saved.count("run") ? r.ksm_saved.at("run") : "?")
+      << " pages_to_scan=" << (r.ksm_saved.count("pages_to_scan") ? r.ksm_saved.at("pages_to_scan") : "?") << ")"
+      << (r.ksm_recovered ? "; a previous run's unrestored settings were put back first" : "") << "\n";
+    o << "trace sources:";
+    for (const auto& s : r.sources)
+        if (s.attached && (s.name.rfind("ksm:", 0) == 0 || s.name.rfind("exceptions:", 0) == 0 ||
+                           s.name.rfind("sched:", 0) == 0))
+            o << " " << s.name << "[" << s.attach << "]";
+    o << "\n";
+    return o.str();
+}
+
+std::string render_svg(const MemoryResult& r) {
+    PlotSpec p;
+    p.title = "Average memory footprint per guest (PSS)";
+    p.x_label = "number of guests";
+    p.y_label = "MB per guest";
+    p.log2_x = true;
+    double lo = INFINITY, hi = 0;
+    for (const auto& s : r.series) {
+        PlotLine l;
+        l.label = s.technique.label + (s.ksm ? " KSM" : " no KSM") + (s.rootfs == "copied" ? " (copied)" : "");
+        l.dashed = !s.ksm;
+        for (const auto& st : s.steps) {
+            l.points.push_back({double(st.guests), st.pss_mb.mean});
+            lo = std::min(lo, st.pss_mb.mean);
+            hi = std::max(hi, st.pss_mb.mean);
+        }
+        p.lines.push_back(std::move(l));
+    }
+    p.log_y = lo > 0 && hi / lo > 20;  // VMs and app containers are two orders of magnitude apart
+    return render_line_plot_svg(p);
+}
+
+}  // namespace ht

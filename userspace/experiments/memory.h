@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+// `hypetrace memory`: memory footprint per guest as identical guests are added, with and without
+// KSM (paper section 3, Figure 4). Guests are added one step at a time (1, 2, 4, ... as asked);
+// after each step hypetrace waits until memory has settled, then sums the PSS of every process of
+// every guest. Settling is read from the KSM tracepoints (merges per full scan) when KSM is on,
+// from the footprint itself when it is off. Page faults and KSM merges of each guest are traced.
+#pragma once
+#include "core/bpf_tracer.h"
+#include "core/host.h"
+#include "core/ksm.h"
+#include "core/memusage.h"
+#include "core/stats.h"
+#include "drivers/guest.h"
+
+#include <cmath>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ht {
+
+struct MemoryTechnique {
+    std::string id;     // "kvm", "lxc", "lxc-app"
+    std::string label;  // as the paper's Figure 4 names it
+    Driver* driver = nullptr;
+    Variant variant = Variant::full;
+    double paper_single_mb = NAN, paper_limit_mb = NAN;  // the paper's figures, for the report
+};
+
+struct MemoryConfig {
+    std::vector<MemoryTechnique> techniques;
+    std::vector<unsigned> counts{1, 2, 4, 8};  // ascending, distinct
+    std::vector<bool> ksm_modes{true};          // one series per technique and mode
+    RootfsMode rootfs = RootfsMode::shared;     // containers
+    AccelChoice accel;
+    ImageSet images;
+    // On disk, not tmpfs: a copied rootfs or an overlay's upper dir on tmpfs would be shmem and
+    // count as memory.
+    std::filesystem::path scratch_parent = "/var/tmp/hypetrace";
+    double boot_timeout_s = 300;     // per step, for the new guests to be ready
+    double settle_timeout_s = 300;   // per step, for memory to settle
+    double sample_s = 1.0;           // footprint sampling period while settling
+    unsigned ksm_pages_to_scan = 20000, ksm_sleep_ms = 20;
+    unsigned settle_merges = 0;      // KSM on: merges per full scan under which it has settled; 0 = auto
+    double settle_change = 0.01;     // KSM off: relative footprint change over 3 samples under which it has
+    std::function<void(const std::string&)> progress;
+};
+
+struct GuestFootprint {
+    unsigned index = 0;   // 1-based, in the order guests were added
+    std::string name;
+    pid_t main_pid = 0;
+    MemUsage mem;         // every process of the guest
+    MemUsage helper;      // the backend's processes outside it (LXC monitor)
+    double ready_s = 0;   // launch -> ready
+};
+
+struct MemoryStep {
+    unsigned guests = 0;
+    double boot_s = 0;            // from the first launch of this step until its last guest was ready
+    double settle_s = 0;          // from then until settled
+    bool settled = false;
+    std::string settle_note;      // how it settled, or why it did not
+    std::vector<GuestFootprint> per_guest;
+    Summary pss_mb;               // per-guest footprint over the guests
+    double total_mb = 0;          // all guests
+    double incremental_mb = 0;    // (total - previous total) / guests added
+    double helper_mb = 0;         // mean per guest, reported apart
+    double accounting_ms = 0;     // time to read every process's smaps_rollup once
+    uint64_t ksm_merging_pages = 0;  // summed over the guests' processes
+    KsmCounters ksm;              // host-wide, at measurement
+    uint64_t faults = 0;          // page faults of all guests during this step (traced)
+    uint64_t ksm_merges = 0;      // KSM merges of the guests' pages during this step (traced)
+    double t_s = 0;               // when measured, from the series start
+};
+
+struct MemorySample {
+    double t_s = 0;
+    unsigned guests = 0;
+    double total_mb = 0;
+    uint64_t pages_sharing = 0;
+};
+
+struct MemorySeries {
+    MemoryTechnique technique;
+    bool ksm = false;
+    std::string accel;   // VMs
+    std::string rootfs;  // containers
+    std::string command; // how the first guest was started
+    std::vector<MemoryStep> steps;
+    std::vector<MemorySample> timeline;
+    std::vector<KsmScan> scans;           // ts relative to the series start
+    std::vector<std::pair<double, uint64_t>> merges_per_s;  // traced merges of the guests' pages, per second
+    std::vector<std::pair<double, uint64_t>> faults_per_s;  // traced page faults of the guests, per second
+    uint64_t lost_counts = 0, lost_events = 0;
+};
+
+struct MemoryResult {
+    HostInfo host;
+    std::vector<MemorySeries> series;
+    KsmSettings ksm_saved;        // host settings before the run (restored after it)
+    bool ksm_recovered = false;   // a dead run's settings were restored first
+    unsigned ksm_pages_to_scan = 0, ksm_sleep_ms = 0;
+    double self_peak_rss_mb = 0;
+    std::vector<SourceStatus> sources;
+    std::string started_at;
+};
+
+// Runs every technique x KSM mode. `ksm` must be held for the whole call (it is switched per
+// series). Throws UserError on a failed guest (after stopping every guest of the run).
+MemoryResult run_memory(Tracer& tracer, KsmGuard& ksm, const HostInfo& host, const MemoryConfig& cfg);
+
+// Pure helpers, unit-tested.
+// KSM on: settled when the last two full scans that started after `since_ns` merged at most
+// `threshold` pages each, and at least three such scans ended.
+bool ksm_settled(const std::vector<KsmScan>& scans, uint64_t since_ns, unsigned threshold);
+// KSM off: settled when the last `window` samples differ by at most `rel` of their mean.
+bool footprint_settled(const std::vector<double>& totals, std::size_t window, double rel);
+// Per-guest statistics of a step from its per_guest entries and the previous step's total.
+void summarize_step(MemoryStep& s, double previous_total_mb, unsigned previous_guests);
+
+nlohmann::json to_json(const MemoryResult& r);
+std::string render_text(const MemoryResult& r);
+// Figure 4: footprint per guest vs number of guests, a line per technique and KSM mode.
+std::string render_svg(const MemoryResult& r);
+
+inline constexpr int kMemorySchemaVersion = 1;
+
+}  // namespace ht

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: MIT
+// Pieces every experiment's report shares: number formatting, aligned text tables, the host and
+// trace-source blocks of JSON results.
+#pragma once
+#include "core/host.h"
+#include "core/trace_data.h"
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ht {
+
+// printf-style formatting of one number.
+std::string fmt(const char* f, double v);
+// Current UTC time, ISO 8601.
+std::string utc_now();
+// Left- or right-aligned columns (right[i] per column), two spaces apart, indented by two.
+std::string render_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right);
+// "host: NAME, OS, Linux K ARCH, CPU xN, M GiB"
+std::string host_line(const HostInfo& h);
+nlohmann::json host_json(const HostInfo& h);
+nlohmann::json sources_json(const std::vector<SourceStatus>& sources);
+
+}  // namespace ht
