@@ -3,7 +3,8 @@
 # Sets up everything hypetrace needs on a Debian 12 host, idempotently and cached:
 #   1. Debian packages (apt-get only what is missing),
 #   2. the build (cmake + make into build/, incremental),
-#   3. the guest images (scripts/build-images.sh: rebuilt only when their recipe changes).
+#   3. libvirt configured for hypetrace and libvirtd started (scripts/start-libvirtd.sh),
+#   4. the guest images (scripts/build-images.sh: rebuilt only when their recipe changes).
 # Usage: scripts/setup.sh            (as root)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +16,8 @@ packages=(
   libcli11-dev nlohmann-json3-dev libgtest-dev    # userspace libraries, tests
   lxc lxc-dev                                     # containers through liblxc
   qemu-system-x86 qemu-utils                      # VMs
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev  # VMs through libvirt
+  smem                                            # tests cross-check PSS sums against it
   mmdebstrap e2fsprogs cpio                       # guest images
   bpftrace                                        # tests cross-check counts against it
   procps util-linux
@@ -43,4 +46,5 @@ if ! cmake --build "$root/build" -j"$(nproc)" >"$log" 2>&1; then
   exit 1
 fi
 
+"$root/scripts/start-libvirtd.sh"
 "$root/scripts/build-images.sh"

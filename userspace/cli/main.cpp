@@ -5,6 +5,7 @@
 #include "core/files.h"
 #include "core/host.h"
 #include "core/interrupt.h"
+#include "drivers/libvirt/libvirt_driver.h"
 #include "drivers/lxc/lxc_driver.h"
 #include "drivers/native/native_driver.h"
 #include "drivers/qemu/qemu_driver.h"
@@ -96,10 +97,11 @@ int cmd_startup(const StartupArgs& a) {
 
 struct MemoryArgs {
     bool kvm = false, lxc = false, lxc_app = false;
-    std::string counts = "1,2,4,8", ksm = "on", rootfs = "shared", accel = "auto";
+    std::string counts = "1,2,4,8", ksm = "on", rootfs = "shared", accel = "auto", driver = "qemu";
     std::string json, plot, images = default_images();
     double boot_timeout = 0, settle_timeout = 300;
-    unsigned settle_merges = 0, pages_to_scan = 20000, sleep_ms = 20;
+    double settle_merges = 0, settle_window = 5;
+    unsigned pages_to_scan = 20000, sleep_ms = 20;
     bool quiet = false, verbose = false;
 };
 
@@ -137,15 +139,21 @@ int cmd_memory(const MemoryArgs& a) {
 
     HostInfo host = probe_host();
     QemuDriver qemu;
+    LibvirtDriver libvirt;
     LxcDriver lxc;
+    Driver* vm_driver = a.driver == "libvirt" ? static_cast<Driver*>(&libvirt) : &qemu;
     cfg.images.dir = a.images;
     if (a.kvm) cfg.accel = choose_accel(req, host);
     cfg.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : (cfg.accel.accel == Accel::tcg ? 600 : 180);
     cfg.settle_timeout_s = a.settle_timeout;
     cfg.settle_merges = a.settle_merges;
+    cfg.settle_window_s = a.settle_window;
     cfg.ksm_pages_to_scan = a.pages_to_scan;
     cfg.ksm_sleep_ms = a.sleep_ms;
-    if (a.kvm) cfg.techniques.push_back({"kvm", cfg.accel.accel == Accel::tcg ? "KVM (TCG)" : "KVM", &qemu, Variant::full, 194, 91});
+    if (a.kvm)
+        cfg.techniques.push_back({"kvm", std::string(cfg.accel.accel == Accel::tcg ? "KVM (TCG)" : "KVM") +
+                                             (a.driver == "libvirt" ? " libvirt" : ""),
+                                  vm_driver, Variant::full, 194, 91});
     if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc, Variant::full, 16, 8});
     if (a.lxc_app) cfg.techniques.push_back({"lxc-app", "LXC-bash", &lxc, Variant::app, 2, 1.3});
     for (auto& t : cfg.techniques) {
@@ -294,6 +302,10 @@ int main(int argc, char** argv) {
     memory->add_option("--accel", ma.accel, "VM accelerator: auto (KVM only where the CPU has vmx/svm), kvm, tcg")
         ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
         ->capture_default_str();
+    memory->add_option("--driver", ma.driver, "how VMs are started: qemu (QEMU directly, minimal devices) or libvirt "
+                                              "(libvirtd, a virt-install-like default domain)")
+        ->check(CLI::IsMember({"qemu", "libvirt"}))
+        ->capture_default_str();
     memory->add_option("--json", ma.json, "write the result as versioned JSON to FILE (atomically)");
     memory->add_option("--plot", ma.plot, "write Figure 4 as an SVG line plot to FILE");
     memory->add_option("--images", ma.images, "guest images directory")->capture_default_str();
@@ -304,8 +316,13 @@ int main(int argc, char** argv) {
                                                              "measured anyway after it, and flagged")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
-    memory->add_option("--settle-merges", ma.settle_merges, "KSM on: settled when two full scans merge at most this "
-                                                           "many pages (default: 0.2% of the pages KSM tracks, at least 32)");
+    memory->add_option("--settle-merges", ma.settle_merges, "KSM on: settled when full scans merge at most this many "
+                                                           "pages on average over --settle-window (default: when the "
+                                                           "burndown has flattened)")
+        ->check(CLI::NonNegativeNumber);
+    memory->add_option("--settle-window", ma.settle_window, "KSM on: seconds per window of the burndown comparison")
+        ->check(CLI::Range(1.0, 600.0))
+        ->capture_default_str();
     memory->add_option("--ksm-pages-to-scan", ma.pages_to_scan, "KSM scan rate while on: pages per wake-up")
         ->check(CLI::Range(1u, 1000000u))
         ->capture_default_str();

@@ -56,6 +56,48 @@ MemUsage read_processes_memory(const std::vector<pid_t>& pids) {
     return sum;
 }
 
+VmMemParts parse_vm_smaps(const std::string& text, uint64_t guest_ram_bytes) {
+    VmMemParts parts;
+    std::istringstream in(text);
+    std::string line;
+    enum { ram, tcg, qemu } cls = qemu;
+    while (std::getline(in, line)) {
+        // A mapping header: "start-end perms offset dev inode [name]"
+        auto dash = line.find('-');
+        auto sp = line.find(' ');
+        if (dash != std::string::npos && sp != std::string::npos && dash < sp &&
+            line.find_first_not_of("0123456789abcdef") == dash) {
+            uint64_t start = std::strtoull(line.c_str(), nullptr, 16);
+            uint64_t end = std::strtoull(line.c_str() + dash + 1, nullptr, 16);
+            std::istringstream h(line);
+            std::string range, perms, off, dev, inode, name;
+            h >> range >> perms >> off >> dev >> inode;
+            std::getline(h, name);
+            bool anon = inode == "0" && name.find_first_not_of(' ') == std::string::npos;
+            if (anon && end - start == guest_ram_bytes && !parts.guest_ram_found) {
+                cls = ram;
+                parts.guest_ram_found = true;
+            } else if (anon && perms.size() >= 3 && perms[2] == 'x') {
+                cls = tcg;
+            } else {
+                cls = qemu;
+            }
+            continue;
+        }
+        if (line.rfind("Pss:", 0) == 0) {
+            uint64_t kb = std::strtoull(line.c_str() + 4, nullptr, 10);
+            (cls == ram ? parts.guest_ram_kb : cls == tcg ? parts.tcg_cache_kb : parts.qemu_kb) += kb;
+        }
+    }
+    return parts;
+}
+
+std::optional<VmMemParts> read_vm_parts(pid_t pid, uint64_t guest_ram_bytes) {
+    auto text = read_text("/proc/" + std::to_string(pid) + "/smaps");
+    if (!text || text->empty()) return std::nullopt;
+    return parse_vm_smaps(*text, guest_ram_bytes);
+}
+
 bool parse_ksm_mergeable(const std::string& text) {
     std::istringstream in(text);
     std::string line;

@@ -32,6 +32,16 @@ std::optional<MemUsage> read_process_memory(pid_t pid);
 // Sum over processes; those that vanished meanwhile are skipped (processes counts the others).
 MemUsage read_processes_memory(const std::vector<pid_t>& pids);
 
+// Where a VM's PSS goes, from /proc/PID/smaps of its QEMU process: the anonymous mapping exactly
+// the guest's RAM size is guest RAM; anonymous executable mappings are TCG's translated-code cache
+// (absent under KVM); the rest is QEMU itself (heap, device state, libraries, mapped kernel/initrd).
+struct VmMemParts {
+    uint64_t guest_ram_kb = 0, tcg_cache_kb = 0, qemu_kb = 0;
+    bool guest_ram_found = false;
+};
+VmMemParts parse_vm_smaps(const std::string& smaps_text, uint64_t guest_ram_bytes);
+std::optional<VmMemParts> read_vm_parts(pid_t qemu_pid, uint64_t guest_ram_bytes);
+
 // True if KSM may merge any of the process's memory (MADV_MERGEABLE regions or
 // PR_SET_MEMORY_MERGE), from /proc/PID/ksm_stat text.
 bool parse_ksm_mergeable(const std::string& ksm_stat_text);

@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -42,7 +43,8 @@ struct MemoryConfig {
     double settle_timeout_s = 300;   // per step, for memory to settle
     double sample_s = 1.0;           // footprint sampling period while settling
     unsigned ksm_pages_to_scan = 20000, ksm_sleep_ms = 20;
-    unsigned settle_merges = 0;      // KSM on: merges per full scan under which it has settled; 0 = auto
+    double settle_window_s = 5;      // KSM on: width of the windows compared (ksm_settled)
+    double settle_merges = 0;        // KSM on: merges per full scan under which it has settled; 0 = burndown flat
     double settle_change = 0.01;     // KSM off: relative footprint change over 3 samples under which it has
     std::function<void(const std::string&)> progress;
 };
@@ -53,6 +55,7 @@ struct GuestFootprint {
     pid_t main_pid = 0;
     MemUsage mem;         // every process of the guest
     MemUsage helper;      // the backend's processes outside it (LXC monitor)
+    std::optional<VmMemParts> vm_parts;  // VMs: guest RAM / TCG code cache / QEMU
     double ready_s = 0;   // launch -> ready
 };
 
@@ -67,6 +70,8 @@ struct MemoryStep {
     double total_mb = 0;          // all guests
     double incremental_mb = 0;    // (total - previous total) / guests added
     double helper_mb = 0;         // mean per guest, reported apart
+    // VMs, mean per guest (NAN when not a VM or the guest RAM mapping was not found).
+    double guest_ram_mb = NAN, tcg_cache_mb = NAN, qemu_mb = NAN;
     double accounting_ms = 0;     // time to read every process's smaps_rollup once
     uint64_t ksm_merging_pages = 0;  // summed over the guests' processes
     KsmCounters ksm;              // host-wide, at measurement
@@ -112,9 +117,13 @@ struct MemoryResult {
 MemoryResult run_memory(Tracer& tracer, KsmGuard& ksm, const HostInfo& host, const MemoryConfig& cfg);
 
 // Pure helpers, unit-tested.
-// KSM on: settled when the last two full scans that started after `since_ns` merged at most
-// `threshold` pages each, and at least three such scans ended.
-bool ksm_settled(const std::vector<KsmScan>& scans, uint64_t since_ns, unsigned threshold);
+// KSM on: compares the merges per full scan of the last two windows of `window_ns` (scans ending
+// after `since_ns`, at least two in each window). With `threshold` > 0, settled when the last
+// window's average is at most that; with 0, when the burndown has flattened: the two averages
+// within 25% of each other (or both under 8 pages), a floor that idle guests' page churn keeps
+// above zero. Returns the last window's average through `avg` when it can decide.
+bool ksm_settled(const std::vector<KsmScan>& scans, uint64_t since_ns, uint64_t window_ns, double threshold,
+                 double* avg = nullptr);
 // KSM off: settled when the last `window` samples differ by at most `rel` of their mean.
 bool footprint_settled(const std::vector<double>& totals, std::size_t window, double rel);
 // Per-guest statistics of a step from its per_guest entries and the previous step's total.

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+// VMs through the libvirt C API (libvirtd at qemu:///system; scripts/start-libvirtd.sh starts it).
+// Domains are transient and auto-destroyed with hypetrace's connection, so nothing outlives a
+// killed run. The same kernel, initrd and disk as the qemu driver (the disk through a per-guest
+// qcow2 overlay); by default the devices a default virt-install domain gets (video + graphics,
+// sound, two USB controllers with a tablet), each removable for `hypetrace devices` (Table 2).
+#pragma once
+#include "drivers/guest.h"
+
+#include <string>
+#include <vector>
+
+typedef struct _virConnect virConnect;
+
+namespace ht {
+
+// The optional devices of a libvirt-default domain.
+struct DeviceSet {
+    bool video = true;  // QXL video + SPICE graphics (on 127.0.0.1)
+    bool sound = true;  // ICH6 HD audio
+    bool usb = true;    // PIIX3 UHCI + EHCI controllers and a USB tablet
+    std::string name() const;  // "default", "no-video", "no-video+usb", ..., "none"
+};
+// All 8 combinations, the default first, "none" last.
+std::vector<DeviceSet> all_device_sets();
+
+class LibvirtDriver : public Driver {
+public:
+    explicit LibvirtDriver(std::string uri = "qemu:///system", DeviceSet devices = {});
+    ~LibvirtDriver() override;
+    std::string name() const override { return "libvirt"; }
+    void preflight(const GuestSpec& spec) const override;
+    std::unique_ptr<Guest> create(const GuestSpec& spec) override;
+
+    void set_devices(const DeviceSet& d) { devices_ = d; }
+    const DeviceSet& devices() const { return devices_; }
+    // The domain XML for a spec (exposed for tests and reports); `disk` is the guest's overlay.
+    static std::string domain_xml(const GuestSpec& spec, const DeviceSet& devices, const std::string& disk);
+
+    virConnect* connection() const;  // opened on first use; throws UserError if libvirtd is unreachable
+
+private:
+    std::string uri_;
+    DeviceSet devices_;
+    mutable virConnect* conn_ = nullptr;
+};
+
+}  // namespace ht
