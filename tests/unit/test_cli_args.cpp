@@ -38,3 +38,22 @@ TEST(CliArgs, Version) {
     EXPECT_EQ(r.code, 0);
     EXPECT_NE(r.out.find("hypetrace "), std::string::npos);
 }
+
+TEST(CliArgs, MemoryNeedsATechnique) { expect_usage_error({"memory", "--count", "1,2"}, "choose at least one technique"); }
+TEST(CliArgs, MemoryBadCount) { expect_usage_error({"memory", "--lxc", "--count", "1,two"}, "--count"); }
+TEST(CliArgs, MemoryZeroCount) { expect_usage_error({"memory", "--lxc", "--count", "0,2"}, "--count"); }
+TEST(CliArgs, MemoryBadKsm) { expect_usage_error({"memory", "--kvm", "--ksm", "maybe"}, "maybe"); }
+TEST(CliArgs, MemoryBadRootfs) { expect_usage_error({"memory", "--lxc", "--rootfs", "nfs"}, "nfs"); }
+TEST(CliArgs, MemoryBadDriver) { expect_usage_error({"memory", "--kvm", "--driver", "xen"}, "xen"); }
+TEST(CliArgs, DevicesUnknownSet) { expect_usage_error({"devices", "--sets", "no-video,no-floppy"}, "no-floppy"); }
+TEST(CliArgs, DevicesZeroGuests) { expect_usage_error({"devices", "--guests", "0"}, "--guests"); }
+TEST(CliArgs, StartupLibvirtIsFullVmsOnly) {
+    expect_usage_error({"startup", "--kvm-app", "--driver", "libvirt"}, "--driver libvirt");
+}
+
+TEST(CliArgs, MemoryHelpShowsExamplesAndKsmPromise) {
+    BinaryResult r = run_hypetrace({"memory", "--help"});
+    EXPECT_EQ(r.code, 0);
+    EXPECT_NE(r.out.find("Examples:"), std::string::npos);
+    EXPECT_NE(r.out.find("restores every"), std::string::npos) << r.out;
+}

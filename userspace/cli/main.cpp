@@ -9,6 +9,7 @@
 #include "drivers/lxc/lxc_driver.h"
 #include "drivers/native/native_driver.h"
 #include "drivers/qemu/qemu_driver.h"
+#include "experiments/devices.h"
 #include "experiments/memory.h"
 #include "experiments/startup.h"
 
@@ -39,7 +40,7 @@ void require_root(const std::string& what) {
 
 struct StartupArgs {
     bool kvm = false, kvm_app = false, kvm_bios = false, lxc = false, lxc_app = false, native = false;
-    std::string accel = "auto";
+    std::string accel = "auto", driver = "qemu";
     unsigned runs = 5, warmup = 1;
     double timeout = 0;
     std::string json, images = default_images();
@@ -55,8 +56,12 @@ int cmd_startup(const StartupArgs& a) {
 
     HostInfo host = probe_host();
     QemuDriver qemu;
+    LibvirtDriver libvirt;
     LxcDriver lxc;
     NativeDriver native;
+    Driver* vm = a.driver == "libvirt" ? static_cast<Driver*>(&libvirt) : &qemu;
+    if (a.driver == "libvirt" && (a.kvm_app || a.kvm_bios))
+        throw usage_error("--driver libvirt runs full VMs only: use it with --kvm, not --kvm-app or --kvm-bios");
     StartupConfig cfg;
     cfg.runs = a.runs;
     cfg.warmup = a.warmup;
@@ -64,14 +69,14 @@ int cmd_startup(const StartupArgs& a) {
     bool any_vm = a.kvm || a.kvm_app || a.kvm_bios;
     if (any_vm) cfg.accel = choose_accel(req, host);
     cfg.timeout_s = a.timeout > 0 ? a.timeout : (cfg.accel.accel == Accel::tcg ? 240 : 120);
-    if (a.kvm) cfg.techniques.push_back({"kvm", "KVM", &qemu, Variant::full, 10.342});
+    if (a.kvm) cfg.techniques.push_back({"kvm", a.driver == "libvirt" ? "KVM libvirt" : "KVM", vm, Variant::full, 10.342});
     if (a.kvm_app) cfg.techniques.push_back({"kvm-app", "KVM-bash", &qemu, Variant::app, NAN});
     if (a.kvm_bios) cfg.techniques.push_back({"kvm-bios", "KVM firmware", &qemu, Variant::firmware, NAN});
     if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc, Variant::full, 0.200});
     if (a.lxc_app) cfg.techniques.push_back({"lxc-app", "LXC-bash", &lxc, Variant::app, 0.099});
     if (a.native) cfg.techniques.push_back({"native", "native bash", &native, Variant::app, NAN});
     for (auto& t : cfg.techniques) {
-        if (t.driver == &qemu && cfg.accel.accel == Accel::tcg) t.label += " (TCG)";
+        if (t.driver == vm && cfg.accel.accel == Accel::tcg) t.label += " (TCG)";
         GuestSpec spec;
         spec.variant = t.variant;
         spec.images = cfg.images;
@@ -195,6 +200,82 @@ int cmd_memory(const MemoryArgs& a) {
     return 0;
 }
 
+struct DevicesArgs {
+    unsigned guests = 3;
+    std::string sets = "all", accel = "auto", json, images = default_images();
+    double boot_timeout = 0, settle_timeout = 300;
+    bool quiet = false, verbose = false;
+};
+
+std::vector<DeviceSet> parse_device_sets(const std::string& text) {
+    std::vector<DeviceSet> all = all_device_sets();
+    if (text == "all") return all;
+    std::vector<DeviceSet> out{all.front()};  // the default domain is the baseline of every saving
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        auto end = text.find(',', start);
+        if (end == std::string::npos) end = text.size();
+        std::string item = text.substr(start, end - start);
+        bool found = false;
+        for (const auto& d : all)
+            if (d.name() == item) {
+                found = true;
+                bool dup = false;
+                for (const auto& o : out) dup |= o.name() == item;
+                if (!dup) out.push_back(d);
+            }
+        if (!found) {
+            std::string names;
+            for (const auto& d : all) names += (names.empty() ? "" : ", ") + d.name();
+            throw usage_error("--sets: unknown device set '" + item + "': choose all, or from " + names);
+        }
+        start = end + 1;
+    }
+    return out;
+}
+
+int cmd_devices(const DevicesArgs& a) {
+    std::vector<DeviceSet> sets = parse_device_sets(a.sets);
+    AccelRequest req = parse_accel_request(a.accel);
+    require_root("devices");
+    if (!a.json.empty()) check_writable(a.json, "--json");
+    HostInfo host = probe_host();
+    MemoryConfig cfg;
+    cfg.images.dir = a.images;
+    cfg.accel = choose_accel(req, host);
+    cfg.counts = {a.guests};
+    cfg.ksm_modes = {false};
+    cfg.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : (cfg.accel.accel == Accel::tcg ? 600 : 180);
+    cfg.settle_timeout_s = a.settle_timeout;
+    std::vector<std::unique_ptr<LibvirtDriver>> drivers;
+    for (const auto& d : sets) {
+        drivers.push_back(std::make_unique<LibvirtDriver>("qemu:///system", d));
+        cfg.techniques.push_back({d.name(), d.name(), drivers.back().get(), Variant::full, NAN, NAN});
+    }
+    GuestSpec spec;
+    spec.images = cfg.images;
+    spec.accel = cfg.accel.accel;
+    drivers.front()->preflight(spec);
+    if (!a.quiet) {
+        cfg.progress = [](const std::string& line) { std::cerr << "[hypetrace] " << line << std::endl; };
+        if (cfg.accel.notice) std::cerr << "[hypetrace] notice: VM accelerator " << cfg.accel.reason << std::endl;
+    }
+    TracerOptions topts;
+    topts.verbose = a.verbose;
+    topts.bucket_ns = 1'000'000'000;
+    Tracer tracer(topts);
+    KsmGuard ksm;  // KSM off for the run: a device's memory must not be merged away
+    DevicesResult result;
+    result.memory = run_memory(tracer, ksm, host, cfg);
+    result.rows = summarize_devices(result.memory, sets);
+    std::cout << render_text(result) << std::flush;
+    if (!a.json.empty()) {
+        write_file_atomic(a.json, to_json(result).dump(2) + "\n");
+        if (!a.quiet) std::cerr << "[hypetrace] wrote " << a.json << std::endl;
+    }
+    return 0;
+}
+
 int cmd_host(bool json, bool verbose) {
     HostInfo h = probe_host();
     AccelChoice auto_choice = choose_accel(AccelRequest::auto_, h);
@@ -256,6 +337,7 @@ int main(int argc, char** argv) {
                "  hypetrace startup --kvm --lxc --lxc-app --native --runs 5 --json startup.json\n"
                "  hypetrace startup --kvm-bios --accel kvm --runs 3\n"
                "  hypetrace memory --kvm --lxc --count 1,2,4,8 --ksm on --plot fig4.svg\n"
+               "  hypetrace devices --guests 3 --json table2.json\n"
                "  hypetrace host\n"
                "Guest images: scripts/build-images.sh (default location " +
                std::string(kDefaultImages) + ", or $HYPETRACE_IMAGE_DIR).");
@@ -271,6 +353,9 @@ int main(int argc, char** argv) {
     startup->add_flag("--native", sa.native, "the baseline: /bin/bash started as a plain process");
     startup->add_option("--accel", sa.accel, "VM accelerator: auto (KVM only where the CPU has vmx/svm), kvm, tcg")
         ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
+        ->capture_default_str();
+    startup->add_option("--driver", sa.driver, "how --kvm VMs are started: qemu (QEMU directly) or libvirt (libvirtd)")
+        ->check(CLI::IsMember({"qemu", "libvirt"}))
         ->capture_default_str();
     startup->add_option("--runs", sa.runs, "measured runs per technique")->check(CLI::Range(1u, 1000u))->capture_default_str();
     startup->add_option("--warmup", sa.warmup, "discarded warm-up runs before them")->check(CLI::Range(0u, 100u))->capture_default_str();
@@ -339,15 +424,42 @@ int main(int argc, char** argv) {
                    "/sys/kernel/mm/ksm setting when it ends (error, Ctrl-C, SIGTERM; a killed run's settings are\n"
                    "restored by the next run).");
 
+    DevicesArgs da;
+    auto* devices = app.add_subcommand("devices", "Memory saved by dropping video, audio and USB from a libvirt-default "
+                                                  "VM (paper Table 2), per device and per combination");
+    devices->add_option("--guests", da.guests, "VMs per device set, booted together; savings are differences of means")
+        ->check(CLI::Range(1u, 64u))
+        ->capture_default_str();
+    devices->add_option("--sets", da.sets, "device sets: all (the 8 combinations) or a list of default, no-video, "
+                                           "no-audio, no-usb, no-video+audio, no-video+usb, no-audio+usb, none")
+        ->capture_default_str();
+    devices->add_option("--accel", da.accel, "VM accelerator: auto (KVM only where the CPU has vmx/svm), kvm, tcg")
+        ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
+        ->capture_default_str();
+    devices->add_option("--json", da.json, "write the result as versioned JSON to FILE (atomically)");
+    devices->add_option("--images", da.images, "guest images directory")->capture_default_str();
+    devices->add_option("--boot-timeout", da.boot_timeout, "seconds a set's VMs may take to be ready "
+                                                          "(default 600 under TCG, 180 otherwise)")
+        ->check(CLI::PositiveNumber);
+    devices->add_option("--settle-timeout", da.settle_timeout, "seconds to wait for memory to settle per set")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    devices->add_flag("-q,--quiet", da.quiet, "no progress lines on stderr");
+    devices->add_flag("-v,--verbose", da.verbose, "show libbpf's messages");
+    devices->footer("Examples:\n"
+                    "  hypetrace devices                                  # Table 2: all 8 combinations, 3 VMs each\n"
+                    "  hypetrace devices --sets no-video,no-audio,no-usb,none --guests 5 --json table2.json\n"
+                    "Needs libvirtd (scripts/start-libvirtd.sh). KSM is held off for the run and restored after.");
+
     bool host_json = false, host_verbose = false;
     auto* host = app.add_subcommand("host", "What this host can do: accelerator choice, BTF, which trace sources attach");
     host->add_flag("--json", host_json, "print as JSON");
     host->add_flag("-v,--verbose", host_verbose, "show libbpf's messages");
 
     // CLI11 reports an unknown subcommand as "a subcommand is required": name it instead.
-    const std::set<std::string> known{"startup", "memory", "host"};
+    const std::set<std::string> known{"startup", "memory", "devices", "host"};
     if (argc > 1 && argv[1][0] != '-' && !known.count(argv[1])) {
-        std::cerr << "hypetrace: unknown subcommand '" << argv[1] << "': choose startup, memory or host (see hypetrace --help)"
+        std::cerr << "hypetrace: unknown subcommand '" << argv[1] << "': choose startup, memory, devices or host (see hypetrace --help)"
                   << std::endl;
         return 2;
     }
@@ -367,6 +479,7 @@ int main(int argc, char** argv) {
     try {
         if (*startup) return cmd_startup(sa);
         if (*memory) return cmd_memory(ma);
+        if (*devices) return cmd_devices(da);
         if (*host) return cmd_host(host_json, host_verbose);
     } catch (const UserError& e) {
         std::cerr << "hypetrace: " << e.what() << std::endl;

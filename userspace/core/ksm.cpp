@@ -34,7 +34,7 @@ std::string selected(const std::string& v) {
 }
 
 bool write_setting(const fs::path& file, const std::string& value, int* err) {
-    int fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
+    int fd = open(file.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);  // O_TRUNC: as `echo >`
     if (fd < 0) {
         *err = errno;
         return false;

@@ -375,7 +375,7 @@ MemoryResult run_memory(Tracer& tracer, KsmGuard& ksm, const HostInfo& host, con
             Series s(tracer, cfg, t, on, trace_id);
             s.out.technique = t;
             s.out.ksm = on;
-            if (t.driver->name() != "lxc") s.out.accel = to_string(cfg.accel.accel);
+            if (t.driver->name() == "qemu" || t.driver->name() == "libvirt") s.out.accel = to_string(cfg.accel.accel);
             else s.out.rootfs = to_string(cfg.rootfs);
             s.run();
             trace_id = s.next_trace_id;

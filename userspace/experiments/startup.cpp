@@ -45,7 +45,7 @@ PhaseCounts scaled(const PhaseCounts& c, unsigned n) {
 }
 
 std::string timeout_hint(const Technique& t, const StartupConfig& cfg, const HostInfo& host) {
-    if (t.driver->name() == "qemu" && cfg.accel.accel == Accel::kvm && !host.virt_extensions &&
+    if (t.driver->name() != "lxc" && t.driver->name() != "native" && cfg.accel.accel == Accel::kvm && !host.virt_extensions &&
         t.variant != Variant::firmware)
         return " (KVM without vmx/svm, e.g. PVM, cannot boot a stock Linux guest: use --accel tcg, or --kvm-bios "
                "for a firmware-only VM under KVM)";
@@ -77,6 +77,8 @@ RunResult run_once(Tracer& tracer, const HostInfo& host, const StartupConfig& cf
     }
     const uint64_t started = mono_ns();
     tracer.disarm_spawner();
+    // Backends whose processes are not our descendants (libvirtd starts QEMU) are tracked by pid.
+    for (pid_t p : guest->pids()) tracer.track(p, guest_id);
     r.main_pid = guest->main_pid();
     r.command = guest->describe();
 
@@ -239,7 +241,7 @@ StartupResult run_startup(Tracer& tracer, const HostInfo& host, const StartupCon
     for (const auto& t : cfg.techniques) {
         TechniqueResult tr;
         tr.technique = t;
-        if (t.driver->name() == "qemu") tr.accel = to_string(cfg.accel.accel);
+        if (t.driver->name() == "qemu" || t.driver->name() == "libvirt") tr.accel = to_string(cfg.accel.accel);
         unsigned total = cfg.warmup + cfg.runs;
         for (unsigned i = 0; i < total; ++i) {
             bool warm = i < cfg.warmup;

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+// KsmGuard against a fake sysfs directory (plain files): what it saves, changes and restores.
+#include "core/error.h"
+#include "core/ksm.h"
+#include "core/proc.h"
+
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+using namespace ht;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct FakeKsm : ::testing::Test {
+    fs::path root, sys, state;
+    void SetUp() override {
+        char tmpl[] = "/tmp/ht-ksm-XXXXXX";
+        root = mkdtemp(tmpl);
+        sys = root / "ksm";
+        state = root / "state";
+        fs::create_directories(sys);
+        put("run", "0\n");
+        put("pages_to_scan", "100\n");
+        put("sleep_millisecs", "20\n");
+        put("advisor_mode", "[none] scan-time\n");
+        put("pages_sharing", "0\n", 0444);  // read-only: never saved or written
+    }
+    void TearDown() override { fs::remove_all(root); }
+    void put(const std::string& name, const std::string& v, mode_t mode = 0644) {
+        std::ofstream(sys / name) << v;
+        chmod((sys / name).c_str(), mode);
+    }
+    std::string get(const std::string& name) {
+        std::string s = read_text((sys / name).string()).value_or("?");
+        while (!s.empty() && s.back() == '\n') s.pop_back();
+        return s;
+    }
+};
+
+}  // namespace
+
+TEST_F(FakeKsm, ReadsWritableSettingsAndSelectors) {
+    KsmSettings s = read_ksm_settings(sys);
+    EXPECT_EQ(s.size(), 4u);
+    EXPECT_EQ(s["advisor_mode"], "none");
+    EXPECT_EQ(s.count("pages_sharing"), 0u);
+    EXPECT_EQ(parse_ksm_settings(format_ksm_settings(s)), s);
+}
+
+TEST_F(FakeKsm, EnableThenRestorePutsEverythingBack) {
+    {
+        KsmGuard g(sys, state);
+        EXPECT_TRUE(fs::exists(state / "ksm.saved"));
+        g.enable(5000, 10);
+        EXPECT_EQ(get("run"), "1");
+        EXPECT_EQ(get("pages_to_scan"), "5000");
+        EXPECT_EQ(get("sleep_millisecs"), "10");
+    }  // destructor restores
+    EXPECT_EQ(get("run"), "0");
+    EXPECT_EQ(get("pages_to_scan"), "100");
+    EXPECT_EQ(get("sleep_millisecs"), "20");
+    EXPECT_FALSE(fs::exists(state / "ksm.saved"));
+}
+
+TEST_F(FakeKsm, SecondOwnerIsRefused) {
+    KsmGuard first(sys, state);
+    first.enable(5000, 10);
+    try {
+        KsmGuard second(sys, state);
+        FAIL() << "a second guard took KSM";
+    } catch (const UserError& e) {
+        EXPECT_NE(std::string(e.what()).find("owns KSM"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(get("pages_to_scan"), "5000");  // the refused one touched nothing
+}
+
+TEST_F(FakeKsm, DeadRunsSettingsAreRestoredByTheNextRun) {
+    // A run saved the host's settings, changed them, and was killed before restoring.
+    fs::create_directories(state);
+    std::ofstream(state / "ksm.saved") << "advisor_mode none\npages_to_scan 100\nrun 0\nsleep_millisecs 20\n";
+    put("run", "1\n");
+    put("pages_to_scan", "20000\n");
+    KsmGuard g(sys, state);
+    EXPECT_TRUE(g.recovered());
+    EXPECT_EQ(get("run"), "0");
+    EXPECT_EQ(get("pages_to_scan"), "100");
+    EXPECT_EQ(g.saved().at("pages_to_scan"), "100");  // and the new run saves the repaired state
+}
+
+TEST_F(FakeKsm, MissingKsmIsOneClearError) {
+    try {
+        KsmGuard g(root / "nope", state);
+        FAIL();
+    } catch (const UserError& e) {
+        EXPECT_NE(std::string(e.what()).find("no KSM"), std::string::npos) << e.what();
+    }
+}
