@@ -3,6 +3,7 @@
 #pragma once
 #include "core/spawn.h"
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -45,3 +46,37 @@ inline BinaryResult run_hypetrace(std::vector<std::string> args) {
     std::filesystem::remove_all(dir);
     return r;
 }
+
+// hypetrace running in the background (for signals mid-run); wait() collects it like run_hypetrace.
+struct AsyncHypetrace {
+    std::string dir;
+    pid_t pid = -1;
+    explicit AsyncHypetrace(std::vector<std::string> args) {
+        char tmpl[] = "/tmp/ht-async-XXXXXX";
+        dir = mkdtemp(tmpl);
+        ht::SpawnOptions o;
+        o.stdout_path = dir + "/out";
+        o.stderr_path = dir + "/err";
+        o.own_process_group = false;
+        args.insert(args.begin(), HYPETRACE_BIN);
+        pid = ht::spawn(args, o).pid;
+    }
+    BinaryResult wait() {
+        int st = 0;
+        waitpid(pid, &st, 0);
+        BinaryResult r;
+        r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        r.out = ht_slurp(dir + "/out");
+        r.err = ht_slurp(dir + "/err");
+        return r;
+    }
+    std::string err() const { return ht_slurp(dir + "/err"); }
+    ~AsyncHypetrace() {
+        if (pid > 0 && waitpid(pid, nullptr, WNOHANG) == 0) {
+            kill(pid, SIGTERM);
+            waitpid(pid, nullptr, 0);
+        }
+        std::filesystem::remove_all(dir);
+    }
+};
+

@@ -8,40 +8,6 @@
 #include <dirent.h>
 #include <thread>
 
-namespace {
-
-// Pids whose command line contains `needle`.
-std::vector<pid_t> pids_with(const std::string& needle) {
-    std::vector<pid_t> found;
-    DIR* d = opendir("/proc");
-    while (dirent* e = readdir(d)) {
-        pid_t pid = atoi(e->d_name);
-        if (pid <= 0 || pid == getpid()) continue;
-        std::string cmd = ht_slurp("/proc/" + std::string(e->d_name) + "/cmdline");
-        for (char& c : cmd)
-            if (c == '\0') c = ' ';
-        if (cmd.find(needle) != std::string::npos && ht::process_alive(pid)) found.push_back(pid);
-    }
-    closedir(d);
-    return found;
-}
-
-int hypetrace_bpf_programs() {
-    // Our programs' names as the kernel keeps them (15 chars): count them in bpftool's listing.
-    char tmpl[] = "/tmp/ht-bpftool-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
-    ht::SpawnOptions o;
-    o.stdout_path = dir + "/out";
-    ht::Child c = ht::spawn({"bpftool", "prog", "show"}, o);
-    waitpid(c.pid, nullptr, 0);
-    std::string text = ht_slurp(dir + "/out");
-    std::filesystem::remove_all(dir);
-    int n = 0;
-    for (std::size_t p = 0; (p = text.find("ht_kvm_exit", p)) != std::string::npos; ++p) ++n;
-    return n;
-}
-
-}  // namespace
 
 TEST(CliCleanup, MissingImagesSayHowToBuildThem) {
     HT_REQUIRE_ROOT();

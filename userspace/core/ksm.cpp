@@ -117,7 +117,9 @@ KsmGuard::KsmGuard(fs::path sysfs_dir, fs::path state_dir) : sysfs_(std::move(sy
     const fs::path saved_file = state_ / "ksm.saved";
     if (auto old = read_text(saved_file.string()); old && !old->empty()) {
         saved_ = parse_ksm_settings(*old);
-        recovered_ = true;
+        KsmSettings now = read_ksm_settings(sysfs_);
+        for (const auto& [k, v] : saved_)
+            if (now.count(k) && now[k] != v) recovered_ = true;  // else it died without changing KSM
         if (!restore()) {
             close(lock_fd_);
             lock_fd_ = -1;

@@ -62,7 +62,7 @@ struct Series {
         auto g = std::make_unique<LiveGuest>();
         g->index = unsigned(guests.size()) + 1;
         g->trace_id = next_trace_id++;
-        g->dir = std::make_unique<ScratchDir>(cfg.scratch_parent, "mem-" + t.id);
+        g->dir = std::make_unique<ScratchDir>(cfg.scratch_parent, "mem-" + t.id + "-" + std::to_string(getpid()));
         GuestSpec spec;
         spec.name = "ht-mem-" + t.id + "-" + std::to_string(getpid()) + "-" + std::to_string(g->index);
         spec.variant = t.variant;

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: MIT
+// `hypetrace memory` and `hypetrace devices` on the real host: PSS sums against smem, KSM owned
+// and restored on every path, footprints that behave as the paper says, libvirt domains that do
+// not outlive hypetrace.
+#include "common.h"
+#include "core/console.h"
+#include "core/files.h"
+#include "core/ksm.h"
+#include "core/memusage.h"
+#include "core/spawn.h"
+#include "drivers/lxc/lxc_driver.h"
+
+#include <fcntl.h>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sys/file.h>
+#include <thread>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const fs::path kKsm = "/sys/kernel/mm/ksm";
+
+std::string images_dir() {
+    const char* env = std::getenv("HYPETRACE_IMAGE_DIR");
+    return env && *env ? env : "/var/cache/hypetrace/images";
+}
+
+#define HT_REQUIRE_KSM()                                                                       \
+    do {                                                                                       \
+        HT_REQUIRE_ROOT();                                                                     \
+        if (!fs::exists(kKsm / "run")) GTEST_SKIP() << "kernel without KSM (CONFIG_KSM)"; \
+    } while (0)
+
+std::string ksm_value(const std::string& name) {
+    std::string s = ht::read_text((kKsm / name).string()).value_or("?");
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    return s;
+}
+
+bool wait_for(const std::function<bool()>& cond, int ms) {
+    for (int i = 0; i < ms / 20; ++i) {
+        if (cond()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return cond();
+}
+
+json load(const std::string& path) {
+    std::ifstream in(path);
+    return json::parse(in);
+}
+
+const json& series(const json& j, const std::string& technique, bool ksm) {
+    for (const auto& s : j["series"])
+        if (s["technique"] == technique && s["ksm"] == ksm) return s;
+    throw std::runtime_error("no series " + technique);
+}
+
+}  // namespace
+
+// smem (Debian's) sums Pss of /proc/PID/smaps; hypetrace reads smaps_rollup. Same processes, an
+// idle full container: the sums must agree within 1%.
+TEST(Memory, PssSumsAgreeWithSmem) {
+    HT_REQUIRE_ROOT();
+    if (ht::which("smem").empty()) GTEST_SKIP() << "smem not installed (scripts/setup.sh installs it)";
+    ht::ScratchDir dir("/var/tmp/hypetrace", "smem-test");
+    ht::GuestSpec spec;
+    spec.name = "ht-smem-" + std::to_string(getpid());
+    spec.variant = ht::Variant::full;
+    spec.images.dir = images_dir();
+    spec.run_dir = dir.path();
+    spec.rootfs = ht::RootfsMode::shared;
+    ht::LxcDriver lxc;
+    lxc.preflight(spec);
+    auto guest = lxc.create(spec);
+    ht::ConsoleWatcher w(dir.path(), guest->console_files(), guest->milestones());
+    guest->start();
+    ASSERT_TRUE(wait_for([&] { w.poll(); return w.hit("ready").has_value(); }, 30000)) << guest->failure_hint();
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // let the last services go idle
+    std::vector<pid_t> pids = guest->pids();
+    ASSERT_GE(pids.size(), 3u);
+
+    ht::MemUsage ours = ht::read_processes_memory(pids);
+    std::string out = dir.path() / "smem.out";
+    ht::SpawnOptions o;
+    o.stdout_path = out;
+    ASSERT_EQ(ht::run_and_wait({"smem", "-H", "-c", "pid pss"}, o), 0);
+    std::map<pid_t, uint64_t> smem;
+    std::istringstream in(ht_slurp(out));
+    pid_t pid;
+    uint64_t pss;
+    while (in >> pid >> pss) smem[pid] = pss;
+    uint64_t theirs = 0;
+    for (pid_t p : pids) {
+        ASSERT_TRUE(smem.count(p)) << "smem did not list pid " << p;
+        theirs += smem[p];
+    }
+    guest->stop();
+    ASSERT_GT(ours.pss_kb, 1000u);
+    double diff = std::fabs(double(ours.pss_kb) - double(theirs)) / double(theirs);
+    EXPECT_LT(diff, 0.01) << "hypetrace " << ours.pss_kb << " kB, smem " << theirs << " kB over " << pids.size()
+                          << " processes";
+}
+
+TEST(Memory, SigtermRestoresKsmAndStopsEveryGuest) {
+    HT_REQUIRE_KSM();
+    ht::KsmSettings before = ht::read_ksm_settings(kKsm);
+    AsyncHypetrace h({"memory", "--lxc", "--count", "1,2,4,8", "--ksm", "on", "--ksm-pages-to-scan", "777"});
+    ASSERT_TRUE(wait_for([] { return ksm_value("pages_to_scan") == "777"; }, 20000)) << h.err();
+    EXPECT_EQ(ksm_value("run"), "1");
+    std::string needle = "ht-mem-lxc-" + std::to_string(h.pid) + "-";
+    ASSERT_TRUE(wait_for([&] { return !pids_with(needle).empty(); }, 20000)) << h.err();
+    kill(h.pid, SIGTERM);
+    BinaryResult r = h.wait();
+    EXPECT_EQ(r.code, 143) << r.err;
+    EXPECT_EQ(ht::read_ksm_settings(kKsm), before) << "KSM settings not restored after SIGTERM";
+    EXPECT_FALSE(fs::exists("/run/hypetrace/ksm.saved"));
+    EXPECT_TRUE(pids_with(needle).empty()) << "a container outlived hypetrace";
+    EXPECT_TRUE(r.out.empty()) << "an interrupted run printed a result";
+}
+
+TEST(Memory, RefusesWhileAnotherRunOwnsKsm) {
+    HT_REQUIRE_KSM();
+    ht::KsmSettings before = ht::read_ksm_settings(kKsm);
+    fs::create_directories("/run/hypetrace");
+    int fd = open("/run/hypetrace/ksm.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0) << "another run holds the lock now";
+    BinaryResult r = run_hypetrace({"memory", "--lxc-app", "--count", "1", "--ksm", "on"});
+    close(fd);
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_EQ(r.lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("owns KSM"), std::string::npos) << r.err;
+    EXPECT_EQ(ht::read_ksm_settings(kKsm), before);
+}
+
+TEST(Memory, NextRunRepairsKsmAfterAKilledRun) {
+    HT_REQUIRE_KSM();
+    ht::KsmSettings before = ht::read_ksm_settings(kKsm);
+    // What a SIGKILLed run leaves: its saved copy of the host's settings, and KSM changed.
+    fs::create_directories("/run/hypetrace");
+    std::ofstream("/run/hypetrace/ksm.saved") << ht::format_ksm_settings(before);
+    std::ofstream((kKsm / "pages_to_scan").string()) << "4321";
+    ASSERT_EQ(ksm_value("pages_to_scan"), "4321");
+    BinaryResult r = run_hypetrace({"memory", "--lxc-app", "--count", "1", "--ksm", "off"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.err.find("restored"), std::string::npos) << r.err;
+    EXPECT_EQ(ht::read_ksm_settings(kKsm), before);
+}
+
+// Containers share their rootfs's page cache: the second one costs less than the first, and the
+// mean per container falls. hypetrace's own RSS stays under the 50 MB target.
+TEST(Memory, ContainerFootprintFallsAsTheyShareFiles) {
+    HT_REQUIRE_KSM();
+    char tmpl[] = "/tmp/ht-mem-XXXXXX";
+    std::string dir = mkdtemp(tmpl);
+    BinaryResult r = run_hypetrace({"memory", "--lxc", "--lxc-app", "--count", "1,3", "--ksm", "off", "--json",
+                                    dir + "/m.json", "--plot", dir + "/m.svg"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    json j = load(dir + "/m.json");
+    EXPECT_EQ(j["schema_version"], 1);
+    for (const char* t : {"lxc", "lxc-app"}) {
+        const json& s = series(j, t, false);
+        ASSERT_EQ(s["steps"].size(), 2u);
+        double one = s["steps"][0]["per_guest_mb"]["mean"], three = s["steps"][1]["per_guest_mb"]["mean"];
+        EXPECT_GT(one, 0.5) << t;
+        EXPECT_LT(three, one) << t << ": sharing files did not lower the mean footprint";
+        EXPECT_LT(double(s["steps"][1]["incremental_mb"]), one) << t;
+        EXPECT_GT(s["steps"][0]["traced_page_faults"].get<uint64_t>(), 100u) << t << ": page faults not traced";
+        for (const auto& g : s["steps"][1]["per_guest"]) {
+            EXPECT_GT(g["memory"]["processes"].get<int>(), 0);
+            EXPECT_TRUE(g.contains("helper")) << "LXC monitor not reported apart";
+        }
+    }
+    EXPECT_LT(double(j["self_peak_rss_mb"]), 50.0);
+    EXPECT_NE(r.out.find("LXC monitor"), std::string::npos);
+    EXPECT_NE(ht_slurp(dir + "/m.svg").find("<polyline"), std::string::npos);
+    fs::remove_all(dir);
+}
+
+// The paper's point about VMs: with KSM, guest RAM is deduplicated across identical VMs, so the
+// per-VM guest-RAM footprint falls as VMs are added; without KSM it does not (anonymous memory is
+// never shared).
+TEST(Memory, KsmShrinksIdenticalVmsAndNothingElseDoes) {
+    HT_REQUIRE_KSM();
+    char tmpl[] = "/tmp/ht-mem-XXXXXX";
+    std::string dir = mkdtemp(tmpl);
+    BinaryResult r = run_hypetrace({"memory", "--kvm", "--accel", "tcg", "--count", "1,2", "--ksm", "both", "--json",
+                                    dir + "/m.json"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    json j = load(dir + "/m.json");
+    const json& on = series(j, "kvm", true);
+    const json& off = series(j, "kvm", false);
+    auto ram = [](const json& s, int i) { return double(s["steps"][i]["vm_parts_mb_per_guest"]["guest_ram"]); };
+    EXPECT_LT(ram(on, 1), 0.9 * ram(on, 0)) << "KSM did not shrink guest RAM of 2 identical VMs";
+    EXPECT_GT(ram(off, 1), 0.95 * ram(off, 0)) << "guest RAM shrank without KSM";
+    EXPECT_GT(on["steps"][1]["ksm_merging_pages"].get<uint64_t>(), 1000u);
+    EXPECT_GT(on["steps"][1]["traced_ksm_merges"].get<uint64_t>(), 1000u) << "ksm_merge_* tracepoints silent";
+    EXPECT_FALSE(on["ksm_scans"].empty());
+    EXPECT_EQ(off["steps"][1]["ksm_merging_pages"].get<uint64_t>(), 0u);
+    EXPECT_TRUE(on["steps"][1]["settled"].get<bool>()) << on["steps"][1]["settle_note"];
+    fs::remove_all(dir);
+}
