@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The main job: set everything up, then measure start-up latency (the paper's Table 3) of a VM,
-# a full container, a single-application container and a native process, each run traced.
+# The main job: set everything up, then reproduce the paper's start-up and memory results, each
+# traced, reports and JSON in out/:
+#   startup  Table 3: start-up latency of a VM, a full container, an app container, a process
+#   memory   Figure 4: footprint per guest as 1, 2, 4, 8 guests are added, KSM on
+#   devices  Table 2: memory saved by dropping video, audio and USB from a libvirt-default VM
 # Extra arguments go to `hypetrace startup` (e.g. --runs 10, --accel kvm).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
-mkdir -p "$root/out"
-exec "$root/build/hypetrace" startup --kvm --lxc --lxc-app --native --runs 5 --json "$root/out/startup.json" "$@"
+out="$root/out"
+mkdir -p "$out"
+ht="$root/build/hypetrace"
+"$ht" startup --kvm --lxc --lxc-app --native --runs 5 --json "$out/startup.json" "$@" | tee "$out/startup.txt"
+"$ht" memory --kvm --lxc --lxc-app --count 1,2,4,8 --ksm on --json "$out/memory.json" --plot "$out/memory.svg" |
+  tee "$out/memory.txt"
+"$ht" devices --guests 3 --json "$out/devices.json" | tee "$out/devices.txt"
+echo "run: reports in $out (startup, memory, devices: .txt and .json; memory.svg)"
