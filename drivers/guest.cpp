@@ -23,6 +23,13 @@ std::string to_string(RootfsMode m) {
     return "?";
 }
 
+std::vector<MarkerSpec> console_milestones(Variant v) {
+    std::vector<MarkerSpec> m;
+    if (v == Variant::full) m.push_back({"console", kInitMarker, "init"});
+    m.push_back({"console", kReadyMarker, "ready"});
+    return m;
+}
+
 void ImageSet::require(const std::vector<std::filesystem::path>& files) const {
     for (const auto& f : files) {
         std::error_code ec;

@@ -97,4 +97,7 @@ public:
 inline constexpr const char* kReadyMarker = "HYPETRACE-READY";
 inline constexpr const char* kInitMarker = "HYPETRACE-INIT";
 
+// The milestones a hypetrace guest writes on its "console" stream: init (full guests), ready.
+std::vector<MarkerSpec> console_milestones(Variant v);
+
 }  // namespace ht

@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/proc.h"
 #include "core/spawn.h"
+#include "core/text.h"
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -25,20 +26,6 @@ std::string last_error() {
     return m ? m : "unknown libvirt error";
 }
 
-std::string xml_escape(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        switch (c) {
-        case '&': o += "&amp;"; break;
-        case '<': o += "&lt;"; break;
-        case '>': o += "&gt;"; break;
-        case '\'': o += "&apos;"; break;
-        case '"': o += "&quot;"; break;
-        default: o += c;
-        }
-    }
-    return o;
-}
 
 class LibvirtGuest : public Guest {
 public:
@@ -90,12 +77,7 @@ public:
         return {};
     }
     std::map<std::string, std::string> console_files() const override { return {{"console", "console.log"}}; }
-    std::vector<MarkerSpec> milestones() const override {
-        std::vector<MarkerSpec> m;
-        if (spec_.variant == Variant::full) m.push_back({"console", kInitMarker, "init"});
-        m.push_back({"console", kReadyMarker, "ready"});
-        return m;
-    }
+    std::vector<MarkerSpec> milestones() const override { return console_milestones(spec_.variant); }
     std::string init_path() const override { return which("qemu-system-x86_64"); }
     std::string describe() const override {
         return "libvirt " + std::string("domain ") + spec_.name + " (devices: " + driver_.devices().name() + ")";

@@ -95,12 +95,7 @@ public:
     }
 
     std::map<std::string, std::string> console_files() const override { return {{"console", "console.log"}}; }
-    std::vector<MarkerSpec> milestones() const override {
-        std::vector<MarkerSpec> m;
-        if (spec_.variant == Variant::full) m.push_back({"console", kInitMarker, "init"});
-        m.push_back({"console", kReadyMarker, "ready"});
-        return m;
-    }
+    std::vector<MarkerSpec> milestones() const override { return console_milestones(spec_.variant); }
     std::string init_path() const override { return spec_.variant == Variant::app ? kAppInit : kFullInit; }
     std::string describe() const override {
         std::string s = "liblxc";

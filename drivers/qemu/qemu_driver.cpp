@@ -45,8 +45,7 @@ public:
     std::vector<MarkerSpec> milestones() const override {
         if (spec_.variant == Variant::firmware) return {{"firmware", "No bootable device", "ready"}};
         std::vector<MarkerSpec> m{{"firmware", "Booting from ROM", "firmware_done"}};
-        if (spec_.variant == Variant::full) m.push_back({"console", kInitMarker, "init"});
-        m.push_back({"console", kReadyMarker, "ready"});
+        for (auto& c : console_milestones(spec_.variant)) m.push_back(c);
         return m;
     }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/plot.h"
 
+#include "core/text.h"
 #include "experiments/report.h"
 
 #include <algorithm>
@@ -29,19 +30,6 @@ double nice_step(double hi, int ticks) {
 
 }  // namespace
 
-std::string svg_escape(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        switch (c) {
-        case '&': o += "&amp;"; break;
-        case '<': o += "&lt;"; break;
-        case '>': o += "&gt;"; break;
-        case '"': o += "&quot;"; break;
-        default: o += c;
-        }
-    }
-    return o;
-}
 
 std::string render_line_plot_svg(const PlotSpec& spec) {
     const double W = 760, H = 480, left = 80, right = 230, top = 50, bottom = 60;
@@ -81,7 +69,7 @@ std::string render_line_plot_svg(const PlotSpec& spec) {
     o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" viewBox=\"0 0 " << W
       << " " << H << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
       << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      << "<text x=\"" << left + pw / 2 << "\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">" << svg_escape(spec.title)
+      << "<text x=\"" << left + pw / 2 << "\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">" << xml_escape(spec.title)
       << "</text>\n";
     // Grid and y ticks.
     std::vector<double> yticks;
@@ -109,10 +97,10 @@ std::string render_line_plot_svg(const PlotSpec& spec) {
     }
     o << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
       << "\" fill=\"none\" stroke=\"black\"/>\n"
-      << "<text x=\"" << left + pw / 2 << "\" y=\"" << H - 15 << "\" text-anchor=\"middle\">" << svg_escape(spec.x_label)
+      << "<text x=\"" << left + pw / 2 << "\" y=\"" << H - 15 << "\" text-anchor=\"middle\">" << xml_escape(spec.x_label)
       << "</text>\n"
       << "<text transform=\"translate(22," << top + ph / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
-      << svg_escape(spec.y_label) << "</text>\n";
+      << xml_escape(spec.y_label) << "</text>\n";
     // Lines, markers, legend.
     for (std::size_t i = 0; i < spec.lines.size(); ++i) {
         const auto& l = spec.lines[i];
@@ -123,11 +111,11 @@ std::string render_line_plot_svg(const PlotSpec& spec) {
           << (l.dashed ? " stroke-dasharray=\"6,4\"" : "") << " points=\"" << pts << "\"/>\n";
         for (auto [x, y] : l.points)
             o << "<circle cx=\"" << px(x) << "\" cy=\"" << py(y) << "\" r=\"3.5\" fill=\"" << c << "\"><title>"
-              << svg_escape(l.label) << ": " << num(x) << " -> " << fmt("%.1f", y) << "</title></circle>\n";
+              << xml_escape(l.label) << ": " << num(x) << " -> " << fmt("%.1f", y) << "</title></circle>\n";
         double ly = top + 10 + 22 * double(i);
         o << "<line x1=\"" << left + pw + 15 << "\" y1=\"" << ly << "\" x2=\"" << left + pw + 45 << "\" y2=\"" << ly
           << "\" stroke=\"" << c << "\" stroke-width=\"2\"" << (l.dashed ? " stroke-dasharray=\"6,4\"" : "")
-          << "/>\n<text x=\"" << left + pw + 52 << "\" y=\"" << ly + 4 << "\">" << svg_escape(l.label) << "</text>\n";
+          << "/>\n<text x=\"" << left + pw + 52 << "\" y=\"" << ly + 4 << "\">" << xml_escape(l.label) << "</text>\n";
     }
     o << "</svg>\n";
     return o.str();

@@ -23,7 +23,4 @@ struct PlotSpec {
 
 std::string render_line_plot_svg(const PlotSpec& spec);
 
-// Escapes &, <, >, " for SVG text and attributes.
-std::string svg_escape(const std::string& s);
-
 }  // namespace ht
