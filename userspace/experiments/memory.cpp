@@ -543,14 +543,24 @@ std::string render_text(const MemoryResult& r) {
 
     for (const auto& s : r.series) {
         if (!s.ksm || s.scans.empty()) continue;
-        o << "\nKSM burndown, " << s.technique.label << ": merges per full scan (scan seq: merges)\n  ";
-        std::size_t from = s.scans.size() > 24 ? s.scans.size() - 24 : 0;
-        if (from) o << "... ";
-        for (std::size_t i = from; i < s.scans.size(); ++i) o << s.scans[i].seq << ":" << s.scans[i].merges << " ";
-        o << "\n";
-        for (const auto& st : s.steps)
-            o << "  " << st.guests << " guests: " << st.settle_note << "; host pages_sharing " << st.ksm.pages_sharing
+        o << "\nKSM burndown, " << s.technique.label
+          << ": mean merges per full scan in 8 equal slices of each step (launch -> measured)\n";
+        for (const auto& st : s.steps) {
+            const double t1 = st.t_s, t0 = std::max(0.0, t1 - st.settle_s - st.boot_s);
+            std::vector<uint64_t> merges(8, 0), count(8, 0);
+            for (const auto& k : s.scans) {
+                double t = double(k.ts_ns) / 1e9;
+                if (t < t0 || t >= t1 || t1 <= t0) continue;
+                std::size_t b = std::min<std::size_t>(7, std::size_t((t - t0) / (t1 - t0) * 8));
+                merges[b] += k.merges;
+                ++count[b];
+            }
+            o << "  " << st.guests << " guests (" << fmt("%.0f", t1 - t0) << " s):";
+            for (std::size_t b = 0; b < 8; ++b)
+                o << " " << (count[b] ? fmt("%.0f", double(merges[b]) / double(count[b])) : std::string("-"));
+            o << "\n    " << st.settle_note << "; host pages_sharing " << st.ksm.pages_sharing
               << ", traced merges of guest pages in the step " << st.ksm_merges << "\n";
+        }
     }
 
     double acc = 0;
