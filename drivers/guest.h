@@ -60,6 +60,9 @@ class Guest {
 public:
     virtual ~Guest() = default;
     virtual GuestKind kind() const = 0;
+    // Prepares what the guest needs on disk (a private rootfs copy, a disk overlay) before the
+    // timed launch: the paper times starting a guest, not provisioning it. Throws UserError.
+    virtual void prepare() {}
     // Launches the guest and returns once it is launched (not ready). Throws UserError on failure;
     // whatever was started is stopped again by stop()/the destructor.
     virtual void start() = 0;

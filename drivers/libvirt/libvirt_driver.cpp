@@ -34,8 +34,7 @@ public:
 
     GuestKind kind() const override { return GuestKind::vm; }
 
-    void start() override {
-        std::ofstream(spec_.run_dir / "console.log").flush();
+    void prepare() override {
         const fs::path overlay = spec_.run_dir / "disk.qcow2";
         SpawnOptions o;
         o.stdout_path = o.stderr_path = (spec_.run_dir / "qemu-img.log").string();
@@ -45,7 +44,13 @@ public:
         if (rc != 0)
             throw UserError("qemu-img could not create the disk overlay for " + spec_.name + ": " +
                             read_tail(o.stderr_path, 200));
-        xml_ = LibvirtDriver::domain_xml(spec_, driver_.devices(), overlay.string());
+        prepared_ = true;
+    }
+
+    void start() override {
+        if (!prepared_) prepare();
+        std::ofstream(spec_.run_dir / "console.log").flush();
+        xml_ = LibvirtDriver::domain_xml(spec_, driver_.devices(), (spec_.run_dir / "disk.qcow2").string());
         // AUTODESTROY: libvirtd destroys the domain when hypetrace's connection closes, even if
         // hypetrace is killed.
         dom_ = virDomainCreateXML(driver_.connection(), xml_.c_str(), VIR_DOMAIN_START_AUTODESTROY);
@@ -92,6 +97,7 @@ private:
     const LibvirtDriver& driver_;
     GuestSpec spec_;
     std::string xml_;
+    bool prepared_ = false;
     virDomainPtr dom_ = nullptr;
     pid_t pid_ = -1;
 };

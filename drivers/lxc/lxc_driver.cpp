@@ -31,7 +31,7 @@ public:
         fs::create_directories(lxcpath / spec_.name);
         if (spec_.rootfs == RootfsMode::shared) fs::create_directories(spec_.run_dir / "ovl" / "upper");
         std::ofstream(spec_.run_dir / "console.log").flush();
-        if (spec_.rootfs == RootfsMode::copied) copy_rootfs();
+        if (!prepared_) prepare();
         c_ = lxc_container_new(spec_.name.c_str(), lxcpath.c_str());
         if (!c_) throw UserError("liblxc could not create container " + spec_.name + " in " + lxcpath.string());
         for (const auto& [k, v] : LxcDriver::config(spec_))
@@ -107,6 +107,11 @@ public:
                " console: " + read_tail((spec_.run_dir / "console.log").string(), 300);
     }
 
+    void prepare() override {
+        if (spec_.rootfs == RootfsMode::copied) copy_rootfs();
+        prepared_ = true;
+    }
+
 private:
     void copy_rootfs() {
         fs::path dst = spec_.run_dir / "rootfs";
@@ -122,6 +127,7 @@ private:
     lxc_container* c_ = nullptr;
     pid_t init_pid_ = -1;
     pid_t monitor_pid_ = -1;
+    bool prepared_ = false;
 };
 
 }  // namespace

@@ -64,6 +64,7 @@ RunResult run_once(Tracer& tracer, const HostInfo& host, const StartupConfig& cf
     std::unique_ptr<Guest> guest = t.driver->create(spec);
     ConsoleWatcher watcher(dir.path(), guest->console_files(), guest->milestones());
 
+    guest->prepare();
     RunResult r;
     r.index = index;
     tracer.begin_run(mono_ns());
