@@ -173,6 +173,7 @@ TEST(Memory, ContainerFootprintFallsAsTheyShareFiles) {
         for (const auto& g : s["steps"][1]["per_guest"]) {
             EXPECT_GT(g["memory"]["processes"].get<int>(), 0);
             EXPECT_TRUE(g.contains("helper")) << "LXC monitor not reported apart";
+            EXPECT_GT(g["traced_page_faults"].get<uint64_t>(), 10u) << t << ": a guest's faults not traced";
         }
     }
     EXPECT_LT(double(j["self_peak_rss_mb"]), 50.0);
@@ -200,6 +201,8 @@ TEST(Memory, KsmShrinksIdenticalVmsAndNothingElseDoes) {
     EXPECT_GT(on["steps"][1]["ksm_merging_pages"].get<uint64_t>(), 1000u);
     EXPECT_GT(on["steps"][1]["traced_ksm_merges"].get<uint64_t>(), 1000u) << "ksm_merge_* tracepoints silent";
     EXPECT_FALSE(on["ksm_scans"].empty());
+    for (const auto& g : on["steps"][1]["per_guest"])
+        EXPECT_GT(g["traced_ksm_merges"].get<uint64_t>(), 100u) << "merges not attributed to guest " << g["index"];
     EXPECT_EQ(off["steps"][1]["ksm_merging_pages"].get<uint64_t>(), 0u);
     EXPECT_TRUE(on["steps"][1]["settled"].get<bool>()) << on["steps"][1]["settle_note"];
     fs::remove_all(dir);

@@ -250,9 +250,13 @@ struct Series {
                     f.vm_parts = read_vm_parts(g.guest->main_pid(), uint64_t(g.memory_mb) << 20);
                 st.per_guest.push_back(f);
             }
-            summarize_step(st, prev_total, prev_n);
             tracer.poll_events(0);
             take_counts(tracer.drain_counters(), &st);
+            for (std::size_t i = 0; i < guests.size(); ++i) {
+                st.per_guest[i].faults = faults_by_guest[guests[i]->trace_id];
+                st.per_guest[i].ksm_merges = merges_by_guest[guests[i]->trace_id];
+            }
+            summarize_step(st, prev_total, prev_n);
             say(std::to_string(n) + " guests: " + fmt("%.1f", st.pss_mb.mean) + " MB per guest, last added " +
                 fmt("%.1f", st.incremental_mb) + " MB (settled in " + fmt("%.1f", st.settle_s) + " s)");
             prev_total = st.total_mb;
@@ -266,7 +270,8 @@ struct Series {
         guests.clear();
     }
 
-    std::map<uint32_t, uint64_t> merges_by_s, faults_by_s;
+    std::map<uint32_t, uint64_t> merges_by_s, faults_by_s;          // by bucket (second)
+    std::map<uint32_t, uint64_t> merges_by_guest, faults_by_guest;  // by trace id, cumulative
 
     // Counters drained at the end of a step belong to it (exactly: no bucket straddles steps);
     // their buckets (the tracer's bucket width) give the per-second timelines.
@@ -274,9 +279,11 @@ struct Series {
         for (const auto& c : counters) {
             if (c.kind == CounterKind::ksm_merge) {
                 merges_by_s[c.bucket] += c.value;
+                merges_by_guest[c.guest] += c.value;
                 if (st) st->ksm_merges += c.value;
             } else if (c.kind == CounterKind::fault_user || c.kind == CounterKind::fault_kernel) {
                 faults_by_s[c.bucket] += c.value;
+                faults_by_guest[c.guest] += c.value;
                 if (st) st->faults += c.value;
             }
         }
@@ -434,7 +441,12 @@ nlohmann::json to_json(const MemoryResult& r) {
         for (const auto& st : s.steps) {
             nlohmann::json g = nlohmann::json::array();
             for (const auto& f : st.per_guest) {
-                nlohmann::json gj{{"index", f.index}, {"main_pid", f.main_pid}, {"ready_s", f.ready_s}, {"memory", mem(f.mem)}};
+                nlohmann::json gj{{"index", f.index},
+                                  {"main_pid", f.main_pid},
+                                  {"ready_s", f.ready_s},
+                                  {"traced_page_faults", f.faults},
+                                  {"traced_ksm_merges", f.ksm_merges},
+                                  {"memory", mem(f.mem)}};
                 if (f.helper.processes) gj["helper"] = mem(f.helper);
                 if (f.vm_parts && f.vm_parts->guest_ram_found)
                     gj["vm_parts_mb"] = {{"guest_ram", kb_to_mb(f.vm_parts->guest_ram_kb)},
@@ -544,7 +556,7 @@ std::string render_text(const MemoryResult& r) {
     for (const auto& s : r.series) seen[s.technique.id] = &s.technique;
     for (const auto& [id, t] : seen)
         if (!std::isnan(t->paper_single_mb))
-            o << " " << t->label << " " << fmt("%.0f", t->paper_single_mb) << " MB alone, ~" << fmt("%.1f", t->paper_limit_mb)
+            o << " " << (id == "kvm" ? std::string("KVM") : t->label) << " " << fmt("%.0f", t->paper_single_mb) << " MB alone, ~" << fmt("%.1f", t->paper_limit_mb)
               << " MB in the limit;";
     o << "\n";
 

@@ -57,6 +57,8 @@ struct GuestFootprint {
     MemUsage helper;      // the backend's processes outside it (LXC monitor)
     std::optional<VmMemParts> vm_parts;  // VMs: guest RAM / TCG code cache / QEMU
     double ready_s = 0;   // launch -> ready
+    uint64_t faults = 0;      // traced page faults of the guest since it was launched
+    uint64_t ksm_merges = 0;  // traced KSM merges of its pages since then
 };
 
 struct MemoryStep {
