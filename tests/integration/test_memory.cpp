@@ -34,6 +34,12 @@ std::string images_dir() {
         if (!fs::exists(kKsm / "run")) GTEST_SKIP() << "kernel without KSM (CONFIG_KSM)"; \
     } while (0)
 
+std::string thp_mode() {
+    std::string s = ht::read_text("/sys/kernel/mm/transparent_hugepage/enabled").value_or("");
+    auto a = s.find('['), b = s.find(']');
+    return a == std::string::npos ? "" : s.substr(a + 1, b - a - 1);
+}
+
 std::string ksm_value(const std::string& name) {
     std::string s = ht::read_text((kKsm / name).string()).value_or("?");
     while (!s.empty() && s.back() == '\n') s.pop_back();
@@ -108,7 +114,9 @@ TEST(Memory, PssSumsAgreeWithSmem) {
 TEST(Memory, SigtermRestoresKsmAndStopsEveryGuest) {
     HT_REQUIRE_KSM();
     ht::KsmSettings before = ht::read_ksm_settings(kKsm);
-    AsyncHypetrace h({"memory", "--lxc", "--count", "1,2,4,8", "--ksm", "on", "--ksm-pages-to-scan", "777"});
+    std::string thp = thp_mode();
+    std::string other = thp == "never" ? "always" : "never";
+    AsyncHypetrace h({"memory", "--lxc", "--count", "1,2,4,8", "--ksm", "on", "--ksm-pages-to-scan", "777", "--thp", other});
     ASSERT_TRUE(wait_for([] { return ksm_value("pages_to_scan") == "777"; }, 20000)) << h.err();
     EXPECT_EQ(ksm_value("run"), "1");
     std::string needle = "ht-mem-lxc-" + std::to_string(h.pid) + "-";
@@ -117,6 +125,7 @@ TEST(Memory, SigtermRestoresKsmAndStopsEveryGuest) {
     BinaryResult r = h.wait();
     EXPECT_EQ(r.code, 143) << r.err;
     EXPECT_EQ(ht::read_ksm_settings(kKsm), before) << "KSM settings not restored after SIGTERM";
+    EXPECT_EQ(thp_mode(), thp) << "THP mode not restored after SIGTERM";
     EXPECT_FALSE(fs::exists("/run/hypetrace/ksm.saved"));
     EXPECT_TRUE(pids_with(needle).empty()) << "a container outlived hypetrace";
     EXPECT_TRUE(r.out.empty()) << "an interrupted run printed a result";

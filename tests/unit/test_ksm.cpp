@@ -15,19 +15,22 @@ namespace fs = std::filesystem;
 namespace {
 
 struct FakeKsm : ::testing::Test {
-    fs::path root, sys, state;
+    fs::path root, sys, state, thp;
     void SetUp() override {
         char tmpl[] = "/tmp/ht-ksm-XXXXXX";
         root = mkdtemp(tmpl);
         sys = root / "ksm";
         state = root / "state";
+        thp = root / "thp_enabled";
         fs::create_directories(sys);
         put("run", "0\n");
         put("pages_to_scan", "100\n");
         put("sleep_millisecs", "20\n");
         put("advisor_mode", "[none] scan-time\n");
         put("pages_sharing", "0\n", 0444);  // read-only: never saved or written
+        std::ofstream(thp) << "always [madvise] never\n";
     }
+
     void TearDown() override { fs::remove_all(root); }
     void put(const std::string& name, const std::string& v, mode_t mode = 0644) {
         std::ofstream(sys / name) << v;
@@ -52,7 +55,7 @@ TEST_F(FakeKsm, ReadsWritableSettingsAndSelectors) {
 
 TEST_F(FakeKsm, EnableThenRestorePutsEverythingBack) {
     {
-        KsmGuard g(sys, state);
+        KsmGuard g(sys, state, thp);
         EXPECT_TRUE(fs::exists(state / "ksm.saved"));
         g.enable(5000, 10);
         EXPECT_EQ(get("run"), "1");
@@ -66,10 +69,10 @@ TEST_F(FakeKsm, EnableThenRestorePutsEverythingBack) {
 }
 
 TEST_F(FakeKsm, SecondOwnerIsRefused) {
-    KsmGuard first(sys, state);
+    KsmGuard first(sys, state, thp);
     first.enable(5000, 10);
     try {
-        KsmGuard second(sys, state);
+        KsmGuard second(sys, state, thp);
         FAIL() << "a second guard took KSM";
     } catch (const UserError& e) {
         EXPECT_NE(std::string(e.what()).find("owns KSM"), std::string::npos) << e.what();
@@ -80,21 +83,39 @@ TEST_F(FakeKsm, SecondOwnerIsRefused) {
 TEST_F(FakeKsm, DeadRunsSettingsAreRestoredByTheNextRun) {
     // A run saved the host's settings, changed them, and was killed before restoring.
     fs::create_directories(state);
-    std::ofstream(state / "ksm.saved") << "advisor_mode none\npages_to_scan 100\nrun 0\nsleep_millisecs 20\n";
+    std::ofstream(state / "ksm.saved") << "advisor_mode none\npages_to_scan 100\nrun 0\nsleep_millisecs 20\nthp madvise\n";
+    std::ofstream(thp) << "always madvise [never]\n";
     put("run", "1\n");
     put("pages_to_scan", "20000\n");
-    KsmGuard g(sys, state);
+    KsmGuard g(sys, state, thp);
     EXPECT_TRUE(g.recovered());
     EXPECT_EQ(get("run"), "0");
     EXPECT_EQ(get("pages_to_scan"), "100");
     EXPECT_EQ(g.saved().at("pages_to_scan"), "100");  // and the new run saves the repaired state
+    EXPECT_EQ(read_text(thp.string()).value_or(""), "madvise");
 }
 
 TEST_F(FakeKsm, MissingKsmIsOneClearError) {
     try {
-        KsmGuard g(root / "nope", state);
+        KsmGuard g(root / "nope", state, thp);
         FAIL();
     } catch (const UserError& e) {
         EXPECT_NE(std::string(e.what()).find("no KSM"), std::string::npos) << e.what();
     }
+}
+
+TEST_F(FakeKsm, ThpIsOwnedAndRestoredToo) {
+    {
+        KsmGuard g(sys, state, thp);
+        EXPECT_EQ(g.saved().at("thp"), "madvise");
+        g.set_thp("never");
+        EXPECT_EQ(g.thp(), "never");
+    }
+    EXPECT_EQ(read_text(thp.string()).value_or(""), "madvise");
+}
+
+TEST_F(FakeKsm, NoThpControlIsOneClearError) {
+    KsmGuard g(sys, state, root / "no-thp");
+    EXPECT_EQ(g.thp(), "");
+    EXPECT_THROW(g.set_thp("never"), UserError);
 }

@@ -102,7 +102,7 @@ int cmd_startup(const StartupArgs& a) {
 
 struct MemoryArgs {
     bool kvm = false, lxc = false, lxc_app = false;
-    std::string counts = "1,2,4,8", ksm = "on", rootfs = "shared", accel = "auto", driver = "qemu";
+    std::string counts = "1,2,4,8", ksm = "on", rootfs = "shared", accel = "auto", driver = "qemu", thp = "keep";
     std::string json, plot, images = default_images();
     double boot_timeout = 0, settle_timeout = 300;
     double settle_merges = 0, settle_window = 5;
@@ -153,6 +153,7 @@ int cmd_memory(const MemoryArgs& a) {
     cfg.settle_timeout_s = a.settle_timeout;
     cfg.settle_merges = a.settle_merges;
     cfg.settle_window_s = a.settle_window;
+    if (a.thp != "keep") cfg.thp = a.thp;
     cfg.ksm_pages_to_scan = a.pages_to_scan;
     cfg.ksm_sleep_ms = a.sleep_ms;
     if (a.kvm)
@@ -202,7 +203,7 @@ int cmd_memory(const MemoryArgs& a) {
 
 struct DevicesArgs {
     unsigned guests = 3;
-    std::string sets = "all", accel = "auto", json, images = default_images();
+    std::string sets = "all", accel = "auto", json, images = default_images(), thp = "never";
     double boot_timeout = 0, settle_timeout = 300;
     bool quiet = false, verbose = false;
 };
@@ -245,6 +246,7 @@ int cmd_devices(const DevicesArgs& a) {
     cfg.accel = choose_accel(req, host);
     cfg.counts = {a.guests};
     cfg.ksm_modes = {false};
+    if (a.thp != "keep") cfg.thp = a.thp;
     cfg.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : (cfg.accel.accel == Accel::tcg ? 600 : 180);
     cfg.settle_timeout_s = a.settle_timeout;
     std::vector<std::unique_ptr<LibvirtDriver>> drivers;
@@ -387,6 +389,10 @@ int main(int argc, char** argv) {
     memory->add_option("--accel", ma.accel, "VM accelerator: auto (KVM only where the CPU has vmx/svm), kvm, tcg")
         ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
         ->capture_default_str();
+    memory->add_option("--thp", ma.thp, "transparent huge pages during the run: keep (the host's), never (4 KiB "
+                                        "accounting, like the paper's page analysis), madvise, always; restored after")
+        ->check(CLI::IsMember({"keep", "never", "madvise", "always"}))
+        ->capture_default_str();
     memory->add_option("--driver", ma.driver, "how VMs are started: qemu (QEMU directly, minimal devices) or libvirt "
                                               "(libvirtd, a virt-install-like default domain)")
         ->check(CLI::IsMember({"qemu", "libvirt"}))
@@ -436,6 +442,10 @@ int main(int argc, char** argv) {
     devices->add_option("--accel", da.accel, "VM accelerator: auto (KVM only where the CPU has vmx/svm), kvm, tcg")
         ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
         ->capture_default_str();
+    devices->add_option("--thp", da.thp, "transparent huge pages during the run: never (default: guest RAM in 4 KiB "
+                                         "pages, so a device's few MB are not lost in 2 MiB steps), keep, madvise, always")
+        ->check(CLI::IsMember({"keep", "never", "madvise", "always"}))
+        ->capture_default_str();
     devices->add_option("--json", da.json, "write the result as versioned JSON to FILE (atomically)");
     devices->add_option("--images", da.images, "guest images directory")->capture_default_str();
     devices->add_option("--boot-timeout", da.boot_timeout, "seconds a set's VMs may take to be ready "
@@ -449,7 +459,7 @@ int main(int argc, char** argv) {
     devices->footer("Examples:\n"
                     "  hypetrace devices                                  # Table 2: all 8 combinations, 3 VMs each\n"
                     "  hypetrace devices --sets no-video,no-audio,no-usb,none --guests 5 --json table2.json\n"
-                    "Needs libvirtd (scripts/start-libvirtd.sh). KSM is held off for the run and restored after.");
+                    "Needs libvirtd (scripts/start-libvirtd.sh). KSM is held off and THP set for the run, both restored after.");
 
     bool host_json = false, host_verbose = false;
     auto* host = app.add_subcommand("host", "What this host can do: accelerator choice, BTF, which trace sources attach");

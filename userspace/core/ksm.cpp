@@ -92,7 +92,16 @@ KsmCounters read_ksm_counters(const fs::path& dir) {
     return {num("pages_shared"), num("pages_sharing"), num("pages_unshared"), num("pages_volatile"), num("full_scans")};
 }
 
-KsmGuard::KsmGuard(fs::path sysfs_dir, fs::path state_dir) : sysfs_(std::move(sysfs_dir)), state_(std::move(state_dir)) {
+KsmSettings KsmGuard::current() const {
+    KsmSettings s = read_ksm_settings(sysfs_);
+    if (auto v = read_text(thp_.string())) s["thp"] = selected(trim(*v));
+    return s;
+}
+
+fs::path KsmGuard::file_of(const std::string& name) const { return name == "thp" ? thp_ : sysfs_ / name; }
+
+KsmGuard::KsmGuard(fs::path sysfs_dir, fs::path state_dir, fs::path thp_file)
+    : sysfs_(std::move(sysfs_dir)), state_(std::move(state_dir)), thp_(std::move(thp_file)) {
     std::error_code ec;
     if (!fs::exists(sysfs_ / "run", ec))
         throw UserError("this kernel has no KSM (" + (sysfs_ / "run").string() +
@@ -117,7 +126,7 @@ KsmGuard::KsmGuard(fs::path sysfs_dir, fs::path state_dir) : sysfs_(std::move(sy
     const fs::path saved_file = state_ / "ksm.saved";
     if (auto old = read_text(saved_file.string()); old && !old->empty()) {
         saved_ = parse_ksm_settings(*old);
-        KsmSettings now = read_ksm_settings(sysfs_);
+        KsmSettings now = current();
         for (const auto& [k, v] : saved_)
             if (now.count(k) && now[k] != v) recovered_ = true;  // else it died without changing KSM
         if (!restore()) {
@@ -128,7 +137,7 @@ KsmGuard::KsmGuard(fs::path sysfs_dir, fs::path state_dir) : sysfs_(std::move(sy
         }
         restored_ = false;
     }
-    saved_ = read_ksm_settings(sysfs_);
+    saved_ = current();
     try {
         write_file_atomic(saved_file, format_ksm_settings(saved_));
     } catch (...) {
@@ -144,11 +153,22 @@ KsmGuard::~KsmGuard() {
 }
 
 void KsmGuard::set(const std::string& name, const std::string& value) {
-    auto cur = read_ksm_settings(sysfs_);
+    auto cur = current();
     if (cur.count(name) && cur[name] == value) return;
     int err = 0;
-    if (!write_setting(sysfs_ / name, value, &err))
-        throw UserError(errno_text("cannot set " + (sysfs_ / name).string() + " to " + value, err));
+    if (!write_setting(file_of(name), value, &err))
+        throw UserError(errno_text("cannot set " + file_of(name).string() + " to " + value, err));
+}
+
+void KsmGuard::set_thp(const std::string& mode) {
+    if (!saved_.count("thp"))
+        throw UserError("this kernel has no transparent huge page control (" + thp_.string() + " is missing)");
+    set("thp", mode);
+}
+
+std::string KsmGuard::thp() const {
+    auto c = current();
+    return c.count("thp") ? c["thp"] : "";
 }
 
 void KsmGuard::enable(unsigned pages_to_scan, unsigned sleep_ms) {
@@ -164,13 +184,13 @@ bool KsmGuard::restore() noexcept {
     if (restored_ || saved_.empty()) return true;
     bool ok = true;
     try {
-        KsmSettings now = read_ksm_settings(sysfs_);
+        KsmSettings now = current();
         for (const auto& name : restore_order(saved_)) {
             const std::string& want = saved_.at(name);
             auto it = now.find(name);
             if (it == now.end() || it->second == want) continue;
             int err = 0;
-            if (!write_setting(sysfs_ / name, want, &err)) ok = false;
+            if (!write_setting(file_of(name), want, &err)) ok = false;
         }
         if (ok) {
             std::error_code ec;

@@ -116,6 +116,7 @@ std::string render_text(const DevicesResult& r) {
               << (std::fabs(gap) <= x.saving_ci95 ? "within the 95% interval of" : gap < 0 ? "less than" : "more than")
               << " the " << f(x.additive_mb) << " MB the single savings add up to\n";
         }
+    if (!r.memory.thp.empty()) o << "\ntransparent huge pages during the run: " << r.memory.thp;
     o << "\naccounting: hypetrace peak RSS " << fmt("%.1f", r.memory.self_peak_rss_mb) << " MB\n";
     return o.str();
 }

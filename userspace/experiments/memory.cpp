@@ -381,6 +381,8 @@ MemoryResult run_memory(Tracer& tracer, KsmGuard& ksm, const HostInfo& host, con
     res.ksm_recovered = ksm.recovered();
     res.ksm_pages_to_scan = cfg.ksm_pages_to_scan;
     res.ksm_sleep_ms = cfg.ksm_sleep_ms;
+    if (!cfg.thp.empty()) ksm.set_thp(cfg.thp);
+    res.thp = ksm.thp();
     uint32_t trace_id = 1;
     for (const auto& t : cfg.techniques)
         for (bool on : cfg.ksm_modes) {
@@ -411,6 +413,7 @@ nlohmann::json to_json(const MemoryResult& r) {
                 {"recovered_from_dead_run", r.ksm_recovered},
                 {"pages_to_scan", r.ksm_pages_to_scan},
                 {"sleep_millisecs", r.ksm_sleep_ms}};
+    j["transparent_hugepages"] = r.thp.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.thp);
     j["self_peak_rss_mb"] = r.self_peak_rss_mb;
     j["trace_sources"] = sources_json(r.sources);
     auto mem = [](const MemUsage& m) {
@@ -599,9 +602,14 @@ std::string render_text(const MemoryResult& r) {
     for (const auto& s : r.series) any_on |= s.ksm;
     if (any_on)
         o << "run=1 pages_to_scan=" << r.ksm_pages_to_scan << " sleep_millisecs=" << r.ksm_sleep_ms << " during KSM-on series; ";
-    o << "host settings restored (run=" << (r.ksm_saved.count("run") ? r.ksm_saved.at("run") : "?")
+    o << "host settings (KSM, THP) restored (run=" << (r.ksm_saved.count("run") ? r.ksm_saved.at("run") : "?")
       << " pages_to_scan=" << (r.ksm_saved.count("pages_to_scan") ? r.ksm_saved.at("pages_to_scan") : "?") << ")"
       << (r.ksm_recovered ? "; a previous run's unrestored settings were put back first" : "") << "\n";
+    if (!r.thp.empty())
+        o << "transparent huge pages: " << r.thp
+          << (r.thp == "never" ? " (anonymous memory accounted in 4 KiB pages)"
+                               : " (QEMU asks for huge pages: guest RAM is accounted in 2 MiB steps)")
+          << "\n";
     o << "trace sources:";
     for (const auto& s : r.sources)
         if (s.attached && (s.name.rfind("ksm:", 0) == 0 || s.name.rfind("exceptions:", 0) == 0 ||

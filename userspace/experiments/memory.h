@@ -34,6 +34,7 @@ struct MemoryConfig {
     std::vector<unsigned> counts{1, 2, 4, 8};  // ascending, distinct
     std::vector<bool> ksm_modes{true};          // one series per technique and mode
     RootfsMode rootfs = RootfsMode::shared;     // containers
+    std::string thp;  // transparent huge pages during the run: "" keeps the host's, else always/madvise/never
     AccelChoice accel;
     ImageSet images;
     // On disk, not tmpfs: a copied rootfs or an overlay's upper dir on tmpfs would be shmem and
@@ -109,6 +110,7 @@ struct MemoryResult {
     KsmSettings ksm_saved;        // host settings before the run (restored after it)
     bool ksm_recovered = false;   // a dead run's settings were restored first
     unsigned ksm_pages_to_scan = 0, ksm_sleep_ms = 0;
+    std::string thp;              // THP mode the guests ran with ("" if the kernel has no THP control)
     double self_peak_rss_mb = 0;
     std::vector<SourceStatus> sources;
     std::string started_at;
