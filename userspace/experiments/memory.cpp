@@ -627,15 +627,24 @@ std::string render_svg(const MemoryResult& r) {
     p.log2_x = true;
     double lo = INFINITY, hi = 0;
     for (const auto& s : r.series) {
+        const bool vm = !s.accel.empty();
         PlotLine l;
-        l.label = s.technique.label + (s.ksm ? " KSM" : " no KSM") + (s.rootfs == "copied" ? " (copied)" : "");
-        l.dashed = !s.ksm;
+        // KSM only matters to VMs (containers' memory is never registered with it).
+        l.label = s.technique.label + (vm ? (s.ksm ? " KSM" : " no KSM") : "") +
+                  (s.rootfs == "copied" ? " (copied rootfs)" : "");
+        l.dashed = vm && !s.ksm;
+        PlotLine no_tcg;
+        no_tcg.label = l.label + ", w/o TCG code cache";
+        no_tcg.dashed = true;
         for (const auto& st : s.steps) {
             l.points.push_back({double(st.guests), st.pss_mb.mean});
             lo = std::min(lo, st.pss_mb.mean);
             hi = std::max(hi, st.pss_mb.mean);
+            if (!std::isnan(st.tcg_cache_mb) && st.tcg_cache_mb > 0)
+                no_tcg.points.push_back({double(st.guests), st.guest_ram_mb + st.qemu_mb});
         }
         p.lines.push_back(std::move(l));
+        if (!no_tcg.points.empty()) p.lines.push_back(std::move(no_tcg));
     }
     p.log_y = lo > 0 && hi / lo > 20;  // VMs and app containers are two orders of magnitude apart
     return render_line_plot_svg(p);

@@ -32,7 +32,7 @@ double nice_step(double hi, int ticks) {
 
 
 std::string render_line_plot_svg(const PlotSpec& spec) {
-    const double W = 760, H = 480, left = 80, right = 230, top = 50, bottom = 60;
+    const double W = 880, H = 480, left = 80, right = 330, top = 50, bottom = 60;  // right: the legend
     const double pw = W - left - right, ph = H - top - bottom;
 
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = 0;
