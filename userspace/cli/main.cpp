@@ -325,6 +325,12 @@ int cmd_host(bool json, bool verbose) {
     return 0;
 }
 
+void add_accel_option(CLI::App* app, std::string& accel) {
+    app->add_option("--accel", accel, "VM accelerator: auto (KVM only where the CPU has vmx/svm), kvm, tcg")
+        ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
+        ->capture_default_str();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -353,9 +359,7 @@ int main(int argc, char** argv) {
     startup->add_flag("--lxc", sa.lxc, "a full container: the same Debian 12 rootfs, systemd as init (liblxc)");
     startup->add_flag("--lxc-app", sa.lxc_app, "a container running a single /bin/bash (the paper's LXC-bash)");
     startup->add_flag("--native", sa.native, "the baseline: /bin/bash started as a plain process");
-    startup->add_option("--accel", sa.accel, "VM accelerator: auto (KVM only where the CPU has vmx/svm), kvm, tcg")
-        ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
-        ->capture_default_str();
+    add_accel_option(startup, sa.accel);
     startup->add_option("--driver", sa.driver, "how --kvm VMs are started: qemu (QEMU directly) or libvirt (libvirtd)")
         ->check(CLI::IsMember({"qemu", "libvirt"}))
         ->capture_default_str();
@@ -386,9 +390,7 @@ int main(int argc, char** argv) {
     memory->add_option("--rootfs", ma.rootfs, "containers: shared (overlayfs over one rootfs) or copied (a private copy each)")
         ->check(CLI::IsMember({"shared", "copied"}))
         ->capture_default_str();
-    memory->add_option("--accel", ma.accel, "VM accelerator: auto (KVM only where the CPU has vmx/svm), kvm, tcg")
-        ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
-        ->capture_default_str();
+    add_accel_option(memory, ma.accel);
     memory->add_option("--thp", ma.thp, "transparent huge pages during the run: keep (the host's), never (4 KiB "
                                         "accounting, like the paper's page analysis), madvise, always; restored after")
         ->check(CLI::IsMember({"keep", "never", "madvise", "always"}))
@@ -439,9 +441,7 @@ int main(int argc, char** argv) {
     devices->add_option("--sets", da.sets, "device sets: all (the 8 combinations) or a list of default, no-video, "
                                            "no-audio, no-usb, no-video+audio, no-video+usb, no-audio+usb, none")
         ->capture_default_str();
-    devices->add_option("--accel", da.accel, "VM accelerator: auto (KVM only where the CPU has vmx/svm), kvm, tcg")
-        ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
-        ->capture_default_str();
+    add_accel_option(devices, da.accel);
     devices->add_option("--thp", da.thp, "transparent huge pages during the run: never (default: guest RAM in 4 KiB "
                                          "pages, so a device's few MB are not lost in 2 MiB steps), keep, madvise, always")
         ->check(CLI::IsMember({"keep", "never", "madvise", "always"}))
