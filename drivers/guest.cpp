@@ -25,8 +25,12 @@ std::string to_string(RootfsMode m) {
 
 std::vector<MarkerSpec> console_milestones(Variant v) {
     std::vector<MarkerSpec> m;
-    if (v == Variant::full) m.push_back({"console", kInitMarker, "init"});
-    m.push_back({"console", kReadyMarker, "ready"});
+    if (v == Variant::full) {
+        m.push_back({"console", kInitMarker, "init"});
+        m.push_back({"marks", kReadyMarker, "ready"});
+    } else {
+        m.push_back({"console", kReadyMarker, "ready"});
+    }
     return m;
 }
 

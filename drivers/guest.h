@@ -100,7 +100,13 @@ public:
 inline constexpr const char* kReadyMarker = "HYPETRACE-READY";
 inline constexpr const char* kInitMarker = "HYPETRACE-INIT";
 
-// The milestones a hypetrace guest writes on its "console" stream: init (full guests), ready.
+// A full guest also writes its ready marker on a channel no getty shares (a second serial port
+// in a VM, a file bound to /dev/hypetrace-marks in a container): agetty vhangup()s the console
+// when it starts, and a marker written to the console during that hangup is lost.
+inline constexpr const char* kMarksFile = "marks.log";
+
+// The milestones a hypetrace guest writes: init on the "console" stream (full guests), ready on
+// the "marks" stream (full guests) or the console (app guests).
 std::vector<MarkerSpec> console_milestones(Variant v);
 
 }  // namespace ht

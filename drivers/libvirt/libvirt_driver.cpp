@@ -49,7 +49,7 @@ public:
 
     void start() override {
         if (!prepared_) prepare();
-        std::ofstream(spec_.run_dir / "console.log").flush();
+        for (const auto& [stream, file] : console_files()) std::ofstream(spec_.run_dir / file).flush();
         xml_ = LibvirtDriver::domain_xml(spec_, driver_.devices(), (spec_.run_dir / "disk.qcow2").string());
         // AUTODESTROY: libvirtd destroys the domain when hypetrace's connection closes, even if
         // hypetrace is killed.
@@ -81,7 +81,9 @@ public:
         if (pid_ > 0) return {pid_};
         return {};
     }
-    std::map<std::string, std::string> console_files() const override { return {{"console", "console.log"}}; }
+    std::map<std::string, std::string> console_files() const override {
+        return {{"console", "console.log"}, {"marks", kMarksFile}};
+    }
     std::vector<MarkerSpec> milestones() const override { return console_milestones(spec_.variant); }
     std::string init_path() const override { return which("qemu-system-x86_64"); }
     std::string describe() const override {
@@ -163,6 +165,8 @@ std::string LibvirtDriver::domain_xml(const GuestSpec& spec, const DeviceSet& d,
     x += "      <target dev='vda' bus='virtio'/>\n    </disk>\n";
     x += "    <serial type='file'><source path='" + xml_escape((spec.run_dir / "console.log").string()) +
          "'/><target port='0'/></serial>\n";
+    x += "    <serial type='file'><source path='" + xml_escape((spec.run_dir / kMarksFile).string()) +
+         "'/><target port='1'/></serial>\n";  // ttyS1: the ready marker's own channel
     if (d.usb) {
         x += "    <controller type='usb' index='0' model='piix3-uhci'/>\n";
         x += "    <controller type='usb' index='1' model='ehci'/>\n";

@@ -30,7 +30,7 @@ public:
         fs::path lxcpath = spec_.run_dir / "lxc";
         fs::create_directories(lxcpath / spec_.name);
         if (spec_.rootfs == RootfsMode::shared) fs::create_directories(spec_.run_dir / "ovl" / "upper");
-        std::ofstream(spec_.run_dir / "console.log").flush();
+        for (const auto& [stream, file] : console_files()) std::ofstream(spec_.run_dir / file).flush();
         if (!prepared_) prepare();
         c_ = lxc_container_new(spec_.name.c_str(), lxcpath.c_str());
         if (!c_) throw UserError("liblxc could not create container " + spec_.name + " in " + lxcpath.string());
@@ -94,7 +94,10 @@ public:
         return all;
     }
 
-    std::map<std::string, std::string> console_files() const override { return {{"console", "console.log"}}; }
+    std::map<std::string, std::string> console_files() const override {
+        if (spec_.variant == Variant::full) return {{"console", "console.log"}, {"marks", kMarksFile}};
+        return {{"console", "console.log"}};
+    }
     std::vector<MarkerSpec> milestones() const override { return console_milestones(spec_.variant); }
     std::string init_path() const override { return spec_.variant == Variant::app ? kAppInit : kFullInit; }
     std::string describe() const override {
@@ -158,10 +161,14 @@ std::vector<std::pair<std::string, std::string>> LxcDriver::config(const GuestSp
         {"lxc.log.file", (spec.run_dir / "lxc.log").string()},
         {"lxc.log.level", "WARN"},
     };
-    if (spec.variant == Variant::app)
+    if (spec.variant == Variant::app) {
         c.push_back({"lxc.init.cmd", std::string(kAppInit) + " --rcfile /etc/hypetrace/app.rc -i"});
-    else
+    } else {
         c.push_back({"lxc.init.cmd", kFullInit});
+        // The ready marker's own channel (see kMarksFile), in /dev (LXC's tmpfs, not the rootfs).
+        c.push_back({"lxc.mount.entry",
+                     (spec.run_dir / kMarksFile).string() + " dev/hypetrace-marks none bind,create=file 0 0"});
+    }
     // As the paper: a container's memory is limited to 256 MB (the resident size of a typical VM).
     std::error_code ec;
     if (fs::exists("/sys/fs/cgroup/memory/memory.limit_in_bytes", ec))

@@ -39,6 +39,8 @@ public:
     std::vector<pid_t> pids() const override { return {child_.pid}; }
 
     std::map<std::string, std::string> console_files() const override {
+        if (spec_.variant == Variant::full)
+            return {{"console", "console.log"}, {"firmware", "firmware.log"}, {"marks", kMarksFile}};
         return {{"console", "console.log"}, {"firmware", "firmware.log"}};
     }
 
@@ -92,6 +94,8 @@ std::vector<std::string> QemuDriver::command_line(const GuestSpec& spec) {
     case Variant::full:
         a.insert(a.end(), {"-kernel", spec.images.kernel().string(), "-initrd", spec.images.initrd().string(),
                            "-append", "root=/dev/vda rw console=ttyS0 quiet init=/usr/local/sbin/hypetrace-init",
+                           // ttyS1: the ready marker's own channel (see kMarksFile)
+                           "-serial", "file:" + (run / kMarksFile).string(),
                            // snapshot=on: every boot starts from the same disk, writes go to a temp overlay
                            "-drive", "file=" + spec.images.disk().string() + ",if=virtio,format=raw,snapshot=on"});
         break;

@@ -5,7 +5,7 @@
 #include "common.h"
 #include "core/console.h"
 #include "core/files.h"
-#include "core/ksm.h"
+#include "core/host_settings.h"
 #include "core/memusage.h"
 #include "core/spawn.h"
 #include "drivers/lxc/lxc_driver.h"
@@ -126,7 +126,7 @@ TEST(Memory, SigtermRestoresKsmAndStopsEveryGuest) {
     EXPECT_EQ(r.code, 143) << r.err;
     EXPECT_EQ(ht::read_ksm_settings(kKsm), before) << "KSM settings not restored after SIGTERM";
     EXPECT_EQ(thp_mode(), thp) << "THP mode not restored after SIGTERM";
-    EXPECT_FALSE(fs::exists("/run/hypetrace/ksm.saved"));
+    EXPECT_FALSE(fs::exists("/run/hypetrace/settings.saved"));
     EXPECT_TRUE(pids_with(needle).empty()) << "a container outlived hypetrace";
     EXPECT_TRUE(r.out.empty()) << "an interrupted run printed a result";
 }
@@ -135,7 +135,7 @@ TEST(Memory, RefusesWhileAnotherRunOwnsKsm) {
     HT_REQUIRE_KSM();
     ht::KsmSettings before = ht::read_ksm_settings(kKsm);
     fs::create_directories("/run/hypetrace");
-    int fd = open("/run/hypetrace/ksm.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open("/run/hypetrace/settings.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0) << "another run holds the lock now";
     BinaryResult r = run_hypetrace({"memory", "--lxc-app", "--count", "1", "--ksm", "on"});
@@ -151,7 +151,7 @@ TEST(Memory, NextRunRepairsKsmAfterAKilledRun) {
     ht::KsmSettings before = ht::read_ksm_settings(kKsm);
     // What a SIGKILLed run leaves: its saved copy of the host's settings, and KSM changed.
     fs::create_directories("/run/hypetrace");
-    std::ofstream("/run/hypetrace/ksm.saved") << ht::format_ksm_settings(before);
+    std::ofstream("/run/hypetrace/settings.saved") << ht::format_ksm_settings(before);
     std::ofstream((kKsm / "pages_to_scan").string()) << "4321";
     ASSERT_EQ(ksm_value("pages_to_scan"), "4321");
     BinaryResult r = run_hypetrace({"memory", "--lxc-app", "--count", "1", "--ksm", "off"});

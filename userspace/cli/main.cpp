@@ -149,7 +149,7 @@ int cmd_memory(const MemoryArgs& a) {
     Driver* vm_driver = a.driver == "libvirt" ? static_cast<Driver*>(&libvirt) : &qemu;
     cfg.images.dir = a.images;
     if (a.kvm) cfg.accel = choose_accel(req, host);
-    cfg.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : (cfg.accel.accel == Accel::tcg ? 600 : 180);
+    cfg.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : !a.kvm ? 120 : cfg.accel.accel == Accel::tcg ? 600 : 180;
     cfg.settle_timeout_s = a.settle_timeout;
     cfg.settle_merges = a.settle_merges;
     cfg.settle_window_s = a.settle_window;
@@ -185,7 +185,7 @@ int cmd_memory(const MemoryArgs& a) {
     topts.verbose = a.verbose;
     topts.bucket_ns = 1'000'000'000;
     Tracer tracer(topts);
-    KsmGuard ksm;
+    HostSettingsGuard ksm;
     if (ksm.recovered() && !a.quiet)
         std::cerr << "[hypetrace] a previous run died with KSM changed: its saved settings were restored" << std::endl;
     MemoryResult result = run_memory(tracer, ksm, host, cfg);
@@ -266,7 +266,7 @@ int cmd_devices(const DevicesArgs& a) {
     topts.verbose = a.verbose;
     topts.bucket_ns = 1'000'000'000;
     Tracer tracer(topts);
-    KsmGuard ksm;  // KSM off for the run: a device's memory must not be merged away
+    HostSettingsGuard ksm;  // KSM off for the run: a device's memory must not be merged away
     DevicesResult result;
     result.memory = run_memory(tracer, ksm, host, cfg);
     result.rows = summarize_devices(result.memory, sets);
@@ -403,7 +403,8 @@ int main(int argc, char** argv) {
     memory->add_option("--plot", ma.plot, "write Figure 4 as an SVG line plot to FILE");
     memory->add_option("--images", ma.images, "guest images directory")->capture_default_str();
     memory->add_option("--boot-timeout", ma.boot_timeout, "seconds a step's new guests may take to be ready "
-                                                         "(default 600 under TCG, 180 otherwise)")
+                                                         "(default: 600 for VMs under TCG, 180 under KVM, 120 for "
+                                                         "containers only)")
         ->check(CLI::PositiveNumber);
     memory->add_option("--settle-timeout", ma.settle_timeout, "seconds to wait for memory to settle per step; "
                                                              "measured anyway after it, and flagged")
@@ -428,9 +429,9 @@ int main(int argc, char** argv) {
                    "  hypetrace memory --kvm --lxc --count 1,2,4,8 --ksm on      # Figure 4, VMs deduplicated\n"
                    "  hypetrace memory --kvm --ksm both --json mem.json --plot fig4.svg\n"
                    "  hypetrace memory --lxc --rootfs copied --count 1,4,16     # the paper's copied chroot\n"
-                   "KSM is host-wide: hypetrace takes /run/hypetrace/ksm.lock for the run and restores every\n"
-                   "/sys/kernel/mm/ksm setting when it ends (error, Ctrl-C, SIGTERM; a killed run's settings are\n"
-                   "restored by the next run).");
+                   "KSM, THP and the inotify instance limit are host-wide: hypetrace takes\n"
+                   "/run/hypetrace/settings.lock for the run and restores every /sys/kernel/mm/ksm setting, the THP\n"
+                   "mode and the limit when it ends (error, Ctrl-C, SIGTERM; a killed run's are restored by the next).");
 
     DevicesArgs da;
     auto* devices = app.add_subcommand("devices", "Memory saved by dropping video, audio and USB from a libvirt-default "

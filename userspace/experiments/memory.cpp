@@ -372,7 +372,7 @@ void summarize_step(MemoryStep& s, double previous_total_mb, unsigned previous_g
     s.incremental_mb = added ? (s.total_mb - previous_total_mb) / double(added) : 0;
 }
 
-MemoryResult run_memory(Tracer& tracer, KsmGuard& ksm, const HostInfo& host, const MemoryConfig& cfg) {
+MemoryResult run_memory(Tracer& tracer, HostSettingsGuard& ksm, const HostInfo& host, const MemoryConfig& cfg) {
     MemoryResult res;
     res.host = host;
     res.started_at = utc_now();
@@ -382,6 +382,9 @@ MemoryResult run_memory(Tracer& tracer, KsmGuard& ksm, const HostInfo& host, con
     res.ksm_pages_to_scan = cfg.ksm_pages_to_scan;
     res.ksm_sleep_ms = cfg.ksm_sleep_ms;
     if (!cfg.thp.empty()) ksm.set_thp(cfg.thp);
+    // A full container's systemd takes 5 inotify instances and hypetrace 1 per guest; the default
+    // limit (128 per user, shared with the host) stops systemd near 20 containers.
+    if (!cfg.counts.empty()) ksm.ensure_inotify_instances(128 + 8 * cfg.counts.back());
     res.thp = ksm.thp();
     uint32_t trace_id = 1;
     for (const auto& t : cfg.techniques)

@@ -7,7 +7,7 @@
 #pragma once
 #include "core/bpf_tracer.h"
 #include "core/host.h"
-#include "core/ksm.h"
+#include "core/host_settings.h"
 #include "core/memusage.h"
 #include "core/stats.h"
 #include "drivers/guest.h"
@@ -118,7 +118,7 @@ struct MemoryResult {
 
 // Runs every technique x KSM mode. `ksm` must be held for the whole call (it is switched per
 // series). Throws UserError on a failed guest (after stopping every guest of the run).
-MemoryResult run_memory(Tracer& tracer, KsmGuard& ksm, const HostInfo& host, const MemoryConfig& cfg);
+MemoryResult run_memory(Tracer& tracer, HostSettingsGuard& ksm, const HostInfo& host, const MemoryConfig& cfg);
 
 // Pure helpers, unit-tested.
 // KSM on: compares the merges per full scan of the last two windows of `window_ns` (scans ending

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// KsmGuard against a fake sysfs directory (plain files): what it saves, changes and restores.
+// HostSettingsGuard against fake sysfs/procfs files: what it saves, changes and restores.
 #include "core/error.h"
-#include "core/ksm.h"
+#include "core/host_settings.h"
 #include "core/proc.h"
 
 #include <filesystem>
@@ -15,13 +15,16 @@ namespace fs = std::filesystem;
 namespace {
 
 struct FakeKsm : ::testing::Test {
-    fs::path root, sys, state, thp;
+    fs::path root, sys, state, thp, inotify;
+    std::map<std::string, fs::path> extra() const { return {{"thp", thp}, {"inotify_instances", inotify}}; }
     void SetUp() override {
         char tmpl[] = "/tmp/ht-ksm-XXXXXX";
         root = mkdtemp(tmpl);
         sys = root / "ksm";
         state = root / "state";
         thp = root / "thp_enabled";
+        inotify = root / "max_user_instances";
+        std::ofstream(inotify) << "128\n";
         fs::create_directories(sys);
         put("run", "0\n");
         put("pages_to_scan", "100\n");
@@ -55,8 +58,8 @@ TEST_F(FakeKsm, ReadsWritableSettingsAndSelectors) {
 
 TEST_F(FakeKsm, EnableThenRestorePutsEverythingBack) {
     {
-        KsmGuard g(sys, state, thp);
-        EXPECT_TRUE(fs::exists(state / "ksm.saved"));
+        HostSettingsGuard g(sys, state, extra());
+        EXPECT_TRUE(fs::exists(state / "settings.saved"));
         g.enable(5000, 10);
         EXPECT_EQ(get("run"), "1");
         EXPECT_EQ(get("pages_to_scan"), "5000");
@@ -65,14 +68,14 @@ TEST_F(FakeKsm, EnableThenRestorePutsEverythingBack) {
     EXPECT_EQ(get("run"), "0");
     EXPECT_EQ(get("pages_to_scan"), "100");
     EXPECT_EQ(get("sleep_millisecs"), "20");
-    EXPECT_FALSE(fs::exists(state / "ksm.saved"));
+    EXPECT_FALSE(fs::exists(state / "settings.saved"));
 }
 
 TEST_F(FakeKsm, SecondOwnerIsRefused) {
-    KsmGuard first(sys, state, thp);
+    HostSettingsGuard first(sys, state, extra());
     first.enable(5000, 10);
     try {
-        KsmGuard second(sys, state, thp);
+        HostSettingsGuard second(sys, state, extra());
         FAIL() << "a second guard took KSM";
     } catch (const UserError& e) {
         EXPECT_NE(std::string(e.what()).find("owns KSM"), std::string::npos) << e.what();
@@ -83,11 +86,11 @@ TEST_F(FakeKsm, SecondOwnerIsRefused) {
 TEST_F(FakeKsm, DeadRunsSettingsAreRestoredByTheNextRun) {
     // A run saved the host's settings, changed them, and was killed before restoring.
     fs::create_directories(state);
-    std::ofstream(state / "ksm.saved") << "advisor_mode none\npages_to_scan 100\nrun 0\nsleep_millisecs 20\nthp madvise\n";
+    std::ofstream(state / "settings.saved") << "advisor_mode none\npages_to_scan 100\nrun 0\nsleep_millisecs 20\nthp madvise\n";
     std::ofstream(thp) << "always madvise [never]\n";
     put("run", "1\n");
     put("pages_to_scan", "20000\n");
-    KsmGuard g(sys, state, thp);
+    HostSettingsGuard g(sys, state, extra());
     EXPECT_TRUE(g.recovered());
     EXPECT_EQ(get("run"), "0");
     EXPECT_EQ(get("pages_to_scan"), "100");
@@ -97,7 +100,7 @@ TEST_F(FakeKsm, DeadRunsSettingsAreRestoredByTheNextRun) {
 
 TEST_F(FakeKsm, MissingKsmIsOneClearError) {
     try {
-        KsmGuard g(root / "nope", state, thp);
+        HostSettingsGuard g(root / "nope", state, extra());
         FAIL();
     } catch (const UserError& e) {
         EXPECT_NE(std::string(e.what()).find("no KSM"), std::string::npos) << e.what();
@@ -106,7 +109,7 @@ TEST_F(FakeKsm, MissingKsmIsOneClearError) {
 
 TEST_F(FakeKsm, ThpIsOwnedAndRestoredToo) {
     {
-        KsmGuard g(sys, state, thp);
+        HostSettingsGuard g(sys, state, extra());
         EXPECT_EQ(g.saved().at("thp"), "madvise");
         g.set_thp("never");
         EXPECT_EQ(g.thp(), "never");
@@ -115,7 +118,18 @@ TEST_F(FakeKsm, ThpIsOwnedAndRestoredToo) {
 }
 
 TEST_F(FakeKsm, NoThpControlIsOneClearError) {
-    KsmGuard g(sys, state, root / "no-thp");
+    HostSettingsGuard g(sys, state, {{"thp", root / "no-thp"}});
     EXPECT_EQ(g.thp(), "");
     EXPECT_THROW(g.set_thp("never"), UserError);
+}
+
+TEST_F(FakeKsm, InotifyLimitIsOnlyRaisedAndThenRestored) {
+    {
+        HostSettingsGuard g(sys, state, extra());
+        g.ensure_inotify_instances(100);  // enough already: untouched
+        EXPECT_EQ(read_text(inotify.string()).value_or(""), "128\n");
+        g.ensure_inotify_instances(400);
+        EXPECT_EQ(read_text(inotify.string()).value_or(""), "400");
+    }
+    EXPECT_EQ(read_text(inotify.string()).value_or(""), "128");
 }

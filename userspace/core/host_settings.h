@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Kernel Samepage Merging (and transparent huge pages, which decide how finely anonymous memory
-// is accounted and merged) are global host state. KsmGuard owns both for one hypetrace run:
-//  - takes an exclusive lock (state_dir/ksm.lock), so two runs never fight over KSM;
-//  - saves every writable setting (state_dir/ksm.saved, written before anything changes), so a
+// Host-wide settings a memory run needs: Kernel Samepage Merging, transparent huge pages (which
+// decide how finely anonymous memory is accounted and merged) and the inotify instance limit (each
+// full container's systemd takes five; 128 by default). HostSettingsGuard owns them for one run:
+//  - takes an exclusive lock (state_dir/settings.lock), so two runs never fight over KSM;
+//  - saves every writable setting (state_dir/settings.saved, written before anything changes), so a
 //    run killed with SIGKILL is repaired by the next run that takes the lock;
 //  - restores every setting that differs on destruction (error, Ctrl-C and SIGTERM all unwind).
 #pragma once
@@ -15,11 +16,11 @@ namespace ht {
 
 using KsmSettings = std::map<std::string, std::string>;
 
-// Writable settings of a KSM sysfs directory, by file name (ksm.saved also holds "thp", the
-// transparent_hugepage/enabled mode). A selector file such as advisor_mode
+// Writable settings of a KSM sysfs directory, by file name (settings.saved also holds the extra
+// files the guard owns, by their names: "thp", "inotify_instances"). A selector file such as advisor_mode
 // ("[none] scan-time") is read as its selected value ("none").
 KsmSettings read_ksm_settings(const std::filesystem::path& dir);
-// Serialisation of ksm.saved: "name value" lines.
+// Serialisation of settings.saved: "name value" lines.
 std::string format_ksm_settings(const KsmSettings& s);
 KsmSettings parse_ksm_settings(const std::string& text);
 
@@ -28,16 +29,20 @@ struct KsmCounters {
 };
 KsmCounters read_ksm_counters(const std::filesystem::path& dir = "/sys/kernel/mm/ksm");
 
-class KsmGuard {
+class HostSettingsGuard {
 public:
     // Throws UserError (one line) if KSM is missing, if another run owns it, or if the state
     // directory cannot be written. `recovered` tells whether a dead run's settings were restored.
-    explicit KsmGuard(std::filesystem::path sysfs_dir = "/sys/kernel/mm/ksm",
-                      std::filesystem::path state_dir = "/run/hypetrace",
-                      std::filesystem::path thp_file = "/sys/kernel/mm/transparent_hugepage/enabled");
-    ~KsmGuard();
-    KsmGuard(const KsmGuard&) = delete;
-    KsmGuard& operator=(const KsmGuard&) = delete;
+    explicit HostSettingsGuard(std::filesystem::path sysfs_dir = "/sys/kernel/mm/ksm",
+                               std::filesystem::path state_dir = "/run/hypetrace",
+                               std::map<std::string, std::filesystem::path> extra = default_extra());
+    static std::map<std::string, std::filesystem::path> default_extra() {
+        return {{"thp", "/sys/kernel/mm/transparent_hugepage/enabled"},
+                {"inotify_instances", "/proc/sys/fs/inotify/max_user_instances"}};
+    }
+    ~HostSettingsGuard();
+    HostSettingsGuard(const HostSettingsGuard&) = delete;
+    HostSettingsGuard& operator=(const HostSettingsGuard&) = delete;
 
     // run=1 with the given scan rate (advisor off so that pages_to_scan holds).
     void enable(unsigned pages_to_scan, unsigned sleep_ms);
@@ -48,8 +53,10 @@ public:
     void set_thp(const std::string& mode);
     // The THP mode now ("" if the kernel has no THP control).
     std::string thp() const;
-    // Writes back every saved setting that differs now; removes ksm.saved. Never throws; returns
-    // false (and leaves ksm.saved for the next run) if a setting could not be written.
+    // Raises fs.inotify.max_user_instances to at least `n` (never lowers it).
+    void ensure_inotify_instances(unsigned n);
+    // Writes back every saved setting that differs now; removes settings.saved. Never throws; returns
+    // false (and leaves settings.saved for the next run) if a setting could not be written.
     bool restore() noexcept;
 
     const KsmSettings& saved() const { return saved_; }
@@ -58,9 +65,10 @@ public:
 
 private:
     void set(const std::string& name, const std::string& value);
-    KsmSettings current() const;  // KSM settings, plus "thp" where the kernel has THP
+    KsmSettings current() const;  // KSM settings, plus the extra files that exist
     std::filesystem::path file_of(const std::string& name) const;
-    std::filesystem::path sysfs_, state_, thp_;
+    std::filesystem::path sysfs_, state_;
+    std::map<std::string, std::filesystem::path> extra_;
     KsmSettings saved_;
     int lock_fd_ = -1;
     bool recovered_ = false;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "core/ksm.h"
+#include "core/host_settings.h"
 
 #include "core/error.h"
 #include "core/files.h"
@@ -92,22 +92,26 @@ KsmCounters read_ksm_counters(const fs::path& dir) {
     return {num("pages_shared"), num("pages_sharing"), num("pages_unshared"), num("pages_volatile"), num("full_scans")};
 }
 
-KsmSettings KsmGuard::current() const {
+KsmSettings HostSettingsGuard::current() const {
     KsmSettings s = read_ksm_settings(sysfs_);
-    if (auto v = read_text(thp_.string())) s["thp"] = selected(trim(*v));
+    for (const auto& [name, path] : extra_)
+        if (auto v = read_text(path.string())) s[name] = selected(trim(*v));
     return s;
 }
 
-fs::path KsmGuard::file_of(const std::string& name) const { return name == "thp" ? thp_ : sysfs_ / name; }
+fs::path HostSettingsGuard::file_of(const std::string& name) const {
+    auto it = extra_.find(name);
+    return it != extra_.end() ? it->second : sysfs_ / name;
+}
 
-KsmGuard::KsmGuard(fs::path sysfs_dir, fs::path state_dir, fs::path thp_file)
-    : sysfs_(std::move(sysfs_dir)), state_(std::move(state_dir)), thp_(std::move(thp_file)) {
+HostSettingsGuard::HostSettingsGuard(fs::path sysfs_dir, fs::path state_dir, std::map<std::string, fs::path> extra)
+    : sysfs_(std::move(sysfs_dir)), state_(std::move(state_dir)), extra_(std::move(extra)) {
     std::error_code ec;
     if (!fs::exists(sysfs_ / "run", ec))
         throw UserError("this kernel has no KSM (" + (sysfs_ / "run").string() +
                         " is missing): build it with CONFIG_KSM=y, or run without --ksm");
     fs::create_directories(state_, ec);
-    const fs::path lock = state_ / "ksm.lock";
+    const fs::path lock = state_ / "settings.lock";
     lock_fd_ = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (lock_fd_ < 0) throw UserError(errno_text("cannot open " + lock.string(), errno));
     if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
@@ -123,7 +127,7 @@ KsmGuard::KsmGuard(fs::path sysfs_dir, fs::path state_dir, fs::path thp_file)
     }
 
     // A run that died without restoring left its saved settings: put them back first.
-    const fs::path saved_file = state_ / "ksm.saved";
+    const fs::path saved_file = state_ / "settings.saved";
     if (auto old = read_text(saved_file.string()); old && !old->empty()) {
         saved_ = parse_ksm_settings(*old);
         KsmSettings now = current();
@@ -147,12 +151,12 @@ KsmGuard::KsmGuard(fs::path sysfs_dir, fs::path state_dir, fs::path thp_file)
     }
 }
 
-KsmGuard::~KsmGuard() {
+HostSettingsGuard::~HostSettingsGuard() {
     restore();
     if (lock_fd_ >= 0) close(lock_fd_);
 }
 
-void KsmGuard::set(const std::string& name, const std::string& value) {
+void HostSettingsGuard::set(const std::string& name, const std::string& value) {
     auto cur = current();
     if (cur.count(name) && cur[name] == value) return;
     int err = 0;
@@ -160,27 +164,33 @@ void KsmGuard::set(const std::string& name, const std::string& value) {
         throw UserError(errno_text("cannot set " + file_of(name).string() + " to " + value, err));
 }
 
-void KsmGuard::set_thp(const std::string& mode) {
+void HostSettingsGuard::set_thp(const std::string& mode) {
     if (!saved_.count("thp"))
-        throw UserError("this kernel has no transparent huge page control (" + thp_.string() + " is missing)");
+        throw UserError("this kernel has no transparent huge page control (" + file_of("thp").string() + " is missing)");
     set("thp", mode);
 }
 
-std::string KsmGuard::thp() const {
+void HostSettingsGuard::ensure_inotify_instances(unsigned n) {
+    auto cur = current();
+    if (!cur.count("inotify_instances")) return;
+    if (std::strtoul(cur["inotify_instances"].c_str(), nullptr, 10) < n) set("inotify_instances", std::to_string(n));
+}
+
+std::string HostSettingsGuard::thp() const {
     auto c = current();
     return c.count("thp") ? c["thp"] : "";
 }
 
-void KsmGuard::enable(unsigned pages_to_scan, unsigned sleep_ms) {
+void HostSettingsGuard::enable(unsigned pages_to_scan, unsigned sleep_ms) {
     if (saved_.count("advisor_mode")) set("advisor_mode", "none");
     set("pages_to_scan", std::to_string(pages_to_scan));
     set("sleep_millisecs", std::to_string(sleep_ms));
     set("run", "1");
 }
 
-void KsmGuard::disable() { set("run", "0"); }
+void HostSettingsGuard::disable() { set("run", "0"); }
 
-bool KsmGuard::restore() noexcept {
+bool HostSettingsGuard::restore() noexcept {
     if (restored_ || saved_.empty()) return true;
     bool ok = true;
     try {
@@ -194,7 +204,7 @@ bool KsmGuard::restore() noexcept {
         }
         if (ok) {
             std::error_code ec;
-            fs::remove(state_ / "ksm.saved", ec);
+            fs::remove(state_ / "settings.saved", ec);
             restored_ = true;
         }
     } catch (...) {
