@@ -117,8 +117,9 @@ TEST(Memory, SigtermRestoresKsmAndStopsEveryGuest) {
     std::string thp = thp_mode();
     std::string other = thp == "never" ? "always" : "never";
     AsyncHypetrace h({"memory", "--lxc", "--count", "1,2,4,8", "--ksm", "on", "--ksm-pages-to-scan", "777", "--thp", other});
-    ASSERT_TRUE(wait_for([] { return ksm_value("pages_to_scan") == "777"; }, 20000)) << h.err();
-    EXPECT_EQ(ksm_value("run"), "1");
+    // run=1 is written last, after the scan rate.
+    ASSERT_TRUE(wait_for([] { return ksm_value("pages_to_scan") == "777" && ksm_value("run") == "1"; }, 20000))
+        << h.err();
     std::string needle = "ht-mem-lxc-" + std::to_string(h.pid) + "-";
     ASSERT_TRUE(wait_for([&] { return !pids_with(needle).empty(); }, 20000)) << h.err();
     kill(h.pid, SIGTERM);
