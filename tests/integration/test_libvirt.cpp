@@ -66,6 +66,7 @@ TEST(Libvirt, DevicesMeasuresEachSetAndLeavesNoDomain) {
 // AUTODESTROY: even SIGKILL, which hypetrace cannot catch, leaves no domain running.
 TEST(Libvirt, DomainDiesWithAKilledHypetrace) {
     HT_REQUIRE_LIBVIRT();
+    std::string inotify_before = ht_slurp("/proc/sys/fs/inotify/max_user_instances");
     AsyncHypetrace h({"memory", "--kvm", "--driver", "libvirt", "--count", "1", "--ksm", "off"});
     std::string needle = "ht-mem-kvm-" + std::to_string(h.pid) + "-";
     bool seen = false;
@@ -83,6 +84,11 @@ TEST(Libvirt, DomainDiesWithAKilledHypetrace) {
     }
     EXPECT_TRUE(gone) << "domain still running 10 s after hypetrace was killed";
     EXPECT_TRUE(pids_with(needle).empty()) << "its QEMU still runs";
+    // SIGKILL also left the host settings it raised (the inotify limit): the next run repairs them.
+    BinaryResult next = run_hypetrace({"memory", "--lxc-app", "--count", "1", "--ksm", "off", "-q"});
+    EXPECT_EQ(next.code, 0) << next.err;
+    EXPECT_EQ(ht_slurp("/proc/sys/fs/inotify/max_user_instances"), inotify_before);
+    EXPECT_FALSE(fs::exists("/run/hypetrace/settings.saved"));
     // Its scratch directory (named after its pid): SIGKILL leaves it.
     std::error_code ec;
     for (const auto& e : fs::directory_iterator("/var/tmp/hypetrace", ec))
