@@ -185,4 +185,19 @@ void LxcDriver::preflight(const GuestSpec& spec) const {
 
 std::unique_ptr<Guest> LxcDriver::create(const GuestSpec& spec) { return std::make_unique<LxcGuest>(spec); }
 
+void LxcDriver::reap(const fs::path& run_dir) noexcept {
+    std::error_code ec;
+    const fs::path lxcpath = run_dir / "lxc";
+    for (const auto& e : fs::directory_iterator(lxcpath, ec)) {
+        std::string name = e.path().filename().string();
+        lxc_container* c = lxc_container_new(name.c_str(), lxcpath.c_str());
+        if (!c) continue;
+        if (c->is_running(c)) {
+            c->stop(c);
+            c->wait(c, "STOPPED", 10);
+        }
+        lxc_container_put(c);
+    }
+}
+
 }  // namespace ht

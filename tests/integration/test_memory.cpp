@@ -161,6 +161,27 @@ TEST(Memory, NextRunRepairsKsmAfterAKilledRun) {
     EXPECT_EQ(ht::read_ksm_settings(kKsm), before);
 }
 
+// liblxc daemonizes containers: they outlive a SIGKILLed hypetrace. The next run stops them and
+// removes the dead run's scratch directories (and restores what it changed on the host).
+TEST(Memory, NextRunStopsContainersAKilledRunLeft) {
+    HT_REQUIRE_KSM();
+    std::string inotify_before = ht_slurp("/proc/sys/fs/inotify/max_user_instances");
+    AsyncHypetrace h({"memory", "--lxc", "--count", "2,8", "--ksm", "off", "--settle-timeout", "60"});
+    std::string needle = "ht-mem-lxc-" + std::to_string(h.pid) + "-";
+    ASSERT_TRUE(wait_for([&] { return pids_with(needle).size() >= 2; }, 20000)) << h.err();
+    kill(h.pid, SIGKILL);
+    h.wait();
+    ASSERT_FALSE(pids_with(needle).empty()) << "expected the containers to outlive SIGKILL";
+    BinaryResult next = run_hypetrace({"memory", "--lxc-app", "--count", "1", "--ksm", "off"});
+    EXPECT_EQ(next.code, 0) << next.err;
+    EXPECT_NE(next.err.find("left by a run that was killed"), std::string::npos) << next.err;
+    EXPECT_TRUE(pids_with(needle).empty()) << "a killed run's container still runs after the next run";
+    EXPECT_EQ(ht_slurp("/proc/sys/fs/inotify/max_user_instances"), inotify_before);
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/var/tmp/hypetrace", ec))
+        EXPECT_EQ(e.path().filename().string().find("-" + std::to_string(h.pid) + "-"), std::string::npos) << e.path();
+}
+
 // Containers share their rootfs's page cache: the second one costs less than the first, and the
 // mean per container falls. hypetrace's own RSS stays under the 50 MB target.
 TEST(Memory, ContainerFootprintFallsAsTheyShareFiles) {

@@ -153,6 +153,7 @@ int cmd_memory(const MemoryArgs& a) {
     cfg.settle_timeout_s = a.settle_timeout;
     cfg.settle_merges = a.settle_merges;
     cfg.settle_window_s = a.settle_window;
+    cfg.reapers = {&lxc};
     if (a.thp != "keep") cfg.thp = a.thp;
     cfg.ksm_pages_to_scan = a.pages_to_scan;
     cfg.ksm_sleep_ms = a.sleep_ms;
@@ -249,6 +250,8 @@ int cmd_devices(const DevicesArgs& a) {
     if (a.thp != "keep") cfg.thp = a.thp;
     cfg.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : (cfg.accel.accel == Accel::tcg ? 600 : 180);
     cfg.settle_timeout_s = a.settle_timeout;
+    LxcDriver lxc;  // only to stop containers a killed memory run left behind
+    cfg.reapers = {&lxc};
     std::vector<std::unique_ptr<LibvirtDriver>> drivers;
     for (const auto& d : sets) {
         drivers.push_back(std::make_unique<LibvirtDriver>("qemu:///system", d));

@@ -2,6 +2,7 @@
 #include "core/files.h"
 
 #include "core/error.h"
+#include "core/proc.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -57,6 +58,22 @@ void write_file_atomic(const fs::path& path, const std::string& content) {
         unlink(buf.data());
         throw UserError(errno_text("cannot write " + path.string(), err));
     }
+}
+
+std::vector<fs::path> stale_scratch_dirs(const fs::path& parent) {
+    std::vector<fs::path> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(parent, ec)) {
+        std::string n = e.path().filename().string();
+        auto last = n.rfind('-');
+        if (last == std::string::npos || last == 0) continue;
+        auto prev = n.rfind('-', last - 1);
+        if (prev == std::string::npos) continue;
+        std::string pid = n.substr(prev + 1, last - prev - 1);
+        if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+        if (!process_alive(pid_t(std::stol(pid)))) out.push_back(e.path());
+    }
+    return out;
 }
 
 ScratchDir::ScratchDir(const fs::path& parent, const std::string& prefix) {

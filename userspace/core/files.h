@@ -4,6 +4,7 @@
 #pragma once
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace ht {
 
@@ -14,6 +15,10 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& con
 // Checks up front that `path` can be written atomically later (parent exists, writable), so a
 // long experiment does not fail at its very end. Throws UserError.
 void check_writable(const std::filesystem::path& path, const std::string& flag);
+
+// Scratch directories of runs whose process is gone (killed with SIGKILL): entries of `parent`
+// named PREFIX-PID-XXXXXX (ScratchDir with a prefix ending in the pid) whose PID is not alive.
+std::vector<std::filesystem::path> stale_scratch_dirs(const std::filesystem::path& parent);
 
 class ScratchDir {
 public:

@@ -381,6 +381,13 @@ MemoryResult run_memory(Tracer& tracer, HostSettingsGuard& ksm, const HostInfo& 
     res.ksm_recovered = ksm.recovered();
     res.ksm_pages_to_scan = cfg.ksm_pages_to_scan;
     res.ksm_sleep_ms = cfg.ksm_sleep_ms;
+    // What a SIGKILLed run left: its guests (containers outlive it) and scratch directories.
+    for (const auto& dir : stale_scratch_dirs(cfg.scratch_parent)) {
+        for (Driver* d : cfg.reapers) d->reap(dir);
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+        if (cfg.progress) cfg.progress("removed " + dir.string() + ", left by a run that was killed");
+    }
     if (!cfg.thp.empty()) ksm.set_thp(cfg.thp);
     // A full container's systemd takes 5 inotify instances and hypetrace 1 per guest; the default
     // limit (128 per user, shared with the host) stops systemd near 20 containers.
