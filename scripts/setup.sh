@@ -18,6 +18,7 @@ packages=(
   qemu-system-x86 qemu-utils                      # VMs
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev  # VMs through libvirt
   smem                                            # tests cross-check PSS sums against it
+  libxxhash-dev                                   # page content hashes (XXH3)
   mmdebstrap e2fsprogs cpio                       # guest images
   bpftrace                                        # tests cross-check counts against it
   procps util-linux

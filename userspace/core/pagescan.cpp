@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: MIT
+#include "core/pagescan.h"
+
+#include "core/proc.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <sstream>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+namespace ht {
+namespace {
+
+constexpr std::size_t kPage = 4096;
+constexpr std::size_t kBatch = 256;  // pages per pagemap read and per process_vm_readv
+
+struct Fd {
+    int fd = -1;
+    explicit Fd(const std::string& path) : fd(open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+    ~Fd() {
+        if (fd >= 0) close(fd);
+    }
+};
+
+uint64_t read_u64_at(int fd, uint64_t index) {
+    uint64_t v = 0;
+    if (fd < 0 || pread(fd, &v, sizeof v, off_t(index * sizeof v)) != ssize_t(sizeof v)) return 0;
+    return v;
+}
+
+}  // namespace
+
+std::vector<MapRange> parse_maps(const std::string& text) {
+    std::vector<MapRange> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        MapRange m;
+        char perms[8] = {};
+        unsigned long long start = 0, end = 0, offset = 0, inode = 0;
+        int consumed = 0;
+        if (sscanf(line.c_str(), "%llx-%llx %7s %llx %*s %llu %n", &start, &end, perms, &offset, &inode, &consumed) < 5)
+            continue;
+        m.start = start;
+        m.end = end;
+        m.perms = perms;
+        m.offset = offset;
+        m.inode = inode;
+        if (consumed > 0 && std::size_t(consumed) <= line.size()) m.path = line.substr(std::size_t(consumed));
+        while (!m.path.empty() && m.path.back() == ' ') m.path.pop_back();
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+PagemapEntry decode_pagemap(uint64_t raw) {
+    PagemapEntry e;
+    e.present = raw >> 63 & 1;
+    e.swapped = raw >> 62 & 1;
+    e.file_or_shared = raw >> 61 & 1;
+    e.exclusive = raw >> 56 & 1;
+    e.pfn = e.present ? raw & ((1ull << 55) - 1) : 0;
+    return e;
+}
+
+uint64_t page_hash(const void* page) { return XXH3_64bits(page, kPage); }
+
+bool page_is_zero(const void* page) {
+    const auto* p = static_cast<const uint64_t*>(page);
+    for (std::size_t i = 0; i < kPage / sizeof(uint64_t); ++i)
+        if (p[i]) return false;
+    return true;
+}
+
+std::optional<ProcessScan> scan_process(pid_t pid) {
+    const std::string base = "/proc/" + std::to_string(pid);
+    auto maps_text = read_text(base + "/maps");
+    if (!maps_text) return std::nullopt;
+    ProcessScan scan;
+    scan.pid = pid;
+    scan.maps = parse_maps(*maps_text);
+    Fd pagemap(base + "/pagemap"), kflags("/proc/kpageflags"), kcount("/proc/kpagecount");
+    if (pagemap.fd < 0) return std::nullopt;
+
+    std::vector<uint64_t> entries(kBatch);
+    std::vector<char> buf(kBatch * kPage);
+    for (uint32_t mi = 0; mi < scan.maps.size(); ++mi) {
+        const MapRange& m = scan.maps[mi];
+        if (!m.readable() || m.path == "[vsyscall]" || m.path == "[vvar]") continue;
+        for (uint64_t addr = m.start; addr < m.end; addr += kBatch * kPage) {
+            const std::size_t n = std::size_t(std::min<uint64_t>(kBatch, (m.end - addr) / kPage));
+            ssize_t got = pread(pagemap.fd, entries.data(), n * sizeof(uint64_t), off_t(addr / kPage * sizeof(uint64_t)));
+            if (got != ssize_t(n * sizeof(uint64_t))) break;
+            // Read the present pages of the batch in one call: an iovec per present page.
+            std::vector<iovec> local, remote;
+            std::vector<std::size_t> which;
+            for (std::size_t i = 0; i < n; ++i) {
+                if (!decode_pagemap(entries[i]).present) continue;
+                local.push_back({buf.data() + local.size() * kPage, kPage});
+                remote.push_back({reinterpret_cast<void*>(addr + i * kPage), kPage});
+                which.push_back(i);
+            }
+            if (which.empty()) continue;
+            ssize_t r = process_vm_readv(pid, local.data(), local.size(), remote.data(), remote.size(), 0);
+            std::size_t full = r > 0 ? std::size_t(r) / kPage : 0;  // it stops at the first failing page
+            for (std::size_t k = 0; k < which.size(); ++k) {
+                if (k >= full &&  // past the failure: this page alone
+                    process_vm_readv(pid, &local[k], 1, &remote[k], 1, 0) != ssize_t(kPage)) {
+                    ++scan.unreadable_pages;
+                    continue;
+                }
+                PagemapEntry e = decode_pagemap(entries[which[k]]);
+                const char* page = buf.data() + k * kPage;
+                ScannedPage p;
+                p.hash = page_hash(page);
+                p.pfn = e.pfn;
+                p.map_index = mi;
+                uint64_t flags = e.pfn ? read_u64_at(kflags.fd, e.pfn) : 0;
+                p.anon = flags ? (flags & kKpfAnon) != 0 : (m.anonymous() && !e.file_or_shared);
+                p.ksm = (flags & kKpfKsm) != 0;
+                p.zero = (flags & kKpfZeroPage) != 0 || page_is_zero(page);
+                p.mapcount = e.pfn ? uint32_t(read_u64_at(kcount.fd, e.pfn)) : 0;
+                scan.pages.push_back(p);
+            }
+        }
+    }
+    return scan;
+}
+
+}  // namespace ht

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+// Resident pages of a process and a hash of each one's content: the raw material of `hypetrace
+// dedup` (issue 4, the paper's Table 1). Sources: /proc/PID/maps (what each range is),
+// /proc/PID/pagemap (present, PFN, exclusive, file or shared-anon), /proc/kpagecount and
+// /proc/kpageflags (how many mappings a frame has, KSM, zero page), and the content itself read
+// with process_vm_readv, hashed with XXH3.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace ht {
+
+// One line of /proc/PID/maps.
+struct MapRange {
+    uint64_t start = 0, end = 0;
+    std::string perms;  // "rw-p"
+    uint64_t offset = 0;
+    uint64_t inode = 0;
+    std::string path;   // "" for anonymous memory; "[heap]", "[stack]", a file path ...
+    bool anonymous() const { return inode == 0; }
+    bool readable() const { return !perms.empty() && perms[0] == 'r'; }
+};
+std::vector<MapRange> parse_maps(const std::string& text);
+
+// One /proc/PID/pagemap entry (see Documentation/admin-guide/mm/pagemap.rst).
+struct PagemapEntry {
+    bool present = false, swapped = false, file_or_shared = false, exclusive = false;
+    uint64_t pfn = 0;  // 0 without CAP_SYS_ADMIN
+};
+PagemapEntry decode_pagemap(uint64_t raw);
+
+// /proc/kpageflags bits hypetrace uses.
+inline constexpr uint64_t kKpfAnon = 1ull << 12;
+inline constexpr uint64_t kKpfKsm = 1ull << 21;
+inline constexpr uint64_t kKpfThp = 1ull << 22;
+inline constexpr uint64_t kKpfZeroPage = 1ull << 24;
+
+// One resident page of a process.
+struct ScannedPage {
+    uint64_t hash = 0;       // XXH3-64 of the 4 KiB content
+    uint64_t pfn = 0;
+    uint32_t map_index = 0;  // into ProcessScan::maps
+    bool anon = false;       // anonymous memory (private or shared), else file-backed
+    bool zero = false;       // all zero bytes (or the kernel's zero page)
+    bool ksm = false;        // a KSM-merged frame
+    uint32_t mapcount = 0;   // from kpagecount (0 if unreadable)
+};
+
+struct ProcessScan {
+    pid_t pid = 0;
+    std::vector<MapRange> maps;
+    std::vector<ScannedPage> pages;
+    uint64_t unreadable_pages = 0;  // present but process_vm_readv failed (e.g. VM_IO ranges)
+};
+
+// Scans every readable mapping of `pid`. Needs root for PFNs, kpageflags and kpagecount;
+// nullopt if the process is gone.
+std::optional<ProcessScan> scan_process(pid_t pid);
+
+// XXH3-64 of one page, and whether it is all zeros.
+uint64_t page_hash(const void* page);
+bool page_is_zero(const void* page);
+
+}  // namespace ht
