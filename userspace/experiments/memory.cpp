@@ -48,7 +48,10 @@ struct Series {
     Series(Tracer& tr, const MemoryConfig& c, const MemoryTechnique& tech, bool on, uint32_t first_id)
         : tracer(tr), cfg(c), t(tech), ksm_on(on), next_trace_id(first_id) {}
 
-    ~Series() {
+    ~Series() { stop_all(); }
+
+    // Stops every guest, the last added first. Guest::stop() is idempotent.
+    void stop_all() noexcept {
         for (auto it = guests.rbegin(); it != guests.rend(); ++it) (*it)->guest->stop();
     }
 
@@ -186,8 +189,7 @@ struct Series {
                                       " " + fmt("%.0f", avg) + " merges per full scan over " +
                                       fmt("%.0f", cfg.settle_window_s) + " s (scan " + std::to_string(scans.back().seq) +
                                       "), footprint within " + fmt("%.0f", cfg.settle_change * 100) + "%"};
-            } else if (!ksm_applies && totals.size() >= 3 && footprint_settled(totals, 3, cfg.settle_change) &&
-                       now - since >= uint64_t(3e9)) {
+            } else if (footprint_settled(totals, 3, cfg.settle_change) && now - since >= uint64_t(3e9)) {
                 return {true, std::string(ksm_on ? "no KSM-mergeable memory in these guests; " : "") +
                                   "footprint changed under " + fmt("%.1f", cfg.settle_change * 100) +
                                   "% over the last 3 samples"};
@@ -242,7 +244,6 @@ struct Series {
                 GuestFootprint f;
                 f.index = g.index;
                 f.main_pid = g.guest->main_pid();
-                f.name = "guest " + std::to_string(g.index);
                 f.mem = r.guest[i];
                 f.helper = r.helper[i];
                 f.ready_s = ns_to_s(int64_t(g.ready_ns - g.launch_ns));
@@ -263,8 +264,7 @@ struct Series {
             prev_n = n;
             out.steps.push_back(std::move(st));
         }
-        // Stop everything before reading the trace: exits are part of it.
-        for (auto it = guests.rbegin(); it != guests.rend(); ++it) (*it)->guest->stop();
+        stop_all();  // before reading the trace: exits are part of it
         RunTrace trace = tracer.end_run();
         attribute(trace);
         guests.clear();

@@ -55,7 +55,6 @@ struct MemoryConfig {
 
 struct GuestFootprint {
     unsigned index = 0;   // 1-based, in the order guests were added
-    std::string name;
     pid_t main_pid = 0;
     MemUsage mem;         // every process of the guest
     MemUsage helper;      // the backend's processes outside it (LXC monitor)
