@@ -9,7 +9,12 @@
 #include "drivers/lxc/lxc_driver.h"
 #include "drivers/native/native_driver.h"
 #include "drivers/qemu/qemu_driver.h"
+#include "experiments/dedup.h"
 #include "experiments/devices.h"
+#include "experiments/fleet.h"
+#include "experiments/report.h"
+#include "core/clock.h"
+#include "core/proc.h"
 #include "experiments/memory.h"
 #include "experiments/startup.h"
 
@@ -20,6 +25,7 @@
 #include <set>
 #include <cstdlib>
 #include <iostream>
+#include <thread>
 #include <unistd.h>
 
 namespace {
@@ -234,6 +240,141 @@ std::vector<DeviceSet> parse_device_sets(const std::string& text) {
         start = end + 1;
     }
     return out;
+}
+
+struct DedupArgs {
+    std::string guest, pid, vs, images = default_images(), image_files, json, accel = "auto", driver = "qemu";
+    std::string thp = "never";
+    bool kvm = false, lxc = false, list = false, no_host = false, ksm_check = false, quiet = false;
+    unsigned guests = 2;
+    double quiesce = 20, boot_timeout = 0, ksm_timeout = 300;
+};
+
+int cmd_dedup(const DedupArgs& a) {
+    const int modes = int(!a.guest.empty()) + int(!a.pid.empty()) + int(a.kvm) + int(a.lxc);
+    if (a.list) {
+        require_root("dedup --list");
+        auto all = list_guests();
+        if (all.empty()) std::cout << "no running guests found (libvirt domains, LXC containers, QEMU processes)\n";
+        for (const auto& g : all)
+            std::cout << g.name << "\t" << g.kind << "\tpid " << g.main_pid << "\t" << g.how << "\n";
+        return 0;
+    }
+    if (modes != 1)
+        throw usage_error("choose one guest: --guest NAME, --pid PID, or let hypetrace boot guests with --kvm or --lxc");
+    if ((a.kvm || a.lxc) && !a.vs.empty())
+        throw usage_error("--vs-guest is for a running guest; with --kvm/--lxc the second guest is booted too (--guests 2)");
+    AccelRequest req = parse_accel_request(a.accel);
+    require_root("dedup");
+    if (!a.json.empty()) check_writable(a.json, "--json");
+    auto progress = [q = a.quiet](const std::string& line) {
+        if (!q) std::cerr << "[hypetrace] " << line << std::endl;
+    };
+
+    HostInfo host = probe_host();
+    DedupConfig cfg;
+    cfg.host = !a.no_host;
+    cfg.progress = progress;
+    cfg.image_dir = a.image_files;
+    if (auto v = read_text("/sys/kernel/mm/ksm/max_page_sharing")) cfg.ksm_model.max_page_sharing = std::stoull(*v);
+    if (auto v = read_text("/sys/kernel/mm/ksm/use_zero_pages")) cfg.ksm_model.use_zero_pages = v->rfind("1", 0) == 0;
+
+    // Guests hypetrace boots itself (and the host settings it holds while they run).
+    QemuDriver qemu;
+    LibvirtDriver libvirt;
+    LxcDriver lxc;
+    std::unique_ptr<HostSettingsGuard> guard;
+    std::unique_ptr<GuestFleet> fleet;
+    std::string accel_name;
+    if (a.ksm_check || a.kvm || a.lxc) {
+        guard = std::make_unique<HostSettingsGuard>();
+        if (guard->recovered()) progress("a previous run died with host settings changed: they were restored");
+    }
+    if (a.kvm || a.lxc) {
+        FleetConfig fc;
+        fc.driver = a.lxc ? static_cast<Driver*>(&lxc) : a.driver == "libvirt" ? static_cast<Driver*>(&libvirt) : &qemu;
+        fc.id = a.lxc ? "lxc" : "kvm";
+        fc.label = a.lxc ? "LXC" : "KVM";
+        fc.tag = "dedup";
+        fc.images.dir = a.images;
+        fc.rootfs = RootfsMode::shared;
+        AccelChoice accel;
+        if (a.kvm) {
+            accel = choose_accel(req, host);
+            fc.accel = accel.accel;
+            accel_name = to_string(accel.accel);
+            if (accel.notice) progress("notice: VM accelerator " + accel.reason);
+        }
+        fc.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : a.lxc ? 120 : accel.accel == Accel::tcg ? 600 : 180;
+        GuestSpec spec;
+        spec.variant = Variant::full;
+        spec.images = fc.images;
+        spec.accel = fc.accel;
+        spec.rootfs = fc.rootfs;
+        fc.driver->preflight(spec);
+        for (const auto& dir : stale_scratch_dirs(fc.scratch_parent)) {
+            lxc.reap(dir);
+            std::error_code ec;
+            std::filesystem::remove_all(dir, ec);
+        }
+        // As the paper: KSM and huge pages off, so pages are compared 4 KiB by 4 KiB, unmerged.
+        guard->disable();
+        if (a.thp != "keep") guard->set_thp(a.thp);
+        fleet = std::make_unique<GuestFleet>(fc);
+        for (unsigned i = 0; i < a.guests; ++i) fleet->add();
+        progress("booting " + std::to_string(a.guests) + " " + fc.label + " guest" + (a.guests > 1 ? "s" : "") +
+                 (a.kvm ? " (" + accel_name + ")" : ""));
+        const uint64_t t0 = mono_ns();
+        for (auto& m : fleet->members()) fleet->launch(*m);
+        fleet->wait_ready(t0, [](int ms) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+            throw_if_interrupted();
+        });
+        progress("ready after " + fmt("%.1f", double(mono_ns() - t0) / 1e9) + " s; letting them quiesce for " +
+                 fmt("%.0f", a.quiesce) + " s");
+        const uint64_t q_end = mono_ns() + uint64_t(a.quiesce * 1e9);
+        while (mono_ns() < q_end) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            throw_if_interrupted();
+        }
+        auto ref_of = [&](FleetMember& m) {
+            GuestRef g;
+            g.name = "ht-dedup-" + fc.id + "-" + std::to_string(getpid()) + "-" + std::to_string(m.index);
+            g.kind = a.lxc ? "container" : "vm";
+            g.how = "booted by hypetrace";
+            g.main_pid = m.guest->main_pid();
+            g.pids = m.guest->pids();
+            g.ram_bytes = a.lxc ? 0 : uint64_t(m.memory_mb) << 20;
+            return g;
+        };
+        cfg.guest = ref_of(*fleet->members()[0]);
+        if (fleet->size() > 1) cfg.other = ref_of(*fleet->members()[1]);
+        if (cfg.image_dir.empty()) cfg.image_dir = fc.images.rootfs().string();
+    } else {
+        cfg.guest = resolve_guest(a.pid.empty() ? a.guest : a.pid);
+        if (!a.vs.empty()) cfg.other = resolve_guest(a.vs);
+        if (cfg.other && cfg.other->main_pid == cfg.guest.main_pid)
+            throw usage_error("--vs-guest names the same guest as the one scanned");
+    }
+    if (!cfg.image_dir.empty() && !std::filesystem::is_directory(cfg.image_dir))
+        throw UserError("--image-files " + cfg.image_dir + ": not a directory");
+
+    DedupResult result = run_dedup(cfg, host);
+    result.accel = accel_name;
+    if (fleet) result.guest_command = fleet->first_command();
+    if (a.ksm_check) {
+        progress("switching KSM on to check the estimate (" + std::to_string(result.table.ksm_estimated_sharing) +
+                 " pages_sharing)");
+        check_ksm_estimate(result, *guard, a.ksm_timeout, progress);
+    }
+    if (fleet) fleet->clear();
+    if (guard) guard->restore();
+    std::cout << render_text(result) << std::flush;
+    if (!a.json.empty()) {
+        write_file_atomic(a.json, to_json(result).dump(2) + "\n");
+        progress("wrote " + a.json);
+    }
+    return 0;
 }
 
 int cmd_devices(const DevicesArgs& a) {
@@ -465,15 +606,63 @@ int main(int argc, char** argv) {
                     "  hypetrace devices --sets no-video,no-audio,no-usb,none --guests 5 --json table2.json\n"
                     "Needs libvirtd (scripts/start-libvirtd.sh). KSM is held off and THP set for the run, both restored after.");
 
+    DedupArgs xa;
+    auto* dedup = app.add_subcommand("dedup", "Page-content duplicates of a guest within itself, with the host and with "
+                                              "a second guest, and what KSM could merge (paper Table 1, section 4)");
+    dedup->add_option("--guest", xa.guest, "a running guest: libvirt domain, LXC container or QEMU -name");
+    dedup->add_option("--pid", xa.pid, "a running guest by pid: a QEMU process, or a process and its descendants")
+        ->check(CLI::PositiveNumber);
+    dedup->add_option("--vs-guest", xa.vs, "the second guest (name or pid) for the 'between the two guests' row");
+    dedup->add_flag("--kvm", xa.kvm, "boot full VMs (1 GiB, idle at multi-user) and scan the first; KSM held off and "
+                                     "THP never while they run, as the paper; restored after");
+    dedup->add_flag("--lxc", xa.lxc, "boot full containers (shared rootfs) and scan the first");
+    dedup->add_option("--guests", xa.guests, "with --kvm/--lxc: how many to boot (2: the second is the --vs-guest)")
+        ->check(CLI::Range(1u, 2u))
+        ->capture_default_str();
+    dedup->add_option("--quiesce", xa.quiesce, "with --kvm/--lxc: seconds to let the guests settle after ready")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    dedup->add_option("--image-files", xa.image_files, "a directory holding the guest's files (its rootfs): guest RAM "
+                                                       "pages equal to a 4 KiB block of one are counted as page cache "
+                                                       "(default with --kvm: the image's rootfs)");
+    dedup->add_flag("--no-host", xa.no_host, "do not scan the host (other processes, page cache): guest rows only");
+    dedup->add_flag("--ksm-check", xa.ksm_check, "after the scan, switch KSM on until pages_sharing settles and "
+                                                 "compare it with the estimate (host-wide; restored after)");
+    dedup->add_option("--ksm-timeout", xa.ksm_timeout, "--ksm-check: seconds to wait for KSM to settle")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    add_accel_option(dedup, xa.accel);
+    dedup->add_option("--driver", xa.driver, "with --kvm: qemu or libvirt")
+        ->check(CLI::IsMember({"qemu", "libvirt"}))
+        ->capture_default_str();
+    dedup->add_option("--thp", xa.thp, "with --kvm/--lxc: transparent huge pages while the guests run (never, as the "
+                                       "paper; keep, madvise, always)")
+        ->check(CLI::IsMember({"keep", "never", "madvise", "always"}))
+        ->capture_default_str();
+    dedup->add_option("--boot-timeout", xa.boot_timeout, "with --kvm/--lxc: seconds the guests may take to be ready")
+        ->check(CLI::PositiveNumber);
+    dedup->add_option("--images", xa.images, "guest images directory")->capture_default_str();
+    dedup->add_option("--json", xa.json, "write the result as versioned JSON to FILE (atomically)");
+    dedup->add_flag("--list", xa.list, "list the running guests hypetrace can find, and exit");
+    dedup->add_flag("-q,--quiet", xa.quiet, "no progress lines on stderr");
+    dedup->footer("Examples:\n"
+                  "  hypetrace dedup --kvm                         # boot two VMs, Table 1 for the first\n"
+                  "  hypetrace dedup --kvm --ksm-check --json t1.json   # and check the KSM estimate\n"
+                  "  hypetrace dedup --guest web1 --vs-guest web2  # two running libvirt domains or containers\n"
+                  "  hypetrace dedup --pid 4242 --no-host          # one QEMU process, duplicates within it only\n"
+                  "  hypetrace dedup --list\n"
+                  "Reads /proc/PID/pagemap, /proc/kpageflags, /proc/kpagecount and guest memory (root). Scanning\n"
+                  "changes nothing; --kvm/--lxc/--ksm-check hold KSM and THP through /run/hypetrace/settings.lock.");
+
     bool host_json = false, host_verbose = false;
     auto* host = app.add_subcommand("host", "What this host can do: accelerator choice, BTF, which trace sources attach");
     host->add_flag("--json", host_json, "print as JSON");
     host->add_flag("-v,--verbose", host_verbose, "show libbpf's messages");
 
     // CLI11 reports an unknown subcommand as "a subcommand is required": name it instead.
-    const std::set<std::string> known{"startup", "memory", "devices", "host"};
+    const std::set<std::string> known{"startup", "memory", "devices", "dedup", "host"};
     if (argc > 1 && argv[1][0] != '-' && !known.count(argv[1])) {
-        std::cerr << "hypetrace: unknown subcommand '" << argv[1] << "': choose startup, memory, devices or host (see hypetrace --help)"
+        std::cerr << "hypetrace: unknown subcommand '" << argv[1] << "': choose startup, memory, devices, dedup or host (see hypetrace --help)"
                   << std::endl;
         return 2;
     }
@@ -494,6 +683,7 @@ int main(int argc, char** argv) {
         if (*startup) return cmd_startup(sa);
         if (*memory) return cmd_memory(ma);
         if (*devices) return cmd_devices(da);
+        if (*dedup) return cmd_dedup(xa);
         if (*host) return cmd_host(host_json, host_verbose);
     } catch (const UserError& e) {
         std::cerr << "hypetrace: " << e.what() << std::endl;

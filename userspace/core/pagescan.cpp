@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <memory>
 #include <sstream>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -41,9 +42,13 @@ std::vector<MapRange> parse_maps(const std::string& text) {
         MapRange m;
         char perms[8] = {};
         unsigned long long start = 0, end = 0, offset = 0, inode = 0;
+        unsigned dmaj = 0, dmin = 0;
         int consumed = 0;
-        if (sscanf(line.c_str(), "%llx-%llx %7s %llx %*s %llu %n", &start, &end, perms, &offset, &inode, &consumed) < 5)
+        if (sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &offset, &dmaj, &dmin, &inode,
+                   &consumed) < 7)
             continue;
+        m.dev_major = dmaj;
+        m.dev_minor = dmin;
         m.start = start;
         m.end = end;
         m.perms = perms;
@@ -75,31 +80,36 @@ bool page_is_zero(const void* page) {
     return true;
 }
 
-std::optional<ProcessScan> scan_process(pid_t pid) {
-    const std::string base = "/proc/" + std::to_string(pid);
-    auto maps_text = read_text(base + "/maps");
-    if (!maps_text) return std::nullopt;
-    ProcessScan scan;
-    scan.pid = pid;
-    scan.maps = parse_maps(*maps_text);
-    Fd pagemap(base + "/pagemap"), kflags("/proc/kpageflags"), kcount("/proc/kpagecount");
-    if (pagemap.fd < 0) return std::nullopt;
-
+bool visit_process_pages_impl(pid_t pid, const std::vector<MapRange>& maps,
+                              void (*fn)(void*, const PageVisit&), void* ctx, uint64_t* unreadable) {
+    Fd pagemap("/proc/" + std::to_string(pid) + "/pagemap");
+    if (pagemap.fd < 0) return false;
     std::vector<uint64_t> entries(kBatch);
-    std::vector<char> buf(kBatch * kPage);
-    for (uint32_t mi = 0; mi < scan.maps.size(); ++mi) {
-        const MapRange& m = scan.maps[mi];
-        if (!m.readable() || m.path == "[vsyscall]" || m.path == "[vvar]") continue;
+    // Page-aligned: process_vm_readv copies whole pages, and the hash reads 64-byte lines.
+    static thread_local std::unique_ptr<char, decltype(&free)> buf(
+        static_cast<char*>(aligned_alloc(kPage, kBatch * kPage)), &free);
+    std::vector<iovec> local, remote;
+    std::vector<std::size_t> which;
+    local.reserve(kBatch);
+    remote.reserve(kBatch);
+    which.reserve(kBatch);
+    for (uint32_t mi = 0; mi < maps.size(); ++mi) {
+        const MapRange& m = maps[mi];
+        if (!m.readable() || m.path == "[vsyscall]" || m.path == "[vvar]" || m.path == "[vvar_vclock]") continue;
         for (uint64_t addr = m.start; addr < m.end; addr += kBatch * kPage) {
             const std::size_t n = std::size_t(std::min<uint64_t>(kBatch, (m.end - addr) / kPage));
             ssize_t got = pread(pagemap.fd, entries.data(), n * sizeof(uint64_t), off_t(addr / kPage * sizeof(uint64_t)));
-            if (got != ssize_t(n * sizeof(uint64_t))) break;
+            if (got != ssize_t(n * sizeof(uint64_t))) {
+                if (!process_alive(pid)) return false;
+                break;
+            }
             // Read the present pages of the batch in one call: an iovec per present page.
-            std::vector<iovec> local, remote;
-            std::vector<std::size_t> which;
+            local.clear();
+            remote.clear();
+            which.clear();
             for (std::size_t i = 0; i < n; ++i) {
-                if (!decode_pagemap(entries[i]).present) continue;
-                local.push_back({buf.data() + local.size() * kPage, kPage});
+                if (!(entries[i] >> 63 & 1)) continue;
+                local.push_back({buf.get() + local.size() * kPage, kPage});
                 remote.push_back({reinterpret_cast<void*>(addr + i * kPage), kPage});
                 which.push_back(i);
             }
@@ -109,24 +119,46 @@ std::optional<ProcessScan> scan_process(pid_t pid) {
             for (std::size_t k = 0; k < which.size(); ++k) {
                 if (k >= full &&  // past the failure: this page alone
                     process_vm_readv(pid, &local[k], 1, &remote[k], 1, 0) != ssize_t(kPage)) {
-                    ++scan.unreadable_pages;
+                    if (unreadable) ++*unreadable;
                     continue;
                 }
                 PagemapEntry e = decode_pagemap(entries[which[k]]);
-                const char* page = buf.data() + k * kPage;
-                ScannedPage p;
-                p.hash = page_hash(page);
-                p.pfn = e.pfn;
-                p.map_index = mi;
-                uint64_t flags = e.pfn ? read_u64_at(kflags.fd, e.pfn) : 0;
-                p.anon = flags ? (flags & kKpfAnon) != 0 : (m.anonymous() && !e.file_or_shared);
-                p.ksm = (flags & kKpfKsm) != 0;
-                p.zero = (flags & kKpfZeroPage) != 0 || page_is_zero(page);
-                p.mapcount = e.pfn ? uint32_t(read_u64_at(kcount.fd, e.pfn)) : 0;
-                scan.pages.push_back(p);
+                PageVisit v;
+                v.addr = addr + which[k] * kPage;
+                v.pfn = e.pfn;
+                v.map_index = mi;
+                v.file_or_shared = e.file_or_shared;
+                v.data = buf.get() + k * kPage;
+                fn(ctx, v);
             }
         }
     }
+    return true;
+}
+
+std::optional<ProcessScan> scan_process(pid_t pid) {
+    auto maps_text = read_text("/proc/" + std::to_string(pid) + "/maps");
+    if (!maps_text) return std::nullopt;
+    ProcessScan scan;
+    scan.pid = pid;
+    scan.maps = parse_maps(*maps_text);
+    Fd kflags("/proc/kpageflags"), kcount("/proc/kpagecount");
+    bool ok = visit_process_pages(
+        pid, scan.maps,
+        [&](const PageVisit& v) {
+            ScannedPage p;
+            p.hash = page_hash(v.data);
+            p.pfn = v.pfn;
+            p.map_index = v.map_index;
+            uint64_t flags = v.pfn ? read_u64_at(kflags.fd, v.pfn) : 0;
+            p.anon = flags ? (flags & kKpfAnon) != 0 : (scan.maps[v.map_index].anonymous() && !v.file_or_shared);
+            p.ksm = (flags & kKpfKsm) != 0;
+            p.zero = (flags & kKpfZeroPage) != 0 || page_is_zero(v.data);
+            p.mapcount = v.pfn ? uint32_t(read_u64_at(kcount.fd, v.pfn)) : 0;
+            scan.pages.push_back(p);
+        },
+        &scan.unreadable_pages);
+    if (!ok) return std::nullopt;
     return scan;
 }
 

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <sys/types.h>
+#include <type_traits>
 #include <vector>
 
 namespace ht {
@@ -18,6 +19,7 @@ struct MapRange {
     uint64_t start = 0, end = 0;
     std::string perms;  // "rw-p"
     uint64_t offset = 0;
+    unsigned dev_major = 0, dev_minor = 0;
     uint64_t inode = 0;
     std::string path;   // "" for anonymous memory; "[heap]", "[stack]", a file path ...
     bool anonymous() const { return inode == 0; }
@@ -57,8 +59,32 @@ struct ProcessScan {
 };
 
 // Scans every readable mapping of `pid`. Needs root for PFNs, kpageflags and kpagecount;
-// nullopt if the process is gone.
+// nullopt if the process is gone. Reads kpageflags/kpagecount once per page: for tests and small
+// processes; `visit_process_pages` is the fast path.
 std::optional<ProcessScan> scan_process(pid_t pid);
+
+// One resident page as the fast path sees it: content and pagemap only (no kpageflags).
+struct PageVisit {
+    uint64_t addr = 0;
+    uint64_t pfn = 0;
+    uint32_t map_index = 0;
+    bool file_or_shared = false;  // pagemap bit 61: a file page or shared anonymous memory
+    const void* data = nullptr;   // 4 KiB, valid during the call
+};
+
+// Reads every resident page of every readable mapping in `maps` (parsed from the process's
+// /proc/PID/maps) with process_vm_readv, 256 pages per call, and calls `visit` for each. Returns
+// false if the process is gone; `unreadable` counts present pages whose content could not be read.
+template <class F>
+bool visit_process_pages(pid_t pid, const std::vector<MapRange>& maps, F&& visit, uint64_t* unreadable);
+bool visit_process_pages_impl(pid_t pid, const std::vector<MapRange>& maps,
+                              void (*fn)(void*, const PageVisit&), void* ctx, uint64_t* unreadable);
+template <class F>
+bool visit_process_pages(pid_t pid, const std::vector<MapRange>& maps, F&& visit, uint64_t* unreadable) {
+    return visit_process_pages_impl(
+        pid, maps, [](void* c, const PageVisit& v) { (*static_cast<std::remove_reference_t<F>*>(c))(v); }, &visit,
+        unreadable);
+}
 
 // XXH3-64 of one page, and whether it is all zeros.
 uint64_t page_hash(const void* page);

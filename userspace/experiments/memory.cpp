@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/interrupt.h"
+#include "experiments/fleet.h"
 #include "experiments/plot.h"
 #include "experiments/report.h"
 
@@ -22,18 +23,6 @@ namespace {
 
 double kb_to_mb(uint64_t kb) { return double(kb) / 1024.0; }
 
-// One guest of the run, with everything that must go when it goes (in this order: watcher,
-// guest stopped, scratch directory removed).
-struct LiveGuest {
-    unsigned index = 0;
-    uint32_t trace_id = 0;
-    std::unique_ptr<ScratchDir> dir;
-    std::unique_ptr<Guest> guest;
-    std::unique_ptr<ConsoleWatcher> watcher;
-    uint64_t launch_ns = 0, ready_ns = 0;
-    unsigned memory_mb = 0;
-};
-
 struct Series {
     Tracer& tracer;
     const MemoryConfig& cfg;
@@ -41,61 +30,35 @@ struct Series {
     bool ksm_on;
     MemorySeries out;
     uint64_t origin = 0;
-    std::vector<std::unique_ptr<LiveGuest>> guests;  // destroyed (stopped) on every exit path
+    GuestFleet fleet;                                // stops every guest on every exit path
+    std::vector<std::unique_ptr<FleetMember>>& guests;
     std::vector<KsmScan> scans;                      // absolute times
-    uint32_t next_trace_id;
 
-    Series(Tracer& tr, const MemoryConfig& c, const MemoryTechnique& tech, bool on, uint32_t first_id)
-        : tracer(tr), cfg(c), t(tech), ksm_on(on), next_trace_id(first_id) {}
-
-    ~Series() { stop_all(); }
-
-    // Stops every guest, the last added first. Guest::stop() is idempotent.
-    void stop_all() noexcept {
-        for (auto it = guests.rbegin(); it != guests.rend(); ++it) (*it)->guest->stop();
+    static FleetConfig fleet_config(const MemoryConfig& c, const MemoryTechnique& tech) {
+        FleetConfig f;
+        f.driver = tech.driver;
+        f.id = tech.id;
+        f.label = tech.label;
+        f.variant = tech.variant;
+        f.images = c.images;
+        f.scratch_parent = c.scratch_parent;
+        f.tag = "mem";
+        f.accel = c.accel.accel;
+        f.rootfs = c.rootfs;
+        f.boot_timeout_s = c.boot_timeout_s;
+        return f;
     }
+    Series(Tracer& tr, const MemoryConfig& c, const MemoryTechnique& tech, bool on, uint32_t first_id)
+        : tracer(tr), cfg(c), t(tech), ksm_on(on), fleet(fleet_config(c, tech), &tr, first_id), guests(fleet.members()) {}
+
+    void stop_all() noexcept { fleet.stop_all(); }
+    uint32_t next_trace_id() const { return fleet.next_trace_id(); }
 
     std::string tag() const { return t.id + (ksm_on ? " KSM on" : " KSM off"); }
     void say(const std::string& s) const {
         if (cfg.progress) cfg.progress("[" + tag() + "] " + s);
     }
     double rel_s(uint64_t ns) const { return ns_to_s(int64_t(ns - origin)); }
-
-    // Creates and prepares (rootfs copy, disk overlay) one more guest, not launched yet.
-    void add_one() {
-        auto g = std::make_unique<LiveGuest>();
-        g->index = unsigned(guests.size()) + 1;
-        g->trace_id = next_trace_id++;
-        g->dir = std::make_unique<ScratchDir>(cfg.scratch_parent, "mem-" + t.id + "-" + std::to_string(getpid()));
-        GuestSpec spec;
-        spec.name = "ht-mem-" + t.id + "-" + std::to_string(getpid()) + "-" + std::to_string(g->index);
-        spec.variant = t.variant;
-        spec.images = cfg.images;
-        spec.run_dir = g->dir->path();
-        spec.accel = cfg.accel.accel;
-        spec.rootfs = cfg.rootfs;
-        g->memory_mb = spec.memory_mb;
-        g->guest = t.driver->create(spec);
-        g->watcher = std::make_unique<ConsoleWatcher>(spec.run_dir, g->guest->console_files(), g->guest->milestones());
-        LiveGuest& ref = *g;
-        guests.push_back(std::move(g));  // owned before prepare(): cleaned up even if it throws
-        ref.guest->prepare();
-    }
-
-    void launch(LiveGuest& ref) {
-        tracer.arm_spawner(ref.trace_id);
-        ref.launch_ns = mono_ns();
-        try {
-            ref.guest->start();
-        } catch (...) {
-            tracer.disarm_spawner();
-            throw;
-        }
-        tracer.disarm_spawner();
-        // Backends whose processes are not our children (libvirtd starts QEMU) are tracked by pid.
-        for (pid_t p : ref.guest->pids()) tracer.track(p, ref.trace_id);
-        if (out.command.empty()) out.command = ref.guest->describe();
-    }
 
     // Polls consoles, the tracer and signals for up to `ms`.
     void wait_a_little(int ms) {
@@ -106,35 +69,6 @@ struct Series {
         tracer.poll_events(0);
         for (auto& s : tracer.take_ksm_scans()) scans.push_back(s);
         throw_if_interrupted();
-    }
-
-    void wait_ready(uint64_t step_launch) {
-        const uint64_t deadline = step_launch + uint64_t(cfg.boot_timeout_s * 1e9);
-        for (;;) {
-            bool all = true;
-            for (auto& g : guests) {
-                if (g->ready_ns) continue;
-                g->watcher->poll();
-                if (auto h = g->watcher->hit("ready")) {
-                    g->ready_ns = h->ts_ns;
-                    continue;
-                }
-                all = false;
-                if (!g->guest->alive())
-                    throw UserError(t.label + " guest " + std::to_string(g->index) +
-                                    " exited before it was ready: " + g->guest->failure_hint());
-            }
-            if (all) return;
-            if (mono_ns() > deadline) {
-                std::string hint;
-                for (auto& g : guests)
-                    if (!g->ready_ns) hint = g->guest->failure_hint();
-                throw UserError(t.label + ": " + std::to_string(guests.size()) + " guests not all ready after " +
-                                fmt("%.0f", cfg.boot_timeout_s) + " s (--boot-timeout)" +
-                                (hint.empty() ? "" : "; last output: " + hint));
-            }
-            wait_a_little(100);
-        }
     }
 
     struct Reading {
@@ -218,10 +152,11 @@ struct Series {
             const std::size_t first_new = guests.size();
             unsigned adding = n - unsigned(first_new);
             say("adding " + std::to_string(adding) + " guest" + (adding > 1 ? "s" : "") + " -> " + std::to_string(n));
-            while (guests.size() < n) add_one();
+            while (guests.size() < n) fleet.add();
             const uint64_t step_begin = mono_ns();  // provisioning done: boot time starts here
-            for (std::size_t i = first_new; i < guests.size(); ++i) launch(*guests[i]);
-            wait_ready(step_begin);
+            for (std::size_t i = first_new; i < guests.size(); ++i) fleet.launch(*guests[i]);
+            if (out.command.empty()) out.command = fleet.first_command();
+            fleet.wait_ready(step_begin, [this](int ms) { wait_a_little(ms); });
             const uint64_t ready = mono_ns();
             MemoryStep st;
             st.guests = n;
@@ -267,7 +202,7 @@ struct Series {
         stop_all();  // before reading the trace: exits are part of it
         RunTrace trace = tracer.end_run();
         attribute(trace);
-        guests.clear();
+        fleet.clear();
     }
 
     std::map<uint32_t, uint64_t> merges_by_s, faults_by_s;          // by bucket (second)
@@ -404,7 +339,7 @@ MemoryResult run_memory(Tracer& tracer, HostSettingsGuard& ksm, const HostInfo& 
             if (t.driver->name() == "qemu" || t.driver->name() == "libvirt") s.out.accel = to_string(cfg.accel.accel);
             else s.out.rootfs = to_string(cfg.rootfs);
             s.run();
-            trace_id = s.next_trace_id;
+            trace_id = s.next_trace_id();
             res.series.push_back(std::move(s.out));
         }
     ksm.restore();

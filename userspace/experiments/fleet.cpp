@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+#include "experiments/fleet.h"
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "experiments/report.h"
+
+#include <unistd.h>
+
+namespace ht {
+
+GuestFleet::GuestFleet(FleetConfig cfg, Tracer* tracer, uint32_t first_trace_id)
+    : cfg_(std::move(cfg)), tracer_(tracer), next_trace_id_(first_trace_id) {}
+
+FleetMember& GuestFleet::add() {
+    auto g = std::make_unique<FleetMember>();
+    g->index = unsigned(members_.size()) + 1;
+    g->trace_id = next_trace_id_++;
+    const std::string tag = cfg_.tag + "-" + cfg_.id + "-" + std::to_string(getpid());
+    g->dir = std::make_unique<ScratchDir>(cfg_.scratch_parent, tag);
+    GuestSpec spec;
+    spec.name = "ht-" + tag + "-" + std::to_string(g->index);
+    spec.variant = cfg_.variant;
+    spec.images = cfg_.images;
+    spec.run_dir = g->dir->path();
+    spec.accel = cfg_.accel;
+    spec.rootfs = cfg_.rootfs;
+    g->memory_mb = spec.memory_mb;
+    g->guest = cfg_.driver->create(spec);
+    g->watcher = std::make_unique<ConsoleWatcher>(spec.run_dir, g->guest->console_files(), g->guest->milestones());
+    FleetMember& ref = *g;
+    members_.push_back(std::move(g));  // owned before prepare(): cleaned up even if it throws
+    ref.guest->prepare();
+    return ref;
+}
+
+void GuestFleet::launch(FleetMember& m) {
+    if (tracer_) tracer_->arm_spawner(m.trace_id);
+    m.launch_ns = mono_ns();
+    try {
+        m.guest->start();
+    } catch (...) {
+        if (tracer_) tracer_->disarm_spawner();
+        throw;
+    }
+    if (tracer_) {
+        tracer_->disarm_spawner();
+        // Backends whose processes are not our children (libvirtd starts QEMU) are tracked by pid.
+        for (pid_t p : m.guest->pids()) tracer_->track(p, m.trace_id);
+    }
+    if (command_.empty()) command_ = m.guest->describe();
+}
+
+void GuestFleet::wait_ready(uint64_t since_ns, const std::function<void(int)>& wait) {
+    const uint64_t deadline = since_ns + uint64_t(cfg_.boot_timeout_s * 1e9);
+    for (;;) {
+        bool all = true;
+        for (auto& g : members_) {
+            if (g->ready_ns || !g->launch_ns) continue;
+            g->watcher->poll();
+            if (auto h = g->watcher->hit("ready")) {
+                g->ready_ns = h->ts_ns;
+                continue;
+            }
+            all = false;
+            if (!g->guest->alive())
+                throw UserError(cfg_.label + " guest " + std::to_string(g->index) +
+                                " exited before it was ready: " + g->guest->failure_hint());
+        }
+        if (all) return;
+        if (mono_ns() > deadline) {
+            std::string hint;
+            for (auto& g : members_)
+                if (!g->ready_ns) hint = g->guest->failure_hint();
+            throw UserError(cfg_.label + ": " + std::to_string(members_.size()) + " guests not all ready after " +
+                            fmt("%.0f", cfg_.boot_timeout_s) + " s (--boot-timeout)" +
+                            (hint.empty() ? "" : "; last output: " + hint));
+        }
+        wait(100);
+    }
+}
+
+void GuestFleet::stop_all() noexcept {
+    for (auto it = members_.rbegin(); it != members_.rend(); ++it) (*it)->guest->stop();
+}
+
+void GuestFleet::clear() {
+    stop_all();
+    members_.clear();
+}
+
+}  // namespace ht
