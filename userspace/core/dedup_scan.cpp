@@ -197,6 +197,9 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
         auto maps_text = read_text(base + "/maps");
         if (!maps_text || maps_text->empty()) return;  // gone, or a kernel thread
         std::vector<MapRange> maps = parse_maps(*maps_text);
+        if (owner != PageOwner::host && src.guest_map_filter)
+            for (auto& m : maps)
+                if (!src.guest_map_filter(pid, m)) m.perms = "----";  // not scanned, its file not noted
         const bool qemu = owner != PageOwner::host && is_qemu(pid);
         const int ram = qemu ? find_guest_ram(maps, src.guest_ram_bytes) : -1;
         if (owner == PageOwner::guest && qemu && s.guest_ram.empty())
@@ -212,7 +215,7 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
             part[i] = uint8_t(classify_mapping(maps[i], qemu, int(i) == ram));
             mergeable[i] = std::binary_search(mg.begin(), mg.end(), maps[i].start);
             const MapRange& m = maps[i];
-            if (!m.anonymous() && !m.path.empty() && m.path[0] == '/')
+            if (m.readable() && !m.anonymous() && !m.path.empty() && m.path[0] == '/')
                 note_file({makedev(m.dev_major, m.dev_minor), ino_t(m.inode)},
                           base + "/map_files/" + hex(m.start) + "-" + hex(m.end));
         }
@@ -239,6 +242,7 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
         s.pages[unsigned(owner)] += refs.size() - before;
         ++s.processes[unsigned(owner)];
         // Files it holds open (a VM's disk image): their page cache is host memory too.
+        if (owner == PageOwner::host || !src.guest_map_filter)
         if (DIR* d = opendir((base + "/fd").c_str())) {
             while (dirent* e = readdir(d)) {
                 if (e->d_name[0] == '.') continue;

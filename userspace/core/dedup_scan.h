@@ -16,6 +16,9 @@ struct IndexSources {
     std::vector<pid_t> guest, other;  // processes of the guest and of the second guest
     bool host = true;                 // every other process, and the page cache
     uint64_t guest_ram_bytes = 0;     // VMs: size of the RAM mapping; 0: the largest anonymous one
+    // Which mappings of the guests' processes to scan (default: all). Tests use it to look at a
+    // helper's known regions only; the host is always scanned whole.
+    std::function<bool(pid_t, const MapRange&)> guest_map_filter;
     std::function<void(const std::string&)> progress;
 };
 

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: MIT
+// `hypetrace dedup` on live processes with known content (helpers/dedup_child.c): exact Table 1
+// counts within a guest, with a second guest and with the host; and on two real TCG VMs, the
+// "KSM could merge" estimate against what KSM then merges.
+#include "common.h"
+#include "core/dedup_scan.h"
+#include "core/host_settings.h"
+#include "core/spawn.h"
+
+#include <csignal>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace {
+
+struct Helper {
+    ht::Child child;
+    std::string dir;
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    Helper(unsigned long seed, int same, int pairs, int anonfile, int zero, int distinct) {
+        char tmpl[] = "/var/tmp/ht-dedup-test-XXXXXX";  // on disk: file pages, not shmem
+        dir = mkdtemp(tmpl);
+        ht::SpawnOptions o;
+        o.stdout_path = dir + "/out";
+        child = ht::spawn({HT_DEDUP_CHILD, std::to_string(seed), dir, std::to_string(same), std::to_string(pairs),
+                           std::to_string(anonfile), std::to_string(zero), std::to_string(distinct)},
+                          o);
+        std::string text;
+        for (int i = 0; i < 500 && text.find("ready") == std::string::npos; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            text = ht_slurp(dir + "/out");
+        }
+        std::istringstream in(text);
+        std::string lo, hi;
+        while (in >> lo && lo != "ready" && in >> hi) ranges.push_back({std::stoull(lo, nullptr, 16), std::stoull(hi, nullptr, 16)});
+    }
+    ~Helper() {
+        kill(child.pid, SIGKILL);
+        waitpid(child.pid, nullptr, 0);
+        std::filesystem::remove_all(dir);
+    }
+    bool ok() const { return ranges.size() == 7; }
+    bool covers(const ht::MapRange& m) const {
+        for (auto [lo, hi] : ranges)
+            if (lo < hi && m.start <= lo && hi <= m.end) return true;
+        return false;
+    }
+};
+
+unsigned long fresh_seed() { return std::random_device{}() | 1ul << 20; }
+
+ht::DedupTable analyse(ht::IndexSources src, const std::vector<const Helper*>& helpers) {
+    src.guest_map_filter = [helpers](pid_t pid, const ht::MapRange& m) {
+        for (const Helper* h : helpers)
+            if (h->child.pid == pid) return h->covers(m);
+        return true;
+    };
+    std::vector<ht::PageRef> refs = ht::build_page_index(src, nullptr);
+    ht::collapse_frames(refs, ht::kpage_reader());
+    return ht::classify_frames(refs, {}, ht::KsmModel{});
+}
+
+constexpr int kSame = 30, kPairs = 7, kAnonFile = 5, kZero = 11, kDistinct = 9;
+
+}  // namespace
+
+TEST(Dedup, CountsDuplicatesWithinAGuestExactly) {
+    HT_REQUIRE_ROOT();
+    Helper a(fresh_seed(), kSame, kPairs, kAnonFile, kZero, kDistinct);
+    ASSERT_TRUE(a.ok()) << "helper did not report its regions";
+    ht::IndexSources src;
+    src.guest = {a.child.pid};
+    src.host = false;
+    ht::DedupTable t = analyse(src, {&a});
+    EXPECT_EQ(t.frames, uint64_t(kSame + 2 * kPairs + 2 * kAnonFile + kZero + kDistinct));
+    EXPECT_EQ(t.cell[ht::kWithin][ht::kAnonAnon], uint64_t(kSame - 1));
+    EXPECT_EQ(t.cell[ht::kWithin][ht::kFileFile], uint64_t(kPairs));
+    EXPECT_EQ(t.cell[ht::kWithin][ht::kAnonFile], uint64_t(kAnonFile));
+    EXPECT_EQ(t.ksm_now[ht::kWithin], uint64_t(kSame - 1)) << "the SAME region is MADV_MERGEABLE";
+    EXPECT_EQ(t.zero_frames, uint64_t(kZero));
+    EXPECT_EQ(t.zero_anon, uint64_t(kZero));
+    EXPECT_EQ(t.row_total(ht::kWithHost) + t.row_total(ht::kWithOther), 0u);
+    EXPECT_EQ(t.anon_frames, uint64_t(kSame + kAnonFile + kZero + kDistinct));
+    EXPECT_EQ(t.ksm_estimated_sharing, uint64_t(kSame - 1));
+}
+
+TEST(Dedup, CountsDuplicatesWithASecondGuestAndWithTheHostExactly) {
+    HT_REQUIRE_ROOT();
+    const unsigned long seed = fresh_seed();
+    Helper a(seed, kSame, kPairs, kAnonFile, kZero, kDistinct);
+    Helper b(seed, kSame, kPairs, kAnonFile, kZero, kDistinct);  // same contents, its own files
+    ASSERT_TRUE(a.ok() && b.ok());
+    // Each content of the guest exists once more in the second guest: its last copy goes there.
+    {
+        ht::IndexSources src;
+        src.guest = {a.child.pid};
+        src.other = {b.child.pid};
+        src.host = false;
+        ht::DedupTable t = analyse(src, {&a, &b});
+        EXPECT_EQ(t.cell[ht::kWithin][ht::kAnonAnon], uint64_t(kSame - 1));
+        EXPECT_EQ(t.cell[ht::kWithin][ht::kFileFile], uint64_t(kPairs));
+        EXPECT_EQ(t.cell[ht::kWithin][ht::kAnonFile], uint64_t(kAnonFile));
+        EXPECT_EQ(t.cell[ht::kWithOther][ht::kAnonAnon], uint64_t(1 + kAnonFile + kDistinct));
+        EXPECT_EQ(t.cell[ht::kWithOther][ht::kFileFile], uint64_t(kPairs));
+        EXPECT_EQ(t.cell[ht::kWithOther][ht::kAnonFile], 0u);
+        EXPECT_EQ(t.ksm_now[ht::kWithOther], 1u) << "only the SAME content is registered on both sides";
+        EXPECT_EQ(t.row_total(ht::kWithHost), 0u);
+        EXPECT_EQ(t.ksm_estimated_sharing, uint64_t(2 * kSame - 1));
+    }
+    // The same helper as a host process (scanned whole, with the page cache of its files): the
+    // host row takes what it explains first.
+    {
+        ht::IndexSources src;
+        src.guest = {a.child.pid};
+        src.host = true;
+        ht::DedupTable t = analyse(src, {&a});
+        EXPECT_EQ(t.cell[ht::kWithin][ht::kAnonAnon], uint64_t(kSame - 1));
+        EXPECT_EQ(t.cell[ht::kWithHost][ht::kAnonAnon], uint64_t(1 + kAnonFile + kDistinct));
+        EXPECT_EQ(t.cell[ht::kWithHost][ht::kFileFile], uint64_t(kPairs));
+        EXPECT_EQ(t.cell[ht::kWithHost][ht::kAnonFile], 0u);
+        EXPECT_EQ(t.row_total(ht::kWithOther), 0u);
+        EXPECT_EQ(t.shared_with_host, 0u) << "the helpers map different files";
+        EXPECT_GE(t.ksm_estimated_sharing, uint64_t(2 * kSame - 1));
+    }
+}
+
+TEST(Dedup, FileContentOnlyInTheHostPageCacheIsFound) {
+    HT_REQUIRE_ROOT();
+    const unsigned long seed = fresh_seed();
+    Helper a(seed, 1, kPairs, 0, 0, 0);
+    ASSERT_TRUE(a.ok());
+    // A host file with the content of the guest's file pairs, cached but mapped by nobody: the
+    // page-cache pass finds it through a process that holds it open.
+    Helper b(seed, 1, kPairs, 0, 0, 0);
+    ASSERT_TRUE(b.ok());
+    std::string copy = b.dir + "/held";
+    std::filesystem::copy_file(b.dir + "/a", copy);
+    ht::SpawnOptions o;
+    o.stdin_path = copy;  // a process holding the file open, mapping nothing of it
+    ht::Child holder = ht::spawn({"sleep", "30"}, o);
+    {  // read it into the page cache
+        std::string data = ht_slurp(copy);
+        ASSERT_EQ(data.size(), std::size_t(kPairs) * 4096);
+    }
+    kill(b.child.pid, SIGKILL);  // b's own mappings gone: only the held copy remains on the host
+    waitpid(b.child.pid, nullptr, 0);
+    ht::IndexSources src;
+    src.guest = {a.child.pid};
+    src.host = true;
+    ht::DedupTable t = analyse(src, {&a});
+    kill(holder.pid, SIGKILL);
+    waitpid(holder.pid, nullptr, 0);
+    EXPECT_EQ(t.cell[ht::kWithin][ht::kFileFile], uint64_t(kPairs));
+    EXPECT_EQ(t.cell[ht::kWithHost][ht::kFileFile], uint64_t(kPairs));
+}
+
+TEST(Dedup, CliRefusesAnUnknownGuestInOneLine) {
+    HT_REQUIRE_ROOT();
+    auto r = run_hypetrace({"dedup", "--guest", "no-such-guest-here"});
+    EXPECT_NE(r.code, 0);
+    EXPECT_EQ(r.lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("no running guest named 'no-such-guest-here'"), std::string::npos) << r.err;
+    auto r2 = run_hypetrace({"dedup", "--pid", "99999999"});
+    EXPECT_NE(r2.code, 0);
+    EXPECT_EQ(r2.lines(r2.err), 1) << r2.err;
+    auto r3 = run_hypetrace({"dedup"});
+    EXPECT_EQ(r3.code, 2);
+    EXPECT_NE(r3.err.find("choose one guest"), std::string::npos) << r3.err;
+}
+
+TEST(Dedup, CliFindsAQemuGuestByNameAndWritesJson) {
+    HT_REQUIRE_ROOT();
+    // A QEMU that never runs its CPU (-S): a real QEMU process with a 64 MiB RAM mapping.
+    const std::string name = "ht-dedup-test-" + std::to_string(getpid());
+    ht::Child q = ht::spawn({"qemu-system-x86_64", "-name", "guest=" + name + ",debug-threads=on", "-m", "64", "-S",
+                             "-nodefaults", "-display", "none", "-machine", "pc,accel=tcg"},
+                            {});
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    char tmpl[] = "/tmp/ht-dedup-json-XXXXXX";
+    std::string dir = mkdtemp(tmpl);
+    auto r = run_hypetrace({"dedup", "--guest", name, "--json", dir + "/d.json", "-q"});
+    kill(q.pid, SIGKILL);
+    waitpid(q.pid, nullptr, 0);
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto j = nlohmann::json::parse(ht_slurp(dir + "/d.json"));
+    std::filesystem::remove_all(dir);
+    EXPECT_EQ(j["schema"], 1);
+    EXPECT_EQ(j["guest"]["kind"], "vm");
+    EXPECT_EQ(j["guest"]["found_as"], "QEMU -name");
+    EXPECT_EQ(j["guest"]["ram_bytes"], 64ull << 20);
+    EXPECT_NE(j["scan"]["guest_ram_mapping"].get<std::string>().find("64 MiB"), std::string::npos);
+    EXPECT_GT(j["guest_frames"]["all"].get<uint64_t>(), 100u);
+    EXPECT_GT(j["scan"]["processes"]["host"].get<unsigned>(), 0u);
+    EXPECT_NE(r.out.find("between guest and host"), std::string::npos);
+}
+
+// Issue 4's acceptance test: two identical VMs (TCG here) with KSM off; the estimate of what KSM
+// could merge, then KSM switched on until it settles.
+TEST(Dedup, KsmEstimateForTwoVmsIsWithinTenPercentOfWhatKsmMerges) {
+    HT_REQUIRE_ROOT();
+    const auto before = ht::read_ksm_settings("/sys/kernel/mm/ksm");
+    char tmpl[] = "/tmp/ht-dedup-vm-XXXXXX";
+    std::string dir = mkdtemp(tmpl);
+    auto r = run_hypetrace({"dedup", "--kvm", "--ksm-check", "--quiesce", "10", "--json", dir + "/d.json"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto j = nlohmann::json::parse(ht_slurp(dir + "/d.json"));
+    std::filesystem::remove_all(dir);
+    const double est = j["ksm_check"]["estimate_pages_sharing"].get<double>();
+    const double actual = j["ksm_check"]["pages_sharing_after"].get<double>();
+    EXPECT_TRUE(j["ksm_check"]["settled"].get<bool>()) << j["ksm_check"].dump();
+    ASSERT_GT(actual, 1000) << "KSM merged almost nothing: " << j["ksm_check"].dump();
+    EXPECT_NEAR(est, actual, 0.10 * actual) << j["ksm_check"].dump();
+    // Table 1 has all three rows for a real VM.
+    EXPECT_GT(j["table1"]["within_guest"]["total"].get<uint64_t>(), 0u);
+    EXPECT_GT(j["table1"]["guest_guest"]["anon_anon"].get<uint64_t>(), 0u);
+    EXPECT_GT(j["scan"]["gb_per_s"].get<double>(), 0.5);
+    EXPECT_LE(j["scan"]["index_bytes_per_page"].get<double>(), 17.0);
+    // Left as found: KSM settings restored, no VM running.
+    EXPECT_EQ(ht::read_ksm_settings("/sys/kernel/mm/ksm"), before);
+    EXPECT_TRUE(pids_with("ht-dedup-kvm").empty());
+}
