@@ -616,8 +616,9 @@ int main(int argc, char** argv) {
     dedup->add_flag("--kvm", xa.kvm, "boot full VMs (1 GiB, idle at multi-user) and scan the first; KSM held off and "
                                      "THP never while they run, as the paper; restored after");
     dedup->add_flag("--lxc", xa.lxc, "boot full containers (shared rootfs) and scan the first");
-    dedup->add_option("--guests", xa.guests, "with --kvm/--lxc: how many to boot (2: the second is the --vs-guest)")
-        ->check(CLI::Range(1u, 2u))
+    dedup->add_option("--guests", xa.guests, "with --kvm/--lxc: how many to boot: the first is scanned, the second is "
+                                             "the second guest, any more are part of the host")
+        ->check(CLI::Range(1u, 16u))
         ->capture_default_str();
     dedup->add_option("--quiesce", xa.quiesce, "with --kvm/--lxc: seconds to let the guests settle after ready")
         ->check(CLI::NonNegativeNumber)
@@ -650,6 +651,7 @@ int main(int argc, char** argv) {
                   "  hypetrace dedup --kvm --ksm-check --json t1.json   # and check the KSM estimate\n"
                   "  hypetrace dedup --guest web1 --vs-guest web2  # two running libvirt domains or containers\n"
                   "  hypetrace dedup --pid 4242 --no-host          # one QEMU process, duplicates within it only\n"
+                  "  hypetrace dedup --kvm --guests 4              # a whole-host scan with four VMs running\n"
                   "  hypetrace dedup --list\n"
                   "Reads /proc/PID/pagemap, /proc/kpageflags, /proc/kpagecount and guest memory (root). Scanning\n"
                   "changes nothing; --kvm/--lxc/--ksm-check hold KSM and THP through /run/hypetrace/settings.lock.");

@@ -79,7 +79,7 @@ struct DedupTable {
     uint64_t zero_frames = 0, zero_anon = 0, zero_mergeable = 0;  // zero-filled, reported apart
     // Already shared, counted once and reported apart (not in the table): frames the guest maps
     // together with the host / the other guest, frames mapped more than once within the guest
-    // only (kpagecount > 1), KSM frames, and the kernel's zero page.
+    // only (kpagecount > 1), KSM frames, and whether it maps the kernel's zero page (one frame).
     uint64_t shared_with_host = 0, shared_with_other = 0, shared_within = 0, ksm_frames = 0, zero_pfn = 0;
 
     // The guest's frames by part: all, duplicates (any row, and zero-filled), already shared

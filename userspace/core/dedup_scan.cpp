@@ -45,6 +45,13 @@ struct FileKey {
     bool operator<(const FileKey& o) const { return dev != o.dev ? dev < o.dev : ino < o.ino; }
 };
 
+// The index is reserved from what processes report resident; if they grew meanwhile it grows by
+// 1/16 at a time, not by doubling, so it stays near 16 bytes per page.
+void push(std::vector<PageRef>& v, const PageRef& r) {
+    if (v.size() == v.capacity()) v.reserve(v.capacity() + v.capacity() / 16 + 4096);
+    v.push_back(r);
+}
+
 std::vector<pid_t> all_pids() {
     std::vector<pid_t> out;
     if (DIR* d = opendir("/proc")) {
@@ -92,7 +99,7 @@ void scan_file_cache(int fd, uint64_t size, int self_pagemap, std::vector<PageRe
                     r.pfn = e.pfn;
                     r.owner = unsigned(PageOwner::cache);
                     r.zero = r.hash == zero_page_hash();
-                    out.push_back(r);
+                    push(out, r);
                     ++*pages;
                 }
             }
@@ -231,7 +238,7 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
                 r.zero = r.hash == zh;
                 r.mergeable = mergeable[v.map_index];
                 r.part = owner == PageOwner::guest ? part[v.map_index] : 0;
-                refs.push_back(r);
+                push(refs, r);
             },
             &s.unreadable_pages);
         if (!ok) {
@@ -271,7 +278,7 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
     for (pid_t p : src.guest) expect += resident_pages(p);
     for (pid_t p : src.other) expect += resident_pages(p);
     for (pid_t p : host_pids) expect += resident_pages(p);
-    refs.reserve(std::size_t(expect + expect / 64 + 1024));
+    refs.reserve(std::size_t(expect));
 
     for (pid_t p : src.guest) scan_one(p, PageOwner::guest);
     say("guest: " + std::to_string(s.pages[0] * kPage >> 20) + " MiB resident in " + std::to_string(s.processes[0]) +
@@ -299,7 +306,7 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
             cached += file_resident_pages(fd, uint64_t(sb.st_size));
             open_files.push_back({fd, uint64_t(sb.st_size)});
         }
-        if (refs.capacity() < refs.size() + cached) refs.reserve(refs.size() + cached + cached / 64 + 64);
+        if (refs.capacity() < refs.size() + cached) refs.reserve(refs.size() + cached);
         for (auto [fd, size] : open_files) {
             scan_file_cache(fd, size, self_pm, refs, &s.pages[3]);
             close(fd);

@@ -305,7 +305,7 @@ nlohmann::json to_json(const DedupResult& r) {
           {"with_other_guest", t.shared_with_other},
           {"mapped_more_than_once_within_guest", t.shared_within},
           {"ksm_frames", t.ksm_frames},
-          {"kernel_zero_page_mappings", t.zero_pfn}}},
+          {"maps_kernel_zero_page", t.zero_pfn > 0}}},
         {"parts", parts},
         {"guest_ram",
          {{"image_files_known", t.image_files_known},
@@ -406,8 +406,8 @@ std::string render_text(const DedupResult& r) {
       << "); paper 26 MB.\n";
     o << "Already shared, counted once and not above: with the host " << mb(t.shared_with_host)
       << " MB, with the second guest " << mb(t.shared_with_other) << " MB; of the guest's own frames, "
-      << mb(t.shared_within) << " MB mapped more than once, " << mb(t.ksm_frames) << " MB KSM frames; "
-      << t.zero_pfn << " mappings of the kernel's zero page.\n";
+      << mb(t.shared_within) << " MB mapped more than once, " << mb(t.ksm_frames) << " MB KSM frames"
+      << (t.zero_pfn ? "; reads of untouched memory map the kernel's zero page (no memory of its own)" : "") << ".\n";
     o << "Host-wide, if KSM ran now: " << t.ksm_candidate_frames << " registered anonymous frames with a twin -> pages_sharing "
       << t.ksm_estimated_sharing << " (" << mb(t.ksm_estimated_sharing) << " MB saved), pages_shared "
       << t.ksm_estimated_shared;
