@@ -5,6 +5,7 @@
 #   startup  Table 3: start-up latency of a VM, a full container, an app container, a process
 #   memory   Figure 4: footprint per guest as 1, 2, 4, 8 guests are added, KSM on
 #   devices  Table 2: memory saved by dropping video, audio and USB from a libvirt-default VM
+#   dedup    Table 1: duplicate pages of a VM within itself, with the host, with a second VM
 # Extra arguments go to `hypetrace startup` (e.g. --runs 10, --accel kvm).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,4 +17,5 @@ ht="$root/build/hypetrace"
 "$ht" memory --kvm --lxc --lxc-app --count 1,2,4,8 --ksm on --json "$out/memory.json" --plot "$out/memory.svg" |
   tee "$out/memory.txt"
 "$ht" devices --guests 3 --json "$out/devices.json" | tee "$out/devices.txt"
-echo "run: reports in $out (startup, memory, devices: .txt and .json; memory.svg)"
+"$ht" dedup --kvm --ksm-check --json "$out/dedup.json" | tee "$out/dedup.txt"
+echo "run: reports in $out (startup, memory, devices, dedup: .txt and .json; memory.svg)"
