@@ -4,7 +4,10 @@
 #include "../run_binary.h"
 #include "core/proc.h"
 
+#include <chrono>
 #include <dirent.h>
+#include <functional>
+#include <thread>
 #include <unistd.h>
 
 #define HT_REQUIRE_ROOT()                                                                          \
@@ -43,3 +46,19 @@ inline int hypetrace_bpf_programs() {
     return n;
 }
 
+
+// The selected transparent huge page mode ("" without THP).
+inline std::string thp_mode() {
+    std::string s = ht::read_text("/sys/kernel/mm/transparent_hugepage/enabled").value_or("");
+    auto a = s.find('['), b = s.find(']');
+    return a == std::string::npos ? "" : s.substr(a + 1, b - a - 1);
+}
+
+// Polls `cond` every 20 ms for up to `ms`.
+inline bool wait_for(const std::function<bool()>& cond, int ms) {
+    for (int i = 0; i < ms / 20; ++i) {
+        if (cond()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return cond();
+}

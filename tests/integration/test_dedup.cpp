@@ -8,6 +8,7 @@
 #include "core/spawn.h"
 
 #include <csignal>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -221,4 +222,66 @@ TEST(Dedup, KsmEstimateForTwoVmsIsWithinTenPercentOfWhatKsmMerges) {
     // Left as found: KSM settings restored, no VM running.
     EXPECT_EQ(ht::read_ksm_settings("/sys/kernel/mm/ksm"), before);
     EXPECT_TRUE(pids_with("ht-dedup-kvm").empty());
+}
+
+TEST(Dedup, FindsARunningContainerByName) {
+    HT_REQUIRE_ROOT();
+    // hypetrace itself keeps a container running (quiescing); a second hypetrace finds it by name.
+    AsyncHypetrace boot({"dedup", "--lxc", "--guests", "1", "--quiesce", "60", "-q"});
+    const std::string name = "ht-dedup-lxc-" + std::to_string(boot.pid) + "-1";
+    ASSERT_TRUE(wait_for([&] { return !pids_with("[lxc monitor]").empty() && !pids_with(name).empty(); }, 60000))
+        << boot.err();
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    auto r = run_hypetrace({"dedup", "--guest", name, "--no-host", "-q"});
+    kill(boot.pid, SIGTERM);
+    boot.wait();
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find(name + " (container, LXC container"), std::string::npos) << r.out;
+    EXPECT_TRUE(pids_with(name).empty()) << "the container outlived hypetrace";
+}
+
+TEST(Dedup, FindsALibvirtDomainByName) {
+    HT_REQUIRE_ROOT();
+    if (run_hypetrace({"host"}).code != 0 || !std::filesystem::exists("/run/libvirt/libvirt-sock"))
+        GTEST_SKIP() << "libvirtd is not running (scripts/start-libvirtd.sh starts it)";
+    const std::string name = "ht-dedup-virsh-" + std::to_string(getpid());
+    char tmpl[] = "/tmp/ht-dedup-virsh-XXXXXX";
+    std::string dir = mkdtemp(tmpl);
+    std::ofstream(dir + "/d.xml") << "<domain type='qemu'><name>" << name
+                                  << "</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+                                     "<os><type arch='x86_64' machine='pc'>hvm</type></os>"
+                                     "<devices/></domain>";
+    ht::SpawnOptions o;
+    o.stdout_path = dir + "/virsh.out";
+    o.stderr_path = dir + "/virsh.err";
+    ht::Child v = ht::spawn({"virsh", "-c", "qemu:///system", "create", "--paused", dir + "/d.xml"}, o);
+    int st = 0;
+    waitpid(v.pid, &st, 0);
+    ASSERT_EQ(WEXITSTATUS(st), 0) << ht_slurp(dir + "/virsh.err");
+    auto r = run_hypetrace({"dedup", "--guest", name, "--no-host", "--json", dir + "/d.json", "-q"});
+    ht::Child d = ht::spawn({"virsh", "-c", "qemu:///system", "destroy", name}, o);
+    waitpid(d.pid, nullptr, 0);
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto j = nlohmann::json::parse(ht_slurp(dir + "/d.json"));
+    std::filesystem::remove_all(dir);
+    EXPECT_EQ(j["guest"]["found_as"], "libvirt domain");
+    EXPECT_EQ(j["guest"]["kind"], "vm");
+    EXPECT_GT(j["guest_frames"]["all"].get<uint64_t>(), 100u);
+}
+
+TEST(Dedup, SigtermWhileGuestsBootLeavesNothingBehind) {
+    HT_REQUIRE_ROOT();
+    const auto ksm = ht::read_ksm_settings("/sys/kernel/mm/ksm");
+    const std::string thp = thp_mode();
+    AsyncHypetrace h({"dedup", "--kvm", "--ksm-check"});
+    const std::string needle = "ht-dedup-kvm-" + std::to_string(h.pid) + "-";
+    ASSERT_TRUE(wait_for([&] { return !pids_with(needle).empty(); }, 30000)) << h.err();
+    kill(h.pid, SIGTERM);
+    BinaryResult r = h.wait();
+    EXPECT_EQ(r.code, 143) << r.err;
+    EXPECT_TRUE(r.out.empty()) << "an interrupted run printed a result";
+    EXPECT_TRUE(pids_with(needle).empty()) << "a VM outlived hypetrace";
+    EXPECT_EQ(ht::read_ksm_settings("/sys/kernel/mm/ksm"), ksm);
+    EXPECT_EQ(thp_mode(), thp);
+    EXPECT_FALSE(std::filesystem::exists("/run/hypetrace/settings.saved"));
 }

@@ -34,24 +34,10 @@ std::string images_dir() {
         if (!fs::exists(kKsm / "run")) GTEST_SKIP() << "kernel without KSM (CONFIG_KSM)"; \
     } while (0)
 
-std::string thp_mode() {
-    std::string s = ht::read_text("/sys/kernel/mm/transparent_hugepage/enabled").value_or("");
-    auto a = s.find('['), b = s.find(']');
-    return a == std::string::npos ? "" : s.substr(a + 1, b - a - 1);
-}
-
 std::string ksm_value(const std::string& name) {
     std::string s = ht::read_text((kKsm / name).string()).value_or("?");
     while (!s.empty() && s.back() == '\n') s.pop_back();
     return s;
-}
-
-bool wait_for(const std::function<bool()>& cond, int ms) {
-    for (int i = 0; i < ms / 20; ++i) {
-        if (cond()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return cond();
 }
 
 json load(const std::string& path) {

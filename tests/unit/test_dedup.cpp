@@ -174,6 +174,13 @@ TEST(Dedup, FindsGuestRamAndTcgCacheInQemuMaps) {
     EXPECT_EQ(classify_mapping(maps[0], true, false), GuestPart::file);
     EXPECT_EQ(classify_mapping(maps[4], true, false), GuestPart::stack);
     EXPECT_EQ(classify_mapping(maps[5], true, false), GuestPart::shmem);
+    auto threads = parse_maps(
+        "7f5000000000-7f5000001000 ---p 00000000 00:00 0 \n"
+        "7f5000001000-7f5000801000 rw-p 00000000 00:00 0 \n"
+        "7f6000000000-7f6000021000 rw-p 00000000 00:00 0 \n"
+        "7f6000021000-7f6004000000 ---p 00000000 00:00 0 \n");
+    EXPECT_EQ(classify_mapping(threads[1], true, false, &threads[0]), GuestPart::stack) << "above its guard page";
+    EXPECT_EQ(classify_mapping(threads[2], true, false, &threads[1]), GuestPart::anon) << "a malloc arena";
 }
 
 TEST(Dedup, ParsesKsmRegisteredRangesFromSmaps) {

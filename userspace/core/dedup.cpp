@@ -22,7 +22,7 @@ const char* to_string(GuestPart p) {
     case GuestPart::guest_ram: return "guest RAM";
     case GuestPart::tcg_cache: return "TCG code cache";
     case GuestPart::anon: return "heap and other anonymous";
-    case GuestPart::stack: return "stack";
+    case GuestPart::stack: return "stacks";
     case GuestPart::file: return "binaries, libraries, files";
     case GuestPart::shmem: return "shared memory";
     case GuestPart::none: break;

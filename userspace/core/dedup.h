@@ -28,7 +28,7 @@ enum class GuestPart : uint8_t {
     guest_ram,   // VM: the anonymous mapping the size of the guest's RAM
     tcg_cache,   // VM under TCG: anonymous executable mappings (translated code)
     anon,        // QEMU's heap and other anonymous memory; a container's anonymous memory
-    stack,       // [stack]
+    stack,       // [stack], and thread stacks (anonymous memory right above a guard page)
     file,        // file-backed pages: binaries, libraries, mapped files
     shmem,       // shared anonymous memory, memfd, /dev/shm
 };

@@ -133,13 +133,16 @@ uint64_t file_resident_pages(int fd, uint64_t size) {
 
 }  // namespace
 
-GuestPart classify_mapping(const MapRange& m, bool qemu, bool is_ram) {
+GuestPart classify_mapping(const MapRange& m, bool qemu, bool is_ram, const MapRange* prev) {
     if (is_ram) return GuestPart::guest_ram;
     if (m.path == "[stack]") return GuestPart::stack;
     const bool shared = m.perms.size() > 3 && m.perms[3] == 's';
     if (m.anonymous()) {
         if (shared) return GuestPart::shmem;
         if (qemu && m.perms.size() > 2 && m.perms[2] == 'x') return GuestPart::tcg_cache;
+        if (prev && prev->anonymous() && prev->path.empty() && prev->perms == "---p" && prev->end == m.start &&
+            prev->end - prev->start <= (64u << 10) && m.perms == "rw-p" && m.path.empty())
+            return GuestPart::stack;  // a thread stack above its guard page
         return GuestPart::anon;
     }
     if (is_shmem_path(m.path)) return GuestPart::shmem;
@@ -219,7 +222,7 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
         if (ksm_mergeable(pid))
             if (auto sm = read_text(base + "/smaps")) mg = parse_mergeable_starts(*sm);
         for (std::size_t i = 0; i < maps.size(); ++i) {
-            part[i] = uint8_t(classify_mapping(maps[i], qemu, int(i) == ram));
+            part[i] = uint8_t(classify_mapping(maps[i], qemu, int(i) == ram, i ? &maps[i - 1] : nullptr));
             mergeable[i] = std::binary_search(mg.begin(), mg.end(), maps[i].start);
             const MapRange& m = maps[i];
             if (m.readable() && !m.anonymous() && !m.path.empty() && m.path[0] == '/')

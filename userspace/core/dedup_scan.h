@@ -36,9 +36,10 @@ struct IndexStats {
 
 std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* stats);
 
-// Which part of a guest a mapping is: `qemu` says whether the process is a QEMU; `ram_index`
-// is the index of its guest RAM mapping (or -1).
-GuestPart classify_mapping(const MapRange& m, bool qemu, bool is_ram);
+// Which part of a guest a mapping is: `qemu` says whether the process is a QEMU, `is_ram` whether
+// this is its guest RAM mapping; `prev` is the mapping just below (or null): a thread's stack is
+// private anonymous memory right above its guard page (a PROT_NONE page or few).
+GuestPart classify_mapping(const MapRange& m, bool qemu, bool is_ram, const MapRange* prev = nullptr);
 // The guest RAM mapping of a QEMU process: the non-executable private anonymous mapping of
 // exactly `ram_bytes`, or with 0 the largest one of at least 16 MiB. -1 if none.
 int find_guest_ram(const std::vector<MapRange>& maps, uint64_t ram_bytes);

@@ -190,6 +190,8 @@ void HostSettingsGuard::enable(unsigned pages_to_scan, unsigned sleep_ms) {
 
 void HostSettingsGuard::disable() { set("run", "0"); }
 
+void HostSettingsGuard::unmerge() { set("run", "2"); }
+
 bool HostSettingsGuard::restore() noexcept {
     if (restored_ || saved_.empty()) return true;
     bool ok = true;

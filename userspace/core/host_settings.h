@@ -48,6 +48,8 @@ public:
     void enable(unsigned pages_to_scan, unsigned sleep_ms);
     // run=0: no new merges while the run measures "without KSM".
     void disable();
+    // run=2: unmerges every KSM page (returns when done), leaving KSM stopped.
+    void unmerge();
     // Transparent huge pages for new anonymous memory: "always", "madvise" or "never". Throws
     // UserError if this kernel has no THP control.
     void set_thp(const std::string& mode);

@@ -187,6 +187,7 @@ DedupResult run_dedup(const DedupConfig& cfg, const HostInfo& host) {
     r.started_at = utc_now();
     r.guest = cfg.guest;
     r.other = cfg.other;
+    r.host_scanned = cfg.host;
     r.ksm_at_scan = read_ksm_settings("/sys/kernel/mm/ksm");
     r.thp = read_text("/sys/kernel/mm/transparent_hugepage/enabled").value_or("");
     if (auto b = r.thp.find('['); b != std::string::npos) r.thp = r.thp.substr(b + 1, r.thp.find(']') - b - 1);
@@ -262,7 +263,11 @@ void check_ksm_estimate(DedupResult& r, HostSettingsGuard& guard, double timeout
     }
     k.after = read_ksm_counters();
     k.settle_s = double(mono_ns() - t0) / 1e9;
-    guard.disable();
+    // Put the guests' memory back as it was: what the check merged is unmerged again, unless KSM
+    // was running before anyway.
+    auto run = guard.saved().find("run");
+    if (run != guard.saved().end() && run->second == "1") guard.disable();
+    else guard.unmerge();
 }
 
 nlohmann::json to_json(const DedupResult& r) {
@@ -334,6 +339,7 @@ nlohmann::json to_json(const DedupResult& r) {
           {"self_peak_rss_mb", r.self_peak_rss_mb}}},
         {"ksm_settings_at_scan", r.ksm_at_scan},
         {"thp", r.thp},
+        {"host_scanned", r.host_scanned},
     };
     if (r.other) j["other_guest"] = guest_json(*r.other);
     if (!r.guest_command.empty()) j["guest_command"] = r.guest_command;
@@ -367,9 +373,14 @@ std::string render_text(const DedupResult& r) {
     if (!r.stats.guest_ram.empty()) o << "guest RAM mapping: " << r.stats.guest_ram << "\n";
     const IndexStats& s = r.stats;
     const double secs = s.scan_s + s.classify_s;
-    o << "scanned " << fmt("%.2f", double(s.bytes()) / 1e9) << " GB resident (guest " << mb(s.pages[0])
-      << " MB, second guest " << mb(s.pages[1]) << " MB, " << s.processes[2] << " host processes " << mb(s.pages[2])
-      << " MB, host page cache of " << s.files << " files " << mb(s.pages[3]) << " MB) in " << fmt("%.2f", secs)
+    o << "scanned " << fmt("%.2f", double(s.bytes()) / 1e9) << " GB resident (guest " << mb(s.pages[0]) << " MB";
+    if (r.other) o << ", second guest " << mb(s.pages[1]) << " MB";
+    if (r.host_scanned)
+        o << ", " << s.processes[2] << " host processes " << mb(s.pages[2]) << " MB, host page cache of " << s.files
+          << " files " << mb(s.pages[3]) << " MB";
+    else
+        o << "; host not scanned (--no-host)";
+    o << ") in " << fmt("%.2f", secs)
       << " s (read+hash " << fmt("%.2f", s.scan_s) << ", classify " << fmt("%.2f", s.classify_s) << "): "
       << fmt("%.2f", double(s.bytes()) / 1e9 / std::max(1e-9, secs)) << " GB/s; index "
       << fmt("%.0f", r.index_entries ? double(r.index_bytes) / double(r.index_entries) : 0.0) << " B/page ("

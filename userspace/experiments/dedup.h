@@ -67,6 +67,7 @@ struct DedupResult {
     std::optional<GuestRef> other;
     std::string guest_command;  // when hypetrace booted it
     std::string accel;          // when hypetrace booted it
+    bool host_scanned = true;
     DedupTable table;
     IndexStats stats;
     uint64_t index_entries = 0, index_bytes = 0;  // the index at its largest
