@@ -53,15 +53,20 @@ struct Helper {
 
 unsigned long fresh_seed() { return std::random_device{}() | 1ul << 20; }
 
-ht::DedupTable analyse(ht::IndexSources src, const std::vector<const Helper*>& helpers) {
+ht::DedupTable analyse(ht::IndexSources src, const std::vector<const Helper*>& helpers,
+                       std::vector<std::pair<std::string, uint64_t>>* host_files = nullptr) {
     src.guest_map_filter = [helpers](pid_t pid, const ht::MapRange& m) {
         for (const Helper* h : helpers)
             if (h->child.pid == pid) return h->covers(m);
         return true;
     };
-    std::vector<ht::PageRef> refs = ht::build_page_index(src, nullptr);
+    ht::IndexStats stats;
+    std::vector<ht::PageRef> refs = ht::build_page_index(src, &stats);
     ht::collapse_frames(refs, ht::kpage_reader());
-    return ht::classify_frames(refs, {}, ht::KsmModel{});
+    std::vector<uint64_t> host_hashes;
+    ht::DedupTable t = ht::classify_frames(refs, {}, ht::KsmModel{}, &host_hashes);
+    if (host_files) *host_files = ht::pages_in_files(stats.cache_files, host_hashes);
+    return t;
 }
 
 constexpr int kSame = 30, kPairs = 7, kAnonFile = 5, kZero = 11, kDistinct = 9;
@@ -151,11 +156,16 @@ TEST(Dedup, FileContentOnlyInTheHostPageCacheIsFound) {
     ht::IndexSources src;
     src.guest = {a.child.pid};
     src.host = true;
-    ht::DedupTable t = analyse(src, {&a});
+    std::vector<std::pair<std::string, uint64_t>> files;
+    ht::DedupTable t = analyse(src, {&a}, &files);
     kill(holder.pid, SIGKILL);
     waitpid(holder.pid, nullptr, 0);
     EXPECT_EQ(t.cell[ht::kWithin][ht::kFileFile], uint64_t(kPairs));
     EXPECT_EQ(t.cell[ht::kWithHost][ht::kFileFile], uint64_t(kPairs));
+    // And the report can say where the host's copies are.
+    ASSERT_FALSE(files.empty());
+    EXPECT_EQ(files[0].first, copy);
+    EXPECT_EQ(files[0].second, uint64_t(kPairs));
 }
 
 TEST(Dedup, CliRefusesAnUnknownGuestInOneLine) {

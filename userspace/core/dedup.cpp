@@ -115,7 +115,7 @@ FrameFlagReader kpage_reader() {
 }
 
 DedupTable classify_frames(std::vector<PageRef>& frames, const std::vector<uint64_t>& image_hashes,
-                           const KsmModel& ksm) {
+                           const KsmModel& ksm, std::vector<uint64_t>* host_hashes) {
     DedupTable t;
     t.image_files_known = !image_hashes.empty();
     const uint64_t zh = zero_page_hash();
@@ -214,6 +214,7 @@ DedupTable classify_frames(std::vector<PageRef>& frames, const std::vector<uint6
             const bool in_host = host_anon || host_file, in_other = other_anon || other_file;
             if (in_host || in_other) {
                 const int row = in_host ? kWithHost : kWithOther;
+                if (in_host && host_hashes) host_hashes->push_back(frames[i].hash);  // ascending: frames are sorted
                 const bool out_anon = in_host ? host_anon : other_anon;
                 const bool out_file = in_host ? host_file : other_file;
                 const bool out_mg = in_host ? host_anon_mg : other_anon_mg;

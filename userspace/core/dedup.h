@@ -107,7 +107,9 @@ struct KsmModel {
 
 // Classifies the collapsed frames (sorts them by content). `image_hashes` (sorted) are the
 // hashes of every 4 KiB block of the guest image's files; empty: not told.
+// `host_hashes` (optional) receives, sorted, the contents of the guest frames counted in the
+// "between guest and host" row, to find where the host's copies are.
 DedupTable classify_frames(std::vector<PageRef>& frames, const std::vector<uint64_t>& image_hashes,
-                           const KsmModel& ksm);
+                           const KsmModel& ksm, std::vector<uint64_t>* host_hashes = nullptr);
 
 }  // namespace ht

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <sstream>
 #include <sys/mman.h>
@@ -65,9 +66,10 @@ std::vector<pid_t> all_pids() {
     return out;
 }
 
-// The resident page-cache pages of one open file, read through a private read-only mapping in
-// 4 MiB windows (our RSS stays small), their frames from our own pagemap.
-void scan_file_cache(int fd, uint64_t size, int self_pagemap, std::vector<PageRef>& out, uint64_t* pages) {
+// Visits the resident page-cache pages of one open file, read through a shared read-only mapping
+// in 4 MiB windows (our RSS stays small): fn(hash, pfn). Pages not resident are never touched.
+template <class F>
+void visit_cached_pages(int fd, uint64_t size, int self_pagemap, F&& fn) {
     constexpr uint64_t kWindow = 4ull << 20;
     std::vector<unsigned char> vec(kWindow / kPage);
     std::vector<uint64_t> pm(kWindow / kPage);
@@ -92,15 +94,7 @@ void scan_file_cache(int fd, uint64_t size, int self_pagemap, std::vector<PageRe
                 for (std::size_t i = 0; i < n; ++i) {
                     if (!(vec[i] & 1)) continue;
                     PagemapEntry e = decode_pagemap(pm[i]);
-                    if (!e.present) continue;
-                    const char* page = static_cast<const char*>(m) + i * kPage;
-                    PageRef r;
-                    r.hash = page_hash(page);
-                    r.pfn = e.pfn;
-                    r.owner = unsigned(PageOwner::cache);
-                    r.zero = r.hash == zero_page_hash();
-                    push(out, r);
-                    ++*pages;
+                    if (e.present) fn(page_hash(static_cast<const char*>(m) + i * kPage), e.pfn);
                 }
             }
         }
@@ -298,6 +292,8 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
         std::vector<std::pair<int, uint64_t>> open_files;  // fd, size
         uint64_t cached = 0;
         for (const auto& [key, via] : openers) {
+            std::error_code ec;
+            s.cache_files.push_back({via, std::filesystem::read_symlink(via, ec).string()});
             int fd = open(via.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
             if (fd < 0) fd = open(via.c_str(), O_RDONLY | O_CLOEXEC);
             struct stat sb {};
@@ -311,7 +307,15 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
         }
         if (refs.capacity() < refs.size() + cached) refs.reserve(refs.size() + cached);
         for (auto [fd, size] : open_files) {
-            scan_file_cache(fd, size, self_pm, refs, &s.pages[3]);
+            visit_cached_pages(fd, size, self_pm, [&](uint64_t hash, uint64_t pfn) {
+                PageRef r;
+                r.hash = hash;
+                r.pfn = pfn;
+                r.owner = unsigned(PageOwner::cache);
+                r.zero = hash == zh;
+                push(refs, r);
+                ++s.pages[3];
+            });
             close(fd);
             ++s.files;
         }
@@ -350,6 +354,36 @@ std::vector<uint64_t> hash_file_blocks(const std::string& dir, uint64_t* nfiles,
     }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+}  // namespace ht
+
+namespace ht {
+
+std::vector<std::pair<std::string, uint64_t>> pages_in_files(const std::vector<std::pair<std::string, std::string>>& files,
+                                                             const std::vector<uint64_t>& sorted_hashes) {
+    std::map<std::string, uint64_t> by_name;
+    if (sorted_hashes.empty()) return {};
+    int self_pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    for (const auto& [via, name] : files) {
+        int fd = open(via.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
+        if (fd < 0) fd = open(via.c_str(), O_RDONLY | O_CLOEXEC);
+        struct stat sb {};
+        if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0) {
+            if (fd >= 0) close(fd);
+            continue;
+        }
+        uint64_t n = 0;
+        visit_cached_pages(fd, uint64_t(sb.st_size), self_pm, [&](uint64_t hash, uint64_t) {
+            n += std::binary_search(sorted_hashes.begin(), sorted_hashes.end(), hash);
+        });
+        close(fd);
+        if (n) by_name[name.empty() ? via : name] += n;
+    }
+    if (self_pm >= 0) close(self_pm);
+    std::vector<std::pair<std::string, uint64_t>> out(by_name.begin(), by_name.end());
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
     return out;
 }
 

@@ -32,6 +32,9 @@ struct IndexStats {
     double scan_s = 0;               // reading and hashing
     double classify_s = 0;           // collapse + classify (filled by the caller)
     std::string guest_ram;           // how guest RAM was found ("" if not a VM)
+    // The files whose page cache was scanned: how to open each (a /proc/PID/map_files or fd
+    // link, valid while that process lives) and its path.
+    std::vector<std::pair<std::string, std::string>> cache_files;
 };
 
 std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* stats);
@@ -45,6 +48,11 @@ GuestPart classify_mapping(const MapRange& m, bool qemu, bool is_ram, const MapR
 int find_guest_ram(const std::vector<MapRange>& maps, uint64_t ram_bytes);
 // Start addresses of the ranges flagged `mg` (registered with KSM) in /proc/PID/smaps text.
 std::vector<uint64_t> parse_mergeable_starts(const std::string& smaps_text);
+
+// For each file (as in IndexStats::cache_files), how many of its resident pages have one of
+// `sorted_hashes` as content; by path, most first, files with none left out.
+std::vector<std::pair<std::string, uint64_t>> pages_in_files(const std::vector<std::pair<std::string, std::string>>& files,
+                                                             const std::vector<uint64_t>& sorted_hashes);
 
 // Hashes of every 4 KiB block (the last one zero-padded) of every regular file under `dir`,
 // sorted and unique: what the guest's page cache would hold if it cached those files.

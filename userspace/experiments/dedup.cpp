@@ -216,8 +216,10 @@ DedupResult run_dedup(const DedupConfig& cfg, const HostInfo& host) {
         r.image_blocks = bytes / 4096;
     }
     c0 = mono_ns();
-    r.table = classify_frames(refs, image, cfg.ksm_model);
+    std::vector<uint64_t> host_hashes;
+    r.table = classify_frames(refs, image, cfg.ksm_model, &host_hashes);
     r.stats.classify_s = collapse_s + double(mono_ns() - c0) / 1e9;
+    if (cfg.host) r.host_copies_in_files = pages_in_files(r.stats.cache_files, host_hashes);
     r.self_peak_rss_mb = double(self_peak_rss_kb()) / 1024.0;
     return r;
 }
@@ -341,6 +343,9 @@ nlohmann::json to_json(const DedupResult& r) {
         {"thp", r.thp},
         {"host_scanned", r.host_scanned},
     };
+    nlohmann::json copies = nlohmann::json::array();
+    for (const auto& [file, pages] : r.host_copies_in_files) copies.push_back({{"file", file}, {"pages", pages}});
+    j["host_copies_in_files"] = copies;
     if (r.other) j["other_guest"] = guest_json(*r.other);
     if (!r.guest_command.empty()) j["guest_command"] = r.guest_command;
     if (!r.accel.empty()) j["accel"] = r.accel;
@@ -405,7 +410,20 @@ std::string render_text(const DedupResult& r) {
                     "", "", "", ""});
     o << render_table(rows, {false, true, true, true, true, false, true, true, true, true});
     o << "Each duplicate frame is counted once, in the first row that explains it. Zero-filled frames are\n"
-         "apart (columns: anonymous, file). The paper's guest mapped 235 MB; Table 1 is from its section 4.1.\n\n";
+         "apart (columns: anonymous, file). The paper's guest mapped 235 MB; Table 1 is from its section 4.1.\n";
+    if (!r.host_copies_in_files.empty()) {
+        o << "The host's copies of 'between guest and host' pages, in the page cache of:";
+        std::size_t shown = 0;
+        for (const auto& [file, pages] : r.host_copies_in_files) {
+            if (shown++ == 5) {
+                o << ", ... (" << r.host_copies_in_files.size() - 5 << " more files)";
+                break;
+            }
+            o << (shown > 1 ? "," : "") << " " << file << " " << mb(pages) << " MB";
+        }
+        o << " (the rest: host processes' own memory).\n";
+    }
+    o << "\n";
 
     const uint64_t ksm_type = t.col_total(kAnonAnon);
     const uint64_t ksm_now = t.ksm_now[0] + t.ksm_now[1] + t.ksm_now[2];

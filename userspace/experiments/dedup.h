@@ -74,6 +74,9 @@ struct DedupResult {
     uint64_t image_files = 0, image_blocks = 0;
     KsmSettings ksm_at_scan;    // KSM and THP settings while scanning
     std::string thp;
+    // Where the host's copies of the "between guest and host" pages are: resident pages of host
+    // files with that content, by file (most first).
+    std::vector<std::pair<std::string, uint64_t>> host_copies_in_files;
     KsmCheck ksm_check;
     double self_peak_rss_mb = 0;
 };
