@@ -124,7 +124,10 @@ TEST(Memory, RefusesWhileAnotherRunOwnsKsm) {
     fs::create_directories("/run/hypetrace");
     int fd = open("/run/hypetrace/settings.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     ASSERT_GE(fd, 0);
-    ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0) << "another run holds the lock now";
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    ASSERT_EQ(fcntl(fd, F_SETLK, &fl), 0) << "another run holds the lock now";
     BinaryResult r = run_hypetrace({"memory", "--lxc-app", "--count", "1", "--ksm", "on"});
     close(fd);
     EXPECT_EQ(r.code, 1) << r.err;

@@ -7,7 +7,10 @@
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <csignal>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace ht;
 namespace fs = std::filesystem;
@@ -81,6 +84,40 @@ TEST_F(FakeKsm, SecondOwnerIsRefused) {
         EXPECT_NE(std::string(e.what()).find("owns KSM"), std::string::npos) << e.what();
     }
     EXPECT_EQ(get("pages_to_scan"), "5000");  // the refused one touched nothing
+}
+
+TEST_F(FakeKsm, ALockIsNotHeldByChildrenOfAKilledRun) {
+    // A run that forked a child (liblxc starting a container) and was then SIGKILLed: the child
+    // lives on, but the lock was the run's alone, so the next run gets it.
+    int ready[2];
+    ASSERT_EQ(pipe(ready), 0);
+    pid_t run = fork();
+    if (run == 0) {
+        HostSettingsGuard g(sys, state, extra());
+        g.enable(4242, 10);
+        if (fork() == 0) {  // the child, outliving its parent for a while
+            close(ready[0]);
+            close(1);  // ctest waits for whoever holds the output open
+            close(2);
+            sleep(2);
+            _exit(0);
+        }
+        (void)!write(ready[1], "x", 1);
+        kill(getpid(), SIGKILL);
+    }
+    close(ready[1]);
+    char c;
+    ASSERT_EQ(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    waitpid(run, nullptr, 0);
+    ASSERT_EQ(get("pages_to_scan"), "4242");
+    try {
+        HostSettingsGuard next(sys, state, extra());
+        EXPECT_TRUE(next.recovered());
+        EXPECT_EQ(get("pages_to_scan"), "100");
+    } catch (const UserError& e) {
+        FAIL() << "the next run was refused while the killed run's child lives: " << e.what();
+    }
 }
 
 TEST_F(FakeKsm, DeadRunsSettingsAreRestoredByTheNextRun) {

@@ -9,7 +9,8 @@
 #include <cstdlib>
 #include <fcntl.h>
 #include <sstream>
-#include <sys/file.h>
+#include <mutex>
+#include <set>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -18,6 +19,16 @@ namespace fs = std::filesystem;
 
 namespace ht {
 namespace {
+
+// Lock files this process holds (POSIX locks cannot tell a second guard of the same process).
+std::mutex& held_mutex() {
+    static std::mutex m;
+    return m;
+}
+std::set<std::string>& held_paths() {
+    static std::set<std::string> s;
+    return s;
+}
 
 std::string trim(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -112,9 +123,28 @@ HostSettingsGuard::HostSettingsGuard(fs::path sysfs_dir, fs::path state_dir, std
                         " is missing): build it with CONFIG_KSM=y, or run without --ksm");
     fs::create_directories(state_, ec);
     const fs::path lock = state_ / "settings.lock";
+    // A POSIX record lock, not flock(): forked children (liblxc's, mid-start when a run is killed)
+    // do not inherit it, so it goes exactly when this process does. POSIX locks are per process
+    // (and closing any descriptor of the file drops them), so a second guard in this process is
+    // refused before it opens the file.
+    lock_path_ = lock.string();
+    {
+        std::lock_guard<std::mutex> g(held_mutex());
+        if (held_paths().count(lock_path_))
+            throw UserError("another hypetrace run (pid " + std::to_string(getpid()) +
+                            ") owns KSM; wait for it to finish, it restores KSM when it ends");
+    }
     lock_fd_ = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (lock_fd_ < 0) throw UserError(errno_text("cannot open " + lock.string(), errno));
-    if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    bool taken = fcntl(lock_fd_, F_SETLK, &fl) == 0;
+    if (taken) {
+        std::lock_guard<std::mutex> g(held_mutex());
+        held_paths().insert(lock_path_);
+    }
+    if (!taken) {
         std::string owner = trim(read_text(lock.string()).value_or(""));
         close(lock_fd_);
         lock_fd_ = -1;
@@ -134,8 +164,7 @@ HostSettingsGuard::HostSettingsGuard(fs::path sysfs_dir, fs::path state_dir, std
         for (const auto& [k, v] : saved_)
             if (now.count(k) && now[k] != v) recovered_ = true;  // else it died without changing KSM
         if (!restore()) {
-            close(lock_fd_);
-            lock_fd_ = -1;
+            release_lock();
             throw UserError("a previous hypetrace run left KSM changed and its settings (" + saved_file.string() +
                             ") cannot be written back; fix /sys/kernel/mm/ksm by hand and remove that file");
         }
@@ -145,15 +174,22 @@ HostSettingsGuard::HostSettingsGuard(fs::path sysfs_dir, fs::path state_dir, std
     try {
         write_file_atomic(saved_file, format_ksm_settings(saved_));
     } catch (...) {
-        close(lock_fd_);
-        lock_fd_ = -1;
+        release_lock();
         throw;
     }
 }
 
 HostSettingsGuard::~HostSettingsGuard() {
     restore();
-    if (lock_fd_ >= 0) close(lock_fd_);
+    release_lock();
+}
+
+void HostSettingsGuard::release_lock() noexcept {
+    if (lock_fd_ < 0) return;
+    close(lock_fd_);  // drops the POSIX lock
+    lock_fd_ = -1;
+    std::lock_guard<std::mutex> g(held_mutex());
+    held_paths().erase(lock_path_);
 }
 
 void HostSettingsGuard::set(const std::string& name, const std::string& value) {

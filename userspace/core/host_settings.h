@@ -2,7 +2,8 @@
 // Host-wide settings a memory run needs: Kernel Samepage Merging, transparent huge pages (which
 // decide how finely anonymous memory is accounted and merged) and the inotify instance limit (each
 // full container's systemd takes five; 128 by default). HostSettingsGuard owns them for one run:
-//  - takes an exclusive lock (state_dir/settings.lock), so two runs never fight over KSM;
+//  - takes an exclusive lock (a POSIX record lock on state_dir/settings.lock, which forked children
+//    never inherit), so two runs never fight over KSM;
 //  - saves every writable setting (state_dir/settings.saved, written before anything changes), so a
 //    run killed with SIGKILL is repaired by the next run that takes the lock;
 //  - restores every setting that differs on destruction (error, Ctrl-C and SIGTERM all unwind).
@@ -68,11 +69,13 @@ public:
 private:
     void set(const std::string& name, const std::string& value);
     KsmSettings current() const;  // KSM settings, plus the extra files that exist
+    void release_lock() noexcept;
     std::filesystem::path file_of(const std::string& name) const;
     std::filesystem::path sysfs_, state_;
     std::map<std::string, std::filesystem::path> extra_;
     KsmSettings saved_;
     int lock_fd_ = -1;
+    std::string lock_path_;
     bool recovered_ = false;
     bool restored_ = false;
 };
