@@ -18,6 +18,7 @@ enum ht_event_type {
 	HT_EV_RENAME = 5,	/* a tracked thread was named (QEMU names vCPU threads "CPU n/KVM") */
 	HT_EV_KSM_SCAN = 6,	/* ksmd finished a full scan: pid = seq, tgid = rmap items,
 				 * ppid = pages merged during it (all processes), aux = merge errors */
+	HT_EV_PHASE = 7,	/* a guest wrote its phase marker port: aux = the byte written */
 };
 
 struct ht_event {
@@ -55,7 +56,7 @@ struct ht_counter_key {
 	unsigned int guest;
 	unsigned int bucket;	/* (ts - origin_ns) / bucket_ns */
 	unsigned int kind;	/* enum ht_counter_kind */
-	unsigned int pad;
+	unsigned int phase;	/* the guest's phase (last byte it wrote to phase_port), 0 when off */
 	unsigned long long sub;
 };
 

@@ -38,6 +38,7 @@ __u64 lost_counts;	/* counter updates dropped because `counters` was full */
 __u64 lost_events;	/* ring buffer records dropped because it was full */
 __u64 ksm_scan_merges;	/* pages merged since the current full KSM scan started */
 __u64 ksm_scan_errors;	/* failed merge attempts since then */
+__u32 phase_port;	/* a guest's OUT to this port sets its phase (0: phases off) */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -84,6 +85,13 @@ struct {
 	__type(value, __u8);
 } first_run_seen SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);	/* guest */
+	__type(value, __u32);	/* its current phase */
+} guest_phase SEC(".maps");
+
 static __always_inline __u32 *guest_of(__u32 tgid)
 {
 	return bpf_map_lookup_elem(&tracked, &tgid);
@@ -105,6 +113,12 @@ static __always_inline void count(__u32 guest, __u64 ts, __u32 kind, __u64 sub, 
 	key.bucket = (ts - origin_ns) / bucket_ns;
 	key.kind = kind;
 	key.sub = sub;
+	if (phase_port) {
+		__u32 *ph = bpf_map_lookup_elem(&guest_phase, &guest);
+
+		if (ph)
+			key.phase = *ph;
+	}
 	val = bpf_map_lookup_elem(&counters, &key);
 	if (!val) {
 		bpf_map_update_elem(&counters, &key, &zero, BPF_NOEXIST);
@@ -305,12 +319,34 @@ static __always_inline int on_kvm_userspace_exit(__u32 reason)
 	return 0;
 }
 
-static __always_inline int on_kvm_pio(unsigned int rw, unsigned int port)
+static __always_inline int on_kvm_pio(unsigned int rw, unsigned int port, const void *data)
 {
 	__u32 *g = guest_of(current_tgid());
+	__u64 ts;
 
-	if (g)
-		count(*g, bpf_ktime_get_ns(), HT_CNT_KVM_PIO, (port & 0xffff) | ((__u64)rw << 16), 1);
+	if (!g)
+		return 0;
+	ts = bpf_ktime_get_ns();
+	/* A phase marker (rw 1: KVM_PIO_OUT): the exits from here on belong to the new phase. */
+	if (phase_port && port == phase_port && rw == 1) {
+		__u8 val = 0;
+		__u32 phase, guest = *g;
+
+		bpf_probe_read_kernel(&val, 1, data);
+		phase = val;
+		/* The KVM_RUN in progress ran the old phase until now: count that part there, the
+		 * rest (from here to its return) goes to the new phase. */
+		__u32 tid = (__u32)bpf_get_current_pid_tgid();
+		__u64 *start = bpf_map_lookup_elem(&kvm_run_start, &tid);
+
+		if (start && ts > *start) {
+			count(guest, ts, HT_CNT_KVM_RUN_NS, 0, ts - *start);
+			*start = ts;
+		}
+		bpf_map_update_elem(&guest_phase, &guest, &phase, BPF_ANY);
+		emit(HT_EV_PHASE, guest, ts, (__u32)bpf_get_current_pid_tgid(), current_tgid(), 0, phase, 0);
+	}
+	count(*g, ts, HT_CNT_KVM_PIO, (port & 0xffff) | ((__u64)rw << 16), 1);
 	return 0;
 }
 
@@ -425,7 +461,7 @@ HT_TWIN(page_fault_kernel, on_fault(HT_CNT_FAULT_KERNEL),
 HT_TWIN(sys_enter, on_sys_enter(regs, id), struct pt_regs *regs, long id)
 HT_TWIN(sys_exit, on_sys_exit(), struct pt_regs *regs, long ret)
 HT_TWIN(kvm_userspace_exit, on_kvm_userspace_exit(reason), __u32 reason, int err)
-HT_TWIN(kvm_pio, on_kvm_pio(rw, port),
+HT_TWIN(kvm_pio, on_kvm_pio(rw, port, data),
 	unsigned int rw, unsigned int port, unsigned int size, unsigned int cnt, const void *data)
 HT_TWIN(kvm_mmio, on_kvm_mmio(type, gpa), int type, int len, __u64 gpa, void *val)
 HT_TWIN(ksm_merge_one_page, on_ksm_merge(mm, err),

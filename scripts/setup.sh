@@ -19,6 +19,7 @@ packages=(
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev  # VMs through libvirt
   smem                                            # tests cross-check PSS sums against it
   libxxhash-dev                                   # page content hashes (XXH3)
+  nasm                                            # the exitcost payload (real-mode firmware)
   mmdebstrap e2fsprogs cpio                       # guest images
   bpftrace                                        # tests cross-check counts against it
   procps util-linux

@@ -11,6 +11,7 @@
 #include "drivers/qemu/qemu_driver.h"
 #include "experiments/dedup.h"
 #include "experiments/devices.h"
+#include "experiments/exitcost.h"
 #include "experiments/fleet.h"
 #include "experiments/report.h"
 #include "core/clock.h"
@@ -377,6 +378,60 @@ int cmd_dedup(const DedupArgs& a) {
     return 0;
 }
 
+struct ExitcostArgs {
+    std::string accel = "auto", json;
+    unsigned ops = 10000, sectors = 200, runs = 3;
+    double timeout = 120;
+    bool no_trace = false, quiet = false, verbose = false;
+};
+
+int cmd_exitcost(const ExitcostArgs& a) {
+    AccelRequest req = parse_accel_request(a.accel);
+    if (req == AccelRequest::tcg)
+        throw usage_error("exitcost measures VM exits, and TCG has none: use --accel kvm (or auto)");
+    require_root("exitcost");
+    if (!a.json.empty()) check_writable(a.json, "--json");
+    HostInfo host = probe_host();
+    if (!host.kvm_device)
+        throw UserError("exitcost needs KVM and /dev/kvm does not open read-write here: load kvm (modprobe kvm_intel or "
+                        "kvm_amd) or run on a host with KVM");
+    if (which("qemu-system-x86_64").empty())
+        throw UserError("qemu-system-x86_64 not found: install qemu-system-x86 (scripts/setup.sh does)");
+    auto progress = [q = a.quiet](const std::string& line) {
+        if (!q) std::cerr << "[hypetrace] " << line << std::endl;
+    };
+    if (!host.virt_extensions)
+        progress("notice: no vmx/svm on this CPU: KVM runs the real-mode payload by emulation (e.g. PVM), so each "
+                 "exit costs more than on VT-x/AMD-V");
+    ExitcostConfig cfg;
+    cfg.accel = Accel::kvm;
+    cfg.params.ops = a.ops;
+    cfg.params.sectors = a.sectors;
+    cfg.runs = a.runs;
+    cfg.timeout_s = a.timeout;
+    cfg.progress = progress;
+    std::unique_ptr<Tracer> tracer;
+    if (!a.no_trace) {
+        TracerOptions topts;
+        topts.verbose = a.verbose;
+        topts.bucket_ns = 3600'000'000'000ULL;  // one bucket: phases, not time, split the counts
+        tracer = std::make_unique<Tracer>(topts);
+    }
+    ExitcostResult result = run_exitcost(tracer.get(), host, cfg);
+    if (a.no_trace) {
+        Summary s = summarize(result.run_wall_s);
+        std::cout << "exitcost without tracing: " << result.runs << " runs, payload " << fmt("%.4f", s.mean) << " s +- "
+                  << fmt("%.4f", s.ci95) << " (resume to exit)\n";
+    } else {
+        std::cout << render_text(result) << std::flush;
+    }
+    if (!a.json.empty()) {
+        write_file_atomic(a.json, to_json(result).dump(2) + "\n");
+        progress("wrote " + a.json);
+    }
+    return 0;
+}
+
 int cmd_devices(const DevicesArgs& a) {
     std::vector<DeviceSet> sets = parse_device_sets(a.sets);
     AccelRequest req = parse_accel_request(a.accel);
@@ -656,15 +711,37 @@ int main(int argc, char** argv) {
                   "Reads /proc/PID/pagemap, /proc/kpageflags, /proc/kpagecount and guest memory (root). Scanning\n"
                   "changes nothing; --kvm/--lxc/--ksm-check hold KSM and THP through /run/hypetrace/settings.lock.");
 
+    ExitcostArgs ea;
+    auto* exitcost = app.add_subcommand("exitcost", "Round-trip cost of each kind of VM exit: a tiny firmware payload "
+                                                    "does N port I/O, MMIO, CPUID and disk operations per phase under KVM");
+    add_accel_option(exitcost, ea.accel);
+    exitcost->add_option("--ops", ea.ops, "operations per exit phase")->check(CLI::Range(10u, 10000000u))->capture_default_str();
+    exitcost->add_option("--sectors", ea.sectors, "IDE sectors read in the disk phase")
+        ->check(CLI::Range(1u, 100000u))
+        ->capture_default_str();
+    exitcost->add_option("--runs", ea.runs, "payload runs (a new QEMU each)")->check(CLI::Range(1u, 1000u))->capture_default_str();
+    exitcost->add_option("--timeout", ea.timeout, "seconds one run may take")->check(CLI::PositiveNumber)->capture_default_str();
+    exitcost->add_flag("--no-trace", ea.no_trace, "run the payload without any BPF program (the overhead baseline)");
+    exitcost->add_option("--json", ea.json, "write the result as versioned JSON to FILE (atomically)");
+    exitcost->add_flag("-q,--quiet", ea.quiet, "no progress lines on stderr");
+    exitcost->add_flag("-v,--verbose", ea.verbose, "show libbpf's messages");
+    exitcost->footer("Examples:\n"
+                     "  hypetrace exitcost                        # 3 runs of 10000 operations per phase\n"
+                     "  hypetrace exitcost --ops 100000 --runs 5 --json exits.json\n"
+                     "  hypetrace exitcost --no-trace             # the same payload, nothing attached\n"
+                     "The payload (drivers/qemu/payload/exitcost.asm) is real-mode firmware: it runs under KVM even\n"
+                     "where KVM has no VT-x/AMD-V (PVM emulates it). Ports and addresses are named after the QEMU\n"
+                     "device that owns them (QEMU's memory tree over QMP).");
+
     bool host_json = false, host_verbose = false;
     auto* host = app.add_subcommand("host", "What this host can do: accelerator choice, BTF, which trace sources attach");
     host->add_flag("--json", host_json, "print as JSON");
     host->add_flag("-v,--verbose", host_verbose, "show libbpf's messages");
 
     // CLI11 reports an unknown subcommand as "a subcommand is required": name it instead.
-    const std::set<std::string> known{"startup", "memory", "devices", "dedup", "host"};
+    const std::set<std::string> known{"startup", "memory", "devices", "dedup", "exitcost", "host"};
     if (argc > 1 && argv[1][0] != '-' && !known.count(argv[1])) {
-        std::cerr << "hypetrace: unknown subcommand '" << argv[1] << "': choose startup, memory, devices, dedup or host (see hypetrace --help)"
+        std::cerr << "hypetrace: unknown subcommand '" << argv[1] << "': choose startup, memory, devices, dedup, exitcost or host (see hypetrace --help)"
                   << std::endl;
         return 2;
     }
@@ -686,6 +763,7 @@ int main(int argc, char** argv) {
         if (*memory) return cmd_memory(ma);
         if (*devices) return cmd_devices(da);
         if (*dedup) return cmd_dedup(xa);
+        if (*exitcost) return cmd_exitcost(ea);
         if (*host) return cmd_host(host_json, host_verbose);
     } catch (const UserError& e) {
         std::cerr << "hypetrace: " << e.what() << std::endl;

@@ -24,6 +24,7 @@ static_assert(HT_CNT_KVM_EXIT == int(ht::CounterKind::kvm_exit));
 static_assert(HT_CNT_KVM_RUN_LOG2 == int(ht::CounterKind::kvm_run_log2));
 static_assert(HT_EV_RENAME == int(ht::EventType::rename));
 static_assert(HT_EV_KSM_SCAN == int(ht::EventType::ksm_scan));
+static_assert(HT_EV_PHASE == int(ht::EventType::phase));
 static_assert(HT_CNT_KSM_MERGE == int(ht::CounterKind::ksm_merge));
 
 namespace ht {
@@ -265,6 +266,7 @@ void Tracer::begin_run(uint64_t origin_ns) {
     clear_map<uint32_t>(bpf_map__fd(s->maps.first_run_seen));
     clear_map<uint32_t>(bpf_map__fd(s->maps.kvm_run_start));
     clear_map<uint32_t>(bpf_map__fd(s->maps.kvm_exit_start));
+    clear_map<uint32_t>(bpf_map__fd(s->maps.guest_phase));
     clear_map<ht_counter_key>(bpf_map__fd(s->maps.counters));
     ring_buffer__consume(impl_->rb);
     impl_->pending.clear();
@@ -281,6 +283,8 @@ void Tracer::arm_spawner(uint32_t guest) {
 }
 
 void Tracer::disarm_spawner() { __atomic_store_n(&impl_->skel->bss->spawner_tgid, 0u, __ATOMIC_SEQ_CST); }
+
+void Tracer::set_phase_port(uint16_t port) { impl_->skel->bss->phase_port = port; }
 
 void Tracer::track(pid_t tgid, uint32_t guest) {
     uint32_t key = uint32_t(tgid);
@@ -314,7 +318,7 @@ std::vector<CounterSample> Tracer::drain_counters() {
         int err = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &batch, &batch, keys.data(), vals.data(),
                                                   &n, &bopts);
         for (uint32_t j = 0; j < n; ++j)
-            out.push_back({keys[j].guest, keys[j].bucket, CounterKind(keys[j].kind), keys[j].sub, vals[j]});
+            out.push_back({keys[j].guest, keys[j].bucket, CounterKind(keys[j].kind), keys[j].phase, keys[j].sub, vals[j]});
         first = false;
         if (err == 0) continue;
         if (err == -ENOENT) break;
@@ -329,7 +333,7 @@ std::vector<CounterSample> Tracer::drain_counters() {
     if (!batched) {
         for (auto& k : map_keys<ht_counter_key>(fd)) {
             uint64_t v = 0;
-            if (bpf_map_lookup_elem(fd, &k, &v) == 0) out.push_back({k.guest, k.bucket, CounterKind(k.kind), k.sub, v});
+            if (bpf_map_lookup_elem(fd, &k, &v) == 0) out.push_back({k.guest, k.bucket, CounterKind(k.kind), k.phase, k.sub, v});
             bpf_map_delete_elem(fd, &k);
         }
     }

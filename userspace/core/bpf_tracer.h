@@ -32,6 +32,9 @@ public:
     // descendants). Arm before starting a guest, disarm once it is started.
     void arm_spawner(uint32_t guest);
     void disarm_spawner();
+    // Guests mark phases by writing a byte to `port` (an OUT seen by kvm:kvm_pio): from then on
+    // their counters carry that byte as their phase, and a `phase` event records when. 0: off.
+    void set_phase_port(uint16_t port);
     // Tracks an existing process (and its future descendants) as `guest`.
     void track(pid_t tgid, uint32_t guest);
 

@@ -8,7 +8,7 @@
 
 namespace ht {
 
-enum class EventType : uint32_t { exec = 1, fork = 2, exit = 3, kvm_run_first = 4, rename = 5, ksm_scan = 6 };
+enum class EventType : uint32_t { exec = 1, fork = 2, exit = 3, kvm_run_first = 4, rename = 5, ksm_scan = 6, phase = 7 };
 
 struct ProcEvent {
     EventType type{};
@@ -48,6 +48,7 @@ struct CounterSample {
     uint32_t guest = 0;
     uint32_t bucket = 0;
     CounterKind kind{};
+    uint32_t phase = 0;  // the guest's phase when counted (Tracer::set_phase_port), else 0
     uint64_t sub = 0;
     uint64_t value = 0;
 };

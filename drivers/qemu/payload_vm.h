@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: MIT
+// The exitcost payload VM (drivers/qemu/payload/exitcost.asm): QEMU with the payload as its
+// firmware, an IDE disk whose sector 0 holds the payload's parameters, a VGA device (its MMIO
+// window is the payload's MMIO target) and isa-debug-exit. QEMU starts paused (-S); over QMP
+// hypetrace reads QEMU's memory tree (which device owns which port and address), then lets the
+// vCPU run. Depends on: userspace/core (spawn, errors, host), nlohmann_json.
+#pragma once
+#include "core/host.h"
+#include "core/spawn.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ht {
+
+// Phase numbers the payload writes to kPayloadPhasePort.
+enum class PayloadPhase : uint8_t { pio_out = 1, pio_in = 2, pio_kernel = 3, mmio = 4, cpuid = 5, disk = 6,
+                                    done = 0xFE, bad_params = 0xEE };
+inline constexpr uint16_t kPayloadPhasePort = 0x0404;
+inline constexpr uint16_t kPayloadTargetPort = 0x0406;
+inline constexpr uint64_t kPayloadMmioAddr = 0xA0000;
+const char* to_string(PayloadPhase p);
+
+// A range of QEMU's flat memory tree and what owns it ("ide", "vga-lowmem"; "" if unassigned).
+struct MtreeRange {
+    uint64_t start = 0, end = 0;  // inclusive
+    std::string owner;
+};
+struct Mtree {
+    std::vector<MtreeRange> io, memory;
+    // The owner of a port / guest-physical address ("unassigned" when none).
+    std::string io_owner(uint64_t port) const;
+    std::string memory_owner(uint64_t gpa) const;
+};
+// Parses `info mtree -f` text: the "I/O" and "memory" address spaces' flat views.
+Mtree parse_mtree(const std::string& text);
+
+// A minimal QMP client over a unix socket (greeting, qmp_capabilities, commands; events skipped).
+class QmpClient {
+public:
+    // Connects, retrying until `timeout_ms` (QEMU creates the socket shortly after it starts).
+    QmpClient(const std::string& socket_path, int timeout_ms);
+    ~QmpClient();
+    QmpClient(const QmpClient&) = delete;
+    QmpClient& operator=(const QmpClient&) = delete;
+    nlohmann::json execute(const std::string& command, const nlohmann::json& args = nullptr);
+    std::string hmp(const std::string& command_line);
+
+private:
+    nlohmann::json read_message();
+    int fd_ = -1;
+    std::string buf_;
+};
+
+struct PayloadParams {
+    uint32_t ops = 10000;     // per exit phase
+    uint32_t sectors = 200;   // disk phase
+};
+
+class PayloadVm {
+public:
+    PayloadVm(std::filesystem::path run_dir, Accel accel, PayloadParams params);
+    ~PayloadVm();
+    PayloadVm(const PayloadVm&) = delete;
+    PayloadVm& operator=(const PayloadVm&) = delete;
+
+    // Writes the firmware and the disk, starts QEMU paused. Throws UserError.
+    void start();
+    pid_t pid() const { return child_.pid; }
+    // QEMU's memory tree, read over QMP while paused.
+    Mtree read_mtree();
+    // Lets the vCPU run.
+    void resume();
+    // Waits for QEMU to exit (the payload ends it); returns true if it exited as the payload
+    // asks (status 1), false on timeout (QEMU is then killed) or another status (`status`).
+    bool wait(double timeout_s, int* status);
+    void stop() noexcept;
+    std::vector<std::string> command_line() const;
+    std::string stderr_tail() const;
+
+private:
+    std::filesystem::path dir_;
+    Accel accel_;
+    PayloadParams params_;
+    Child child_;
+    std::unique_ptr<QmpClient> qmp_;
+};
+
+// The payload's disk: sector 0 the parameters, then `sectors` sectors of data.
+std::string payload_disk_image(const PayloadParams& p);
+
+}  // namespace ht

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: MIT
+#include "experiments/exitcost.h"
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/interrupt.h"
+#include "core/kvm_names.h"
+#include "experiments/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+namespace ht {
+namespace {
+
+constexpr uint32_t kGuest = 1;
+
+std::string hex(uint64_t v) {
+    char b[32];
+    snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+    return b;
+}
+
+uint64_t sum(const std::map<uint64_t, uint64_t>& m) {
+    uint64_t s = 0;
+    for (auto [k, v] : m) s += v;
+    return s;
+}
+
+const PayloadPhase kMeasured[] = {PayloadPhase::pio_out, PayloadPhase::pio_in, PayloadPhase::pio_kernel,
+                                  PayloadPhase::mmio,    PayloadPhase::cpuid,  PayloadPhase::disk};
+
+std::string what_it_does(PayloadPhase p) {
+    switch (p) {
+    case PayloadPhase::pio_out: return "OUT to an unassigned port (0x406)";
+    case PayloadPhase::pio_in: return "IN from an unassigned port (0x406)";
+    case PayloadPhase::pio_kernel: return "IN from the PIC mask register (0x21)";
+    case PayloadPhase::mmio: return "byte write to the VGA window (0xA0000)";
+    case PayloadPhase::cpuid: return "CPUID leaf 0";
+    case PayloadPhase::disk: return "one IDE sector by ATA PIO";
+    default: return "";
+    }
+}
+
+}  // namespace
+
+uint64_t ExitCounts::total_pio() const { return sum(pio); }
+uint64_t ExitCounts::total_mmio() const { return sum(mmio); }
+uint64_t ExitCounts::total_user_exits() const { return sum(user_exits); }
+uint64_t ExitCounts::total_kvm_exits() const { return sum(kvm_exits); }
+
+std::map<uint8_t, uint64_t> phase_durations(const std::vector<ProcEvent>& events) {
+    std::vector<const ProcEvent*> marks;
+    for (const auto& e : events)
+        if (e.type == EventType::phase) marks.push_back(&e);
+    std::sort(marks.begin(), marks.end(), [](auto* a, auto* b) { return a->ts_ns < b->ts_ns; });
+    std::map<uint8_t, uint64_t> out;
+    for (std::size_t i = 0; i + 1 < marks.size(); ++i) out[uint8_t(marks[i]->aux)] = marks[i + 1]->ts_ns - marks[i]->ts_ns;
+    return out;
+}
+
+ExitcostResult run_exitcost(Tracer* tracer, const HostInfo& host, const ExitcostConfig& cfg) {
+    ExitcostResult r;
+    r.host = host;
+    r.started_at = utc_now();
+    r.accel = cfg.accel;
+    r.params = cfg.params;
+    r.runs = cfg.runs;
+    if (tracer) r.sources = tracer->sources();
+    std::map<uint8_t, PhaseResult> phases;
+    for (PayloadPhase p : kMeasured) {
+        phases[uint8_t(p)].phase = p;
+        phases[uint8_t(p)].ops = p == PayloadPhase::disk ? cfg.params.sectors : cfg.params.ops;
+    }
+    for (unsigned run = 1; run <= cfg.runs; ++run) {
+        ScratchDir dir(cfg.scratch_parent, "exitcost-" + std::to_string(getpid()));
+        PayloadVm vm(dir.path(), cfg.accel, cfg.params);
+        if (r.command.empty()) r.command = vm.command_line();
+        if (tracer) {
+            tracer->begin_run(mono_ns());
+            tracer->set_phase_port(kPayloadPhasePort);
+            tracer->arm_spawner(kGuest);
+        }
+        try {
+            vm.start();
+        } catch (...) {
+            if (tracer) tracer->disarm_spawner();
+            throw;
+        }
+        if (tracer) {
+            tracer->disarm_spawner();
+            tracer->track(vm.pid(), kGuest);
+        }
+        if (run == 1) r.mtree = vm.read_mtree();
+        const uint64_t t0 = mono_ns();
+        vm.resume();
+        int status = 0;
+        const bool ok = vm.wait(cfg.timeout_s, &status);
+        const uint64_t t1 = mono_ns();
+        throw_if_interrupted();
+        if (!ok) {
+            std::string tail = vm.stderr_tail();
+            throw UserError(status < 0 ? "the exitcost payload did not finish within " + fmt("%.0f", cfg.timeout_s) +
+                                             " s under " + to_string(cfg.accel) + " (--timeout)"
+                                       : "QEMU exited with status " + std::to_string(status) +
+                                             " instead of the payload's 1" + (tail.empty() ? "" : ": " + tail));
+        }
+        r.run_wall_s.push_back(double(t1 - t0) / 1e9);
+        if (!tracer) {
+            if (cfg.progress) cfg.progress("run " + std::to_string(run) + ": " + fmt("%.3f", r.run_wall_s.back()) + " s");
+            continue;
+        }
+        tracer->set_phase_port(0);
+        RunTrace tr = tracer->end_run();
+        r.lost_counts += tr.lost_counts;
+        r.lost_events += tr.lost_events;
+        auto durations = phase_durations(tr.events);
+        if (durations.count(uint8_t(PayloadPhase::bad_params)))
+            throw UserError("the exitcost payload could not read its parameters from its disk");
+        for (auto& [id, ph] : phases) {
+            auto it = durations.find(id);
+            if (it == durations.end())
+                throw UserError(std::string("no phase marker seen for ") + to_string(ph.phase) +
+                                ": kvm:kvm_pio did not fire (is the payload running under KVM?)");
+            ph.duration_ns.push_back(double(it->second));
+        }
+        for (const auto& c : tr.counters) {
+            if (c.guest != kGuest) continue;
+            auto add = [&](ExitCounts& pc) {
+                switch (c.kind) {
+                case CounterKind::kvm_pio: pc.pio[c.sub] += c.value; break;
+                case CounterKind::kvm_mmio: pc.mmio[c.sub] += c.value; break;
+                case CounterKind::kvm_user_exit: pc.user_exits[c.sub] += c.value; break;
+                case CounterKind::kvm_exit: pc.kvm_exits[c.sub] += c.value; r.kvm_exit_fired = true; break;
+                case CounterKind::kvm_exit_ns: pc.kvm_exit_ns[c.sub] += c.value; break;
+                case CounterKind::kvm_run: pc.kvm_runs += c.value; break;
+                case CounterKind::kvm_run_ns: pc.kvm_run_ns += c.value; break;
+                case CounterKind::kvm_run_log2: pc.run_log2[c.sub] += c.value; break;
+                default: break;
+                }
+            };
+            add(r.all_phases[uint8_t(c.phase)]);
+            auto it = phases.find(uint8_t(c.phase));
+            if (it != phases.end()) add(it->second.counts);  // not set-up (0) nor the end (0xFE)
+        }
+        if (cfg.progress) {
+            std::string line = "run " + std::to_string(run) + "/" + std::to_string(cfg.runs) + ":";
+            for (auto& [id, ph] : phases)
+                line += std::string(" ") + to_string(ph.phase) + " " +
+                        fmt("%.2f", ph.duration_ns.back() / 1e3 / std::max<uint32_t>(1, ph.ops)) + " us";
+            cfg.progress(line);
+        }
+    }
+    for (auto& [id, ph] : phases) {
+        std::vector<double> per_op;
+        for (double d : ph.duration_ns) per_op.push_back(d / 1e3 / std::max<uint32_t>(1, ph.ops));
+        ph.us_per_op = summarize(per_op);
+        if (tracer) r.phases.push_back(ph);
+    }
+    return r;
+}
+
+nlohmann::json to_json(const ExitcostResult& r) {
+    auto map_json = [](const std::map<uint64_t, uint64_t>& m, auto key) {
+        nlohmann::json a = nlohmann::json::array();
+        for (auto [k, v] : m) {
+            nlohmann::json e = key(k);
+            e["count"] = v;
+            a.push_back(e);
+        }
+        return a;
+    };
+    nlohmann::json phases = nlohmann::json::array();
+    for (const auto& p : r.phases) {
+        const ExitCounts& c = p.counts;
+        phases.push_back({
+            {"phase", to_string(p.phase)},
+            {"operation", what_it_does(p.phase)},
+            {"ops_per_run", p.ops},
+            {"duration_ns", p.duration_ns},
+            {"us_per_op", {{"mean", p.us_per_op.mean}, {"ci95", p.us_per_op.ci95}, {"min", p.us_per_op.min},
+                           {"max", p.us_per_op.max}}},
+            {"pio", map_json(c.pio, [&](uint64_t k) {
+                 return nlohmann::json{{"port", k & 0xffff}, {"dir", (k >> 16) & 1 ? "out" : "in"},
+                                       {"device", r.mtree.io_owner(k & 0xffff)}};
+             })},
+            {"mmio", map_json(c.mmio, [&](uint64_t k) {
+                 const uint64_t gpa = k & 0x00ffffffffffffffULL;
+                 return nlohmann::json{{"gpa", gpa}, {"type", k >> 56}, {"device", r.mtree.memory_owner(gpa)}};
+             })},
+            {"exits_to_qemu", map_json(c.user_exits, [](uint64_t k) {
+                 return nlohmann::json{{"reason", k}, {"name", kvm_userspace_exit_name(uint32_t(k))}};
+             })},
+            {"kvm_exits", map_json(c.kvm_exits, [](uint64_t k) {
+                 return nlohmann::json{{"reason", k & 0xffffffff}, {"isa", k >> 32},
+                                       {"name", kvm_exit_reason_name(uint32_t(k >> 32), uint32_t(k))}};
+             })},
+            {"kvm_exit_ns", map_json(c.kvm_exit_ns, [](uint64_t k) {
+                 return nlohmann::json{{"reason", k & 0xffffffff}, {"isa", k >> 32}};
+             })},
+            {"kvm_run", {{"count", c.kvm_runs}, {"ns", c.kvm_run_ns}}},
+            {"kvm_run_log2_ns", map_json(c.run_log2, [](uint64_t k) { return nlohmann::json{{"log2_ns", k}}; })},
+        });
+    }
+    nlohmann::json all = nlohmann::json::array();
+    for (const auto& [id, c] : r.all_phases)
+        all.push_back({{"phase", id},
+                       {"pio", map_json(c.pio, [](uint64_t k) {
+                            return nlohmann::json{{"port", k & 0xffff}, {"dir", (k >> 16) & 1 ? "out" : "in"}};
+                        })},
+                       {"mmio", map_json(c.mmio, [](uint64_t k) {
+                            return nlohmann::json{{"gpa", k & 0x00ffffffffffffffULL}, {"type", k >> 56}};
+                        })},
+                       {"exits_to_qemu", map_json(c.user_exits, [](uint64_t k) { return nlohmann::json{{"reason", k}}; })},
+                       {"kvm_exits", map_json(c.kvm_exits, [](uint64_t k) { return nlohmann::json{{"key", k}}; })},
+                       {"kvm_run", {{"count", c.kvm_runs}, {"ns", c.kvm_run_ns}}}});
+    return {{"schema", kExitcostSchemaVersion},
+            {"all_phases", all},
+            {"tool", "hypetrace exitcost"},
+            {"started_at", r.started_at},
+            {"host", host_json(r.host)},
+            {"accel", to_string(r.accel)},
+            {"params", {{"ops", r.params.ops}, {"sectors", r.params.sectors}}},
+            {"runs", r.runs},
+            {"command", r.command},
+            {"kvm_exit_fired", r.kvm_exit_fired},
+            {"run_wall_s", r.run_wall_s},
+            {"phases", phases},
+            {"lost", {{"counts", r.lost_counts}, {"events", r.lost_events}}},
+            {"sources", sources_json(r.sources)}};
+}
+
+std::string render_text(const ExitcostResult& r) {
+    std::ostringstream o;
+    o << "hypetrace exitcost: round-trip cost of each kind of VM exit (payload under " << to_string(r.accel) << ")\n";
+    o << host_line(r.host) << "\n";
+    o << "payload: " << r.params.ops << " operations per phase, " << r.params.sectors << " disk sectors; "
+      << r.runs << " runs; phases marked by the payload, counted per phase in the kernel\n";
+    if (!r.kvm_exit_fired)
+        o << "kvm:kvm_exit did not fire (KVM without VT-x/AMD-V, e.g. PVM): exits are seen where they leave KVM\n"
+             "(kvm_pio, kvm_mmio, kvm_userspace_exit) and costs come from the phases' durations\n";
+    o << "\n";
+    std::vector<std::vector<std::string>> rows{{"phase", "operation", "us/op", "+-95%", "to QEMU/op", "pio/op",
+                                                "mmio/op", "exits/op", "KVM_RUN us/op", "in QEMU us/op"}};
+    for (const auto& p : r.phases) {
+        const double n = double(p.ops) * double(std::max(1u, r.runs));
+        const ExitCounts& c = p.counts;
+        // The marker OUT that opens the phase is one extra port write (and exit to QEMU) in it.
+        const double marker = double(std::max(1u, r.runs));
+        double total_ns = 0;
+        for (double d : p.duration_ns) total_ns += d;
+        const double run_us = double(c.kvm_run_ns) / 1e3 / n;
+        rows.push_back({to_string(p.phase), what_it_does(p.phase), fmt("%.2f", p.us_per_op.mean),
+                        fmt("%.2f", p.us_per_op.ci95),
+                        fmt("%.3f", (double(c.total_user_exits()) - marker) / n),
+                        fmt("%.3f", (double(c.total_pio()) - marker) / n), fmt("%.3f", double(c.total_mmio()) / n),
+                        r.kvm_exit_fired ? fmt("%.3f", double(c.total_kvm_exits()) / n) : "-",
+                        fmt("%.2f", run_us), fmt("%.2f", std::max(0.0, total_ns / 1e3 / n - run_us))});
+    }
+    o << render_table(rows, {false, false, true, true, true, true, true, true, true, true});
+    o << "us/op: the phase's duration / its operations (mean over runs, +- 95 % CI). to QEMU/op: exits that\n"
+         "left KVM for QEMU in userspace (KVM_RUN returned); the rest were handled inside KVM. KVM_RUN us/op:\n"
+         "time inside the ioctl; in QEMU: the rest of the phase, QEMU handling exits between KVM_RUN calls.\n";
+
+    // Where the exits went, by device (port I/O and MMIO), for every phase.
+    o << "\nExits by port and address, per operation, with the QEMU device that owns them (QEMU's memory tree):\n";
+    std::vector<std::vector<std::string>> dev{{"phase", "kind", "port/address", "device", "per op", "total"}};
+    for (const auto& p : r.phases) {
+        const double n = double(p.ops) * double(std::max(1u, r.runs));
+        for (auto [k, v] : p.counts.pio) {
+            const uint64_t port = k & 0xffff;
+            if (port == kPayloadPhasePort) continue;
+            dev.push_back({to_string(p.phase), (k >> 16) & 1 ? "pio out" : "pio in", hex(port),
+                           r.mtree.io_owner(port), fmt("%.3f", double(v) / n), std::to_string(v)});
+        }
+        for (auto [k, v] : p.counts.mmio) {
+            const uint64_t gpa = k & 0x00ffffffffffffffULL;
+            dev.push_back({to_string(p.phase), (k >> 56) == 2 ? "mmio write" : "mmio read",
+                           hex(gpa), r.mtree.memory_owner(gpa), fmt("%.3f", double(v) / n),
+                           std::to_string(v)});
+        }
+    }
+    o << render_table(dev, {false, false, false, false, true, true});
+    for (const auto& p : r.phases) {
+        if (p.phase != PayloadPhase::mmio) continue;
+        const uint64_t mm = p.counts.total_mmio(), ue = p.counts.user_exits.count(6) ? p.counts.user_exits.at(6) : 0;
+        if (mm && ue && ue < mm)
+            o << "mmio: " << mm << " MMIO writes left KVM only " << ue << " times (KVM_EXIT_MMIO): the VGA window is "
+              << "coalesced MMIO, buffered in a ring QEMU drains, " << fmt("%.0f", double(mm) / double(ue))
+              << " writes per exit.\n";
+    }
+    if (r.kvm_exit_fired) {
+        o << "\nkvm_exit reasons per phase (time from exit to re-entry):\n";
+        for (const auto& p : r.phases)
+            for (auto [k, v] : p.counts.kvm_exits) {
+                uint64_t ns = p.counts.kvm_exit_ns.count(k) ? p.counts.kvm_exit_ns.at(k) : 0;
+                o << "  " << to_string(p.phase) << ": " << kvm_exit_reason_name(uint32_t(k >> 32), uint32_t(k)) << " "
+                  << v << " (" << fmt("%.2f", v ? double(ns) / double(v) / 1e3 : 0.0) << " us each in KVM)\n";
+            }
+    }
+    if (r.lost_counts || r.lost_events)
+        o << "warning: " << r.lost_counts << " counter updates and " << r.lost_events << " events lost\n";
+    return o.str();
+}
+
+}  // namespace ht

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+// `hypetrace exitcost`: the round-trip cost of each kind of VM exit, measured with a payload that
+// performs N exits of one kind per phase (drivers/qemu/payload/exitcost.asm) under KVM. Phases are
+// marked by the payload itself (an OUT to a marker port) and tagged in the kernel: every counter
+// (exits by reason, port I/O by port, MMIO by address, exits to QEMU by reason, KVM_RUN time and its
+// histogram) carries the phase it happened in; nothing is streamed per exit. Ports and addresses
+// are mapped to the QEMU device that owns them from QEMU's memory tree (QMP).
+#pragma once
+#include "core/bpf_tracer.h"
+#include "core/host.h"
+#include "core/stats.h"
+#include "drivers/qemu/payload_vm.h"
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ht {
+
+struct ExitcostConfig {
+    Accel accel = Accel::kvm;
+    PayloadParams params;
+    unsigned runs = 3;
+    double timeout_s = 120;  // per run
+    std::filesystem::path scratch_parent = "/var/tmp/hypetrace";
+    std::function<void(const std::string&)> progress;
+};
+
+// What the kernel counted in one phase (summed over runs).
+struct ExitCounts {
+    std::map<uint64_t, uint64_t> pio;         // port | rw << 16 (rw 1 = OUT)
+    std::map<uint64_t, uint64_t> mmio;        // gpa | type << 56 (type 2 = write)
+    std::map<uint64_t, uint64_t> user_exits;  // KVM_EXIT_* reason of exits to QEMU
+    std::map<uint64_t, uint64_t> kvm_exits;   // kvm:kvm_exit reason | isa << 32 (VT-x/AMD-V)
+    std::map<uint64_t, uint64_t> kvm_exit_ns; // time from kvm_exit to kvm_entry, same key
+    uint64_t kvm_runs = 0, kvm_run_ns = 0;    // KVM_RUN ioctls returned in the phase, time inside
+    std::map<uint64_t, uint64_t> run_log2;    // KVM_RUN duration histogram, floor(log2 ns)
+    uint64_t total_pio() const;
+    uint64_t total_mmio() const;
+    uint64_t total_user_exits() const;
+    uint64_t total_kvm_exits() const;
+};
+
+struct PhaseResult {
+    PayloadPhase phase{};
+    uint32_t ops = 0;                 // operations per run (sectors for disk)
+    std::vector<double> duration_ns;  // per run, from its marker to the next one
+    Summary us_per_op;
+    ExitCounts counts;               // summed over runs
+};
+
+struct ExitcostResult {
+    HostInfo host;
+    std::string started_at;
+    Accel accel{};
+    PayloadParams params;
+    unsigned runs = 0;
+    std::vector<std::string> command;
+    std::vector<PhaseResult> phases;
+    // Everything counted, by phase number, including the payload's set-up (0: reading its
+    // parameters) and its end (0xFE: the done marker and isa-debug-exit), summed over runs.
+    std::map<uint8_t, ExitCounts> all_phases;
+    Mtree mtree;
+    std::vector<double> run_wall_s;   // resume -> QEMU exited, per run
+    bool kvm_exit_fired = false;      // VT-x/AMD-V: kvm_exit/kvm_entry fire; PVM: they do not
+    uint64_t lost_counts = 0, lost_events = 0;
+    std::vector<SourceStatus> sources;
+};
+
+// `tracer` may be null: then only run_wall_s is measured (the overhead benchmark's baseline).
+ExitcostResult run_exitcost(Tracer* tracer, const HostInfo& host, const ExitcostConfig& cfg);
+
+// Pure: per-phase durations from the phase events of one run (sorted by time), keyed by phase.
+std::map<uint8_t, uint64_t> phase_durations(const std::vector<ProcEvent>& events);
+
+nlohmann::json to_json(const ExitcostResult& r);
+std::string render_text(const ExitcostResult& r);
+
+inline constexpr int kExitcostSchemaVersion = 1;
+
+}  // namespace ht
