@@ -53,6 +53,7 @@ Mtree parse_mtree(const std::string& text) {
     std::vector<MtreeRange>* cur = nullptr;
     bool in_root = false;
     while (std::getline(in, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();  // HMP over QMP ends lines with \r\n
         if (line.rfind("FlatView", 0) == 0) {
             cur = nullptr;
             in_root = false;

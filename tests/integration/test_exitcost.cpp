@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+// `hypetrace exitcost` on this host's KVM: every phase runs its N operations, and hypetrace's
+// per-port, per-address and per-reason counts equal what bpftrace counts on the same run.
+#include "common.h"
+#include "core/host.h"
+#include "core/proc.h"
+#include "core/spawn.h"
+
+#include <csignal>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sys/wait.h>
+#include <thread>
+
+using namespace ht;
+using json = nlohmann::json;
+
+namespace {
+
+std::string slurp(const std::string& p) { return read_text(p).value_or(""); }
+
+// bpftrace's "@map[a, b]: n" lines -> {"a,b": n}
+std::map<std::string, long> bt_map(const std::string& text, const std::string& name) {
+    std::map<std::string, long> out;
+    std::regex re("@" + name + "\\[([^\\]]+)\\]: ([0-9]+)");
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it) {
+        std::string key = (*it)[1];
+        key.erase(std::remove(key.begin(), key.end(), ' '), key.end());
+        out[key] = std::stol((*it)[2]);
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST(Exitcost, CountsEqualBpftraceOnTheSameRun) {
+    HT_REQUIRE_ROOT();
+    if (!probe_host().kvm_device) GTEST_SKIP() << "no /dev/kvm on this host: nothing runs under KVM";
+    ASSERT_FALSE(which("bpftrace").empty()) << "bpftrace missing: scripts/setup.sh installs it";
+    ASSERT_TRUE(pids_with("qemu-system").empty()) << "another QEMU is running: its exits would be counted too";
+    char tmpl[] = "/tmp/ht-exitcost-XXXXXX";
+    std::string dir = mkdtemp(tmpl);
+    SpawnOptions o;
+    o.stdout_path = dir + "/bt.out";
+    o.stderr_path = dir + "/bt.err";
+    Child bt = spawn({"bpftrace", "-e",
+                      "tracepoint:kvm:kvm_pio { @pio[args->port, args->rw] = count(); } "
+                      "tracepoint:kvm:kvm_mmio { @mmio[args->gpa, args->type] = count(); } "
+                      "tracepoint:kvm:kvm_userspace_exit { @uexit[args->reason] = count(); }"},
+                     o);
+    ASSERT_TRUE(wait_for([&] { return slurp(dir + "/bt.out").find("Attaching") != std::string::npos; }, 30000))
+        << slurp(dir + "/bt.err");
+    auto r = run_hypetrace({"exitcost", "--runs", "1", "--ops", "2000", "--sectors", "50", "--json", dir + "/x.json", "-q"});
+    kill(bt.pid, SIGINT);
+    waitpid(bt.pid, nullptr, 0);
+    ASSERT_EQ(r.code, 0) << r.err;
+    json j = json::parse(slurp(dir + "/x.json"));
+    std::string text = slurp(dir + "/bt.out");
+    std::filesystem::remove_all(dir);
+
+    std::map<std::string, long> pio, mmio, uexit;
+    for (const auto& ph : j["all_phases"]) {
+        for (const auto& e : ph["pio"])
+            pio[std::to_string(e["port"].get<long>()) + "," + (e["dir"] == "out" ? "1" : "0")] += e["count"].get<long>();
+        for (const auto& e : ph["mmio"])
+            mmio[std::to_string(e["gpa"].get<long>()) + "," + std::to_string(e["type"].get<long>())] += e["count"].get<long>();
+        for (const auto& e : ph["exits_to_qemu"]) uexit[std::to_string(e["reason"].get<long>())] += e["count"].get<long>();
+    }
+    EXPECT_EQ(pio, bt_map(text, "pio")) << text;
+    EXPECT_EQ(mmio, bt_map(text, "mmio")) << text;
+    EXPECT_EQ(uexit, bt_map(text, "uexit")) << text;
+
+    // Each phase did what the payload says: N operations of its kind.
+    std::map<std::string, json> phases;
+    for (const auto& ph : j["phases"]) phases[ph["phase"]] = ph;
+    ASSERT_EQ(phases.size(), 6u);
+    auto pio_count = [&](const std::string& phase, long port, const std::string& dir) {
+        long n = 0;
+        for (const auto& e : phases[phase]["pio"])
+            if (e["port"] == port && e["dir"] == dir) n += e["count"].get<long>();
+        return n;
+    };
+    EXPECT_EQ(pio_count("pio-out", 0x406, "out"), 2000);
+    EXPECT_EQ(pio_count("pio-in", 0x406, "in"), 2000);
+    EXPECT_EQ(pio_count("pio-kernel", 0x21, "in"), 2000);
+    EXPECT_EQ(pio_count("disk", 0x1f0, "in"), 50) << "one string read per sector";
+    EXPECT_EQ(pio_count("disk", 0x1f7, "out"), 50) << "one READ SECTORS command per sector";
+    long mm = 0;
+    for (const auto& e : phases["mmio"]["mmio"]) mm += e["count"].get<long>();
+    EXPECT_EQ(mm, 2000);
+    for (const auto& e : phases["disk"]["pio"])
+        if (e["port"] != 0x404) EXPECT_EQ(e["device"], "ide") << e.dump();  // 0x404: the phase marker
+    EXPECT_EQ(phases["mmio"]["mmio"][0]["device"], "vga-lowmem");
+    for (auto& [name, ph] : phases) EXPECT_GT(ph["us_per_op"]["mean"].get<double>(), 0.0) << name;
+    EXPECT_TRUE(pids_with("qemu-system").empty()) << "QEMU outlived the run";
+}
+
+TEST(Exitcost, RefusesTcgInOneLine) {
+    auto r = run_hypetrace({"exitcost", "--accel", "tcg"});
+    EXPECT_EQ(r.code, 2);
+    EXPECT_EQ(r.lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("TCG has none"), std::string::npos) << r.err;
+}
