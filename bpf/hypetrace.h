@@ -45,7 +45,7 @@ enum ht_counter_kind {
 	HT_CNT_KVM_USER_EXIT = 8,/* kvm:kvm_userspace_exit, sub = KVM_EXIT_* reason */
 	HT_CNT_KVM_PIO = 9,	/* kvm:kvm_pio, sub = port | rw << 16 */
 	HT_CNT_KVM_MMIO = 10,	/* kvm:kvm_mmio, sub = gpa | type << 56 */
-	HT_CNT_KVM_RUN = 11,	/* KVM_RUN ioctls returned */
+	HT_CNT_KVM_RUN = 11,	/* KVM_RUN ioctls returned (made by userspace: the sum of the histogram) */
 	HT_CNT_KVM_RUN_NS = 12,	/* ns spent inside KVM_RUN */
 	HT_CNT_KVM_RUN_LOG2 = 13,/* KVM_RUN duration histogram, sub = floor(log2(ns)) */
 	HT_CNT_LOST = 14,	/* counter map full: sub = the kind that was dropped */

@@ -59,12 +59,35 @@ struct {
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
+/* A vCPU thread's KVM_RUN in progress. Entries stay (active = 0) between calls: an update of an
+ * existing entry is cheaper than a delete and a re-insert on every exit. */
+struct run_start {
+	__u64 ts;
+	__u32 guest;
+	__u32 active;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u32);	/* tid */
-	__type(value, __u64);	/* KVM_RUN entry time */
+	__type(value, struct run_start);
 } kvm_run_start SEC(".maps");
+
+/* The vCPU thread that last entered KVM_RUN on this CPU, and its guest: kvm_pio and kvm_mmio fire
+ * inside KVM_RUN, so they find their guest here without a hash lookup. A thread's guest never
+ * changes, so an entry left by a thread that migrated is still right for that thread. */
+struct cpu_vcpu {
+	__u32 tid;
+	__u32 guest;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cpu_vcpu);
+} cpu_vcpu SEC(".maps");
 
 struct exit_start {
 	__u64 ts;
@@ -78,19 +101,12 @@ struct {
 	__type(value, struct exit_start);
 } kvm_exit_start SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);	/* guest */
-	__type(value, __u8);
-} first_run_seen SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);	/* guest */
-	__type(value, __u32);	/* its current phase */
-} guest_phase SEC(".maps");
+/* Each guest's current phase, indexed by guest id & (HT_GUESTS_MAX - 1): plain memory, no
+ * helper call on the hot path. */
+#define HT_GUESTS_MAX 1024
+__u32 guest_phase[HT_GUESTS_MAX];
+__u8 first_run_seen[HT_GUESTS_MAX];	/* a guest's first KVM_RUN was reported */
 
 static __always_inline __u32 *guest_of(__u32 tgid)
 {
@@ -100,6 +116,24 @@ static __always_inline __u32 *guest_of(__u32 tgid)
 static __always_inline __u32 current_tgid(void)
 {
 	return bpf_get_current_pid_tgid() >> 32;
+}
+
+/* The guest of the current thread, found through this CPU's vCPU cache first. 0 if untracked. */
+static __always_inline int vcpu_guest(__u32 *guest)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 zero = 0, *g;
+	struct cpu_vcpu *c = bpf_map_lookup_elem(&cpu_vcpu, &zero);
+
+	if (c && c->tid == (__u32)pt && c->tid) {
+		*guest = c->guest;
+		return 1;
+	}
+	g = bpf_map_lookup_elem(&tracked, &(__u32){pt >> 32});
+	if (!g)
+		return 0;
+	*guest = *g;
+	return 1;
 }
 
 static __always_inline void count(__u32 guest, __u64 ts, __u32 kind, __u64 sub, __u64 delta)
@@ -113,12 +147,8 @@ static __always_inline void count(__u32 guest, __u64 ts, __u32 kind, __u64 sub, 
 	key.bucket = (ts - origin_ns) / bucket_ns;
 	key.kind = kind;
 	key.sub = sub;
-	if (phase_port) {
-		__u32 *ph = bpf_map_lookup_elem(&guest_phase, &guest);
-
-		if (ph)
-			key.phase = *ph;
-	}
+	if (phase_port)
+		key.phase = guest_phase[guest & (HT_GUESTS_MAX - 1)];
 	val = bpf_map_lookup_elem(&counters, &key);
 	if (!val) {
 		bpf_map_update_elem(&counters, &key, &zero, BPF_NOEXIST);
@@ -270,7 +300,7 @@ static __always_inline int on_sys_enter(struct pt_regs *regs, long id)
 {
 	__u32 tid, *g;
 	__u64 ts;
-	__u8 one = 1;
+	struct run_start *rs;
 
 	if (id != ioctl_nr)
 		return 0;
@@ -281,50 +311,63 @@ static __always_inline int on_sys_enter(struct pt_regs *regs, long id)
 		return 0;
 	ts = bpf_ktime_get_ns();
 	tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&kvm_run_start, &tid, &ts, BPF_ANY);
-	if (!bpf_map_lookup_elem(&first_run_seen, g)) {
-		bpf_map_update_elem(&first_run_seen, g, &one, BPF_ANY);
+	rs = bpf_map_lookup_elem(&kvm_run_start, &tid);
+	if (rs) {
+		rs->ts = ts;
+		rs->guest = *g;
+		rs->active = 1;
+	} else {
+		struct run_start n = {.ts = ts, .guest = *g, .active = 1};
+
+		bpf_map_update_elem(&kvm_run_start, &tid, &n, BPF_ANY);
+	}
+	{
+		__u32 zero = 0;
+		struct cpu_vcpu *c = bpf_map_lookup_elem(&cpu_vcpu, &zero);
+
+		if (c) {
+			c->tid = tid;
+			c->guest = *g;
+		}
+	}
+	if (!first_run_seen[*g & (HT_GUESTS_MAX - 1)]) {
+		first_run_seen[*g & (HT_GUESTS_MAX - 1)] = 1;
 		emit(HT_EV_KVM_RUN_FIRST, *g, ts, tid, current_tgid(), 0, 0, 0);
 	}
 	return 0;
 }
 
-static __always_inline int on_sys_exit(void)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u64 *start = bpf_map_lookup_elem(&kvm_run_start, &tid);
-	__u64 ts, dur;
-	__u32 *g;
-
-	if (!start)
-		return 0;
-	ts = bpf_ktime_get_ns();
-	dur = ts - *start;
-	bpf_map_delete_elem(&kvm_run_start, &tid);
-	g = guest_of(current_tgid());
-	if (!g)
-		return 0;
-	count(*g, ts, HT_CNT_KVM_RUN, 0, 1);
-	count(*g, ts, HT_CNT_KVM_RUN_NS, 0, dur);
-	count(*g, ts, HT_CNT_KVM_RUN_LOG2, log2_u64(dur | 1), 1);
-	return 0;
-}
-
+/* kvm:kvm_userspace_exit fires as every KVM_RUN ioctl returns (whatever the reason, errors
+ * included): the end of the KVM_RUN whose start sys_enter noted. No program runs on sys_exit, which
+ * every syscall of the host would pay for. */
 static __always_inline int on_kvm_userspace_exit(__u32 reason)
 {
-	__u32 *g = guest_of(current_tgid());
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct run_start *rs = bpf_map_lookup_elem(&kvm_run_start, &tid);
+	__u64 ts = bpf_ktime_get_ns(), dur;
+	__u32 guest;
 
-	if (g)
-		count(*g, bpf_ktime_get_ns(), HT_CNT_KVM_USER_EXIT, reason, 1);
+	if (rs && rs->active) {
+		guest = rs->guest;
+		dur = ts - rs->ts;
+		rs->active = 0;
+		/* The number of KVM_RUN calls is the histogram's sum (userspace adds it up). */
+		count(guest, ts, HT_CNT_KVM_RUN_NS, 0, dur);
+		count(guest, ts, HT_CNT_KVM_RUN_LOG2, log2_u64(dur | 1), 1);
+	} else if (!vcpu_guest(&guest)) {
+		return 0;
+	}
+	count(guest, ts, HT_CNT_KVM_USER_EXIT, reason, 1);
 	return 0;
 }
 
 static __always_inline int on_kvm_pio(unsigned int rw, unsigned int port, const void *data)
 {
-	__u32 *g = guest_of(current_tgid());
+	__u32 gid;
+	__u32 *g = &gid;
 	__u64 ts;
 
-	if (!g)
+	if (!vcpu_guest(&gid))
 		return 0;
 	ts = bpf_ktime_get_ns();
 	/* A phase marker (rw 1: KVM_PIO_OUT): the exits from here on belong to the new phase. */
@@ -337,13 +380,13 @@ static __always_inline int on_kvm_pio(unsigned int rw, unsigned int port, const 
 		/* The KVM_RUN in progress ran the old phase until now: count that part there, the
 		 * rest (from here to its return) goes to the new phase. */
 		__u32 tid = (__u32)bpf_get_current_pid_tgid();
-		__u64 *start = bpf_map_lookup_elem(&kvm_run_start, &tid);
+		struct run_start *rs = bpf_map_lookup_elem(&kvm_run_start, &tid);
 
-		if (start && ts > *start) {
-			count(guest, ts, HT_CNT_KVM_RUN_NS, 0, ts - *start);
-			*start = ts;
+		if (rs && rs->active && ts > rs->ts) {
+			count(guest, ts, HT_CNT_KVM_RUN_NS, 0, ts - rs->ts);
+			rs->ts = ts;
 		}
-		bpf_map_update_elem(&guest_phase, &guest, &phase, BPF_ANY);
+		guest_phase[guest & (HT_GUESTS_MAX - 1)] = phase;
 		emit(HT_EV_PHASE, guest, ts, (__u32)bpf_get_current_pid_tgid(), current_tgid(), 0, phase, 0);
 	}
 	count(*g, ts, HT_CNT_KVM_PIO, (port & 0xffff) | ((__u64)rw << 16), 1);
@@ -352,10 +395,10 @@ static __always_inline int on_kvm_pio(unsigned int rw, unsigned int port, const 
 
 static __always_inline int on_kvm_mmio(int type, __u64 gpa)
 {
-	__u32 *g = guest_of(current_tgid());
+	__u32 guest;
 
-	if (g)
-		count(*g, bpf_ktime_get_ns(), HT_CNT_KVM_MMIO,
+	if (vcpu_guest(&guest))
+		count(guest, bpf_ktime_get_ns(), HT_CNT_KVM_MMIO,
 		      (gpa & 0x00ffffffffffffffULL) | ((__u64)(type & 0xff) << 56), 1);
 	return 0;
 }
@@ -459,7 +502,6 @@ HT_TWIN(page_fault_user, on_fault(HT_CNT_FAULT_USER),
 HT_TWIN(page_fault_kernel, on_fault(HT_CNT_FAULT_KERNEL),
 	unsigned long address, struct pt_regs *regs, unsigned long error_code)
 HT_TWIN(sys_enter, on_sys_enter(regs, id), struct pt_regs *regs, long id)
-HT_TWIN(sys_exit, on_sys_exit(), struct pt_regs *regs, long ret)
 HT_TWIN(kvm_userspace_exit, on_kvm_userspace_exit(reason), __u32 reason, int err)
 HT_TWIN(kvm_pio, on_kvm_pio(rw, port, data),
 	unsigned int rw, unsigned int port, unsigned int size, unsigned int cnt, const void *data)

@@ -4,19 +4,21 @@
 #  memory (issue 3): footprint accounting of 32 guests' processes (every process of 32 full
 #    containers plus their LXC monitors, one smaps_rollup each): target under 1 s; hypetrace's
 #    own peak RSS during `hypetrace memory`: target under 50 MB.
+#  exitcost (issue 5): the payload's exits/s with hypetrace attached vs nothing attached (target:
+#    under 2 % slower), and vs bpftrace counting the same events.
 #  dedup (issue 4): scan rate of `hypetrace dedup` on 1 GiB of a process's memory, beside the hash
 #    alone and the copy alone: target at least 2 GB/s scanned and classified; index at most 16
 #    bytes per page; a whole-host scan with four 1 GiB TCG VMs running: target under a minute.
-# Usage: scripts/bench.sh [memory|dedup|all] [--guests N]   (as root; runs scripts/setup.sh first)
+# Usage: scripts/bench.sh [memory|dedup|exitcost|all] [--guests N]   (as root; runs scripts/setup.sh first)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 what=all
 guests=32
 while [ $# -gt 0 ]; do
   case "$1" in
-    memory|dedup|all) what=$1 ;;
+    memory|dedup|exitcost|all) what=$1 ;;
     --guests) guests=$2; shift ;;
-    *) echo "usage: scripts/bench.sh [memory|dedup|all] [--guests N]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [memory|dedup|exitcost|all] [--guests N]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -63,4 +65,55 @@ PY
     "$bpp" "$(verdict "$bpp" 16 le)"
   printf 'hypetrace peak RSS:                  %6.1f MB\n' "$rss"
   echo "bench: report in $root/out/bench-dedup.txt, JSON in $json"
+fi
+
+if [ "$what" = exitcost ] || [ "$what" = all ]; then
+  ht="$root/build/hypetrace"
+  rounds=5 runs=4 ops=20000
+  dir="$root/out/bench-exitcost"
+  rm -rf "$dir"; mkdir -p "$dir"
+  echo "bench: exitcost payload, $rounds rounds of $runs runs each with nothing attached, hypetrace, bpftrace (interleaved: the host drifts)"
+  for r in $(seq "$rounds"); do
+    "$ht" exitcost --no-trace --runs "$runs" --ops "$ops" -q --json "$dir/bare-$r.json" >/dev/null
+    "$ht" exitcost --runs "$runs" --ops "$ops" -q --json "$dir/traced-$r.json" >/dev/null
+    bt_out="$dir/bpftrace-$r.txt"
+    bpftrace -e '
+      tracepoint:kvm:kvm_pio { @pio[args->port, args->rw] = count(); }
+      tracepoint:kvm:kvm_mmio { @mmio[args->gpa, args->type] = count(); }
+      tracepoint:kvm:kvm_userspace_exit { @uexit[args->reason] = count(); }
+      tracepoint:kvm:kvm_exit { @exit[args->exit_reason] = count(); }
+      tracepoint:raw_syscalls:sys_enter /args->id == 16 && args->args[1] == 0xAE80/ { @start[tid] = nsecs; }
+      tracepoint:raw_syscalls:sys_exit /@start[tid]/ { @run_ns = hist(nsecs - @start[tid]); delete(@start[tid]); }' \
+      >"$bt_out" 2>&1 &
+    bt=$!
+    for _ in $(seq 300); do grep -q Attaching "$bt_out" 2>/dev/null && break; sleep 0.1; done
+    "$ht" exitcost --no-trace --runs "$runs" --ops "$ops" -q --json "$dir/bpftrace-$r.json" >/dev/null
+    kill -INT "$bt"; wait "$bt" || true
+  done
+  python3 - "$dir" <<'PY'
+import glob, json, statistics, sys
+d = sys.argv[1]
+def walls(mode):
+    w = []
+    for f in sorted(glob.glob(f"{d}/{mode}-*.json")):
+        w += json.load(open(f))["run_wall_s"]
+    return w
+t = json.load(open(sorted(glob.glob(f"{d}/traced-*.json"))[0]))
+# exits per run: every port I/O and MMIO access the payload made, as hypetrace counted them
+exits = sum(e["count"] for ph in t["all_phases"] for k in ("pio", "mmio") for e in ph[k]) / t["runs"]
+rows = {}
+for mode in ("bare", "traced", "bpftrace"):
+    w = walls(mode)
+    rows[mode] = (statistics.median(w), statistics.stdev(w), len(w))
+bare = rows["bare"][0]
+print(f"payload: {exits:.0f} exits per run; median seconds per run over {rows['bare'][2]} runs each")
+for mode, label in (("bare", "nothing attached"), ("traced", "hypetrace attached"), ("bpftrace", "bpftrace attached")):
+    m, sd, n = rows[mode]
+    line = f"{label:20s} {m:8.4f} s/run (sd {sd:.4f})  {exits / m:9.0f} exits/s"
+    if mode != "bare":
+        line += f"  slowdown {100 * (m / bare - 1):+5.1f} %"
+    if mode == "traced":
+        line += f"   target < 2 %: {'met' if m / bare - 1 < 0.02 else 'MISSED'}"
+    print(line)
+PY
 fi

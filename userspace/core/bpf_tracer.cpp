@@ -13,6 +13,8 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <tuple>
+#include <map>
 #include <string>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -96,7 +98,6 @@ std::vector<Twin> twins(trace_bpf* s) {
         {"exceptions", "page_fault_user", p.page_fault_user_btf, p.page_fault_user_raw},
         {"exceptions", "page_fault_kernel", p.page_fault_kernel_btf, p.page_fault_kernel_raw},
         {"raw_syscalls", "sys_enter", p.sys_enter_btf, p.sys_enter_raw},
-        {"raw_syscalls", "sys_exit", p.sys_exit_btf, p.sys_exit_raw},
         {"kvm", "kvm_userspace_exit", p.kvm_userspace_exit_btf, p.kvm_userspace_exit_raw},
         {"kvm", "kvm_pio", p.kvm_pio_btf, p.kvm_pio_raw},
         {"kvm", "kvm_mmio", p.kvm_mmio_btf, p.kvm_mmio_raw},
@@ -263,10 +264,16 @@ void Tracer::begin_run(uint64_t origin_ns) {
     auto* s = impl_->skel;
     s->bss->spawner_tgid = 0;
     clear_map<uint32_t>(bpf_map__fd(s->maps.tracked));
-    clear_map<uint32_t>(bpf_map__fd(s->maps.first_run_seen));
+    std::memset(s->bss->first_run_seen, 0, sizeof s->bss->first_run_seen);
     clear_map<uint32_t>(bpf_map__fd(s->maps.kvm_run_start));
+    {  // this run's guest ids may name other processes than the last run's
+        // value: struct cpu_vcpu (bpf/trace.bpf.c), 8 bytes per CPU
+        std::vector<uint64_t> zeros(std::size_t(std::max(1, libbpf_num_possible_cpus())));
+        uint32_t zero = 0;
+        bpf_map_update_elem(bpf_map__fd(s->maps.cpu_vcpu), &zero, zeros.data(), BPF_ANY);
+    }
     clear_map<uint32_t>(bpf_map__fd(s->maps.kvm_exit_start));
-    clear_map<uint32_t>(bpf_map__fd(s->maps.guest_phase));
+    std::memset(s->bss->guest_phase, 0, sizeof s->bss->guest_phase);
     clear_map<ht_counter_key>(bpf_map__fd(s->maps.counters));
     ring_buffer__consume(impl_->rb);
     impl_->pending.clear();
@@ -318,7 +325,7 @@ std::vector<CounterSample> Tracer::drain_counters() {
         int err = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &batch, &batch, keys.data(), vals.data(),
                                                   &n, &bopts);
         for (uint32_t j = 0; j < n; ++j)
-            out.push_back({keys[j].guest, keys[j].bucket, CounterKind(keys[j].kind), keys[j].phase, keys[j].sub, vals[j]});
+            out.push_back({keys[j].guest, keys[j].bucket, CounterKind(keys[j].kind), keys[j].sub, vals[j], keys[j].phase});
         first = false;
         if (err == 0) continue;
         if (err == -ENOENT) break;
@@ -333,10 +340,16 @@ std::vector<CounterSample> Tracer::drain_counters() {
     if (!batched) {
         for (auto& k : map_keys<ht_counter_key>(fd)) {
             uint64_t v = 0;
-            if (bpf_map_lookup_elem(fd, &k, &v) == 0) out.push_back({k.guest, k.bucket, CounterKind(k.kind), k.phase, k.sub, v});
+            if (bpf_map_lookup_elem(fd, &k, &v) == 0) out.push_back({k.guest, k.bucket, CounterKind(k.kind), k.sub, v, k.phase});
             bpf_map_delete_elem(fd, &k);
         }
     }
+    // The kernel keeps the KVM_RUN histogram only; the number of calls is its sum.
+    std::map<std::tuple<uint32_t, uint32_t, uint32_t>, uint64_t> runs;
+    for (const auto& c : out)
+        if (c.kind == CounterKind::kvm_run_log2) runs[{c.guest, c.bucket, c.phase}] += c.value;
+    for (const auto& [k, v] : runs)
+        out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run, 0, v, std::get<2>(k)});
     return out;
 }
 

@@ -48,9 +48,9 @@ struct CounterSample {
     uint32_t guest = 0;
     uint32_t bucket = 0;
     CounterKind kind{};
-    uint32_t phase = 0;  // the guest's phase when counted (Tracer::set_phase_port), else 0
     uint64_t sub = 0;
     uint64_t value = 0;
+    uint32_t phase = 0;  // the guest's phase when counted (Tracer::set_phase_port), else 0
 };
 
 // Everything one traced run produced.
