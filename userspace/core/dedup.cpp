@@ -115,7 +115,8 @@ FrameFlagReader kpage_reader() {
 }
 
 DedupTable classify_frames(std::vector<PageRef>& frames, const std::vector<uint64_t>& image_hashes,
-                           const KsmModel& ksm, std::vector<uint64_t>* host_hashes) {
+                           const KsmModel& ksm, std::vector<uint64_t>* host_hashes,
+                           std::vector<uint64_t>* guest_pfns) {
     DedupTable t;
     t.image_files_known = !image_hashes.empty();
     const uint64_t zh = zero_page_hash();
@@ -215,6 +216,9 @@ DedupTable classify_frames(std::vector<PageRef>& frames, const std::vector<uint6
             if (in_host || in_other) {
                 const int row = in_host ? kWithHost : kWithOther;
                 if (in_host && host_hashes) host_hashes->push_back(frames[i].hash);  // ascending: frames are sorted
+                if (in_host && guest_pfns)
+                    for (std::size_t k = i; k < j; ++k)
+                        if (frames[k].owners & kG) guest_pfns->push_back(frames[k].pfn);
                 const bool out_anon = in_host ? host_anon : other_anon;
                 const bool out_file = in_host ? host_file : other_file;
                 const bool out_mg = in_host ? host_anon_mg : other_anon_mg;
@@ -235,6 +239,7 @@ DedupTable classify_frames(std::vector<PageRef>& frames, const std::vector<uint6
         }
         i = j;
     }
+    if (guest_pfns) std::sort(guest_pfns->begin(), guest_pfns->end());
     return t;
 }
 

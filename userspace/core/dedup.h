@@ -108,8 +108,10 @@ struct KsmModel {
 // Classifies the collapsed frames (sorts them by content). `image_hashes` (sorted) are the
 // hashes of every 4 KiB block of the guest image's files; empty: not told.
 // `host_hashes` (optional) receives, sorted, the contents of the guest frames counted in the
-// "between guest and host" row, to find where the host's copies are.
+// "between guest and host" row, and `guest_pfns` the guest's own frames of those contents
+// (sorted): to find where the host's copies are, and not take the guest's for them.
 DedupTable classify_frames(std::vector<PageRef>& frames, const std::vector<uint64_t>& image_hashes,
-                           const KsmModel& ksm, std::vector<uint64_t>* host_hashes = nullptr);
+                           const KsmModel& ksm, std::vector<uint64_t>* host_hashes = nullptr,
+                           std::vector<uint64_t>* guest_pfns = nullptr);
 
 }  // namespace ht

@@ -362,7 +362,8 @@ std::vector<uint64_t> hash_file_blocks(const std::string& dir, uint64_t* nfiles,
 namespace ht {
 
 std::vector<std::pair<std::string, uint64_t>> pages_in_files(const std::vector<std::pair<std::string, std::string>>& files,
-                                                             const std::vector<uint64_t>& sorted_hashes) {
+                                                             const std::vector<uint64_t>& sorted_hashes,
+                                                             const std::vector<uint64_t>& skip_pfns) {
     std::map<std::string, uint64_t> by_name;
     if (sorted_hashes.empty()) return {};
     int self_pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -375,8 +376,9 @@ std::vector<std::pair<std::string, uint64_t>> pages_in_files(const std::vector<s
             continue;
         }
         uint64_t n = 0;
-        visit_cached_pages(fd, uint64_t(sb.st_size), self_pm, [&](uint64_t hash, uint64_t) {
-            n += std::binary_search(sorted_hashes.begin(), sorted_hashes.end(), hash);
+        visit_cached_pages(fd, uint64_t(sb.st_size), self_pm, [&](uint64_t hash, uint64_t pfn) {
+            n += std::binary_search(sorted_hashes.begin(), sorted_hashes.end(), hash) &&
+                 !std::binary_search(skip_pfns.begin(), skip_pfns.end(), pfn);
         });
         close(fd);
         if (n) by_name[name.empty() ? via : name] += n;

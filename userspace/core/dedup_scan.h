@@ -50,9 +50,11 @@ int find_guest_ram(const std::vector<MapRange>& maps, uint64_t ram_bytes);
 std::vector<uint64_t> parse_mergeable_starts(const std::string& smaps_text);
 
 // For each file (as in IndexStats::cache_files), how many of its resident pages have one of
-// `sorted_hashes` as content; by path, most first, files with none left out.
+// `sorted_hashes` as content, not counting the frames in `skip_pfns` (sorted: the guest's own);
+// by path, most first, files with none left out.
 std::vector<std::pair<std::string, uint64_t>> pages_in_files(const std::vector<std::pair<std::string, std::string>>& files,
-                                                             const std::vector<uint64_t>& sorted_hashes);
+                                                             const std::vector<uint64_t>& sorted_hashes,
+                                                             const std::vector<uint64_t>& skip_pfns = {});
 
 // Hashes of every 4 KiB block (the last one zero-padded) of every regular file under `dir`,
 // sorted and unique: what the guest's page cache would hold if it cached those files.

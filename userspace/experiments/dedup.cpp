@@ -216,10 +216,10 @@ DedupResult run_dedup(const DedupConfig& cfg, const HostInfo& host) {
         r.image_blocks = bytes / 4096;
     }
     c0 = mono_ns();
-    std::vector<uint64_t> host_hashes;
-    r.table = classify_frames(refs, image, cfg.ksm_model, &host_hashes);
+    std::vector<uint64_t> host_hashes, guest_pfns;
+    r.table = classify_frames(refs, image, cfg.ksm_model, &host_hashes, &guest_pfns);
     r.stats.classify_s = collapse_s + double(mono_ns() - c0) / 1e9;
-    if (cfg.host) r.host_copies_in_files = pages_in_files(r.stats.cache_files, host_hashes);
+    if (cfg.host) r.host_copies_in_files = pages_in_files(r.stats.cache_files, host_hashes, guest_pfns);
     r.self_peak_rss_mb = double(self_peak_rss_kb()) / 1024.0;
     return r;
 }
