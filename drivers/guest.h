@@ -54,7 +54,15 @@ struct GuestSpec {
     unsigned memory_mb = 1024;        // as the paper: 1 GiB per VM
     unsigned vcpus = 1;
     RootfsMode rootfs = RootfsMode::direct;  // containers only
+    // Full guests: a host directory holding run.sh, run once by the guest when it is ready
+    // (scripts/guest/hypetrace-job); its output arrives on the "marks" stream between
+    // HYPETRACE-JOB-BEGIN and HYPETRACE-JOB-END <rc>. VM: a read-only tar disk (/dev/vdb);
+    // container: bound read-only at /hypetrace-job. Empty: no job.
+    std::filesystem::path job_dir;
 };
+
+inline constexpr const char* kJobBeginMarker = "HYPETRACE-JOB-BEGIN";
+inline constexpr const char* kJobEndMarker = "HYPETRACE-JOB-END";
 
 class Guest {
 public:

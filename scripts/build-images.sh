@@ -33,14 +33,16 @@ mkdir -p "$tmp"
 
 # Debian 12 with systemd, a kernel and its initrd; the host's own apt sources are used.
 mmdebstrap --quiet --variant=apt \
-  --include=systemd-sysv,udev,procps,linux-image-cloud-amd64,initramfs-tools \
+  --include=systemd-sysv,udev,procps,linux-image-cloud-amd64,initramfs-tools,fio \
   --customize-hook="copy-in $here/guest/hypetrace-init /usr/local/sbin" \
   --customize-hook="copy-in $here/guest/hypetrace-ready.service /etc/systemd/system" \
+  --customize-hook="copy-in $here/guest/hypetrace-job /usr/local/sbin" \
+  --customize-hook="copy-in $here/guest/hypetrace-job.service /etc/systemd/system" \
   --customize-hook='mkdir -p "$1/etc/hypetrace" "$1/etc/systemd/journald.conf.d"' \
   --customize-hook="copy-in $here/guest/app.rc /etc/hypetrace" \
   --customize-hook="copy-in $here/guest/journald.conf /etc/systemd/journald.conf.d" \
-  --customize-hook='chmod 0755 "$1/usr/local/sbin/hypetrace-init"' \
-  --customize-hook='chroot "$1" systemctl enable hypetrace-ready.service' \
+  --customize-hook='chmod 0755 "$1/usr/local/sbin/hypetrace-init" "$1/usr/local/sbin/hypetrace-job"' \
+  --customize-hook='chroot "$1" systemctl enable hypetrace-ready.service hypetrace-job.service' \
   --customize-hook='echo hypetrace-guest > "$1/etc/hostname"' \
   --customize-hook='chroot "$1" passwd -d root >/dev/null' \
   bookworm "$tmp/rootfs"

@@ -20,6 +20,7 @@ packages=(
   smem                                            # tests cross-check PSS sums against it
   libxxhash-dev                                   # page content hashes (XXH3)
   nasm                                            # the exitcost payload (real-mode firmware)
+  fio                                             # hypetrace io: the workload, run natively too
   mmdebstrap e2fsprogs cpio                       # guest images
   bpftrace                                        # tests cross-check counts against it
   procps util-linux

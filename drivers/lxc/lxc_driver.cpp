@@ -168,6 +168,8 @@ std::vector<std::pair<std::string, std::string>> LxcDriver::config(const GuestSp
         // The ready marker's own channel (see kMarksFile), in /dev (LXC's tmpfs, not the rootfs).
         c.push_back({"lxc.mount.entry",
                      (spec.run_dir / kMarksFile).string() + " dev/hypetrace-marks none bind,create=file 0 0"});
+        if (!spec.job_dir.empty())  // the job (hypetrace-job in the image runs it)
+            c.push_back({"lxc.mount.entry", spec.job_dir.string() + " hypetrace-job none bind,ro,create=dir 0 0"});
     }
     // As the paper: a container's memory is limited to 256 MB (the resident size of a typical VM).
     std::error_code ec;

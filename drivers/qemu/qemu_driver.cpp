@@ -19,6 +19,14 @@ public:
 
     GuestKind kind() const override { return GuestKind::vm; }
 
+    void prepare() override {
+        if (spec_.job_dir.empty()) return;
+        // The job travels as a tar archive on a second, read-only virtio disk.
+        int rc = run_and_wait({"tar", "-cf", (spec_.run_dir / "job.tar").string(), "-C", spec_.job_dir.string(), "."});
+        if (rc != 0) throw UserError("cannot pack the guest's job from " + spec_.job_dir.string() + " (tar exit " +
+                                     std::to_string(rc) + ")");
+    }
+
     void start() override {
         for (const auto& [stream, file] : console_files()) std::ofstream(spec_.run_dir / file).flush();
         SpawnOptions o;
@@ -98,6 +106,8 @@ std::vector<std::string> QemuDriver::command_line(const GuestSpec& spec) {
                            "-serial", "file:" + (run / kMarksFile).string(),
                            // snapshot=on: every boot starts from the same disk, writes go to a temp overlay
                            "-drive", "file=" + spec.images.disk().string() + ",if=virtio,format=raw,snapshot=on"});
+        if (!spec.job_dir.empty())  // /dev/vdb: the job (hypetrace-job in the image reads it)
+            a.insert(a.end(), {"-drive", "file=" + (run / "job.tar").string() + ",if=virtio,format=raw,readonly=on"});
         break;
     case Variant::app:
         a.insert(a.end(), {"-kernel", spec.images.kernel().string(), "-initrd", spec.images.app_initramfs().string(),

@@ -8,8 +8,11 @@
 #include "drivers/qemu/qemu_driver.h"
 #include "experiments/startup.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <thread>
 
 using namespace ht;
 
@@ -93,4 +96,47 @@ TEST(Guests, NativeBaselineStartsBash) {
     EXPECT_EQ(mark_names(r), (std::vector<std::string>{"launch", "exec", "ready"}));
     EXPECT_LT(r.total_s, 1.0);
     EXPECT_EQ(r.totals.execs, 1u);
+}
+
+// The job channel (hypetrace io hands its workload to guests this way): a directory given at
+// start runs once the guest is ready, its output back on the marks stream, in a VM and a container.
+namespace {
+std::string run_job(Driver& d, const std::string& name) {
+    char tmpl[] = "/var/tmp/ht-job-XXXXXX";
+    std::filesystem::path dir = mkdtemp(tmpl);
+    std::filesystem::create_directories(dir / "job");
+    std::ofstream(dir / "job" / "run.sh") << "echo JOB-OK $(cat /proc/1/comm) $(command -v fio)\nexit 3\n";
+    GuestSpec spec;
+    spec.name = name + "-" + std::to_string(getpid());
+    spec.variant = Variant::full;
+    spec.images = images();
+    spec.run_dir = dir;
+    spec.accel = Accel::tcg;
+    spec.rootfs = RootfsMode::shared;
+    spec.job_dir = dir / "job";
+    auto g = d.create(spec);
+    g->prepare();
+    g->start();
+    std::string marks;
+    for (int i = 0; i < 1200 && marks.find(kJobEndMarker) == std::string::npos; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        marks = read_text((dir / kMarksFile).string()).value_or("");
+    }
+    g->stop();
+    std::filesystem::remove_all(dir);
+    marks.erase(std::remove(marks.begin(), marks.end(), '\r'), marks.end());  // a serial line ends in \r\n
+    return marks;
+}
+}  // namespace
+
+TEST(Guests, JobRunsInAVmAndAContainer) {
+    HT_REQUIRE_ROOT();
+    QemuDriver qemu;
+    LxcDriver lxc;
+    for (Driver* d : {static_cast<Driver*>(&qemu), static_cast<Driver*>(&lxc)}) {
+        std::string marks = run_job(*d, "ht-it-job-" + d->name());
+        EXPECT_NE(marks.find(std::string(kJobBeginMarker) + "\nJOB-OK systemd /usr/bin/fio\n" + kJobEndMarker + " 3"),
+                  std::string::npos)
+            << d->name() << ": " << marks;
+    }
 }
