@@ -102,3 +102,38 @@ TEST(Exitcost, RefusesTcgInOneLine) {
     EXPECT_EQ(r.lines(r.err), 1) << r.err;
     EXPECT_NE(r.err.find("TCG has none"), std::string::npos) << r.err;
 }
+
+// `hypetrace io`: the same fio job runs in a VM (TCG here), a container and natively, handed to the
+// guests through the job channel; every technique reports operations per second, and the VM the
+// host side of its I/O.
+TEST(Io, RunsTheSameFioJobInAVmAContainerAndNatively) {
+    HT_REQUIRE_ROOT();
+    ASSERT_FALSE(which("fio").empty()) << "fio missing: scripts/setup.sh installs it";
+    char tmpl[] = "/tmp/ht-io-XXXXXX";
+    std::string dir = mkdtemp(tmpl);
+    auto r = run_hypetrace({"io", "--kvm", "--lxc", "--native", "--runs", "1", "--runtime", "1", "--json",
+                            dir + "/io.json", "-q"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    json j = json::parse(slurp(dir + "/io.json"));
+    std::filesystem::remove_all(dir);
+    ASSERT_EQ(j["techniques"].size(), 3u);
+    for (const auto& t : j["techniques"]) {
+        ASSERT_EQ(t["runs"].size(), 1u) << t["id"];
+        for (const char* section : {"fileserver", "randread"})
+            EXPECT_GT(t["summary"][section]["ops_per_s"]["mean"].get<double>(), 10.0) << t["id"] << " " << section;
+    }
+    const auto& vm = j["techniques"][0];
+    EXPECT_EQ(vm["id"], "kvm");
+    EXPECT_GT(vm["host_side"]["cpu_s"].get<double>(), 0.1) << "QEMU's CPU time over the job";
+    EXPECT_GT(vm["host_side"]["syscalls_write"].get<uint64_t>() + vm["host_side"]["syscalls_read"].get<uint64_t>(), 0u);
+    EXPECT_NE(r.out.find("vs native"), std::string::npos);
+    EXPECT_TRUE(pids_with("ht-io-").empty()) << "a guest outlived the run";
+}
+
+TEST(Io, RefusesAMissingJobFileInOneLine) {
+    HT_REQUIRE_ROOT();
+    auto r = run_hypetrace({"io", "--native", "--job", "/nonexistent/job.fio"});
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_EQ(r.lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("--job /nonexistent/job.fio"), std::string::npos) << r.err;
+}

@@ -12,6 +12,7 @@
 #include "experiments/dedup.h"
 #include "experiments/devices.h"
 #include "experiments/exitcost.h"
+#include "experiments/io.h"
 #include "experiments/fleet.h"
 #include "experiments/report.h"
 #include "core/clock.h"
@@ -432,6 +433,68 @@ int cmd_exitcost(const ExitcostArgs& a) {
     return 0;
 }
 
+struct IoArgs {
+    bool kvm = false, lxc = false, native = false, quiet = false, verbose = false;
+    std::string job, json, accel = "auto", images = default_images();
+    unsigned runs = 3, runtime = 10;
+    double boot_timeout = 0;
+};
+
+int cmd_io(const IoArgs& a) {
+    if (!(a.kvm || a.lxc || a.native)) throw usage_error("choose at least one technique: --kvm, --lxc or --native");
+    AccelRequest req = parse_accel_request(a.accel);
+    IoConfig cfg;
+    if (!a.job.empty()) {
+        auto text = read_text(a.job);
+        if (!text) throw UserError("--job " + a.job + ": cannot read it (give a fio job file)");
+        cfg.job_text = *text;
+        cfg.job_name = std::filesystem::path(a.job).filename().string();
+    } else {
+        cfg.job_text = default_fio_job();
+    }
+    require_root("io");
+    if (!a.json.empty()) check_writable(a.json, "--json");
+    if (a.native && which("fio").empty()) throw UserError("fio not found: install fio (scripts/setup.sh does)");
+    HostInfo host = probe_host();
+    QemuDriver qemu;
+    LxcDriver lxc;
+    cfg.images.dir = a.images;
+    cfg.runs = a.runs;
+    cfg.runtime_s = a.runtime;
+    auto progress = [q = a.quiet](const std::string& line) {
+        if (!q) std::cerr << "[hypetrace] " << line << std::endl;
+    };
+    cfg.progress = progress;
+    if (a.kvm) {
+        AccelChoice accel = choose_accel(req, host);
+        cfg.accel = accel.accel;
+        if (accel.notice) progress("notice: VM accelerator " + accel.reason);
+        cfg.techniques.push_back({"kvm", accel.accel == Accel::tcg ? "KVM (TCG)" : "KVM", &qemu});
+    }
+    if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc});
+    if (a.native) cfg.techniques.push_back({"native", "native", nullptr});
+    for (const auto& t : cfg.techniques)
+        if (t.driver) {
+            GuestSpec spec;
+            spec.variant = Variant::full;
+            spec.images = cfg.images;
+            spec.accel = cfg.accel;
+            t.driver->preflight(spec);
+        }
+    cfg.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : cfg.accel == Accel::tcg ? 600 : 180;
+    TracerOptions topts;
+    topts.verbose = a.verbose;
+    topts.bucket_ns = 3600'000'000'000ULL;
+    Tracer tracer(topts);
+    IoResult result = run_io(tracer, host, cfg);
+    std::cout << render_text(result) << std::flush;
+    if (!a.json.empty()) {
+        write_file_atomic(a.json, to_json(result).dump(2) + "\n");
+        progress("wrote " + a.json);
+    }
+    return 0;
+}
+
 int cmd_devices(const DevicesArgs& a) {
     std::vector<DeviceSet> sets = parse_device_sets(a.sets);
     AccelRequest req = parse_accel_request(a.accel);
@@ -733,15 +796,38 @@ int main(int argc, char** argv) {
                      "where KVM has no VT-x/AMD-V (PVM emulates it). Ports and addresses are named after the QEMU\n"
                      "device that owns them (QEMU's memory tree over QMP).");
 
+    IoArgs ia;
+    auto* io = app.add_subcommand("io", "The same fio workload in a VM, a container and natively (paper Figure 3), "
+                                        "and the host-side cost of the VM's I/O");
+    io->add_flag("--kvm", ia.kvm, "a full VM (QEMU, virtio disk); the job is handed to it on a second disk");
+    io->add_flag("--lxc", ia.lxc, "a full container (shared rootfs); the job is bind-mounted into it");
+    io->add_flag("--native", ia.native, "the host itself");
+    io->add_option("--job", ia.job, "a fio job file (default: fileserver-like small files, then 4 KiB random "
+                                    "reads; ${HT_IO_DIR} and ${HT_IO_RUNTIME} are set for it)");
+    io->add_option("--runs", ia.runs, "fio runs per technique")->check(CLI::Range(1u, 100u))->capture_default_str();
+    io->add_option("--runtime", ia.runtime, "seconds per job section")->check(CLI::Range(1u, 3600u))->capture_default_str();
+    add_accel_option(io, ia.accel);
+    io->add_option("--images", ia.images, "guest images directory")->capture_default_str();
+    io->add_option("--boot-timeout", ia.boot_timeout, "seconds a guest may take to start its job")->check(CLI::PositiveNumber);
+    io->add_option("--json", ia.json, "write the result as versioned JSON to FILE (atomically)");
+    io->add_flag("-q,--quiet", ia.quiet, "no progress lines on stderr");
+    io->add_flag("-v,--verbose", ia.verbose, "show libbpf's messages");
+    io->footer("Examples:\n"
+               "  hypetrace io --kvm --lxc --native                 # 3 runs of 2 x 10 s each\n"
+               "  hypetrace io --lxc --native --runs 5 --json io.json\n"
+               "  hypetrace io --kvm --job my.fio --runtime 30\n"
+               "The guests run the job from a directory handed to them at start (scripts/guest/hypetrace-job):\n"
+               "no image is rebuilt per job.");
+
     bool host_json = false, host_verbose = false;
     auto* host = app.add_subcommand("host", "What this host can do: accelerator choice, BTF, which trace sources attach");
     host->add_flag("--json", host_json, "print as JSON");
     host->add_flag("-v,--verbose", host_verbose, "show libbpf's messages");
 
     // CLI11 reports an unknown subcommand as "a subcommand is required": name it instead.
-    const std::set<std::string> known{"startup", "memory", "devices", "dedup", "exitcost", "host"};
+    const std::set<std::string> known{"startup", "memory", "devices", "dedup", "exitcost", "io", "host"};
     if (argc > 1 && argv[1][0] != '-' && !known.count(argv[1])) {
-        std::cerr << "hypetrace: unknown subcommand '" << argv[1] << "': choose startup, memory, devices, dedup, exitcost or host (see hypetrace --help)"
+        std::cerr << "hypetrace: unknown subcommand '" << argv[1] << "': choose startup, memory, devices, dedup, exitcost, io or host (see hypetrace --help)"
                   << std::endl;
         return 2;
     }
@@ -764,6 +850,7 @@ int main(int argc, char** argv) {
         if (*devices) return cmd_devices(da);
         if (*dedup) return cmd_dedup(xa);
         if (*exitcost) return cmd_exitcost(ea);
+        if (*io) return cmd_io(ia);
         if (*host) return cmd_host(host_json, host_verbose);
     } catch (const UserError& e) {
         std::cerr << "hypetrace: " << e.what() << std::endl;

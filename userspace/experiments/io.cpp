@@ -1,0 +1,442 @@
+// SPDX-License-Identifier: MIT
+#include "experiments/io.h"
+
+#include "core/clock.h"
+#include "core/console.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/interrupt.h"
+#include "core/kvm_names.h"
+#include "core/proc.h"
+#include "core/spawn.h"
+#include "experiments/report.h"
+
+#include <algorithm>
+#include <cstring>
+#include <dirent.h>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+namespace ht {
+namespace {
+
+constexpr const char* kResultBegin = "HYPETRACE-IO-RESULT ";
+constexpr const char* kResultEnd = "HYPETRACE-IO-RESULT-END";
+
+std::string run_script(unsigned runs, unsigned runtime_s) {
+    std::ostringstream s;
+    s << "#!/bin/sh\n"
+         "# hypetrace io: runs job.fio " << runs << " times in a scratch directory; each run's fio JSON\n"
+         "# goes to stdout between markers. In a VM (its job disk is /dev/vdb) each run is also marked\n"
+         "# on port 0x404, which hypetrace's BPF programs see as a phase of the guest under KVM.\n"
+         "work=${HT_IO_DIR:-/var/tmp/ht-io}\n"
+         "mark() { [ -b /dev/vdb ] && [ -c /dev/port ] && printf \"\\\\$1\" | dd of=/dev/port bs=1 seek=1028 count=1 2>/dev/null; }\n"
+         "i=1\n"
+         "while [ $i -le " << runs << " ]; do\n"
+         "  rm -rf \"$work\"; mkdir -p \"$work\"\n"
+         "  mark 001\n"
+         "  HT_IO_DIR=\"$work\" HT_IO_RUNTIME=" << runtime_s << " fio --output-format=json --output=\"$work.json\" job.fio >/dev/null 2>\"$work.err\"\n"
+         "  rc=$?\n"
+         "  mark 002\n"
+         "  echo \"" << kResultBegin << "$i $rc\"\n"
+         "  cat \"$work.json\"; echo\n"
+         "  [ $rc = 0 ] || head -c 500 \"$work.err\"\n"
+         "  echo \"" << kResultEnd << "\"\n"
+         "  i=$((i + 1))\n"
+         "done\n"
+         "rm -rf \"$work\" \"$work.json\" \"$work.err\"\n";
+    return s.str();
+}
+
+double pct(const nlohmann::json& side, const char* p) {
+    if (!side.contains("clat_ns") || !side["clat_ns"].contains("percentile")) return 0;
+    const auto& pc = side["clat_ns"]["percentile"];
+    return pc.contains(p) ? pc[p].get<double>() / 1e3 : 0;
+}
+
+// /proc/PID/io fields.
+std::map<std::string, uint64_t> proc_io(pid_t pid) {
+    std::map<std::string, uint64_t> m;
+    if (auto t = read_text("/proc/" + std::to_string(pid) + "/io")) {
+        std::istringstream in(*t);
+        std::string k;
+        uint64_t v;
+        while (in >> k >> v) m[k.substr(0, k.size() - 1)] = v;
+    }
+    return m;
+}
+
+// utime/stime (ticks) of every thread of a process, by tid, with its name.
+std::map<pid_t, std::pair<std::string, std::pair<uint64_t, uint64_t>>> thread_times(pid_t pid) {
+    std::map<pid_t, std::pair<std::string, std::pair<uint64_t, uint64_t>>> out;
+    const std::string base = "/proc/" + std::to_string(pid) + "/task";
+    if (DIR* d = opendir(base.c_str())) {
+        while (dirent* e = readdir(d)) {
+            if (e->d_name[0] == '.') continue;
+            if (auto st = read_text(base + "/" + e->d_name + "/stat"))
+                if (auto ps = parse_proc_stat(*st)) out[ps->pid] = {ps->comm, {ps->utime_ticks, ps->stime_ticks}};
+        }
+        closedir(d);
+    }
+    return out;
+}
+
+void summarize(IoTechniqueResult& t) {
+    std::map<std::string, std::vector<double>> ops, p99;
+    for (const auto& run : t.runs)
+        for (const auto& j : run) {
+            ops[j.name].push_back(j.ops());
+            p99[j.name].push_back(j.read_iops > 0 ? j.read_p99_us : j.write_p99_us);
+        }
+    for (auto& [k, v] : ops) t.ops_per_s[k] = ht::summarize(v);
+    for (auto& [k, v] : p99) t.p99_us[k] = ht::summarize(v);
+}
+
+}  // namespace
+
+std::string default_fio_job() {
+    return "; hypetrace io's default workload, shaped like filebench's fileserver personality (many\n"
+           "; small files created, written, read and deleted by a few threads), then small random reads.\n"
+           "; ${HT_IO_DIR} and ${HT_IO_RUNTIME} are set by the runner.\n"
+           "[global]\n"
+           "directory=${HT_IO_DIR}\n"
+           "ioengine=psync\n"
+           "time_based=1\n"
+           "runtime=${HT_IO_RUNTIME}\n"
+           "group_reporting=1\n"
+           "\n"
+           "[fileserver]\n"
+           "rw=randrw\n"
+           "rwmixread=50\n"
+           "bs=16k\n"
+           "nrfiles=64\n"
+           "filesize=128k\n"
+           "file_service_type=random\n"
+           "fsync_on_close=1\n"
+           "unlink=1\n"
+           "numjobs=2\n"
+           "\n"
+           "[randread]\n"
+           "stonewall\n"
+           "rw=randread\n"
+           "bs=4k\n"
+           "size=32m\n";
+}
+
+std::vector<FioJobResult> parse_fio_json(const std::string& text) {
+    std::vector<FioJobResult> out;
+    auto b = text.find('{');
+    if (b == std::string::npos) return out;
+    nlohmann::json j = nlohmann::json::parse(text.substr(b), nullptr, false);
+    if (j.is_discarded() || !j.contains("jobs")) return out;
+    for (const auto& job : j["jobs"]) {
+        FioJobResult r;
+        r.name = job.value("jobname", "?");
+        r.error = job.value("error", 0);
+        if (job.contains("read")) {
+            r.read_iops = job["read"].value("iops", 0.0);
+            r.read_bw_kib = job["read"].value("bw", 0.0);
+            r.read_p50_us = pct(job["read"], "50.000000");
+            r.read_p99_us = pct(job["read"], "99.000000");
+        }
+        if (job.contains("write")) {
+            r.write_iops = job["write"].value("iops", 0.0);
+            r.write_bw_kib = job["write"].value("bw", 0.0);
+            r.write_p50_us = pct(job["write"], "50.000000");
+            r.write_p99_us = pct(job["write"], "99.000000");
+        }
+        out.push_back(r);
+    }
+    return out;
+}
+
+IoResult run_io(Tracer& tracer, const HostInfo& host, const IoConfig& cfg) {
+    IoResult res;
+    res.host = host;
+    res.started_at = utc_now();
+    res.job_name = cfg.job_name;
+    res.job_text = cfg.job_text;
+    res.runs = cfg.runs;
+    res.runtime_s = cfg.runtime_s;
+    res.sources = tracer.sources();
+    unsigned sections = 0;
+    for (std::size_t p = 0; (p = cfg.job_text.find("\n[", p)) != std::string::npos; ++p)
+        if (cfg.job_text.compare(p, 9, "\n[global]") != 0) ++sections;
+    const double job_timeout = double(cfg.runs) * (double(std::max(1u, sections)) * (cfg.runtime_s + 30.0)) + 120;
+    uint32_t guest_id = 1;
+    for (const auto& t : cfg.techniques) {
+        auto say = [&](const std::string& m) {
+            if (cfg.progress) cfg.progress("[" + t.id + "] " + m);
+        };
+        IoTechniqueResult tr;
+        tr.technique = t;
+        ScratchDir dir(cfg.scratch_parent, "io-" + t.id + "-" + std::to_string(getpid()));
+        const auto job = dir.path() / "job";
+        std::filesystem::create_directories(job);
+        write_file_atomic(job / "job.fio", cfg.job_text);
+        write_file_atomic(job / "run.sh", run_script(cfg.runs, cfg.runtime_s));
+        const uint32_t gid = guest_id++;
+        tracer.begin_run(mono_ns());
+        std::string output;
+        std::unique_ptr<Guest> guest;
+        uint64_t begin_ns = 0, end_ns = 0;
+        if (!t.driver) {  // native: the runner as a child of hypetrace
+            SpawnOptions o;
+            o.stdout_path = (dir.path() / kMarksFile).string();
+            o.stderr_path = o.stdout_path;
+            o.env = {{"HT_IO_DIR", (dir.path() / "work").string()}};
+            say("running fio natively");
+            tracer.arm_spawner(gid);
+            begin_ns = mono_ns();
+            int rc = run_and_wait({"sh", "-c", "cd \"$1\" && exec sh ./run.sh", "sh", job.string()}, o);
+            end_ns = mono_ns();
+            tracer.disarm_spawner();
+            if (rc != 0) throw UserError("the native fio runner failed (exit " + std::to_string(rc) + ")");
+            output = read_text((dir.path() / kMarksFile).string()).value_or("");
+        } else {
+            GuestSpec spec;
+            spec.name = "ht-io-" + t.id + "-" + std::to_string(getpid());
+            spec.variant = Variant::full;
+            spec.images = cfg.images;
+            spec.run_dir = dir.path();
+            spec.accel = cfg.accel;
+            spec.rootfs = RootfsMode::shared;
+            spec.job_dir = job;
+            guest = t.driver->create(spec);
+            auto marks = guest->milestones();
+            marks.push_back({"marks", kJobBeginMarker, "job_begin"});
+            marks.push_back({"marks", kJobEndMarker, "job_end"});
+            ConsoleWatcher w(spec.run_dir, guest->console_files(), marks);
+            guest->prepare();
+            say("booting");
+            tracer.arm_spawner(gid);
+            try {
+                guest->start();
+            } catch (...) {
+                tracer.disarm_spawner();
+                throw;
+            }
+            tracer.disarm_spawner();
+            for (pid_t p : guest->pids()) tracer.track(p, gid);
+            const uint64_t t0 = mono_ns();
+            std::map<std::string, uint64_t> io0;
+            std::map<pid_t, std::pair<std::string, std::pair<uint64_t, uint64_t>>> th0;
+            for (;;) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                throw_if_interrupted();
+                w.poll();
+                if (!begin_ns && w.hit("job_begin")) {
+                    begin_ns = w.hit("job_begin")->ts_ns;
+                    if (guest->kind() == GuestKind::vm) {
+                        io0 = proc_io(guest->main_pid());
+                        th0 = thread_times(guest->main_pid());
+                    }
+                    tracer.poll_events(0);
+                    tracer.drain_counters();  // the boot's: not the job's
+                    say("ready; fio running (" + std::to_string(cfg.runs) + " runs)");
+                }
+                if (begin_ns && w.hit("job_end")) {
+                    end_ns = w.hit("job_end")->ts_ns;
+                    break;
+                }
+                if (!guest->alive()) throw UserError(t.label + " guest died: " + guest->failure_hint());
+                const double waited = double(mono_ns() - t0) / 1e9;
+                if (!begin_ns && waited > cfg.boot_timeout_s)
+                    throw UserError(t.label + ": the guest did not start its job within " +
+                                    fmt("%.0f", cfg.boot_timeout_s) + " s (--boot-timeout)");
+                if (begin_ns && double(mono_ns() - begin_ns) / 1e9 > job_timeout)
+                    throw UserError(t.label + ": the fio job did not finish within " + fmt("%.0f", job_timeout) + " s");
+            }
+            if (guest->kind() == GuestKind::vm) {
+                auto io1 = proc_io(guest->main_pid());
+                tr.syscr = io1["syscr"] - io0["syscr"];
+                tr.syscw = io1["syscw"] - io0["syscw"];
+                tr.read_bytes = io1["read_bytes"] - io0["read_bytes"];
+                tr.write_bytes = io1["write_bytes"] - io0["write_bytes"];
+                const double hz = double(sysconf(_SC_CLK_TCK));
+                std::map<std::string, ThreadCpu> by_name;
+                for (const auto& [tid, v] : thread_times(guest->main_pid())) {
+                    auto it = th0.find(tid);
+                    uint64_t u0 = it == th0.end() ? 0 : it->second.second.first;
+                    uint64_t s0 = it == th0.end() ? 0 : it->second.second.second;
+                    ThreadCpu& c = by_name[v.first];
+                    c.comm = v.first;
+                    c.user_s += double(v.second.first - u0) / hz;
+                    c.sys_s += double(v.second.second - s0) / hz;
+                }
+                for (auto& [n, c] : by_name) {
+                    tr.host_cpu_s += c.user_s + c.sys_s;
+                    if (c.user_s + c.sys_s > 0) tr.threads.push_back(c);
+                }
+                std::sort(tr.threads.begin(), tr.threads.end(),
+                          [](const ThreadCpu& a, const ThreadCpu& b) { return a.user_s + a.sys_s > b.user_s + b.sys_s; });
+                tr.accel = to_string(cfg.accel);
+            }
+            tracer.poll_events(0);
+            output = read_text((dir.path() / kMarksFile).string()).value_or("");
+        }
+        tr.job_s = double(end_ns - begin_ns) / 1e9;
+        for (const auto& c : tracer.drain_counters()) {
+            if (c.guest != gid) continue;
+            switch (c.kind) {
+            case CounterKind::fault_user:
+            case CounterKind::fault_kernel: tr.faults += c.value; break;
+            case CounterKind::kvm_pio: tr.pio[c.sub] += c.value; break;
+            case CounterKind::kvm_mmio: tr.mmio[c.sub] += c.value; break;
+            case CounterKind::kvm_user_exit: tr.user_exits[c.sub] += c.value; break;
+            case CounterKind::kvm_exit: tr.kvm_exits[c.sub] += c.value; break;
+            case CounterKind::kvm_run: tr.kvm_runs += c.value; break;
+            case CounterKind::kvm_run_ns: tr.kvm_run_ns += c.value; break;
+            default: break;
+            }
+        }
+        tracer.end_run();
+        if (guest) guest->stop();
+        output.erase(std::remove(output.begin(), output.end(), '\r'), output.end());
+        for (std::size_t p = 0; (p = output.find(kResultBegin, p)) != std::string::npos;) {
+            auto line_end = output.find('\n', p);
+            auto end = output.find(kResultEnd, line_end);
+            if (line_end == std::string::npos || end == std::string::npos) break;
+            std::istringstream hdr(output.substr(p + std::strlen(kResultBegin), line_end - p));
+            int run = 0, rc = -1;
+            hdr >> run >> rc;
+            std::string body = output.substr(line_end + 1, end - line_end - 1);
+            auto jobs = parse_fio_json(body);
+            if (rc != 0 || jobs.empty()) {
+                // fio's stderr follows its JSON: say that, not the JSON
+                auto close = body.rfind("\n}");
+                std::string err = close == std::string::npos ? body : body.substr(close + 2);
+                while (!err.empty() && (err.front() == '\n' || err.front() == ' ')) err.erase(0, 1);
+                std::replace(err.begin(), err.end(), '\n', ' ');
+                for (const auto& j : jobs)
+                    if (j.error) err = "job " + j.name + " error " + std::to_string(j.error) + " (" + std::strerror(j.error) + "); " + err;
+                throw UserError(t.label + ": fio run " + std::to_string(run) + " failed (exit " + std::to_string(rc) +
+                                "): " + err.substr(0, 300));
+            }
+            tr.runs.push_back(jobs);
+            p = end;
+        }
+        if (tr.runs.size() != cfg.runs)
+            throw UserError(t.label + ": " + std::to_string(tr.runs.size()) + " of " + std::to_string(cfg.runs) +
+                            " fio results came back");
+        summarize(tr);
+        std::string line = "done:";
+        for (const auto& [k, s] : tr.ops_per_s) line += " " + k + " " + fmt("%.0f", s.mean) + " ops/s";
+        say(line);
+        res.techniques.push_back(std::move(tr));
+    }
+    return res;
+}
+
+nlohmann::json to_json(const IoResult& r) {
+    nlohmann::json techs = nlohmann::json::array();
+    for (const auto& t : r.techniques) {
+        nlohmann::json runs = nlohmann::json::array();
+        for (const auto& run : t.runs) {
+            nlohmann::json jobs = nlohmann::json::array();
+            for (const auto& j : run)
+                jobs.push_back({{"name", j.name}, {"read_iops", j.read_iops}, {"write_iops", j.write_iops},
+                                {"read_bw_kib", j.read_bw_kib}, {"write_bw_kib", j.write_bw_kib},
+                                {"read_p50_us", j.read_p50_us}, {"read_p99_us", j.read_p99_us},
+                                {"write_p50_us", j.write_p50_us}, {"write_p99_us", j.write_p99_us}});
+            runs.push_back(jobs);
+        }
+        nlohmann::json sums = nlohmann::json::object();
+        for (const auto& [k, s] : t.ops_per_s)
+            sums[k] = {{"ops_per_s", {{"mean", s.mean}, {"ci95", s.ci95}}},
+                       {"p99_us", {{"mean", t.p99_us.at(k).mean}, {"ci95", t.p99_us.at(k).ci95}}}};
+        nlohmann::json threads = nlohmann::json::array();
+        for (const auto& c : t.threads) threads.push_back({{"thread", c.comm}, {"user_s", c.user_s}, {"sys_s", c.sys_s}});
+        auto kv = [](const std::map<uint64_t, uint64_t>& m) {
+            nlohmann::json a = nlohmann::json::array();
+            for (auto [k, v] : m) a.push_back({{"key", k}, {"count", v}});
+            return a;
+        };
+        techs.push_back({{"id", t.technique.id},
+                         {"label", t.technique.label},
+                         {"accel", t.accel},
+                         {"runs", runs},
+                         {"summary", sums},
+                         {"job_s", t.job_s},
+                         {"host_side",
+                          {{"cpu_s", t.host_cpu_s},
+                           {"threads", threads},
+                           {"syscalls_read", t.syscr},
+                           {"syscalls_write", t.syscw},
+                           {"read_bytes", t.read_bytes},
+                           {"write_bytes", t.write_bytes},
+                           {"page_faults", t.faults}}},
+                         {"exits", {{"pio", kv(t.pio)}, {"mmio", kv(t.mmio)}, {"to_qemu", kv(t.user_exits)},
+                                    {"kvm_exit", kv(t.kvm_exits)}, {"kvm_runs", t.kvm_runs}, {"kvm_run_ns", t.kvm_run_ns}}}});
+    }
+    return {{"schema", kIoSchemaVersion}, {"tool", "hypetrace io"},       {"started_at", r.started_at},
+            {"host", host_json(r.host)},  {"job_name", r.job_name},      {"job", r.job_text},
+            {"runs", r.runs},             {"runtime_s", r.runtime_s},    {"techniques", techs},
+            {"sources", sources_json(r.sources)}};
+}
+
+std::string render_text(const IoResult& r) {
+    std::ostringstream o;
+    o << "hypetrace io: the same fio workload in each technique (paper section 2.2, Figure 3)\n";
+    o << host_line(r.host) << "\n";
+    o << "job: " << r.job_name << ", " << r.runs << " runs of " << r.runtime_s << " s per section\n\n";
+    const IoTechniqueResult* native = nullptr;
+    const IoTechniqueResult* lxc = nullptr;
+    for (const auto& t : r.techniques) {
+        if (t.technique.id == "native") native = &t;
+        if (t.technique.id == "lxc") lxc = &t;
+    }
+    std::vector<std::vector<std::string>> rows{{"technique", "section", "ops/s", "+-95%", "p99 us", "vs native"}};
+    for (const auto& t : r.techniques)
+        for (const auto& [k, s] : t.ops_per_s) {
+            std::string rel = "-";
+            if (native && native->ops_per_s.count(k) && native->ops_per_s.at(k).mean > 0)
+                rel = fmt("%.2f", s.mean / native->ops_per_s.at(k).mean);
+            rows.push_back({t.technique.label, k, fmt("%.0f", s.mean),
+                            fmt("%.0f", s.ci95), fmt("%.0f", t.p99_us.at(k).mean), rel});
+        }
+    o << render_table(rows, {false, false, true, true, true, true});
+    for (const auto& t : r.techniques) {
+        if (t.threads.empty()) continue;
+        double ops = 0;
+        for (const auto& run : t.runs)
+            for (const auto& j : run) ops += j.ops() * double(r.runtime_s);
+        o << "\n" << t.technique.label << " host side over the job (" << fmt("%.1f", t.job_s) << " s): QEMU used "
+          << fmt("%.1f", t.host_cpu_s) << " s of CPU";
+        if (ops > 0) o << " (" << fmt("%.1f", t.host_cpu_s * 1e6 / ops) << " us per fio operation)";
+        o << "; by thread:";
+        std::size_t shown = 0;
+        for (const auto& c : t.threads) {
+            if (shown++ == 6) break;
+            o << " " << c.comm << " " << fmt("%.2f", c.user_s) << "+" << fmt("%.2f", c.sys_s) << " s";
+        }
+        o << ".\n  QEMU's read-type and write-type syscalls (/proc/PID/io): " << t.syscr << " and " << t.syscw
+          << (ops > 0 ? " (" + fmt("%.2f", double(t.syscr + t.syscw) / ops) + " per fio operation)" : "")
+          << "; storage " << fmt("%.1f", double(t.read_bytes) / 1048576.0) << " MiB read, "
+          << fmt("%.1f", double(t.write_bytes) / 1048576.0) << " MiB written; " << t.faults << " page faults.\n";
+        uint64_t exits = 0;
+        for (auto [k, v] : t.user_exits) exits += v;
+        if (t.accel == "tcg")
+            o << "  Under TCG there are no VM exits: the guest's I/O costs QEMU CPU time instead (above).\n";
+        else if (ops > 0)
+            o << "  Exits to QEMU: " << exits << " (" << fmt("%.2f", double(exits) / ops) << " per fio operation).\n";
+    }
+    if (lxc) {
+        for (const auto& t : r.techniques) {
+            if (t.technique.id != "kvm") continue;
+            for (const auto& [k, s] : t.ops_per_s) {
+                if (!lxc->ops_per_s.count(k) || s.mean <= 0 || lxc->ops_per_s.at(k).mean <= 0) continue;
+                const double us_vm = 1e6 / s.mean, us_lxc = 1e6 / lxc->ops_per_s.at(k).mean;
+                o << "\n" << k << ": the VM spends " << fmt("%.1f", us_vm - us_lxc) << " us more per operation than the "
+                  << "container (" << fmt("%.1f", us_vm) << " vs " << fmt("%.1f", us_lxc) << " us)";
+                if (t.accel == "tcg") o << "; no VM exits to attribute it to under TCG.";
+                o << "\n";
+            }
+        }
+    }
+    return o.str();
+}
+
+}  // namespace ht

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT
+// `hypetrace io`: the same I/O workload (fio) in a VM, a container and natively (paper section 2.2,
+// Figure 3), and where a VM's extra cost per operation goes. The workload is handed to full
+// guests at start through the job channel (drivers/guest.h job_dir: a tar disk for a VM, a bind
+// mount for a container), never baked into the image. Each run's fio JSON comes back on the
+// guest's marks stream. Around the job hypetrace reads the host side of each guest: CPU time by
+// thread and I/O syscalls of QEMU (/proc), page faults and, under KVM, exits (BPF counters).
+#pragma once
+#include "core/bpf_tracer.h"
+#include "core/host.h"
+#include "core/stats.h"
+#include "drivers/guest.h"
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ht {
+
+struct IoTechnique {
+    std::string id;     // "kvm", "lxc", "native"
+    std::string label;  // "KVM (TCG)", "LXC", "native"
+    Driver* driver = nullptr;  // null: native (fio run by hypetrace itself)
+};
+
+struct IoConfig {
+    std::vector<IoTechnique> techniques;
+    std::string job_text;     // the fio job file
+    std::string job_name = "fileserver+randread";
+    unsigned runs = 3;        // fio runs per technique (in one boot)
+    unsigned runtime_s = 10;  // per fio job section (time_based)
+    Accel accel = Accel::tcg;
+    ImageSet images;
+    std::filesystem::path scratch_parent = "/var/tmp/hypetrace";
+    double boot_timeout_s = 600;
+    std::function<void(const std::string&)> progress;
+};
+
+// One fio job section's result in one run.
+struct FioJobResult {
+    std::string name;
+    double read_iops = 0, write_iops = 0;
+    double read_bw_kib = 0, write_bw_kib = 0;
+    double read_p50_us = 0, read_p99_us = 0, write_p50_us = 0, write_p99_us = 0;
+    int error = 0;  // fio's errno for the section, 0 if it ran
+    double ops() const { return read_iops + write_iops; }
+};
+// Parses fio's --output-format=json (one run).
+std::vector<FioJobResult> parse_fio_json(const std::string& text);
+
+// CPU time of one QEMU thread over the job.
+struct ThreadCpu {
+    std::string comm;
+    double user_s = 0, sys_s = 0;
+};
+
+struct IoTechniqueResult {
+    IoTechnique technique;
+    std::string accel;  // VMs
+    std::vector<std::vector<FioJobResult>> runs;      // per run, per job section
+    std::map<std::string, Summary> ops_per_s;         // per job section, over runs
+    std::map<std::string, Summary> p99_us;            // read p99 (write if no reads)
+    double job_s = 0;                                 // from job begin to end (all runs)
+    // Host side over the job (VM: QEMU; container: its processes at the end; native: none).
+    std::vector<ThreadCpu> threads;
+    double host_cpu_s = 0;
+    uint64_t syscr = 0, syscw = 0, read_bytes = 0, write_bytes = 0;  // /proc/PID/io deltas
+    uint64_t faults = 0;                                              // traced
+    std::map<uint64_t, uint64_t> pio, mmio, user_exits, kvm_exits;     // traced, during the job
+    uint64_t kvm_runs = 0, kvm_run_ns = 0;
+};
+
+struct IoResult {
+    HostInfo host;
+    std::string started_at;
+    std::string job_name, job_text;
+    unsigned runs = 0, runtime_s = 0;
+    std::vector<IoTechniqueResult> techniques;
+    std::vector<SourceStatus> sources;
+};
+
+IoResult run_io(Tracer& tracer, const HostInfo& host, const IoConfig& cfg);
+
+// The default workload: a fileserver-like section (many small files created, written, read,
+// deleted by a few threads) and a small random-read section, `runtime_s` each.
+std::string default_fio_job();
+
+nlohmann::json to_json(const IoResult& r);
+std::string render_text(const IoResult& r);
+
+inline constexpr int kIoSchemaVersion = 1;
+
+}  // namespace ht
