@@ -60,6 +60,14 @@ struct ht_counter_key {
 	unsigned long long sub;
 };
 
+/* The end of a KVM_RUN, one map update for three counts: key as ht_counter_key with
+ * sub = exit reason (KVM_EXIT_*) | floor(log2(ns in KVM_RUN)) << 32; kind unused. Userspace turns
+ * it into kvm_user_exit (by reason), kvm_run_log2, kvm_run_ns and kvm_run counts. */
+struct ht_run_value {
+	unsigned long long count;
+	unsigned long long ns;
+};
+
 #define HT_COUNTERS_MAX (1 << 18)
 #define HT_TRACKED_MAX 16384
 

@@ -55,6 +55,13 @@ struct {
 } counters SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HT_COUNTERS_MAX / 4);
+	__type(key, struct ht_counter_key);
+	__type(value, struct ht_run_value);
+} run_exits SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
@@ -159,6 +166,32 @@ static __always_inline void count(__u32 guest, __u64 ts, __u32 kind, __u64 sub, 
 		}
 	}
 	__sync_fetch_and_add(val, delta);
+}
+
+/* One KVM_RUN ended (see struct ht_run_value). */
+static __always_inline void count_run(__u32 guest, __u64 ts, __u32 reason, __u32 log2, __u64 ns)
+{
+	struct ht_counter_key key = {};
+	struct ht_run_value zero = {}, *val;
+
+	if (ts < origin_ns)
+		return;
+	key.guest = guest;
+	key.bucket = (ts - origin_ns) / bucket_ns;
+	key.sub = reason | ((__u64)log2 << 32);
+	if (phase_port)
+		key.phase = guest_phase[guest & (HT_GUESTS_MAX - 1)];
+	val = bpf_map_lookup_elem(&run_exits, &key);
+	if (!val) {
+		bpf_map_update_elem(&run_exits, &key, &zero, BPF_NOEXIST);
+		val = bpf_map_lookup_elem(&run_exits, &key);
+		if (!val) {
+			__sync_fetch_and_add(&lost_counts, 1);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&val->count, 1);
+	__sync_fetch_and_add(&val->ns, ns);
 }
 
 /* floor(log2(v)) for v > 0, without __builtin_clzll (clang 14's BPF backend cannot lower it). */
@@ -298,17 +331,17 @@ static __always_inline int on_fault(__u32 kind)
 
 static __always_inline int on_sys_enter(struct pt_regs *regs, long id)
 {
-	__u32 tid, *g;
+	__u32 tid, *g, gid;
 	__u64 ts;
 	struct run_start *rs;
 
 	if (id != ioctl_nr)
 		return 0;
-	g = guest_of(current_tgid());
-	if (!g)
-		return 0;
 	if ((__u32)PT_REGS_PARM2_CORE(regs) != kvm_run_cmd)
 		return 0;
+	if (!vcpu_guest(&gid))
+		return 0;
+	g = &gid;
 	ts = bpf_ktime_get_ns();
 	tid = (__u32)bpf_get_current_pid_tgid();
 	rs = bpf_map_lookup_elem(&kvm_run_start, &tid);
@@ -348,16 +381,13 @@ static __always_inline int on_kvm_userspace_exit(__u32 reason)
 	__u32 guest;
 
 	if (rs && rs->active) {
-		guest = rs->guest;
-		dur = ts - rs->ts;
 		rs->active = 0;
-		/* The number of KVM_RUN calls is the histogram's sum (userspace adds it up). */
-		count(guest, ts, HT_CNT_KVM_RUN_NS, 0, dur);
-		count(guest, ts, HT_CNT_KVM_RUN_LOG2, log2_u64(dur | 1), 1);
-	} else if (!vcpu_guest(&guest)) {
+		dur = ts - rs->ts;
+		count_run(rs->guest, ts, reason, log2_u64(dur | 1), dur);
 		return 0;
 	}
-	count(guest, ts, HT_CNT_KVM_USER_EXIT, reason, 1);
+	if (vcpu_guest(&guest))  /* a KVM_RUN that began before tracking did */
+		count(guest, ts, HT_CNT_KVM_USER_EXIT, reason, 1);
 	return 0;
 }
 

@@ -6,6 +6,8 @@
 #   memory   Figure 4: footprint per guest as 1, 2, 4, 8 guests are added, KSM on
 #   devices  Table 2: memory saved by dropping video, audio and USB from a libvirt-default VM
 #   dedup    Table 1: duplicate pages of a VM within itself, with the host, with a second VM
+#   io       Figure 3's question: one fio job in a VM, a container and natively, the VM's host cost
+#   exitcost what each kind of VM exit costs (a firmware payload under KVM)
 # Extra arguments go to `hypetrace startup` (e.g. --runs 10, --accel kvm).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,4 +20,6 @@ ht="$root/build/hypetrace"
   tee "$out/memory.txt"
 "$ht" devices --guests 3 --json "$out/devices.json" | tee "$out/devices.txt"
 "$ht" dedup --kvm --ksm-check --json "$out/dedup.json" | tee "$out/dedup.txt"
-echo "run: reports in $out (startup, memory, devices, dedup: .txt and .json; memory.svg)"
+"$ht" io --kvm --lxc --native --runtime 5 --json "$out/io.json" | tee "$out/io.txt"
+"$ht" exitcost --json "$out/exitcost.json" | tee "$out/exitcost.txt"
+echo "run: reports in $out (startup, memory, devices, dedup, io, exitcost: .txt and .json; memory.svg)"

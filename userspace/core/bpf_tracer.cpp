@@ -275,6 +275,7 @@ void Tracer::begin_run(uint64_t origin_ns) {
     clear_map<uint32_t>(bpf_map__fd(s->maps.kvm_exit_start));
     std::memset(s->bss->guest_phase, 0, sizeof s->bss->guest_phase);
     clear_map<ht_counter_key>(bpf_map__fd(s->maps.counters));
+    clear_map<ht_counter_key>(bpf_map__fd(s->maps.run_exits));
     ring_buffer__consume(impl_->rb);
     impl_->pending.clear();
     impl_->ksm_scans.clear();
@@ -344,12 +345,32 @@ std::vector<CounterSample> Tracer::drain_counters() {
             bpf_map_delete_elem(fd, &k);
         }
     }
-    // The kernel keeps the KVM_RUN histogram only; the number of calls is its sum.
-    std::map<std::tuple<uint32_t, uint32_t, uint32_t>, uint64_t> runs;
-    for (const auto& c : out)
-        if (c.kind == CounterKind::kvm_run_log2) runs[{c.guest, c.bucket, c.phase}] += c.value;
-    for (const auto& [k, v] : runs)
-        out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run, 0, v, std::get<2>(k)});
+    // Ends of KVM_RUN (struct ht_run_value): one kernel record per (reason, log2 duration) gives
+    // the exits to userspace by reason, the duration histogram, the time inside and the calls.
+    {
+        int rfd = bpf_map__fd(s->maps.run_exits);
+        std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>, uint64_t> by_reason, by_log2;
+        std::map<std::tuple<uint32_t, uint32_t, uint32_t>, std::pair<uint64_t, uint64_t>> totals;  // calls, ns
+        for (auto& k : map_keys<ht_counter_key>(rfd)) {
+            ht_run_value v{};
+            if (bpf_map_lookup_and_delete_elem(rfd, &k, &v) != 0 &&
+                (bpf_map_lookup_elem(rfd, &k, &v) != 0 || bpf_map_delete_elem(rfd, &k) != 0))
+                continue;
+            by_reason[{k.guest, k.bucket, k.phase, k.sub & 0xffffffffu}] += v.count;
+            by_log2[{k.guest, k.bucket, k.phase, k.sub >> 32}] += v.count;
+            auto& t = totals[{k.guest, k.bucket, k.phase}];
+            t.first += v.count;
+            t.second += v.ns;
+        }
+        for (const auto& [k, v] : by_reason)
+            out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_user_exit, std::get<3>(k), v, std::get<2>(k)});
+        for (const auto& [k, v] : by_log2)
+            out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run_log2, std::get<3>(k), v, std::get<2>(k)});
+        for (const auto& [k, v] : totals) {
+            out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run, 0, v.first, std::get<2>(k)});
+            out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run_ns, 0, v.second, std::get<2>(k)});
+        }
+    }
     return out;
 }
 
