@@ -106,8 +106,9 @@ std::vector<std::string> QemuDriver::command_line(const GuestSpec& spec) {
                            "-serial", "file:" + (run / kMarksFile).string(),
                            // snapshot=on: every boot starts from the same disk, writes go to a temp overlay
                            "-drive", "file=" + spec.images.disk().string() + ",if=virtio,format=raw,snapshot=on"});
-        if (!spec.job_dir.empty())  // /dev/vdb: the job (hypetrace-job in the image reads it)
-            a.insert(a.end(), {"-drive", "file=" + (run / "job.tar").string() + ",if=virtio,format=raw,readonly=on"});
+        if (!spec.job_dir.empty())  // /dev/vdb: the job (hypetrace-job in the image reads it); QMP to name devices
+            a.insert(a.end(), {"-drive", "file=" + (run / "job.tar").string() + ",if=virtio,format=raw,readonly=on",
+                               "-qmp", "unix:" + (run / "qmp.sock").string() + ",server=on,wait=off"});
         break;
     case Variant::app:
         a.insert(a.end(), {"-kernel", spec.images.kernel().string(), "-initrd", spec.images.app_initramfs().string(),

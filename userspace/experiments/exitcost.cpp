@@ -162,6 +162,23 @@ ExitcostResult run_exitcost(Tracer* tracer, const HostInfo& host, const Exitcost
     return r;
 }
 
+std::vector<std::vector<std::string>> exit_device_rows(const ExitCounts& c, const Mtree& mtree, double ops) {
+    std::vector<std::vector<std::string>> rows;
+    const double n = std::max(1.0, ops);
+    for (auto [k, v] : c.pio) {
+        const uint64_t port = k & 0xffff;
+        if (port == kPayloadPhasePort) continue;
+        rows.push_back({(k >> 16) & 1 ? "pio out" : "pio in", hex(port), mtree.io_owner(port),
+                        fmt("%.3f", double(v) / n), std::to_string(v)});
+    }
+    for (auto [k, v] : c.mmio) {
+        const uint64_t gpa = k & 0x00ffffffffffffffULL;
+        rows.push_back({(k >> 56) == 2 ? "mmio write" : "mmio read", hex(gpa), mtree.memory_owner(gpa),
+                        fmt("%.3f", double(v) / n), std::to_string(v)});
+    }
+    return rows;
+}
+
 nlohmann::json to_json(const ExitcostResult& r) {
     auto map_json = [](const std::map<uint64_t, uint64_t>& m, auto key) {
         nlohmann::json a = nlohmann::json::array();
@@ -267,21 +284,11 @@ std::string render_text(const ExitcostResult& r) {
     // Where the exits went, by device (port I/O and MMIO), for every phase.
     o << "\nExits by port and address, per operation, with the QEMU device that owns them (QEMU's memory tree):\n";
     std::vector<std::vector<std::string>> dev{{"phase", "kind", "port/address", "device", "per op", "total"}};
-    for (const auto& p : r.phases) {
-        const double n = double(p.ops) * double(std::max(1u, r.runs));
-        for (auto [k, v] : p.counts.pio) {
-            const uint64_t port = k & 0xffff;
-            if (port == kPayloadPhasePort) continue;
-            dev.push_back({to_string(p.phase), (k >> 16) & 1 ? "pio out" : "pio in", hex(port),
-                           r.mtree.io_owner(port), fmt("%.3f", double(v) / n), std::to_string(v)});
+    for (const auto& p : r.phases)
+        for (auto row : exit_device_rows(p.counts, r.mtree, double(p.ops) * double(std::max(1u, r.runs)))) {
+            row.insert(row.begin(), to_string(p.phase));
+            dev.push_back(row);
         }
-        for (auto [k, v] : p.counts.mmio) {
-            const uint64_t gpa = k & 0x00ffffffffffffffULL;
-            dev.push_back({to_string(p.phase), (k >> 56) == 2 ? "mmio write" : "mmio read",
-                           hex(gpa), r.mtree.memory_owner(gpa), fmt("%.3f", double(v) / n),
-                           std::to_string(v)});
-        }
-    }
     o << render_table(dev, {false, false, false, false, true, true});
     for (const auto& p : r.phases) {
         if (p.phase != PayloadPhase::mmio) continue;

@@ -70,6 +70,10 @@ struct ExitcostResult {
     std::vector<SourceStatus> sources;
 };
 
+// Rows "kind, port/address, device, per op, total" for every port and address in `c` (the phase
+// marker port left out), devices from `mtree`: shared by exitcost and io.
+std::vector<std::vector<std::string>> exit_device_rows(const ExitCounts& c, const Mtree& mtree, double ops);
+
 // `tracer` may be null: then only run_wall_s is measured (the overhead benchmark's baseline).
 ExitcostResult run_exitcost(Tracer* tracer, const HostInfo& host, const ExitcostConfig& cfg);
 

@@ -220,6 +220,14 @@ IoResult run_io(Tracer& tracer, const HostInfo& host, const IoConfig& cfg) {
             }
             tracer.disarm_spawner();
             for (pid_t p : guest->pids()) tracer.track(p, gid);
+            if (guest->kind() == GuestKind::vm && cfg.accel == Accel::kvm) {
+                try {  // which device owns which port and address, to name the exits after
+                    QmpClient qmp((dir.path() / "qmp.sock").string(), 10000);
+                    tr.mtree = parse_mtree(qmp.hmp("info mtree -f"));
+                } catch (const UserError& e) {
+                    say(std::string("QEMU's memory tree not read (exits named by address only): ") + e.what());
+                }
+            }
             const uint64_t t0 = mono_ns();
             std::map<std::string, uint64_t> io0;
             std::map<pid_t, std::pair<std::string, std::pair<uint64_t, uint64_t>>> th0;
@@ -283,12 +291,14 @@ IoResult run_io(Tracer& tracer, const HostInfo& host, const IoConfig& cfg) {
             switch (c.kind) {
             case CounterKind::fault_user:
             case CounterKind::fault_kernel: tr.faults += c.value; break;
-            case CounterKind::kvm_pio: tr.pio[c.sub] += c.value; break;
-            case CounterKind::kvm_mmio: tr.mmio[c.sub] += c.value; break;
-            case CounterKind::kvm_user_exit: tr.user_exits[c.sub] += c.value; break;
-            case CounterKind::kvm_exit: tr.kvm_exits[c.sub] += c.value; break;
-            case CounterKind::kvm_run: tr.kvm_runs += c.value; break;
-            case CounterKind::kvm_run_ns: tr.kvm_run_ns += c.value; break;
+            case CounterKind::kvm_pio: tr.exits.pio[c.sub] += c.value; break;
+            case CounterKind::kvm_mmio: tr.exits.mmio[c.sub] += c.value; break;
+            case CounterKind::kvm_user_exit: tr.exits.user_exits[c.sub] += c.value; break;
+            case CounterKind::kvm_exit: tr.exits.kvm_exits[c.sub] += c.value; break;
+            case CounterKind::kvm_exit_ns: tr.exits.kvm_exit_ns[c.sub] += c.value; break;
+            case CounterKind::kvm_run: tr.exits.kvm_runs += c.value; break;
+            case CounterKind::kvm_run_ns: tr.exits.kvm_run_ns += c.value; break;
+            case CounterKind::kvm_run_log2: tr.exits.run_log2[c.sub] += c.value; break;
             default: break;
             }
         }
@@ -368,8 +378,10 @@ nlohmann::json to_json(const IoResult& r) {
                            {"read_bytes", t.read_bytes},
                            {"write_bytes", t.write_bytes},
                            {"page_faults", t.faults}}},
-                         {"exits", {{"pio", kv(t.pio)}, {"mmio", kv(t.mmio)}, {"to_qemu", kv(t.user_exits)},
-                                    {"kvm_exit", kv(t.kvm_exits)}, {"kvm_runs", t.kvm_runs}, {"kvm_run_ns", t.kvm_run_ns}}}});
+                         {"exits", {{"pio", kv(t.exits.pio)}, {"mmio", kv(t.exits.mmio)},
+                                    {"to_qemu", kv(t.exits.user_exits)}, {"kvm_exit", kv(t.exits.kvm_exits)},
+                                    {"kvm_exit_ns", kv(t.exits.kvm_exit_ns)}, {"kvm_runs", t.exits.kvm_runs},
+                                    {"kvm_run_ns", t.exits.kvm_run_ns}, {"kvm_run_log2_ns", kv(t.exits.run_log2)}}}});
     }
     return {{"schema", kIoSchemaVersion}, {"tool", "hypetrace io"},       {"started_at", r.started_at},
             {"host", host_json(r.host)},  {"job_name", r.job_name},      {"job", r.job_text},
@@ -416,12 +428,28 @@ std::string render_text(const IoResult& r) {
           << (ops > 0 ? " (" + fmt("%.2f", double(t.syscr + t.syscw) / ops) + " per fio operation)" : "")
           << "; storage " << fmt("%.1f", double(t.read_bytes) / 1048576.0) << " MiB read, "
           << fmt("%.1f", double(t.write_bytes) / 1048576.0) << " MiB written; " << t.faults << " page faults.\n";
-        uint64_t exits = 0;
-        for (auto [k, v] : t.user_exits) exits += v;
-        if (t.accel == "tcg")
+        const uint64_t exits = t.exits.total_user_exits();
+        if (t.accel == "tcg") {
             o << "  Under TCG there are no VM exits: the guest's I/O costs QEMU CPU time instead (above).\n";
-        else if (ops > 0)
-            o << "  Exits to QEMU: " << exits << " (" << fmt("%.2f", double(exits) / ops) << " per fio operation).\n";
+        } else if (ops > 0) {
+            o << "  Exits to QEMU: " << exits << " (" << fmt("%.2f", double(exits) / ops) << " per fio operation) by reason:";
+            for (auto [k, v] : t.exits.user_exits)
+                o << " " << kvm_userspace_exit_name(uint32_t(k)) << " " << fmt("%.2f", double(v) / ops);
+            const double in_run_us = double(t.exits.kvm_run_ns) / 1e3 / ops;
+            o << ".\n  Per fio operation: " << fmt("%.1f", in_run_us) << " us inside KVM_RUN (guest and in-kernel exits), "
+              << t.exits.total_kvm_exits() << " kvm_exit events";
+            if (!t.exits.kvm_exit_ns.empty()) {
+                uint64_t ns = 0;
+                for (auto [k, v] : t.exits.kvm_exit_ns) ns += v;
+                o << " costing " << fmt("%.2f", double(ns) / 1e3 / ops) << " us in KVM";
+            }
+            o << ".\n";
+            auto rows = exit_device_rows(t.exits, t.mtree, ops);
+            if (!rows.empty()) {
+                rows.insert(rows.begin(), {"kind", "port/address", "device", "per op", "total"});
+                o << render_table(rows, {false, false, false, true, true});
+            }
+        }
     }
     if (lxc) {
         for (const auto& t : r.techniques) {

@@ -10,6 +10,7 @@
 #include "core/host.h"
 #include "core/stats.h"
 #include "drivers/guest.h"
+#include "experiments/exitcost.h"
 
 #include <filesystem>
 #include <functional>
@@ -68,9 +69,9 @@ struct IoTechniqueResult {
     std::vector<ThreadCpu> threads;
     double host_cpu_s = 0;
     uint64_t syscr = 0, syscw = 0, read_bytes = 0, write_bytes = 0;  // /proc/PID/io deltas
-    uint64_t faults = 0;                                              // traced
-    std::map<uint64_t, uint64_t> pio, mmio, user_exits, kvm_exits;     // traced, during the job
-    uint64_t kvm_runs = 0, kvm_run_ns = 0;
+    uint64_t faults = 0;  // traced
+    ExitCounts exits;     // traced, during the job (under KVM)
+    Mtree mtree;          // VMs under KVM: which QEMU device owns which port and address (QMP)
 };
 
 struct IoResult {
