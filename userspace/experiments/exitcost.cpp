@@ -298,6 +298,28 @@ std::string render_text(const ExitcostResult& r) {
               << "coalesced MMIO, buffered in a ring QEMU drains, " << fmt("%.0f", double(mm) / double(ue))
               << " writes per exit.\n";
     }
+    // Time per KVM_RUN (guest entry to the next exit to QEMU), from the in-kernel log2 histogram.
+    o << "\nTime per exit to QEMU (one KVM_RUN: guest entry to the exit that returned), in the phases where\n"
+         "every operation exits to QEMU: average, the log2 histogram's range and its main buckets:\n";
+    auto span = [](uint64_t log2) {
+        auto us = [](double ns) { return ns >= 1e3 ? fmt(ns >= 1e4 ? "%.0f" : "%.1f", ns / 1e3) + "us" : fmt("%.0f", ns) + "ns"; };
+        return us(double(1ull << log2)) + "-" + us(double(2ull << log2));
+    };
+    for (const auto& p : r.phases) {
+        const ExitCounts& c = p.counts;
+        const double n = double(p.ops) * double(std::max(1u, r.runs));
+        if (!c.kvm_runs || c.run_log2.empty() || double(c.total_user_exits()) < 0.5 * n) continue;
+        o << "  " << to_string(p.phase) << ": " << c.kvm_runs << " runs, avg "
+          << fmt("%.2f", double(c.kvm_run_ns) / double(c.kvm_runs) / 1e3) << " us, range "
+          << span(c.run_log2.begin()->first).substr(0, span(c.run_log2.begin()->first).find('-')) << " to "
+          << span(c.run_log2.rbegin()->first).substr(span(c.run_log2.rbegin()->first).find('-') + 1) << ";";
+        std::vector<std::pair<uint64_t, uint64_t>> b(c.run_log2.begin(), c.run_log2.end());
+        std::sort(b.begin(), b.end(), [](auto& x, auto& y) { return x.second > y.second; });
+        for (std::size_t i = 0; i < b.size() && i < 3; ++i)
+            if (200 * b[i].second >= c.kvm_runs)  // 0.5 % and up
+                o << " " << span(b[i].first) << " " << fmt("%.0f", 100.0 * double(b[i].second) / double(c.kvm_runs)) << "%";
+        o << "\n";
+    }
     if (r.kvm_exit_fired) {
         o << "\nkvm_exit reasons per phase (time from exit to re-entry):\n";
         for (const auto& p : r.phases)
