@@ -143,29 +143,44 @@ static __always_inline int vcpu_guest(__u32 *guest)
 	return 1;
 }
 
+/* Fills the key of a counter for `guest` at `ts`; false if before the run's origin. */
+static __always_inline bool counter_key(struct ht_counter_key *key, __u32 guest, __u64 ts, __u32 kind, __u64 sub)
+{
+	if (ts < origin_ns)
+		return false;
+	key->guest = guest;
+	key->bucket = (ts - origin_ns) / bucket_ns;
+	key->kind = kind;
+	key->sub = sub;
+	if (phase_port)
+		key->phase = guest_phase[guest & (HT_GUESTS_MAX - 1)];
+	return true;
+}
+
+/* The value of `key` in `map`, inserted as zero if absent; NULL (and counted lost) if full. */
+static __always_inline void *value_of(void *map, struct ht_counter_key *key, void *zero)
+{
+	void *val = bpf_map_lookup_elem(map, key);
+
+	if (!val) {
+		bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+		val = bpf_map_lookup_elem(map, key);
+		if (!val)
+			__sync_fetch_and_add(&lost_counts, 1);
+	}
+	return val;
+}
+
 static __always_inline void count(__u32 guest, __u64 ts, __u32 kind, __u64 sub, __u64 delta)
 {
 	struct ht_counter_key key = {};
 	__u64 zero = 0, *val;
 
-	if (ts < origin_ns)
+	if (!counter_key(&key, guest, ts, kind, sub))
 		return;
-	key.guest = guest;
-	key.bucket = (ts - origin_ns) / bucket_ns;
-	key.kind = kind;
-	key.sub = sub;
-	if (phase_port)
-		key.phase = guest_phase[guest & (HT_GUESTS_MAX - 1)];
-	val = bpf_map_lookup_elem(&counters, &key);
-	if (!val) {
-		bpf_map_update_elem(&counters, &key, &zero, BPF_NOEXIST);
-		val = bpf_map_lookup_elem(&counters, &key);
-		if (!val) {
-			__sync_fetch_and_add(&lost_counts, 1);
-			return;
-		}
-	}
-	__sync_fetch_and_add(val, delta);
+	val = value_of(&counters, &key, &zero);
+	if (val)
+		__sync_fetch_and_add(val, delta);
 }
 
 /* One KVM_RUN ended (see struct ht_run_value). */
@@ -174,24 +189,13 @@ static __always_inline void count_run(__u32 guest, __u64 ts, __u32 reason, __u32
 	struct ht_counter_key key = {};
 	struct ht_run_value zero = {}, *val;
 
-	if (ts < origin_ns)
+	if (!counter_key(&key, guest, ts, 0, reason | ((__u64)log2 << 32)))
 		return;
-	key.guest = guest;
-	key.bucket = (ts - origin_ns) / bucket_ns;
-	key.sub = reason | ((__u64)log2 << 32);
-	if (phase_port)
-		key.phase = guest_phase[guest & (HT_GUESTS_MAX - 1)];
-	val = bpf_map_lookup_elem(&run_exits, &key);
-	if (!val) {
-		bpf_map_update_elem(&run_exits, &key, &zero, BPF_NOEXIST);
-		val = bpf_map_lookup_elem(&run_exits, &key);
-		if (!val) {
-			__sync_fetch_and_add(&lost_counts, 1);
-			return;
-		}
+	val = value_of(&run_exits, &key, &zero);
+	if (val) {
+		__sync_fetch_and_add(&val->count, 1);
+		__sync_fetch_and_add(&val->ns, ns);
 	}
-	__sync_fetch_and_add(&val->count, 1);
-	__sync_fetch_and_add(&val->ns, ns);
 }
 
 /* floor(log2(v)) for v > 0, without __builtin_clzll (clang 14's BPF backend cannot lower it). */

@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <set>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <thread>
 #include <unistd.h>
@@ -39,6 +40,13 @@ constexpr const char* kDefaultImages = "/var/cache/hypetrace/images";
 std::string default_images() {
     const char* env = std::getenv("HYPETRACE_IMAGE_DIR");
     return env && *env ? env : kDefaultImages;
+}
+
+// Progress lines on stderr ("[hypetrace] ..."), or nothing with -q.
+std::function<void(const std::string&)> progress_printer(bool quiet) {
+    return [quiet](const std::string& line) {
+        if (!quiet) std::cerr << "[hypetrace] " << line << std::endl;
+    };
 }
 
 void require_root(const std::string& what) {
@@ -269,9 +277,7 @@ int cmd_dedup(const DedupArgs& a) {
     AccelRequest req = parse_accel_request(a.accel);
     require_root("dedup");
     if (!a.json.empty()) check_writable(a.json, "--json");
-    auto progress = [q = a.quiet](const std::string& line) {
-        if (!q) std::cerr << "[hypetrace] " << line << std::endl;
-    };
+    auto progress = progress_printer(a.quiet);
 
     HostInfo host = probe_host();
     DedupConfig cfg;
@@ -398,9 +404,7 @@ int cmd_exitcost(const ExitcostArgs& a) {
                         "kvm_amd) or run on a host with KVM");
     if (which("qemu-system-x86_64").empty())
         throw UserError("qemu-system-x86_64 not found: install qemu-system-x86 (scripts/setup.sh does)");
-    auto progress = [q = a.quiet](const std::string& line) {
-        if (!q) std::cerr << "[hypetrace] " << line << std::endl;
-    };
+    auto progress = progress_printer(a.quiet);
     if (!host.virt_extensions)
         progress("notice: no vmx/svm on this CPU: KVM runs the real-mode payload by emulation (e.g. PVM), so each "
                  "exit costs more than on VT-x/AMD-V");
@@ -461,9 +465,7 @@ int cmd_io(const IoArgs& a) {
     cfg.images.dir = a.images;
     cfg.runs = a.runs;
     cfg.runtime_s = a.runtime;
-    auto progress = [q = a.quiet](const std::string& line) {
-        if (!q) std::cerr << "[hypetrace] " << line << std::endl;
-    };
+    auto progress = progress_printer(a.quiet);
     cfg.progress = progress;
     if (a.kvm) {
         AccelChoice accel = choose_accel(req, host);

@@ -4,6 +4,7 @@
 #include "core/clock.h"
 #include "core/memusage.h"
 #include "core/proc.h"
+#include "core/text.h"
 
 #include <algorithm>
 #include <dirent.h>
@@ -22,12 +23,6 @@ namespace ht {
 namespace {
 
 constexpr uint64_t kPage = 4096;
-
-std::string hex(uint64_t v) {
-    char b[32];
-    snprintf(b, sizeof b, "%llx", static_cast<unsigned long long>(v));
-    return b;
-}
 
 bool is_shmem_path(const std::string& p) {
     return p.rfind("/dev/shm/", 0) == 0 || p.rfind("/memfd:", 0) == 0 || p.rfind("/SYSV", 0) == 0 ||
@@ -208,7 +203,7 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
         const int ram = qemu ? find_guest_ram(maps, src.guest_ram_bytes) : -1;
         if (owner == PageOwner::guest && qemu && s.guest_ram.empty())
             s.guest_ram = ram < 0 ? "not found"
-                                  : hex(maps[std::size_t(ram)].start) + "-" + hex(maps[std::size_t(ram)].end) + " (" +
+                                  : hex(maps[std::size_t(ram)].start, false) + "-" + hex(maps[std::size_t(ram)].end, false) + " (" +
                                         std::to_string((maps[std::size_t(ram)].end - maps[std::size_t(ram)].start) >> 20) +
                                         " MiB anonymous" + (src.guest_ram_bytes ? ", the guest's RAM size" : ", the largest") + ")";
         std::vector<uint8_t> part(maps.size()), mergeable(maps.size());
@@ -221,7 +216,7 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
             const MapRange& m = maps[i];
             if (m.readable() && !m.anonymous() && !m.path.empty() && m.path[0] == '/')
                 note_file({makedev(m.dev_major, m.dev_minor), ino_t(m.inode)},
-                          base + "/map_files/" + hex(m.start) + "-" + hex(m.end));
+                          base + "/map_files/" + hex(m.start, false) + "-" + hex(m.end, false));
         }
         const std::size_t before = refs.size();
         bool ok = visit_process_pages(

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "core/text.h"
 
+#include <cstdio>
+
 namespace ht {
 
 std::string xml_escape(const std::string& s) {
@@ -17,6 +19,12 @@ std::string xml_escape(const std::string& s) {
         }
     }
     return o;
+}
+
+std::string hex(uint64_t v, bool prefix) {
+    char b[32];
+    snprintf(b, sizeof b, prefix ? "0x%llx" : "%llx", static_cast<unsigned long long>(v));
+    return b;
 }
 
 }  // namespace ht

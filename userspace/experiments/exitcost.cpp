@@ -6,6 +6,7 @@
 #include "core/files.h"
 #include "core/interrupt.h"
 #include "core/kvm_names.h"
+#include "core/text.h"
 #include "experiments/report.h"
 
 #include <algorithm>
@@ -16,12 +17,6 @@ namespace ht {
 namespace {
 
 constexpr uint32_t kGuest = 1;
-
-std::string hex(uint64_t v) {
-    char b[32];
-    snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-    return b;
-}
 
 uint64_t sum(const std::map<uint64_t, uint64_t>& m) {
     uint64_t s = 0;
