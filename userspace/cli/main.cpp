@@ -610,6 +610,9 @@ int main(int argc, char** argv) {
                "  hypetrace startup --kvm-bios --accel kvm --runs 3\n"
                "  hypetrace memory --kvm --lxc --count 1,2,4,8 --ksm on --plot fig4.svg\n"
                "  hypetrace devices --guests 3 --json table2.json\n"
+               "  hypetrace dedup --kvm --ksm-check\n"
+               "  hypetrace io --kvm --lxc --native --json io.json\n"
+               "  hypetrace exitcost --json exits.json\n"
                "  hypetrace host\n"
                "Guest images: scripts/build-images.sh (default location " +
                std::string(kDefaultImages) + ", or $HYPETRACE_IMAGE_DIR).");
