@@ -27,6 +27,7 @@ const char* to_string(PayloadPhase p) {
     case PayloadPhase::mmio: return "mmio";
     case PayloadPhase::cpuid: return "cpuid";
     case PayloadPhase::disk: return "disk";
+    case PayloadPhase::hlt: return "hlt";
     case PayloadPhase::done: return "done";
     case PayloadPhase::bad_params: return "bad-params";
     }

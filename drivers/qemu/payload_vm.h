@@ -18,7 +18,8 @@ namespace ht {
 
 // Phase numbers the payload writes to kPayloadPhasePort.
 enum class PayloadPhase : uint8_t { pio_out = 1, pio_in = 2, pio_kernel = 3, mmio = 4, cpuid = 5, disk = 6,
-                                    done = 0xFE, bad_params = 0xEE };
+                                    hlt = 7, done = 0xFE, bad_params = 0xEE };
+inline constexpr uint32_t kPayloadHltDivisor = 10;  // the hlt phase does ops / 10 HLTs (a timer tick each)
 inline constexpr uint16_t kPayloadPhasePort = 0x0404;
 inline constexpr uint16_t kPayloadTargetPort = 0x0406;
 inline constexpr uint64_t kPayloadMmioAddr = 0xA0000;

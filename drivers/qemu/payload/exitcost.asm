@@ -17,6 +17,8 @@
 ;   5 cpuid     CPUID leaf 0 (always exits on VT-x/AMD-V; handled inside KVM)
 ;   6 disk      S sectors read one at a time from the IDE disk by ATA PIO (command, status
 ;               polls, one string read per sector): exits attributed to the IDE controller
+;   7 hlt       N/10 HLTs, each woken by the PIT's next tick (10 kHz, IRQ0 through the PIC; the
+;               handler acknowledges with an OUT to the PIC): HLT, interrupt injection, wake-up
 ;   0xFE done, then isa-debug-exit ends QEMU (exit status 1). On a bad parameter sector the
 ;   payload writes 0xEE as its phase and exits the same way.
 bits 16
@@ -97,9 +99,53 @@ start:
         inc edi
         jmp .disk
 
-.done:  mov al, 0xFE
+.done:  mov al, 7               ; ---- hlt
+        call phase
+        mov word [8 * 4], irq0  ; IVT entry of IRQ0 (vector 8 with the PIC's reset mapping)
+        mov word [8 * 4 + 2], 0xF000
+        mov ecx, 0x1B           ; IA32_APIC_BASE: turn the local APIC off, so the PIC's
+        rdmsr                   ; interrupts reach the CPU directly (at reset the APIC's
+        and eax, ~0x800         ; LINT0 is masked; a BIOS would program it)
+        wrmsr
+        mov al, 0x11            ; the PIC as a BIOS leaves it: ICW1..4, IRQ0-7 on vectors 8-15
+        out 0x20, al
+        mov al, 0x08
+        out 0x21, al
+        mov al, 0x04
+        out 0x21, al
+        mov al, 0x01
+        out 0x21, al
+        mov al, 0x34            ; PIT channel 0, lobyte/hibyte, mode 2 (rate generator)
+        out 0x43, al
+        mov ax, 119             ; 1193182 Hz / 119: about 10 kHz
+        out 0x40, al
+        mov al, ah
+        out 0x40, al
+        mov al, 0xFE            ; unmask IRQ0 only
+        out 0x21, al
+        mov eax, ebp
+        xor edx, edx
+        mov ecx, 10
+        div ecx
+        mov edi, eax            ; N / 10 HLTs
+        or edi, edi
+        jz .nohlt
+        sti
+.hlt:   hlt
+        dec edi
+        jnz .hlt
+        cli
+.nohlt: mov al, 0xFF            ; mask every IRQ again
+        out 0x21, al
+        mov al, 0xFE
         call phase
         jmp quit
+
+irq0:   push ax
+        mov al, 0x20            ; EOI
+        out 0x20, al
+        pop ax
+        iret
 
 bad_params:
         mov al, 0xEE
