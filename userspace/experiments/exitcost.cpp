@@ -302,8 +302,8 @@ std::string render_text(const ExitcostResult& r) {
             const double period_us = 119.0 / 1193182.0 * 1e6;  // the payload's PIT divisor
             o << "hlt: the PIT ticks every " << fmt("%.1f", period_us) << " us; a HLT took " << fmt("%.1f", p.us_per_op.mean)
               << " us, " << fmt("%.2f", p.us_per_op.mean / period_us)
-              << " periods: the rest of each HLT is the cost of injecting the interrupt and waking the vCPU\n"
-                 "(above 1.0 where ticks are missed while it wakes). All of it is handled inside KVM (no exit to QEMU).\n";
+              << " periods. A HLT ends at the next interrupt, so it lasts at least one period; more means ticks were\n"
+                 "missed or merged while the vCPU woke. All of it is handled inside KVM (no exit to QEMU).\n";
         }
 
     // Time per KVM_RUN (guest entry to the next exit to QEMU), from the in-kernel log2 histogram.
