@@ -49,6 +49,13 @@ std::function<void(const std::string&)> progress_printer(bool quiet) {
     };
 }
 
+// Writes a result's JSON to `path` (atomically) if one was asked for, and says so unless quiet.
+void write_json_if_asked(const std::string& path, const nlohmann::json& j, bool quiet) {
+    if (path.empty()) return;
+    write_file_atomic(path, j.dump(2) + "\n");
+    progress_printer(quiet)("wrote " + path);
+}
+
 void require_root(const std::string& what) {
     if (geteuid() != 0)
         throw UserError("`hypetrace " + what + "` must run as root: it loads BPF programs and starts guests (try: sudo)");
@@ -109,10 +116,7 @@ int cmd_startup(const StartupArgs& a) {
     Tracer tracer(topts);
     StartupResult result = run_startup(tracer, host, cfg);
     std::cout << render_text(result) << std::flush;
-    if (!a.json.empty()) {
-        write_file_atomic(a.json, to_json(result).dump(2) + "\n");
-        if (!a.quiet) std::cerr << "[hypetrace] wrote " << a.json << std::endl;
-    }
+    write_json_if_asked(a.json, to_json(result), a.quiet);
     return 0;
 }
 
@@ -207,10 +211,7 @@ int cmd_memory(const MemoryArgs& a) {
         std::cerr << "[hypetrace] a previous run died with KSM changed: its saved settings were restored" << std::endl;
     MemoryResult result = run_memory(tracer, ksm, host, cfg);
     std::cout << render_text(result) << std::flush;
-    if (!a.json.empty()) {
-        write_file_atomic(a.json, to_json(result).dump(2) + "\n");
-        if (!a.quiet) std::cerr << "[hypetrace] wrote " << a.json << std::endl;
-    }
+    write_json_if_asked(a.json, to_json(result), a.quiet);
     if (!a.plot.empty()) {
         write_file_atomic(a.plot, render_svg(result));
         if (!a.quiet) std::cerr << "[hypetrace] wrote " << a.plot << std::endl;
@@ -378,10 +379,7 @@ int cmd_dedup(const DedupArgs& a) {
     if (fleet) fleet->clear();
     if (guard) guard->restore();
     std::cout << render_text(result) << std::flush;
-    if (!a.json.empty()) {
-        write_file_atomic(a.json, to_json(result).dump(2) + "\n");
-        progress("wrote " + a.json);
-    }
+    write_json_if_asked(a.json, to_json(result), a.quiet);
     return 0;
 }
 
@@ -430,10 +428,7 @@ int cmd_exitcost(const ExitcostArgs& a) {
     } else {
         std::cout << render_text(result) << std::flush;
     }
-    if (!a.json.empty()) {
-        write_file_atomic(a.json, to_json(result).dump(2) + "\n");
-        progress("wrote " + a.json);
-    }
+    write_json_if_asked(a.json, to_json(result), a.quiet);
     return 0;
 }
 
@@ -490,10 +485,7 @@ int cmd_io(const IoArgs& a) {
     Tracer tracer(topts);
     IoResult result = run_io(tracer, host, cfg);
     std::cout << render_text(result) << std::flush;
-    if (!a.json.empty()) {
-        write_file_atomic(a.json, to_json(result).dump(2) + "\n");
-        progress("wrote " + a.json);
-    }
+    write_json_if_asked(a.json, to_json(result), a.quiet);
     return 0;
 }
 
@@ -535,10 +527,7 @@ int cmd_devices(const DevicesArgs& a) {
     result.memory = run_memory(tracer, ksm, host, cfg);
     result.rows = summarize_devices(result.memory, sets);
     std::cout << render_text(result) << std::flush;
-    if (!a.json.empty()) {
-        write_file_atomic(a.json, to_json(result).dump(2) + "\n");
-        if (!a.quiet) std::cerr << "[hypetrace] wrote " << a.json << std::endl;
-    }
+    write_json_if_asked(a.json, to_json(result), a.quiet);
     return 0;
 }
 
