@@ -68,6 +68,29 @@ struct ht_run_value {
 	unsigned long long ns;
 };
 
+/* Per CPU: the hot path's state, one inlined per-CPU array lookup away (map `cpu_state`).
+ * Repeated counts of one key add up in `pending` and reach the hash maps only when the key changes
+ * (a phase of N exits of one kind costs one hash update, not N); userspace adds what is still
+ * pending when it drains the maps after a run. */
+struct ht_pending {
+	struct ht_counter_key key;
+	unsigned long long count;
+	unsigned long long ns;		/* run_exits only: ns inside KVM_RUN */
+};
+
+enum { HT_PENDING_COUNTERS = 0, HT_PENDING_RUN_EXITS = 1, HT_PENDING_SLOTS = 2 };
+
+struct ht_cpu_state {
+	unsigned int vcpu_tid;		/* the vCPU thread that last entered KVM_RUN on this CPU */
+	unsigned int vcpu_guest;	/* and its guest */
+	unsigned long long origin;	/* the origin_ns the bucket below was computed for */
+	unsigned long long bucket_lo;	/* [bucket_lo, bucket_hi): timestamps of `bucket` */
+	unsigned long long bucket_hi;
+	unsigned int bucket;
+	unsigned int pad;
+	struct ht_pending pending[HT_PENDING_SLOTS];
+};
+
 #define HT_COUNTERS_MAX (1 << 18)
 #define HT_TRACKED_MAX 16384
 

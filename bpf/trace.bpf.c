@@ -81,20 +81,16 @@ struct {
 	__type(value, struct run_start);
 } kvm_run_start SEC(".maps");
 
-/* The vCPU thread that last entered KVM_RUN on this CPU, and its guest: kvm_pio and kvm_mmio fire
- * inside KVM_RUN, so they find their guest here without a hash lookup. A thread's guest never
- * changes, so an entry left by a thread that migrated is still right for that thread. */
-struct cpu_vcpu {
-	__u32 tid;
-	__u32 guest;
-};
-
+/* Per CPU (struct ht_cpu_state): the vCPU thread that last entered KVM_RUN here and its guest
+ * (kvm_pio and kvm_mmio fire inside KVM_RUN, so they find their guest without a hash lookup; a
+ * thread's guest never changes, so an entry left by a thread that migrated is still right for that
+ * thread), the current time bucket (no division per event), and the pending counts. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct cpu_vcpu);
-} cpu_vcpu SEC(".maps");
+	__type(value, struct ht_cpu_state);
+} cpu_state SEC(".maps");
 
 struct exit_start {
 	__u64 ts;
@@ -125,15 +121,21 @@ static __always_inline __u32 current_tgid(void)
 	return bpf_get_current_pid_tgid() >> 32;
 }
 
-/* The guest of the current thread, found through this CPU's vCPU cache first. 0 if untracked. */
-static __always_inline int vcpu_guest(__u32 *guest)
+static __always_inline struct ht_cpu_state *this_cpu(void)
 {
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 zero = 0, *g;
-	struct cpu_vcpu *c = bpf_map_lookup_elem(&cpu_vcpu, &zero);
+	__u32 zero = 0;
 
-	if (c && c->tid == (__u32)pt && c->tid) {
-		*guest = c->guest;
+	return bpf_map_lookup_elem(&cpu_state, &zero);
+}
+
+/* The guest of thread `pt` (bpf_get_current_pid_tgid()), found through this CPU's vCPU cache first.
+ * 0 if untracked. */
+static __always_inline int vcpu_guest(struct ht_cpu_state *c, __u64 pt, __u32 *guest)
+{
+	__u32 *g;
+
+	if (c->vcpu_tid == (__u32)pt && c->vcpu_tid) {
+		*guest = c->vcpu_guest;
 		return 1;
 	}
 	g = bpf_map_lookup_elem(&tracked, &(__u32){pt >> 32});
@@ -143,17 +145,28 @@ static __always_inline int vcpu_guest(__u32 *guest)
 	return 1;
 }
 
-/* Fills the key of a counter for `guest` at `ts`; false if before the run's origin. */
-static __always_inline bool counter_key(struct ht_counter_key *key, __u32 guest, __u64 ts, __u32 kind, __u64 sub)
+/* Fills the key of a counter for `guest` at `ts`; false if before the run's origin. The bucket
+ * comes from this CPU's cache while `ts` stays inside it. */
+static __always_inline bool counter_key(struct ht_cpu_state *c, struct ht_counter_key *key, __u32 guest,
+					__u64 ts, __u32 kind, __u64 sub)
 {
-	if (ts < origin_ns)
+	__u64 origin = origin_ns;
+
+	if (ts < origin)
 		return false;
+	if (c->origin != origin || ts < c->bucket_lo || ts >= c->bucket_hi) {
+		__u64 width = bucket_ns, b = (ts - origin) / width;
+
+		c->origin = origin;
+		c->bucket = b;
+		c->bucket_lo = origin + b * width;
+		c->bucket_hi = c->bucket_lo + width;
+	}
 	key->guest = guest;
-	key->bucket = (ts - origin_ns) / bucket_ns;
+	key->bucket = c->bucket;
 	key->kind = kind;
+	key->phase = phase_port ? guest_phase[guest & (HT_GUESTS_MAX - 1)] : 0;
 	key->sub = sub;
-	if (phase_port)
-		key->phase = guest_phase[guest & (HT_GUESTS_MAX - 1)];
 	return true;
 }
 
@@ -171,31 +184,69 @@ static __always_inline void *value_of(void *map, struct ht_counter_key *key, voi
 	return val;
 }
 
+static __always_inline bool same_key(const struct ht_counter_key *a, const struct ht_counter_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
+}
+
+/* Adds to this CPU's pending count for `key` in map `slot`; a pending count of another key goes
+ * to its map first. None of the tracepoints counted here fires in interrupt context, so a program
+ * never interrupts another one's update of the same CPU's pending slot. */
+static __always_inline void add(struct ht_cpu_state *c, int slot, struct ht_counter_key *key, __u64 delta, __u64 ns)
+{
+	struct ht_pending *p = &c->pending[slot];
+
+	if (p->count && same_key(&p->key, key)) {
+		p->count += delta;
+		p->ns += ns;
+		return;
+	}
+	if (p->count) {
+		if (slot == HT_PENDING_COUNTERS) {
+			__u64 zero = 0, *v = value_of(&counters, &p->key, &zero);
+
+			if (v)
+				__sync_fetch_and_add(v, p->count);
+		} else {
+			struct ht_run_value zero = {}, *v = value_of(&run_exits, &p->key, &zero);
+
+			if (v) {
+				__sync_fetch_and_add(&v->count, p->count);
+				__sync_fetch_and_add(&v->ns, p->ns);
+			}
+		}
+	}
+	p->key = *key;
+	p->count = delta;
+	p->ns = ns;
+}
+
+static __always_inline void count_on(struct ht_cpu_state *c, __u32 guest, __u64 ts, __u32 kind, __u64 sub,
+				     __u64 delta)
+{
+	struct ht_counter_key key;
+
+	if (delta && counter_key(c, &key, guest, ts, kind, sub))
+		add(c, HT_PENDING_COUNTERS, &key, delta, 0);
+}
+
 static __always_inline void count(__u32 guest, __u64 ts, __u32 kind, __u64 sub, __u64 delta)
 {
-	struct ht_counter_key key = {};
-	__u64 zero = 0, *val;
+	struct ht_cpu_state *c = this_cpu();
 
-	if (!counter_key(&key, guest, ts, kind, sub))
-		return;
-	val = value_of(&counters, &key, &zero);
-	if (val)
-		__sync_fetch_and_add(val, delta);
+	if (c)
+		count_on(c, guest, ts, kind, sub, delta);
 }
 
 /* One KVM_RUN ended (see struct ht_run_value). */
-static __always_inline void count_run(__u32 guest, __u64 ts, __u32 reason, __u32 log2, __u64 ns)
+static __always_inline void count_run(struct ht_cpu_state *c, __u32 guest, __u64 ts, __u32 reason, __u32 log2, __u64 ns)
 {
-	struct ht_counter_key key = {};
-	struct ht_run_value zero = {}, *val;
+	struct ht_counter_key key;
 
-	if (!counter_key(&key, guest, ts, 0, reason | ((__u64)log2 << 32)))
-		return;
-	val = value_of(&run_exits, &key, &zero);
-	if (val) {
-		__sync_fetch_and_add(&val->count, 1);
-		__sync_fetch_and_add(&val->ns, ns);
-	}
+	if (counter_key(c, &key, guest, ts, 0, reason | ((__u64)log2 << 32)))
+		add(c, HT_PENDING_RUN_EXITS, &key, 1, ns);
 }
 
 /* floor(log2(v)) for v > 0, without __builtin_clzll (clang 14's BPF backend cannot lower it). */
@@ -333,107 +384,109 @@ static __always_inline int on_fault(__u32 kind)
 
 /* ---- KVM ---- */
 
-static __always_inline int on_sys_enter(struct pt_regs *regs, long id)
+/* A KVM_RUN starts. Seen at kvm:kvm_fpu (load = 1), which KVM fires as it loads the guest's FPU
+ * state at the start of every KVM_RUN and nowhere else; where that tracepoint is missing, at
+ * raw_syscalls:sys_enter for ioctl(KVM_RUN), which costs more: it sends every system call of the
+ * host through the kernel's slow syscall-entry path while attached. */
+static __always_inline int on_kvm_run(void)
 {
-	__u32 tid, *g, gid;
-	__u64 ts;
+	struct ht_cpu_state *c;
 	struct run_start *rs;
+	__u32 tid, guest;
+	__u64 pt, ts;
 
-	if (id != ioctl_nr)
+	c = this_cpu();
+	if (!c)
 		return 0;
-	if ((__u32)PT_REGS_PARM2_CORE(regs) != kvm_run_cmd)
+	pt = bpf_get_current_pid_tgid();
+	if (!vcpu_guest(c, pt, &guest))
 		return 0;
-	if (!vcpu_guest(&gid))
-		return 0;
-	g = &gid;
 	ts = bpf_ktime_get_ns();
-	tid = (__u32)bpf_get_current_pid_tgid();
+	tid = (__u32)pt;
 	rs = bpf_map_lookup_elem(&kvm_run_start, &tid);
 	if (rs) {
 		rs->ts = ts;
-		rs->guest = *g;
+		rs->guest = guest;
 		rs->active = 1;
 	} else {
-		struct run_start n = {.ts = ts, .guest = *g, .active = 1};
+		struct run_start n = {.ts = ts, .guest = guest, .active = 1};
 
 		bpf_map_update_elem(&kvm_run_start, &tid, &n, BPF_ANY);
 	}
-	{
-		__u32 zero = 0;
-		struct cpu_vcpu *c = bpf_map_lookup_elem(&cpu_vcpu, &zero);
-
-		if (c) {
-			c->tid = tid;
-			c->guest = *g;
-		}
-	}
-	if (!first_run_seen[*g & (HT_GUESTS_MAX - 1)]) {
-		first_run_seen[*g & (HT_GUESTS_MAX - 1)] = 1;
-		emit(HT_EV_KVM_RUN_FIRST, *g, ts, tid, current_tgid(), 0, 0, 0);
+	c->vcpu_tid = tid;
+	c->vcpu_guest = guest;
+	if (!first_run_seen[guest & (HT_GUESTS_MAX - 1)]) {
+		first_run_seen[guest & (HT_GUESTS_MAX - 1)] = 1;
+		emit(HT_EV_KVM_RUN_FIRST, guest, ts, tid, pt >> 32, 0, 0, 0);
 	}
 	return 0;
 }
 
 /* kvm:kvm_userspace_exit fires as every KVM_RUN ioctl returns (whatever the reason, errors
- * included): the end of the KVM_RUN whose start sys_enter noted. No program runs on sys_exit, which
+ * included): the end of the KVM_RUN whose start on_kvm_run noted. No program runs on sys_exit, which
  * every syscall of the host would pay for. */
 static __always_inline int on_kvm_userspace_exit(__u32 reason)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pt, guest;
 	struct run_start *rs = bpf_map_lookup_elem(&kvm_run_start, &tid);
-	__u64 ts = bpf_ktime_get_ns(), dur;
-	__u32 guest;
+	struct ht_cpu_state *c = this_cpu();
+	__u64 ts, dur;
 
+	if (!c)
+		return 0;
+	ts = bpf_ktime_get_ns();
 	if (rs && rs->active) {
 		rs->active = 0;
 		dur = ts - rs->ts;
-		count_run(rs->guest, ts, reason, log2_u64(dur | 1), dur);
+		count_run(c, rs->guest, ts, reason, log2_u64(dur | 1), dur);
 		return 0;
 	}
-	if (vcpu_guest(&guest))  /* a KVM_RUN that began before tracking did */
-		count(guest, ts, HT_CNT_KVM_USER_EXIT, reason, 1);
+	if (vcpu_guest(c, pt, &guest))  /* a KVM_RUN that began before tracking did */
+		count_on(c, guest, ts, HT_CNT_KVM_USER_EXIT, reason, 1);
 	return 0;
 }
 
 static __always_inline int on_kvm_pio(unsigned int rw, unsigned int port, const void *data)
 {
-	__u32 gid;
-	__u32 *g = &gid;
-	__u64 ts;
+	struct ht_cpu_state *c = this_cpu();
+	__u64 pt, ts;
+	__u32 guest;
 
-	if (!vcpu_guest(&gid))
+	if (!c)
+		return 0;
+	pt = bpf_get_current_pid_tgid();
+	if (!vcpu_guest(c, pt, &guest))
 		return 0;
 	ts = bpf_ktime_get_ns();
 	/* A phase marker (rw 1: KVM_PIO_OUT): the exits from here on belong to the new phase. */
 	if (phase_port && port == phase_port && rw == 1) {
+		__u32 tid = (__u32)pt;
+		struct run_start *rs = bpf_map_lookup_elem(&kvm_run_start, &tid);
 		__u8 val = 0;
-		__u32 phase, guest = *g;
 
 		bpf_probe_read_kernel(&val, 1, data);
-		phase = val;
 		/* The KVM_RUN in progress ran the old phase until now: count that part there, the
 		 * rest (from here to its return) goes to the new phase. */
-		__u32 tid = (__u32)bpf_get_current_pid_tgid();
-		struct run_start *rs = bpf_map_lookup_elem(&kvm_run_start, &tid);
-
 		if (rs && rs->active && ts > rs->ts) {
-			count(guest, ts, HT_CNT_KVM_RUN_NS, 0, ts - rs->ts);
+			count_on(c, guest, ts, HT_CNT_KVM_RUN_NS, 0, ts - rs->ts);
 			rs->ts = ts;
 		}
-		guest_phase[guest & (HT_GUESTS_MAX - 1)] = phase;
-		emit(HT_EV_PHASE, guest, ts, (__u32)bpf_get_current_pid_tgid(), current_tgid(), 0, phase, 0);
+		guest_phase[guest & (HT_GUESTS_MAX - 1)] = val;
+		emit(HT_EV_PHASE, guest, ts, tid, pt >> 32, 0, val, 0);
 	}
-	count(*g, ts, HT_CNT_KVM_PIO, (port & 0xffff) | ((__u64)rw << 16), 1);
+	count_on(c, guest, ts, HT_CNT_KVM_PIO, (port & 0xffff) | ((__u64)rw << 16), 1);
 	return 0;
 }
 
 static __always_inline int on_kvm_mmio(int type, __u64 gpa)
 {
+	struct ht_cpu_state *c = this_cpu();
 	__u32 guest;
 
-	if (vcpu_guest(&guest))
-		count(guest, bpf_ktime_get_ns(), HT_CNT_KVM_MMIO,
-		      (gpa & 0x00ffffffffffffffULL) | ((__u64)(type & 0xff) << 56), 1);
+	if (c && vcpu_guest(c, bpf_get_current_pid_tgid(), &guest))
+		count_on(c, guest, bpf_ktime_get_ns(), HT_CNT_KVM_MMIO,
+			 (gpa & 0x00ffffffffffffffULL) | ((__u64)(type & 0xff) << 56), 1);
 	return 0;
 }
 
@@ -535,7 +588,22 @@ HT_TWIN(page_fault_user, on_fault(HT_CNT_FAULT_USER),
 	unsigned long address, struct pt_regs *regs, unsigned long error_code)
 HT_TWIN(page_fault_kernel, on_fault(HT_CNT_FAULT_KERNEL),
 	unsigned long address, struct pt_regs *regs, unsigned long error_code)
-HT_TWIN(sys_enter, on_sys_enter(regs, id), struct pt_regs *regs, long id)
+HT_TWIN(kvm_fpu, load ? on_kvm_run() : 0, __u32 load)
+/* The fallback start of KVM_RUN (see on_kvm_run). It runs on every system call of the host: the
+ * syscall number first; the BTF twin reads the ioctl command straight from pt_regs (a plain load)
+ * where the raw one needs a helper. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter_btf, struct pt_regs *regs, long id)
+{
+	return id == ioctl_nr && (__u32)PT_REGS_PARM2(regs) == kvm_run_cmd ? on_kvm_run() : 0;
+}
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(sys_enter_raw, struct pt_regs *regs, long id)
+{
+	return id == ioctl_nr && (__u32)PT_REGS_PARM2_CORE(regs) == kvm_run_cmd ? on_kvm_run() : 0;
+}
+
 HT_TWIN(kvm_userspace_exit, on_kvm_userspace_exit(reason), __u32 reason, int err)
 HT_TWIN(kvm_pio, on_kvm_pio(rw, port, data),
 	unsigned int rw, unsigned int port, unsigned int size, unsigned int cnt, const void *data)

@@ -146,6 +146,7 @@ std::string payload_disk_image(const PayloadParams& p) {
     std::memcpy(d.data(), "HTXC", 4);
     std::memcpy(d.data() + 4, &p.ops, 4);
     std::memcpy(d.data() + 8, &p.sectors, 4);
+    std::memcpy(d.data() + 12, &p.hlts, 4);
     for (std::size_t i = 512; i < d.size(); ++i) d[i] = char(i * 131 >> 9);
     return d;
 }

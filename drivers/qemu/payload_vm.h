@@ -19,7 +19,6 @@ namespace ht {
 // Phase numbers the payload writes to kPayloadPhasePort.
 enum class PayloadPhase : uint8_t { pio_out = 1, pio_in = 2, pio_kernel = 3, mmio = 4, cpuid = 5, disk = 6,
                                     hlt = 7, done = 0xFE, bad_params = 0xEE };
-inline constexpr uint32_t kPayloadHltDivisor = 10;  // the hlt phase does ops / 10 HLTs (a timer tick each)
 inline constexpr uint16_t kPayloadPhasePort = 0x0404;
 inline constexpr uint16_t kPayloadTargetPort = 0x0406;
 inline constexpr uint64_t kPayloadMmioAddr = 0xA0000;
@@ -59,6 +58,7 @@ private:
 struct PayloadParams {
     uint32_t ops = 10000;     // per exit phase
     uint32_t sectors = 200;   // disk phase
+    uint32_t hlts = 1000;     // hlt phase (a timer tick each, 0.1 ms); 0: no hlt phase
 };
 
 class PayloadVm {

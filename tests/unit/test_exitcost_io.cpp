@@ -40,14 +40,17 @@ TEST(Exitcost, PayloadDiskCarriesItsParameters) {
     PayloadParams p;
     p.ops = 12345;
     p.sectors = 7;
+    p.hlts = 3;
     std::string d = payload_disk_image(p);
     ASSERT_EQ(d.size(), 512u * 8);
     EXPECT_EQ(d.substr(0, 4), "HTXC");
-    uint32_t ops = 0, sectors = 0;
+    uint32_t ops = 0, sectors = 0, hlts = 0;
     std::memcpy(&ops, d.data() + 4, 4);
     std::memcpy(&sectors, d.data() + 8, 4);
+    std::memcpy(&hlts, d.data() + 12, 4);
     EXPECT_EQ(ops, 12345u);
     EXPECT_EQ(sectors, 7u);
+    EXPECT_EQ(hlts, 3u);
 }
 
 TEST(Exitcost, PhaseDurationsRunFromOneMarkerToTheNext) {

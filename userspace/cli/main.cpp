@@ -385,7 +385,7 @@ int cmd_dedup(const DedupArgs& a) {
 
 struct ExitcostArgs {
     std::string accel = "auto", json;
-    unsigned ops = 10000, sectors = 200, runs = 3;
+    unsigned ops = 10000, sectors = 200, hlts = 1000, runs = 3;
     double timeout = 120;
     bool no_trace = false, quiet = false, verbose = false;
 };
@@ -410,6 +410,7 @@ int cmd_exitcost(const ExitcostArgs& a) {
     cfg.accel = Accel::kvm;
     cfg.params.ops = a.ops;
     cfg.params.sectors = a.sectors;
+    cfg.params.hlts = a.hlts;
     cfg.runs = a.runs;
     cfg.timeout_s = a.timeout;
     cfg.progress = progress;
@@ -775,6 +776,9 @@ int main(int argc, char** argv) {
     exitcost->add_option("--ops", ea.ops, "operations per exit phase")->check(CLI::Range(10u, 10000000u))->capture_default_str();
     exitcost->add_option("--sectors", ea.sectors, "IDE sectors read in the disk phase")
         ->check(CLI::Range(1u, 100000u))
+        ->capture_default_str();
+    exitcost->add_option("--hlts", ea.hlts, "HLTs in the hlt phase, each woken by a 10 kHz timer tick (0: no hlt phase)")
+        ->check(CLI::Range(0u, 10000000u))
         ->capture_default_str();
     exitcost->add_option("--runs", ea.runs, "payload runs (a new QEMU each)")->check(CLI::Range(1u, 1000u))->capture_default_str();
     exitcost->add_option("--timeout", ea.timeout, "seconds one run may take")->check(CLI::PositiveNumber)->capture_default_str();

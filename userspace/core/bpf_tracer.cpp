@@ -9,6 +9,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -97,6 +98,7 @@ std::vector<Twin> twins(trace_bpf* s) {
         {"task", "task_rename", p.task_rename_btf, p.task_rename_raw},
         {"exceptions", "page_fault_user", p.page_fault_user_btf, p.page_fault_user_raw},
         {"exceptions", "page_fault_kernel", p.page_fault_kernel_btf, p.page_fault_kernel_raw},
+        {"kvm", "kvm_fpu", p.kvm_fpu_btf, p.kvm_fpu_raw},
         {"raw_syscalls", "sys_enter", p.sys_enter_btf, p.sys_enter_raw},
         {"kvm", "kvm_userspace_exit", p.kvm_userspace_exit_btf, p.kvm_userspace_exit_raw},
         {"kvm", "kvm_pio", p.kvm_pio_btf, p.kvm_pio_raw},
@@ -241,10 +243,17 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
         impl_->links.push_back(link);
         st.attached = true;
     };
+    bool run_start_seen = false;  // kvm:kvm_fpu marks KVM_RUN's start; sys_enter only without it
     for (const auto& t : twins(impl_->skel)) {
         SourceStatus& st = sources_[i++];
+        if (st.name == "raw_syscalls:sys_enter" && run_start_seen) {
+            st.attach = "-";
+            st.note = "not needed: kvm:kvm_fpu marks the start of KVM_RUN";
+            continue;
+        }
         if (st.attach == "tp_btf") attach(t.btf_prog, st);
         else if (st.attach == "raw_tp") attach(t.raw_prog, st);
+        if (st.name == "kvm:kvm_fpu" && st.attached) run_start_seen = true;
     }
     for (const auto& c : classics(impl_->skel)) {
         SourceStatus& st = sources_[i++];
@@ -266,11 +275,10 @@ void Tracer::begin_run(uint64_t origin_ns) {
     clear_map<uint32_t>(bpf_map__fd(s->maps.tracked));
     std::memset(s->bss->first_run_seen, 0, sizeof s->bss->first_run_seen);
     clear_map<uint32_t>(bpf_map__fd(s->maps.kvm_run_start));
-    {  // this run's guest ids may name other processes than the last run's
-        // value: struct cpu_vcpu (bpf/trace.bpf.c), 8 bytes per CPU
-        std::vector<uint64_t> zeros(std::size_t(std::max(1, libbpf_num_possible_cpus())));
+    {  // this run's guest ids may name other processes than the last run's; nothing pending
+        std::vector<ht_cpu_state> zeros(std::size_t(std::max(1, libbpf_num_possible_cpus())));
         uint32_t zero = 0;
-        bpf_map_update_elem(bpf_map__fd(s->maps.cpu_vcpu), &zero, zeros.data(), BPF_ANY);
+        bpf_map_update_elem(bpf_map__fd(s->maps.cpu_state), &zero, zeros.data(), BPF_ANY);
     }
     clear_map<uint32_t>(bpf_map__fd(s->maps.kvm_exit_start));
     std::memset(s->bss->guest_phase, 0, sizeof s->bss->guest_phase);
@@ -345,17 +353,48 @@ std::vector<CounterSample> Tracer::drain_counters() {
             bpf_map_delete_elem(fd, &k);
         }
     }
+    // Counts still pending on each CPU (struct ht_cpu_state), then emptied: exact once the
+    // guests' vCPUs have stopped, as they have when a run ends.
+    std::vector<std::pair<ht_counter_key, ht_run_value>> pending_runs;
+    {
+        std::vector<ht_cpu_state> cpus(std::size_t(std::max(1, libbpf_num_possible_cpus())));
+        uint32_t zero = 0;
+        int cfd = bpf_map__fd(s->maps.cpu_state);
+        if (bpf_map_lookup_elem(cfd, &zero, cpus.data()) == 0) {
+            for (auto& c : cpus) {
+                const ht_pending& p = c.pending[HT_PENDING_COUNTERS];
+                if (p.count) {  // one sample per key: add to the drained one if there is
+                    CounterSample add{p.key.guest, p.key.bucket, CounterKind(p.key.kind), p.key.sub, p.count, p.key.phase};
+                    auto same = std::find_if(out.begin(), out.end(), [&](const CounterSample& o) {
+                        return o.guest == add.guest && o.bucket == add.bucket && o.kind == add.kind && o.sub == add.sub &&
+                               o.phase == add.phase;
+                    });
+                    if (same != out.end()) same->value += p.count;
+                    else out.push_back(add);
+                }
+                const ht_pending& r = c.pending[HT_PENDING_RUN_EXITS];
+                if (r.count) pending_runs.push_back({r.key, ht_run_value{r.count, r.ns}});
+                c.pending[HT_PENDING_COUNTERS] = ht_pending{};
+                c.pending[HT_PENDING_RUN_EXITS] = ht_pending{};
+            }
+            bpf_map_update_elem(cfd, &zero, cpus.data(), BPF_ANY);
+        }
+    }
     // Ends of KVM_RUN (struct ht_run_value): one kernel record per (reason, log2 duration) gives
     // the exits to userspace by reason, the duration histogram, the time inside and the calls.
     {
         int rfd = bpf_map__fd(s->maps.run_exits);
         std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>, uint64_t> by_reason, by_log2;
         std::map<std::tuple<uint32_t, uint32_t, uint32_t>, std::pair<uint64_t, uint64_t>> totals;  // calls, ns
+        auto runs = pending_runs;
         for (auto& k : map_keys<ht_counter_key>(rfd)) {
             ht_run_value v{};
             if (bpf_map_lookup_and_delete_elem(rfd, &k, &v) != 0 &&
                 (bpf_map_lookup_elem(rfd, &k, &v) != 0 || bpf_map_delete_elem(rfd, &k) != 0))
                 continue;
+            runs.push_back({k, v});
+        }
+        for (const auto& [k, v] : runs) {
             by_reason[{k.guest, k.bucket, k.phase, k.sub & 0xffffffffu}] += v.count;
             by_log2[{k.guest, k.bucket, k.phase, k.sub >> 32}] += v.count;
             auto& t = totals[{k.guest, k.bucket, k.phase}];

@@ -68,9 +68,10 @@ ExitcostResult run_exitcost(Tracer* tracer, const HostInfo& host, const Exitcost
     if (tracer) r.sources = tracer->sources();
     std::map<uint8_t, PhaseResult> phases;
     for (PayloadPhase p : kMeasured) {
+        if (p == PayloadPhase::hlt && cfg.params.hlts == 0) continue;  // the payload skips it
         phases[uint8_t(p)].phase = p;
         phases[uint8_t(p)].ops = p == PayloadPhase::disk  ? cfg.params.sectors
-                                 : p == PayloadPhase::hlt ? cfg.params.ops / kPayloadHltDivisor
+                                 : p == PayloadPhase::hlt ? cfg.params.hlts
                                                           : cfg.params.ops;
     }
     for (unsigned run = 1; run <= cfg.runs; ++run) {
@@ -238,7 +239,7 @@ nlohmann::json to_json(const ExitcostResult& r) {
             {"started_at", r.started_at},
             {"host", host_json(r.host)},
             {"accel", to_string(r.accel)},
-            {"params", {{"ops", r.params.ops}, {"sectors", r.params.sectors}}},
+            {"params", {{"ops", r.params.ops}, {"sectors", r.params.sectors}, {"hlts", r.params.hlts}}},
             {"runs", r.runs},
             {"command", r.command},
             {"kvm_exit_fired", r.kvm_exit_fired},
@@ -252,7 +253,8 @@ std::string render_text(const ExitcostResult& r) {
     std::ostringstream o;
     o << "hypetrace exitcost: round-trip cost of each kind of VM exit (payload under " << to_string(r.accel) << ")\n";
     o << host_line(r.host) << "\n";
-    o << "payload: " << r.params.ops << " operations per phase, " << r.params.sectors << " disk sectors; "
+    o << "payload: " << r.params.ops << " operations per phase, " << r.params.sectors << " disk sectors, "
+      << r.params.hlts << " HLTs; "
       << r.runs << " runs; phases marked by the payload, counted per phase in the kernel\n";
     if (!r.kvm_exit_fired)
         o << "kvm:kvm_exit did not fire (KVM without VT-x/AMD-V, e.g. PVM): exits are seen where they leave KVM\n"

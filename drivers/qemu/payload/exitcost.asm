@@ -8,6 +8,7 @@
 ;   0  "HTXC"   magic
 ;   4  dd N     operations per exit phase
 ;   8  dd S     sectors to read in the disk phase
+;  12  dd H     HLTs in the hlt phase (0: no hlt phase)
 ; Phases: the payload writes the phase number to PHASE_PORT (one OUT, an exit the host sees in
 ; kvm:kvm_pio), then performs N operations of one kind:
 ;   1 pio-out   OUT to an unassigned port (KVM hands it to QEMU in userspace)
@@ -17,7 +18,7 @@
 ;   5 cpuid     CPUID leaf 0 (always exits on VT-x/AMD-V; handled inside KVM)
 ;   6 disk      S sectors read one at a time from the IDE disk by ATA PIO (command, status
 ;               polls, one string read per sector): exits attributed to the IDE controller
-;   7 hlt       N/10 HLTs, each woken by the PIT's next tick (10 kHz, IRQ0 through the PIC; the
+;   7 hlt       H HLTs, each woken by the PIT's next tick (10 kHz, IRQ0 through the PIC; the
 ;               handler acknowledges with an OUT to the PIC): HLT, interrupt injection, wake-up
 ;   0xFE done, then isa-debug-exit ends QEMU (exit status 1). On a bad parameter sector the
 ;   payload writes 0xEE as its phase and exits the same way.
@@ -29,6 +30,7 @@ TARGET_PORT equ 0x0406
 MMIO_SEG equ 0xA000            ; the VGA window: MMIO of QEMU's VGA device (vga-lowmem)
 DEBUG_EXIT equ 0x00f4
 PARAMS equ 0x8000               ; linear address of the sector buffer (segment 0)
+HLTS equ 0x7F00                 ; H, kept here: the disk phase reads sectors over PARAMS
 
 section .text
 start:
@@ -46,6 +48,8 @@ start:
         jne bad_params
         mov ebp, [PARAMS + 4]   ; N
         mov esi, [PARAMS + 8]   ; S
+        mov eax, [PARAMS + 12]  ; H
+        mov [HLTS], eax
 
         mov al, 1               ; ---- pio-out
         call phase
@@ -99,7 +103,9 @@ start:
         inc edi
         jmp .disk
 
-.done:  mov al, 7               ; ---- hlt
+.done:  cmp dword [HLTS], 0
+        je .end
+        mov al, 7               ; ---- hlt
         call phase
         mov word [8 * 4], irq0  ; IVT entry of IRQ0 (vector 8 with the PIC's reset mapping)
         mov word [8 * 4 + 2], 0xF000
@@ -123,21 +129,15 @@ start:
         out 0x40, al
         mov al, 0xFE            ; unmask IRQ0 only
         out 0x21, al
-        mov eax, ebp
-        xor edx, edx
-        mov ecx, 10
-        div ecx
-        mov edi, eax            ; N / 10 HLTs
-        or edi, edi
-        jz .nohlt
+        mov edi, [HLTS]
         sti
 .hlt:   hlt
         dec edi
         jnz .hlt
         cli
-.nohlt: mov al, 0xFF            ; mask every IRQ again
+        mov al, 0xFF            ; mask every IRQ again
         out 0x21, al
-        mov al, 0xFE
+.end:   mov al, 0xFE
         call phase
         jmp quit
 
