@@ -78,7 +78,16 @@ struct ht_pending {
 	unsigned long long ns;		/* run_exits only: ns inside KVM_RUN */
 };
 
-enum { HT_PENDING_COUNTERS = 0, HT_PENDING_RUN_EXITS = 1, HT_PENDING_SLOTS = 2 };
+/* Slots: run_exits has its own; kvm_exit and kvm_entry, which alternate on VT-x/AMD-V, one each,
+ * so that neither pushes the other's pending count out on every event. All but RUN_EXITS hold
+ * `counters` keys. */
+enum {
+	HT_PENDING_COUNTERS = 0,
+	HT_PENDING_RUN_EXITS = 1,
+	HT_PENDING_KVM_EXIT = 2,
+	HT_PENDING_KVM_EXIT_NS = 3,
+	HT_PENDING_SLOTS = 4
+};
 
 struct ht_cpu_state {
 	unsigned int vcpu_tid;		/* the vCPU thread that last entered KVM_RUN on this CPU */
@@ -88,6 +97,8 @@ struct ht_cpu_state {
 	unsigned long long bucket_hi;
 	unsigned int bucket;
 	unsigned int pad;
+	unsigned long long last_ts;	/* the last bpf_ktime_get_ns() read on this CPU */
+	unsigned long long last_jiffies;/* jiffies then */
 	struct ht_pending pending[HT_PENDING_SLOTS];
 };
 

@@ -66,20 +66,29 @@ struct {
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
-/* A vCPU thread's KVM_RUN in progress. Entries stay (active = 0) between calls: an update of an
- * existing entry is cheaper than a delete and a re-insert on every exit. */
+/* A vCPU thread's KVM_RUN in progress, in the thread's task storage (freed with the thread, found
+ * without hashing). Entries stay (active = 0) between calls; `origin` tells an entry of an earlier
+ * run (origin_ns changes per run) from this run's. */
 struct run_start {
 	__u64 ts;
+	__u64 origin;
 	__u32 guest;
 	__u32 active;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);	/* tid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct run_start);
 } kvm_run_start SEC(".maps");
+
+/* This thread's KVM_RUN record, created if `create`; NULL if none. */
+static __always_inline struct run_start *run_of_current(bool create)
+{
+	return bpf_task_storage_get(&kvm_run_start, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
 
 /* Per CPU (struct ht_cpu_state): the vCPU thread that last entered KVM_RUN here and its guest
  * (kvm_pio and kvm_mmio fire inside KVM_RUN, so they find their guest without a hash lookup; a
@@ -92,15 +101,20 @@ struct {
 	__type(value, struct ht_cpu_state);
 } cpu_state SEC(".maps");
 
+/* A vCPU thread's exit in progress (VT-x/AMD-V: kvm_exit to the next kvm_entry), in task storage
+ * like run_start. */
 struct exit_start {
 	__u64 ts;
 	__u64 sub;
+	__u64 origin;
+	__u32 guest;
+	__u32 active;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);	/* tid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct exit_start);
 } kvm_exit_start SEC(".maps");
 
@@ -170,6 +184,36 @@ static __always_inline bool counter_key(struct ht_cpu_state *c, struct ht_counte
 	return true;
 }
 
+/* A clock read, remembered with the jiffies of the moment (see bucket_time). */
+static __always_inline __u64 now(struct ht_cpu_state *c)
+{
+	__u64 ts = bpf_ktime_get_ns();
+
+	c->last_ts = ts;
+	c->last_jiffies = bpf_jiffies64();
+	return ts;
+}
+
+/* A jiffy is at most 10 ms (CONFIG_HZ >= 100). */
+#define HT_JIFFY_MAX_NS 10000000ULL
+
+/* A time in the same bucket as now, for counts that need only their bucket. bpf_ktime_get_ns()
+ * costs more than everything else a counting program does (about 35 ns here); jiffies cost almost
+ * nothing. If this CPU read the clock at last_ts, j jiffies ago, now lies before
+ * last_ts + (j + 1) jiffies: when that bound is still inside last_ts's bucket, last_ts is in now's
+ * bucket, exactly. So wide buckets (exitcost's one, memory's seconds) rarely read the clock; 1 ms
+ * buckets always do. */
+static __always_inline __u64 bucket_time(struct ht_cpu_state *c)
+{
+	if (c->origin == origin_ns && c->last_ts >= c->bucket_lo && c->last_ts < c->bucket_hi) {
+		__u64 j = bpf_jiffies64() - c->last_jiffies;
+
+		if (j < 1000 && c->last_ts + (j + 1) * HT_JIFFY_MAX_NS < c->bucket_hi)
+			return c->last_ts;
+	}
+	return now(c);
+}
+
 /* The value of `key` in `map`, inserted as zero if absent; NULL (and counted lost) if full. */
 static __always_inline void *value_of(void *map, struct ht_counter_key *key, void *zero)
 {
@@ -204,7 +248,7 @@ static __always_inline void add(struct ht_cpu_state *c, int slot, struct ht_coun
 		return;
 	}
 	if (p->count) {
-		if (slot == HT_PENDING_COUNTERS) {
+		if (slot != HT_PENDING_RUN_EXITS) {
 			__u64 zero = 0, *v = value_of(&counters, &p->key, &zero);
 
 			if (v)
@@ -223,13 +267,19 @@ static __always_inline void add(struct ht_cpu_state *c, int slot, struct ht_coun
 	p->ns = ns;
 }
 
-static __always_inline void count_on(struct ht_cpu_state *c, __u32 guest, __u64 ts, __u32 kind, __u64 sub,
-				     __u64 delta)
+static __always_inline void count_in(struct ht_cpu_state *c, int slot, __u32 guest, __u64 ts, __u32 kind,
+				     __u64 sub, __u64 delta)
 {
 	struct ht_counter_key key;
 
 	if (delta && counter_key(c, &key, guest, ts, kind, sub))
-		add(c, HT_PENDING_COUNTERS, &key, delta, 0);
+		add(c, slot, &key, delta, 0);
+}
+
+static __always_inline void count_on(struct ht_cpu_state *c, __u32 guest, __u64 ts, __u32 kind, __u64 sub,
+				     __u64 delta)
+{
+	count_in(c, HT_PENDING_COUNTERS, guest, ts, kind, sub, delta);
 }
 
 static __always_inline void count(__u32 guest, __u64 ts, __u32 kind, __u64 sub, __u64 delta)
@@ -376,9 +426,10 @@ static __always_inline int on_rename(struct task_struct *task, const char *comm)
 static __always_inline int on_fault(__u32 kind)
 {
 	__u32 *g = guest_of(current_tgid());
+	struct ht_cpu_state *c;
 
-	if (g)
-		count(*g, bpf_ktime_get_ns(), kind, 0, 1);
+	if (g && (c = this_cpu()))
+		count_on(c, *g, bucket_time(c), kind, 0, 1);
 	return 0;
 }
 
@@ -401,17 +452,14 @@ static __always_inline int on_kvm_run(void)
 	pt = bpf_get_current_pid_tgid();
 	if (!vcpu_guest(c, pt, &guest))
 		return 0;
-	ts = bpf_ktime_get_ns();
+	ts = now(c);
 	tid = (__u32)pt;
-	rs = bpf_map_lookup_elem(&kvm_run_start, &tid);
+	rs = run_of_current(true);
 	if (rs) {
 		rs->ts = ts;
+		rs->origin = origin_ns;
 		rs->guest = guest;
 		rs->active = 1;
-	} else {
-		struct run_start n = {.ts = ts, .guest = guest, .active = 1};
-
-		bpf_map_update_elem(&kvm_run_start, &tid, &n, BPF_ANY);
 	}
 	c->vcpu_tid = tid;
 	c->vcpu_guest = guest;
@@ -427,22 +475,21 @@ static __always_inline int on_kvm_run(void)
  * every syscall of the host would pay for. */
 static __always_inline int on_kvm_userspace_exit(__u32 reason)
 {
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pt, guest;
-	struct run_start *rs = bpf_map_lookup_elem(&kvm_run_start, &tid);
+	struct run_start *rs = run_of_current(false);
 	struct ht_cpu_state *c = this_cpu();
 	__u64 ts, dur;
+	__u32 guest;
 
 	if (!c)
 		return 0;
-	ts = bpf_ktime_get_ns();
-	if (rs && rs->active) {
+	ts = now(c);
+	if (rs && rs->active && rs->origin == origin_ns) {
 		rs->active = 0;
 		dur = ts - rs->ts;
 		count_run(c, rs->guest, ts, reason, log2_u64(dur | 1), dur);
 		return 0;
 	}
-	if (vcpu_guest(c, pt, &guest))  /* a KVM_RUN that began before tracking did */
+	if (vcpu_guest(c, bpf_get_current_pid_tgid(), &guest))  /* a KVM_RUN that began before tracking did */
 		count_on(c, guest, ts, HT_CNT_KVM_USER_EXIT, reason, 1);
 	return 0;
 }
@@ -458,22 +505,24 @@ static __always_inline int on_kvm_pio(unsigned int rw, unsigned int port, const 
 	pt = bpf_get_current_pid_tgid();
 	if (!vcpu_guest(c, pt, &guest))
 		return 0;
-	ts = bpf_ktime_get_ns();
 	/* A phase marker (rw 1: KVM_PIO_OUT): the exits from here on belong to the new phase. */
 	if (phase_port && port == phase_port && rw == 1) {
 		__u32 tid = (__u32)pt;
-		struct run_start *rs = bpf_map_lookup_elem(&kvm_run_start, &tid);
+		struct run_start *rs = run_of_current(false);
 		__u8 val = 0;
 
+		ts = now(c);
 		bpf_probe_read_kernel(&val, 1, data);
 		/* The KVM_RUN in progress ran the old phase until now: count that part there, the
 		 * rest (from here to its return) goes to the new phase. */
-		if (rs && rs->active && ts > rs->ts) {
+		if (rs && rs->active && rs->origin == origin_ns && ts > rs->ts) {
 			count_on(c, guest, ts, HT_CNT_KVM_RUN_NS, 0, ts - rs->ts);
 			rs->ts = ts;
 		}
 		guest_phase[guest & (HT_GUESTS_MAX - 1)] = val;
 		emit(HT_EV_PHASE, guest, ts, tid, pt >> 32, 0, val, 0);
+	} else {
+		ts = bucket_time(c);
 	}
 	count_on(c, guest, ts, HT_CNT_KVM_PIO, (port & 0xffff) | ((__u64)rw << 16), 1);
 	return 0;
@@ -485,7 +534,7 @@ static __always_inline int on_kvm_mmio(int type, __u64 gpa)
 	__u32 guest;
 
 	if (c && vcpu_guest(c, bpf_get_current_pid_tgid(), &guest))
-		count_on(c, guest, bpf_ktime_get_ns(), HT_CNT_KVM_MMIO,
+		count_on(c, guest, bucket_time(c), HT_CNT_KVM_MMIO,
 			 (gpa & 0x00ffffffffffffffULL) | ((__u64)(type & 0xff) << 56), 1);
 	return 0;
 }
@@ -493,35 +542,36 @@ static __always_inline int on_kvm_mmio(int type, __u64 gpa)
 SEC("tp/kvm/kvm_exit")
 int ht_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 {
-	__u32 *g = guest_of(current_tgid());
-	struct exit_start st;
-	__u32 tid;
+	struct ht_cpu_state *c = this_cpu();
+	struct exit_start *st;
+	__u32 guest;
 
-	if (!g)
+	if (!c || !vcpu_guest(c, bpf_get_current_pid_tgid(), &guest))
 		return 0;
-	st.ts = bpf_ktime_get_ns();
-	st.sub = (__u64)ctx->exit_reason | ((__u64)ctx->isa << 32);
-	count(*g, st.ts, HT_CNT_KVM_EXIT, st.sub, 1);
-	tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&kvm_exit_start, &tid, &st, BPF_ANY);
+	st = bpf_task_storage_get(&kvm_exit_start, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st)
+		return 0;
+	st->ts = now(c);
+	st->sub = (__u64)ctx->exit_reason | ((__u64)ctx->isa << 32);
+	st->origin = origin_ns;
+	st->guest = guest;
+	st->active = 1;
+	count_in(c, HT_PENDING_KVM_EXIT, guest, st->ts, HT_CNT_KVM_EXIT, st->sub, 1);
 	return 0;
 }
 
 SEC("tp/kvm/kvm_entry")
 int ht_kvm_entry(void *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct exit_start *st = bpf_map_lookup_elem(&kvm_exit_start, &tid);
-	__u32 *g;
+	struct exit_start *st = bpf_task_storage_get(&kvm_exit_start, bpf_get_current_task_btf(), 0, 0);
+	struct ht_cpu_state *c;
 	__u64 ts;
 
-	if (!st)
+	if (!st || !st->active || st->origin != origin_ns || !(c = this_cpu()))
 		return 0;
-	ts = bpf_ktime_get_ns();
-	g = guest_of(current_tgid());
-	if (g)
-		count(*g, ts, HT_CNT_KVM_EXIT_NS, st->sub, ts - st->ts);
-	bpf_map_delete_elem(&kvm_exit_start, &tid);
+	st->active = 0;
+	ts = now(c);
+	count_in(c, HT_PENDING_KVM_EXIT_NS, st->guest, ts, HT_CNT_KVM_EXIT_NS, st->sub, ts - st->ts);
 	return 0;
 }
 

@@ -38,7 +38,13 @@ RunResult run_one(Driver& d, Variant v, Accel accel, const std::string& id) {
     cfg.accel.accel = accel;
     cfg.images = images();
     cfg.techniques.push_back({id, id, &d, v, NAN});
-    d.preflight({"x", v, cfg.images, "/tmp", accel});
+    GuestSpec probe;
+    probe.name = "x";
+    probe.variant = v;
+    probe.images = cfg.images;
+    probe.run_dir = "/tmp";
+    probe.accel = accel;
+    d.preflight(probe);
     StartupResult res = run_startup(tracer, probe_host(), cfg);
     EXPECT_EQ(res.techniques.size(), 1u);
     EXPECT_EQ(res.techniques[0].runs.size(), 1u);

@@ -19,11 +19,21 @@
 
 using namespace ht;
 
+namespace ht {
+void PrintTo(const TracerOptions& o, std::ostream* os) {
+    *os << (o.raw_tp_only ? "raw_tp" : "tp_btf") << (o.kvm_run_by_syscall ? ", sys_enter" : ", kvm_fpu");
+}
+}  // namespace ht
+
 namespace {
 std::string slurp(const std::string& p) { return read_text(p).value_or(""); }
 }  // namespace
 
-TEST(KvmExits, UserspaceExitAndPioCountsEqualBpftrace) {
+// The preferred sources (tp_btf entries, KVM_RUN's start at kvm:kvm_fpu) and the fallbacks, forced:
+// raw_tp entries, KVM_RUN's start at raw_syscalls:sys_enter.
+class KvmExits : public ::testing::TestWithParam<TracerOptions> {};
+
+TEST_P(KvmExits, UserspaceExitAndPioCountsEqualBpftrace) {
     HT_REQUIRE_ROOT();
     HostInfo host = probe_host();
     if (!host.kvm_device) GTEST_SKIP() << "no /dev/kvm on this host: nothing runs under KVM";
@@ -46,7 +56,18 @@ TEST(KvmExits, UserspaceExitAndPioCountsEqualBpftrace) {
     QemuDriver qemu;
     RunResult run;
     {
-        Tracer tracer;
+        Tracer tracer(GetParam());
+        for (const auto& src : tracer.sources()) {
+            if (src.name == "kvm:kvm_fpu") {
+                EXPECT_EQ(src.attached, !GetParam().kvm_run_by_syscall) << src.note;
+            }
+            if (src.name == "raw_syscalls:sys_enter") {
+                EXPECT_EQ(src.attached, GetParam().kvm_run_by_syscall) << src.note;
+            }
+            if (src.attached && src.attach != "tp") {  // classic tracepoints have no twin
+                EXPECT_EQ(src.attach == "raw_tp", GetParam().raw_tp_only) << src.name;
+            }
+        }
         StartupConfig cfg;
         cfg.runs = 1;
         cfg.warmup = 0;
@@ -70,7 +91,14 @@ TEST(KvmExits, UserspaceExitAndPioCountsEqualBpftrace) {
     EXPECT_GT(run.totals.kvm_userspace_exits, 100u) << "SeaBIOS makes hundreds of port I/O exits";
     EXPECT_EQ(long(run.totals.kvm_userspace_exits), bt_exits) << text;
     EXPECT_EQ(long(run.totals.kvm_pio), bt_pio) << text;
-    EXPECT_GT(run.totals.kvm_runs, 0u);
+    // Every KVM_RUN that returned had its start seen: as many timed KVM_RUNs as exits to userspace.
+    EXPECT_EQ(run.totals.kvm_runs, run.totals.kvm_userspace_exits);
     // Most of SeaBIOS's exits are its debug console writes (port 0x402).
     EXPECT_GT(run.totals.pio_ports[0x402], run.totals.kvm_pio / 4);
 }
+
+INSTANTIATE_TEST_SUITE_P(Sources, KvmExits,
+                         ::testing::Values(TracerOptions{}, TracerOptions{.raw_tp_only = true, .kvm_run_by_syscall = true}),
+                         [](const ::testing::TestParamInfo<TracerOptions>& i) {
+                             return std::string(i.param.raw_tp_only ? "RawTpAndSysEnter" : "TpBtfAndKvmFpu");
+                         });

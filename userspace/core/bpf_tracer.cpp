@@ -185,7 +185,7 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
 
     // Open, choose twins, load; if a tp_btf program fails to load, retry once with raw_tp only.
     for (int attempt = 0; attempt < 2; ++attempt) {
-        bool force_raw = attempt == 1;
+        bool force_raw = attempt == 1 || opts_.raw_tp_only;
         impl_->skel = trace_bpf__open();
         if (!impl_->skel) throw UserError(errno_text("cannot open hypetrace's BPF object", errno));
         auto* ro = impl_->skel->rodata;
@@ -196,10 +196,10 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
         for (const auto& t : twins(impl_->skel)) {
             std::string path = std::string(kTracefs) + "/events/" + t.category + "/" + t.name;
             SourceStatus st{std::string(t.category) + ":" + t.name, "-", false, ""};
-            if (!exists(path)) {
+            if (!exists(path) || (opts_.kvm_run_by_syscall && std::string(t.name) == "kvm_fpu")) {
                 bpf_program__set_autoload(t.btf_prog, false);
                 bpf_program__set_autoload(t.raw_prog, false);
-                st.note = "tracepoint not in this kernel";
+                st.note = exists(path) ? "not used (asked to time KVM_RUN from sys_enter)" : "tracepoint not in this kernel";
             } else if (!force_raw && has_btf_type(t.name)) {
                 bpf_program__set_autoload(t.raw_prog, false);
                 st.attach = "tp_btf";
@@ -274,13 +274,13 @@ void Tracer::begin_run(uint64_t origin_ns) {
     s->bss->spawner_tgid = 0;
     clear_map<uint32_t>(bpf_map__fd(s->maps.tracked));
     std::memset(s->bss->first_run_seen, 0, sizeof s->bss->first_run_seen);
-    clear_map<uint32_t>(bpf_map__fd(s->maps.kvm_run_start));
+    // kvm_run_start is task storage: entries of earlier runs are told apart by their origin
     {  // this run's guest ids may name other processes than the last run's; nothing pending
         std::vector<ht_cpu_state> zeros(std::size_t(std::max(1, libbpf_num_possible_cpus())));
         uint32_t zero = 0;
         bpf_map_update_elem(bpf_map__fd(s->maps.cpu_state), &zero, zeros.data(), BPF_ANY);
     }
-    clear_map<uint32_t>(bpf_map__fd(s->maps.kvm_exit_start));
+    // kvm_exit_start too is task storage, told apart by origin
     std::memset(s->bss->guest_phase, 0, sizeof s->bss->guest_phase);
     clear_map<ht_counter_key>(bpf_map__fd(s->maps.counters));
     clear_map<ht_counter_key>(bpf_map__fd(s->maps.run_exits));
@@ -362,20 +362,22 @@ std::vector<CounterSample> Tracer::drain_counters() {
         int cfd = bpf_map__fd(s->maps.cpu_state);
         if (bpf_map_lookup_elem(cfd, &zero, cpus.data()) == 0) {
             for (auto& c : cpus) {
-                const ht_pending& p = c.pending[HT_PENDING_COUNTERS];
-                if (p.count) {  // one sample per key: add to the drained one if there is
-                    CounterSample add{p.key.guest, p.key.bucket, CounterKind(p.key.kind), p.key.sub, p.count, p.key.phase};
-                    auto same = std::find_if(out.begin(), out.end(), [&](const CounterSample& o) {
-                        return o.guest == add.guest && o.bucket == add.bucket && o.kind == add.kind && o.sub == add.sub &&
-                               o.phase == add.phase;
-                    });
-                    if (same != out.end()) same->value += p.count;
-                    else out.push_back(add);
+                for (int slot = 0; slot < HT_PENDING_SLOTS; ++slot) {
+                    ht_pending& p = c.pending[slot];
+                    if (!p.count) continue;
+                    if (slot == HT_PENDING_RUN_EXITS) {
+                        pending_runs.push_back({p.key, ht_run_value{p.count, p.ns}});
+                    } else {  // one sample per key: add to the drained one if there is
+                        CounterSample add{p.key.guest, p.key.bucket, CounterKind(p.key.kind), p.key.sub, p.count, p.key.phase};
+                        auto same = std::find_if(out.begin(), out.end(), [&](const CounterSample& o) {
+                            return o.guest == add.guest && o.bucket == add.bucket && o.kind == add.kind &&
+                                   o.sub == add.sub && o.phase == add.phase;
+                        });
+                        if (same != out.end()) same->value += p.count;
+                        else out.push_back(add);
+                    }
+                    p = ht_pending{};
                 }
-                const ht_pending& r = c.pending[HT_PENDING_RUN_EXITS];
-                if (r.count) pending_runs.push_back({r.key, ht_run_value{r.count, r.ns}});
-                c.pending[HT_PENDING_COUNTERS] = ht_pending{};
-                c.pending[HT_PENDING_RUN_EXITS] = ht_pending{};
             }
             bpf_map_update_elem(cfd, &zero, cpus.data(), BPF_ANY);
         }

@@ -15,6 +15,10 @@ namespace ht {
 struct TracerOptions {
     uint64_t bucket_ns = 1'000'000;  // width of the counters' time buckets
     bool verbose = false;            // echo libbpf's messages
+    // The fallbacks, forced (tests; kernels where the preferred source misbehaves): raw_tp entries
+    // even where tp_btf would load; KVM_RUN timed from raw_syscalls:sys_enter, not kvm:kvm_fpu.
+    bool raw_tp_only = false;
+    bool kvm_run_by_syscall = false;
 };
 
 class Tracer {
