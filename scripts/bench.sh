@@ -7,7 +7,9 @@
 #  exitcost (issue 5): the payload's exits/s with hypetrace attached vs nothing attached (target:
 #    under 2 % slower), and vs bpftrace counting the same events. The payload runs without its hlt
 #    phase (--hlts 0): HLTs wait for timer ticks, which no tracer can slow down, and would hide
-#    the overhead the other phases show.
+#    the overhead the other phases show. A fourth arm attaches the KVM programs with bodies that
+#    return at once (--attach-only): what the tracepoints cost by themselves, which no program body
+#    can go below.
 #  dedup (issue 4): scan rate of `hypetrace dedup` on 1 GiB of a process's memory, beside the hash
 #    alone and the copy alone: target at least 2 GB/s scanned and classified; index at most 16
 #    bytes per page; a whole-host scan with four 1 GiB TCG VMs running: target under a minute.
@@ -71,13 +73,14 @@ fi
 
 if [ "$what" = exitcost ] || [ "$what" = all ]; then
   ht="$root/build/hypetrace"
-  rounds=5 runs=4 ops=20000
+  rounds=8 runs=4 ops=20000
   args=(--runs "$runs" --ops "$ops" --hlts 0 -q)
   dir="$root/out/bench-exitcost"
   rm -rf "$dir"; mkdir -p "$dir"
-  echo "bench: exitcost payload, $rounds rounds of $runs runs each with nothing attached, hypetrace, bpftrace (interleaved: the host drifts)"
+  echo "bench: exitcost payload, $rounds rounds of $runs runs each: nothing attached, programs attached that count nothing, hypetrace, bpftrace (interleaved: the host drifts; about 3 minutes)"
   for r in $(seq "$rounds"); do
     "$ht" exitcost --no-trace "${args[@]}" --json "$dir/bare-$r.json" >/dev/null
+    "$ht" exitcost --attach-only "${args[@]}" --json "$dir/empty-$r.json" >/dev/null
     "$ht" exitcost "${args[@]}" --json "$dir/traced-$r.json" >/dev/null
     bt_out="$dir/bpftrace-$r.txt"
     bpftrace -e '
@@ -94,7 +97,7 @@ if [ "$what" = exitcost ] || [ "$what" = all ]; then
     kill -INT "$bt"; wait "$bt" || true
   done
   python3 - "$dir" <<'PY'
-import glob, json, statistics, sys
+import glob, json, random, statistics, sys
 d = sys.argv[1]
 def walls(mode):
     w = []
@@ -105,18 +108,30 @@ t = json.load(open(sorted(glob.glob(f"{d}/traced-*.json"))[0]))
 # exits per run: every port I/O and MMIO access the payload made, as hypetrace counted them
 exits = sum(e["count"] for ph in t["all_phases"] for k in ("pio", "mmio") for e in ph[k]) / t["runs"]
 rows = {}
-for mode in ("bare", "traced", "bpftrace"):
+for mode in ("bare", "empty", "traced", "bpftrace"):
     w = walls(mode)
-    rows[mode] = (statistics.median(w), statistics.stdev(w), len(w))
+    rows[mode] = (statistics.median(w), statistics.stdev(w), len(w), w)
 bare = rows["bare"][0]
+# 95 % interval of a slowdown: bootstrap of the two medians (runs resampled, fixed seed)
+rng = random.Random(1)
+def interval(mode):
+    b, m = rows["bare"][3], rows[mode][3]
+    ratios = sorted(statistics.median(rng.choices(m, k=len(m))) / statistics.median(rng.choices(b, k=len(b))) - 1
+                    for _ in range(2000))
+    return 100 * ratios[50], 100 * ratios[1949]
 print(f"payload: {exits:.0f} exits per run; median seconds per run over {rows['bare'][2]} runs each")
-for mode, label in (("bare", "nothing attached"), ("traced", "hypetrace attached"), ("bpftrace", "bpftrace attached")):
-    m, sd, n = rows[mode]
-    line = f"{label:20s} {m:8.4f} s/run (sd {sd:.4f})  {exits / m:9.0f} exits/s"
+for mode, label in (("bare", "nothing attached"), ("empty", "programs, no counting"),
+                    ("traced", "hypetrace attached"), ("bpftrace", "bpftrace attached")):
+    m, sd, n, _ = rows[mode]
+    line = f"{label:22s} {m:8.4f} s/run (sd {sd:.4f})  {exits / m:9.0f} exits/s"
     if mode != "bare":
-        line += f"  slowdown {100 * (m / bare - 1):+5.1f} %"
+        lo, hi = interval(mode)
+        line += f"  slowdown {100 * (m / bare - 1):+5.1f} % [{lo:+.1f}, {hi:+.1f}]"
     if mode == "traced":
         line += f"   target < 2 %: {'met' if m / bare - 1 < 0.02 else 'MISSED'}"
     print(line)
+per_exit = lambda mode: (rows[mode][0] - bare) / exits * 1e9
+print(f"per exit: the tracepoints alone {per_exit('empty'):.0f} ns, hypetrace {per_exit('traced'):.0f} ns, "
+      f"bpftrace {per_exit('bpftrace'):.0f} ns (median differences / exits per run)")
 PY
 fi

@@ -192,6 +192,7 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
         ro->bucket_ns = opts_.bucket_ns;
         ro->ioctl_nr = SYS_ioctl;
         ro->kvm_run_cmd = 0xAE80;
+        ro->attach_only = opts_.attach_only;
         sources_.clear();
         for (const auto& t : twins(impl_->skel)) {
             std::string path = std::string(kTracefs) + "/events/" + t.category + "/" + t.name;

@@ -19,6 +19,9 @@ struct TracerOptions {
     // even where tp_btf would load; KVM_RUN timed from raw_syscalls:sys_enter, not kvm:kvm_fpu.
     bool raw_tp_only = false;
     bool kvm_run_by_syscall = false;
+    // The KVM programs attach but return at once, counting nothing: what the tracepoints cost by
+    // themselves (the overhead benchmark's second baseline).
+    bool attach_only = false;
 };
 
 class Tracer {
