@@ -102,6 +102,27 @@ struct ht_cpu_state {
 	struct ht_pending pending[HT_PENDING_SLOTS];
 };
 
+/* ---- CPU profiling (profile.bpf.c): perf-event samples counted in the kernel ---- */
+#define HT_STACK_DEPTH 64
+
+/* One count per (thread, its name, user stack, kernel stack, time bucket). Stacks are named by a
+ * hash of their addresses (never 0; 0: no stack); their addresses are in `stacks`. */
+struct ht_sample_key {
+	unsigned int tgid;
+	unsigned int pid;
+	unsigned long long ustack;
+	unsigned long long kstack;
+	unsigned int bucket;	/* (ts - origin_ns) / bucket_ns */
+	unsigned int pad;
+	char comm[HT_COMM_LEN];
+};
+
+struct ht_stack {
+	unsigned int depth;	/* frames used in ip[], leaf first */
+	unsigned int pad;
+	unsigned long long ip[HT_STACK_DEPTH];
+};
+
 #define HT_COUNTERS_MAX (1 << 18)
 #define HT_TRACKED_MAX 16384
 

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+// CPU stack sampling for `--trace DIR`: a perf-event BPF program (bpf/profile.bpf.c) on a software
+// cpu-clock event per CPU takes kernel and user stacks and counts them in the kernel; a thread
+// here drains the counts every 100 ms and snapshots the mappings of every sampled process while it
+// is alive, so that stop() can symbolise everything, also for processes (guests) that have exited.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ht {
+
+struct ProfileOptions {
+    unsigned freq_hz = 999;             // per CPU
+    uint64_t bucket_ns = 100'000'000;   // samples are counted per 100 ms
+    bool verbose = false;
+};
+
+// One row: samples of one thread with one stack in one bucket.
+struct StackSample {
+    uint64_t bucket_start_ns = 0;  // CLOCK_MONOTONIC
+    uint32_t tgid = 0, pid = 0;
+    std::string comm;              // the thread's name
+    uint32_t ustack = 0, kstack = 0;  // ids into Profile::stacks; 0: no such stack
+    uint64_t count = 0;
+};
+
+struct Profile {
+    unsigned freq_hz = 0;
+    unsigned cpus = 0;
+    uint64_t start_ns = 0, end_ns = 0, bucket_ns = 0;
+    // id -> frames, root first; id 0 is the empty stack. Kernel frames are kernel symbols; user
+    // frames are function names, "[file]" where a mapped file has no symbol there, "[unknown]".
+    std::vector<std::vector<std::string>> stacks{{}};
+    std::vector<StackSample> samples;
+    uint64_t idle_samples = 0, lost_samples = 0, lost_stacks = 0;
+    uint64_t user_frames = 0, user_frames_named = 0;  // how many user frames got a function name
+};
+
+// "0-3,5" (the format of /sys/devices/system/cpu/online) -> {0, 1, 2, 3, 5}
+std::vector<int> parse_cpu_list(const std::string& text);
+
+class Profiler {
+public:
+    // Loads the program and opens one sampling event per online CPU (root). Throws UserError.
+    explicit Profiler(const ProfileOptions& opts = {});
+    ~Profiler();
+    Profiler(const Profiler&) = delete;
+    Profiler& operator=(const Profiler&) = delete;
+
+    // Attaches to every CPU and starts draining.
+    void start();
+    // Detaches, drains the rest and symbolises. Call once.
+    Profile stop();
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ht
