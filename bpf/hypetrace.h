@@ -50,6 +50,8 @@ enum ht_counter_kind {
 	HT_CNT_KVM_RUN_LOG2 = 13,/* KVM_RUN duration histogram, sub = floor(log2(ns)) */
 	HT_CNT_LOST = 14,	/* counter map full: sub = the kind that was dropped */
 	HT_CNT_KSM_MERGE = 15,	/* ksmd merged a page of a tracked process (ksm:ksm_merge_*) */
+	HT_CNT_KVM_RUN_ENTRY_NS = 16,/* ns from KVM_RUN's start to KVM loading the guest's FPU state
+				      * (kvm:kvm_fpu): the ioctl's entry work, vcpu_load included */
 };
 
 struct ht_counter_key {
@@ -86,7 +88,8 @@ enum {
 	HT_PENDING_RUN_EXITS = 1,
 	HT_PENDING_KVM_EXIT = 2,
 	HT_PENDING_KVM_EXIT_NS = 3,
-	HT_PENDING_SLOTS = 4
+	HT_PENDING_RUN_ENTRY = 4,
+	HT_PENDING_SLOTS = 5
 };
 
 struct ht_cpu_state {

@@ -29,6 +29,7 @@ static_assert(HT_EV_RENAME == int(ht::EventType::rename));
 static_assert(HT_EV_KSM_SCAN == int(ht::EventType::ksm_scan));
 static_assert(HT_EV_PHASE == int(ht::EventType::phase));
 static_assert(HT_CNT_KSM_MERGE == int(ht::CounterKind::ksm_merge));
+static_assert(HT_CNT_KVM_RUN_ENTRY_NS == int(ht::CounterKind::kvm_run_entry_ns));
 
 namespace ht {
 namespace {
@@ -197,10 +198,11 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
         for (const auto& t : twins(impl_->skel)) {
             std::string path = std::string(kTracefs) + "/events/" + t.category + "/" + t.name;
             SourceStatus st{std::string(t.category) + ":" + t.name, "-", false, ""};
-            if (!exists(path) || (opts_.kvm_run_by_syscall && std::string(t.name) == "kvm_fpu")) {
+            if (!exists(path) || (!opts_.kvm_entry_split && std::string(t.name) == "kvm_fpu")) {
                 bpf_program__set_autoload(t.btf_prog, false);
                 bpf_program__set_autoload(t.raw_prog, false);
-                st.note = exists(path) ? "not used (asked to time KVM_RUN from sys_enter)" : "tracepoint not in this kernel";
+                st.note = exists(path) ? "not asked for (it splits KVM_RUN's entry work from the rest)"
+                                       : "tracepoint not in this kernel";
             } else if (!force_raw && has_btf_type(t.name)) {
                 bpf_program__set_autoload(t.raw_prog, false);
                 st.attach = "tp_btf";
@@ -244,17 +246,10 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
         impl_->links.push_back(link);
         st.attached = true;
     };
-    bool run_start_seen = false;  // kvm:kvm_fpu marks KVM_RUN's start; sys_enter only without it
     for (const auto& t : twins(impl_->skel)) {
         SourceStatus& st = sources_[i++];
-        if (st.name == "raw_syscalls:sys_enter" && run_start_seen) {
-            st.attach = "-";
-            st.note = "not needed: kvm:kvm_fpu marks the start of KVM_RUN";
-            continue;
-        }
         if (st.attach == "tp_btf") attach(t.btf_prog, st);
         else if (st.attach == "raw_tp") attach(t.raw_prog, st);
-        if (st.name == "kvm:kvm_fpu" && st.attached) run_start_seen = true;
     }
     for (const auto& c : classics(impl_->skel)) {
         SourceStatus& st = sources_[i++];

@@ -15,10 +15,12 @@ namespace ht {
 struct TracerOptions {
     uint64_t bucket_ns = 1'000'000;  // width of the counters' time buckets
     bool verbose = false;            // echo libbpf's messages
-    // The fallbacks, forced (tests; kernels where the preferred source misbehaves): raw_tp entries
-    // even where tp_btf would load; KVM_RUN timed from raw_syscalls:sys_enter, not kvm:kvm_fpu.
+    // raw_tp entries even where tp_btf would load: the fallback, forced (tests).
     bool raw_tp_only = false;
-    bool kvm_run_by_syscall = false;
+    // Also attach kvm:kvm_fpu, which splits each KVM_RUN into KVM's entry work (from the ioctl to
+    // the guest's FPU state loaded: vcpu_load...) and the rest (CounterKind::kvm_run_entry_ns).
+    // Costs two more program runs per KVM_RUN.
+    bool kvm_entry_split = false;
     // The KVM programs attach but return at once, counting nothing: what the tracepoints cost by
     // themselves (the overhead benchmark's second baseline).
     bool attach_only = false;

@@ -33,6 +33,7 @@ enum class CounterKind : uint32_t {
     kvm_run_ns = 12,
     kvm_run_log2 = 13,
     ksm_merge = 15,  // ksmd merged one of the guest's pages
+    kvm_run_entry_ns = 16,  // KVM_RUN's entry work: ioctl to the guest's FPU state loaded (opt-in)
 };
 
 // One full KSM scan, from ksm:ksm_stop_scan: what ksmd merged (over all processes) while it ran.

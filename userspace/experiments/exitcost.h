@@ -37,6 +37,7 @@ struct ExitCounts {
     std::map<uint64_t, uint64_t> kvm_exits;   // kvm:kvm_exit reason | isa << 32 (VT-x/AMD-V)
     std::map<uint64_t, uint64_t> kvm_exit_ns; // time from kvm_exit to kvm_entry, same key
     uint64_t kvm_runs = 0, kvm_run_ns = 0;    // KVM_RUN ioctls returned in the phase, time inside
+    uint64_t kvm_run_entry_ns = 0;            // of which KVM's entry work (ioctl -> guest FPU state loaded)
     std::map<uint64_t, uint64_t> run_log2;    // KVM_RUN duration histogram, floor(log2 ns)
     uint64_t total_pio() const;
     uint64_t total_mmio() const;

@@ -68,6 +68,7 @@ void add_counter(PhaseCounts& c, const CounterSample& s) {
     case CounterKind::fork:
     case CounterKind::exit:
     case CounterKind::kvm_run_log2:
+    case CounterKind::kvm_run_entry_ns:
     case CounterKind::ksm_merge: break;  // exec/fork/exit are counted from events (exact times)
     }
 }

@@ -127,7 +127,7 @@ const char* kind_of_source(const std::string& name) {
     static const std::pair<const char*, const char*> m[] = {
         {"sched:sched_process_exec", "execs"},     {"sched:sched_process_fork", "forks"},
         {"sched:sched_process_exit", "exits"},     {"exceptions:page_fault_user", "faults_user"},
-        {"exceptions:page_fault_kernel", "faults_kernel"}, {"raw_syscalls:sys_enter", "kvm_runs"}, {"kvm:kvm_fpu", "kvm_runs"},
+        {"exceptions:page_fault_kernel", "faults_kernel"}, {"raw_syscalls:sys_enter", "kvm_runs"},
         {"raw_syscalls:sys_exit", "kvm_runs"},     {"kvm:kvm_userspace_exit", "kvm_userspace_exits"},
         {"kvm:kvm_pio", "kvm_pio"},               {"kvm:kvm_mmio", "kvm_mmio"},
         {"kvm:kvm_exit", "kvm_exits"},            {"kvm:kvm_entry", "kvm_exit_ns"},
