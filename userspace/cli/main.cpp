@@ -19,6 +19,7 @@
 #include "core/proc.h"
 #include "experiments/memory.h"
 #include "experiments/startup.h"
+#include "cli/trace_cmds.h"
 
 #include <CLI/CLI.hpp>
 
@@ -68,6 +69,7 @@ struct StartupArgs {
     double timeout = 0;
     std::string json, images = default_images();
     bool quiet = false, verbose = false;
+    std::string trace;  // --trace DIR
 };
 
 int cmd_startup(const StartupArgs& a) {
@@ -114,7 +116,10 @@ int cmd_startup(const StartupArgs& a) {
     TracerOptions topts;
     topts.verbose = a.verbose;
     Tracer tracer(topts);
+    TraceSession trace(a.trace, "startup", a.quiet);
+    trace.begin(&tracer);
     StartupResult result = run_startup(tracer, host, cfg);
+    trace.finish();
     std::cout << render_text(result) << std::flush;
     write_json_if_asked(a.json, to_json(result), a.quiet);
     return 0;
@@ -128,6 +133,7 @@ struct MemoryArgs {
     double settle_merges = 0, settle_window = 5;
     unsigned pages_to_scan = 20000, sleep_ms = 20;
     bool quiet = false, verbose = false;
+    std::string trace;  // --trace DIR
 };
 
 std::vector<unsigned> parse_counts(const std::string& text) {
@@ -206,10 +212,13 @@ int cmd_memory(const MemoryArgs& a) {
     topts.verbose = a.verbose;
     topts.bucket_ns = 1'000'000'000;
     Tracer tracer(topts);
+    TraceSession trace(a.trace, "memory", a.quiet);
+    trace.begin(&tracer);
     HostSettingsGuard ksm;
     if (ksm.recovered() && !a.quiet)
         std::cerr << "[hypetrace] a previous run died with KSM changed: its saved settings were restored" << std::endl;
     MemoryResult result = run_memory(tracer, ksm, host, cfg);
+    trace.finish();
     std::cout << render_text(result) << std::flush;
     write_json_if_asked(a.json, to_json(result), a.quiet);
     if (!a.plot.empty()) {
@@ -224,6 +233,7 @@ struct DevicesArgs {
     std::string sets = "all", accel = "auto", json, images = default_images(), thp = "never";
     double boot_timeout = 0, settle_timeout = 300;
     bool quiet = false, verbose = false;
+    std::string trace;  // --trace DIR
 };
 
 std::vector<DeviceSet> parse_device_sets(const std::string& text) {
@@ -259,6 +269,7 @@ struct DedupArgs {
     bool kvm = false, lxc = false, list = false, no_host = false, ksm_check = false, quiet = false;
     unsigned guests = 2;
     double quiesce = 20, boot_timeout = 0, ksm_timeout = 300;
+    std::string trace;  // --trace DIR
 };
 
 int cmd_dedup(const DedupArgs& a) {
@@ -280,6 +291,8 @@ int cmd_dedup(const DedupArgs& a) {
     if (!a.json.empty()) check_writable(a.json, "--json");
     auto progress = progress_printer(a.quiet);
 
+    TraceSession trace(a.trace, "dedup", a.quiet);
+    trace.begin(nullptr);
     HostInfo host = probe_host();
     DedupConfig cfg;
     cfg.host = !a.no_host;
@@ -378,6 +391,7 @@ int cmd_dedup(const DedupArgs& a) {
     }
     if (fleet) fleet->clear();
     if (guard) guard->restore();
+    trace.finish();
     std::cout << render_text(result) << std::flush;
     write_json_if_asked(a.json, to_json(result), a.quiet);
     return 0;
@@ -388,6 +402,7 @@ struct ExitcostArgs {
     unsigned ops = 10000, sectors = 200, hlts = 1000, runs = 3;
     double timeout = 120;
     bool no_trace = false, attach_only = false, quiet = false, verbose = false;
+    std::string trace;  // --trace DIR
 };
 
 int cmd_exitcost(const ExitcostArgs& a) {
@@ -423,8 +438,11 @@ int cmd_exitcost(const ExitcostArgs& a) {
         topts.kvm_entry_split = true;  // explains where an exit's time in KVM goes
         tracer = std::make_unique<Tracer>(topts);
     }
+    TraceSession trace(a.trace, "exitcost", a.quiet);
+    trace.begin(a.attach_only ? nullptr : tracer.get());
     // --attach-only: the programs stay attached (counting nothing) while only the wall time is kept
     ExitcostResult result = run_exitcost(a.attach_only ? nullptr : tracer.get(), host, cfg);
+    trace.finish();
     if (a.no_trace || a.attach_only) {
         Summary s = summarize(result.run_wall_s);
         std::cout << (a.no_trace ? "exitcost without tracing: " : "exitcost with the KVM programs attached, counting nothing: ")
@@ -442,6 +460,7 @@ struct IoArgs {
     std::string job, json, accel = "auto", images = default_images();
     unsigned runs = 3, runtime = 10;
     double boot_timeout = 0;
+    std::string trace;  // --trace DIR
 };
 
 int cmd_io(const IoArgs& a) {
@@ -488,7 +507,10 @@ int cmd_io(const IoArgs& a) {
     topts.verbose = a.verbose;
     topts.bucket_ns = 3600'000'000'000ULL;
     Tracer tracer(topts);
+    TraceSession trace(a.trace, "io", a.quiet);
+    trace.begin(&tracer);
     IoResult result = run_io(tracer, host, cfg);
+    trace.finish();
     std::cout << render_text(result) << std::flush;
     write_json_if_asked(a.json, to_json(result), a.quiet);
     return 0;
@@ -527,9 +549,12 @@ int cmd_devices(const DevicesArgs& a) {
     topts.verbose = a.verbose;
     topts.bucket_ns = 1'000'000'000;
     Tracer tracer(topts);
+    TraceSession trace(a.trace, "devices", a.quiet);
+    trace.begin(&tracer);
     HostSettingsGuard ksm;  // KSM off for the run: a device's memory must not be merged away
     DevicesResult result;
     result.memory = run_memory(tracer, ksm, host, cfg);
+    trace.finish();
     result.rows = summarize_devices(result.memory, sets);
     std::cout << render_text(result) << std::flush;
     write_json_if_asked(a.json, to_json(result), a.quiet);
@@ -593,6 +618,7 @@ void add_accel_option(CLI::App* app, std::string& accel) {
 
 int main(int argc, char** argv) {
     install_interrupt_handlers();
+    remember_command_line(argc, argv);
     CLI::App app{"hypetrace: measure and explain the real cost of containers vs virtual machines, traced with eBPF"};
     app.set_version_flag("--version", std::string("hypetrace ") + HYPETRACE_VERSION);
     app.require_subcommand(1);
@@ -607,6 +633,7 @@ int main(int argc, char** argv) {
                "  hypetrace dedup --kvm --ksm-check\n"
                "  hypetrace io --kvm --lxc --native --json io.json\n"
                "  hypetrace exitcost --json exits.json\n"
+               "  hypetrace startup --lxc --kvm --runs 2 --trace out/ && hypetrace flamegraph out/ && hypetrace timeline out/\n"
                "  hypetrace host\n"
                "Guest images: scripts/build-images.sh (default location " +
                std::string(kDefaultImages) + ", or $HYPETRACE_IMAGE_DIR).");
@@ -629,6 +656,7 @@ int main(int argc, char** argv) {
     startup->add_option("--timeout", sa.timeout, "seconds a guest may take to be ready (default 240 under TCG, 120 otherwise)")
         ->check(CLI::PositiveNumber);
     startup->add_option("--json", sa.json, "write the result as versioned JSON to FILE (atomically)");
+    add_trace_option(startup, sa.trace);
     startup->add_option("--images", sa.images, "guest images directory")->capture_default_str();
     startup->add_flag("-q,--quiet", sa.quiet, "no progress lines on stderr");
     startup->add_flag("-v,--verbose", sa.verbose, "show libbpf's messages");
@@ -661,6 +689,7 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"qemu", "libvirt"}))
         ->capture_default_str();
     memory->add_option("--json", ma.json, "write the result as versioned JSON to FILE (atomically)");
+    add_trace_option(memory, ma.trace);
     memory->add_option("--plot", ma.plot, "write Figure 4 as an SVG line plot to FILE");
     memory->add_option("--images", ma.images, "guest images directory")->capture_default_str();
     memory->add_option("--boot-timeout", ma.boot_timeout, "seconds a step's new guests may take to be ready "
@@ -709,6 +738,7 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"keep", "never", "madvise", "always"}))
         ->capture_default_str();
     devices->add_option("--json", da.json, "write the result as versioned JSON to FILE (atomically)");
+    add_trace_option(devices, da.trace);
     devices->add_option("--images", da.images, "guest images directory")->capture_default_str();
     devices->add_option("--boot-timeout", da.boot_timeout, "seconds a set's VMs may take to be ready "
                                                           "(default 600 under TCG, 180 otherwise)")
@@ -761,6 +791,7 @@ int main(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
     dedup->add_option("--images", xa.images, "guest images directory")->capture_default_str();
     dedup->add_option("--json", xa.json, "write the result as versioned JSON to FILE (atomically)");
+    add_trace_option(dedup, xa.trace);
     dedup->add_flag("--list", xa.list, "list the running guests hypetrace can find, and exit");
     dedup->add_flag("-q,--quiet", xa.quiet, "no progress lines on stderr");
     dedup->footer("Examples:\n"
@@ -791,6 +822,7 @@ int main(int argc, char** argv) {
                        "attach the KVM programs but count nothing: what the tracepoints cost by themselves")
         ->excludes(no_trace);
     exitcost->add_option("--json", ea.json, "write the result as versioned JSON to FILE (atomically)");
+    add_trace_option(exitcost, ea.trace);
     exitcost->add_flag("-q,--quiet", ea.quiet, "no progress lines on stderr");
     exitcost->add_flag("-v,--verbose", ea.verbose, "show libbpf's messages");
     exitcost->footer("Examples:\n"
@@ -815,6 +847,7 @@ int main(int argc, char** argv) {
     io->add_option("--images", ia.images, "guest images directory")->capture_default_str();
     io->add_option("--boot-timeout", ia.boot_timeout, "seconds a guest may take to start its job")->check(CLI::PositiveNumber);
     io->add_option("--json", ia.json, "write the result as versioned JSON to FILE (atomically)");
+    add_trace_option(io, ia.trace);
     io->add_flag("-q,--quiet", ia.quiet, "no progress lines on stderr");
     io->add_flag("-v,--verbose", ia.verbose, "show libbpf's messages");
     io->footer("Examples:\n"
@@ -825,14 +858,65 @@ int main(int argc, char** argv) {
                "no image is rebuilt per job.");
 
     bool host_json = false, host_verbose = false;
+    RecordArgs ra;
+    auto* record = app.add_subcommand("record", "Run an experiment with --trace DIR: its raw material kept for flamegraph "
+                                                "and timeline");
+    record->add_option("-o,--output", ra.out, "the trace directory to create (must not exist, or be empty)")->required();
+    record->add_option("experiment", ra.rest, "the experiment and its arguments, after --")->required();
+    record->footer("Examples:\n"
+                   "  hypetrace record -o out/ -- startup --lxc --kvm --runs 2\n"
+                   "  hypetrace record -o io-trace -- io --kvm --lxc --native --runtime 5\n"
+                   "The same as adding --trace DIR to the experiment. Then: hypetrace flamegraph DIR, hypetrace timeline DIR.");
+
+    FlamegraphArgs fa;
+    auto* flamegraph = app.add_subcommand("flamegraph", "A flame graph of a trace directory: CPU stacks, VM exits or "
+                                                        "page-fault handling, folded or as interactive SVG");
+    flamegraph->add_option("dir", fa.dir, "the trace directory (made with --trace DIR or hypetrace record)");
+    flamegraph->add_option("--of", fa.of, "what the stacks count: cpu (samples), exits (VM exits by kind, port/address, "
+                                          "device), faults (samples in page-fault handling)")
+        ->check(CLI::IsMember({"cpu", "exits", "faults"}))
+        ->capture_default_str();
+    flamegraph->add_option("--guest", fa.guest, "only this guest: its name or the start of names ('LXC' for 'LXC run 1', ...)");
+    flamegraph->add_option("--format", fa.format, "folded (a;b;c count: flamegraph.pl, inferno, speedscope) or svg")
+        ->check(CLI::IsMember({"folded", "svg"}))
+        ->capture_default_str();
+    flamegraph->add_option("-o,--output", fa.out, "write to FILE (default: DIR/flamegraph-OF.svg; folded: standard output)");
+    flamegraph->add_option("--diff", fa.diff, "a differential flame graph of two traces: --diff DIR_A DIR_B")->expected(2);
+    flamegraph->add_option("--title", fa.title, "the SVG's title");
+    flamegraph->add_flag("-q,--quiet", fa.quiet, "no progress lines on stderr");
+    flamegraph->footer("Examples:\n"
+                       "  hypetrace flamegraph out/                          # out/flamegraph-cpu.svg\n"
+                       "  hypetrace flamegraph out/ --guest LXC --format folded > lxc.folded\n"
+                       "  hypetrace flamegraph out/ --of exits               # exits by port/address and device\n"
+                       "  hypetrace flamegraph --diff lxc-trace/ vm-trace/ -o diff.svg\n"
+                       "Kernel frames end in _[k]. User stacks are unwound by frame pointers: Debian's binaries are\n"
+                       "built without them, so their stacks are often one or two frames deep.");
+
+    TimelineArgs ta;
+    auto* timeline = app.add_subcommand("timeline", "A trace directory as one timeline: Chrome trace JSON for the "
+                                                    "Perfetto UI or chrome://tracing");
+    timeline->add_option("dir", ta.dir, "the trace directory")->required();
+    timeline->add_option("-o,--output", ta.out, "write to FILE (default: DIR/timeline.json)");
+    timeline->add_flag("-q,--quiet", ta.quiet, "no progress lines on stderr");
+    timeline->footer("Examples:\n"
+                     "  hypetrace timeline out/                  # out/timeline.json\n"
+                     "  hypetrace timeline out/ -o startup.json\n"
+                     "One track per guest and process (its lifetime a slice), the benchmark's phases as slices,\n"
+                     "exec and phase marks, counters of exits/s, faults/s, KSM merges/s and CPU per guest.");
+
     auto* host = app.add_subcommand("host", "What this host can do: accelerator choice, BTF, which trace sources attach");
     host->add_flag("--json", host_json, "print as JSON");
     host->add_flag("-v,--verbose", host_verbose, "show libbpf's messages");
 
     // CLI11 reports an unknown subcommand as "a subcommand is required": name it instead.
-    const std::set<std::string> known{"startup", "memory", "devices", "dedup", "exitcost", "io", "host"};
+    std::set<std::string> known;
+    std::string names;
+    for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+        known.insert(sub->get_name());
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
     if (argc > 1 && argv[1][0] != '-' && !known.count(argv[1])) {
-        std::cerr << "hypetrace: unknown subcommand '" << argv[1] << "': choose startup, memory, devices, dedup, exitcost, io or host (see hypetrace --help)"
+        std::cerr << "hypetrace: unknown subcommand '" << argv[1] << "': choose one of " << names << " (see hypetrace --help)"
                   << std::endl;
         return 2;
     }
@@ -857,6 +941,9 @@ int main(int argc, char** argv) {
         if (*exitcost) return cmd_exitcost(ea);
         if (*io) return cmd_io(ia);
         if (*host) return cmd_host(host_json, host_verbose);
+        if (*record) return cmd_record(ra, "/proc/self/exe");
+        if (*flamegraph) return cmd_flamegraph(fa);
+        if (*timeline) return cmd_timeline(ta);
     } catch (const UserError& e) {
         std::cerr << "hypetrace: " << e.what() << std::endl;
         return e.exit_code;

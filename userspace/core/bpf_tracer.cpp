@@ -70,6 +70,8 @@ struct Tracer::Impl {
     std::vector<bpf_link*> links;
     std::vector<ProcEvent> pending;
     std::vector<KsmScan> ksm_scans;
+    std::vector<KsmScan> ksm_taken;  // scans take_ksm_scans() handed out this run, for the sink
+    std::vector<CounterSample> drained;  // counters drain_counters() handed out this run, for the sink
     bool mounted_tracefs = false;
 
     ~Impl() {
@@ -283,6 +285,8 @@ void Tracer::begin_run(uint64_t origin_ns) {
     ring_buffer__consume(impl_->rb);
     impl_->pending.clear();
     impl_->ksm_scans.clear();
+    impl_->ksm_taken.clear();
+    impl_->drained.clear();
     s->bss->lost_counts = 0;
     s->bss->lost_events = 0;
     origin_ns_ = origin_ns;
@@ -313,10 +317,17 @@ void Tracer::poll_events(int timeout_ms) {
 std::vector<KsmScan> Tracer::take_ksm_scans() {
     std::vector<KsmScan> out;
     out.swap(impl_->ksm_scans);
+    if (sink_) impl_->ksm_taken.insert(impl_->ksm_taken.end(), out.begin(), out.end());
     return out;
 }
 
 std::vector<CounterSample> Tracer::drain_counters() {
+    std::vector<CounterSample> out = take_counters();
+    if (sink_) impl_->drained.insert(impl_->drained.end(), out.begin(), out.end());
+    return out;
+}
+
+std::vector<CounterSample> Tracer::take_counters() {
     auto* s = impl_->skel;
     std::vector<CounterSample> out;
     int fd = bpf_map__fd(s->maps.counters);
@@ -420,10 +431,19 @@ RunTrace Tracer::end_run() {
     impl_->pending.clear();
     rt.origin_ns = origin_ns_;
     rt.bucket_ns = opts_.bucket_ns;
-    rt.counters = drain_counters();
+    rt.counters = take_counters();
     rt.lost_counts = s->bss->lost_counts;
     rt.lost_events = s->bss->lost_events;
     clear_map<uint32_t>(bpf_map__fd(s->maps.tracked));
+    if (sink_) {  // the scans not taken yet stay for take_ksm_scans()
+        std::vector<KsmScan> scans = impl_->ksm_taken;
+        scans.insert(scans.end(), impl_->ksm_scans.begin(), impl_->ksm_scans.end());
+        impl_->ksm_taken.clear();
+        RunTrace all = rt;  // with the counters drain_counters() handed out during the run
+        all.counters.insert(all.counters.begin(), impl_->drained.begin(), impl_->drained.end());
+        impl_->drained.clear();
+        sink_->run_ended(all, scans);
+    }
     return rt;
 }
 

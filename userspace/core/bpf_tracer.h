@@ -58,16 +58,23 @@ public:
     // Ends a run: drains events and counters (all guests) and clears tracking.
     RunTrace end_run();
 
+    // Every run's trace also goes to `sink` as it ends (null: none). Not owned.
+    void set_sink(RunSink* sink) { sink_ = sink; }
+    RunSink* sink() const { return sink_; }
+
     const std::vector<SourceStatus>& sources() const { return sources_; }
     uint64_t bucket_ns() const { return opts_.bucket_ns; }
 
     struct Impl;
 
 private:
+    std::vector<CounterSample> take_counters();
+
     TracerOptions opts_;
     std::unique_ptr<Impl> impl_;
     std::vector<SourceStatus> sources_;
     uint64_t origin_ns_ = 0;
+    RunSink* sink_ = nullptr;
 };
 
 }  // namespace ht

@@ -257,9 +257,13 @@ Profile Profiler::stop() {
                 auto raw = impl_->raw_stacks.find(k.ustack);
                 if (raw != impl_->raw_stacks.end())
                     for (auto ip = raw->second.rbegin(); ip != raw->second.rend(); ++ip) {
-                        f.push_back(sym.user_frame(pid_t(k.tgid), *ip));
-                        if (f.back()[0] != '[') ++p.user_frames_named;
+                        std::string name = sym.user_frame(pid_t(k.tgid), *ip);
                         ++p.user_frames;
+                        if (name[0] != '[') ++p.user_frames_named;
+                        // Runs of one unnamed place ("[unknown]", "[libc.so.6]") say nothing more
+                        // than one: without frame pointers they are mostly stack garbage.
+                        if (name[0] == '[' && !f.empty() && f.back() == name) continue;
+                        f.push_back(std::move(name));
                     }
                 it = user_ids.emplace(key, intern(std::move(f))).first;
             }

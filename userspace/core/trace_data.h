@@ -63,6 +63,19 @@ struct RunTrace {
     uint64_t lost_counts = 0, lost_events = 0;
 };
 
+// Receives what runs produced, for `--trace DIR` (core/recorder implements it). The tracer hands
+// it every RunTrace as the run ends; experiments add their own phases and name their guests.
+class RunSink {
+public:
+    virtual ~RunSink() = default;
+    virtual void run_ended(const RunTrace& run, const std::vector<KsmScan>& ksm_scans) = 0;
+    // A stretch of the benchmark's own timeline (CLOCK_MONOTONIC ns), on a track named `track`.
+    virtual void span(const std::string& track, const std::string& name, uint64_t start_ns, uint64_t end_ns) = 0;
+    virtual void name_guest(uint32_t guest, const std::string& name) = 0;
+    // The device that owns a port ("0x1f7") or guest-physical address ("0xa0000"): exit flame graphs.
+    virtual void name_address(const std::string& key, const std::string& device) = 0;
+};
+
 // Status of one trace source, for "which sources were used, which were silent".
 struct SourceStatus {
     std::string name;        // e.g. "kvm:kvm_exit"

@@ -126,6 +126,28 @@ ExitcostResult run_exitcost(Tracer* tracer, const HostInfo& host, const Exitcost
                                 ": kvm:kvm_pio did not fire (is the payload running under KVM?)");
             ph.duration_ns.push_back(double(it->second));
         }
+        if (RunSink* sink = tracer->sink()) {  // --trace: the phases of this run, the devices exits went to
+            const std::string track = "payload run " + std::to_string(run);
+            sink->name_guest(kGuest, "payload");
+            uint64_t at = 0;
+            std::string name;
+            for (const auto& e : tr.events) {
+                if (e.type != EventType::phase) continue;
+                if (at) sink->span(track, name, at, e.ts_ns);
+                at = e.ts_ns;
+                name = to_string(PayloadPhase(e.aux));
+            }
+            for (const auto& c : tr.counters) {
+                char key[32];
+                if (c.kind == CounterKind::kvm_pio) {
+                    std::snprintf(key, sizeof key, "0x%llx", (unsigned long long)(c.sub & 0xffff));
+                    sink->name_address(key, r.mtree.io_owner(c.sub & 0xffff));
+                } else if (c.kind == CounterKind::kvm_mmio) {
+                    std::snprintf(key, sizeof key, "0x%llx", (unsigned long long)(c.sub & 0x00ffffffffffffffULL));
+                    sink->name_address(key, r.mtree.memory_owner(c.sub & 0x00ffffffffffffffULL));
+                }
+            }
+        }
         for (const auto& c : tr.counters) {
             if (c.guest != kGuest) continue;
             auto add = [&](ExitCounts& pc) {

@@ -16,6 +16,8 @@ FleetMember& GuestFleet::add() {
     auto g = std::make_unique<FleetMember>();
     g->index = unsigned(members_.size()) + 1;
     g->trace_id = next_trace_id_++;
+    if (tracer_ && tracer_->sink())
+        tracer_->sink()->name_guest(g->trace_id, cfg_.id + " guest " + std::to_string(g->index));
     const std::string tag = cfg_.tag + "-" + cfg_.id + "-" + std::to_string(getpid());
     g->dir = std::make_unique<ScratchDir>(cfg_.scratch_parent, tag);
     GuestSpec spec;

@@ -302,6 +302,10 @@ IoResult run_io(Tracer& tracer, const HostInfo& host, const IoConfig& cfg) {
             default: break;
             }
         }
+        if (RunSink* sink = tracer.sink()) {  // --trace
+            sink->name_guest(gid, t.label);
+            sink->span(t.label, "fio job", begin_ns, end_ns);
+        }
         tracer.end_run();
         if (guest) guest->stop();
         output.erase(std::remove(output.begin(), output.end(), '\r'), output.end());

@@ -246,8 +246,14 @@ StartupResult run_startup(Tracer& tracer, const HostInfo& host, const StartupCon
         unsigned total = cfg.warmup + cfg.runs;
         for (unsigned i = 0; i < total; ++i) {
             bool warm = i < cfg.warmup;
-            RunResult r = run_once(tracer, host, cfg, t, i, guest_id++);
+            const uint32_t gid = guest_id++;
+            RunResult r = run_once(tracer, host, cfg, t, i, gid);
             r.warmup = warm;
+            if (RunSink* sink = tracer.sink()) {  // --trace: the run's phases on the guest's track
+                const std::string name = t.label + (warm ? " warm-up" : " run " + std::to_string(i - cfg.warmup + 1));
+                sink->name_guest(gid, name);
+                for (const auto& ph : r.phases) sink->span(name, ph.name, ph.start_ns, ph.end_ns);
+            }
             if (cfg.progress) {
                 std::string what = warm ? "warm-up" : "run " + std::to_string(i - cfg.warmup + 1) + "/" +
                                                           std::to_string(cfg.runs);

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MIT
+// --trace on a real start-up run of a TCG VM and a container: the trace directory has both guests'
+// samples, processes and phases, and flamegraph and timeline make their files from it; `record`
+// is the same; bad --trace directories are refused before anything runs.
+#include "common.h"
+#include "core/flamegraph.h"
+#include "core/proc.h"
+#include "core/trace_dir.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+using namespace ht;
+using json = nlohmann::json;
+
+namespace {
+std::string slurp(const std::string& p) { return read_text(p).value_or(""); }
+std::string temp_dir() {
+    char tmpl[] = "/tmp/ht-trace-it-XXXXXX";
+    return mkdtemp(tmpl);
+}
+}  // namespace
+
+TEST(TraceDir, StartupOfAVmAndAContainerIsExplorableAfterwards) {
+    HT_REQUIRE_ROOT();
+    const std::string parent = temp_dir(), dir = parent + "/out";
+    auto r = run_hypetrace({"startup", "--lxc", "--kvm", "--accel", "tcg", "--runs", "1", "--warmup", "0", "--trace", dir,
+                            "-q"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    TraceData t = read_trace_dir(dir);
+    std::set<std::string> names;
+    for (const auto& [id, n] : t.guests) names.insert(n);
+    EXPECT_EQ(names, (std::set<std::string>{"KVM (TCG) run 1", "LXC run 1"}));
+    ASSERT_TRUE(t.sampled);
+    EXPECT_EQ(t.profile.freq_hz, 999u);
+    EXPECT_EQ(t.profile.lost_samples, 0u);
+    // Samples of both guests: QEMU's TCG threads and the container's processes ran on the CPUs.
+    FoldOptions o;
+    o.guest = "KVM (TCG)";
+    uint64_t vm = 0, ct = 0;
+    bool qemu = false;
+    for (const auto& s : fold(t, o)) {
+        vm += s.count;
+        qemu = qemu || s.stack.find("qemu-system-x86") != std::string::npos || s.stack.find("CPU 0/TCG") != std::string::npos;
+    }
+    o.guest = "LXC";
+    for (const auto& s : fold(t, o)) ct += s.count;
+    EXPECT_GT(vm, 1000u) << "a TCG boot keeps a CPU busy for seconds";
+    EXPECT_GT(ct, 10u);
+    EXPECT_TRUE(qemu);
+    // Phases of both runs are on their guests' tracks.
+    std::set<std::string> tracks;
+    for (const auto& s : t.spans) tracks.insert(s.track);
+    EXPECT_TRUE(tracks.count("KVM (TCG) run 1") && tracks.count("LXC run 1"));
+
+    auto fg = run_hypetrace({"flamegraph", dir, "-q"});
+    ASSERT_EQ(fg.code, 0) << fg.err;
+    std::string svg = slurp(dir + "/flamegraph-cpu.svg");
+    EXPECT_NE(svg.find("</svg>"), std::string::npos);
+    EXPECT_NE(svg.find("KVM (TCG) run 1"), std::string::npos);
+
+    auto tl = run_hypetrace({"timeline", dir, "-o", parent + "/trace.json", "-q"});
+    ASSERT_EQ(tl.code, 0) << tl.err;
+    json j = json::parse(slurp(parent + "/trace.json"));
+    std::set<std::string> processes;
+    std::set<std::string> phase_tracks;
+    bool exits_counter = false, cpu_counter = false;
+    for (const auto& e : j["traceEvents"]) {
+        if (e["ph"] == "M" && e["name"] == "process_name") processes.insert(e["args"]["name"]);
+        if (e["ph"] == "C" && e["name"] == "faults/s") exits_counter = true;
+        if (e["ph"] == "C" && e["name"] == "CPU (cores)") cpu_counter = true;
+        if (e["ph"] == "X" && e["cat"] == "benchmark") phase_tracks.insert(std::to_string(e["pid"].get<int>()));
+    }
+    EXPECT_TRUE(processes.count("KVM (TCG) run 1") && processes.count("LXC run 1")) << j.dump().substr(0, 400);
+    EXPECT_EQ(phase_tracks.size(), 2u) << "phases on each guest's own process group";
+    EXPECT_TRUE(exits_counter);
+    EXPECT_TRUE(cpu_counter);
+    std::filesystem::remove_all(parent);
+}
+
+TEST(TraceDir, RecordIsTheSameAsTrace) {
+    HT_REQUIRE_ROOT();
+    const std::string parent = temp_dir(), dir = parent + "/rec";
+    auto r = run_hypetrace({"record", "-o", dir, "--", "startup", "--native", "--runs", "1", "--warmup", "0", "-q"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    TraceData t = read_trace_dir(dir);
+    ASSERT_EQ(t.guests.size(), 1u);
+    EXPECT_EQ(t.guests.begin()->second, "native bash run 1");
+    EXPECT_EQ(t.meta["experiment"], "startup");
+    auto cmd = t.meta["command"].get<std::vector<std::string>>();
+    EXPECT_EQ(cmd.back(), dir);
+    std::filesystem::remove_all(parent);
+}
+
+TEST(TraceDir, BadDirectoriesAreRefusedInOneLineBeforeAnyRun) {
+    HT_REQUIRE_ROOT();
+    const std::string parent = temp_dir();
+    std::ofstream(parent + "/keep") << "x";
+    auto r = run_hypetrace({"startup", "--native", "--runs", "1", "--trace", parent});
+    EXPECT_EQ(r.code, 2);
+    EXPECT_EQ(r.lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("not empty"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "") << "nothing ran";
+    EXPECT_TRUE(std::filesystem::exists(parent + "/keep"));
+    auto f = run_hypetrace({"flamegraph", parent});
+    EXPECT_EQ(f.code, 1);
+    EXPECT_EQ(f.lines(f.err), 1) << f.err;
+    auto rec = run_hypetrace({"record", "-o", parent + "/x", "--", "host"});
+    EXPECT_EQ(rec.code, 2);
+    EXPECT_NE(rec.err.find("not an experiment"), std::string::npos) << rec.err;
+    std::filesystem::remove_all(parent);
+}
