@@ -23,6 +23,7 @@ packages=(
   fio                                             # hypetrace io: the workload, run natively too
   mmdebstrap e2fsprogs cpio                       # guest images
   bpftrace                                        # tests cross-check counts against it
+  chromium fonts-dejavu-core python3              # tests: flame graph SVG and speedscope rendered headless
   procps util-linux
 )
 missing=()
@@ -36,6 +37,27 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   echo "setup: packages present"
+fi
+
+# speedscope (npm registry), for the test that an outside consumer reads hypetrace's folded stacks:
+# unpacked once into a cache, the same version every time.
+speedscope_version=1.25.0
+speedscope_dir=/var/cache/hypetrace/speedscope-$speedscope_version
+if [ ! -f "$speedscope_dir/package/dist/release/index.html" ]; then
+  command -v npm >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null; }
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && npm pack --silent "speedscope@$speedscope_version" >/dev/null 2>"$tmp/err"); then
+    mkdir -p "$speedscope_dir.partial"
+    tar xzf "$tmp/speedscope-$speedscope_version.tgz" -C "$speedscope_dir.partial"
+    rm -rf "$speedscope_dir"
+    mv "$speedscope_dir.partial" "$speedscope_dir"
+    echo "setup: speedscope $speedscope_version in $speedscope_dir"
+  else
+    echo "setup: could not fetch speedscope from the npm registry: $(tail -1 "$tmp/err")" >&2
+    rm -rf "$tmp"
+    exit 1
+  fi
+  rm -rf "$tmp"
 fi
 
 echo "setup: building in $root/build"
