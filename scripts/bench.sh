@@ -13,16 +13,19 @@
 #  dedup (issue 4): scan rate of `hypetrace dedup` on 1 GiB of a process's memory, beside the hash
 #    alone and the copy alone: target at least 2 GB/s scanned and classified; index at most 16
 #    bytes per page; a whole-host scan with four 1 GiB TCG VMs running: target under a minute.
-# Usage: scripts/bench.sh [memory|dedup|exitcost|all] [--guests N]   (as root; runs scripts/setup.sh first)
+#  views (issue 6): reading and folding a trace of 10 million samples (target under 5 s); the SVG
+#    of a 100k-frame profile (target under 10 MB); a CPU-bound job with the 999 Hz profiler
+#    attached vs not (target under 2 % slower).
+# Usage: scripts/bench.sh [memory|dedup|exitcost|views|all] [--guests N]   (as root; runs scripts/setup.sh first)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 what=all
 guests=32
 while [ $# -gt 0 ]; do
   case "$1" in
-    memory|dedup|exitcost|all) what=$1 ;;
+    memory|dedup|exitcost|views|all) what=$1 ;;
     --guests) guests=$2; shift ;;
-    *) echo "usage: scripts/bench.sh [memory|dedup|exitcost|all] [--guests N]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [memory|dedup|exitcost|views|all] [--guests N]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -134,4 +137,9 @@ per_exit = lambda mode: (rows[mode][0] - bare) / exits * 1e9
 print(f"per exit: the tracepoints alone {per_exit('empty'):.0f} ns, hypetrace {per_exit('traced'):.0f} ns, "
       f"bpftrace {per_exit('bpftrace'):.0f} ns (median differences / exits per run)")
 PY
+fi
+
+if [ "$what" = views ] || [ "$what" = all ]; then
+  echo "bench: flame graph folding, SVG size, sampling overhead (about a minute)"
+  "$root/build/tests/ht_bench_views" all | tee "$root/out/bench-views.txt"
 fi

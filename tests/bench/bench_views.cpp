@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+// Issue 6's benchmarks, figures printed, never asserted:
+//   fold:     a trace directory holding 10 million samples, each its own row (the worst case:
+//             no two alike in thread, stacks and 100 ms bucket), read and folded (target < 5 s);
+//   svg:      the flame graph SVG of a profile with 100k frames (target < 10 MB);
+//   sampling: a CPU-bound job (one busy thread per CPU, a fixed amount of work) with the 999 Hz
+//             profiler attached vs not, interleaved rounds, medians (target < 2 % slower).
+// Usage: ht_bench_views [fold|svg|sampling|all]   (sampling: root)
+#include "core/clock.h"
+#include "core/flamegraph.h"
+#include "core/profiler.h"
+#include "core/trace_dir.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace ht;
+
+namespace {
+
+double seconds_since(uint64_t t0) { return double(mono_ns() - t0) / 1e9; }
+
+void bench_fold() {
+    const uint64_t rows = 10'000'000;
+    char tmpl[] = "/tmp/ht-bench-fold-XXXXXX";
+    const std::string parent = mkdtemp(tmpl), dir = parent + "/t";
+    {
+        TraceData t;
+        t.sampled = true;
+        t.profile.freq_hz = 999;
+        t.profile.bucket_ns = 100'000'000;
+        // 2000 stacks of 4 to 20 frames, 50 threads of 10 processes.
+        for (int i = 0; i < 2000; ++i) {
+            std::vector<std::string> f;
+            for (int d = 0; d < 4 + i % 17; ++d) f.push_back("function_" + std::to_string((i * 7 + d * 13) % 900));
+            t.profile.stacks.push_back(f);
+        }
+        write_trace_dir(dir, t);
+        // samples.tsv written straight: 10 million rows would not fit a TraceData comfortably.
+        std::ofstream o(dir + "/samples.tsv", std::ios::trunc);
+        o << "# hypetrace trace 1: samples\n";
+        char line[160];
+        for (uint64_t r = 0; r < rows; ++r) {
+            const unsigned tid = 1000 + unsigned(r % 50);
+            int n = std::snprintf(line, sizeof line, "%llu\t%u\t%u\tworker-%u\t%u\t%u\t1\n",
+                                  (unsigned long long)(1'000'000'000ULL + (r / 1000) * 100'000'000ULL), 1000 + tid % 10,
+                                  tid, tid % 50, unsigned(1 + r % 2000), unsigned(1 + (r / 7) % 2000));
+            o.write(line, n);
+        }
+    }
+    const auto size = std::filesystem::file_size(dir + "/samples.tsv");
+    const uint64_t t0 = mono_ns();
+    TraceData t = read_trace_dir(dir);
+    const double read_s = seconds_since(t0);
+    const uint64_t t1 = mono_ns();
+    Folded f = fold(t, {});
+    const double fold_s = seconds_since(t1);
+    uint64_t total = 0;
+    for (const auto& s : f) total += s.count;
+    std::printf("fold: %llu samples in %llu rows (%.0f MB of samples.tsv): read %.2f s + fold %.2f s = %.2f s -> "
+                "%zu stacks   target < 5 s: %s\n",
+                (unsigned long long)total, (unsigned long long)t.profile.samples.size(), double(size) / 1e6, read_s,
+                fold_s, read_s + fold_s, f.size(), read_s + fold_s < 5 ? "met" : "MISSED");
+    std::filesystem::remove_all(parent);
+}
+
+void bench_svg() {
+    // A tree of over 100k frames: 2700 stacks of 40 frames, branching near the root, names repeating
+    // as real profiles' do (function names from a set of 20000).
+    Folded f;
+    for (int i = 0; i < 2700; ++i) {
+        std::string s = "host;proc_" + std::to_string(i % 40);
+        for (int d = 0; d < 38; ++d) s += ";fn_" + std::to_string((i * 31 + d * 7919) % 20000);
+        f.push_back({s, uint64_t(1 + i % 97)});
+    }
+    std::sort(f.begin(), f.end(), [](const FoldedStack& a, const FoldedStack& b) { return a.stack < b.stack; });
+    const uint64_t t0 = mono_ns();
+    const std::string svg = flamegraph_svg(f, {});
+    const double s = seconds_since(t0);
+    const auto p = svg.find("data-frames=\"");
+    const long frames = p == std::string::npos ? 0 : std::stol(svg.substr(p + 13));
+    std::printf("svg: %ld frames -> %.2f MB in %.2f s   target < 10 MB: %s\n", frames, double(svg.size()) / 1e6, s,
+                svg.size() < 10'000'000 ? "met" : "MISSED");
+}
+
+// One busy thread per CPU, each doing `work` iterations; seconds until all are done.
+double cpu_job(unsigned threads, uint64_t work) {
+    std::atomic<uint64_t> sink{0};
+    const uint64_t t0 = mono_ns();
+    std::vector<std::thread> ts;
+    for (unsigned i = 0; i < threads; ++i)
+        ts.emplace_back([&, i] {
+            uint64_t x = 88172645463325252ull + i, acc = 0;
+            for (uint64_t k = 0; k < work; ++k) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                acc += x & 0xff;
+            }
+            sink += acc;
+        });
+    for (auto& t : ts) t.join();
+    return seconds_since(t0);
+}
+
+void bench_sampling() {
+    const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+    const uint64_t work = 1'500'000'000ULL;  // about 2 s per thread here
+    std::vector<double> bare, sampled;
+    uint64_t samples = 0;
+    for (int round = 0; round < 5; ++round) {
+        bare.push_back(cpu_job(cpus, work));
+        Profiler p;
+        p.start();
+        sampled.push_back(cpu_job(cpus, work));
+        Profile prof = p.stop();
+        for (const auto& s : prof.samples) samples += s.count;
+    }
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    };
+    const double b = median(bare), s = median(sampled);
+    std::printf("sampling: CPU-bound job on %u CPUs, 5 interleaved rounds: %.3f s bare, %.3f s at 999 Hz (%llu samples "
+                "kept): %+.2f %%   target < 2 %%: %s\n",
+                cpus, b, s, (unsigned long long)samples, 100 * (s / b - 1), s / b - 1 < 0.02 ? "met" : "MISSED");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::string what = argc > 1 ? argv[1] : "all";
+    try {
+        if (what == "fold" || what == "all") bench_fold();
+        if (what == "svg" || what == "all") bench_svg();
+        if (what == "sampling" || what == "all") bench_sampling();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ht_bench_views: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
