@@ -8,6 +8,8 @@
 #   dedup    Table 1: duplicate pages of a VM within itself, with the host, with a second VM
 #   io       Figure 3's question: one fio job in a VM, a container and natively, the VM's host cost
 #   exitcost what each kind of VM exit costs (a firmware payload under KVM)
+#   trace    a start-up of a VM and a container recorded with --trace, its CPU flame graph and
+#            its timeline (out/trace/flamegraph-cpu.svg, out/trace/timeline.json)
 # Extra arguments go to `hypetrace startup` (e.g. --runs 10, --accel kvm).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,4 +24,9 @@ ht="$root/build/hypetrace"
 "$ht" dedup --kvm --ksm-check --json "$out/dedup.json" | tee "$out/dedup.txt"
 "$ht" io --kvm --lxc --native --runtime 5 --json "$out/io.json" | tee "$out/io.txt"
 "$ht" exitcost --json "$out/exitcost.json" | tee "$out/exitcost.txt"
-echo "run: reports in $out (startup, memory, devices, dedup, io, exitcost: .txt and .json; memory.svg)"
+rm -rf "$out/trace"
+"$ht" startup --lxc --kvm --runs 2 --trace "$out/trace" >"$out/trace-startup.txt"
+"$ht" flamegraph "$out/trace"
+"$ht" timeline "$out/trace"
+echo "run: reports in $out (startup, memory, devices, dedup, io, exitcost: .txt and .json; memory.svg;" \
+  "trace/: flamegraph-cpu.svg, timeline.json)"
