@@ -157,7 +157,18 @@ TEST(Memory, NextRunStopsContainersAKilledRunLeft) {
     std::string inotify_before = ht_slurp("/proc/sys/fs/inotify/max_user_instances");
     AsyncHypetrace h({"memory", "--lxc", "--count", "2,8", "--ksm", "off", "--settle-timeout", "60"});
     std::string needle = "ht-mem-lxc-" + std::to_string(h.pid) + "-";
-    ASSERT_TRUE(wait_for([&] { return pids_with(needle).size() >= 2; }, 20000)) << h.err();
+    // Two containers running on their own: their monitors daemonized (no longer hypetrace's
+    // children; a process still forking one is, and dies with it).
+    auto daemonized_monitors = [&] {
+        std::size_t n = 0;
+        for (pid_t p : pids_with(needle)) {
+            auto st = ht::parse_proc_stat(ht_slurp("/proc/" + std::to_string(p) + "/stat"));
+            std::string cmd = ht_slurp("/proc/" + std::to_string(p) + "/cmdline");
+            if (st && st->ppid != h.pid && cmd.rfind("[lxc monitor]", 0) == 0) ++n;
+        }
+        return n;
+    };
+    ASSERT_TRUE(wait_for([&] { return daemonized_monitors() >= 2; }, 30000)) << h.err();
     kill(h.pid, SIGKILL);
     h.wait();
     ASSERT_FALSE(pids_with(needle).empty()) << "expected the containers to outlive SIGKILL";

@@ -182,6 +182,24 @@ TEST(Flamegraph, GuestFilterExitsAndFaults) {
         EXPECT_NE(s.stack.find(";asm_exc_page_fault_[k];exc_page_fault_[k]"), std::string::npos) << s.stack;
 }
 
+TEST(Flamegraph, ExitsOnVtxAreByReasonWithPortIoUnderItsReason) {
+    TraceData t;
+    t.guests = {{1, "vm"}};
+    const uint64_t vmx = 1ull << 32;
+    t.counters = {{1, 0, 1, CounterKind::kvm_exit, vmx | 30, 0, 12},  // IO_INSTRUCTION
+                  {1, 0, 1, CounterKind::kvm_exit, vmx | 12, 0, 5},   // HLT
+                  {1, 0, 1, CounterKind::kvm_pio, 0x1f7, 0, 8},
+                  {1, 0, 1, CounterKind::kvm_pio, 0x1f0 | (1ull << 16), 0, 4}};
+    FoldOptions o;
+    o.of = FlameOf::exits;
+    Folded f = fold(t, o);
+    ASSERT_EQ(f.size(), 3u);
+    EXPECT_EQ(f[0].stack, "vm;HLT");
+    EXPECT_EQ(f[1].stack, "vm;IO_INSTRUCTION;port I/O in;0x1f7");
+    EXPECT_EQ(f[2].stack, "vm;IO_INSTRUCTION;port I/O out;0x1f0");
+    EXPECT_EQ(total(f), 5u + 8u + 4u) << "IO_INSTRUCTION's 12 are the ports' 12, not counted twice";
+}
+
 TEST(Flamegraph, DiffHasBothCountsAndTheSvgItsChange) {
     Folded a = parse_folded("p;x 10\np;y 10\n"), b = parse_folded("p;x 30\np;z 10\n");
     auto d = diff_folded(a, b);

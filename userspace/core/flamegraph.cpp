@@ -2,6 +2,7 @@
 #include "core/flamegraph.h"
 
 #include "core/error.h"
+#include "core/kvm_names.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -276,21 +277,40 @@ Folded fold(const TraceData& t, const FoldOptions& o) {
     std::map<std::string, uint64_t> out;
 
     if (o.of == FlameOf::exits) {
+        // VT-x/AMD-V: every exit is a kvm_exit with a reason; port I/O and MMIO exits are shown
+        // under their reason (IO_INSTRUCTION or IOIO, EPT_MISCONFIG) split by port and address,
+        // the rest by reason. Elsewhere (PVM) only port I/O and MMIO are seen, by port and address.
+        std::map<uint32_t, uint32_t> isa_of;  // guest -> 1 VMX, 2 SVM, when kvm_exit fired
+        std::map<uint32_t, bool> has_pio, has_mmio;
+        for (const auto& c : t.counters) {
+            if (c.kind == CounterKind::kvm_exit) isa_of[c.guest] = uint32_t(c.sub >> 32);
+            if (c.kind == CounterKind::kvm_pio) has_pio[c.guest] = true;
+            if (c.kind == CounterKind::kvm_mmio) has_mmio[c.guest] = true;
+        }
+        const auto dev = t.meta.value("devices", nlohmann::json::object());
+        auto device = [&](const std::string& key) {
+            return dev.contains(key) ? ";" + frame_safe(dev[key].get<std::string>()) : std::string();
+        };
         for (const auto& c : t.counters) {
             if (!wanted.count(c.guest) || !wanted[c.guest]) continue;
             std::string s = o.guest_root ? frame_safe(guest_name(c.guest)) + ";" : "";
+            auto isa = isa_of.find(c.guest);
             if (c.kind == CounterKind::kvm_pio) {
-                s += std::string("port I/O ") + ((c.sub >> 16) & 1 ? "out" : "in") + ";" + hex(c.sub & 0xffff);
+                if (isa != isa_of.end()) s += isa->second == 2 ? "IOIO;" : "IO_INSTRUCTION;";
+                const std::string port = hex(c.sub & 0xffff);
+                s += std::string("port I/O ") + ((c.sub >> 16) & 1 ? "out" : "in") + ";" + port + device(port);
             } else if (c.kind == CounterKind::kvm_mmio) {
-                s += "MMIO;" + hex(c.sub & 0x00ffffffffffffffULL);
+                if (isa != isa_of.end() && isa->second == 1) s += "EPT_MISCONFIG;";
+                const std::string gpa = hex(c.sub & 0x00ffffffffffffffULL);
+                s += "MMIO;" + gpa + device(gpa);
             } else if (c.kind == CounterKind::kvm_exit) {
-                s += "kvm_exit;reason " + std::to_string(c.sub & 0xffffffff);
+                const std::string name = kvm_exit_reason_name(uint32_t(c.sub >> 32), uint32_t(c.sub));
+                if ((name == "IO_INSTRUCTION" || name == "IOIO") && has_pio[c.guest]) continue;  // by port above
+                if (name == "EPT_MISCONFIG" && has_mmio[c.guest]) continue;                   // by address above
+                s += frame_safe(name);
             } else {
                 continue;
             }
-            const auto dev = t.meta.value("devices", nlohmann::json::object());
-            std::string key = c.kind == CounterKind::kvm_mmio ? hex(c.sub & 0x00ffffffffffffffULL) : hex(c.sub & 0xffff);
-            if (c.kind != CounterKind::kvm_exit && dev.contains(key)) s += ";" + frame_safe(dev[key].get<std::string>());
             out[s] += c.value;
         }
         return from_map(out);
