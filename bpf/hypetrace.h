@@ -105,6 +105,21 @@ struct ht_cpu_state {
 	struct ht_pending pending[HT_PENDING_SLOTS];
 };
 
+/* A vCPU thread's KVM_RUN state, in its task storage (trace.bpf.c's kvm_run_start, which
+ * profile.bpf.c shares): the KVM_RUN in progress, and between two KVM_RUNs the exit QEMU is
+ * handling, so CPU samples of QEMU can be tied to the exit they handle. */
+struct ht_run_state {
+	unsigned long long ts;		/* start of the KVM_RUN in progress */
+	unsigned long long origin;	/* origin_ns of the run that wrote it */
+	unsigned int guest;
+	unsigned int active;		/* inside KVM_RUN */
+	unsigned long long io;		/* this KVM_RUN's last port I/O or MMIO (HT_HANDLING_*) */
+	unsigned long long handling;	/* between KVM_RUNs: the exit QEMU handles (HT_HANDLING_*), 0 none */
+};
+#define HT_HANDLING_PIO (1ULL << 62)	/* | port | direction << 16 (1: out), as kvm_pio counters */
+#define HT_HANDLING_MMIO (2ULL << 62)	/* | guest-physical address */
+#define HT_HANDLING_ADDR_MASK ((1ULL << 56) - 1)
+
 /* ---- CPU profiling (profile.bpf.c): perf-event samples counted in the kernel ---- */
 #define HT_STACK_DEPTH 64
 
@@ -117,6 +132,7 @@ struct ht_sample_key {
 	unsigned long long kstack;
 	unsigned int bucket;	/* (ts - origin_ns) / bucket_ns */
 	unsigned int pad;
+	unsigned long long handling;	/* a vCPU thread in QEMU: the exit it handles (HT_HANDLING_*) */
 	char comm[HT_COMM_LEN];
 };
 

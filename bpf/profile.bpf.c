@@ -16,6 +16,7 @@
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 const volatile __u64 bucket_ns = 1000000000;
+const volatile bool track_handling = false;	/* kvm_run_start is the tracer's (map reuse) */
 
 __u64 origin_ns;	/* set by userspace per recording */
 __u64 idle_samples;	/* samples of the idle task */
@@ -35,6 +36,14 @@ struct {
 	__type(key, __u64);
 	__type(value, struct ht_stack);
 } stacks SEC(".maps");
+
+/* The tracer's map (userspace reuses its fd): which exit a vCPU thread in QEMU is handling. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ht_run_state);
+} kvm_run_start SEC(".maps");
 
 struct scratch {
 	struct ht_stack k, u;
@@ -96,6 +105,12 @@ int ht_sample(struct bpf_perf_event_data *ctx)
 	ts = bpf_ktime_get_ns();
 	key.bucket = ts > origin_ns ? (ts - origin_ns) / bucket_ns : 0;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	if (track_handling) {
+		struct ht_run_state *rs = bpf_task_storage_get(&kvm_run_start, bpf_get_current_task_btf(), 0, 0);
+
+		if (rs && !rs->active)
+			key.handling = rs->handling;
+	}
 	val = bpf_map_lookup_elem(&samples, &key);
 	if (val) {
 		__sync_fetch_and_add(val, 1);

@@ -69,22 +69,21 @@ struct {
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
-/* A vCPU thread's KVM_RUN in progress, in the thread's task storage (freed with the thread, found
- * without hashing). Entries stay (active = 0) between calls; `origin` tells an entry of an earlier
- * run (origin_ns changes per run) from this run's. */
-struct run_start {
-	__u64 ts;
-	__u64 origin;
-	__u32 guest;
-	__u32 active;
-};
+/* A vCPU thread's KVM_RUN state (struct ht_run_state), in the thread's task storage (freed with
+ * the thread, found without hashing). Entries stay (active = 0) between calls; `origin` tells an
+ * entry of an earlier run (origin_ns changes per run) from this run's. The profiler shares the map
+ * to tie its samples to the exit QEMU is handling. */
+#define run_start ht_run_state
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct run_start);
+	__type(value, struct ht_run_state);
 } kvm_run_start SEC(".maps");
+
+/* Set while the CPU profiler runs: port I/O and MMIO exits note themselves in the thread's state. */
+__u32 note_io;
 
 /* This thread's KVM_RUN record, created if `create`; NULL if none. */
 static __always_inline struct run_start *run_of_current(bool create)
@@ -464,6 +463,8 @@ static __always_inline int on_kvm_run(void)
 		rs->origin = origin_ns;
 		rs->guest = guest;
 		rs->active = 1;
+		rs->io = 0;
+		rs->handling = 0;
 	}
 	c->vcpu_tid = tid;
 	c->vcpu_guest = guest;
@@ -511,6 +512,8 @@ static __always_inline int on_kvm_userspace_exit(__u32 reason)
 	ts = now(c);
 	if (rs && rs->active && rs->origin == origin_ns) {
 		rs->active = 0;
+		/* KVM_EXIT_IO (2), KVM_EXIT_MMIO (6): QEMU now handles the access this KVM_RUN made */
+		rs->handling = reason == 2 || reason == 6 ? rs->io : 0;
 		dur = ts - rs->ts;
 		count_run(c, rs->guest, ts, reason, log2_u64(dur | 1), dur);
 		return 0;
@@ -553,6 +556,12 @@ static __always_inline int on_kvm_pio(unsigned int rw, unsigned int port, const 
 		ts = bucket_time(c);
 	}
 	count_on(c, guest, ts, HT_CNT_KVM_PIO, (port & 0xffff) | ((__u64)rw << 16), 1);
+	if (note_io) {
+		struct run_start *rs = run_of_current(false);
+
+		if (rs)
+			rs->io = HT_HANDLING_PIO | (port & 0xffff) | ((__u64)(rw & 1) << 16);
+	}
 	return 0;
 }
 
@@ -563,9 +572,15 @@ static __always_inline int on_kvm_mmio(int type, __u64 gpa)
 
 	if (attach_only)
 		return 0;
-	if (c && vcpu_guest(c, bpf_get_current_pid_tgid(), &guest))
-		count_on(c, guest, bucket_time(c), HT_CNT_KVM_MMIO,
-			 (gpa & 0x00ffffffffffffffULL) | ((__u64)(type & 0xff) << 56), 1);
+	if (!c || !vcpu_guest(c, bpf_get_current_pid_tgid(), &guest))
+		return 0;
+	count_on(c, guest, bucket_time(c), HT_CNT_KVM_MMIO, (gpa & 0x00ffffffffffffffULL) | ((__u64)(type & 0xff) << 56), 1);
+	if (note_io) {
+		struct run_start *rs = run_of_current(false);
+
+		if (rs)
+			rs->io = HT_HANDLING_MMIO | (gpa & HT_HANDLING_ADDR_MASK);
+	}
 	return 0;
 }
 

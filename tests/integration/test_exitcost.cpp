@@ -7,7 +7,9 @@
 #include "core/spawn.h"
 
 #include <csignal>
+#include <filesystem>
 #include <map>
+#include <sstream>
 #include <set>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -167,4 +169,36 @@ TEST(Io, RefusesAMissingJobFileInOneLine) {
     EXPECT_EQ(r.code, 1) << r.err;
     EXPECT_EQ(r.lines(r.err), 1) << r.err;
     EXPECT_NE(r.err.find("--job /nonexistent/job.fio"), std::string::npos) << r.err;
+}
+
+// --trace on exitcost: the exits flame graph hangs QEMU's own stacks (CPU samples of the vCPU
+// thread while it handles an exit between KVM_RUN calls) under the port they handled, and the
+// exits under that port still add up to what the payload did.
+TEST(Exitcost, ExitFlameGraphShowsQemuHandlingThePort) {
+    HT_REQUIRE_ROOT();
+    if (!probe_host().kvm_device) GTEST_SKIP() << "no /dev/kvm on this host: nothing runs under KVM";
+    char tmpl[] = "/tmp/ht-exitcost-XXXXXX";
+    std::string dir = mkdtemp(tmpl);
+    auto r = run_hypetrace({"exitcost", "--runs", "1", "--ops", "60000", "--sectors", "20", "--hlts", "0", "--trace",
+                            dir + "/t", "-q"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto f = run_hypetrace({"flamegraph", dir + "/t", "--of", "exits", "--format", "folded"});
+    ASSERT_EQ(f.code, 0) << f.err;
+    std::filesystem::remove_all(dir);
+    const std::string port = "payload;port I/O out;0x406;unassigned";
+    long total = 0, under = 0;
+    std::istringstream in(f.out);
+    std::string line;
+    while (std::getline(in, line)) {
+        auto sp = line.rfind(' ');
+        const std::string stack = line.substr(0, sp);
+        const long n = std::stol(line.substr(sp + 1));
+        if (stack == port) total += n;
+        if (stack.rfind(port + ";", 0) == 0) {
+            total += n;
+            under += n;
+        }
+    }
+    EXPECT_EQ(total, 60000 + 0) << "every OUT of the pio-out phase, once\n" << f.out;
+    EXPECT_GT(under, 0) << "no sample of QEMU handling port 0x406\n" << f.out;
 }

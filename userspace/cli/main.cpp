@@ -872,8 +872,9 @@ int main(int argc, char** argv) {
     auto* flamegraph = app.add_subcommand("flamegraph", "A flame graph of a trace directory: CPU stacks, VM exits or "
                                                         "page-fault handling, folded or as interactive SVG");
     flamegraph->add_option("dir", fa.dir, "the trace directory (made with --trace DIR or hypetrace record)");
-    flamegraph->add_option("--of", fa.of, "what the stacks count: cpu (samples), exits (VM exits by kind, port/address, "
-                                          "device), faults (samples in page-fault handling)")
+    flamegraph->add_option("--of", fa.of, "what the stacks count: cpu (samples), exits (VM exits by reason, port/address, "
+                                          "device, then QEMU's stacks handling them where sampled), faults (samples "
+                                          "in page-fault handling)")
         ->check(CLI::IsMember({"cpu", "exits", "faults"}))
         ->capture_default_str();
     flamegraph->add_option("--guest", fa.guest, "only this guest: its name or the start of names ('LXC' for 'LXC run 1', ...)");

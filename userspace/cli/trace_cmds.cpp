@@ -52,20 +52,31 @@ TraceSession::TraceSession(std::string dir, std::string experiment, bool quiet)
 }
 
 TraceSession::~TraceSession() {
-    if (tracer_) tracer_->set_sink(nullptr);
+    if (tracer_) {
+        tracer_->set_sink(nullptr);
+        tracer_->note_exits_handled(false);
+    }
 }
 
 void TraceSession::begin(Tracer* tracer) {
     if (dir_.empty()) return;
-    profiler_ = std::make_unique<Profiler>();
+    ProfileOptions po;
+    if (tracer) po.run_state_map_fd = tracer->run_state_map_fd();
+    profiler_ = std::make_unique<Profiler>(po);
     tracer_ = tracer;
-    if (tracer_) tracer_->set_sink(&recorder_);
+    if (tracer_) {
+        tracer_->set_sink(&recorder_);
+        tracer_->note_exits_handled(true);
+    }
     profiler_->start();
 }
 
 void TraceSession::finish() {
     if (dir_.empty() || !profiler_) return;
-    if (tracer_) tracer_->set_sink(nullptr);
+    if (tracer_) {
+        tracer_->set_sink(nullptr);
+        tracer_->note_exits_handled(false);
+    }
     tracer_ = nullptr;
     TraceData& d = recorder_.data();
     d.profile = profiler_->stop();

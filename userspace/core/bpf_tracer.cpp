@@ -302,6 +302,10 @@ void Tracer::disarm_spawner() { __atomic_store_n(&impl_->skel->bss->spawner_tgid
 
 void Tracer::set_phase_port(uint16_t port) { impl_->skel->bss->phase_port = port; }
 
+int Tracer::run_state_map_fd() const { return bpf_map__fd(impl_->skel->maps.kvm_run_start); }
+
+void Tracer::note_exits_handled(bool on) { impl_->skel->bss->note_io = on ? 1 : 0; }
+
 void Tracer::track(pid_t tgid, uint32_t guest) {
     uint32_t key = uint32_t(tgid);
     bpf_map_update_elem(bpf_map__fd(impl_->skel->maps.tracked), &key, &guest, BPF_ANY);

@@ -58,6 +58,11 @@ public:
     // Ends a run: drains events and counters (all guests) and clears tracking.
     RunTrace end_run();
 
+    // The map of the vCPU threads' KVM_RUN state (struct ht_run_state), for the profiler to share;
+    // with note_exits_handled(true) port I/O and MMIO exits note which access QEMU then handles.
+    int run_state_map_fd() const;
+    void note_exits_handled(bool on);
+
     // Every run's trace also goes to `sink` as it ends (null: none). Not owned.
     void set_sink(RunSink* sink) { sink_ = sink; }
     RunSink* sink() const { return sink_; }

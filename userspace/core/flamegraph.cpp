@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/kvm_names.h"
+#include "hypetrace.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -291,6 +292,7 @@ Folded fold(const TraceData& t, const FoldOptions& o) {
         auto device = [&](const std::string& key) {
             return dev.contains(key) ? ";" + frame_safe(dev[key].get<std::string>()) : std::string();
         };
+        std::map<std::pair<uint32_t, uint64_t>, std::string> stack_of;  // (guest, HT_HANDLING_*) -> stack
         for (const auto& c : t.counters) {
             if (!wanted.count(c.guest) || !wanted[c.guest]) continue;
             std::string s = o.guest_root ? frame_safe(guest_name(c.guest)) + ";" : "";
@@ -299,10 +301,12 @@ Folded fold(const TraceData& t, const FoldOptions& o) {
                 if (isa != isa_of.end()) s += isa->second == 2 ? "IOIO;" : "IO_INSTRUCTION;";
                 const std::string port = hex(c.sub & 0xffff);
                 s += std::string("port I/O ") + ((c.sub >> 16) & 1 ? "out" : "in") + ";" + port + device(port);
+                stack_of[{c.guest, HT_HANDLING_PIO | (c.sub & 0x1ffff)}] = s;
             } else if (c.kind == CounterKind::kvm_mmio) {
                 if (isa != isa_of.end() && isa->second == 1) s += "EPT_MISCONFIG;";
                 const std::string gpa = hex(c.sub & 0x00ffffffffffffffULL);
                 s += "MMIO;" + gpa + device(gpa);
+                stack_of[{c.guest, HT_HANDLING_MMIO | (c.sub & HT_HANDLING_ADDR_MASK)}] = s;
             } else if (c.kind == CounterKind::kvm_exit) {
                 const std::string name = kvm_exit_reason_name(uint32_t(c.sub >> 32), uint32_t(c.sub));
                 if ((name == "IO_INSTRUCTION" || name == "IOIO") && has_pio[c.guest]) continue;  // by port above
@@ -312,6 +316,33 @@ Folded fold(const TraceData& t, const FoldOptions& o) {
                 continue;
             }
             out[s] += c.value;
+        }
+        // Below an exit's device: QEMU's stacks while it handled such exits (CPU samples of the
+        // vCPU thread between KVM_RUN calls, tagged in the kernel with the access it handles).
+        // The exits are split in proportion to those samples; what rounding leaves stays above.
+        const auto guest_of = t.guest_of_process();
+        std::map<std::pair<uint32_t, uint64_t>, std::map<std::string, uint64_t>> handled;
+        for (const auto& smp : t.profile.samples) {
+            if (!smp.handling) continue;
+            auto g = guest_of.find(smp.tgid);
+            if (g == guest_of.end() || !stack_of.count({g->second, smp.handling})) continue;
+            std::string q = frame_safe(smp.comm.empty() ? "[unknown]" : smp.comm);
+            for (const auto& f : t.profile.stacks.at(smp.ustack)) q += ";" + frame_safe(f);
+            for (const auto& f : t.profile.stacks.at(smp.kstack)) q += ";" + frame_safe(f) + "_[k]";
+            handled[{g->second, smp.handling}][q] += smp.count;
+        }
+        for (const auto& [key, stacks] : handled) {
+            const std::string& base = stack_of.at(key);
+            const uint64_t exits = out[base];
+            uint64_t samples = 0, given = 0;
+            for (const auto& [q, n] : stacks) samples += n;
+            for (const auto& [q, n] : stacks) {
+                const uint64_t share = uint64_t(double(exits) * double(n) / double(samples));
+                if (!share) continue;
+                out[base + ";" + q] += share;
+                given += share;
+            }
+            out[base] -= given;
         }
         return from_map(out);
     }

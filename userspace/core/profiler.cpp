@@ -161,6 +161,11 @@ Profiler::Profiler(const ProfileOptions& opts) : impl_(std::make_unique<Impl>())
     impl_->skel = profile_bpf__open();
     if (!impl_->skel) throw UserError(errno_text("cannot open hypetrace's profiling BPF object", errno));
     impl_->skel->rodata->bucket_ns = opts.bucket_ns;
+    if (opts.run_state_map_fd >= 0) {
+        if (bpf_map__reuse_fd(impl_->skel->maps.kvm_run_start, opts.run_state_map_fd) != 0)
+            throw UserError(errno_text("cannot share the tracer's KVM_RUN state with the profiler", errno));
+        impl_->skel->rodata->track_handling = true;
+    }
     if (int err = profile_bpf__load(impl_->skel); err != 0)
         throw UserError("cannot load hypetrace's profiling BPF program: " + std::string(strerror(-err)));
     for (int cpu : online_cpus()) {
@@ -238,6 +243,7 @@ Profile Profiler::stop() {
         s.pid = k.pid;
         s.comm.assign(k.comm, strnlen(k.comm, sizeof k.comm));
         s.count = count;
+        s.handling = k.handling;
         if (k.kstack) {
             auto it = kernel_ids.find(k.kstack);
             if (it == kernel_ids.end()) {

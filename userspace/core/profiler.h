@@ -17,6 +17,9 @@ struct ProfileOptions {
     unsigned freq_hz = 999;             // per CPU
     uint64_t bucket_ns = 100'000'000;   // samples are counted per 100 ms
     bool verbose = false;
+    // The tracer's KVM_RUN state map (Tracer::run_state_map_fd()), or -1: with it, samples of a
+    // vCPU thread in QEMU carry the exit it is handling (StackSample::handling).
+    int run_state_map_fd = -1;
 };
 
 // One row: samples of one thread with one stack in one bucket.
@@ -26,6 +29,7 @@ struct StackSample {
     std::string comm;              // the thread's name
     uint32_t ustack = 0, kstack = 0;  // ids into Profile::stacks; 0: no such stack
     uint64_t count = 0;
+    uint64_t handling = 0;  // a vCPU thread in QEMU: the exit it handled (HT_HANDLING_* of bpf/hypetrace.h)
 };
 
 struct Profile {

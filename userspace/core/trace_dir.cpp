@@ -129,10 +129,11 @@ void write_trace_dir(const std::string& dir, const TraceData& t) {
             return o;
         };
         {
-            auto o = open("samples.tsv", "bucket_start_ns tgid pid comm ustack kstack count (stacks in stacks.tsv)");
+            auto o = open("samples.tsv",
+                          "bucket_start_ns tgid pid comm ustack kstack count exit (stacks in stacks.tsv)");
             for (const auto& s : t.profile.samples)
                 o << s.bucket_start_ns << '\t' << s.tgid << '\t' << s.pid << '\t' << clean(s.comm) << '\t' << s.ustack
-                  << '\t' << s.kstack << '\t' << s.count << '\n';
+                  << '\t' << s.kstack << '\t' << s.count << '\t' << s.handling << '\n';
             if (!o) throw UserError("cannot write samples.tsv in " + tmp.string());
         }
         {
@@ -247,6 +248,7 @@ TraceData read_trace_dir(const std::string& dir) {
         s.ustack = uint32_t(num(f[4]));
         s.kstack = uint32_t(num(f[5]));
         s.count = num(f[6]);
+        if (f.size() > 7) s.handling = num(f[7]);
         if (s.ustack >= p.stacks.size() || s.kstack >= p.stacks.size())
             throw UserError(dir + "/samples.tsv names a stack that stacks.tsv does not have");
         p.samples.push_back(std::move(s));
