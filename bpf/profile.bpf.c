@@ -38,12 +38,7 @@ struct {
 } stacks SEC(".maps");
 
 /* The tracer's map (userspace reuses its fd): which exit a vCPU thread in QEMU is handling. */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct ht_run_state);
-} kvm_run_start SEC(".maps");
+#include "run_state.bpf.h"
 
 struct scratch {
 	struct ht_stack k, u;

@@ -75,12 +75,7 @@ struct {
  * to tie its samples to the exit QEMU is handling. */
 #define run_start ht_run_state
 
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct ht_run_state);
-} kvm_run_start SEC(".maps");
+#include "run_state.bpf.h"
 
 /* Set while the CPU profiler runs: port I/O and MMIO exits note themselves in the thread's state. */
 __u32 note_io;

@@ -35,6 +35,21 @@ std::map<std::string, long> bt_map(const std::string& text, const std::string& n
     return out;
 }
 
+#define HT_REQUIRE_KVM_DEVICE()                                                                    \
+    do {                                                                                           \
+        if (!probe_host().kvm_device) GTEST_SKIP() << "no /dev/kvm on this host: nothing runs under KVM"; \
+    } while (0)
+
+// A scratch directory for one test's outputs, removed at the end.
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/ht-exitcost-XXXXXX";
+        path = mkdtemp(tmpl);
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+};
+
 }  // namespace
 
 TEST(Exitcost, CountsEqualBpftraceOnTheSameRun) {
@@ -115,14 +130,12 @@ TEST(Exitcost, CountsEqualBpftraceOnTheSameRun) {
 // --hlts 0: the payload skips the timer-bound phase (the overhead benchmark times exits only).
 TEST(Exitcost, NoHltPhaseWhenAskedForNone) {
     HT_REQUIRE_ROOT();
-    if (!probe_host().kvm_device) GTEST_SKIP() << "no /dev/kvm on this host: nothing runs under KVM";
-    char tmpl[] = "/tmp/ht-exitcost-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    HT_REQUIRE_KVM_DEVICE();
+    TempDir dir;
     auto r = run_hypetrace({"exitcost", "--runs", "1", "--ops", "100", "--sectors", "5", "--hlts", "0", "--json",
-                            dir + "/x.json", "-q"});
+                            dir.path + "/x.json", "-q"});
     ASSERT_EQ(r.code, 0) << r.err;
-    json j = json::parse(slurp(dir + "/x.json"));
-    std::filesystem::remove_all(dir);
+    json j = json::parse(slurp(dir.path + "/x.json"));
     std::set<std::string> names;
     for (const auto& ph : j["phases"]) names.insert(ph["phase"].get<std::string>());
     EXPECT_EQ(names, (std::set<std::string>{"pio-out", "pio-in", "pio-kernel", "mmio", "cpuid", "disk"}));
@@ -176,15 +189,13 @@ TEST(Io, RefusesAMissingJobFileInOneLine) {
 // exits under that port still add up to what the payload did.
 TEST(Exitcost, ExitFlameGraphShowsQemuHandlingThePort) {
     HT_REQUIRE_ROOT();
-    if (!probe_host().kvm_device) GTEST_SKIP() << "no /dev/kvm on this host: nothing runs under KVM";
-    char tmpl[] = "/tmp/ht-exitcost-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    HT_REQUIRE_KVM_DEVICE();
+    TempDir dir;
     auto r = run_hypetrace({"exitcost", "--runs", "1", "--ops", "60000", "--sectors", "20", "--hlts", "0", "--trace",
-                            dir + "/t", "-q"});
+                            dir.path + "/t", "-q"});
     ASSERT_EQ(r.code, 0) << r.err;
-    auto f = run_hypetrace({"flamegraph", dir + "/t", "--of", "exits", "--format", "folded"});
+    auto f = run_hypetrace({"flamegraph", dir.path + "/t", "--of", "exits", "--format", "folded"});
     ASSERT_EQ(f.code, 0) << f.err;
-    std::filesystem::remove_all(dir);
     const std::string port = "payload;port I/O out;0x406;unassigned";
     long total = 0, under = 0;
     std::istringstream in(f.out);
