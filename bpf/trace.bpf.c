@@ -87,6 +87,12 @@ static __always_inline struct run_start *run_of_current(bool create)
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
+/* A KVM_RUN of this run (not one an earlier run saw start) is in progress. */
+static __always_inline bool in_run(const struct run_start *rs)
+{
+	return rs && rs->active && rs->origin == origin_ns;
+}
+
 /* Per CPU (struct ht_cpu_state): the vCPU thread that last entered KVM_RUN here and its guest
  * (kvm_pio and kvm_mmio fire inside KVM_RUN, so they find their guest without a hash lookup; a
  * thread's guest never changes, so an entry left by a thread that migrated is still right for that
@@ -483,7 +489,7 @@ static __always_inline int on_guest_state_loaded(void)
 	if (attach_only)
 		return 0;
 	rs = run_of_current(false);
-	if (!rs || !rs->active || rs->origin != origin_ns || !(c = this_cpu()))
+	if (!in_run(rs) || !(c = this_cpu()))
 		return 0;
 	ts = now(c);
 	count_in(c, HT_PENDING_RUN_ENTRY, rs->guest, ts, HT_CNT_KVM_RUN_ENTRY_NS, 0, ts - rs->ts);
@@ -495,17 +501,19 @@ static __always_inline int on_guest_state_loaded(void)
  * every syscall of the host would pay for. */
 static __always_inline int on_kvm_userspace_exit(__u32 reason)
 {
-	struct run_start *rs = run_of_current(false);
-	struct ht_cpu_state *c = this_cpu();
+	struct run_start *rs;
+	struct ht_cpu_state *c;
 	__u64 ts, dur;
 	__u32 guest;
 
 	if (attach_only)
 		return 0;
+	rs = run_of_current(false);
+	c = this_cpu();
 	if (!c)
 		return 0;
 	ts = now(c);
-	if (rs && rs->active && rs->origin == origin_ns) {
+	if (in_run(rs)) {
 		rs->active = 0;
 		/* KVM_EXIT_IO (2), KVM_EXIT_MMIO (6): QEMU now handles the access this KVM_RUN made */
 		rs->handling = reason == 2 || reason == 6 ? rs->io : 0;
@@ -541,7 +549,7 @@ static __always_inline int on_kvm_pio(unsigned int rw, unsigned int port, const 
 		bpf_probe_read_kernel(&val, 1, data);
 		/* The KVM_RUN in progress ran the old phase until now: count that part there, the
 		 * rest (from here to its return) goes to the new phase. */
-		if (rs && rs->active && rs->origin == origin_ns && ts > rs->ts) {
+		if (in_run(rs) && ts > rs->ts) {
 			count_on(c, guest, ts, HT_CNT_KVM_RUN_NS, 0, ts - rs->ts);
 			rs->ts = ts;
 		}
