@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/flamegraph.h"
 #include "core/proc.h"
+#include "core/text.h"
 #include "core/timeline.h"
 #include "core/trace_dir.h"
 
@@ -257,4 +258,14 @@ TEST(Timeline, TracksSlicesAndCountersOfEveryGuest) {
     EXPECT_EQ(phases, 3);
     EXPECT_GE(counters, 3 * 3) << "exits/s, faults/s, KSM merges/s per guest bucket";
     EXPECT_GT(slices, 4);
+}
+
+TEST(Text, SplitKeepsEmptyFieldsAndBaseNameTakesTheLastComponent) {
+    std::vector<std::string_view> f;
+    split_into("a\tb\t\tc", '\t', f);
+    EXPECT_EQ(f, (std::vector<std::string_view>{"a", "b", "", "c"}));
+    split_into("", ';', f);
+    EXPECT_EQ(f, (std::vector<std::string_view>{""}));
+    EXPECT_EQ(base_name("/usr/bin/qemu-system-x86_64"), "qemu-system-x86_64");
+    EXPECT_EQ(base_name("bash"), "bash");
 }

@@ -8,6 +8,7 @@
 #include "core/host.h"
 #include "core/text.h"
 #include "core/timeline.h"
+#include "experiments/report.h"
 
 #include <unistd.h>
 
@@ -23,13 +24,6 @@ std::vector<std::string> g_command;
 
 // The experiments that take --trace.
 const std::set<std::string> kTraceable = {"startup", "memory", "devices", "dedup", "io", "exitcost"};
-
-std::string utc_now_iso() {
-    time_t t = time(nullptr);
-    char b[32];
-    strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-    return b;
-}
 
 void say(bool quiet, const std::string& line) {
     if (!quiet) std::cerr << "[hypetrace] " << line << std::endl;
@@ -84,7 +78,7 @@ void TraceSession::finish() {
     d.sampled = true;
     d.meta["experiment"] = experiment_;
     d.meta["command"] = g_command;
-    d.meta["created"] = utc_now_iso();
+    d.meta["created"] = utc_now();
     const HostInfo host = probe_host();
     d.meta["host"] = {{"kernel", host.kernel}, {"cpus", host.cpus}, {"virt_extensions", host.virt_extensions}};
     write_trace_dir(dir_, d);

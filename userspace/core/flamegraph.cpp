@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/kvm_names.h"
+#include "core/text.h"
 #include "hypetrace.h"
 
 #include <algorithm>
@@ -24,12 +25,6 @@ bool guest_matches(const std::string& name, const std::string& want) {
 bool is_fault_frame(const std::string& f) {
     return f == "exc_page_fault" || f == "asm_exc_page_fault" || f == "do_user_addr_fault" ||
            f == "handle_mm_fault" || f == "do_kern_addr_fault";
-}
-
-std::string hex(uint64_t v) {
-    char b[32];
-    std::snprintf(b, sizeof b, "0x%llx", (unsigned long long)v);
-    return b;
 }
 
 std::string frame_safe(std::string s) {

@@ -2,6 +2,7 @@
 #include "core/symbols.h"
 
 #include "core/proc.h"
+#include "core/text.h"
 
 #include <cxxabi.h>
 #include <elf.h>
@@ -24,11 +25,6 @@ bool read_at(std::string_view b, uint64_t off, T* out) {
     if (off > b.size() || b.size() - off < sizeof(T)) return false;
     std::memcpy(out, b.data() + off, sizeof(T));
     return true;
-}
-
-std::string base_name(const std::string& path) {
-    auto slash = path.rfind('/');
-    return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
 }  // namespace

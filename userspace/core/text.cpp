@@ -21,6 +21,22 @@ std::string xml_escape(const std::string& s) {
     return o;
 }
 
+std::string base_name(const std::string& path) {
+    auto slash = path.rfind('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+void split_into(std::string_view s, char sep, std::vector<std::string_view>& out) {
+    out.clear();
+    std::size_t a = 0;
+    for (;;) {
+        std::size_t t = s.find(sep, a);
+        out.push_back(s.substr(a, t == std::string_view::npos ? std::string_view::npos : t - a));
+        if (t == std::string_view::npos) return;
+        a = t + 1;
+    }
+}
+
 std::string hex(uint64_t v, bool prefix) {
     char b[32];
     snprintf(b, sizeof b, prefix ? "0x%llx" : "%llx", static_cast<unsigned long long>(v));

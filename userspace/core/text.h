@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace ht {
 
@@ -11,5 +13,11 @@ std::string xml_escape(const std::string& s);
 
 // Lowercase hexadecimal, "0x"-prefixed unless `prefix` is false (as /proc writes addresses).
 std::string hex(uint64_t v, bool prefix = true);
+
+// The last component of a path ("/usr/bin/qemu-system-x86_64" -> "qemu-system-x86_64").
+std::string base_name(const std::string& path);
+
+// `s` cut at every `sep` into `out` (cleared first): "a;b;" -> {"a", "b", ""}. Views into `s`.
+void split_into(std::string_view s, char sep, std::vector<std::string_view>& out);
 
 }  // namespace ht

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "core/timeline.h"
 
+#include "core/text.h"
+
 #include <algorithm>
 #include <limits>
 #include <map>
@@ -11,11 +13,6 @@ namespace ht {
 namespace {
 
 constexpr int kBenchmarkPid = 1'000'000;  // the process group of the benchmark's own phases
-
-std::string base_name(const std::string& p) {
-    auto s = p.rfind('/');
-    return s == std::string::npos ? p : p.substr(s + 1);
-}
 
 }  // namespace
 

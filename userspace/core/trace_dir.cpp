@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/proc.h"
+#include "core/text.h"
 
 #include <unistd.h>
 
@@ -57,14 +58,7 @@ void for_each_row(const std::string& path, std::size_t min_fields, Fn fn) {
         pos = nl + 1;
         ++lineno;
         if (line.empty() || line[0] == '#') continue;
-        f.clear();
-        std::size_t a = 0;
-        for (;;) {
-            std::size_t t = line.find('\t', a);
-            f.push_back(line.substr(a, t == std::string_view::npos ? std::string_view::npos : t - a));
-            if (t == std::string_view::npos) break;
-            a = t + 1;
-        }
+        split_into(line, '\t', f);
         if (f.size() < min_fields)
             throw UserError(path + " line " + std::to_string(lineno) + ": " + std::to_string(f.size()) + " fields, " +
                             std::to_string(min_fields) + " expected");
@@ -225,19 +219,13 @@ TraceData read_trace_dir(const std::string& dir) {
     p.lost_samples = pj.value("lost_samples", uint64_t(0));
     p.lost_stacks = pj.value("lost_stacks", uint64_t(0));
     const fs::path d(dir);
+    std::vector<std::string_view> parts;
     for_each_row((d / "stacks.tsv").string(), 2, [&](const std::vector<std::string_view>& f) {
         const uint64_t id = num(f[0]);
         if (id == 0 || id > 100'000'000) throw UserError(dir + "/stacks.tsv: bad stack id");
         if (p.stacks.size() <= id) p.stacks.resize(id + 1);
-        auto& frames = p.stacks[id];
-        std::string_view all = f[1];
-        std::size_t a = 0;
-        for (;;) {
-            std::size_t semi = all.find(';', a);
-            frames.emplace_back(all.substr(a, semi == std::string_view::npos ? std::string_view::npos : semi - a));
-            if (semi == std::string_view::npos) break;
-            a = semi + 1;
-        }
+        split_into(f[1], ';', parts);
+        p.stacks[id].assign(parts.begin(), parts.end());
     });
     for_each_row((d / "samples.tsv").string(), 7, [&](const std::vector<std::string_view>& f) {
         StackSample s;

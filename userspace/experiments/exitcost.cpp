@@ -138,13 +138,11 @@ ExitcostResult run_exitcost(Tracer* tracer, const HostInfo& host, const Exitcost
                 name = to_string(PayloadPhase(e.aux));
             }
             for (const auto& c : tr.counters) {
-                char key[32];
                 if (c.kind == CounterKind::kvm_pio) {
-                    std::snprintf(key, sizeof key, "0x%llx", (unsigned long long)(c.sub & 0xffff));
-                    sink->name_address(key, r.mtree.io_owner(c.sub & 0xffff));
+                    sink->name_address(hex(c.sub & 0xffff), r.mtree.io_owner(c.sub & 0xffff));
                 } else if (c.kind == CounterKind::kvm_mmio) {
-                    std::snprintf(key, sizeof key, "0x%llx", (unsigned long long)(c.sub & 0x00ffffffffffffffULL));
-                    sink->name_address(key, r.mtree.memory_owner(c.sub & 0x00ffffffffffffffULL));
+                    const uint64_t gpa = c.sub & 0x00ffffffffffffffULL;
+                    sink->name_address(hex(gpa), r.mtree.memory_owner(gpa));
                 }
             }
         }
