@@ -157,17 +157,22 @@ TEST(Memory, NextRunStopsContainersAKilledRunLeft) {
     std::string inotify_before = ht_slurp("/proc/sys/fs/inotify/max_user_instances");
     AsyncHypetrace h({"memory", "--lxc", "--count", "2,8", "--ksm", "off", "--settle-timeout", "60"});
     std::string needle = "ht-mem-lxc-" + std::to_string(h.pid) + "-";
-    // Two containers running on their own: their monitors daemonized (no longer hypetrace's
-    // children; a process still forking one is, and dies with it).
+    // Two containers running on their own. A container whose start() has not returned yet dies with
+    // a killed caller (its monitor still reports its state to the caller over a socket pair, and
+    // the monitor's first fork, already named "[lxc monitor]", is still the caller's child), so
+    // wait until hypetrace says both are ready, and both monitors are reparented.
     auto daemonized_monitors = [&] {
         std::size_t n = 0;
         for (pid_t p : pids_with(needle)) {
             auto st = ht::parse_proc_stat(ht_slurp("/proc/" + std::to_string(p) + "/stat"));
             std::string cmd = ht_slurp("/proc/" + std::to_string(p) + "/cmdline");
-            if (st && st->ppid != h.pid && cmd.rfind("[lxc monitor]", 0) == 0) ++n;
+            std::string parent = st ? ht_slurp("/proc/" + std::to_string(st->ppid) + "/cmdline") : "";
+            if (st && st->ppid != h.pid && cmd.rfind("[lxc monitor]", 0) == 0 && parent.rfind("[lxc monitor]", 0) != 0)
+                ++n;
         }
         return n;
     };
+    ASSERT_TRUE(wait_for([&] { return h.err().find("] 2 ready after") != std::string::npos; }, 30000)) << h.err();
     ASSERT_TRUE(wait_for([&] { return daemonized_monitors() >= 2; }, 30000)) << h.err();
     kill(h.pid, SIGKILL);
     h.wait();
