@@ -15,7 +15,8 @@
 #    bytes per page; a whole-host scan with four 1 GiB TCG VMs running: target under a minute.
 #  views (issue 6): reading and folding a trace of 10 million samples (target under 5 s); the SVG
 #    of a 100k-frame profile (target under 10 MB); a CPU-bound job with the 999 Hz profiler
-#    attached vs not (target under 2 % slower).
+#    attached vs not (target under 2 % slower), and with the 999 Hz cpu-clock timers enabled but
+#    no program: what the sampling interrupts cost by themselves on this host.
 # Usage: scripts/bench.sh [memory|dedup|exitcost|views|all] [--guests N]   (as root; runs scripts/setup.sh first)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -140,6 +141,6 @@ PY
 fi
 
 if [ "$what" = views ] || [ "$what" = all ]; then
-  echo "bench: flame graph folding, SVG size, sampling overhead (about a minute)"
+  echo "bench: flame graph folding, SVG size, sampling overhead (about two minutes)"
   "$root/build/tests/ht_bench_views" all | tee "$root/out/bench-views.txt"
 fi
