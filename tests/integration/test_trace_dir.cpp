@@ -111,5 +111,17 @@ TEST(TraceDir, BadDirectoriesAreRefusedInOneLineBeforeAnyRun) {
     auto rec = run_hypetrace({"record", "-o", parent + "/x", "--", "host"});
     EXPECT_EQ(rec.code, 2);
     EXPECT_NE(rec.err.find("not an experiment"), std::string::npos) << rec.err;
+    // A missing argument says which and how, in one line.
+    for (const auto& [args, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+             {{"timeline"}, "timeline needs a trace directory"},
+             {{"flamegraph"}, "flamegraph needs a trace directory"},
+             {{"record", "--", "startup", "--native"}, "record needs -o DIR"},
+             {{"record", "-o", parent + "/y"}, "record needs an experiment after --"}}) {
+        auto m = run_hypetrace(args);
+        EXPECT_EQ(m.code, 2) << args[0];
+        EXPECT_EQ(m.lines(m.err), 1) << m.err;
+        EXPECT_NE(m.err.find(says), std::string::npos) << m.err;
+    }
+    EXPECT_FALSE(std::filesystem::exists(parent + "/y"));
     std::filesystem::remove_all(parent);
 }

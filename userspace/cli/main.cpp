@@ -861,8 +861,8 @@ int main(int argc, char** argv) {
     RecordArgs ra;
     auto* record = app.add_subcommand("record", "Run an experiment with --trace DIR: its raw material kept for flamegraph "
                                                 "and timeline");
-    record->add_option("-o,--output", ra.out, "the trace directory to create (must not exist, or be empty)")->required();
-    record->add_option("experiment", ra.rest, "the experiment and its arguments, after --")->required();
+    record->add_option("-o,--output", ra.out, "the trace directory to create (must not exist, or be empty)");
+    record->add_option("experiment", ra.rest, "the experiment and its arguments, after --");
     record->footer("Examples:\n"
                    "  hypetrace record -o out/ -- startup --lxc --kvm --runs 2\n"
                    "  hypetrace record -o io-trace -- io --kvm --lxc --native --runtime 5\n"
@@ -896,7 +896,7 @@ int main(int argc, char** argv) {
     TimelineArgs ta;
     auto* timeline = app.add_subcommand("timeline", "A trace directory as one timeline: Chrome trace JSON for the "
                                                     "Perfetto UI or chrome://tracing");
-    timeline->add_option("dir", ta.dir, "the trace directory")->required();
+    timeline->add_option("dir", ta.dir, "the trace directory (made with --trace DIR or hypetrace record)");
     timeline->add_option("-o,--output", ta.out, "write to FILE (default: DIR/timeline.json)");
     timeline->add_flag("-q,--quiet", ta.quiet, "no progress lines on stderr");
     timeline->footer("Examples:\n"

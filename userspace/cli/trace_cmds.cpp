@@ -91,6 +91,7 @@ void TraceSession::finish() {
 }
 
 int cmd_record(const RecordArgs& a, const char* self) {
+    if (a.out.empty()) throw usage_error("record needs -o DIR: hypetrace record -o DIR -- startup --lxc --runs 2");
     if (a.rest.empty())
         throw usage_error("record needs an experiment after --: hypetrace record -o DIR -- startup --lxc --runs 2");
     if (!kTraceable.count(a.rest[0]))
@@ -163,6 +164,7 @@ int cmd_flamegraph(const FlamegraphArgs& a) {
 }
 
 int cmd_timeline(const TimelineArgs& a) {
+    if (a.dir.empty()) throw usage_error("timeline needs a trace directory (made with --trace DIR): hypetrace timeline DIR");
     TraceData t = read_trace_dir(a.dir);
     const std::string out = a.out.empty() ? (std::filesystem::path(a.dir) / "timeline.json").string() : a.out;
     write_file_atomic(out, chrome_trace(t).dump() + "\n");
