@@ -64,10 +64,13 @@ struct ht_counter_key {
 
 /* The end of a KVM_RUN, one map update for three counts: key as ht_counter_key with
  * sub = exit reason (KVM_EXIT_*) | floor(log2(ns in KVM_RUN)) << 32; kind unused. Userspace turns
- * it into kvm_user_exit (by reason), kvm_run_log2, kvm_run_ns and kvm_run counts. */
+ * it into kvm_user_exit (by reason), kvm_run_log2, kvm_run_ns, kvm_run, and the shortest and
+ * longest KVM_RUN (kvm_run_min_ns, kvm_run_max_ns). */
 struct ht_run_value {
 	unsigned long long count;
 	unsigned long long ns;
+	unsigned long long min_ns;	/* 0: none yet */
+	unsigned long long max_ns;
 };
 
 /* Per CPU: the hot path's state, one inlined per-CPU array lookup away (map `cpu_state`).
@@ -78,6 +81,8 @@ struct ht_pending {
 	struct ht_counter_key key;
 	unsigned long long count;
 	unsigned long long ns;		/* run_exits only: ns inside KVM_RUN */
+	unsigned long long min_ns;	/* run_exits only: the shortest and longest of those KVM_RUNs */
+	unsigned long long max_ns;
 };
 
 /* Slots: run_exits has its own; kvm_exit and kvm_entry, which alternate on VT-x/AMD-V, one each,

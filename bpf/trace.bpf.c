@@ -241,6 +241,24 @@ static __always_inline bool same_key(const struct ht_counter_key *a, const struc
 /* Adds to this CPU's pending count for `key` in map `slot`; a pending count of another key goes
  * to its map first. None of the tracepoints counted here fires in interrupt context, so a program
  * never interrupts another one's update of the same CPU's pending slot. */
+/* *at = min(*at, v) (0 in *at: nothing yet) or max, against other CPUs flushing the same key: a
+ * compare-and-swap, retried while another CPU's write got in between (bounded for the verifier;
+ * each retry means the other CPU moved *at toward v). */
+static __always_inline void atomic_extreme(__u64 *at, __u64 v, bool want_max)
+{
+	__u64 old = *at, seen;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		if (want_max ? v <= old : (old && v >= old))
+			return;
+		seen = __sync_val_compare_and_swap(at, old, v);
+		if (seen == old)
+			return;
+		old = seen;
+	}
+}
+
 static __always_inline void add(struct ht_cpu_state *c, int slot, struct ht_counter_key *key, __u64 delta, __u64 ns)
 {
 	struct ht_pending *p = &c->pending[slot];
@@ -248,6 +266,12 @@ static __always_inline void add(struct ht_cpu_state *c, int slot, struct ht_coun
 	if (p->count && same_key(&p->key, key)) {
 		p->count += delta;
 		p->ns += ns;
+		if (slot == HT_PENDING_RUN_EXITS) {
+			if (ns < p->min_ns)
+				p->min_ns = ns;
+			if (ns > p->max_ns)
+				p->max_ns = ns;
+		}
 		return;
 	}
 	if (p->count) {
@@ -262,12 +286,16 @@ static __always_inline void add(struct ht_cpu_state *c, int slot, struct ht_coun
 			if (v) {
 				__sync_fetch_and_add(&v->count, p->count);
 				__sync_fetch_and_add(&v->ns, p->ns);
+				atomic_extreme(&v->min_ns, p->min_ns, false);
+				atomic_extreme(&v->max_ns, p->max_ns, true);
 			}
 		}
 	}
 	p->key = *key;
 	p->count = delta;
 	p->ns = ns;
+	p->min_ns = ns;
+	p->max_ns = ns;
 }
 
 static __always_inline void count_in(struct ht_cpu_state *c, int slot, __u32 guest, __u64 ts, __u32 kind,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Pure parts of exitcost and io: QEMU's memory tree, the payload's disk, phase durations from
-// phase events, fio's JSON.
+// phase events, exit counts and the time per KVM_RUN, fio's JSON.
 #include "drivers/qemu/payload_vm.h"
 #include "experiments/exitcost.h"
 #include "experiments/io.h"
@@ -106,4 +106,34 @@ TEST(Io, DefaultJobUsesTheRunnersVariables) {
     EXPECT_NE(job.find("runtime=${HT_IO_RUNTIME}"), std::string::npos);
     EXPECT_NE(job.find("[fileserver]"), std::string::npos);
     EXPECT_NE(job.find("[randread]"), std::string::npos);
+}
+
+// Counts add up; the shortest and longest KVM_RUN are taken, never added, and a drain that saw
+// none (0) does not lower the minimum.
+TEST(Exitcost, ExitCountsAddCountsAndKeepRunExtremes) {
+    ExitCounts c;
+    auto sample = [](CounterKind k, uint64_t v, uint64_t sub = 0) {
+        CounterSample s;
+        s.kind = k;
+        s.sub = sub;
+        s.value = v;
+        return s;
+    };
+    EXPECT_TRUE(c.add(sample(CounterKind::kvm_run, 3)));
+    EXPECT_TRUE(c.add(sample(CounterKind::kvm_run, 2)));
+    EXPECT_TRUE(c.add(sample(CounterKind::kvm_run_ns, 5000)));
+    EXPECT_TRUE(c.add(sample(CounterKind::kvm_pio, 4, 0x406 | 1 << 16)));
+    EXPECT_TRUE(c.add(sample(CounterKind::kvm_run_min_ns, 900)));
+    EXPECT_TRUE(c.add(sample(CounterKind::kvm_run_min_ns, 700)));
+    EXPECT_TRUE(c.add(sample(CounterKind::kvm_run_min_ns, 0)));
+    EXPECT_TRUE(c.add(sample(CounterKind::kvm_run_max_ns, 1500)));
+    EXPECT_TRUE(c.add(sample(CounterKind::kvm_run_max_ns, 1200)));
+    EXPECT_TRUE(c.add(sample(CounterKind::kvm_run_log2, 5, 9)));
+    EXPECT_FALSE(c.add(sample(CounterKind::fault_user, 1)));
+    EXPECT_EQ(c.kvm_runs, 5u);
+    EXPECT_EQ(c.kvm_run_ns, 5000u);
+    EXPECT_EQ(c.total_pio(), 4u);
+    EXPECT_EQ(c.kvm_run_min_ns, 700u);
+    EXPECT_EQ(c.kvm_run_max_ns, 1500u);
+    EXPECT_EQ(kvm_run_time_line(c), "5 runs, min 0.70 us, avg 1.00 us, max 1.50 us; 512ns-1.0us 100%");
 }

@@ -377,7 +377,7 @@ std::vector<CounterSample> Tracer::take_counters() {
                     ht_pending& p = c.pending[slot];
                     if (!p.count) continue;
                     if (slot == HT_PENDING_RUN_EXITS) {
-                        pending_runs.push_back({p.key, ht_run_value{p.count, p.ns}});
+                        pending_runs.push_back({p.key, ht_run_value{p.count, p.ns, p.min_ns, p.max_ns}});
                     } else {  // one sample per key: add to the drained one if there is
                         CounterSample add{p.key.guest, p.key.bucket, CounterKind(p.key.kind), p.key.sub, p.count, p.key.phase};
                         auto same = std::find_if(out.begin(), out.end(), [&](const CounterSample& o) {
@@ -398,7 +398,10 @@ std::vector<CounterSample> Tracer::take_counters() {
     {
         int rfd = bpf_map__fd(s->maps.run_exits);
         std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>, uint64_t> by_reason, by_log2;
-        std::map<std::tuple<uint32_t, uint32_t, uint32_t>, std::pair<uint64_t, uint64_t>> totals;  // calls, ns
+        struct Totals {
+            uint64_t calls = 0, ns = 0, min_ns = 0, max_ns = 0;
+        };
+        std::map<std::tuple<uint32_t, uint32_t, uint32_t>, Totals> totals;
         auto runs = pending_runs;
         for (auto& k : map_keys<ht_counter_key>(rfd)) {
             ht_run_value v{};
@@ -411,16 +414,22 @@ std::vector<CounterSample> Tracer::take_counters() {
             by_reason[{k.guest, k.bucket, k.phase, k.sub & 0xffffffffu}] += v.count;
             by_log2[{k.guest, k.bucket, k.phase, k.sub >> 32}] += v.count;
             auto& t = totals[{k.guest, k.bucket, k.phase}];
-            t.first += v.count;
-            t.second += v.ns;
+            t.calls += v.count;
+            t.ns += v.ns;
+            if (v.min_ns && (!t.min_ns || v.min_ns < t.min_ns)) t.min_ns = v.min_ns;
+            t.max_ns = std::max<uint64_t>(t.max_ns, v.max_ns);
         }
         for (const auto& [k, v] : by_reason)
             out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_user_exit, std::get<3>(k), v, std::get<2>(k)});
         for (const auto& [k, v] : by_log2)
             out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run_log2, std::get<3>(k), v, std::get<2>(k)});
         for (const auto& [k, v] : totals) {
-            out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run, 0, v.first, std::get<2>(k)});
-            out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run_ns, 0, v.second, std::get<2>(k)});
+            out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run, 0, v.calls, std::get<2>(k)});
+            out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run_ns, 0, v.ns, std::get<2>(k)});
+            if (v.min_ns)
+                out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run_min_ns, 0, v.min_ns, std::get<2>(k)});
+            if (v.max_ns)
+                out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run_max_ns, 0, v.max_ns, std::get<2>(k)});
         }
     }
     return out;

@@ -34,6 +34,10 @@ enum class CounterKind : uint32_t {
     kvm_run_log2 = 13,
     ksm_merge = 15,  // ksmd merged one of the guest's pages
     kvm_run_entry_ns = 16,  // KVM_RUN's entry work: ioctl to the guest's FPU state loaded (opt-in)
+    // The shortest and longest KVM_RUN of the (guest, bucket, phase): values to take the min or
+    // max of, never to add up. Made by userspace from the kernel's run records.
+    kvm_run_min_ns = 17,
+    kvm_run_max_ns = 18,
 };
 
 // One full KSM scan, from ksm:ksm_stop_scan: what ksmd merged (over all processes) while it ran.

@@ -27,7 +27,8 @@ const std::pair<CounterKind, const char*> kKinds[] = {
     {CounterKind::kvm_pio, "kvm_pio"},               {CounterKind::kvm_mmio, "kvm_mmio"},
     {CounterKind::kvm_run, "kvm_run"},               {CounterKind::kvm_run_ns, "kvm_run_ns"},
     {CounterKind::kvm_run_log2, "kvm_run_log2"},     {CounterKind::ksm_merge, "ksm_merge"},
-    {CounterKind::kvm_run_entry_ns, "kvm_run_entry_ns"},
+    {CounterKind::kvm_run_entry_ns, "kvm_run_entry_ns"}, {CounterKind::kvm_run_min_ns, "kvm_run_min_ns"},
+    {CounterKind::kvm_run_max_ns, "kvm_run_max_ns"},
 };
 
 const std::pair<EventType, const char*> kEvents[] = {

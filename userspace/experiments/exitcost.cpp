@@ -43,6 +43,41 @@ std::string what_it_does(PayloadPhase p) {
 
 }  // namespace
 
+bool ExitCounts::add(const CounterSample& c) {
+    switch (c.kind) {
+    case CounterKind::kvm_pio: pio[c.sub] += c.value; break;
+    case CounterKind::kvm_mmio: mmio[c.sub] += c.value; break;
+    case CounterKind::kvm_user_exit: user_exits[c.sub] += c.value; break;
+    case CounterKind::kvm_exit: kvm_exits[c.sub] += c.value; break;
+    case CounterKind::kvm_exit_ns: kvm_exit_ns[c.sub] += c.value; break;
+    case CounterKind::kvm_run: kvm_runs += c.value; break;
+    case CounterKind::kvm_run_ns: kvm_run_ns += c.value; break;
+    case CounterKind::kvm_run_entry_ns: kvm_run_entry_ns += c.value; break;
+    case CounterKind::kvm_run_log2: run_log2[c.sub] += c.value; break;
+    case CounterKind::kvm_run_min_ns:
+        if (c.value && (!kvm_run_min_ns || c.value < kvm_run_min_ns)) kvm_run_min_ns = c.value;
+        break;
+    case CounterKind::kvm_run_max_ns: kvm_run_max_ns = std::max(kvm_run_max_ns, c.value); break;
+    default: return false;
+    }
+    return true;
+}
+
+std::string kvm_run_time_line(const ExitCounts& c) {
+    if (!c.kvm_runs) return "";
+    auto us = [](double ns) { return ns >= 1e3 ? fmt(ns >= 1e4 ? "%.0f" : "%.1f", ns / 1e3) + "us" : fmt("%.0f", ns) + "ns"; };
+    std::string s = std::to_string(c.kvm_runs) + " runs, min " + fmt("%.2f", double(c.kvm_run_min_ns) / 1e3) + " us, avg " +
+                    fmt("%.2f", double(c.kvm_run_ns) / double(c.kvm_runs) / 1e3) + " us, max " +
+                    fmt("%.2f", double(c.kvm_run_max_ns) / 1e3) + " us;";
+    std::vector<std::pair<uint64_t, uint64_t>> b(c.run_log2.begin(), c.run_log2.end());
+    std::sort(b.begin(), b.end(), [](auto& x, auto& y) { return x.second > y.second; });
+    for (std::size_t i = 0; i < b.size() && i < 3; ++i)
+        if (200 * b[i].second >= c.kvm_runs)  // 0.5 % and up
+            s += " " + us(double(1ull << b[i].first)) + "-" + us(double(2ull << b[i].first)) + " " +
+                 fmt("%.0f", 100.0 * double(b[i].second) / double(c.kvm_runs)) + "%";
+    return s;
+}
+
 uint64_t ExitCounts::total_pio() const { return sum(pio); }
 uint64_t ExitCounts::total_mmio() const { return sum(mmio); }
 uint64_t ExitCounts::total_user_exits() const { return sum(user_exits); }
@@ -148,23 +183,10 @@ ExitcostResult run_exitcost(Tracer* tracer, const HostInfo& host, const Exitcost
         }
         for (const auto& c : tr.counters) {
             if (c.guest != kGuest) continue;
-            auto add = [&](ExitCounts& pc) {
-                switch (c.kind) {
-                case CounterKind::kvm_pio: pc.pio[c.sub] += c.value; break;
-                case CounterKind::kvm_mmio: pc.mmio[c.sub] += c.value; break;
-                case CounterKind::kvm_user_exit: pc.user_exits[c.sub] += c.value; break;
-                case CounterKind::kvm_exit: pc.kvm_exits[c.sub] += c.value; r.kvm_exit_fired = true; break;
-                case CounterKind::kvm_exit_ns: pc.kvm_exit_ns[c.sub] += c.value; break;
-                case CounterKind::kvm_run: pc.kvm_runs += c.value; break;
-                case CounterKind::kvm_run_ns: pc.kvm_run_ns += c.value; break;
-                case CounterKind::kvm_run_entry_ns: pc.kvm_run_entry_ns += c.value; break;
-                case CounterKind::kvm_run_log2: pc.run_log2[c.sub] += c.value; break;
-                default: break;
-                }
-            };
-            add(r.all_phases[uint8_t(c.phase)]);
+            if (c.kind == CounterKind::kvm_exit) r.kvm_exit_fired = true;
+            r.all_phases[uint8_t(c.phase)].add(c);
             auto it = phases.find(uint8_t(c.phase));
-            if (it != phases.end()) add(it->second.counts);  // not set-up (0) nor the end (0xFE)
+            if (it != phases.end()) it->second.counts.add(c);  // not set-up (0) nor the end (0xFE)
         }
         if (cfg.progress) {
             std::string line = "run " + std::to_string(run) + "/" + std::to_string(cfg.runs) + ":";
@@ -238,7 +260,8 @@ nlohmann::json to_json(const ExitcostResult& r) {
             {"kvm_exit_ns", map_json(c.kvm_exit_ns, [](uint64_t k) {
                  return nlohmann::json{{"reason", k & 0xffffffff}, {"isa", k >> 32}};
              })},
-            {"kvm_run", {{"count", c.kvm_runs}, {"ns", c.kvm_run_ns}, {"entry_ns", c.kvm_run_entry_ns}}},
+            {"kvm_run", {{"count", c.kvm_runs}, {"ns", c.kvm_run_ns}, {"entry_ns", c.kvm_run_entry_ns},
+                         {"min_ns", c.kvm_run_min_ns}, {"max_ns", c.kvm_run_max_ns}}},
             {"kvm_run_log2_ns", map_json(c.run_log2, [](uint64_t k) { return nlohmann::json{{"log2_ns", k}}; })},
         });
     }
@@ -340,25 +363,12 @@ std::string render_text(const ExitcostResult& r) {
 
     // Time per KVM_RUN (guest entry to the next exit to QEMU), from the in-kernel log2 histogram.
     o << "\nTime per exit to QEMU (one KVM_RUN: guest entry to the exit that returned), in the phases where\n"
-         "every operation exits to QEMU: average, the log2 histogram's range and its main buckets:\n";
-    auto span = [](uint64_t log2) {
-        auto us = [](double ns) { return ns >= 1e3 ? fmt(ns >= 1e4 ? "%.0f" : "%.1f", ns / 1e3) + "us" : fmt("%.0f", ns) + "ns"; };
-        return us(double(1ull << log2)) + "-" + us(double(2ull << log2));
-    };
+         "every operation exits to QEMU: shortest, average, longest, and the log2 histogram's main buckets:\n";
     for (const auto& p : r.phases) {
         const ExitCounts& c = p.counts;
         const double n = double(p.ops) * double(std::max(1u, r.runs));
         if (!c.kvm_runs || c.run_log2.empty() || double(c.total_user_exits()) < 0.5 * n) continue;
-        o << "  " << to_string(p.phase) << ": " << c.kvm_runs << " runs, avg "
-          << fmt("%.2f", double(c.kvm_run_ns) / double(c.kvm_runs) / 1e3) << " us, range "
-          << span(c.run_log2.begin()->first).substr(0, span(c.run_log2.begin()->first).find('-')) << " to "
-          << span(c.run_log2.rbegin()->first).substr(span(c.run_log2.rbegin()->first).find('-') + 1) << ";";
-        std::vector<std::pair<uint64_t, uint64_t>> b(c.run_log2.begin(), c.run_log2.end());
-        std::sort(b.begin(), b.end(), [](auto& x, auto& y) { return x.second > y.second; });
-        for (std::size_t i = 0; i < b.size() && i < 3; ++i)
-            if (200 * b[i].second >= c.kvm_runs)  // 0.5 % and up
-                o << " " << span(b[i].first) << " " << fmt("%.0f", 100.0 * double(b[i].second) / double(c.kvm_runs)) << "%";
-        o << "\n";
+        o << "  " << to_string(p.phase) << ": " << kvm_run_time_line(c) << "\n";
     }
     if (r.kvm_exit_fired) {
         o << "\nkvm_exit reasons per phase (time from exit to re-entry):\n";

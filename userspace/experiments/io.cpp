@@ -288,19 +288,8 @@ IoResult run_io(Tracer& tracer, const HostInfo& host, const IoConfig& cfg) {
         tr.job_s = double(end_ns - begin_ns) / 1e9;
         for (const auto& c : tracer.drain_counters()) {
             if (c.guest != gid) continue;
-            switch (c.kind) {
-            case CounterKind::fault_user:
-            case CounterKind::fault_kernel: tr.faults += c.value; break;
-            case CounterKind::kvm_pio: tr.exits.pio[c.sub] += c.value; break;
-            case CounterKind::kvm_mmio: tr.exits.mmio[c.sub] += c.value; break;
-            case CounterKind::kvm_user_exit: tr.exits.user_exits[c.sub] += c.value; break;
-            case CounterKind::kvm_exit: tr.exits.kvm_exits[c.sub] += c.value; break;
-            case CounterKind::kvm_exit_ns: tr.exits.kvm_exit_ns[c.sub] += c.value; break;
-            case CounterKind::kvm_run: tr.exits.kvm_runs += c.value; break;
-            case CounterKind::kvm_run_ns: tr.exits.kvm_run_ns += c.value; break;
-            case CounterKind::kvm_run_log2: tr.exits.run_log2[c.sub] += c.value; break;
-            default: break;
-            }
+            if (c.kind == CounterKind::fault_user || c.kind == CounterKind::fault_kernel) tr.faults += c.value;
+            else tr.exits.add(c);
         }
         if (RunSink* sink = tracer.sink()) {  // --trace
             sink->name_guest(gid, t.label);
@@ -385,7 +374,9 @@ nlohmann::json to_json(const IoResult& r) {
                          {"exits", {{"pio", kv(t.exits.pio)}, {"mmio", kv(t.exits.mmio)},
                                     {"to_qemu", kv(t.exits.user_exits)}, {"kvm_exit", kv(t.exits.kvm_exits)},
                                     {"kvm_exit_ns", kv(t.exits.kvm_exit_ns)}, {"kvm_runs", t.exits.kvm_runs},
-                                    {"kvm_run_ns", t.exits.kvm_run_ns}, {"kvm_run_log2_ns", kv(t.exits.run_log2)}}}});
+                                    {"kvm_run_ns", t.exits.kvm_run_ns}, {"kvm_run_min_ns", t.exits.kvm_run_min_ns},
+                                    {"kvm_run_max_ns", t.exits.kvm_run_max_ns},
+                                    {"kvm_run_log2_ns", kv(t.exits.run_log2)}}}});
     }
     return {{"schema", kIoSchemaVersion}, {"tool", "hypetrace io"},       {"started_at", r.started_at},
             {"host", host_json(r.host)},  {"job_name", r.job_name},      {"job", r.job_text},
@@ -448,6 +439,7 @@ std::string render_text(const IoResult& r) {
                 o << " costing " << fmt("%.2f", double(ns) / 1e3 / ops) << " us in KVM";
             }
             o << ".\n";
+            if (t.exits.kvm_runs) o << "  Time per KVM_RUN (guest entry to the exit QEMU handles): " << kvm_run_time_line(t.exits) << "\n";
             auto rows = exit_device_rows(t.exits, t.mtree, ops);
             if (!rows.empty()) {
                 rows.insert(rows.begin(), {"kind", "port/address", "device", "per op", "total"});

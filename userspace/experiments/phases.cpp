@@ -69,6 +69,8 @@ void add_counter(PhaseCounts& c, const CounterSample& s) {
     case CounterKind::exit:
     case CounterKind::kvm_run_log2:
     case CounterKind::kvm_run_entry_ns:
+    case CounterKind::kvm_run_min_ns:
+    case CounterKind::kvm_run_max_ns:
     case CounterKind::ksm_merge: break;  // exec/fork/exit are counted from events (exact times)
     }
 }
