@@ -238,9 +238,6 @@ static __always_inline bool same_key(const struct ht_counter_key *a, const struc
 	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
 }
 
-/* Adds to this CPU's pending count for `key` in map `slot`; a pending count of another key goes
- * to its map first. None of the tracepoints counted here fires in interrupt context, so a program
- * never interrupts another one's update of the same CPU's pending slot. */
 /* *at = min(*at, v) (0 in *at: nothing yet) or max, against other CPUs flushing the same key: a
  * compare-and-swap, retried while another CPU's write got in between (bounded for the verifier;
  * each retry means the other CPU moved *at toward v). */
@@ -250,7 +247,7 @@ static __always_inline void atomic_extreme(__u64 *at, __u64 v, bool want_max)
 	int i;
 
 	for (i = 0; i < 8; i++) {
-		if (want_max ? v <= old : (old && v >= old))
+		if (want_max ? v <= old : (!v || (old && v >= old)))
 			return;
 		seen = __sync_val_compare_and_swap(at, old, v);
 		if (seen == old)
@@ -259,6 +256,9 @@ static __always_inline void atomic_extreme(__u64 *at, __u64 v, bool want_max)
 	}
 }
 
+/* Adds to this CPU's pending count for `key` in map `slot`; a pending count of another key goes
+ * to its map first. None of the tracepoints counted here fires in interrupt context, so a program
+ * never interrupts another one's update of the same CPU's pending slot. */
 static __always_inline void add(struct ht_cpu_state *c, int slot, struct ht_counter_key *key, __u64 delta, __u64 ns)
 {
 	struct ht_pending *p = &c->pending[slot];

@@ -416,7 +416,7 @@ std::vector<CounterSample> Tracer::take_counters() {
             auto& t = totals[{k.guest, k.bucket, k.phase}];
             t.calls += v.count;
             t.ns += v.ns;
-            if (v.min_ns && (!t.min_ns || v.min_ns < t.min_ns)) t.min_ns = v.min_ns;
+            keep_min(t.min_ns, v.min_ns);
             t.max_ns = std::max<uint64_t>(t.max_ns, v.max_ns);
         }
         for (const auto& [k, v] : by_reason)

@@ -40,6 +40,11 @@ enum class CounterKind : uint32_t {
     kvm_run_max_ns = 18,
 };
 
+// at = the smaller of at and v, where 0 means "none yet" in either (kvm_run_min_ns values).
+inline void keep_min(uint64_t& at, uint64_t v) {
+    if (v && (!at || v < at)) at = v;
+}
+
 // One full KSM scan, from ksm:ksm_stop_scan: what ksmd merged (over all processes) while it ran.
 struct KsmScan {
     uint64_t ts_ns = 0;       // end of the scan

@@ -54,9 +54,7 @@ bool ExitCounts::add(const CounterSample& c) {
     case CounterKind::kvm_run_ns: kvm_run_ns += c.value; break;
     case CounterKind::kvm_run_entry_ns: kvm_run_entry_ns += c.value; break;
     case CounterKind::kvm_run_log2: run_log2[c.sub] += c.value; break;
-    case CounterKind::kvm_run_min_ns:
-        if (c.value && (!kvm_run_min_ns || c.value < kvm_run_min_ns)) kvm_run_min_ns = c.value;
-        break;
+    case CounterKind::kvm_run_min_ns: keep_min(kvm_run_min_ns, c.value); break;
     case CounterKind::kvm_run_max_ns: kvm_run_max_ns = std::max(kvm_run_max_ns, c.value); break;
     default: return false;
     }
