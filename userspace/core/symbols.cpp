@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "core/symbols.h"
 
+#include "core/pagescan.h"
 #include "core/proc.h"
 #include "core/text.h"
 
@@ -12,9 +13,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <sstream>
 
 namespace ht {
 
@@ -163,23 +164,19 @@ std::string KernelSymbols::name(uint64_t addr) const {
 
 std::vector<ExecMapping> parse_exec_mappings(std::string_view text) {
     std::vector<ExecMapping> out;
-    std::istringstream in{std::string(text)};
-    std::string line;
-    while (std::getline(in, line)) {
-        // start-end perms offset dev inode path
-        std::istringstream l(line);
-        std::string range, perms, offset, dev, inode, path;
-        if (!(l >> range >> perms >> offset >> dev >> inode)) continue;
-        if (perms.size() < 3 || perms[2] != 'x') continue;
-        std::getline(l >> std::ws, path);
-        auto dash = range.find('-');
-        if (dash == std::string::npos) continue;
+    for (auto& r : parse_maps(std::string(text))) {
+        if (r.perms.size() < 3 || r.perms[2] != 'x') continue;
         ExecMapping m;
-        m.start = std::strtoull(range.substr(0, dash).c_str(), nullptr, 16);
-        m.end = std::strtoull(range.substr(dash + 1).c_str(), nullptr, 16);
-        m.offset = std::strtoull(offset.c_str(), nullptr, 16);
-        m.dev_inode = inode == "0" ? "" : dev + ":" + inode;
-        m.path = path;
+        m.start = r.start;
+        m.end = r.end;
+        m.offset = r.offset;
+        // The file's identity as /proc prints it (dev "%02x:%02x", inode); none for anonymous code.
+        if (!r.anonymous()) {
+            char id[64];
+            std::snprintf(id, sizeof id, "%02x:%02x:%llu", r.dev_major, r.dev_minor, (unsigned long long)r.inode);
+            m.dev_inode = id;
+        }
+        m.path = std::move(r.path);
         out.push_back(std::move(m));
     }
     return out;
