@@ -5,6 +5,7 @@
 #include "core/proc.h"
 #include "core/spawn.h"
 #include "core/text.h"
+#include "drivers/qemu/kvm_cpu.h"
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -140,7 +141,19 @@ virConnect* LibvirtDriver::connection() const {
     return conn_;
 }
 
-std::string LibvirtDriver::domain_xml(const GuestSpec& spec, const DeviceSet& d, const std::string& disk) {
+std::string LibvirtDriver::cpu_xml(const KvmCpuModel& cpu) {
+    std::string features;
+    for (const auto& f : cpu.disabled) features += "<feature policy='disable' name='" + xml_escape(f) + "'/>";
+    if (cpu.model == "host" || cpu.model == "max") {
+        const std::string open = std::string("  <cpu mode='") + (cpu.model == "host" ? "host-passthrough" : "maximum") + "'";
+        return features.empty() ? open + "/>\n" : open + ">" + features + "</cpu>\n";
+    }
+    return "  <cpu mode='custom' match='exact'><model fallback='allow'>" + xml_escape(cpu.model) + "</model>" + features +
+           "</cpu>\n";
+}
+
+std::string LibvirtDriver::domain_xml(const GuestSpec& spec, const DeviceSet& d, const std::string& disk,
+                                      const KvmCpuModel* cpu) {
     const bool kvm = spec.accel == Accel::kvm;
     std::string x;
     x += "<domain type='" + std::string(kvm ? "kvm" : "qemu") + "'>\n";
@@ -153,7 +166,7 @@ std::string LibvirtDriver::domain_xml(const GuestSpec& spec, const DeviceSet& d,
     x += "    <cmdline>root=/dev/vda rw console=ttyS0 quiet init=/usr/local/sbin/hypetrace-init</cmdline>\n";
     x += "  </os>\n";
     x += "  <features><acpi/><apic/></features>\n";
-    if (kvm) x += "  <cpu mode='host-passthrough'/>\n";
+    if (kvm) x += cpu_xml(cpu ? *cpu : kvm_cpu_model());  // probed as for QEMU started directly
     x += "  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>destroy</on_reboot>\n  <on_crash>destroy</on_crash>\n";
     // QEMU runs as root without relabelling: the shared images are never chowned, like the qemu driver.
     x += "  <seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>\n";

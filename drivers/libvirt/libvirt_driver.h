@@ -6,6 +6,7 @@
 // sound, two USB controllers with a tablet), each removable for `hypetrace devices` (Table 2).
 #pragma once
 #include "drivers/guest.h"
+#include "drivers/qemu/kvm_cpu.h"
 
 #include <string>
 #include <vector>
@@ -35,7 +36,11 @@ public:
     void set_devices(const DeviceSet& d) { devices_ = d; }
     const DeviceSet& devices() const { return devices_; }
     // The domain XML for a spec (exposed for tests and reports); `disk` is the guest's overlay.
-    static std::string domain_xml(const GuestSpec& spec, const DeviceSet& devices, const std::string& disk);
+    // Under KVM the CPU is `cpu` (nullptr: the model probed for QEMU, kvm_cpu_model()).
+    static std::string domain_xml(const GuestSpec& spec, const DeviceSet& devices, const std::string& disk,
+                                  const KvmCpuModel* cpu = nullptr);
+    // <cpu> for a QEMU model: host -> host-passthrough, max -> maximum, others custom; disabled features.
+    static std::string cpu_xml(const KvmCpuModel& cpu);
 
     virConnect* connection() const;  // opened on first use; throws UserError if libvirtd is unreachable
 

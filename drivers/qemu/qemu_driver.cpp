@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/proc.h"
 #include "core/spawn.h"
+#include "drivers/qemu/kvm_cpu.h"
 
 #include <fstream>
 
@@ -94,9 +95,9 @@ std::vector<std::string> QemuDriver::command_line(const GuestSpec& spec) {
                                // device exists, so attaching it adds no VM exits.
                                "-chardev", "file,id=fw,path=" + (run / "firmware.log").string(),
                                "-device", "isa-debugcon,iobase=0x402,chardev=fw"};
-    if (spec.accel == Accel::kvm) {
+    if (spec.accel == Accel::kvm) {  // "host" where KVM takes it whole, else the best model that starts
         a.push_back("-cpu");
-        a.push_back("host");
+        a.push_back(kvm_cpu_model().qemu_arg());
     }
     switch (spec.variant) {
     case Variant::full:

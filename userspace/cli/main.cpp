@@ -8,6 +8,7 @@
 #include "drivers/libvirt/libvirt_driver.h"
 #include "drivers/lxc/lxc_driver.h"
 #include "drivers/native/native_driver.h"
+#include "drivers/qemu/kvm_cpu.h"
 #include "drivers/qemu/qemu_driver.h"
 #include "experiments/dedup.h"
 #include "experiments/devices.h"
@@ -569,6 +570,16 @@ int cmd_host(bool json, bool verbose) {
                      {"memory_mb", h.memory_kb / 1024}, {"virt_extensions", h.virt_flag},
                      {"kvm_device", h.kvm_device}, {"btf", h.btf},      {"accel_auto", to_string(auto_choice.accel)},
                      {"accel_reason", auto_choice.reason}};
+    // Under KVM, the QEMU CPU model that starts here (probed: some KVMs refuse part of "host").
+    std::string kvm_cpu;
+    if (h.kvm_device && !which("qemu-system-x86_64").empty()) {
+        try {
+            kvm_cpu = kvm_cpu_model().why;
+        } catch (const UserError& e) {
+            kvm_cpu = e.what();
+        }
+        j["kvm_cpu"] = kvm_cpu;
+    }
     nlohmann::json sources = nlohmann::json::array();
     std::string tracer_error;
     if (geteuid() == 0) {
@@ -597,6 +608,7 @@ int cmd_host(bool json, bool verbose) {
               << "memory:    " << h.memory_kb / 1024 << " MiB\n"
               << "/dev/kvm:  " << (h.kvm_device ? "opens" : "absent or not accessible") << "\n"
               << "VM accel:  " << auto_choice.reason << "\n"
+              << (kvm_cpu.empty() ? "" : "KVM CPU:   " + kvm_cpu + "\n")
               << "trace sources:";
     if (!tracer_error.empty()) std::cout << " " << tracer_error;
     std::cout << "\n";
