@@ -620,7 +620,7 @@ int ht_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 {
 	struct ht_cpu_state *c = this_cpu();
 	struct exit_start *st;
-	__u32 guest;
+	__u32 guest, isa, reason;
 
 	if (!c || !vcpu_guest(c, bpf_get_current_pid_tgid(), &guest))
 		return 0;
@@ -628,7 +628,11 @@ int ht_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 	if (!st)
 		return 0;
 	st->ts = now(c);
-	st->sub = (__u64)ctx->exit_reason | ((__u64)ctx->isa << 32);
+	isa = ctx->isa;
+	reason = ctx->exit_reason;
+	if (isa == 1)	/* KVM_ISA_VMX: the basic reason; bits 16-31 are flags (FAILED_VMENTRY...) */
+		reason &= 0xffff;
+	st->sub = (__u64)reason | ((__u64)isa << 32);
 	st->origin = origin_ns;
 	st->guest = guest;
 	st->active = 1;

@@ -46,6 +46,10 @@ public:
         // With daemonize, liblxc's monitor ("[lxc monitor] PATH NAME") is the parent of init.
         auto text = read_text("/proc/" + std::to_string(init_pid_) + "/stat");
         if (auto st = text ? parse_proc_stat(*text) : std::nullopt) monitor_pid_ = st->ppid;
+        // The container's cgroup, read from where its init is (v1 hybrid or v2 only, whatever
+        // lxc.cgroup.dir or a name suffix made of it), kept for stop() to wait on.
+        cgroup_dir_ = cgroup_dir_under(read_text("/proc/" + std::to_string(init_pid_) + "/cgroup").value_or(""),
+                                       read_text("/proc/self/mountinfo").value_or(""), "lxc.payload.");
     }
 
     std::vector<pid_t> helper_pids() const override {
@@ -70,19 +74,15 @@ public:
     pid_t main_pid() const override { return init_pid_; }
 
     std::string cgroup() const override {
-        for (const char* ctrl : {"pids", "memory", "cpu", "systemd", "unified"}) {
-            fs::path p = fs::path("/sys/fs/cgroup") / ctrl / ("lxc.payload." + spec_.name);
-            std::error_code ec;
-            if (fs::exists(p / "cgroup.procs", ec)) return p.string();
-        }
-        return {};
+        std::error_code ec;
+        return !cgroup_dir_.empty() && fs::exists(fs::path(cgroup_dir_) / "cgroup.procs", ec) ? cgroup_dir_ : "";
     }
 
     std::vector<pid_t> pids() const override {
         std::string cg = cgroup();
         if (cg.empty()) return {};
         std::vector<pid_t> all;
-        // cgroup v1 lists only a cgroup's own processes: walk the container's sub-cgroups too.
+        // cgroup.procs lists only a cgroup's own processes (v1 and v2): walk the sub-cgroups too.
         std::error_code ec;
         for (auto it = fs::recursive_directory_iterator(cg, ec); !ec && it != fs::recursive_directory_iterator();
              it.increment(ec))
@@ -130,6 +130,7 @@ private:
     lxc_container* c_ = nullptr;
     pid_t init_pid_ = -1;
     pid_t monitor_pid_ = -1;
+    std::string cgroup_dir_;  // "" until started
     bool prepared_ = false;
 };
 
@@ -175,7 +176,7 @@ std::vector<std::pair<std::string, std::string>> LxcDriver::config(const GuestSp
     std::error_code ec;
     if (fs::exists("/sys/fs/cgroup/memory/memory.limit_in_bytes", ec))
         c.push_back({"lxc.cgroup.memory.limit_in_bytes", "256M"});
-    else if (fs::exists("/sys/fs/cgroup/memory.max", ec))
+    else if (read_text("/sys/fs/cgroup/cgroup.controllers").value_or("").find("memory") != std::string::npos)
         c.push_back({"lxc.cgroup2.memory.max", "256M"});
     return c;
 }

@@ -82,3 +82,36 @@ TEST(Accel, ParseRequest) {
         EXPECT_EQ(e.exit_code, 2);
     }
 }
+
+namespace {
+// /proc/self/mountinfo of a cgroup-v2-only host (stock Debian 12) and of this kind's hybrid host.
+const char* kMountinfoV2 =
+    "22 28 0:21 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw\n"
+    "26 22 0:24 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n";
+const char* kMountinfoHybrid =
+    "30 22 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755\n"
+    "31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate\n"
+    "32 30 0:28 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd\n"
+    "35 30 0:31 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup rw,memory\n"
+    "36 30 0:32 / /sys/fs/cgroup/pids rw,nosuid,nodev,noexec,relatime shared:16 - cgroup cgroup rw,pids\n";
+}  // namespace
+
+TEST(Cgroups, AContainersCgroupOnAV2OnlyHostIsUnderTheUnifiedMount) {
+    // systemd as the container's init has moved itself into init.scope below the payload
+    EXPECT_EQ(cgroup_dir_under("0::/lxc.payload.ht-c1/init.scope\n", kMountinfoV2, "lxc.payload."),
+              "/sys/fs/cgroup/lxc.payload.ht-c1");
+    EXPECT_EQ(cgroup_dir_under("0::/lxc.payload.ht-c1\n", kMountinfoV2, "lxc.payload."), "/sys/fs/cgroup/lxc.payload.ht-c1");
+    EXPECT_EQ(cgroup_dir_under("0::/user.slice/session-1.scope\n", kMountinfoV2, "lxc.payload."), "");
+}
+
+TEST(Cgroups, OnAHybridHostTheV1PidsOrMemoryHierarchyIsUsed) {
+    const char* cg = "12:pids:/lxc.payload.c-1\n9:memory:/lxc.payload.c-1\n1:name=systemd:/lxc.payload.c-1/init.scope\n"
+                     "0::/lxc.payload.c-1/init.scope\n";
+    const std::string dir = cgroup_dir_under(cg, kMountinfoHybrid, "lxc.payload.");
+    EXPECT_TRUE(dir == "/sys/fs/cgroup/pids/lxc.payload.c-1" || dir == "/sys/fs/cgroup/memory/lxc.payload.c-1") << dir;
+    // a mount whose root is not / (inside a cgroup namespace) is subtracted from the path
+    EXPECT_EQ(cgroup_dir_under("0::/outer/lxc.payload.x\n",
+                               "26 22 0:24 /outer /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "lxc.payload."),
+              "/sys/fs/cgroup/lxc.payload.x");
+    EXPECT_EQ(cgroup_dir_under("garbage\n", kMountinfoHybrid, "lxc.payload."), "");
+}

@@ -201,6 +201,42 @@ TEST(Flamegraph, ExitsOnVtxAreByReasonWithPortIoUnderItsReason) {
     EXPECT_EQ(total(f), 5u + 8u + 4u) << "IO_INSTRUCTION's 12 are the ports' 12, not counted twice";
 }
 
+TEST(Flamegraph, ExitsOnSvmPutMmioUnderNpfAndKeepTheRestOfNpfOnce) {
+    TraceData t;
+    t.guests = {{1, "vm"}};
+    const uint64_t svm = 2ull << 32;
+    t.counters = {{1, 0, 1, CounterKind::kvm_exit, svm | 0x400, 0, 12},  // NPF: 8 MMIO + 4 page faults
+                  {1, 0, 1, CounterKind::kvm_exit, svm | 0x7b, 0, 3},    // IOIO
+                  {1, 0, 1, CounterKind::kvm_exit, svm | 0x72, 0, 2},    // CPUID
+                  {1, 0, 1, CounterKind::kvm_mmio, 0xfebf0000ull | (2ull << 56), 0, 8},
+                  {1, 0, 1, CounterKind::kvm_pio, 0x80 | (1ull << 16), 0, 3}};
+    FoldOptions o;
+    o.of = FlameOf::exits;
+    Folded f = fold(t, o);
+    std::map<std::string, uint64_t> by;
+    for (const auto& e : f) by[e.stack] = e.count;
+    EXPECT_EQ(by["vm;NPF;MMIO;0xfebf0000"], 8u);
+    EXPECT_EQ(by["vm;NPF"], 4u) << "the NPFs that were not MMIO stay on NPF";
+    EXPECT_EQ(by["vm;IOIO;port I/O out;0x80"], 3u);
+    EXPECT_EQ(by.count("vm;IOIO"), 0u);
+    EXPECT_EQ(by["vm;CPUID"], 2u);
+    EXPECT_EQ(total(f), 12u + 3u + 2u) << "every exit once";
+}
+
+TEST(Flamegraph, VmxFlagBitsDoNotSplitAReason) {
+    TraceData t;
+    t.guests = {{1, "vm"}};
+    const uint64_t vmx = 1ull << 32;
+    t.counters = {{1, 0, 1, CounterKind::kvm_exit, vmx | 0x80000021u, 0, 2},  // INVALID_STATE | FAILED_VMENTRY
+                  {1, 0, 1, CounterKind::kvm_exit, vmx | 33, 0, 1}};
+    FoldOptions o;
+    o.of = FlameOf::exits;
+    Folded f = fold(t, o);
+    ASSERT_EQ(f.size(), 1u);
+    EXPECT_EQ(f[0].stack, "vm;INVALID_STATE");
+    EXPECT_EQ(f[0].count, 3u);
+}
+
 TEST(Flamegraph, DiffHasBothCountsAndTheSvgItsChange) {
     Folded a = parse_folded("p;x 10\np;y 10\n"), b = parse_folded("p;x 30\np;z 10\n");
     auto d = diff_folded(a, b);

@@ -273,44 +273,58 @@ Folded fold(const TraceData& t, const FoldOptions& o) {
     std::map<std::string, uint64_t> out;
 
     if (o.of == FlameOf::exits) {
-        // VT-x/AMD-V: every exit is a kvm_exit with a reason; port I/O and MMIO exits are shown
-        // under their reason (IO_INSTRUCTION or IOIO, EPT_MISCONFIG) split by port and address,
-        // the rest by reason. Elsewhere (PVM) only port I/O and MMIO are seen, by port and address.
+        // VT-x/AMD-V: every exit is a kvm_exit with a reason. Port I/O exits are shown under their
+        // reason (IO_INSTRUCTION or IOIO) split by port, MMIO under EPT_MISCONFIG (VMX) or NPF (SVM)
+        // split by address; what is left of that reason (fast MMIO on VMX, nested page faults that
+        // were not MMIO on SVM) stays on the reason's own frame. Elsewhere (PVM) only port I/O and
+        // MMIO are seen, by port and address. Each exit is counted once.
         std::map<uint32_t, uint32_t> isa_of;  // guest -> 1 VMX, 2 SVM, when kvm_exit fired
-        std::map<uint32_t, bool> has_pio, has_mmio;
-        for (const auto& c : t.counters) {
+        for (const auto& c : t.counters)
             if (c.kind == CounterKind::kvm_exit) isa_of[c.guest] = uint32_t(c.sub >> 32);
-            if (c.kind == CounterKind::kvm_pio) has_pio[c.guest] = true;
-            if (c.kind == CounterKind::kvm_mmio) has_mmio[c.guest] = true;
-        }
         const auto dev = t.meta.value("devices", nlohmann::json::object());
         auto device = [&](const std::string& key) {
             return dev.contains(key) ? ";" + frame_safe(dev[key].get<std::string>()) : std::string();
         };
         std::map<std::pair<uint32_t, uint64_t>, std::string> stack_of;  // (guest, HT_HANDLING_*) -> stack
+        std::map<std::pair<uint32_t, uint32_t>, uint64_t> folded;       // (guest, reason) -> exits shown below it
+        std::map<std::pair<uint32_t, uint32_t>, std::string> reason_stack;
         for (const auto& c : t.counters) {
             if (!wanted.count(c.guest) || !wanted[c.guest]) continue;
             std::string s = o.guest_root ? frame_safe(guest_name(c.guest)) + ";" : "";
             auto isa = isa_of.find(c.guest);
             if (c.kind == CounterKind::kvm_pio) {
-                if (isa != isa_of.end()) s += isa->second == 2 ? "IOIO;" : "IO_INSTRUCTION;";
+                if (isa != isa_of.end()) {
+                    s += kvm_exit_reason_name(isa->second, pio_exit_reason(isa->second)) + ";";
+                    folded[{c.guest, pio_exit_reason(isa->second)}] += c.value;
+                }
                 const std::string port = hex(c.sub & 0xffff);
                 s += std::string("port I/O ") + ((c.sub >> 16) & 1 ? "out" : "in") + ";" + port + device(port);
                 stack_of[{c.guest, HT_HANDLING_PIO | (c.sub & 0x1ffff)}] = s;
             } else if (c.kind == CounterKind::kvm_mmio) {
-                if (isa != isa_of.end() && isa->second == 1) s += "EPT_MISCONFIG;";
+                if (isa != isa_of.end()) {
+                    s += kvm_exit_reason_name(isa->second, mmio_exit_reason(isa->second)) + ";";
+                    folded[{c.guest, mmio_exit_reason(isa->second)}] += c.value;
+                }
                 const std::string gpa = hex(c.sub & 0x00ffffffffffffffULL);
                 s += "MMIO;" + gpa + device(gpa);
                 stack_of[{c.guest, HT_HANDLING_MMIO | (c.sub & HT_HANDLING_ADDR_MASK)}] = s;
             } else if (c.kind == CounterKind::kvm_exit) {
-                const std::string name = kvm_exit_reason_name(uint32_t(c.sub >> 32), uint32_t(c.sub));
-                if ((name == "IO_INSTRUCTION" || name == "IOIO") && has_pio[c.guest]) continue;  // by port above
-                if (name == "EPT_MISCONFIG" && has_mmio[c.guest]) continue;                   // by address above
-                s += frame_safe(name);
+                const uint32_t isa_v = uint32_t(c.sub >> 32), reason = basic_exit_reason(isa_v, uint32_t(c.sub));
+                s += frame_safe(kvm_exit_reason_name(isa_v, reason));
+                reason_stack[{c.guest, reason}] = s;
             } else {
                 continue;
             }
             out[s] += c.value;
+        }
+        // The exits shown by port or address come off their reason's own frame (never below 0:
+        // an access seen without its exit, e.g. one handled on a completion, is not taken twice).
+        for (const auto& [key, n] : folded) {
+            auto rs = reason_stack.find(key);
+            if (rs == reason_stack.end()) continue;
+            uint64_t& left = out[rs->second];
+            left -= std::min(left, n);
+            if (!left) out.erase(rs->second);
         }
         // Below an exit's device: QEMU's stacks while it handled such exits (CPU samples of the
         // vCPU thread between KVM_RUN calls, tagged in the kernel with the access it handles).

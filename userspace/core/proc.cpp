@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <optional>
+#include <set>
 
 namespace ht {
 
@@ -101,6 +103,79 @@ std::vector<pid_t> parse_pid_list(const std::string& text) {
     while (in >> p)
         if (p > 0) pids.push_back(pid_t(p));
     return pids;
+}
+
+std::string cgroup_dir_under(const std::string& proc_cgroup, const std::string& mountinfo, const std::string& prefix) {
+    struct Mount {
+        std::string root, point;
+        std::set<std::string> controllers;  // v1 hierarchies only
+    };
+    std::optional<Mount> v2;
+    std::vector<Mount> v1;
+    std::istringstream mi(mountinfo);
+    std::string line;
+    while (std::getline(mi, line)) {
+        // "36 25 0:31 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw" (optional fields before " - ")
+        auto dash = line.find(" - ");
+        if (dash == std::string::npos) continue;
+        std::istringstream a(line.substr(0, dash)), b(line.substr(dash + 3));
+        std::string id, parent, dev, root, point, fstype, source, super;
+        if (!(a >> id >> parent >> dev >> root >> point) || !(b >> fstype >> source >> super)) continue;
+        if (fstype == "cgroup2") {
+            if (!v2) v2 = Mount{root, point, {}};
+        } else if (fstype == "cgroup") {
+            Mount m{root, point, {}};
+            std::istringstream opts(super);
+            std::string o;
+            while (std::getline(opts, o, ',')) m.controllers.insert(o);
+            v1.push_back(std::move(m));
+        }
+    }
+    auto cut = [&](const std::string& path) -> std::string {  // "/a/lxc.payload.c/init.scope" -> "/a/lxc.payload.c"
+        std::size_t pos = 0;
+        while (pos < path.size()) {
+            auto next = path.find('/', pos + 1);
+            std::string comp = path.substr(pos + 1, next == std::string::npos ? std::string::npos : next - pos - 1);
+            if (comp.rfind(prefix, 0) == 0) return path.substr(0, next);
+            if (next == std::string::npos) break;
+            pos = next;
+        }
+        return {};
+    };
+    auto join = [](const Mount& m, std::string path) {
+        if (m.root != "/" && path.rfind(m.root, 0) == 0) path = path.substr(m.root.size());
+        return m.point + path;
+    };
+    bool v1_has_controllers = false;
+    for (const auto& m : v1)
+        if (m.controllers.count("pids") || m.controllers.count("memory")) v1_has_controllers = true;
+    std::istringstream pc(proc_cgroup);
+    std::string unified, v1_pick;
+    const Mount* v1_mount = nullptr;
+    while (std::getline(pc, line)) {
+        // "0::/lxc.payload.c/init.scope" (v2) or "7:memory:/lxc.payload.c" (v1)
+        auto c1 = line.find(':');
+        auto c2 = c1 == std::string::npos ? c1 : line.find(':', c1 + 1);
+        if (c2 == std::string::npos) continue;
+        const std::string ctrls = line.substr(c1 + 1, c2 - c1 - 1), path = cut(line.substr(c2 + 1));
+        if (path.empty()) continue;
+        if (line.compare(0, c1, "0") == 0 && ctrls.empty()) {
+            unified = path;
+            continue;
+        }
+        std::istringstream cs(ctrls);
+        std::string c;
+        while (std::getline(cs, c, ','))
+            if ((c == "pids" || c == "memory") && !v1_mount)
+                for (const auto& m : v1)
+                    if (m.controllers.count(c)) {
+                        v1_mount = &m;
+                        v1_pick = path;
+                    }
+    }
+    if (v1_has_controllers && v1_mount) return join(*v1_mount, v1_pick);
+    if (v2 && !unified.empty()) return join(*v2, unified);
+    return {};
 }
 
 bool process_alive(pid_t pid) {

@@ -41,6 +41,13 @@ uint64_t parse_meminfo_kb(const std::string& text, const std::string& key);
 // Pids listed one per line (cgroup.procs, tasks).
 std::vector<pid_t> parse_pid_list(const std::string& text);
 
+// The directory of the cgroup a process sits under whose path has a component starting with
+// `prefix` (e.g. "lxc.payload."), cut after that component: "/sys/fs/cgroup/lxc.payload.c1" for
+// init in /lxc.payload.c1/init.scope. From /proc/PID/cgroup and /proc/self/mountinfo text: the
+// unified hierarchy where cgroup2 is mounted and no v1 hierarchy has controllers (stock Debian 12,
+// Ubuntu 22.04+, Fedora), else the v1 pids or memory hierarchy (hybrid). "" if none matches.
+std::string cgroup_dir_under(const std::string& proc_cgroup, const std::string& mountinfo, const std::string& prefix);
+
 // True if /proc/PID exists and is not a zombie.
 bool process_alive(pid_t pid);
 

@@ -253,7 +253,8 @@ nlohmann::json to_json(const ExitcostResult& r) {
              })},
             {"kvm_exits", map_json(c.kvm_exits, [](uint64_t k) {
                  return nlohmann::json{{"reason", k & 0xffffffff}, {"isa", k >> 32},
-                                       {"name", kvm_exit_reason_name(uint32_t(k >> 32), uint32_t(k))}};
+                                       {"name", kvm_exit_reason_name(uint32_t(k >> 32), uint32_t(k))},
+                                       {"trace_name", kvm_exit_reason_trace_name(uint32_t(k >> 32), uint32_t(k))}};
              })},
             {"kvm_exit_ns", map_json(c.kvm_exit_ns, [](uint64_t k) {
                  return nlohmann::json{{"reason", k & 0xffffffff}, {"isa", k >> 32}};
