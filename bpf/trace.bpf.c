@@ -615,6 +615,11 @@ static __always_inline int on_kvm_mmio(int type, __u64 gpa)
 	return 0;
 }
 
+/* A classic tracepoint's BPF programs share the event with perf: a program returning 0 drops the
+ * event for every perf user of it (perf_trace_run_bpf_submit), so `perf kvm stat record` would see
+ * no kvm_exit while hypetrace runs. These programs return 1: the event goes on to perf. */
+#define TP_KEEP 1
+
 SEC("tp/kvm/kvm_exit")
 int ht_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 {
@@ -623,11 +628,10 @@ int ht_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 	__u32 guest, isa, reason;
 
 	if (!c || !vcpu_guest(c, bpf_get_current_pid_tgid(), &guest))
-		return 0;
+		return TP_KEEP;
 	st = bpf_task_storage_get(&kvm_exit_start, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!st)
-		return 0;
-	st->ts = now(c);
+		return TP_KEEP;
 	isa = ctx->isa;
 	reason = ctx->exit_reason;
 	if (isa == 1)	/* KVM_ISA_VMX: the basic reason; bits 16-31 are flags (FAILED_VMENTRY...) */
@@ -635,9 +639,12 @@ int ht_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 	st->sub = (__u64)reason | ((__u64)isa << 32);
 	st->origin = origin_ns;
 	st->guest = guest;
+	count_in(c, HT_PENDING_KVM_EXIT, guest, bucket_time(c), HT_CNT_KVM_EXIT, st->sub, 1);
+	/* The exit's time is read last here (and first in kvm_entry), so that the time in KVM it
+	 * starts holds as little of hypetrace's own work as it can. */
+	st->ts = now(c);
 	st->active = 1;
-	count_in(c, HT_PENDING_KVM_EXIT, guest, st->ts, HT_CNT_KVM_EXIT, st->sub, 1);
-	return 0;
+	return TP_KEEP;
 }
 
 SEC("tp/kvm/kvm_entry")
@@ -648,11 +655,11 @@ int ht_kvm_entry(void *ctx)
 	__u64 ts;
 
 	if (!st || !st->active || st->origin != origin_ns || !(c = this_cpu()))
-		return 0;
+		return TP_KEEP;
 	st->active = 0;
 	ts = now(c);
 	count_in(c, HT_PENDING_KVM_EXIT_NS, st->guest, ts, HT_CNT_KVM_EXIT_NS, st->sub, ts - st->ts);
-	return 0;
+	return TP_KEEP;
 }
 
 /* ---- KSM ----

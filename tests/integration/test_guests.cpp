@@ -80,7 +80,9 @@ TEST(Guests, LxcFullContainerReachesMultiUser) {
     LxcDriver lxc;
     RunResult r = run_one(lxc, Variant::full, Accel::tcg, "it-lxc");
     EXPECT_EQ(mark_names(r), (std::vector<std::string>{"launch", "monitor_fork", "init_exec", "ready"}));
-    EXPECT_LT(r.total_s, 5.0);
+    // a sanity bound (a start that waited for a timeout would pass 30 s), not a speed target: the
+    // nested lab, itself under TCG, needs 4-6 s for what takes 0.3 s here
+    EXPECT_LT(r.total_s, 30.0);
     EXPECT_GE(r.totals.execs, 5u);  // systemd starts services: several execs in the container
     EXPECT_GT(r.totals.faults_user, 1000u);
 }

@@ -65,7 +65,10 @@ TEST_P(KvmExits, UserspaceExitAndPioCountsEqualBpftrace) {
                 EXPECT_TRUE(src.attached) << src.note;
             }
             if (src.attached && src.attach != "tp") {  // classic tracepoints have no twin
-                EXPECT_EQ(src.attach == "raw_tp", GetParam().raw_tp_only) << src.name;
+                // a kernel whose verifier refuses one tp_btf program (6.1: kvm_pio's void *data)
+                // falls back for that source alone, and says so
+                if (!GetParam().raw_tp_only && src.note.find("tp_btf refused") != std::string::npos) continue;
+                EXPECT_EQ(src.attach == "raw_tp", GetParam().raw_tp_only) << src.name << ": " << src.note;
             }
         }
         StartupConfig cfg;

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <tuple>
 #include <map>
+#include <sstream>
 #include <string>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -60,6 +61,34 @@ std::string last_log_line() {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
     auto nl = s.rfind('\n');
     return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
+// From libbpf's log of a failed load: the program that failed ("prog 'NAME': failed to load") and
+// the verifier's reason (the last line of its load log before the statistics).
+void parse_load_failure(const std::string& log, std::string* prog, std::string* why) {
+    std::istringstream in(log);
+    std::string line, last_verifier;
+    bool in_log = false;
+    while (std::getline(in, line)) {
+        if (line.find("-- BEGIN PROG LOAD LOG --") != std::string::npos) {
+            in_log = true;
+            last_verifier.clear();
+            continue;
+        }
+        if (line.find("-- END PROG LOAD LOG --") != std::string::npos) {
+            in_log = false;
+            if (!last_verifier.empty()) *why = last_verifier;
+            continue;
+        }
+        if (in_log) {
+            if (line.rfind("processed ", 0) != 0 && line.rfind("verification time", 0) != 0 &&
+                line.rfind("stack depth", 0) != 0 && line.find_first_not_of(" ") != std::string::npos)
+                last_verifier = line;
+            continue;
+        }
+        const auto p = line.find("prog '"), q = line.find("': failed to load");
+        if (p != std::string::npos && q != std::string::npos && q > p + 6) *prog = line.substr(p + 6, q - p - 6);
+    }
 }
 
 }  // namespace
@@ -181,14 +210,41 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
     verbose_libbpf = opts.verbose;
     libbpf_set_print(on_libbpf_print);
 
+    // A tracepoint's BTF (btf_trace_<name>) is in vmlinux, or, for a module's tracepoints (kvm:*
+    // where kvm is a module, as on stock distribution kernels), in /sys/kernel/btf/<module>, split
+    // on vmlinux's. libbpf finds either when it attaches tp_btf; the choice here must too.
     btf* vmlinux_btf = btf__load_vmlinux_btf();
-    auto has_btf_type = [&](const std::string& tp) {
-        return vmlinux_btf && btf__find_by_name_kind(vmlinux_btf, ("btf_trace_" + tp).c_str(), BTF_KIND_TYPEDEF) >= 0;
+    if (libbpf_get_error(vmlinux_btf)) vmlinux_btf = nullptr;
+    std::map<std::string, btf*> module_btf;  // freed before vmlinux_btf, their base
+    auto free_btfs = [&] {
+        for (auto& [name, b] : module_btf) btf__free(b);
+        module_btf.clear();
+        btf__free(vmlinux_btf);
+        vmlinux_btf = nullptr;
+    };
+    auto has_btf_type = [&](const std::string& category, const std::string& tp) {
+        const std::string type = "btf_trace_" + tp;
+        if (!vmlinux_btf) return false;
+        if (btf__find_by_name_kind(vmlinux_btf, type.c_str(), BTF_KIND_TYPEDEF) >= 0) return true;
+        // the module named like the event's category (kvm:* in kvm); only a loaded module has BTF
+        if (!exists("/sys/kernel/btf/" + category)) return false;
+        auto it = module_btf.find(category);
+        if (it == module_btf.end()) {
+            btf* b = btf__load_module_btf(category.c_str(), vmlinux_btf);
+            it = module_btf.emplace(category, libbpf_get_error(b) ? nullptr : b).first;
+        }
+        return it->second && btf__find_by_name_kind(it->second, type.c_str(), BTF_KIND_TYPEDEF) >= 0;
     };
 
-    // Open, choose twins, load; if a tp_btf program fails to load, retry once with raw_tp only.
-    for (int attempt = 0; attempt < 2; ++attempt) {
-        bool force_raw = attempt == 1 || opts_.raw_tp_only;
+    // Open, choose twins, load. A program the kernel refuses costs only its own source: the
+    // failing program is named in libbpf's log; a tp_btf twin is retried as raw_tp (e.g. 6.1's
+    // verifier refuses tp_btf access to kvm_pio's `void *data`), a raw_tp twin or a classic
+    // tracepoint program is left out with the verifier's reason (e.g. a CO-RE relocation that
+    // cannot resolve on this kernel). Every source not refused keeps its choice.
+    enum class Force { none, raw, off };
+    std::map<std::string, std::pair<Force, std::string>> forced;  // source -> what, why
+    const std::size_t max_attempts = 40;  // each retry settles one program: far more than there are
+    for (std::size_t attempt = 0;; ++attempt) {
         impl_->skel = trace_bpf__open();
         if (!impl_->skel) throw UserError(errno_text("cannot open hypetrace's BPF object", errno));
         auto* ro = impl_->skel->rodata;
@@ -197,44 +253,62 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
         ro->kvm_run_cmd = 0xAE80;
         ro->attach_only = opts_.attach_only;
         sources_.clear();
+        std::map<std::string, std::pair<std::string, Force>> prog_source;  // program -> source, on failure
         for (const auto& t : twins(impl_->skel)) {
             std::string path = std::string(kTracefs) + "/events/" + t.category + "/" + t.name;
             SourceStatus st{std::string(t.category) + ":" + t.name, "-", false, ""};
-            if (!exists(path) || (!opts_.kvm_entry_split && std::string(t.name) == "kvm_fpu")) {
+            const auto f = forced.count(st.name) ? forced[st.name] : std::pair<Force, std::string>{Force::none, ""};
+            prog_source[bpf_program__name(t.btf_prog)] = {st.name, Force::raw};
+            prog_source[bpf_program__name(t.raw_prog)] = {st.name, Force::off};
+            if (!exists(path) || (!opts_.kvm_entry_split && std::string(t.name) == "kvm_fpu") || f.first == Force::off) {
                 bpf_program__set_autoload(t.btf_prog, false);
                 bpf_program__set_autoload(t.raw_prog, false);
-                st.note = exists(path) ? "not asked for (it splits KVM_RUN's entry work from the rest)"
-                                       : "tracepoint not in this kernel";
-            } else if (!force_raw && has_btf_type(t.name)) {
+                st.note = f.first == Force::off ? f.second
+                          : exists(path)        ? "not asked for (it splits KVM_RUN's entry work from the rest)"
+                                                : "tracepoint not in this kernel";
+            } else if (!opts_.raw_tp_only && f.first == Force::none && has_btf_type(t.category, t.name)) {
                 bpf_program__set_autoload(t.raw_prog, false);
                 st.attach = "tp_btf";
             } else {
                 bpf_program__set_autoload(t.btf_prog, false);
                 st.attach = "raw_tp";
+                st.note = f.second;
             }
             sources_.push_back(st);
         }
         for (const auto& c : classics(impl_->skel)) {
             std::string path = std::string(kTracefs) + "/events/" + c.category + "/" + c.name;
             SourceStatus st{std::string(c.category) + ":" + c.name, "tp", false, ""};
-            if (!exists(path)) {
+            prog_source[bpf_program__name(c.prog)] = {st.name, Force::off};
+            if (!exists(path) || (forced.count(st.name) && forced[st.name].first == Force::off)) {
                 bpf_program__set_autoload(c.prog, false);
                 st.attach = "-";
-                st.note = "tracepoint not in this kernel";
+                st.note = exists(path) ? forced[st.name].second : "tracepoint not in this kernel";
             }
             sources_.push_back(st);
         }
+        libbpf_log.clear();
         int err = trace_bpf__load(impl_->skel);
         if (err == 0) break;
         trace_bpf__destroy(impl_->skel);
         impl_->skel = nullptr;
-        if (attempt == 1) {
-            btf__free(vmlinux_btf);
+        std::string prog, why;
+        parse_load_failure(libbpf_log, &prog, &why);
+        auto ps = prog_source.find(prog);
+        const bool essential = ps != prog_source.end() && ps->second.second == Force::off &&
+                               (ps->second.first == "sched:sched_process_fork" ||
+                                ps->second.first == "sched:sched_process_exec");
+        if (ps == prog_source.end() || essential || attempt + 1 >= max_attempts) {
+            free_btfs();
             throw UserError("cannot load hypetrace's BPF programs: " + std::string(strerror(-err)) + ": " +
-                            last_log_line() + " (run with --verbose for libbpf's log)");
+                            (why.empty() ? last_log_line() : (prog.empty() ? "" : prog + ": ") + why) +
+                            " (run with --verbose for libbpf's log)");
         }
+        const auto& [source, force] = ps->second;
+        forced[source] = {force, force == Force::raw ? "tp_btf refused by this kernel (" + why + "): raw_tp"
+                                                     : "not loaded: the kernel refused it (" + why + ")"};
     }
-    btf__free(vmlinux_btf);
+    free_btfs();
 
     // Attach one by one, so that a source that cannot attach is reported, not fatal.
     std::size_t i = 0;

@@ -275,6 +275,7 @@ nlohmann::json to_json(const ExitcostResult& r) {
                         })},
                        {"exits_to_qemu", map_json(c.user_exits, [](uint64_t k) { return nlohmann::json{{"reason", k}}; })},
                        {"kvm_exits", map_json(c.kvm_exits, [](uint64_t k) { return nlohmann::json{{"key", k}}; })},
+                       {"kvm_exit_ns", map_json(c.kvm_exit_ns, [](uint64_t k) { return nlohmann::json{{"key", k}}; })},
                        {"kvm_run", {{"count", c.kvm_runs}, {"ns", c.kvm_run_ns}}}});
     return {{"schema", kExitcostSchemaVersion},
             {"all_phases", all},
