@@ -20,6 +20,11 @@ if [ -L "$img/rootfs" ]; then rm "$img/rootfs" && mkdir "$img/rootfs" && mount -
 "$root/build/hypetrace" host >"$out/host.txt" 2>&1
 cat "$out/host.txt"
 cd /tmp
+# what runs, every 30 s, for a test that hangs (the host keeps $out/ps.log)
+( while sleep 30; do
+    { date +%T; ps -eo pid,ppid,stat,etime,wchan:24,args --sort=start_time | grep -v -E '\[|ps -eo|sleep 30' | tail -n 25; } >>"$out/ps.log"
+  done ) &
+watch=$!
 status=0
 t0=$(date +%s)
 # each binary under a time limit: a test that hangs fails with what it printed, well before the
@@ -31,4 +36,5 @@ timeout -k 10 900 "$root/build/tests/ht_integration_tests" --gtest_output="json:
   --gtest_filter='Sources/KvmExits.*:Exitcost.ExitFlameGraphShowsQemuHandlingThePort:Guests.LxcFullContainerReachesMultiUser:Guests.LxcAppContainerRunsBash:Memory.PssSumsAgreeWithSmem' \
   || status=1
 echo "lab: integration tests in the lab took $(( $(date +%s) - t1 )) s"
+kill $watch 2>/dev/null
 exit $status

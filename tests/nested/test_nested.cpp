@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 
 namespace {
 
@@ -144,9 +145,13 @@ TEST(Lab, ExitcostByReasonEqualsPerfKvmStat) {
         } else {
             EXPECT_EQ(n, p.samples) << name;
         }
-        if (p.samples >= 20 && ns.count(k)) {  // the mean over the exits that re-entered
+        // The mean over the exits that re-entered, within 10 % of perf's, or 4 us for short exits:
+        // the two stamp the same events from different places (hypetrace inside its BPF program,
+        // perf later, in its output path), which under nested TCG differ by 1-3 us per exit.
+        if (p.samples >= 20 && ns.count(k)) {
             const double ours = double(ns[k]) / 1e3 / double(p.samples);
-            EXPECT_NEAR(ours, p.avg_us, p.avg_us * 0.10) << name << ": hypetrace " << ours << " us, perf " << p.avg_us;
+            EXPECT_NEAR(ours, p.avg_us, std::max(p.avg_us * 0.10, 4.0))
+                << name << ": hypetrace " << ours << " us, perf " << p.avg_us;
         }
     }
     for (const auto& [name, p] : perf) {
@@ -157,4 +162,98 @@ TEST(Lab, ExitcostByReasonEqualsPerfKvmStat) {
     EXPECT_LE(extra, 1u);
     std::ofstream(dir + "/compare.txt") << table.str();
     std::cout << table.str();
+}
+
+namespace {
+
+// kvm_exit counts per key (reason | isa << 32) of a trace directory's counters.tsv.
+std::map<uint64_t, uint64_t> trace_exits(const std::string& dir) {
+    std::map<uint64_t, uint64_t> m;
+    std::istringstream in(ht_slurp(dir + "/counters.tsv"));
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream f(line);
+        std::string guest, start, width, kind, sub, phase, value;
+        if (!std::getline(f, guest, '\t') || !std::getline(f, start, '\t') || !std::getline(f, width, '\t') ||
+            !std::getline(f, kind, '\t') || !std::getline(f, sub, '\t') || !std::getline(f, phase, '\t') ||
+            !std::getline(f, value, '\t'))
+            continue;
+        if (kind == "kvm_exit") m[std::stoull(sub, nullptr, 0)] += std::stoull(value);
+    }
+    return m;
+}
+
+}  // namespace
+
+// A Linux boot under nested KVM (the app VM: kernel + bash initramfs): exits by reason per phase,
+// every reason counted as perf kvm stat counts it on the same run; then its exit flame graph:
+// by SVM reason, MMIO under NPF by address, every exit once.
+TEST(Lab, AppVmBootExitsEqualPerfKvmStatAndFoldOnce) {
+    NEEDS_LAB();
+    const std::string dir = lab_out() + "/startup-kvm-app";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string data = dir + "/perf.data", json = dir + "/startup.json", trace = dir + "/trace";
+    std::string rec;
+    int rc = run_all({"perf", "kvm", "stat", "record", "-o", data, HYPETRACE_BIN, "startup", "--kvm-app", "--accel",
+                      "kvm", "--runs", "1", "--warmup", "0", "--json", json, "--trace", trace},
+                     &rec);
+    std::ofstream(dir + "/startup.txt") << rec;
+    ASSERT_EQ(rc, 0) << rec;
+    std::cout << rec;
+    std::string rep;
+    ASSERT_EQ(run_all({"perf", "kvm", "-i", data, "stat", "report", "--event=vmexit"}, &rep), 0) << rep;
+    std::ofstream(dir + "/perf-report.txt") << rep;
+    auto perf = parse_perf_vmexit(rep);
+    ASSERT_FALSE(perf.empty()) << rep;
+
+    // Per phase (firmware, kernel, init), the exits by reason.
+    auto j = nlohmann::json::parse(ht_slurp(json));
+    const auto& run = j["techniques"][0]["runs"][0];
+    std::set<std::string> phases_with_exits;
+    for (const auto& ph : run["phases"])
+        if (ph["counts"]["kvm_exits"].get<uint64_t>() > 0) phases_with_exits.insert(ph["name"].get<std::string>());
+    EXPECT_TRUE(phases_with_exits.count("firmware") && phases_with_exits.count("kernel")) << run["phases"].dump(1);
+
+    // The whole run's exits (the trace keeps them all, to QEMU's end) against perf's. perf counts
+    // an exit once KVM re-enters; the vCPU's last exit, as QEMU is stopped, never re-enters.
+    auto ours = trace_exits(trace);
+    ASSERT_FALSE(ours.empty());
+    uint64_t total = 0, unmatched = 0;
+    std::ostringstream table;
+    for (const auto& [k, n] : ours) {
+        const std::string name = perf_name(uint32_t(k >> 32), uint32_t(k));
+        const uint64_t p = perf.count(name) ? perf[name].samples : 0;
+        table << ht::kvm_exit_reason_name(uint32_t(k >> 32), uint32_t(k)) << " (" << name << "): hypetrace " << n
+              << ", perf " << p << "\n";
+        total += n;
+        if (n == p + 1) ++unmatched;
+        else EXPECT_EQ(n, p) << name;
+    }
+    EXPECT_LE(unmatched, 1u) << table.str();
+    for (const auto& [name, p] : perf) {
+        bool seen = false;
+        for (const auto& [k, n] : ours) seen = seen || perf_name(uint32_t(k >> 32), uint32_t(k)) == name;
+        EXPECT_TRUE(seen) << "perf saw " << p.samples << " " << name << " exits hypetrace did not";
+    }
+    std::ofstream(dir + "/compare.txt") << table.str();
+    std::cout << table.str();
+
+    auto fg = run_hypetrace({"flamegraph", trace, "--of", "exits", "--format", "folded"});
+    ASSERT_EQ(fg.code, 0) << fg.err;
+    std::ofstream(dir + "/exits.folded") << fg.out;
+    uint64_t folded = 0;
+    bool npf_mmio = false, ioio_port = false;
+    std::istringstream in(fg.out);
+    std::string line;
+    while (std::getline(in, line)) {
+        auto sp = line.rfind(' ');
+        folded += std::stoull(line.substr(sp + 1));
+        npf_mmio = npf_mmio || line.find(";NPF;MMIO;0x") != std::string::npos;
+        ioio_port = ioio_port || line.find(";IOIO;port I/O ") != std::string::npos;
+        EXPECT_EQ(line.find("EPT_"), std::string::npos) << "an SVM guest's exits under a VMX reason: " << line;
+    }
+    EXPECT_EQ(folded, total) << "the exit flame graph holds every exit once";
+    EXPECT_TRUE(npf_mmio) << "MMIO exits under NPF, by address\n" << fg.out.substr(0, 3000);
+    EXPECT_TRUE(ioio_port) << "port I/O under IOIO, by port";
 }

@@ -33,6 +33,11 @@ struct Series {
     GuestFleet fleet;                                // stops every guest on every exit path
     std::vector<std::unique_ptr<FleetMember>>& guests;
     std::vector<KsmScan> scans;                      // absolute times
+    // Where the KSM burndown comes from: ksm:ksm_stop_scan (merges per full scan, counted in the
+    // kernel), or, where the kernel has no ksm:* tracepoints (before 6.7), /sys/kernel/mm/ksm read
+    // at each sample: a full scan ended when full_scans grew, its merges the growth of pages_sharing.
+    bool ksm_from_sysfs = false;
+    KsmCounters last_ksm{};
 
     static FleetConfig fleet_config(const MemoryConfig& c, const MemoryTechnique& tech) {
         FleetConfig f;
@@ -49,7 +54,27 @@ struct Series {
         return f;
     }
     Series(Tracer& tr, const MemoryConfig& c, const MemoryTechnique& tech, bool on, uint32_t first_id)
-        : tracer(tr), cfg(c), t(tech), ksm_on(on), fleet(fleet_config(c, tech), &tr, first_id), guests(fleet.members()) {}
+        : tracer(tr), cfg(c), t(tech), ksm_on(on), fleet(fleet_config(c, tech), &tr, first_id), guests(fleet.members()) {
+        ksm_from_sysfs = true;
+        for (const auto& src : tr.sources())
+            if (src.name == "ksm:ksm_stop_scan" && src.attached) ksm_from_sysfs = false;
+        last_ksm = read_ksm_counters();
+    }
+
+    // The full scans ksmd finished since the last reading, from sysfs (see ksm_from_sysfs).
+    void scans_from_sysfs(uint64_t now, const KsmCounters& k) {
+        if (k.full_scans > last_ksm.full_scans) {
+            const uint64_t n = k.full_scans - last_ksm.full_scans;
+            const uint64_t grown = k.pages_sharing > last_ksm.pages_sharing ? k.pages_sharing - last_ksm.pages_sharing : 0;
+            for (uint64_t i = 1; i <= n; ++i)
+                scans.push_back({now, uint32_t(last_ksm.full_scans + i), 0, uint32_t(grown / n), 0});
+        }
+        last_ksm = k;
+    }
+    std::string burndown_source() const {
+        return ksm_from_sysfs ? "from /sys/kernel/mm/ksm (full_scans, pages_sharing growth; no ksm:ksm_stop_scan in this kernel)"
+                              : "from ksm:ksm_stop_scan";
+    }
 
     void stop_all() noexcept { fleet.stop_all(); }
     uint32_t next_trace_id() const { return fleet.next_trace_id(); }
@@ -106,8 +131,9 @@ struct Series {
                                         " died while memory settled: " + g->guest->failure_hint());
                 Reading r = read_all();
                 totals.push_back(kb_to_mb(r.total_kb));
-                out.timeline.push_back({rel_s(now), unsigned(guests.size()), totals.back(),
-                                        read_ksm_counters().pages_sharing});
+                const KsmCounters k = read_ksm_counters();
+                if (ksm_from_sysfs) scans_from_sysfs(now, k);
+                out.timeline.push_back({rel_s(now), unsigned(guests.size()), totals.back(), k.pages_sharing});
             }
             if (ksm_applies) {
                 const uint64_t w = uint64_t(cfg.settle_window_s * 1e9);
@@ -122,7 +148,8 @@ struct Series {
                                                                         : "flat at") +
                                       " " + fmt("%.0f", avg) + " merges per full scan over " +
                                       fmt("%.0f", cfg.settle_window_s) + " s (scan " + std::to_string(scans.back().seq) +
-                                      "), footprint within " + fmt("%.0f", cfg.settle_change * 100) + "%"};
+                                      ", " + burndown_source() + "), footprint within " +
+                                      fmt("%.0f", cfg.settle_change * 100) + "%"};
             } else if (footprint_settled(totals, 3, cfg.settle_change) && now - since >= uint64_t(3e9)) {
                 return {true, std::string(ksm_on ? "no KSM-mergeable memory in these guests; " : "") +
                                   "footprint changed under " + fmt("%.1f", cfg.settle_change * 100) +
