@@ -257,3 +257,27 @@ TEST(Lab, AppVmBootExitsEqualPerfKvmStatAndFoldOnce) {
     EXPECT_TRUE(npf_mmio) << "MMIO exits under NPF, by address\n" << fg.out.substr(0, 3000);
     EXPECT_TRUE(ioio_port) << "port I/O under IOIO, by port";
 }
+
+// A kernel without ksm:* tracepoints (6.1): memory with KSM on still settles, from
+// /sys/kernel/mm/ksm (full scans and the growth of pages_sharing), says so, and KSM merges the two
+// nested-KVM VMs' identical pages; the host's KSM settings are back as they were afterwards.
+TEST(Lab, MemoryWithKsmSettlesWithoutKsmTracepoints) {
+    NEEDS_LAB();
+    const std::string dir = lab_out() + "/memory-kvm";
+    std::filesystem::create_directories(dir);
+    const std::string ksm_run_before = ht_slurp("/sys/kernel/mm/ksm/run");
+    auto r = run_hypetrace({"memory", "--kvm", "--count", "1,2", "--ksm", "on", "--accel", "kvm", "--settle-timeout",
+                            "240", "--json", dir + "/memory.json"});
+    std::ofstream(dir + "/memory.txt") << r.out << r.err;
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::cout << r.out;
+    EXPECT_EQ(ht_slurp("/sys/kernel/mm/ksm/run"), ksm_run_before);
+    auto j = nlohmann::json::parse(ht_slurp(dir + "/memory.json"));
+    const auto& steps = j["series"][0]["steps"];
+    ASSERT_EQ(steps.size(), 2u);
+    for (const auto& st : steps) {
+        EXPECT_TRUE(st["settled"].get<bool>()) << st["settle_note"];
+        EXPECT_NE(st["settle_note"].get<std::string>().find("/sys/kernel/mm/ksm"), std::string::npos) << st["settle_note"];
+    }
+    EXPECT_GT(steps[1]["ksm_host"]["pages_sharing"].get<uint64_t>(), 1000u) << "two identical VMs share pages";
+}
