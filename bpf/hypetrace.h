@@ -120,7 +120,11 @@ struct ht_run_state {
 	unsigned int active;		/* inside KVM_RUN */
 	unsigned long long io;		/* this KVM_RUN's last port I/O or MMIO (HT_HANDLING_*) */
 	unsigned long long handling;	/* between KVM_RUNs: the exit QEMU handles (HT_HANDLING_*), 0 none */
+	unsigned long long mmio_read;	/* an MMIO read QEMU completes: its address | HT_MMIO_READ_PENDING,
+					 * from its exit (kvm_mmio type 0) to its completion (type 1, on
+					 * the next KVM_RUN), which is not an exit and is not counted */
 };
+#define HT_MMIO_READ_PENDING (1ULL << 63)
 #define HT_HANDLING_PIO (1ULL << 62)	/* | port | direction << 16 (1: out), as kvm_pio counters */
 #define HT_HANDLING_MMIO (2ULL << 62)	/* | guest-physical address */
 #define HT_HANDLING_ADDR_MASK ((1ULL << 56) - 1)

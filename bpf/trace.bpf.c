@@ -596,22 +596,32 @@ static __always_inline int on_kvm_pio(unsigned int rw, unsigned int port, const 
 	return 0;
 }
 
+/* kvm_mmio fires once per MMIO exit (type 0: a read QEMU will complete, 1: a read KVM handled,
+ * 2: a write), and once more for a read QEMU completed: type 1 on the next KVM_RUN, with the value
+ * (KVM_TRACE_MMIO_READ_UNSATISFIED, then READ). That second one is no exit: it is not counted and
+ * does not note the access QEMU handles. */
 static __always_inline int on_kvm_mmio(int type, __u64 gpa)
 {
 	struct ht_cpu_state *c = this_cpu();
+	struct run_start *rs;
 	__u32 guest;
 
 	if (attach_only)
 		return 0;
 	if (!c || !vcpu_guest(c, bpf_get_current_pid_tgid(), &guest))
 		return 0;
-	count_on(c, guest, bucket_time(c), HT_CNT_KVM_MMIO, (gpa & 0x00ffffffffffffffULL) | ((__u64)(type & 0xff) << 56), 1);
-	if (note_io) {
-		struct run_start *rs = run_of_current(false);
-
-		if (rs)
-			rs->io = HT_HANDLING_MMIO | (gpa & HT_HANDLING_ADDR_MASK);
+	rs = run_of_current(false);
+	if (rs) {
+		if (type == 1 && rs->mmio_read == (gpa | HT_MMIO_READ_PENDING)) {
+			rs->mmio_read = 0;
+			return 0;
+		}
+		if (type == 0)
+			rs->mmio_read = gpa | HT_MMIO_READ_PENDING;
 	}
+	count_on(c, guest, bucket_time(c), HT_CNT_KVM_MMIO, (gpa & 0x00ffffffffffffffULL) | ((__u64)(type & 0xff) << 56), 1);
+	if (note_io && rs)
+		rs->io = HT_HANDLING_MMIO | (gpa & HT_HANDLING_ADDR_MASK);
 	return 0;
 }
 
@@ -640,6 +650,17 @@ int ht_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 	st->origin = origin_ns;
 	st->guest = guest;
 	count_in(c, HT_PENDING_KVM_EXIT, guest, bucket_time(c), HT_CNT_KVM_EXIT, st->sub, 1);
+	/* A port I/O exit names its port here (SVM EXITINFO1, VMX exit qualification: port in bits
+	 * 16-31, IN in bit 0 / bit 3): an IN that QEMU completes fires kvm_pio only on the next
+	 * KVM_RUN, too late to say which access QEMU is handling now. */
+	if (note_io && ((isa == 2 && reason == 0x7b) || (isa == 1 && reason == 30))) {
+		struct run_start *rs = run_of_current(false);
+		__u64 q = ctx->info1;
+		__u64 in = isa == 2 ? (q & 1) : ((q >> 3) & 1);
+
+		if (rs)
+			rs->io = HT_HANDLING_PIO | ((q >> 16) & 0xffff) | ((in ^ 1) << 16);
+	}
 	/* The exit's time is read last here (and first in kvm_entry), so that the time in KVM it
 	 * starts holds as little of hypetrace's own work as it can. */
 	st->ts = now(c);

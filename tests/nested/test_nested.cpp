@@ -66,6 +66,39 @@ std::string lab_out() {
     return o ? o : "/tmp";
 }
 
+// Runs hypetrace with `args` under `perf kvm stat record` (perf.data in dir); keeps hypetrace's
+// output in dir/NAME.txt and perf's vmexit report in dir/perf-report.txt. Returns the report's
+// rows; a failure is recorded (and the rows are empty) if either tool fails.
+std::map<std::string, PerfRow> run_under_perf(const std::string& dir, const std::string& name,
+                                              std::vector<std::string> args, std::string* out) {
+    const std::string data = dir + "/perf.data";
+    args.insert(args.begin(), {"perf", "kvm", "stat", "record", "-o", data, HYPETRACE_BIN});
+    const int rc = run_all(args, out);
+    std::ofstream(dir + "/" + name + ".txt") << *out;
+    if (rc != 0) {
+        ADD_FAILURE() << "hypetrace under perf exited " << rc << ":\n" << *out;
+        return {};
+    }
+    std::string rep;
+    if (run_all({"perf", "kvm", "-i", data, "stat", "report", "--event=vmexit"}, &rep) != 0) {
+        ADD_FAILURE() << "perf kvm stat report failed:\n" << rep;
+        return {};
+    }
+    std::ofstream(dir + "/perf-report.txt") << rep;
+    auto rows = parse_perf_vmexit(rep);
+    if (rows.empty()) ADD_FAILURE() << "perf saw no VM exit:\n" << rep;
+    return rows;
+}
+
+// Every reason perf counted is one hypetrace counted too (keys: reason | isa << 32).
+void expect_every_perf_reason_seen(const std::map<std::string, PerfRow>& perf, const std::map<uint64_t, uint64_t>& ours) {
+    for (const auto& [name, p] : perf) {
+        bool seen = false;
+        for (const auto& [k, n] : ours) seen = seen || perf_name(uint32_t(k >> 32), uint32_t(k)) == name;
+        EXPECT_TRUE(seen) << "perf saw " << p.samples << " " << name << " exits hypetrace did not";
+    }
+}
+
 }  // namespace
 
 TEST(Lab, HostChoosesKvmAndTracesExitsFromTheKvmModule) {
@@ -105,20 +138,13 @@ TEST(Lab, ExitcostByReasonEqualsPerfKvmStat) {
     NEEDS_LAB();
     const std::string dir = lab_out() + "/exitcost";
     std::filesystem::create_directories(dir);
-    const std::string data = dir + "/perf.data", json = dir + "/exitcost.json";
+    const std::string json = dir + "/exitcost.json";
     std::string rec;
-    int rc = run_all({"perf", "kvm", "stat", "record", "-o", data, HYPETRACE_BIN, "exitcost", "--ops", "300",
-                      "--sectors", "10", "--hlts", "30", "--runs", "1", "--accel", "kvm", "--json", json},
-                     &rec);
-    ASSERT_EQ(rc, 0) << rec;
-    {
-        std::ofstream(dir + "/exitcost.txt") << rec;
-    }
-    std::string rep;
-    ASSERT_EQ(run_all({"perf", "kvm", "-i", data, "stat", "report", "--event=vmexit"}, &rep), 0) << rep;
-    std::ofstream(dir + "/perf-report.txt") << rep;
-    auto perf = parse_perf_vmexit(rep);
-    ASSERT_FALSE(perf.empty()) << rep;
+    auto perf = run_under_perf(dir, "exitcost",
+                               {"exitcost", "--ops", "300", "--sectors", "10", "--hlts", "30", "--runs", "1", "--accel",
+                                "kvm", "--json", json},
+                               &rec);
+    ASSERT_FALSE(perf.empty());
 
     auto j = nlohmann::json::parse(ht_slurp(json));
     ASSERT_TRUE(j["kvm_exit_fired"].get<bool>());
@@ -154,11 +180,7 @@ TEST(Lab, ExitcostByReasonEqualsPerfKvmStat) {
                 << name << ": hypetrace " << ours << " us, perf " << p.avg_us;
         }
     }
-    for (const auto& [name, p] : perf) {
-        bool ours = false;
-        for (const auto& [k, n] : count) ours = ours || perf_name(uint32_t(k >> 32), uint32_t(k)) == name;
-        EXPECT_TRUE(ours) << "perf saw " << p.samples << " " << name << " exits hypetrace did not";
-    }
+    expect_every_perf_reason_seen(perf, count);
     EXPECT_LE(extra, 1u);
     std::ofstream(dir + "/compare.txt") << table.str();
     std::cout << table.str();
@@ -193,19 +215,14 @@ TEST(Lab, AppVmBootExitsEqualPerfKvmStatAndFoldOnce) {
     const std::string dir = lab_out() + "/startup-kvm-app";
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
-    const std::string data = dir + "/perf.data", json = dir + "/startup.json", trace = dir + "/trace";
+    const std::string json = dir + "/startup.json", trace = dir + "/trace";
     std::string rec;
-    int rc = run_all({"perf", "kvm", "stat", "record", "-o", data, HYPETRACE_BIN, "startup", "--kvm-app", "--accel",
-                      "kvm", "--runs", "1", "--warmup", "0", "--json", json, "--trace", trace},
-                     &rec);
-    std::ofstream(dir + "/startup.txt") << rec;
-    ASSERT_EQ(rc, 0) << rec;
+    auto perf = run_under_perf(dir, "startup",
+                               {"startup", "--kvm-app", "--accel", "kvm", "--runs", "1", "--warmup", "0", "--json", json,
+                                "--trace", trace},
+                               &rec);
+    ASSERT_FALSE(perf.empty());
     std::cout << rec;
-    std::string rep;
-    ASSERT_EQ(run_all({"perf", "kvm", "-i", data, "stat", "report", "--event=vmexit"}, &rep), 0) << rep;
-    std::ofstream(dir + "/perf-report.txt") << rep;
-    auto perf = parse_perf_vmexit(rep);
-    ASSERT_FALSE(perf.empty()) << rep;
 
     // Per phase (firmware, kernel, init), the exits by reason.
     auto j = nlohmann::json::parse(ht_slurp(json));
@@ -231,11 +248,7 @@ TEST(Lab, AppVmBootExitsEqualPerfKvmStatAndFoldOnce) {
         else EXPECT_EQ(n, p) << name;
     }
     EXPECT_LE(unmatched, 1u) << table.str();
-    for (const auto& [name, p] : perf) {
-        bool seen = false;
-        for (const auto& [k, n] : ours) seen = seen || perf_name(uint32_t(k >> 32), uint32_t(k)) == name;
-        EXPECT_TRUE(seen) << "perf saw " << p.samples << " " << name << " exits hypetrace did not";
-    }
+    expect_every_perf_reason_seen(perf, ours);
     std::ofstream(dir + "/compare.txt") << table.str();
     std::cout << table.str();
 

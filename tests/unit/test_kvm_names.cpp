@@ -7,6 +7,7 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <regex>
+#include <set>
 #include <sstream>
 
 using namespace ht;
@@ -87,4 +88,21 @@ TEST(KvmNames, VmxFlagBitsAreMaskedOff) {
     EXPECT_EQ(pio_exit_reason(kIsaSvm), kSvmIoio);
     EXPECT_EQ(mmio_exit_reason(kIsaSvm), kSvmNpf);
     EXPECT_EQ(mmio_exit_reason(kIsaVmx), kVmxEptMisconfig);
+}
+
+TEST(KvmNames, EveryKvmExitOfTheInstalledUapiHeaderHasItsName) {
+    std::vector<std::pair<std::string, uint32_t>> d;
+    std::ifstream f("/usr/include/linux/kvm.h");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const std::string text = ss.str();
+    std::regex re("#define[ \\t]+KVM_EXIT_([A-Z0-9_]+)[ \\t]+([0-9]+)\\b");
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it)
+        d.push_back({(*it)[1], uint32_t(std::stoul((*it)[2]))});
+    ASSERT_GT(d.size(), 30u);
+    const std::set<std::string> sub_codes = {"HYPERV_SYNIC", "HYPERV_HCALL", "HYPERV_SYNDBG", "XEN_HCALL", "IO_IN", "IO_OUT"};
+    for (const auto& [name, code] : d) {
+        if (sub_codes.count(name)) continue;  // codes of sub-records (kvm_run.io.direction, hyperv.type), not exits
+        EXPECT_EQ(kvm_userspace_exit_name(code), name) << code;
+    }
 }

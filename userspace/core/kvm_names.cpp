@@ -240,11 +240,19 @@ bool kvm_exit_reason_known(uint32_t isa, uint32_t reason) {
 }
 
 std::string kvm_userspace_exit_name(uint32_t reason) {
+    // include/uapi/linux/kvm.h: every KVM_EXIT_* a KVM_RUN can return with (Linux 6.1, and 38-40 since)
     static const std::map<uint32_t, const char*> names = {
-        {0, "UNKNOWN"}, {1, "EXCEPTION"}, {2, "IO"}, {3, "HYPERCALL"}, {4, "DEBUG"}, {5, "HLT"},
-        {6, "MMIO"}, {7, "IRQ_WINDOW_OPEN"}, {8, "SHUTDOWN"}, {9, "FAIL_ENTRY"}, {10, "INTR"},
-        {17, "INTERNAL_ERROR"}, {24, "SYSTEM_EVENT"}, {29, "X86_RDMSR"}, {30, "X86_WRMSR"},
-        {35, "X86_BUS_LOCK"}, {37, "NOTIFY"}, {38, "LOONGARCH_IOCSR"}, {39, "MEMORY_FAULT"}};
+        {0, "UNKNOWN"},         {1, "EXCEPTION"},       {2, "IO"},               {3, "HYPERCALL"},
+        {4, "DEBUG"},           {5, "HLT"},             {6, "MMIO"},             {7, "IRQ_WINDOW_OPEN"},
+        {8, "SHUTDOWN"},        {9, "FAIL_ENTRY"},      {10, "INTR"},            {11, "SET_TPR"},
+        {12, "TPR_ACCESS"},     {13, "S390_SIEIC"},     {14, "S390_RESET"},      {15, "DCR"},
+        {16, "NMI"},            {17, "INTERNAL_ERROR"}, {18, "OSI"},             {19, "PAPR_HCALL"},
+        {20, "S390_UCONTROL"},  {21, "WATCHDOG"},       {22, "S390_TSCH"},       {23, "EPR"},
+        {24, "SYSTEM_EVENT"},   {25, "S390_STSI"},      {26, "IOAPIC_EOI"},      {27, "HYPERV"},
+        {28, "ARM_NISV"},       {29, "X86_RDMSR"},      {30, "X86_WRMSR"},       {31, "DIRTY_RING_FULL"},
+        {32, "AP_RESET_HOLD"},  {33, "X86_BUS_LOCK"},   {34, "XEN"},             {35, "RISCV_SBI"},
+        {36, "RISCV_CSR"},      {37, "NOTIFY"},         {38, "LOONGARCH_IOCSR"}, {39, "MEMORY_FAULT"},
+        {40, "TDX"}};
     auto it = names.find(reason);
     return it != names.end() ? it->second : "REASON_" + std::to_string(reason);
 }
