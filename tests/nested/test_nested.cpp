@@ -294,3 +294,23 @@ TEST(Lab, MemoryWithKsmSettlesWithoutKsmTracepoints) {
     }
     EXPECT_GT(steps[1]["ksm_host"]["pages_sharing"].get<uint64_t>(), 1000u) << "two identical VMs share pages";
 }
+
+// io under nested KVM: the fio job's VM exits per operation by reason and by device (the virtio
+// disk's), and the bottom line of what they cost per operation.
+TEST(Lab, IoAttributesTheVmsOperationsToItsExits) {
+    NEEDS_LAB();
+    const std::string dir = lab_out() + "/io-kvm";
+    std::filesystem::create_directories(dir);
+    auto r = run_hypetrace({"io", "--kvm", "--runs", "1", "--runtime", "2", "--accel", "kvm", "--json", dir + "/io.json"});
+    std::ofstream(dir + "/io.txt") << r.out << r.err;
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::cout << r.out;
+    EXPECT_NE(r.out.find("VM exits account for"), std::string::npos) << r.out;
+    auto j = nlohmann::json::parse(ht_slurp(dir + "/io.json"));
+    const auto& ex = j["techniques"][0]["exits"];
+    EXPECT_EQ(j["techniques"][0]["accel"], "kvm");
+    EXPECT_FALSE(ex["kvm_exit"].empty()) << ex.dump();
+    EXPECT_FALSE(ex["kvm_exit_ns"].empty()) << ex.dump();
+    EXPECT_FALSE(ex["to_qemu"].empty()) << ex.dump();
+    EXPECT_NE(r.out.find("virtio"), std::string::npos) << "the disk's exits named after its QEMU device\n" << r.out;
+}
