@@ -5,6 +5,7 @@
 #include "core/files.h"
 #include "core/proc.h"
 #include "core/spawn.h"
+#include "core/text.h"
 
 #include <chrono>
 #include <mutex>
@@ -50,10 +51,7 @@ bool qemu_kvm_cpu_starts(const KvmCpuModel& m, std::string* error) {
     const std::string out = read_text(log).value_or("");
     const bool ok = wrote && WIFEXITED(st) && WEXITSTATUS(st) == 0 && out.find("\"running\"") != std::string::npos;
     if (!ok && error) {
-        std::string t = out;
-        while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
-        auto nl = t.rfind('\n');
-        *error = nl == std::string::npos ? t : t.substr(nl + 1);
+        *error = last_line(out);
         if (error->empty()) error->assign(WIFSIGNALED(st) ? "killed by signal " + std::to_string(WTERMSIG(st))
                                                           : "exit " + std::to_string(WEXITSTATUS(st)));
     }

@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/proc.h"
+#include "core/text.h"
 #include "exitcost_payload.h"
 
 #include <chrono>
@@ -216,11 +217,6 @@ void PayloadVm::stop() noexcept {
     }
 }
 
-std::string PayloadVm::stderr_tail() const {
-    std::string t = read_tail((dir_ / "qemu.err").string(), 300);
-    while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
-    auto nl = t.rfind('\n');
-    return nl == std::string::npos ? t : t.substr(nl + 1);
-}
+std::string PayloadVm::stderr_tail() const { return last_line(read_tail((dir_ / "qemu.err").string(), 300)); }
 
 }  // namespace ht

@@ -91,14 +91,7 @@ TEST(KvmNames, VmxFlagBitsAreMaskedOff) {
 }
 
 TEST(KvmNames, EveryKvmExitOfTheInstalledUapiHeaderHasItsName) {
-    std::vector<std::pair<std::string, uint32_t>> d;
-    std::ifstream f("/usr/include/linux/kvm.h");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    const std::string text = ss.str();
-    std::regex re("#define[ \\t]+KVM_EXIT_([A-Z0-9_]+)[ \\t]+([0-9]+)\\b");
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it)
-        d.push_back({(*it)[1], uint32_t(std::stoul((*it)[2]))});
+    auto d = defines("/usr/include/linux/kvm.h", "KVM_EXIT_");
     ASSERT_GT(d.size(), 30u);
     const std::set<std::string> sub_codes = {"HYPERV_SYNIC", "HYPERV_HCALL", "HYPERV_SYNDBG", "XEN_HCALL", "IO_IN", "IO_OUT"};
     for (const auto& [name, code] : d) {

@@ -2,6 +2,7 @@
 #include "core/host.h"
 #include "core/error.h"
 #include "core/proc.h"
+#include "core/text.h"
 
 #include <gtest/gtest.h>
 
@@ -114,4 +115,11 @@ TEST(Cgroups, OnAHybridHostTheV1PidsOrMemoryHierarchyIsUsed) {
                                "26 22 0:24 /outer /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "lxc.payload."),
               "/sys/fs/cgroup/lxc.payload.x");
     EXPECT_EQ(cgroup_dir_under("garbage\n", kMountinfoHybrid, "lxc.payload."), "");
+}
+
+TEST(Text, LastLineIsTheLastNonEmptyLineWithoutItsTrailingBlanks) {
+    EXPECT_EQ(last_line("qemu: warning\nqemu: failed to set MSR 0x10a to 0x69\r\n\n"), "qemu: failed to set MSR 0x10a to 0x69");
+    EXPECT_EQ(last_line("one line  "), "one line");
+    EXPECT_EQ(last_line("\n \n"), "");
+    EXPECT_EQ(last_line(""), "");
 }

@@ -2,6 +2,7 @@
 #include "core/bpf_tracer.h"
 
 #include "core/error.h"
+#include "core/text.h"
 #include "hypetrace.h"
 #include "trace.skel.h"
 
@@ -56,12 +57,7 @@ bool exists(const std::string& path) {
     return stat(path.c_str(), &st) == 0;
 }
 
-std::string last_log_line() {
-    std::string s = libbpf_log;
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    auto nl = s.rfind('\n');
-    return nl == std::string::npos ? s : s.substr(nl + 1);
-}
+std::string last_log_line() { return last_line(libbpf_log); }
 
 // From libbpf's log of a failed load: the program that failed ("prog 'NAME': failed to load") and
 // the verifier's reason (the last line of its load log before the statistics).

@@ -43,4 +43,11 @@ std::string hex(uint64_t v, bool prefix) {
     return b;
 }
 
+std::string last_line(const std::string& s) {
+    std::string t = s;
+    while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+    const auto nl = t.rfind('\n');
+    return nl == std::string::npos ? t : t.substr(nl + 1);
+}
+
 }  // namespace ht
