@@ -11,7 +11,9 @@
 # by a tracer (BPF's or perf's) would cost microseconds and skew the times it measures.
 # Usage: scripts/test-nested.sh [JOB]     (as root, after scripts/setup.sh; JOB relative to the tree)
 #   HYPETRACE_LAB_OUT      where the job's output goes (default build/nested; emptied first)
-#   HYPETRACE_LAB_TIMEOUT  seconds before the lab is stopped (default 1800)
+#   HYPETRACE_LAB_TIMEOUT  seconds for the whole run, a second boot included (default 1500)
+#   HYPETRACE_LAB_FROZEN   seconds without a sign of life from the job before the lab counts as
+#                          frozen (default 240): stopped, explained, booted once more if time is left
 #   HYPETRACE_LAB_FORCE=1  run even where the host has vmx/svm (otherwise skipped, exit 77)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,52 +30,95 @@ lab=${HYPETRACE_LAB_DIR:-/var/cache/hypetrace/lab}
 images=${HYPETRACE_IMAGE_DIR:-/var/cache/hypetrace/images}
 [ -f "$images/full.img" ] || { echo "test-nested.sh: guest images missing in $images: run scripts/setup.sh" >&2; exit 2; }
 out=${HYPETRACE_LAB_OUT:-$root/build/nested}
-timeout_s=${HYPETRACE_LAB_TIMEOUT:-1800}
+timeout_s=${HYPETRACE_LAB_TIMEOUT:-1500}
 
 "$root/scripts/build-lab.sh"
 rm -rf "$out"
 mkdir -p "$out"
-echo "nested lab: booting (QEMU TCG, AMD-V emulated, 2 vCPUs, 4 GiB), job $job, output in $out"
-start=$(date +%s)
-qemu=(qemu-system-x86_64 -name hypetrace-lab -machine pc -accel tcg,thread=multi -cpu EPYC,+svm,+npt
-  -smp 2 -m 4096 -nodefaults -no-user-config -display none -no-reboot
-  -kernel "$lab/vmlinuz" -initrd "$lab/initrd.img"
-  -append "root=/dev/vda rw console=ttyS0 quiet clocksource=tsc tsc=reliable hypetrace.src=$root hypetrace.job=$job"
-  -drive "file=$lab/lab.img,if=virtio,format=raw,snapshot=on"
-  -drive "file=$images/full.img,if=virtio,format=raw,readonly=on"
-  -virtfs "local,path=$root,mount_tag=src,security_model=none,readonly=on"
-  -virtfs "local,path=$images,mount_tag=images,security_model=none,readonly=on"
-  -virtfs "local,path=$out,mount_tag=out,security_model=none"
-  -serial "file:$out/console.log")
-"${qemu[@]}" 2>"$out/qemu.err" &
-pid=$!
-stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+t_begin=$(date +%s)
+pid=
+mon=$(mktemp -u /tmp/hypetrace-lab-monitor.XXXXXX)  # QEMU's monitor, for the post-mortem
+stop() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; pid=; }
 trap 'stop; exit 130' INT TERM
-trap stop EXIT
-shown=0
-while kill -0 "$pid" 2>/dev/null; do
-  if [ $(( $(date +%s) - start )) -gt "$timeout_s" ]; then
-    echo "test-nested.sh: the lab ran past ${timeout_s} s; stopped (console: $out/console.log)" >&2
-    stop
-    exit 1
+trap 'stop; rm -f "$mon"' EXIT
+# What the lab was doing, for a run that did not end by itself: the last process snapshot the job
+# logged, the job's last lines, the lab kernel's last console lines.
+post_mortem() {
+  if [ -S "$mon" ]; then
+    echo "--- where the lab's vCPUs are (QEMU's monitor, 3 looks 1 s apart):"
+    /usr/bin/python3 "$root/scripts/lab-cpus.py" "$mon" "$out/kallsyms" 2>&1 | head -n 5
   fi
-  if [ -f "$out/job.log" ]; then  # the job's output as it comes
-    n=$(wc -l <"$out/job.log")
-    [ "$n" -gt "$shown" ] && sed -n "$((shown + 1)),${n}p" "$out/job.log"
-    shown=$n
+  if [ -s "$out/ps.log" ]; then
+    echo "--- the lab's processes at its last snapshot ($out/ps.log):"
+    awk '/^[0-9][0-9]:[0-9][0-9]:[0-9][0-9]$/ {n = 0} {b[n++] = $0} END {for (i = 0; i < n; i++) print b[i]}' "$out/ps.log" | cut -c1-220
   fi
-  sleep 2
+  [ -f "$out/job.log" ] && { echo "--- the job's last lines:"; tail -n 8 "$out/job.log"; }
+  echo "--- the lab's console, last lines:"
+  tail -n 15 "$out/console.log" 2>/dev/null
+  grep -v "warning: TCG doesn't support" "$out/qemu.err" 2>/dev/null | tail -n 5 | sed "s/^/QEMU: /"
+  echo "---"
+}
+# boot_lab BUDGET: one boot of the lab running the job; streams the job's output. Returns 0 when
+# the job left its status, 2 when the lab froze (its job logs a process snapshot every 30 s, in
+# $out/ps.log; neither it nor the job's output growing for $frozen_s s means the emulated machine stopped making progress), 3 when the
+# budget ran out, 4 when the lab stopped without a status.
+frozen_s=${HYPETRACE_LAB_FROZEN:-240}
+boot_lab() {
+  local budget=$1 start shown=0 n now last
+  rm -rf "${out:?}"/*
+  start=$(date +%s)
+  local qemu=(qemu-system-x86_64 -name hypetrace-lab -machine pc -accel tcg,thread=multi -cpu EPYC,+svm,+npt
+    -smp 2 -m 4096 -nodefaults -no-user-config -display none -no-reboot
+    -kernel "$lab/vmlinuz" -initrd "$lab/initrd.img"
+    -append "root=/dev/vda rw console=ttyS0 quiet clocksource=tsc tsc=reliable hypetrace.src=$root hypetrace.job=$job hypetrace.budget=$((budget - 30))"
+    -drive "file=$lab/lab.img,if=virtio,format=raw,snapshot=on"
+    -drive "file=$images/full.img,if=virtio,format=raw,readonly=on"
+    -virtfs "local,path=$root,mount_tag=src,security_model=none,readonly=on"
+    -virtfs "local,path=$images,mount_tag=images,security_model=none,readonly=on"
+    -virtfs "local,path=$out,mount_tag=out,security_model=none"
+    -serial "file:$out/console.log" -monitor "unix:$mon,server=on,wait=off")
+  "${qemu[@]}" 2>"$out/qemu.err" &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    now=$(date +%s)
+    if [ $((now - start)) -gt "$budget" ]; then
+      echo "test-nested.sh: the lab ran past its ${budget} s; stopped" >&2
+      post_mortem; stop; return 3
+    fi
+    if [ -f "$out/job.log" ]; then  # the job's output as it comes
+      n=$(wc -l <"$out/job.log")
+      [ "$n" -gt "$shown" ] && sed -n "$((shown + 1)),${n}p" "$out/job.log"
+      shown=$n
+    fi
+    if [ -f "$out/job.log" ] && [ ! -f "$out/status" ]; then
+      last=$(stat -c %Y "$out/job.log")
+      [ -f "$out/ps.log" ] && [ "$(stat -c %Y "$out/ps.log")" -gt "$last" ] && last=$(stat -c %Y "$out/ps.log")
+      if [ $((now - last)) -gt "$frozen_s" ]; then
+        echo "test-nested.sh: the lab froze: no sign of life for $((now - last)) s, $((now - start)) s after boot; stopped" >&2
+        post_mortem; stop; return 2
+      fi
+    fi
+    sleep 2
+  done
+  wait "$pid" 2>/dev/null || true
+  pid=
+  [ -f "$out/job.log" ] && sed -n "$((shown + 1)),\$p" "$out/job.log"
+  if [ ! -f "$out/status" ]; then
+    echo "test-nested.sh: the lab stopped without a job status after $(( $(date +%s) - start )) s" >&2
+    post_mortem; return 4
+  fi
+  echo "nested lab: job exit status $(cat "$out/status") after $(( $(date +%s) - start )) s (boot to job start: $(sed -n 's/^lab-boot-s: //p' "$out/job.log" 2>/dev/null || true))"
+  return 0
+}
+# A lab that froze is booted once more with the time left (the emulator stopped, not a test
+# failed: a test that hangs is killed and named by the job itself, and the lab stays alive).
+for attempt in 1 2; do
+  left=$((timeout_s - ($(date +%s) - t_begin)))
+  echo "nested lab: booting (QEMU TCG, AMD-V emulated, 2 vCPUs, 4 GiB), job $job, budget ${left} s, output in $out"
+  rc=0
+  boot_lab "$left" || rc=$?
+  [ "$rc" = 0 ] && exit "$(cat "$out/status")"
+  [ "$rc" = 2 ] && [ "$attempt" = 1 ] && [ $((timeout_s - ($(date +%s) - t_begin))) -ge 600 ] || exit 1
+  echo "nested lab: booting it once more"
 done
-wait "$pid" 2>/dev/null || true
-trap - EXIT
-[ -f "$out/job.log" ] && sed -n "$((shown + 1)),\$p" "$out/job.log"
-elapsed=$(( $(date +%s) - start ))
-if [ ! -f "$out/status" ]; then
-  echo "test-nested.sh: the lab stopped without a job status after ${elapsed} s; last console lines:" >&2
-  tail -n 15 "$out/console.log" >&2
-  [ -s "$out/qemu.err" ] && tail -n 5 "$out/qemu.err" >&2
-  exit 1
-fi
-status=$(cat "$out/status")
-echo "nested lab: job exit status $status after ${elapsed} s (boot to job start: $(sed -n 's/^lab-boot-s: //p' "$out/job.log" 2>/dev/null || true))"
-exit "$status"
+exit 1

@@ -5,7 +5,10 @@
 #  1. the nested tests (tests/nested): hypetrace against perf kvm stat on real AMD-V;
 #  2. integration tests of the host suite that need what only the lab has: KVM with kvm_exit
 #     firing (bpftrace cross-checks), a kvm module, cgroup v2 (containers found, smem PSS).
-# Exit status: non-zero if any test failed.
+# Each test runs as its own process under a time limit that ends before the host's budget for the
+# lab (hypetrace.budget= on the kernel command line, seconds of lab uptime): a test that hangs is
+# killed and named, with what ran at the time, and the others still run. The last lines are one
+# line per test (PASS/FAIL/TIMEOUT and seconds). Exit status: non-zero if any test did not pass.
 set -u
 echo "lab-boot-s: $(cut -d' ' -f1 /proc/uptime)"
 echo "lab: Linux $(uname -r), $(nproc) vCPUs, $(free -m | awk '/^Mem:/ {print $2}') MiB," \
@@ -13,28 +16,60 @@ echo "lab: Linux $(uname -r), $(nproc) vCPUs, $(free -m | awk '/^Mem:/ {print $2
   "cgroup $(stat -fc %T /sys/fs/cgroup)"
 root=$(pwd)
 out=$HYPETRACE_LAB_OUT
+budget=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^hypetrace\.budget=//p' | tail -n1)
+budget=${budget:-1500}
+uptime_s() { cut -d. -f1 /proc/uptime; }
 # The containers' rootfs as a real directory, not the symlink the lab laid: liblxc resolves the
 # rootfs without following symlinks and aborts the start on one.
 img=/var/cache/hypetrace/images
 if [ -L "$img/rootfs" ]; then rm "$img/rootfs" && mkdir "$img/rootfs" && mount --bind /lab/rootfs "$img/rootfs"; fi
 "$root/build/hypetrace" host >"$out/host.txt" 2>&1
 cat "$out/host.txt"
+# the lab kernel's code symbols this boot, for the host's post-mortem of a lab that froze
+grep -E ' [tT] ' /proc/kallsyms >"$out/kallsyms" 2>/dev/null
 cd /tmp
-# what runs, every 30 s, for a test that hangs (the host keeps $out/ps.log)
-( while sleep 30; do
-    { date +%T; ps -eo pid,ppid,stat,etime,wchan:24,args --sort=start_time | grep -v -E '\[|ps -eo|sleep 30' | tail -n 25; } >>"$out/ps.log"
-  done ) &
+snapshot() { date +%T; ps -eo pid,ppid,stat,etime,wchan:24,args --sort=start_time | grep -v -E '\[|ps -eo|sleep 30' | tail -n 25; }
+# what runs, every 30 s, for a test that hangs (the host keeps $out/ps.log; its growth is also the
+# host's sign that the lab is alive)
+( while sleep 30; do snapshot >>"$out/ps.log"; done ) &
 watch=$!
+summary=$out/summary.txt
+: >"$summary"
 status=0
+# run_tests BINARY LIMIT [FILTER]: each test of BINARY (matching FILTER) alone, at most LIMIT s,
+# or less if the budget ends sooner.
+run_tests() {
+  bin=$1 limit=$2 filter=${3:-*}
+  for t in $("$bin" --gtest_list_tests --gtest_filter="$filter" | awk '/^[^ ]/ {s=$1} /^  / {print s $1}'); do
+    left=$(( budget - 30 - $(uptime_s) ))
+    if [ "$left" -lt 20 ]; then
+      echo "TIMEOUT $t 0 s (not run: the lab's budget of $budget s is spent)" >>"$summary"; status=1; continue
+    fi
+    [ "$left" -lt "$limit" ] && lim=$left || lim=$limit
+    t0=$(uptime_s)
+    timeout -k 10 "$lim" "$bin" --gtest_filter="$t" --gtest_output="json:$out/json/$(echo "$t" | tr / _).json"
+    rc=$?
+    took=$(( $(uptime_s) - t0 ))
+    if [ "$rc" = 0 ]; then echo "PASS $t $took s" >>"$summary"
+    elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+      status=1
+      echo "TIMEOUT $t $took s (limit $lim s)" >>"$summary"
+      echo "lab: $t ran past its $lim s and was killed; what ran just before:"
+      tail -n 26 "$out/ps.log" 2>/dev/null
+      echo "lab: the kernel's last messages:"; dmesg | tail -n 15
+    else echo "FAIL $t $took s" >>"$summary"; status=1
+    fi
+  done
+}
+mkdir -p "$out/json"
 t0=$(date +%s)
-# each binary under a time limit: a test that hangs fails with what it printed, well before the
-# host's limit for the whole lab
-timeout -k 10 600 "$root/build/tests/ht_nested_tests" --gtest_output="json:$out/nested.json" || status=1
+run_tests "$root/build/tests/ht_nested_tests" 600
 t1=$(date +%s)
 echo "lab: nested tests took $((t1 - t0)) s"
-timeout -k 10 900 "$root/build/tests/ht_integration_tests" --gtest_output="json:$out/integration.json" \
-  --gtest_filter='Sources/KvmExits.*:Exitcost.ExitFlameGraphShowsQemuHandlingThePort:Guests.LxcFullContainerReachesMultiUser:Guests.LxcAppContainerRunsBash:Memory.PssSumsAgreeWithSmem' \
-  || status=1
+run_tests "$root/build/tests/ht_integration_tests" 300 \
+  'Sources/KvmExits.*:Exitcost.ExitFlameGraphShowsQemuHandlingThePort:Guests.LxcFullContainerReachesMultiUser:Guests.LxcAppContainerRunsBash:Memory.PssSumsAgreeWithSmem'
 echo "lab: integration tests in the lab took $(( $(date +%s) - t1 )) s"
 kill $watch 2>/dev/null
+echo "lab: tests, outcome and wall time (budget $budget s of lab uptime, now at $(uptime_s) s):"
+sed 's/^/  /' "$summary"
 exit $status
