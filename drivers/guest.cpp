@@ -2,6 +2,7 @@
 #include "drivers/guest.h"
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace ht {
 
@@ -38,7 +39,7 @@ void ImageSet::require(const std::vector<std::filesystem::path>& files) const {
     for (const auto& f : files) {
         std::error_code ec;
         if (!std::filesystem::exists(f, ec))
-            throw UserError("guest image missing: " + f.string() +
+            throw UserError("guest image missing: " + visible(f.string()) +
                             " (build the images with: scripts/build-images.sh, or point --images at them)");
     }
 }

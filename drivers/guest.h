@@ -103,9 +103,12 @@ public:
     virtual void preflight(const GuestSpec& spec) const = 0;
     virtual std::unique_ptr<Guest> create(const GuestSpec& spec) = 0;
     // Stops whatever a dead hypetrace run of this backend left running from `run_dir` (a guest's
-    // scratch directory). Most backends leave nothing: QEMU dies with hypetrace (PDEATHSIG),
-    // libvirt domains with its connection. Never throws.
-    virtual void reap(const std::filesystem::path& run_dir) noexcept { (void)run_dir; }
+    // scratch directory); one line per thing stopped. Most backends leave nothing: QEMU dies with
+    // hypetrace (PDEATHSIG), libvirt domains with its connection. Never throws.
+    virtual std::vector<std::string> reap(const std::filesystem::path& run_dir) noexcept {
+        (void)run_dir;
+        return {};
+    }
 };
 
 // The markers every hypetrace guest image writes to its console (scripts/guest/).

@@ -188,7 +188,8 @@ void LxcDriver::preflight(const GuestSpec& spec) const {
 
 std::unique_ptr<Guest> LxcDriver::create(const GuestSpec& spec) { return std::make_unique<LxcGuest>(spec); }
 
-void LxcDriver::reap(const fs::path& run_dir) noexcept {
+std::vector<std::string> LxcDriver::reap(const fs::path& run_dir) noexcept {
+    std::vector<std::string> out;
     std::error_code ec;
     const fs::path lxcpath = run_dir / "lxc";
     for (const auto& e : fs::directory_iterator(lxcpath, ec)) {
@@ -196,11 +197,17 @@ void LxcDriver::reap(const fs::path& run_dir) noexcept {
         lxc_container* c = lxc_container_new(name.c_str(), lxcpath.c_str());
         if (!c) continue;
         if (c->is_running(c)) {
+            const pid_t init = c->init_pid(c);
             c->stop(c);
             c->wait(c, "STOPPED", 10);
+            try {
+                out.push_back("stopped container " + name + " (init pid " + std::to_string(init) + ")");
+            } catch (...) {
+            }
         }
         lxc_container_put(c);
     }
+    return out;
 }
 
 }  // namespace ht

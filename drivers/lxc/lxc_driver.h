@@ -15,7 +15,7 @@ public:
     void preflight(const GuestSpec& spec) const override;
     std::unique_ptr<Guest> create(const GuestSpec& spec) override;
     // Daemonized containers outlive a SIGKILLed hypetrace: stops those under run_dir/lxc.
-    void reap(const std::filesystem::path& run_dir) noexcept override;
+    std::vector<std::string> reap(const std::filesystem::path& run_dir) noexcept override;
     // The config items set on a container for a spec (exposed for tests and reports).
     static std::vector<std::pair<std::string, std::string>> config(const GuestSpec& spec);
     // lxc.rootfs.path for the spec's RootfsMode.

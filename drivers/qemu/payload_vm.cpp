@@ -164,10 +164,10 @@ std::vector<std::string> PayloadVm::command_line() const {
             "-m", "16",
             "-nodefaults", "-no-user-config", "-display", "none",
             "-bios", (dir_ / "exitcost.bin").string(),
-            "-drive", "file=" + (dir_ / "disk.img").string() + ",if=ide,format=raw",
+            "-drive", "file=" + qemu_opt_escape((dir_ / "disk.img").string()) + ",if=ide,format=raw",
             "-device", "VGA",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
-            "-qmp", "unix:" + (dir_ / "qmp.sock").string() + ",server=on,wait=off",
+            "-qmp", "unix:" + qemu_opt_escape((dir_ / "qmp.sock").string()) + ",server=on,wait=off",
             "-S"};
 }
 

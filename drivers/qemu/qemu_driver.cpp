@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/proc.h"
 #include "core/spawn.h"
+#include "core/text.h"
 #include "drivers/qemu/kvm_cpu.h"
 
 #include <fstream>
@@ -93,7 +94,7 @@ std::vector<std::string> QemuDriver::command_line(const GuestSpec& spec) {
                                "-serial", "file:" + (run / "console.log").string(),
                                // SeaBIOS logs to port 0x402; it writes there whether or not the
                                // device exists, so attaching it adds no VM exits.
-                               "-chardev", "file,id=fw,path=" + (run / "firmware.log").string(),
+                               "-chardev", "file,id=fw,path=" + qemu_opt_escape((run / "firmware.log").string()),
                                "-device", "isa-debugcon,iobase=0x402,chardev=fw"};
     if (spec.accel == Accel::kvm) {  // "host" where KVM takes it whole, else the best model that starts
         a.push_back("-cpu");
@@ -106,10 +107,10 @@ std::vector<std::string> QemuDriver::command_line(const GuestSpec& spec) {
                            // ttyS1: the ready marker's own channel (see kMarksFile)
                            "-serial", "file:" + (run / kMarksFile).string(),
                            // snapshot=on: every boot starts from the same disk, writes go to a temp overlay
-                           "-drive", "file=" + spec.images.disk().string() + ",if=virtio,format=raw,snapshot=on"});
+                           "-drive", "file=" + qemu_opt_escape(spec.images.disk().string()) + ",if=virtio,format=raw,snapshot=on"});
         if (!spec.job_dir.empty())  // /dev/vdb: the job (hypetrace-job in the image reads it); QMP to name devices
-            a.insert(a.end(), {"-drive", "file=" + (run / "job.tar").string() + ",if=virtio,format=raw,readonly=on",
-                               "-qmp", "unix:" + (run / "qmp.sock").string() + ",server=on,wait=off"});
+            a.insert(a.end(), {"-drive", "file=" + qemu_opt_escape((run / "job.tar").string()) + ",if=virtio,format=raw,readonly=on",
+                               "-qmp", "unix:" + qemu_opt_escape((run / "qmp.sock").string()) + ",server=on,wait=off"});
         break;
     case Variant::app:
         a.insert(a.end(), {"-kernel", spec.images.kernel().string(), "-initrd", spec.images.app_initramfs().string(),

@@ -62,3 +62,18 @@ inline bool wait_for(const std::function<bool()>& cond, int ms) {
     }
     return cond();
 }
+
+// LXC monitors of containers whose name contains `needle` that run on their own: a container
+// whose start() has not returned yet dies with a killed caller (its monitor still reports to the
+// caller over a socket pair, and the monitor's first fork, already named "[lxc monitor]", is still
+// the caller's child); once the monitor is reparented, the container outlives `caller`.
+inline std::size_t daemonized_lxc_monitors(const std::string& needle, pid_t caller) {
+    std::size_t n = 0;
+    for (pid_t p : pids_with(needle)) {
+        auto st = ht::parse_proc_stat(ht_slurp("/proc/" + std::to_string(p) + "/stat"));
+        std::string cmd = ht_slurp("/proc/" + std::to_string(p) + "/cmdline");
+        std::string parent = st ? ht_slurp("/proc/" + std::to_string(st->ppid) + "/cmdline") : "";
+        if (st && st->ppid != caller && cmd.rfind("[lxc monitor]", 0) == 0 && parent.rfind("[lxc monitor]", 0) != 0) ++n;
+    }
+    return n;
+}

@@ -6,6 +6,9 @@
 
 #include <csignal>
 #include <dirent.h>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 
@@ -58,4 +61,56 @@ TEST(CliCleanup, CtrlCDuringBootStopsTheVmAndDetaches) {
     EXPECT_EQ(hypetrace_bpf_programs(), 0) << "BPF programs still loaded after exit";
     EXPECT_FALSE(std::filesystem::exists(json)) << "a result file was written by an interrupted run";
     std::filesystem::remove_all(dir);
+}
+
+// A SIGKILLed `startup --lxc` left its daemonized container running for good: its scratch
+// directory carried no pid, so no later run matched it. `hypetrace cleanup` stops the container
+// and removes the directory; run again, it finds nothing.
+TEST(CliCleanup, CleanupStopsTheContainerOfAKilledStartupRun) {
+    HT_REQUIRE_ROOT();
+    AsyncHypetrace h({"startup", "--lxc", "--runs", "30", "--warmup", "0"});
+    const std::string needle = "ht-lxc-" + std::to_string(h.pid) + "-";
+    // Kill hypetrace while one of its containers boots on its own: its monitor reparented and its
+    // systemd already running services (so liblxc's start() has returned to hypetrace, long
+    // before; a container whose start() is still waiting dies with its caller).
+    auto booting_on_its_own = [&] {
+        std::map<pid_t, pid_t> parent;
+        DIR* d = opendir("/proc");
+        while (dirent* e = readdir(d)) {
+            pid_t p = atoi(e->d_name);
+            if (p <= 0) continue;
+            if (auto st = ht::parse_proc_stat(ht_slurp("/proc/" + std::string(e->d_name) + "/stat"))) parent[p] = st->ppid;
+        }
+        closedir(d);
+        for (pid_t mon : pids_with(needle)) {
+            if (ht_slurp("/proc/" + std::to_string(mon) + "/cmdline").rfind("[lxc monitor]", 0) != 0) continue;
+            if (parent[mon] == h.pid) continue;
+            std::size_t below = 0;  // the container's processes: descendants of its monitor
+            for (const auto& [p, pp] : parent) {
+                pid_t up = pp;
+                for (int depth = 0; depth < 8 && up > 1 && up != mon; ++depth) up = parent.count(up) ? parent[up] : 0;
+                if (up == mon) ++below;
+            }
+            if (below >= 4) return true;
+        }
+        return false;
+    };
+    ASSERT_TRUE(wait_for(booting_on_its_own, 120000)) << h.err();
+    kill(h.pid, SIGKILL);
+    h.wait();
+    ASSERT_FALSE(pids_with(needle).empty()) << "expected the container to outlive SIGKILL";
+
+    BinaryResult r = run_hypetrace({"cleanup"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("stopped container " + needle), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("removed /run/hypetrace/lxc-" + std::to_string(h.pid) + "-"), std::string::npos) << r.out;
+    EXPECT_TRUE(wait_for([&] { return pids_with(needle).empty(); }, 10000)) << "the container still runs";
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/run/hypetrace", ec))
+        EXPECT_EQ(e.path().filename().string().find("-" + std::to_string(h.pid) + "-"), std::string::npos) << e.path();
+
+    BinaryResult again = run_hypetrace({"cleanup", "--json"});
+    EXPECT_EQ(again.code, 0) << again.err;
+    auto j = nlohmann::json::parse(again.out);
+    EXPECT_TRUE(j["undone"].empty()) << again.out;
 }

@@ -150,6 +150,41 @@ TEST(Memory, NextRunRepairsKsmAfterAKilledRun) {
     EXPECT_EQ(ht::read_ksm_settings(kKsm), before);
 }
 
+// Kernel 6.9+: while KSM's advisor is on (advisor_mode=scan-time) the kernel refuses a write to
+// pages_to_scan. A run that found the advisor on turns it off to set its scan rate; restoring must
+// write pages_to_scan before the advisor goes back on, or the restore fails and settings.saved
+// stays behind (every later run then refuses to start).
+TEST(Memory, KsmAdvisorOnIsRestoredAndNothingLeftBehind) {
+    HT_REQUIRE_KSM();
+    if (!fs::exists(kKsm / "advisor_mode")) GTEST_SKIP() << "this kernel has no KSM advisor (6.9+)";
+    const ht::KsmSettings before = ht::read_ksm_settings(kKsm);
+    auto put = [](const std::string& name, const std::string& v) { std::ofstream((kKsm / name).string()) << v; };
+    put("advisor_mode", "scan-time");
+    ASSERT_EQ(ksm_value("advisor_mode"), "none [scan-time]");
+    const std::string pages_with_advisor = ksm_value("pages_to_scan");
+    char tmpl[] = "/tmp/ht-ksm-state-XXXXXX";
+    const fs::path state = mkdtemp(tmpl);
+    std::string failures;
+    {
+        ht::HostSettingsGuard g(kKsm, state, {});
+        g.enable(4321, 20);
+        EXPECT_EQ(ksm_value("advisor_mode"), "[none] scan-time");
+        EXPECT_EQ(ksm_value("pages_to_scan"), "4321");
+        EXPECT_TRUE(g.restore()) << g.restore_failures();
+        failures = g.restore_failures();
+    }
+    EXPECT_EQ(ksm_value("advisor_mode"), "none [scan-time]");
+    EXPECT_EQ(ksm_value("run"), before.at("run"));
+    EXPECT_EQ(ksm_value("pages_to_scan"), pages_with_advisor);
+    EXPECT_FALSE(fs::exists(state / "settings.saved")) << failures;
+    fs::remove_all(state);
+    // the host as it was
+    put("advisor_mode", before.at("advisor_mode"));
+    for (const auto& name : ht::ksm_restore_order(before))
+        if (ht::read_ksm_settings(kKsm).at(name) != before.at(name)) put(name, before.at(name));
+    EXPECT_EQ(ht::read_ksm_settings(kKsm), before);
+}
+
 // liblxc daemonizes containers: they outlive a SIGKILLed hypetrace. The next run stops them and
 // removes the dead run's scratch directories (and restores what it changed on the host).
 TEST(Memory, NextRunStopsContainersAKilledRunLeft) {
@@ -157,23 +192,9 @@ TEST(Memory, NextRunStopsContainersAKilledRunLeft) {
     std::string inotify_before = ht_slurp("/proc/sys/fs/inotify/max_user_instances");
     AsyncHypetrace h({"memory", "--lxc", "--count", "2,8", "--ksm", "off", "--settle-timeout", "60"});
     std::string needle = "ht-mem-lxc-" + std::to_string(h.pid) + "-";
-    // Two containers running on their own. A container whose start() has not returned yet dies with
-    // a killed caller (its monitor still reports its state to the caller over a socket pair, and
-    // the monitor's first fork, already named "[lxc monitor]", is still the caller's child), so
-    // wait until hypetrace says both are ready, and both monitors are reparented.
-    auto daemonized_monitors = [&] {
-        std::size_t n = 0;
-        for (pid_t p : pids_with(needle)) {
-            auto st = ht::parse_proc_stat(ht_slurp("/proc/" + std::to_string(p) + "/stat"));
-            std::string cmd = ht_slurp("/proc/" + std::to_string(p) + "/cmdline");
-            std::string parent = st ? ht_slurp("/proc/" + std::to_string(st->ppid) + "/cmdline") : "";
-            if (st && st->ppid != h.pid && cmd.rfind("[lxc monitor]", 0) == 0 && parent.rfind("[lxc monitor]", 0) != 0)
-                ++n;
-        }
-        return n;
-    };
+    // Two containers running on their own: hypetrace says both are ready, both monitors reparented.
     ASSERT_TRUE(wait_for([&] { return h.err().find("] 2 ready after") != std::string::npos; }, 30000)) << h.err();
-    ASSERT_TRUE(wait_for([&] { return daemonized_monitors() >= 2; }, 30000)) << h.err();
+    ASSERT_TRUE(wait_for([&] { return daemonized_lxc_monitors(needle, h.pid) >= 2; }, 30000)) << h.err();
     kill(h.pid, SIGKILL);
     h.wait();
     ASSERT_FALSE(pids_with(needle).empty()) << "expected the containers to outlive SIGKILL";

@@ -3,6 +3,7 @@
 // samples, processes and phases, and flamegraph and timeline make their files from it; `record`
 // is the same; bad --trace directories are refused before anything runs.
 #include "common.h"
+#include "core/error.h"
 #include "core/flamegraph.h"
 #include "core/proc.h"
 #include "core/trace_dir.h"
@@ -124,4 +125,39 @@ TEST(TraceDir, BadDirectoriesAreRefusedInOneLineBeforeAnyRun) {
     }
     EXPECT_FALSE(std::filesystem::exists(parent + "/y"));
     std::filesystem::remove_all(parent);
+}
+
+// A disk that fills while the trace is written: the directory is complete or absent. Before,
+// only samples.tsv had its stream checked (and not its final flush), so a trace whose events did
+// not fit was renamed into place truncated and read as complete.
+TEST(TraceDir, AFullDiskLeavesNoTraceDirectory) {
+    HT_REQUIRE_ROOT();
+    const std::string mnt = temp_dir();
+    ASSERT_EQ(std::system(("mount -t tmpfs -o size=256k ht-full " + mnt).c_str()), 0);
+    TraceData t;
+    t.meta["experiment"] = "test";
+    t.guests[1] = "KVM run 1";
+    for (uint32_t i = 0; i < 20000; ++i) {  // about 1.5 MB of events.tsv
+        ProcEvent e;
+        e.type = EventType::exec;
+        e.ts_ns = 1000000 + i;
+        e.guest = 1;
+        e.pid = e.tgid = 1000 + i;
+        e.comm = "bash";
+        e.path = "/usr/bin/some-long-program-name-" + std::to_string(i);
+        t.events.push_back(e);
+    }
+    const std::string dir = mnt + "/trace";
+    std::string err;
+    try {
+        write_trace_dir(dir, t);
+    } catch (const UserError& e) {
+        err = e.what();
+    }
+    std::vector<std::string> left;
+    for (const auto& e : std::filesystem::directory_iterator(mnt)) left.push_back(e.path().filename().string());
+    std::system(("umount " + mnt).c_str());
+    std::filesystem::remove_all(mnt);
+    EXPECT_NE(err.find("events.tsv"), std::string::npos) << "the write must fail, naming the stream: '" << err << "'";
+    EXPECT_TRUE(left.empty()) << "left behind: " << left.front();
 }

@@ -4,6 +4,7 @@
 #include "core/host_settings.h"
 #include "core/proc.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -57,6 +58,20 @@ TEST_F(FakeKsm, ReadsWritableSettingsAndSelectors) {
     EXPECT_EQ(s["advisor_mode"], "none");
     EXPECT_EQ(s.count("pages_sharing"), 0u);
     EXPECT_EQ(parse_ksm_settings(format_ksm_settings(s)), s);
+}
+
+// The kernel refuses pages_to_scan while the advisor is on: the advisor goes back after every scan
+// parameter, run last.
+TEST(KsmRestoreOrder, ScanParametersThenAdvisorThenRun) {
+    KsmSettings s{{"advisor_max_cpu", "70"}, {"advisor_mode", "scan-time"}, {"max_page_sharing", "256"},
+                  {"pages_to_scan", "100"}, {"run", "1"}, {"sleep_millisecs", "20"}, {"thp", "madvise"}};
+    auto order = ksm_restore_order(s);
+    ASSERT_EQ(order.size(), s.size());
+    auto pos = [&](const std::string& n) { return std::find(order.begin(), order.end(), n) - order.begin(); };
+    EXPECT_LT(pos("pages_to_scan"), pos("advisor_mode"));
+    EXPECT_LT(pos("advisor_max_cpu"), pos("advisor_mode"));
+    EXPECT_EQ(order[order.size() - 2], "advisor_mode");
+    EXPECT_EQ(order.back(), "run");
 }
 
 TEST_F(FakeKsm, EnableThenRestorePutsEverythingBack) {

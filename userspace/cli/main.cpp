@@ -10,6 +10,7 @@
 #include "drivers/native/native_driver.h"
 #include "drivers/qemu/kvm_cpu.h"
 #include "drivers/qemu/qemu_driver.h"
+#include "experiments/cleanup.h"
 #include "experiments/dedup.h"
 #include "experiments/devices.h"
 #include "experiments/exitcost.h"
@@ -17,7 +18,9 @@
 #include "experiments/fleet.h"
 #include "experiments/report.h"
 #include "core/clock.h"
+#include "core/json_text.h"
 #include "core/proc.h"
+#include "core/text.h"
 #include "experiments/memory.h"
 #include "experiments/startup.h"
 #include "cli/trace_cmds.h"
@@ -54,13 +57,41 @@ std::function<void(const std::string&)> progress_printer(bool quiet) {
 // Writes a result's JSON to `path` (atomically) if one was asked for, and says so unless quiet.
 void write_json_if_asked(const std::string& path, const nlohmann::json& j, bool quiet) {
     if (path.empty()) return;
-    write_file_atomic(path, j.dump(2) + "\n");
+    write_file_atomic(path, dump_json(j, 2) + "\n");
     progress_printer(quiet)("wrote " + path);
 }
 
 void require_root(const std::string& what) {
     if (geteuid() != 0)
         throw UserError("`hypetrace " + what + "` must run as root: it loads BPF programs and starts guests (try: sudo)");
+}
+
+// What killed runs left (their containers, scratch directories and, with `ksm`, the host settings
+// they changed), undone before this run starts; each thing undone is said on stderr.
+void repair_dead_runs(bool quiet, bool ksm) {
+    LxcDriver lxc;
+    for (const auto& line : clean_dead_runs({&lxc}, ksm).undone) progress_printer(quiet)(line);
+}
+
+struct CleanupArgs {
+    bool json = false;
+};
+
+int cmd_cleanup(const CleanupArgs& a) {
+    require_root("cleanup");
+    LxcDriver lxc;
+    CleanupResult r = clean_dead_runs({&lxc}, true);
+    if (a.json) {
+        std::cout << dump_json(nlohmann::json{{"undone", r.undone}, {"kept", r.kept}}, 2) << "\n";
+        return 0;
+    }
+    for (const auto& l : r.undone) std::cout << "undone: " << l << "\n";
+    for (const auto& l : r.kept) std::cout << "kept:   " << l << "\n";
+    if (r.undone.empty())
+        std::cout << "nothing left by killed runs" << (r.kept.empty() ? "" : " (what is kept belongs to a live run)") << "\n";
+    else
+        std::cout << r.undone.size() << " thing" << (r.undone.size() > 1 ? "s" : "") << " left by killed runs undone\n";
+    return 0;
 }
 
 struct StartupArgs {
@@ -80,6 +111,7 @@ int cmd_startup(const StartupArgs& a) {
     require_root("startup");
     if (!a.json.empty()) check_writable(a.json, "--json");
 
+    repair_dead_runs(a.quiet, true);
     HostInfo host = probe_host();
     QemuDriver qemu;
     LibvirtDriver libvirt;
@@ -121,8 +153,8 @@ int cmd_startup(const StartupArgs& a) {
     trace.begin(&tracer);
     StartupResult result = run_startup(tracer, host, cfg);
     trace.finish();
+    write_json_if_asked(a.json, to_json(result), a.quiet);  // first: a view that fails must not lose the run
     std::cout << render_text(result) << std::flush;
-    write_json_if_asked(a.json, to_json(result), a.quiet);
     return 0;
 }
 
@@ -169,6 +201,7 @@ int cmd_memory(const MemoryArgs& a) {
     if (!a.json.empty()) check_writable(a.json, "--json");
     if (!a.plot.empty()) check_writable(a.plot, "--plot");
 
+    repair_dead_runs(a.quiet, false);
     HostInfo host = probe_host();
     QemuDriver qemu;
     LibvirtDriver libvirt;
@@ -180,7 +213,6 @@ int cmd_memory(const MemoryArgs& a) {
     cfg.settle_timeout_s = a.settle_timeout;
     cfg.settle_merges = a.settle_merges;
     cfg.settle_window_s = a.settle_window;
-    cfg.reapers = {&lxc};
     if (a.thp != "keep") cfg.thp = a.thp;
     cfg.ksm_pages_to_scan = a.pages_to_scan;
     cfg.ksm_sleep_ms = a.sleep_ms;
@@ -220,8 +252,8 @@ int cmd_memory(const MemoryArgs& a) {
         std::cerr << "[hypetrace] a previous run died with KSM changed: its saved settings were restored" << std::endl;
     MemoryResult result = run_memory(tracer, ksm, host, cfg);
     trace.finish();
+    write_json_if_asked(a.json, to_json(result), a.quiet);  // first: a view that fails must not lose the run
     std::cout << render_text(result) << std::flush;
-    write_json_if_asked(a.json, to_json(result), a.quiet);
     if (!a.plot.empty()) {
         write_file_atomic(a.plot, render_svg(result));
         if (!a.quiet) std::cerr << "[hypetrace] wrote " << a.plot << std::endl;
@@ -290,10 +322,13 @@ int cmd_dedup(const DedupArgs& a) {
     AccelRequest req = parse_accel_request(a.accel);
     require_root("dedup");
     if (!a.json.empty()) check_writable(a.json, "--json");
+    if (std::error_code ec; !a.image_files.empty() && !std::filesystem::is_directory(a.image_files, ec))
+        throw usage_error("--image-files " + visible(a.image_files) + ": not a directory (give the guest's rootfs)");
     auto progress = progress_printer(a.quiet);
 
     TraceSession trace(a.trace, "dedup", a.quiet);
     trace.begin(nullptr);
+    repair_dead_runs(a.quiet, false);
     HostInfo host = probe_host();
     DedupConfig cfg;
     cfg.host = !a.no_host;
@@ -326,7 +361,6 @@ int cmd_dedup(const DedupArgs& a) {
             accel = choose_accel(req, host);
             fc.accel = accel.accel;
             accel_name = to_string(accel.accel);
-            if (accel.notice) progress("notice: VM accelerator " + accel.reason);
         }
         fc.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : a.lxc ? 120 : accel.accel == Accel::tcg ? 600 : 180;
         GuestSpec spec;
@@ -335,11 +369,7 @@ int cmd_dedup(const DedupArgs& a) {
         spec.accel = fc.accel;
         spec.rootfs = fc.rootfs;
         fc.driver->preflight(spec);
-        for (const auto& dir : stale_scratch_dirs(fc.scratch_parent)) {
-            lxc.reap(dir);
-            std::error_code ec;
-            std::filesystem::remove_all(dir, ec);
-        }
+        if (a.kvm && accel.notice) progress("notice: VM accelerator " + accel.reason);
         // As the paper: KSM and huge pages off, so pages are compared 4 KiB by 4 KiB, unmerged.
         guard->disable();
         if (a.thp != "keep") guard->set_thp(a.thp);
@@ -391,10 +421,12 @@ int cmd_dedup(const DedupArgs& a) {
         check_ksm_estimate(result, *guard, a.ksm_timeout, progress);
     }
     if (fleet) fleet->clear();
-    if (guard) guard->restore();
+    if (guard && !guard->restore())
+        std::cerr << "[hypetrace] warning: KSM is not fully restored: " << guard->restore_failures()
+                  << "; the next run that takes KSM retries from its saved settings" << std::endl;
     trace.finish();
+    write_json_if_asked(a.json, to_json(result), a.quiet);  // first: a view that fails must not lose the run
     std::cout << render_text(result) << std::flush;
-    write_json_if_asked(a.json, to_json(result), a.quiet);
     return 0;
 }
 
@@ -412,6 +444,7 @@ int cmd_exitcost(const ExitcostArgs& a) {
         throw usage_error("exitcost measures VM exits, and TCG has none: use --accel kvm (or auto)");
     require_root("exitcost");
     if (!a.json.empty()) check_writable(a.json, "--json");
+    repair_dead_runs(a.quiet, true);
     HostInfo host = probe_host();
     if (!host.kvm_device)
         throw UserError("exitcost needs KVM and /dev/kvm does not open read-write here: load kvm (modprobe kvm_intel or "
@@ -444,6 +477,7 @@ int cmd_exitcost(const ExitcostArgs& a) {
     // --attach-only: the programs stay attached (counting nothing) while only the wall time is kept
     ExitcostResult result = run_exitcost(a.attach_only ? nullptr : tracer.get(), host, cfg);
     trace.finish();
+    write_json_if_asked(a.json, to_json(result), a.quiet);  // first: a view that fails must not lose the run
     if (a.no_trace || a.attach_only) {
         Summary s = summarize(result.run_wall_s);
         std::cout << (a.no_trace ? "exitcost without tracing: " : "exitcost with the KVM programs attached, counting nothing: ")
@@ -452,7 +486,6 @@ int cmd_exitcost(const ExitcostArgs& a) {
     } else {
         std::cout << render_text(result) << std::flush;
     }
-    write_json_if_asked(a.json, to_json(result), a.quiet);
     return 0;
 }
 
@@ -469,8 +502,9 @@ int cmd_io(const IoArgs& a) {
     AccelRequest req = parse_accel_request(a.accel);
     IoConfig cfg;
     if (!a.job.empty()) {
-        auto text = read_text(a.job);
-        if (!text) throw UserError("--job " + a.job + ": cannot read it (give a fio job file)");
+        std::error_code ec;
+        auto text = std::filesystem::is_regular_file(a.job, ec) ? read_text(a.job) : std::nullopt;
+        if (!text) throw usage_error("--job " + visible(a.job) + ": not a readable file (give a fio job file)");
         cfg.job_text = *text;
         cfg.job_name = std::filesystem::path(a.job).filename().string();
     } else {
@@ -479,6 +513,7 @@ int cmd_io(const IoArgs& a) {
     require_root("io");
     if (!a.json.empty()) check_writable(a.json, "--json");
     if (a.native && which("fio").empty()) throw UserError("fio not found: install fio (scripts/setup.sh does)");
+    repair_dead_runs(a.quiet, true);
     HostInfo host = probe_host();
     QemuDriver qemu;
     LxcDriver lxc;
@@ -487,10 +522,11 @@ int cmd_io(const IoArgs& a) {
     cfg.runtime_s = a.runtime;
     auto progress = progress_printer(a.quiet);
     cfg.progress = progress;
+    std::string accel_notice;  // said once the images are known to be there
     if (a.kvm) {
         AccelChoice accel = choose_accel(req, host);
         cfg.accel = accel.accel;
-        if (accel.notice) progress("notice: VM accelerator " + accel.reason);
+        accel_notice = accel.notice ? "notice: VM accelerator " + accel.reason : "";
         cfg.techniques.push_back({"kvm", accel.accel == Accel::tcg ? "KVM (TCG)" : "KVM", &qemu});
     }
     if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc});
@@ -503,6 +539,7 @@ int cmd_io(const IoArgs& a) {
             spec.accel = cfg.accel;
             t.driver->preflight(spec);
         }
+    if (!accel_notice.empty()) progress(accel_notice);
     cfg.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : cfg.accel == Accel::tcg ? 600 : 180;
     TracerOptions topts;
     topts.verbose = a.verbose;
@@ -512,8 +549,8 @@ int cmd_io(const IoArgs& a) {
     trace.begin(&tracer);
     IoResult result = run_io(tracer, host, cfg);
     trace.finish();
+    write_json_if_asked(a.json, to_json(result), a.quiet);  // first: a view that fails must not lose the run
     std::cout << render_text(result) << std::flush;
-    write_json_if_asked(a.json, to_json(result), a.quiet);
     return 0;
 }
 
@@ -522,6 +559,7 @@ int cmd_devices(const DevicesArgs& a) {
     AccelRequest req = parse_accel_request(a.accel);
     require_root("devices");
     if (!a.json.empty()) check_writable(a.json, "--json");
+    repair_dead_runs(a.quiet, false);
     HostInfo host = probe_host();
     MemoryConfig cfg;
     cfg.images.dir = a.images;
@@ -531,8 +569,6 @@ int cmd_devices(const DevicesArgs& a) {
     if (a.thp != "keep") cfg.thp = a.thp;
     cfg.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : (cfg.accel.accel == Accel::tcg ? 600 : 180);
     cfg.settle_timeout_s = a.settle_timeout;
-    LxcDriver lxc;  // only to stop containers a killed memory run left behind
-    cfg.reapers = {&lxc};
     std::vector<std::unique_ptr<LibvirtDriver>> drivers;
     for (const auto& d : sets) {
         drivers.push_back(std::make_unique<LibvirtDriver>("qemu:///system", d));
@@ -557,8 +593,8 @@ int cmd_devices(const DevicesArgs& a) {
     result.memory = run_memory(tracer, ksm, host, cfg);
     trace.finish();
     result.rows = summarize_devices(result.memory, sets);
+    write_json_if_asked(a.json, to_json(result), a.quiet);  // first: a view that fails must not lose the run
     std::cout << render_text(result) << std::flush;
-    write_json_if_asked(a.json, to_json(result), a.quiet);
     return 0;
 }
 
@@ -598,7 +634,7 @@ int cmd_host(bool json, bool verbose) {
     j["trace_sources"] = sources;
     if (!tracer_error.empty()) j["trace_error"] = tracer_error;
     if (json) {
-        std::cout << j.dump(2) << "\n";
+        std::cout << dump_json(j, 2) << "\n";
         return 0;
     }
     std::cout << "host:      " << h.hostname << " (" << h.os << ")\n"
@@ -618,6 +654,35 @@ int cmd_host(bool json, bool verbose) {
                                                 : "not attached (" + s["note"].get<std::string>() + ")")
                   << "\n";
     return 0;
+}
+
+// Seconds an option may name: from 1 ms to a day. Nanosecond counts are int64: 1e300 s, or
+// 1e12 s, would wrap into a negative deadline.
+// A number from `lo` to `hi`; CLI::Range lets NaN through (every comparison with it is false).
+CLI::Validator finite_range(double lo, double hi, const std::string& what) {
+    return CLI::Validator(
+        [lo, hi](std::string& s) -> std::string {
+            char* end = nullptr;
+            const double v = std::strtod(s.c_str(), &end);
+            if (s.empty() || *end || !std::isfinite(v) || v < lo || v > hi)
+                return "'" + visible(s) + "' is not a number from " + fmt("%g", lo) + " to " + fmt("%g", hi);
+            return "";
+        },
+        what);
+}
+const CLI::Validator kSeconds = finite_range(0.001, 86400.0, "SECONDS");
+const CLI::Validator kSecondsOrZero = finite_range(0.0, 86400.0, "SECONDS");
+
+// A pid of this host: digits, 1 to pid_max - 1 (CLI11's number checks pass 4294967297, which
+// would become pid 1).
+CLI::Validator pid_validator() {
+    return CLI::Validator(
+        [](std::string& s) -> std::string {
+            const pid_t max = pid_max();
+            if (parse_pid(s, max)) return "";
+            return "'" + s + "' is not a pid: pids on this host run from 1 to " + std::to_string(max - 1);
+        },
+        "PID");
 }
 
 void add_accel_option(CLI::App* app, std::string& accel) {
@@ -666,7 +731,7 @@ int main(int argc, char** argv) {
     startup->add_option("--runs", sa.runs, "measured runs per technique")->check(CLI::Range(1u, 1000u))->capture_default_str();
     startup->add_option("--warmup", sa.warmup, "discarded warm-up runs before them")->check(CLI::Range(0u, 100u))->capture_default_str();
     startup->add_option("--timeout", sa.timeout, "seconds a guest may take to be ready (default 240 under TCG, 120 otherwise)")
-        ->check(CLI::PositiveNumber);
+        ->check(kSeconds);
     startup->add_option("--json", sa.json, "write the result as versioned JSON to FILE (atomically)");
     add_trace_option(startup, sa.trace);
     startup->add_option("--images", sa.images, "guest images directory")->capture_default_str();
@@ -707,17 +772,17 @@ int main(int argc, char** argv) {
     memory->add_option("--boot-timeout", ma.boot_timeout, "seconds a step's new guests may take to be ready "
                                                          "(default: 600 for VMs under TCG, 180 under KVM, 120 for "
                                                          "containers only)")
-        ->check(CLI::PositiveNumber);
+        ->check(kSeconds);
     memory->add_option("--settle-timeout", ma.settle_timeout, "seconds to wait for memory to settle per step; "
                                                              "measured anyway after it, and flagged")
-        ->check(CLI::PositiveNumber)
+        ->check(kSeconds)
         ->capture_default_str();
     memory->add_option("--settle-merges", ma.settle_merges, "KSM on: settled when full scans merge at most this many "
                                                            "pages on average over --settle-window (default: when the "
                                                            "burndown has flattened)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(finite_range(0.0, 1e9, "PAGES"));
     memory->add_option("--settle-window", ma.settle_window, "KSM on: seconds per window of the burndown comparison")
-        ->check(CLI::Range(1.0, 600.0))
+        ->check(finite_range(1.0, 600.0, "SECONDS"))
         ->capture_default_str();
     memory->add_option("--ksm-pages-to-scan", ma.pages_to_scan, "KSM scan rate while on: pages per wake-up")
         ->check(CLI::Range(1u, 1000000u))
@@ -754,9 +819,9 @@ int main(int argc, char** argv) {
     devices->add_option("--images", da.images, "guest images directory")->capture_default_str();
     devices->add_option("--boot-timeout", da.boot_timeout, "seconds a set's VMs may take to be ready "
                                                           "(default 600 under TCG, 180 otherwise)")
-        ->check(CLI::PositiveNumber);
+        ->check(kSeconds);
     devices->add_option("--settle-timeout", da.settle_timeout, "seconds to wait for memory to settle per set")
-        ->check(CLI::PositiveNumber)
+        ->check(kSeconds)
         ->capture_default_str();
     devices->add_flag("-q,--quiet", da.quiet, "no progress lines on stderr");
     devices->add_flag("-v,--verbose", da.verbose, "show libbpf's messages");
@@ -770,7 +835,7 @@ int main(int argc, char** argv) {
                                               "a second guest, and what KSM could merge (paper Table 1, section 4)");
     dedup->add_option("--guest", xa.guest, "a running guest: libvirt domain, LXC container or QEMU -name");
     dedup->add_option("--pid", xa.pid, "a running guest by pid: a QEMU process, or a process and its descendants")
-        ->check(CLI::PositiveNumber);
+        ->check(pid_validator());
     dedup->add_option("--vs-guest", xa.vs, "the second guest (name or pid) for the 'between the two guests' row");
     dedup->add_flag("--kvm", xa.kvm, "boot full VMs (1 GiB, idle at multi-user) and scan the first; KSM held off and "
                                      "THP never while they run, as the paper; restored after");
@@ -780,7 +845,7 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1u, 16u))
         ->capture_default_str();
     dedup->add_option("--quiesce", xa.quiesce, "with --kvm/--lxc: seconds to let the guests settle after ready")
-        ->check(CLI::NonNegativeNumber)
+        ->check(kSecondsOrZero)
         ->capture_default_str();
     dedup->add_option("--image-files", xa.image_files, "a directory holding the guest's files (its rootfs): guest RAM "
                                                        "pages equal to a 4 KiB block of one are counted as page cache "
@@ -789,7 +854,7 @@ int main(int argc, char** argv) {
     dedup->add_flag("--ksm-check", xa.ksm_check, "after the scan, switch KSM on until pages_sharing settles and "
                                                  "compare it with the estimate (host-wide; restored after)");
     dedup->add_option("--ksm-timeout", xa.ksm_timeout, "--ksm-check: seconds to wait for KSM to settle")
-        ->check(CLI::PositiveNumber)
+        ->check(kSeconds)
         ->capture_default_str();
     add_accel_option(dedup, xa.accel);
     dedup->add_option("--driver", xa.driver, "with --kvm: qemu or libvirt")
@@ -800,7 +865,7 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"keep", "never", "madvise", "always"}))
         ->capture_default_str();
     dedup->add_option("--boot-timeout", xa.boot_timeout, "with --kvm/--lxc: seconds the guests may take to be ready")
-        ->check(CLI::PositiveNumber);
+        ->check(kSeconds);
     dedup->add_option("--images", xa.images, "guest images directory")->capture_default_str();
     dedup->add_option("--json", xa.json, "write the result as versioned JSON to FILE (atomically)");
     add_trace_option(dedup, xa.trace);
@@ -828,7 +893,7 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0u, 10000000u))
         ->capture_default_str();
     exitcost->add_option("--runs", ea.runs, "payload runs (a new QEMU each)")->check(CLI::Range(1u, 1000u))->capture_default_str();
-    exitcost->add_option("--timeout", ea.timeout, "seconds one run may take")->check(CLI::PositiveNumber)->capture_default_str();
+    exitcost->add_option("--timeout", ea.timeout, "seconds one run may take")->check(kSeconds)->capture_default_str();
     auto* no_trace = exitcost->add_flag("--no-trace", ea.no_trace, "run the payload without any BPF program (the overhead baseline)");
     exitcost->add_flag("--attach-only", ea.attach_only,
                        "attach the KVM programs but count nothing: what the tracepoints cost by themselves")
@@ -857,7 +922,7 @@ int main(int argc, char** argv) {
     io->add_option("--runtime", ia.runtime, "seconds per job section")->check(CLI::Range(1u, 3600u))->capture_default_str();
     add_accel_option(io, ia.accel);
     io->add_option("--images", ia.images, "guest images directory")->capture_default_str();
-    io->add_option("--boot-timeout", ia.boot_timeout, "seconds a guest may take to start its job")->check(CLI::PositiveNumber);
+    io->add_option("--boot-timeout", ia.boot_timeout, "seconds a guest may take to start its job")->check(kSeconds);
     io->add_option("--json", ia.json, "write the result as versioned JSON to FILE (atomically)");
     add_trace_option(io, ia.trace);
     io->add_flag("-q,--quiet", ia.quiet, "no progress lines on stderr");
@@ -917,6 +982,16 @@ int main(int argc, char** argv) {
                      "One track per guest and process (its lifetime a slice), the benchmark's phases as slices,\n"
                      "exec and phase marks, counters of exits/s, faults/s, KSM merges/s and CPU per guest.");
 
+    CleanupArgs ca;
+    auto* cleanup = app.add_subcommand("cleanup", "Undo what killed runs left: their containers, scratch directories, "
+                                                  "KSM/THP/inotify settings");
+    cleanup->add_flag("--json", ca.json, "print what was undone and kept as JSON");
+    cleanup->footer("Examples:\n"
+                    "  hypetrace cleanup          # after a run was killed with SIGKILL, or the host crashed\n"
+                    "  hypetrace cleanup --json\n"
+                    "Every experiment does the same at its start; a live run's guests, files and settings are kept.\n"
+                    "Exit status 0 whether or not anything was found.");
+
     auto* host = app.add_subcommand("host", "What this host can do: accelerator choice, BTF, which trace sources attach");
     host->add_flag("--json", host_json, "print as JSON");
     host->add_flag("-v,--verbose", host_verbose, "show libbpf's messages");
@@ -954,6 +1029,7 @@ int main(int argc, char** argv) {
         if (*exitcost) return cmd_exitcost(ea);
         if (*io) return cmd_io(ia);
         if (*host) return cmd_host(host_json, host_verbose);
+        if (*cleanup) return cmd_cleanup(ca);
         if (*record) return cmd_record(ra, "/proc/self/exe");
         if (*flamegraph) return cmd_flamegraph(fa);
         if (*timeline) return cmd_timeline(ta);

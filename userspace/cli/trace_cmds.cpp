@@ -6,6 +6,7 @@
 #include "core/files.h"
 #include "core/flamegraph.h"
 #include "core/host.h"
+#include "core/json_text.h"
 #include "core/text.h"
 #include "core/timeline.h"
 #include "experiments/report.h"
@@ -167,7 +168,7 @@ int cmd_timeline(const TimelineArgs& a) {
     if (a.dir.empty()) throw usage_error("timeline needs a trace directory (made with --trace DIR): hypetrace timeline DIR");
     TraceData t = read_trace_dir(a.dir);
     const std::string out = a.out.empty() ? (std::filesystem::path(a.dir) / "timeline.json").string() : a.out;
-    write_file_atomic(out, chrome_trace(t).dump() + "\n");
+    write_file_atomic(out, dump_json(chrome_trace(t)) + "\n");
     say(a.quiet, "wrote " + out + " (open it in the Perfetto UI or chrome://tracing)");
     return 0;
 }

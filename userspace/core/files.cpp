@@ -20,10 +20,17 @@ void check_writable(const fs::path& path, const std::string& flag) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec))
         throw UserError(flag + " " + path.string() + ": directory " + dir.string() + " does not exist", 2);
-    if (access(dir.c_str(), W_OK) != 0)
-        throw UserError(flag + " " + path.string() + ": directory " + dir.string() + " is not writable", 2);
     if (fs::is_directory(path, ec))
         throw UserError(flag + " " + path.string() + ": is a directory, give a file name", 2);
+    // A file made and removed there, as write_file_atomic will: access(2) says yes to root for
+    // /proc or a read-only mount, where the result would be lost at the run's end.
+    std::string tmpl = (dir / ".hypetrace-probe-XXXXXX").string();
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    int fd = mkstemp(buf.data());
+    if (fd < 0) throw UserError(errno_text(flag + " " + path.string() + ": cannot write in " + dir.string(), errno), 2);
+    close(fd);
+    unlink(buf.data());
 }
 
 void write_file_atomic(const fs::path& path, const std::string& content) {
@@ -76,9 +83,33 @@ std::vector<fs::path> stale_scratch_dirs(const fs::path& parent) {
     return out;
 }
 
-ScratchDir::ScratchDir(const fs::path& parent, const std::string& prefix) {
+void fsync_path(const fs::path& path) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw UserError(errno_text("cannot open " + path.string() + " to sync it", errno));
+    const int rc = fsync(fd);
+    const int err = errno;
+    close(fd);
+    if (rc != 0) throw UserError(errno_text("cannot sync " + path.string(), err));
+}
+
+void ensure_private_dir(const fs::path& dir) {
     std::error_code ec;
-    fs::create_directories(parent, ec);
+    if (dir.has_parent_path() && dir.parent_path() != dir) fs::create_directories(dir.parent_path(), ec);
+    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+        throw UserError(errno_text("cannot create " + dir.string(), errno));
+    struct stat st {};
+    if (lstat(dir.c_str(), &st) != 0) throw UserError(errno_text("cannot inspect " + dir.string(), errno));
+    const std::string fix = ": remove it (rm -rf " + dir.string() + ") and run again; hypetrace makes it itself";
+    if (S_ISLNK(st.st_mode)) throw UserError(dir.string() + " is a symbolic link, not hypetrace's directory" + fix);
+    if (!S_ISDIR(st.st_mode)) throw UserError(dir.string() + " is not a directory" + fix);
+    if (st.st_uid != geteuid())
+        throw UserError(dir.string() + " belongs to uid " + std::to_string(st.st_uid) + ", not to this user (uid " +
+                        std::to_string(geteuid()) + ")" + fix);
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) throw UserError(dir.string() + " is writable by other users" + fix);
+}
+
+ScratchDir::ScratchDir(const fs::path& parent, const std::string& prefix) {
+    ensure_private_dir(parent);
     std::string tmpl = (parent / (prefix + "-XXXXXX")).string();
     std::vector<char> buf(tmpl.begin(), tmpl.end());
     buf.push_back('\0');

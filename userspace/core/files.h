@@ -12,6 +12,10 @@ namespace ht {
 // Throws UserError with one line if the directory is missing or not writable.
 void write_file_atomic(const std::filesystem::path& path, const std::string& content);
 
+// fsync(2) of a file or directory (its entries), so what was written survives a crash before
+// a rename is relied on. Throws UserError.
+void fsync_path(const std::filesystem::path& path);
+
 // Checks up front that `path` can be written atomically later (parent exists, writable), so a
 // long experiment does not fail at its very end. Throws UserError.
 void check_writable(const std::filesystem::path& path, const std::string& flag);
@@ -20,9 +24,15 @@ void check_writable(const std::filesystem::path& path, const std::string& flag);
 // named PREFIX-PID-XXXXXX (ScratchDir with a prefix ending in the pid) whose PID is not alive.
 std::vector<std::filesystem::path> stale_scratch_dirs(const std::filesystem::path& parent);
 
+// Makes `dir` (mode 0755, its missing ancestors too) or checks the one found there: a real
+// directory, not a symlink, owned by this user, writable by no one else. A directory that another
+// user made first in a shared place (/var/tmp) could be swapped for symlinks under a root run and
+// steer its writes anywhere: refused, with one line saying what to remove. Throws UserError.
+void ensure_private_dir(const std::filesystem::path& dir);
+
 class ScratchDir {
 public:
-    // Creates a fresh directory under `parent` (created if missing) named prefix-XXXXXX.
+    // Creates a fresh directory under `parent` (ensure_private_dir) named prefix-XXXXXX.
     ScratchDir(const std::filesystem::path& parent, const std::string& prefix);
     ~ScratchDir();
     ScratchDir(const ScratchDir&) = delete;

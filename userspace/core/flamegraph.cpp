@@ -2,6 +2,7 @@
 #include "core/flamegraph.h"
 
 #include "core/error.h"
+#include "core/json_text.h"
 #include "core/kvm_names.h"
 #include "core/text.h"
 #include "hypetrace.h"
@@ -149,7 +150,7 @@ text { font-family: Verdana, sans-serif; font-size: 11px; fill: #000; }
 <text id="details" x="10" y=")" + std::to_string(height - 14) + R"("> </text>
 <script type="text/ecmascript"><![CDATA[
 const D = )";
-    std::string js = data.dump();
+    std::string js = dump_json(data);
     // "]]>" would end the CDATA section early, "</script>" an HTML page the SVG is pasted into:
     // '<' and '>' as JSON escapes.
     for (std::size_t p = 0; (p = js.find_first_of("<>", p)) != std::string::npos;)

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
 #include <sstream>
 #include <mutex>
@@ -56,15 +57,20 @@ bool write_setting(const fs::path& file, const std::string& value, int* err) {
     return n == ssize_t(value.size());
 }
 
-// Order of restoration: scan parameters first, `run` last, so ksmd never runs with a mix.
-std::vector<std::string> restore_order(const KsmSettings& s) {
+}  // namespace
+
+// Scan parameters first, then advisor_mode (kernel 6.9+: while the advisor is on, the kernel refuses
+// a write to pages_to_scan, which it then sets itself), `run` last, so ksmd never runs with a mix.
+std::vector<std::string> ksm_restore_order(const KsmSettings& s) {
     std::vector<std::string> names;
     for (const auto& [k, v] : s)
-        if (k != "run") names.push_back(k);
-    if (s.count("run")) names.push_back("run");
+        if (k != "run" && k != "advisor_mode") names.push_back(k);
+    for (const char* last : {"advisor_mode", "run"})
+        if (s.count(last)) names.push_back(last);
     return names;
 }
 
+namespace {
 }  // namespace
 
 KsmSettings read_ksm_settings(const fs::path& dir) {
@@ -121,7 +127,7 @@ HostSettingsGuard::HostSettingsGuard(fs::path sysfs_dir, fs::path state_dir, std
     if (!fs::exists(sysfs_ / "run", ec))
         throw UserError("this kernel has no KSM (" + (sysfs_ / "run").string() +
                         " is missing): build it with CONFIG_KSM=y, or run without --ksm");
-    fs::create_directories(state_, ec);
+    ensure_private_dir(state_);
     const fs::path lock = state_ / "settings.lock";
     // A POSIX record lock, not flock(): forked children (liblxc's, mid-start when a run is killed)
     // do not inherit it, so it goes exactly when this process does. POSIX locks are per process
@@ -166,7 +172,7 @@ HostSettingsGuard::HostSettingsGuard(fs::path sysfs_dir, fs::path state_dir, std
         if (!restore()) {
             release_lock();
             throw UserError("a previous hypetrace run left KSM changed and its settings (" + saved_file.string() +
-                            ") cannot be written back; fix /sys/kernel/mm/ksm by hand and remove that file");
+                            ") cannot be written back: " + failed_ + "; fix them by hand and remove that file");
         }
         restored_ = false;
     }
@@ -233,12 +239,26 @@ bool HostSettingsGuard::restore() noexcept {
     bool ok = true;
     try {
         KsmSettings now = current();
-        for (const auto& name : restore_order(saved_)) {
+        // A scan parameter to write while the advisor is on (a run killed before it turned the
+        // advisor off, or a user who turned it on since): the advisor off first, back in its turn.
+        bool param_differs = false;
+        for (const auto& [name, want] : saved_)
+            if (name != "run" && name != "advisor_mode" && now.count(name) && now[name] != want) param_differs = true;
+        if (param_differs && now.count("advisor_mode") && now["advisor_mode"] != "none") {
+            int err = 0;
+            if (write_setting(file_of("advisor_mode"), "none", &err)) now["advisor_mode"] = "none";
+        }
+        failed_.clear();
+        for (const auto& name : ksm_restore_order(saved_)) {
             const std::string& want = saved_.at(name);
             auto it = now.find(name);
             if (it == now.end() || it->second == want) continue;
             int err = 0;
-            if (!write_setting(file_of(name), want, &err)) ok = false;
+            if (!write_setting(file_of(name), want, &err)) {
+                ok = false;
+                failed_ += (failed_.empty() ? "" : ", ") + file_of(name).string() + "=" + want + " (" +
+                           std::string(strerror(err)) + ")";
+            }
         }
         if (ok) {
             std::error_code ec;

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace ht {
 
@@ -24,6 +25,10 @@ KsmSettings read_ksm_settings(const std::filesystem::path& dir);
 // Serialisation of settings.saved: "name value" lines.
 std::string format_ksm_settings(const KsmSettings& s);
 KsmSettings parse_ksm_settings(const std::string& text);
+
+// The order restore() writes settings in: scan parameters, then advisor_mode (while the advisor is
+// on, the kernel refuses pages_to_scan), then run.
+std::vector<std::string> ksm_restore_order(const KsmSettings& s);
 
 struct KsmCounters {
     uint64_t pages_shared = 0, pages_sharing = 0, pages_unshared = 0, pages_volatile = 0, full_scans = 0;
@@ -63,6 +68,8 @@ public:
     bool restore() noexcept;
 
     const KsmSettings& saved() const { return saved_; }
+    // What the last restore() could not write back ("file=value (reason)", comma-separated).
+    const std::string& restore_failures() const { return failed_; }
     bool recovered() const { return recovered_; }
     const std::filesystem::path& sysfs_dir() const { return sysfs_; }
 
@@ -74,6 +81,7 @@ private:
     std::filesystem::path sysfs_, state_;
     std::map<std::string, std::filesystem::path> extra_;
     KsmSettings saved_;
+    std::string failed_;
     int lock_fd_ = -1;
     std::string lock_path_;
     bool recovered_ = false;

@@ -178,6 +178,23 @@ std::string cgroup_dir_under(const std::string& proc_cgroup, const std::string& 
     return {};
 }
 
+pid_t pid_max() {
+    auto t = read_text("/proc/sys/kernel/pid_max");
+    long v = t ? std::strtol(t->c_str(), nullptr, 10) : 0;
+    return v > 1 && v <= 4194304 ? pid_t(v) : pid_t(4194304);
+}
+
+std::optional<pid_t> parse_pid(const std::string& s, pid_t max) {
+    if (s.empty() || s.size() > 10) return std::nullopt;
+    uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + uint64_t(c - '0');
+    }
+    if (v < 1 || v >= uint64_t(max)) return std::nullopt;
+    return pid_t(v);
+}
+
 bool process_alive(pid_t pid) {
     auto text = read_text("/proc/" + std::to_string(pid) + "/stat");
     if (!text) return false;

@@ -48,6 +48,13 @@ std::vector<pid_t> parse_pid_list(const std::string& text);
 // Ubuntu 22.04+, Fedora), else the v1 pids or memory hierarchy (hybrid). "" if none matches.
 std::string cgroup_dir_under(const std::string& proc_cgroup, const std::string& mountinfo, const std::string& prefix);
 
+// The kernel's largest pid + 1 (/proc/sys/kernel/pid_max; 4194304, the most it can be, if unreadable).
+pid_t pid_max();
+
+// `s` as a pid: decimal digits only, 1 to pid_max() - 1; nullopt otherwise ("4294967297" is not
+// pid 1, "99999999999999999999" is no pid at all).
+std::optional<pid_t> parse_pid(const std::string& s, pid_t max);
+
 // True if /proc/PID exists and is not a zombie.
 bool process_alive(pid_t pid);
 

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/json_text.h"
 #include "core/proc.h"
 #include "core/text.h"
 
@@ -123,13 +124,21 @@ void write_trace_dir(const std::string& dir, const TraceData& t) {
             o << "# hypetrace trace " << kTraceFormatVersion << ": " << header << "\n";
             return o;
         };
+        // Every stream closed and checked (a full disk fails the close's flush, not the writes
+        // before it), then on disk before the directory is renamed into place: a trace directory
+        // is complete or absent.
+        auto done = [&](std::ofstream& o, const char* name) {
+            o.close();
+            if (o.fail()) throw UserError("cannot write " + std::string(name) + " in " + tmp.string() + " (disk full?)");
+            fsync_path(tmp / name);
+        };
         {
             auto o = open("samples.tsv",
                           "bucket_start_ns tgid pid comm ustack kstack count exit (stacks in stacks.tsv)");
             for (const auto& s : t.profile.samples)
                 o << s.bucket_start_ns << '\t' << s.tgid << '\t' << s.pid << '\t' << clean(s.comm) << '\t' << s.ustack
                   << '\t' << s.kstack << '\t' << s.count << '\t' << s.handling << '\n';
-            if (!o) throw UserError("cannot write samples.tsv in " + tmp.string());
+            done(o, "samples.tsv");
         }
         {
             auto o = open("stacks.tsv", "id frames (root first, ';' between)");
@@ -139,23 +148,27 @@ void write_trace_dir(const std::string& dir, const TraceData& t) {
                 for (std::size_t i = 0; i < f.size(); ++i) o << (i ? ";" : "") << clean(f[i], true);
                 o << '\n';
             }
+            done(o, "stacks.tsv");
         }
         {
             auto o = open("events.tsv", "ts_ns type guest pid tgid ppid aux comm path");
             for (const auto& e : t.events)
                 o << e.ts_ns << '\t' << event_type_name(e.type) << '\t' << e.guest << '\t' << e.pid << '\t' << e.tgid
                   << '\t' << e.ppid << '\t' << e.aux << '\t' << clean(e.comm) << '\t' << clean(e.path) << '\n';
+            done(o, "events.tsv");
         }
         {
             auto o = open("counters.tsv", "guest start_ns width_ns kind sub phase value");
             for (const auto& c : t.counters)
                 o << c.guest << '\t' << c.start_ns << '\t' << c.width_ns << '\t' << counter_kind_name(c.kind) << '\t'
                   << c.sub << '\t' << c.phase << '\t' << c.value << '\n';
+            done(o, "counters.tsv");
         }
         {
             auto o = open("ksm.tsv", "ts_ns seq rmap_items merges errors (one line per full KSM scan)");
             for (const auto& k : t.ksm_scans)
                 o << k.ts_ns << '\t' << k.seq << '\t' << k.rmap_items << '\t' << k.merges << '\t' << k.errors << '\n';
+            done(o, "ksm.tsv");
         }
         nlohmann::json j = t.meta;
         j["format"] = "hypetrace-trace";
@@ -177,9 +190,11 @@ void write_trace_dir(const std::string& dir, const TraceData& t) {
                         {"user_frames_named", p.user_frames_named}};
         j["files"] = {{"samples", "samples.tsv"}, {"stacks", "stacks.tsv"}, {"events", "events.tsv"},
                       {"counters", "counters.tsv"}, {"ksm", "ksm.tsv"}};
-        write_file_atomic(tmp / "trace.json", j.dump(2) + "\n");
+        write_file_atomic(tmp / "trace.json", dump_json(j, 2) + "\n");
+        fsync_path(tmp);
         if (fs::exists(final_dir, ec)) fs::remove(final_dir);  // empty (checked)
         fs::rename(tmp, final_dir);
+        fsync_path(final_dir.parent_path());
     } catch (const fs::filesystem_error& e) {
         fs::remove_all(tmp, ec);
         throw UserError("cannot write the trace directory " + dir + ": " + e.code().message());

@@ -6,6 +6,7 @@
 #include "core/interrupt.h"
 #include "core/memusage.h"
 #include "core/proc.h"
+#include "core/text.h"
 #include "experiments/report.h"
 
 #include <algorithm>
@@ -151,7 +152,11 @@ std::vector<GuestRef> list_guests() {
 
 GuestRef resolve_guest(const std::string& what) {
     if (!what.empty() && std::all_of(what.begin(), what.end(), ::isdigit)) {
-        pid_t pid = pid_t(std::stol(what));
+        const pid_t max = pid_max();
+        auto parsed = parse_pid(what, max);
+        if (!parsed)
+            throw UserError("'" + visible(what) + "' is not a pid: pids on this host run from 1 to " + std::to_string(max - 1));
+        const pid_t pid = *parsed;
         if (!process_alive(pid)) throw UserError("no process " + what + " (--pid): is the guest running?");
         std::string cmd = cmdline_of(pid);
         if (is_qemu_cmdline(cmd)) return vm_ref(what, "--pid (QEMU)", pid);
@@ -163,6 +168,11 @@ GuestRef resolve_guest(const std::string& what) {
         g.pids = process_tree(pid);
         return g;
     }
+    // The name becomes a path component below (libvirt's pid file): one component, printable.
+    if (what.empty() || what == "." || what == ".." || what.find('/') != std::string::npos ||
+        std::any_of(what.begin(), what.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+        throw UserError("'" + visible(what) + "' is not a guest name: a name has no '/', is not '.' or '..', and has "
+                        "no control characters (hypetrace dedup --list shows the running guests)");
     // A libvirt domain: libvirtd writes the QEMU pid next to the domain's runtime state.
     if (auto t = read_text("/run/libvirt/qemu/" + what + ".pid")) {
         pid_t pid = pid_t(atol(t->c_str()));

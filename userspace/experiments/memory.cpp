@@ -10,6 +10,7 @@
 #include "experiments/plot.h"
 #include "experiments/report.h"
 
+#include <iostream>
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -343,13 +344,6 @@ MemoryResult run_memory(Tracer& tracer, HostSettingsGuard& ksm, const HostInfo& 
     res.ksm_recovered = ksm.recovered();
     res.ksm_pages_to_scan = cfg.ksm_pages_to_scan;
     res.ksm_sleep_ms = cfg.ksm_sleep_ms;
-    // What a SIGKILLed run left: its guests (containers outlive it) and scratch directories.
-    for (const auto& dir : stale_scratch_dirs(cfg.scratch_parent)) {
-        for (Driver* d : cfg.reapers) d->reap(dir);
-        std::error_code ec;
-        std::filesystem::remove_all(dir, ec);
-        if (cfg.progress) cfg.progress("removed " + dir.string() + ", left by a run that was killed");
-    }
     if (!cfg.thp.empty()) ksm.set_thp(cfg.thp);
     // A full container's systemd takes 5 inotify instances and hypetrace 1 per guest; the default
     // limit (128 per user, shared with the host) stops systemd near 20 containers.
@@ -369,7 +363,9 @@ MemoryResult run_memory(Tracer& tracer, HostSettingsGuard& ksm, const HostInfo& 
             trace_id = s.next_trace_id();
             res.series.push_back(std::move(s.out));
         }
-    ksm.restore();
+    if (!ksm.restore())
+        std::cerr << "[hypetrace] warning: KSM is not fully restored: " << ksm.restore_failures()
+                  << "; the next run that takes KSM retries from its saved settings" << std::endl;
     res.self_peak_rss_mb = kb_to_mb(self_peak_rss_kb());
     return res;
 }

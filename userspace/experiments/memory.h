@@ -48,9 +48,6 @@ struct MemoryConfig {
     double settle_merges = 0;        // KSM on: merges per full scan under which it has settled; 0 = burndown flat
     double settle_change = 0.01;     // KSM off: relative footprint change over 3 samples under which it has
     std::function<void(const std::string&)> progress;
-    // Backends whose guests can outlive a SIGKILLed run (LXC's daemonized containers): before it
-    // starts, the run stops what dead runs left in their scratch directories, then removes those.
-    std::vector<Driver*> reapers;
 };
 
 struct GuestFootprint {

@@ -54,7 +54,9 @@ std::string timeout_hint(const Technique& t, const StartupConfig& cfg, const Hos
 
 RunResult run_once(Tracer& tracer, const HostInfo& host, const StartupConfig& cfg, const Technique& t,
                    unsigned index, uint32_t guest_id) {
-    ScratchDir dir(cfg.scratch_parent, t.id);
+    // PREFIX-PID-XXXXXX: a killed run's directory (and the container liblxc keeps running from it)
+    // is found by the next run's repair, or by `hypetrace cleanup`.
+    ScratchDir dir(cfg.scratch_parent, t.id + "-" + std::to_string(getpid()));
     GuestSpec spec;
     spec.name = "ht-" + t.id + "-" + std::to_string(getpid()) + "-" + std::to_string(index);
     spec.variant = t.variant;

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+// Outside text and numbers that used to break hypetrace (issue 13): text that is not UTF-8 in
+// results, pids past the kernel's range, guest names that walk out of a directory, commas in paths
+// spliced into QEMU options.
+#include "core/error.h"
+#include "core/files.h"
+#include "core/json_text.h"
+#include "core/proc.h"
+#include "core/text.h"
+#include "drivers/qemu/qemu_driver.h"
+#include "experiments/dedup.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace ht;
+
+TEST(Utf8, ValidTextIsKeptAndBadBytesAreEscaped) {
+    EXPECT_TRUE(valid_utf8("qemu-system-x86"));
+    EXPECT_TRUE(valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xa7"));
+    EXPECT_EQ(utf8_escape("caf\xc3\xa9"), "caf\xc3\xa9");
+    // a name cut mid-character (comm is 16 bytes), a Latin-1 byte, an overlong '/', a surrogate,
+    // a code point past U+10FFFF
+    for (const char* bad : {"kworker\xe2\x82", "caf\xe9", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80"})
+        EXPECT_FALSE(valid_utf8(bad)) << bad;
+    EXPECT_EQ(utf8_escape("kworker\xe2\x82"), "kworker\\xe2\\x82");
+    EXPECT_EQ(utf8_escape("caf\xe9!"), "caf\\xe9!");
+    EXPECT_EQ(utf8_escape("\xc0\xaf"), "\\xc0\\xaf");
+    EXPECT_TRUE(valid_utf8(utf8_escape("\xff\xfe\xed\xa0\x80 ok")));
+}
+
+TEST(Utf8, JsonWithBadTextIsWrittenNotThrown) {
+    nlohmann::json j;
+    j["comm"] = std::string("qemu\xe2\x82");
+    j["stacks"] = {{{"name", std::string("caf\xe9")}, {"count", 3}}};
+    j[std::string("key\xff")] = 1;
+    EXPECT_THROW((void)j.dump(), nlohmann::json::type_error);  // what the writers did before
+    const std::string text = dump_json(j, 2);
+    auto back = nlohmann::json::parse(text);
+    EXPECT_EQ(back["comm"], "qemu\\xe2\\x82");
+    EXPECT_EQ(back["stacks"][0]["name"], "caf\\xe9");
+    EXPECT_EQ(back["stacks"][0]["count"], 3);
+    EXPECT_EQ(back["key\\xff"], 1);
+    // valid text is written exactly as dump() writes it
+    nlohmann::json ok = {{"a", "caf\xc3\xa9"}, {"b", {1, 2}}};
+    EXPECT_EQ(dump_json(ok, 2), ok.dump(2));
+}
+
+TEST(Pids, OnlyPidsInTheKernelsRangeParse) {
+    EXPECT_EQ(parse_pid("1", 4194304), pid_t(1));
+    EXPECT_EQ(parse_pid("4194303", 4194304), pid_t(4194303));
+    EXPECT_FALSE(parse_pid("4194304", 4194304));
+    EXPECT_FALSE(parse_pid("4294967297", 4194304));  // was truncated to pid 1
+    EXPECT_FALSE(parse_pid("99999999999999999999", 4194304));  // was an exception, exit 70
+    EXPECT_FALSE(parse_pid("0", 4194304));
+    EXPECT_FALSE(parse_pid("", 4194304));
+    EXPECT_FALSE(parse_pid("-5", 4194304));
+    EXPECT_FALSE(parse_pid("12a", 4194304));
+    EXPECT_FALSE(parse_pid("40000", 32768));
+    EXPECT_GE(pid_max(), 301);
+}
+
+TEST(Guests, NamesThatAreNotOneComponentAreRefused) {
+    for (const std::string bad : {"../../sshd", "a/b", "..", ".", "bad\nname", "x\x7f"}) {
+        try {
+            resolve_guest(bad);
+            ADD_FAILURE() << "accepted " << bad;
+        } catch (const UserError& e) {
+            EXPECT_NE(std::string(e.what()).find("is not a guest name"), std::string::npos) << e.what();
+            EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << "one line";
+        }
+    }
+    for (const std::string bad : {"4294967297", "99999999999999999999"}) {
+        try {
+            resolve_guest(bad);
+            ADD_FAILURE() << "accepted " << bad;
+        } catch (const UserError& e) {
+            EXPECT_NE(std::string(e.what()).find("is not a pid"), std::string::npos) << e.what();
+        }
+    }
+}
+
+TEST(Qemu, CommasInPathsAreEscapedInItsOptionStrings) {
+    EXPECT_EQ(qemu_opt_escape("/a,b/c,,d"), "/a,,b/c,,,,d");
+    GuestSpec spec;
+    spec.name = "t";
+    spec.variant = Variant::full;
+    spec.images.dir = "/srv/images,readonly=off";
+    spec.run_dir = "/var/tmp/run,x";
+    spec.job_dir = "/job";
+    auto args = QemuDriver::command_line(spec);
+    auto has = [&](const std::string& s) { return std::find(args.begin(), args.end(), s) != args.end(); };
+    EXPECT_TRUE(has("file=/srv/images,,readonly=off/full.img,if=virtio,format=raw,snapshot=on"));
+    EXPECT_TRUE(has("file=/var/tmp/run,,x/job.tar,if=virtio,format=raw,readonly=on"));
+    EXPECT_TRUE(has("file,id=fw,path=/var/tmp/run,,x/firmware.log"));
+    EXPECT_TRUE(has("unix:/var/tmp/run,,x/qmp.sock,server=on,wait=off"));
+    // -serial file: and -kernel take the rest of the argument as the path: no escaping there
+    EXPECT_TRUE(has("file:/var/tmp/run,x/console.log"));
+    EXPECT_TRUE(has("/srv/images,readonly=off/vmlinuz"));
+}
+
+// /var/tmp is shared: a directory someone else made there first, or a symlink, is not used.
+TEST(ScratchDirs, OnlyADirectoryOfOurOwnIsUsed) {
+    namespace fs = std::filesystem;
+    char tmpl[] = "/tmp/ht-priv-XXXXXX";
+    const fs::path root = mkdtemp(tmpl);
+    auto refused = [](const fs::path& p, const std::string& why) {
+        try {
+            ScratchDir d(p, "x-1");
+            ADD_FAILURE() << "used " << p;
+        } catch (const UserError& e) {
+            EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("rm -rf " + p.string()), std::string::npos) << e.what();
+        }
+    };
+    {  // made fresh: 0755, ours
+        ScratchDir d(root / "a" / "hypetrace", "x-1");
+        struct stat st {};
+        ASSERT_EQ(lstat((root / "a" / "hypetrace").c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 0777, 0755u);
+        EXPECT_TRUE(fs::is_directory(d.path()));
+    }
+    fs::create_directories(root / "target");
+    fs::create_directory_symlink(root / "target", root / "link");
+    refused(root / "link", "is a symbolic link");
+    fs::create_directory(root / "open");
+    chmod((root / "open").c_str(), 0777);
+    refused(root / "open", "writable by other users");
+    std::ofstream(root / "file") << "x";
+    refused(root / "file", "is not a directory");
+    if (geteuid() == 0) {  // another user's directory (only root can make one to test with)
+        fs::create_directory(root / "theirs");
+        ASSERT_EQ(chown((root / "theirs").c_str(), 65534, 65534), 0);
+        refused(root / "theirs", "belongs to uid 65534");
+    }
+    EXPECT_TRUE(fs::is_empty(root / "target")) << "nothing written through the link";
+    fs::remove_all(root);
+}
+
+TEST(Utf8, VisibleKeepsQuotedTextOnOneLine) {
+    EXPECT_EQ(visible("a\nb\t\x7f" "caf\xe9"), "a\\x0ab\\x09\\x7fcaf\\xe9");
+    EXPECT_EQ(visible("caf\xc3\xa9"), "caf\xc3\xa9");
+}
