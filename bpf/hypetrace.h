@@ -76,13 +76,18 @@ struct ht_run_value {
 /* Per CPU: the hot path's state, one inlined per-CPU array lookup away (map `cpu_state`).
  * Repeated counts of one key add up in `pending` and reach the hash maps only when the key changes
  * (a phase of N exits of one kind costs one hash update, not N); userspace adds what is still
- * pending when it drains the maps after a run. */
+ * pending when it drains the maps, during a run and after it. */
 struct ht_pending {
 	struct ht_counter_key key;
 	unsigned long long count;
 	unsigned long long ns;		/* run_exits only: ns inside KVM_RUN */
 	unsigned long long min_ns;	/* run_exits only: the shortest and longest of those KVM_RUNs */
 	unsigned long long max_ns;
+	unsigned long long seq;		/* which run of counts this is: +1 each time the slot takes a new
+					 * key (its old count gone to the map, whole). Userspace never
+					 * writes a slot mid-run; it reports each run's growth, and what
+					 * it reported of a run that left is taken off that key's map
+					 * value (core/pending_ledger.h). */
 };
 
 /* Slots: run_exits has its own; kvm_exit and kvm_entry, which alternate on VT-x/AMD-V, one each,

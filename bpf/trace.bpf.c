@@ -39,6 +39,7 @@ __u32 spawner_tgid;
 __u32 spawner_guest;
 __u64 lost_counts;	/* counter updates dropped because `counters` was full */
 __u64 lost_events;	/* ring buffer records dropped because it was full */
+__u64 lost_tracked;	/* processes not followed because `tracked` was full */
 __u64 ksm_scan_merges;	/* pages merged since the current full KSM scan started */
 __u64 ksm_scan_errors;	/* failed merge attempts since then */
 __u32 phase_port;	/* a guest's OUT to this port sets its phase (0: phases off) */
@@ -291,11 +292,17 @@ static __always_inline void add(struct ht_cpu_state *c, int slot, struct ht_coun
 			}
 		}
 	}
+	/* A new run of counts: no count while its key changes, the count last, so that userspace,
+	 * reading the slot while this CPU writes it, never takes one key's count for another's. */
+	p->count = 0;
+	asm volatile("" ::: "memory");
 	p->key = *key;
-	p->count = delta;
 	p->ns = ns;
 	p->min_ns = ns;
 	p->max_ns = ns;
+	p->seq++;
+	asm volatile("" ::: "memory");
+	p->count = delta;
 }
 
 static __always_inline void count_in(struct ht_cpu_state *c, int slot, __u32 guest, __u64 ts, __u32 kind,
@@ -399,7 +406,8 @@ static __always_inline int on_fork(struct task_struct *parent, struct task_struc
 		guest = spawner_guest;
 	else
 		return 0;
-	bpf_map_update_elem(&tracked, &ctgid, &guest, BPF_ANY);
+	if (bpf_map_update_elem(&tracked, &ctgid, &guest, BPF_ANY))
+		__sync_fetch_and_add(&lost_tracked, 1);
 	ts = bpf_ktime_get_ns();
 	count(guest, ts, HT_CNT_FORK, 0, 1);
 	emit(HT_EV_FORK, guest, ts, BPF_CORE_READ(child, pid), ctgid, ptgid, ctgid, 0);

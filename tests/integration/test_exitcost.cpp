@@ -199,7 +199,7 @@ TEST(Io, RunsTheSameFioJobInAVmAContainerAndNatively) {
 TEST(Io, RefusesAMissingJobFileInOneLine) {
     HT_REQUIRE_ROOT();
     auto r = run_hypetrace({"io", "--native", "--job", "/nonexistent/job.fio"});
-    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_EQ(r.code, 2) << r.err;  // a bad option value: usage
     EXPECT_EQ(r.lines(r.err), 1) << r.err;
     EXPECT_NE(r.err.find("--job /nonexistent/job.fio"), std::string::npos) << r.err;
 }

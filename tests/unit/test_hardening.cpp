@@ -6,14 +6,18 @@
 #include "core/files.h"
 #include "core/json_text.h"
 #include "core/proc.h"
+#include "core/sigbus_guard.h"
 #include "core/text.h"
 #include "drivers/qemu/qemu_driver.h"
 #include "experiments/dedup.h"
+#include "experiments/exitcost.h"
+#include "experiments/report.h"
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -144,4 +148,57 @@ TEST(ScratchDirs, OnlyADirectoryOfOurOwnIsUsed) {
 TEST(Utf8, VisibleKeepsQuotedTextOnOneLine) {
     EXPECT_EQ(visible("a\nb\t\x7f" "caf\xe9"), "a\\x0ab\\x09\\x7fcaf\\xe9");
     EXPECT_EQ(visible("caf\xc3\xa9"), "caf\xc3\xa9");
+}
+
+// A run whose counts are incomplete says so in its report's first line, and in its JSON.
+TEST(Losses, IncompleteCountsAreTheHeadline) {
+    EXPECT_EQ(loss_headline(Losses{}), "");
+    RunTrace t;
+    t.lost_counts = 12;
+    t.lost_tracked = 2;
+    Losses l;
+    l.add(t);
+    l.add(t);
+    const std::string h = loss_headline(l);
+    EXPECT_EQ(h.rfind("INCOMPLETE COUNTS: ", 0), 0u) << h;
+    EXPECT_NE(h.find("24 counter updates lost (the counters map was full)"), std::string::npos) << h;
+    EXPECT_NE(h.find("4 processes not followed (the tracked map was full)"), std::string::npos) << h;
+    EXPECT_EQ(h.find("events lost"), std::string::npos) << h;
+    EXPECT_EQ(std::count(h.begin(), h.end(), '\n'), 1);
+    EXPECT_EQ(losses_json(l)["complete"], false);
+    EXPECT_EQ(losses_json(Losses{})["complete"], true);
+
+    ExitcostResult r;
+    r.lost.add(t);
+    const std::string text = render_text(r);
+    EXPECT_EQ(text.rfind("INCOMPLETE COUNTS: 12 counter updates", 0), 0u) << text.substr(0, 200);
+    EXPECT_EQ(render_text(ExitcostResult{}).find("INCOMPLETE"), std::string::npos);
+}
+
+// A file truncated under a mapping of it: reading past its new end is SIGBUS, which killed a
+// page-cache scan (dedup's host scan reads every cached file through mappings).
+TEST(Sigbus, AReadPastATruncatedFilesEndFailsTheReadNotTheProcess) {
+    char tmpl[] = "/tmp/ht-bus-XXXXXX";
+    const int fd = mkstemp(tmpl);
+    ASSERT_GE(fd, 0);
+    const long page = sysconf(_SC_PAGESIZE);
+    ASSERT_EQ(ftruncate(fd, 2 * page), 0);
+    void* m = mmap(nullptr, size_t(2 * page), PROT_READ, MAP_SHARED, fd, 0);
+    ASSERT_NE(m, MAP_FAILED);
+    ASSERT_EQ(ftruncate(fd, 0), 0);  // another process truncates it
+    struct Arg {
+        const volatile char* p;
+        long page;
+        int sum = 0;
+    } arg{static_cast<const volatile char*>(m), page};
+    auto touch = [](void* a) {
+        auto* x = static_cast<Arg*>(a);
+        x->sum += x->p[x->page];  // past the new end: SIGBUS
+    };
+    EXPECT_FALSE(run_sigbus_guarded(touch, &arg));
+    ASSERT_EQ(ftruncate(fd, 2 * page), 0);
+    EXPECT_TRUE(run_sigbus_guarded(touch, &arg)) << "the same read once the file is long enough again";
+    munmap(m, size_t(2 * page));
+    close(fd);
+    unlink(tmpl);
 }

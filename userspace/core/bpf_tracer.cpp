@@ -2,6 +2,7 @@
 #include "core/bpf_tracer.h"
 
 #include "core/error.h"
+#include "core/pending_ledger.h"
 #include "core/text.h"
 #include "hypetrace.h"
 #include "trace.skel.h"
@@ -11,6 +12,7 @@
 #include <bpf/libbpf.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -97,6 +99,7 @@ struct Tracer::Impl {
     std::vector<KsmScan> ksm_scans;
     std::vector<KsmScan> ksm_taken;  // scans take_ksm_scans() handed out this run, for the sink
     std::vector<CounterSample> drained;  // counters drain_counters() handed out this run, for the sink
+    PendingLedger ledger;                 // what drains reported of the per-CPU pending counts
     bool mounted_tracefs = false;
 
     ~Impl() {
@@ -352,6 +355,7 @@ void Tracer::begin_run(uint64_t origin_ns) {
     std::memset(s->bss->guest_phase, 0, sizeof s->bss->guest_phase);
     clear_map<ht_counter_key>(bpf_map__fd(s->maps.counters));
     clear_map<ht_counter_key>(bpf_map__fd(s->maps.run_exits));
+    impl_->ledger.clear();
     ring_buffer__consume(impl_->rb);
     impl_->pending.clear();
     impl_->ksm_scans.clear();
@@ -359,6 +363,7 @@ void Tracer::begin_run(uint64_t origin_ns) {
     impl_->drained.clear();
     s->bss->lost_counts = 0;
     s->bss->lost_events = 0;
+    s->bss->lost_tracked = 0;
     origin_ns_ = origin_ns;
     s->bss->origin_ns = origin_ns;
 }
@@ -396,14 +401,55 @@ std::vector<KsmScan> Tracer::take_ksm_scans() {
 }
 
 std::vector<CounterSample> Tracer::drain_counters() {
-    std::vector<CounterSample> out = take_counters();
+    std::vector<CounterSample> out = take_counters(false);
     if (sink_) impl_->drained.insert(impl_->drained.end(), out.begin(), out.end());
     return out;
 }
 
-std::vector<CounterSample> Tracer::take_counters() {
+namespace {
+
+std::array<uint64_t, 3> key_words(const ht_counter_key& k) {
+    static_assert(sizeof(ht_counter_key) == 3 * sizeof(uint64_t));
+    std::array<uint64_t, 3> w;
+    std::memcpy(w.data(), &k, sizeof k);
+    return w;
+}
+
+ht_counter_key key_of(const std::array<uint64_t, 3>& w) {
+    ht_counter_key k;
+    std::memcpy(&k, w.data(), sizeof k);
+    return k;
+}
+
+// Every CPU's pending slots (struct ht_cpu_state), in PendingLedger's order: cpu * slots + slot.
+std::vector<PendingSlot> read_pending(int fd, std::size_t cpus) {
+    std::vector<ht_cpu_state> st(cpus);
+    std::vector<PendingSlot> out(cpus * HT_PENDING_SLOTS);
+    uint32_t zero = 0;
+    if (bpf_map_lookup_elem(fd, &zero, st.data()) != 0) return out;
+    for (std::size_t c = 0; c < cpus; ++c)
+        for (int slot = 0; slot < HT_PENDING_SLOTS; ++slot) {
+            const ht_pending& p = st[c].pending[slot];
+            PendingSlot& o = out[c * HT_PENDING_SLOTS + std::size_t(slot)];
+            o.key = key_words(p.key);
+            o.count = p.count;
+            o.ns = p.ns;
+            o.min_ns = p.min_ns;
+            o.max_ns = p.max_ns;
+            o.seq = p.seq;
+        }
+    return out;
+}
+
+int map_of_slot(std::size_t i) { return int(i % HT_PENDING_SLOTS) == HT_PENDING_RUN_EXITS ? 1 : 0; }
+
+}  // namespace
+
+std::vector<CounterSample> Tracer::take_counters(bool final) {
     auto* s = impl_->skel;
     std::vector<CounterSample> out;
+    // 1. The hash maps, each entry read and deleted at once.
+    std::vector<std::pair<ht_counter_key, uint64_t>> counted;
     int fd = bpf_map__fd(s->maps.counters);
     std::vector<ht_counter_key> keys(8192);
     std::vector<uint64_t> vals(keys.size());
@@ -414,8 +460,7 @@ std::vector<CounterSample> Tracer::take_counters() {
         LIBBPF_OPTS(bpf_map_batch_opts, bopts);
         int err = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &batch, &batch, keys.data(), vals.data(),
                                                   &n, &bopts);
-        for (uint32_t j = 0; j < n; ++j)
-            out.push_back({keys[j].guest, keys[j].bucket, CounterKind(keys[j].kind), keys[j].sub, vals[j], keys[j].phase});
+        for (uint32_t j = 0; j < n; ++j) counted.push_back({keys[j], vals[j]});
         first = false;
         if (err == 0) continue;
         if (err == -ENOENT) break;
@@ -430,57 +475,68 @@ std::vector<CounterSample> Tracer::take_counters() {
     if (!batched) {
         for (auto& k : map_keys<ht_counter_key>(fd)) {
             uint64_t v = 0;
-            if (bpf_map_lookup_elem(fd, &k, &v) == 0) out.push_back({k.guest, k.bucket, CounterKind(k.kind), k.sub, v, k.phase});
-            bpf_map_delete_elem(fd, &k);
+            if (bpf_map_lookup_and_delete_elem(fd, &k, &v) == 0 ||
+                (bpf_map_lookup_elem(fd, &k, &v) == 0 && bpf_map_delete_elem(fd, &k) == 0))
+                counted.push_back({k, v});
         }
     }
-    // Counts still pending on each CPU (struct ht_cpu_state), then emptied: exact once the
-    // guests' vCPUs have stopped, as they have when a run ends.
-    std::vector<std::pair<ht_counter_key, ht_run_value>> pending_runs;
-    {
-        std::vector<ht_cpu_state> cpus(std::size_t(std::max(1, libbpf_num_possible_cpus())));
-        uint32_t zero = 0;
-        int cfd = bpf_map__fd(s->maps.cpu_state);
-        if (bpf_map_lookup_elem(cfd, &zero, cpus.data()) == 0) {
-            for (auto& c : cpus) {
-                for (int slot = 0; slot < HT_PENDING_SLOTS; ++slot) {
-                    ht_pending& p = c.pending[slot];
-                    if (!p.count) continue;
-                    if (slot == HT_PENDING_RUN_EXITS) {
-                        pending_runs.push_back({p.key, ht_run_value{p.count, p.ns, p.min_ns, p.max_ns}});
-                    } else {  // one sample per key: add to the drained one if there is
-                        CounterSample add{p.key.guest, p.key.bucket, CounterKind(p.key.kind), p.key.sub, p.count, p.key.phase};
-                        auto same = std::find_if(out.begin(), out.end(), [&](const CounterSample& o) {
-                            return o.guest == add.guest && o.bucket == add.bucket && o.kind == add.kind &&
-                                   o.sub == add.sub && o.phase == add.phase;
-                        });
-                        if (same != out.end()) same->value += p.count;
-                        else out.push_back(add);
-                    }
-                    p = ht_pending{};
-                }
-            }
-            bpf_map_update_elem(cfd, &zero, cpus.data(), BPF_ANY);
+    std::vector<std::pair<ht_counter_key, ht_run_value>> runs;
+    const int rfd = bpf_map__fd(s->maps.run_exits);
+    for (auto& k : map_keys<ht_counter_key>(rfd)) {
+        ht_run_value v{};
+        if (bpf_map_lookup_and_delete_elem(rfd, &k, &v) != 0 &&
+            (bpf_map_lookup_elem(rfd, &k, &v) != 0 || bpf_map_delete_elem(rfd, &k) != 0))
+            continue;
+        runs.push_back({k, v});
+    }
+    // 2. Counts still pending on each CPU, read twice, never written while the programs run
+    // (core/pending_ledger.h): each run of counts' growth since the last drain; what was reported
+    // of a run that has since moved to its map comes off that map's value.
+    const int cfd = bpf_map__fd(s->maps.cpu_state);
+    const std::size_t cpus = std::size_t(std::max(1, libbpf_num_possible_cpus()));
+    const std::vector<PendingSlot> a = read_pending(cfd, cpus), b = read_pending(cfd, cpus);
+    const std::vector<PendingSlot> growth = impl_->ledger.advance(a, b, map_of_slot);
+    for (auto& [k, v] : counted) {
+        const uint64_t left = impl_->ledger.settle(0, key_words(k), v);
+        if (left) out.push_back({k.guest, k.bucket, CounterKind(k.kind), k.sub, left, k.phase});
+    }
+    for (auto& [k, v] : runs) {
+        uint64_t ns = v.ns;
+        v.count = impl_->ledger.settle(1, key_words(k), v.count, &ns);
+        v.ns = ns;
+    }
+    for (std::size_t i = 0; i < growth.size(); ++i) {
+        const PendingSlot& g = growth[i];
+        if (!g.count) continue;
+        const ht_counter_key k = key_of(g.key);
+        if (map_of_slot(i) == 1) {
+            runs.push_back({k, ht_run_value{g.count, g.ns, g.min_ns, g.max_ns}});
+            continue;
         }
+        CounterSample add{k.guest, k.bucket, CounterKind(k.kind), k.sub, g.count, k.phase};
+        auto same = std::find_if(out.begin(), out.end(), [&](const CounterSample& o) {
+            return o.guest == add.guest && o.bucket == add.bucket && o.kind == add.kind && o.sub == add.sub &&
+                   o.phase == add.phase;
+        });
+        if (same != out.end()) same->value += g.count;
+        else out.push_back(add);
+    }
+    if (final) {  // the run's guests have stopped: nothing left pending for the next run
+        std::vector<ht_cpu_state> zeros(cpus);
+        uint32_t zero = 0;
+        bpf_map_update_elem(cfd, &zero, zeros.data(), BPF_ANY);
+        impl_->ledger.clear();
     }
     // Ends of KVM_RUN (struct ht_run_value): one kernel record per (reason, log2 duration) gives
     // the exits to userspace by reason, the duration histogram, the time inside and the calls.
     {
-        int rfd = bpf_map__fd(s->maps.run_exits);
         std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>, uint64_t> by_reason, by_log2;
         struct Totals {
             uint64_t calls = 0, ns = 0, min_ns = 0, max_ns = 0;
         };
         std::map<std::tuple<uint32_t, uint32_t, uint32_t>, Totals> totals;
-        auto runs = pending_runs;
-        for (auto& k : map_keys<ht_counter_key>(rfd)) {
-            ht_run_value v{};
-            if (bpf_map_lookup_and_delete_elem(rfd, &k, &v) != 0 &&
-                (bpf_map_lookup_elem(rfd, &k, &v) != 0 || bpf_map_delete_elem(rfd, &k) != 0))
-                continue;
-            runs.push_back({k, v});
-        }
         for (const auto& [k, v] : runs) {
+            if (!v.count) continue;  // all of it reported while it was pending
             by_reason[{k.guest, k.bucket, k.phase, k.sub & 0xffffffffu}] += v.count;
             by_log2[{k.guest, k.bucket, k.phase, k.sub >> 32}] += v.count;
             auto& t = totals[{k.guest, k.bucket, k.phase}];
@@ -514,9 +570,10 @@ RunTrace Tracer::end_run() {
     impl_->pending.clear();
     rt.origin_ns = origin_ns_;
     rt.bucket_ns = opts_.bucket_ns;
-    rt.counters = take_counters();
+    rt.counters = take_counters(true);
     rt.lost_counts = s->bss->lost_counts;
     rt.lost_events = s->bss->lost_events;
+    rt.lost_tracked = s->bss->lost_tracked;
     clear_map<uint32_t>(bpf_map__fd(s->maps.tracked));
     if (sink_) {  // the scans not taken yet stay for take_ksm_scans()
         std::vector<KsmScan> scans = impl_->ksm_taken;

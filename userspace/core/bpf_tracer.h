@@ -73,7 +73,8 @@ public:
     struct Impl;
 
 private:
-    std::vector<CounterSample> take_counters();
+    // `final`: the run's guests have stopped, and the per-CPU pending counts are emptied after.
+    std::vector<CounterSample> take_counters(bool final);
 
     TracerOptions opts_;
     std::unique_ptr<Impl> impl_;

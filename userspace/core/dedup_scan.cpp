@@ -4,6 +4,7 @@
 #include "core/clock.h"
 #include "core/memusage.h"
 #include "core/proc.h"
+#include "core/sigbus_guard.h"
 #include "core/text.h"
 
 #include <algorithm>
@@ -68,32 +69,47 @@ void visit_cached_pages(int fd, uint64_t size, int self_pagemap, F&& fn) {
     constexpr uint64_t kWindow = 4ull << 20;
     std::vector<unsigned char> vec(kWindow / kPage);
     std::vector<uint64_t> pm(kWindow / kPage);
+    std::vector<std::pair<uint64_t, uint64_t>> found;  // (hash, pfn), filled under the guard
+    found.reserve(kWindow / kPage);
     for (uint64_t off = 0; off < size; off += kWindow) {
         const uint64_t len = std::min(kWindow, size - off);
         void* m = mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, off_t(off));
         if (m == MAP_FAILED) return;
         madvise(m, len, MADV_RANDOM);  // touching a page must not read ahead
         const std::size_t n = std::size_t((len + kPage - 1) / kPage);
-        if (mincore(m, len, vec.data()) == 0) {
+        found.clear();
+        struct Window {
+            const char* m;
+            std::size_t n;
+            const unsigned char* vec;
+            int pagemap;
+            uint64_t* pm;
+            std::vector<std::pair<uint64_t, uint64_t>>* found;  // has room for n: no allocation
+        } w{static_cast<const char*>(m), n, vec.data(), self_pagemap, pm.data(), &found};
+        auto read_window = [](void* arg) {
+            auto* w = static_cast<Window*>(arg);
             bool any = false;
             volatile char sink = 0;
-            for (std::size_t i = 0; i < n; ++i)
-                if (vec[i] & 1) {
-                    sink = static_cast<const char*>(m)[i * kPage];  // map it, to learn its frame
+            for (std::size_t i = 0; i < w->n; ++i)
+                if (w->vec[i] & 1) {
+                    sink = w->m[i * kPage];  // map it, to learn its frame
                     any = true;
                 }
             (void)sink;
-            if (any &&
-                pread(self_pagemap, pm.data(), n * sizeof(uint64_t),
-                      off_t(reinterpret_cast<uint64_t>(m) / kPage * sizeof(uint64_t))) == ssize_t(n * sizeof(uint64_t))) {
-                for (std::size_t i = 0; i < n; ++i) {
-                    if (!(vec[i] & 1)) continue;
-                    PagemapEntry e = decode_pagemap(pm[i]);
-                    if (e.present) fn(page_hash(static_cast<const char*>(m) + i * kPage), e.pfn);
-                }
+            if (!any || pread(w->pagemap, w->pm, w->n * sizeof(uint64_t),
+                              off_t(reinterpret_cast<uint64_t>(w->m) / kPage * sizeof(uint64_t))) !=
+                            ssize_t(w->n * sizeof(uint64_t)))
+                return;
+            for (std::size_t i = 0; i < w->n; ++i) {
+                if (!(w->vec[i] & 1)) continue;
+                PagemapEntry e = decode_pagemap(w->pm[i]);
+                if (e.present) w->found->emplace_back(page_hash(w->m + i * kPage), e.pfn);
             }
-        }
+        };
+        // truncated under us: nothing from this window (its pages are gone from the file)
+        if (mincore(m, len, vec.data()) != 0 || !run_sigbus_guarded(read_window, &w)) found.clear();
         munmap(m, len);
+        for (const auto& [h, pfn] : found) fn(h, pfn);
     }
 }
 

@@ -8,7 +8,6 @@
 #include <cxxabi.h>
 #include <elf.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,12 +83,19 @@ std::optional<ElfSymbols> ElfSymbols::load(const std::string& path) {
         ::close(fd);
         return std::nullopt;
     }
-    void* p = mmap(nullptr, std::size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    // Read, not mapped: another process may truncate the file meanwhile (a package upgrade, a
+    // rebuilt binary), and touching a mapping past the new end is SIGBUS. A short read parses as
+    // a short file, which parse() bounds-checks.
+    std::string data(std::size_t(st.st_size), '\0');
+    std::size_t got = 0;
+    while (got < data.size()) {
+        const ssize_t n = pread(fd, data.data() + got, data.size() - got, off_t(got));
+        if (n <= 0) break;
+        got += std::size_t(n);
+    }
     ::close(fd);
-    if (p == MAP_FAILED) return std::nullopt;
-    auto r = parse(std::string_view(static_cast<const char*>(p), std::size_t(st.st_size)));
-    munmap(p, std::size_t(st.st_size));
-    return r;
+    data.resize(got);
+    return parse(std::string_view(data));
 }
 
 std::optional<uint64_t> ElfSymbols::vaddr_of_offset(uint64_t offset) const {

@@ -70,6 +70,25 @@ struct RunTrace {
     std::vector<ProcEvent> events;
     std::vector<CounterSample> counters;
     uint64_t lost_counts = 0, lost_events = 0;
+    uint64_t lost_tracked = 0;  // forked processes not followed: the `tracked` map was full
+};
+
+// What the tracer lost over a result's runs (RunTrace's lost_* summed).
+struct Losses {
+    uint64_t counts = 0;   // counter updates: the counters map was full
+    uint64_t events = 0;   // ring buffer records: it was full
+    uint64_t tracked = 0;  // forked processes not followed: the tracked map was full
+    bool any() const { return counts || events || tracked; }
+    void add(const RunTrace& t) {
+        counts += t.lost_counts;
+        events += t.lost_events;
+        tracked += t.lost_tracked;
+    }
+    void add(const Losses& o) {
+        counts += o.counts;
+        events += o.events;
+        tracked += o.tracked;
+    }
 };
 
 // Receives what runs produced, for `--trace DIR` (core/recorder implements it). The tracer hands

@@ -147,8 +147,7 @@ ExitcostResult run_exitcost(Tracer* tracer, const HostInfo& host, const Exitcost
         }
         tracer->set_phase_port(0);
         RunTrace tr = tracer->end_run();
-        r.lost_counts += tr.lost_counts;
-        r.lost_events += tr.lost_events;
+        r.lost.add(tr);
         auto durations = phase_durations(tr.events);
         if (durations.count(uint8_t(PayloadPhase::bad_params)))
             throw UserError("the exitcost payload could not read its parameters from its disk");
@@ -289,12 +288,13 @@ nlohmann::json to_json(const ExitcostResult& r) {
             {"kvm_exit_fired", r.kvm_exit_fired},
             {"run_wall_s", r.run_wall_s},
             {"phases", phases},
-            {"lost", {{"counts", r.lost_counts}, {"events", r.lost_events}}},
+            {"lost", {{"counts", r.lost.counts}, {"events", r.lost.events}, {"untracked", r.lost.tracked}}},
             {"sources", sources_json(r.sources)}};
 }
 
 std::string render_text(const ExitcostResult& r) {
     std::ostringstream o;
+    o << loss_headline(r.lost);
     o << "hypetrace exitcost: round-trip cost of each kind of VM exit (payload under " << to_string(r.accel) << ")\n";
     o << host_line(r.host) << "\n";
     o << "payload: " << r.params.ops << " operations per phase, " << r.params.sectors << " disk sectors, "
@@ -379,8 +379,6 @@ std::string render_text(const ExitcostResult& r) {
                   << v << " (" << fmt("%.2f", v ? double(ns) / double(v) / 1e3 : 0.0) << " us each in KVM)\n";
             }
     }
-    if (r.lost_counts || r.lost_events)
-        o << "warning: " << r.lost_counts << " counter updates and " << r.lost_events << " events lost\n";
     return o.str();
 }
 

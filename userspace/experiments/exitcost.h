@@ -71,7 +71,7 @@ struct ExitcostResult {
     Mtree mtree;
     std::vector<double> run_wall_s;   // resume -> QEMU exited, per run
     bool kvm_exit_fired = false;      // VT-x/AMD-V: kvm_exit/kvm_entry fire; PVM: they do not
-    uint64_t lost_counts = 0, lost_events = 0;
+    Losses lost;  // what the tracer lost (the report's headline says so)
     std::vector<SourceStatus> sources;
 };
 

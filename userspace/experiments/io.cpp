@@ -298,7 +298,7 @@ IoResult run_io(Tracer& tracer, const HostInfo& host, const IoConfig& cfg) {
             sink->name_guest(gid, t.label);
             sink->span(t.label, "fio job", begin_ns, end_ns);
         }
-        tracer.end_run();
+        tr.lost.add(tracer.end_run());
         if (guest) guest->stop();
         output.erase(std::remove(output.begin(), output.end(), '\r'), output.end());
         for (std::size_t p = 0; (p = output.find(kResultBegin, p)) != std::string::npos;) {
@@ -366,6 +366,7 @@ nlohmann::json to_json(const IoResult& r) {
                          {"runs", runs},
                          {"summary", sums},
                          {"job_s", t.job_s},
+                         {"losses", losses_json(t.lost)},
                          {"host_side",
                           {{"cpu_s", t.host_cpu_s},
                            {"threads", threads},
@@ -389,6 +390,9 @@ nlohmann::json to_json(const IoResult& r) {
 
 std::string render_text(const IoResult& r) {
     std::ostringstream o;
+    Losses lost;
+    for (const auto& t : r.techniques) lost.add(t.lost);
+    o << loss_headline(lost);
     o << "hypetrace io: the same fio workload in each technique (paper section 2.2, Figure 3)\n";
     o << host_line(r.host) << "\n";
     o << "job: " << r.job_name << ", " << r.runs << " runs of " << r.runtime_s << " s per section\n\n";

@@ -72,6 +72,7 @@ struct IoTechniqueResult {
     uint64_t faults = 0;  // traced
     ExitCounts exits;     // traced, during the job (under KVM)
     Mtree mtree;          // VMs under KVM: which QEMU device owns which port and address (QMP)
+    Losses lost;          // what the tracer lost over the runs (the report's headline says so)
 };
 
 struct IoResult {

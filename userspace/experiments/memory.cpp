@@ -263,8 +263,7 @@ struct Series {
                 r.ts_ns = s.ts_ns - origin;
                 out.scans.push_back(r);
             }
-        out.lost_counts = trace.lost_counts;
-        out.lost_events = trace.lost_events;
+        out.lost.add(trace);
     }
 };
 
@@ -404,8 +403,9 @@ nlohmann::json to_json(const MemoryResult& r) {
                           {"accel", s.accel.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.accel)},
                           {"rootfs", s.rootfs.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.rootfs)},
                           {"command", s.command},
-                          {"lost_counts", s.lost_counts},
-                          {"lost_events", s.lost_events}};
+                          {"lost_counts", s.lost.counts},
+                          {"lost_events", s.lost.events},
+                          {"lost_untracked", s.lost.tracked}};
         if (!std::isnan(s.technique.paper_single_mb))
             sj["paper"] = {{"single_mb", s.technique.paper_single_mb}, {"limit_mb", s.technique.paper_limit_mb}};
         nlohmann::json steps = nlohmann::json::array();
@@ -473,6 +473,9 @@ nlohmann::json to_json(const MemoryResult& r) {
 
 std::string render_text(const MemoryResult& r) {
     std::ostringstream o;
+    Losses lost;
+    for (const auto& s : r.series) lost.add(s.lost);
+    o << loss_headline(lost);
     o << host_line(r.host) << "\n";
     std::string accel;
     for (const auto& s : r.series)

@@ -100,7 +100,7 @@ struct MemorySeries {
     std::vector<KsmScan> scans;           // ts relative to the series start
     std::vector<std::pair<double, uint64_t>> merges_per_s;  // traced merges of the guests' pages, per second
     std::vector<std::pair<double, uint64_t>> faults_per_s;  // traced page faults of the guests, per second
-    uint64_t lost_counts = 0, lost_events = 0;
+    Losses lost;  // what the tracer lost (the report's headline says so)
 };
 
 struct MemoryResult {

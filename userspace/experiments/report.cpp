@@ -13,6 +13,22 @@ std::string fmt(const char* f, double v) {
     return buf;
 }
 
+std::string loss_headline(const Losses& l) {
+    if (!l.any()) return "";
+    std::string s;
+    auto part = [&](uint64_t n, const std::string& what) {
+        if (n) s += (s.empty() ? "" : ", ") + std::to_string(n) + " " + what;
+    };
+    part(l.counts, "counter updates lost (the counters map was full)");
+    part(l.events, "events lost (the ring buffer was full)");
+    part(l.tracked, "processes not followed (the tracked map was full)");
+    return "INCOMPLETE COUNTS: " + s + "; the figures below that count them are too low\n";
+}
+
+nlohmann::json losses_json(const Losses& l) {
+    return {{"counter_updates", l.counts}, {"events", l.events}, {"untracked_processes", l.tracked}, {"complete", !l.any()}};
+}
+
 std::string utc_now() {
     char buf[32];
     time_t t = time(nullptr);

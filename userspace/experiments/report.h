@@ -22,4 +22,9 @@ std::string host_line(const HostInfo& h);
 nlohmann::json host_json(const HostInfo& h);
 nlohmann::json sources_json(const std::vector<SourceStatus>& sources);
 
+// The first line of a report whose counts are incomplete ("" when nothing was lost), so that no
+// partial count is read as a whole one: what was lost, and which map or buffer was full.
+std::string loss_headline(const Losses& l);
+nlohmann::json losses_json(const Losses& l);
+
 }  // namespace ht

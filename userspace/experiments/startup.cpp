@@ -120,8 +120,7 @@ RunResult run_once(Tracer& tracer, const HostInfo& host, const StartupConfig& cf
     r.marks = derive_marks(guest->kind(), launch, trace.events, watcher.hits(), guest->init_path());
     r.phases = attribute_phases(r.marks, trace, guest_id);
     r.totals = total_counts(trace, guest_id);
-    r.lost_counts = trace.lost_counts;
-    r.lost_events = trace.lost_events;
+    r.lost.add(trace);
     return r;
 }
 
@@ -271,6 +270,17 @@ StartupResult run_startup(Tracer& tracer, const HostInfo& host, const StartupCon
     return res;
 }
 
+namespace {
+
+Losses losses(const StartupResult& r) {
+    Losses l;
+    for (const auto& t : r.techniques)
+        for (const auto& run : t.runs) l.add(run.lost);
+    return l;
+}
+
+}  // namespace
+
 nlohmann::json to_json(const StartupResult& r) {
     bool any_vm = false;
     for (const auto& t : r.techniques) any_vm |= !t.accel.empty();
@@ -335,18 +345,21 @@ nlohmann::json to_json(const StartupResult& r) {
                             {"marks", marks},
                             {"phases", rp},
                             {"totals", counts_json(run.totals)},
-                            {"lost_counter_updates", run.lost_counts},
-                            {"lost_events", run.lost_events}});
+                            {"lost_counter_updates", run.lost.counts},
+                            {"lost_events", run.lost.events},
+                            {"lost_untracked_processes", run.lost.tracked}});
         }
         tj["runs"] = runs;
         techs.push_back(tj);
     }
     j["techniques"] = techs;
+    j["losses"] = losses_json(losses(r));
     return j;
 }
 
 std::string render_text(const StartupResult& r) {
     std::ostringstream o;
+    o << loss_headline(losses(r));
     o << host_line(r.host) << "\n";
     bool any_vm = false;
     for (const auto& t : r.techniques) any_vm |= !t.accel.empty();

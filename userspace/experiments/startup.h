@@ -45,7 +45,7 @@ struct RunResult {
     std::vector<Mark> marks;  // ts relative to launch in JSON
     std::vector<Phase> phases;
     PhaseCounts totals;       // launch until stopped
-    uint64_t lost_counts = 0, lost_events = 0;
+    Losses lost;  // what the tracer lost (the report's headline says so)
 };
 
 struct PhaseSummary {
