@@ -54,33 +54,34 @@ const Key K1{1, 0, 0}, K2{2, 0, 0}, K3{3, 0, 0};
 
 }  // namespace
 
-TEST(PendingLedger, ACountMovedToTheMapBetweenDrainsIsNotCountedTwice) {
+// One CPU whose slot already holds a run of 5 counts of K1, reported by a first drain.
+struct LedgerAfterOneDrain : ::testing::Test {
     Cpu cpu;
     PendingLedger ledger;
     std::map<Key, uint64_t> reported;
-    cpu.add(K1, 5);
-    drain(cpu, ledger, reported, nullptr, nullptr);
-    EXPECT_EQ(reported[K1], 5u);
-    cpu.add(K1, 3);   // the same run grows to 8
-    cpu.add(K2, 4);   // a new key: the 8 go to the map, whole
-    drain(cpu, ledger, reported, nullptr, nullptr);
+    void SetUp() override {
+        cpu.add(K1, 5);
+        drain_now();
+        ASSERT_EQ(reported[K1], 5u);
+    }
+    void drain_now(const std::function<void()>& between = nullptr) { drain(cpu, ledger, reported, between, nullptr); }
+};
+
+TEST_F(LedgerAfterOneDrain, ACountMovedToTheMapBetweenDrainsIsNotCountedTwice) {
+    cpu.add(K1, 3);  // the same run grows to 8
+    cpu.add(K2, 4);  // a new key: the 8 go to the map, whole
+    drain_now();
     EXPECT_EQ(reported[K1], 8u);
     EXPECT_EQ(reported[K2], 4u);
     EXPECT_EQ(ledger.owed(), 0u);
 }
 
-TEST(PendingLedger, AMoveThatReachesTheMapAfterItsDrainIsSettledAtTheNext) {
-    Cpu cpu;
-    PendingLedger ledger;
-    std::map<Key, uint64_t> reported;
-    cpu.add(K1, 5);
-    drain(cpu, ledger, reported, nullptr, nullptr);
+TEST_F(LedgerAfterOneDrain, AMoveThatReachesTheMapAfterItsDrainIsSettledAtTheNext) {
     cpu.add(K1, 2);
-    // the CPU moves K1's 7 to the map just after this drain emptied it
-    drain(cpu, ledger, reported, [&] { cpu.add(K2, 1); }, nullptr);
-    EXPECT_EQ(reported[K1], 5u);   // nothing of K1 seen in the map yet
-    EXPECT_EQ(ledger.owed(), 5u);  // what was reported of the run that left
-    drain(cpu, ledger, reported, nullptr, nullptr);
+    drain_now([&] { cpu.add(K2, 1); });  // the CPU moves K1's 7 to the map just after the drain emptied it
+    EXPECT_EQ(reported[K1], 5u);         // nothing of K1 seen in the map yet
+    EXPECT_EQ(ledger.owed(), 5u);        // what was reported of the run that left
+    drain_now();
     EXPECT_EQ(reported[K1], 7u);
     EXPECT_EQ(reported[K2], 1u);
     EXPECT_EQ(ledger.owed(), 0u);
