@@ -109,6 +109,9 @@ public:
         (void)run_dir;
         return {};
     }
+    // What dead runs of this backend left on the host outside their scratch directories; one line
+    // per kind of thing removed. Never throws.
+    virtual std::vector<std::string> reap_host() noexcept { return {}; }
 };
 
 // The markers every hypetrace guest image writes to its console (scripts/guest/).

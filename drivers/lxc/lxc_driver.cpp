@@ -8,8 +8,12 @@
 #include <lxc/lxccontainer.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <fstream>
+#include <mutex>
+#include <sstream>
 #include <thread>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -17,6 +21,53 @@ namespace ht {
 namespace {
 
 constexpr const char* kFullInit = "/usr/local/sbin/hypetrace-init";
+
+// Where cgroup hierarchies are mounted (v1 controllers, v2), from /proc/self/mountinfo.
+std::vector<fs::path> cgroup_mounts() {
+    std::vector<fs::path> out;
+    std::istringstream in(read_text("/proc/self/mountinfo").value_or(""));
+    std::string line;
+    while (std::getline(in, line)) {
+        auto dash = line.find(" - ");
+        if (dash == std::string::npos) continue;
+        std::istringstream left(line.substr(0, dash)), right(line.substr(dash + 3));
+        std::string id, parent, dev, root, mnt, fstype;
+        left >> id >> parent >> dev >> root >> mnt;
+        right >> fstype;
+        if (fstype == "cgroup" || fstype == "cgroup2") out.emplace_back(mnt);
+    }
+    return out;
+}
+
+// liblxc's monitor cgroup of a container (lxc.monitor.NAME in every hierarchy) outlives the
+// monitor on hybrid hosts. rmdir refuses it while it holds a process, a zombie included on cgroup
+// v2 (the daemonized monitor is reaped by init, at init's pace), so the names wait here and every
+// stop() tries them all once; the driver's end tries for up to a second more.
+std::mutex& leftovers_mutex() {
+    static std::mutex m;
+    return m;
+}
+std::vector<std::string>& leftover_monitor_cgroups() {
+    static std::vector<std::string> v;
+    return v;
+}
+
+void try_remove_monitor_cgroups() {
+    std::lock_guard<std::mutex> g(leftovers_mutex());
+    auto& names = leftover_monitor_cgroups();
+    if (names.empty()) return;
+    const auto mounts = cgroup_mounts();
+    names.erase(std::remove_if(names.begin(), names.end(),
+                               [&](const std::string& name) {
+                                   bool gone = true;
+                                   for (const auto& m : mounts)
+                                       if (rmdir((m / ("lxc.monitor." + name)).c_str()) != 0 && errno != ENOENT)
+                                           gone = false;
+                                   return gone;
+                               }),
+                names.end());
+}
+
 constexpr const char* kAppInit = "/bin/bash";
 
 class LxcGuest : public Guest {
@@ -68,6 +119,12 @@ public:
         // The monitor process removes the container's cgroups after STOPPED: wait for that, so
         // nothing of this guest is left when stop() returns.
         for (int i = 0; i < 200 && !cgroup().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        try {
+            std::lock_guard<std::mutex> g(leftovers_mutex());
+            leftover_monitor_cgroups().push_back(spec_.name);
+        } catch (...) {
+        }
+        try_remove_monitor_cgroups();
     }
 
     bool alive() const override { return c_ && c_->is_running(c_); }
@@ -202,10 +259,51 @@ std::vector<std::string> LxcDriver::reap(const fs::path& run_dir) noexcept {
             c->wait(c, "STOPPED", 10);
             try {
                 out.push_back("stopped container " + name + " (init pid " + std::to_string(init) + ")");
+                std::lock_guard<std::mutex> g(leftovers_mutex());
+                leftover_monitor_cgroups().push_back(name);
             } catch (...) {
             }
         }
         lxc_container_put(c);
+    }
+    return out;
+}
+
+LxcDriver::~LxcDriver() {
+    for (int i = 0; i < 100; ++i) {
+        try_remove_monitor_cgroups();
+        {
+            std::lock_guard<std::mutex> g(leftovers_mutex());
+            if (leftover_monitor_cgroups().empty()) break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+std::vector<std::string> LxcDriver::reap_host() noexcept {
+    std::vector<std::string> out;
+    try {
+        // lxc.monitor.ht-...-PID-...: PID, the first all-digit part of the name, made the container
+        std::size_t removed = 0;
+        for (const auto& m : cgroup_mounts()) {
+            std::error_code ec;
+            for (const auto& e : fs::directory_iterator(m, ec)) {
+                const std::string dir = e.path().filename().string();
+                if (dir.rfind("lxc.monitor.ht-", 0) != 0) continue;
+                std::istringstream parts(dir.substr(std::string("lxc.monitor.").size()));
+                std::string part;
+                pid_t owner = 0;
+                while (std::getline(parts, part, '-'))
+                    if (!part.empty() && part.find_first_not_of("0123456789") == std::string::npos && part.size() < 10) {
+                        owner = pid_t(std::stol(part));
+                        break;
+                    }
+                if (owner > 0 && !process_alive(owner) && rmdir(e.path().c_str()) == 0) ++removed;
+            }
+        }
+        if (removed)
+            out.push_back("removed " + std::to_string(removed) + " empty liblxc monitor cgroups (lxc.monitor.ht-*)");
+    } catch (...) {
     }
     return out;
 }

@@ -11,11 +11,14 @@ namespace ht {
 
 class LxcDriver : public Driver {
 public:
+    ~LxcDriver() override;  // removes the containers' monitor cgroups liblxc left (see reap_host)
     std::string name() const override { return "lxc"; }
     void preflight(const GuestSpec& spec) const override;
     std::unique_ptr<Guest> create(const GuestSpec& spec) override;
     // Daemonized containers outlive a SIGKILLed hypetrace: stops those under run_dir/lxc.
     std::vector<std::string> reap(const std::filesystem::path& run_dir) noexcept override;
+    // Dead runs' empty monitor cgroups (lxc.monitor.ht-*, which liblxc leaves on hybrid hosts).
+    std::vector<std::string> reap_host() noexcept override;
     // The config items set on a container for a spec (exposed for tests and reports).
     static std::vector<std::pair<std::string, std::string>> config(const GuestSpec& spec);
     // lxc.rootfs.path for the spec's RootfsMode.

@@ -111,7 +111,6 @@ int cmd_startup(const StartupArgs& a) {
     require_root("startup");
     if (!a.json.empty()) check_writable(a.json, "--json");
 
-    repair_dead_runs(a.quiet, true);
     HostInfo host = probe_host();
     QemuDriver qemu;
     LibvirtDriver libvirt;
@@ -150,6 +149,7 @@ int cmd_startup(const StartupArgs& a) {
     topts.verbose = a.verbose;
     Tracer tracer(topts);
     TraceSession trace(a.trace, "startup", a.quiet);
+    repair_dead_runs(a.quiet, true);  // what killed runs left, once this run is known to go ahead
     trace.begin(&tracer);
     StartupResult result = run_startup(tracer, host, cfg);
     trace.finish();
@@ -201,7 +201,6 @@ int cmd_memory(const MemoryArgs& a) {
     if (!a.json.empty()) check_writable(a.json, "--json");
     if (!a.plot.empty()) check_writable(a.plot, "--plot");
 
-    repair_dead_runs(a.quiet, false);
     HostInfo host = probe_host();
     QemuDriver qemu;
     LibvirtDriver libvirt;
@@ -250,6 +249,7 @@ int cmd_memory(const MemoryArgs& a) {
     HostSettingsGuard ksm;
     if (ksm.recovered() && !a.quiet)
         std::cerr << "[hypetrace] a previous run died with KSM changed: its saved settings were restored" << std::endl;
+    repair_dead_runs(a.quiet, false);  // the rest of what killed runs left (KSM: just above)
     MemoryResult result = run_memory(tracer, ksm, host, cfg);
     trace.finish();
     write_json_if_asked(a.json, to_json(result), a.quiet);  // first: a view that fails must not lose the run
@@ -328,7 +328,6 @@ int cmd_dedup(const DedupArgs& a) {
 
     TraceSession trace(a.trace, "dedup", a.quiet);
     trace.begin(nullptr);
-    repair_dead_runs(a.quiet, false);
     HostInfo host = probe_host();
     DedupConfig cfg;
     cfg.host = !a.no_host;
@@ -370,6 +369,7 @@ int cmd_dedup(const DedupArgs& a) {
         spec.rootfs = fc.rootfs;
         fc.driver->preflight(spec);
         if (a.kvm && accel.notice) progress("notice: VM accelerator " + accel.reason);
+        repair_dead_runs(a.quiet, false);
         // As the paper: KSM and huge pages off, so pages are compared 4 KiB by 4 KiB, unmerged.
         guard->disable();
         if (a.thp != "keep") guard->set_thp(a.thp);
@@ -408,6 +408,7 @@ int cmd_dedup(const DedupArgs& a) {
         if (!a.vs.empty()) cfg.other = resolve_guest(a.vs);
         if (cfg.other && cfg.other->main_pid == cfg.guest.main_pid)
             throw usage_error("--vs-guest names the same guest as the one scanned");
+        repair_dead_runs(a.quiet, false);
     }
     if (!cfg.image_dir.empty() && !std::filesystem::is_directory(cfg.image_dir))
         throw UserError("--image-files " + cfg.image_dir + ": not a directory");
@@ -444,7 +445,6 @@ int cmd_exitcost(const ExitcostArgs& a) {
         throw usage_error("exitcost measures VM exits, and TCG has none: use --accel kvm (or auto)");
     require_root("exitcost");
     if (!a.json.empty()) check_writable(a.json, "--json");
-    repair_dead_runs(a.quiet, true);
     HostInfo host = probe_host();
     if (!host.kvm_device)
         throw UserError("exitcost needs KVM and /dev/kvm does not open read-write here: load kvm (modprobe kvm_intel or "
@@ -473,6 +473,7 @@ int cmd_exitcost(const ExitcostArgs& a) {
         tracer = std::make_unique<Tracer>(topts);
     }
     TraceSession trace(a.trace, "exitcost", a.quiet);
+    repair_dead_runs(a.quiet, true);
     trace.begin(a.attach_only ? nullptr : tracer.get());
     // --attach-only: the programs stay attached (counting nothing) while only the wall time is kept
     ExitcostResult result = run_exitcost(a.attach_only ? nullptr : tracer.get(), host, cfg);
@@ -513,7 +514,6 @@ int cmd_io(const IoArgs& a) {
     require_root("io");
     if (!a.json.empty()) check_writable(a.json, "--json");
     if (a.native && which("fio").empty()) throw UserError("fio not found: install fio (scripts/setup.sh does)");
-    repair_dead_runs(a.quiet, true);
     HostInfo host = probe_host();
     QemuDriver qemu;
     LxcDriver lxc;
@@ -546,6 +546,7 @@ int cmd_io(const IoArgs& a) {
     topts.bucket_ns = 3600'000'000'000ULL;
     Tracer tracer(topts);
     TraceSession trace(a.trace, "io", a.quiet);
+    repair_dead_runs(a.quiet, true);
     trace.begin(&tracer);
     IoResult result = run_io(tracer, host, cfg);
     trace.finish();
@@ -559,7 +560,6 @@ int cmd_devices(const DevicesArgs& a) {
     AccelRequest req = parse_accel_request(a.accel);
     require_root("devices");
     if (!a.json.empty()) check_writable(a.json, "--json");
-    repair_dead_runs(a.quiet, false);
     HostInfo host = probe_host();
     MemoryConfig cfg;
     cfg.images.dir = a.images;
@@ -589,6 +589,7 @@ int cmd_devices(const DevicesArgs& a) {
     TraceSession trace(a.trace, "devices", a.quiet);
     trace.begin(&tracer);
     HostSettingsGuard ksm;  // KSM off for the run: a device's memory must not be merged away
+    repair_dead_runs(a.quiet, false);
     DevicesResult result;
     result.memory = run_memory(tracer, ksm, host, cfg);
     trace.finish();

@@ -3,6 +3,7 @@
 
 #include "core/proc.h"
 
+#include <filesystem>
 #include <cstdlib>
 #include <sstream>
 
@@ -123,5 +124,16 @@ uint64_t parse_status_kb(const std::string& status_text, const std::string& key)
 }
 
 uint64_t self_peak_rss_kb() { return parse_status_kb(read_text("/proc/self/status").value_or(""), "VmHWM"); }
+
+uint64_t self_rss_kb() { return parse_status_kb(read_text("/proc/self/status").value_or(""), "VmRSS"); }
+
+unsigned self_open_fds() {
+    unsigned n = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec))
+        ++n;
+    return n > 0 ? n - 1 : 0;  // the directory's own descriptor while it is read
+}
 
 }  // namespace ht

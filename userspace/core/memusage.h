@@ -51,5 +51,9 @@ bool ksm_mergeable(pid_t pid);
 uint64_t parse_status_kb(const std::string& status_text, const std::string& key);
 // This process's peak RSS (VmHWM) in kB.
 uint64_t self_peak_rss_kb();
+// This process's resident set now (VmRSS) and its open file descriptors (BPF links and programs,
+// sockets, pipes included): what a long run must not grow.
+uint64_t self_rss_kb();
+unsigned self_open_fds();
 
 }  // namespace ht

@@ -26,6 +26,8 @@ CleanupResult clean_dead_runs(const std::vector<Driver*>& reapers, bool ksm, con
             else r.undone.push_back("removed " + dir.string() + ", left by a run that was killed");
         }
     }
+    for (Driver* d : reapers)
+        for (auto& what : d->reap_host()) r.undone.push_back(what + ", left by runs that were killed or by liblxc");
     const fs::path saved = "/run/hypetrace/settings.saved";
     std::error_code ec;
     if (ksm && fs::exists(saved, ec)) {

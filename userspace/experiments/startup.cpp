@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/interrupt.h"
+#include "core/memusage.h"
 
 #include <algorithm>
 #include <cmath>
@@ -262,11 +263,14 @@ StartupResult run_startup(Tracer& tracer, const HostInfo& host, const StartupCon
                              (warm ? " (discarded)" : ""));
             }
             tr.runs.push_back(std::move(r));
+            if (res.techniques.empty() && i == 0) res.self_first = {self_open_fds(), self_rss_kb()};
+            else ++res.runs_between;
         }
         tr.command = tr.runs.back().command;
         summarize_technique(tr);
         res.techniques.push_back(std::move(tr));
     }
+    res.self_last = {self_open_fds(), self_rss_kb()};
     return res;
 }
 
@@ -354,6 +358,9 @@ nlohmann::json to_json(const StartupResult& r) {
     }
     j["techniques"] = techs;
     j["losses"] = losses_json(losses(r));
+    j["self"] = {{"runs_between", r.runs_between},
+                 {"open_fds", {{"after_first_run", r.self_first.fds}, {"after_last_run", r.self_last.fds}}},
+                 {"rss_kb", {{"after_first_run", r.self_first.rss_kb}, {"after_last_run", r.self_last.rss_kb}}}};
     return j;
 }
 
@@ -451,6 +458,10 @@ std::string render_text(const StartupResult& r) {
         }
     }
     o << silent << "\n";
+    if (r.runs_between >= 20)  // a long series: did guests started and stopped leave anything in us?
+        o << "hypetrace itself over " << r.runs_between << " more runs: open files " << r.self_first.fds << " -> "
+          << r.self_last.fds << ", resident " << fmt("%.1f", double(r.self_first.rss_kb) / 1024) << " -> "
+          << fmt("%.1f", double(r.self_last.rss_kb) / 1024) << " MiB\n";
     return o.str();
 }
 

@@ -72,6 +72,13 @@ struct StartupResult {
     std::vector<TechniqueResult> techniques;
     std::vector<SourceStatus> sources;
     std::string started_at;  // UTC, ISO 8601
+    // hypetrace's own open descriptors and resident memory after the first run (libraries and
+    // caches loaded) and after the last: a guest started and stopped must leave nothing behind.
+    struct Self {
+        unsigned fds = 0;
+        uint64_t rss_kb = 0;
+    } self_first, self_last;
+    unsigned runs_between = 0;  // runs after self_first
 };
 
 // Runs every technique; throws UserError on the first run that fails (after stopping its guest).
