@@ -36,7 +36,8 @@ timeout_s=${HYPETRACE_LAB_TIMEOUT:-1500}
 # progress while a tracer attached its probes: one vCPU in exc_int3 and __schedule, the other
 # spinning in native_queued_spin_lock_slowpath (the kernel patching its own text with int3 while
 # the other vCPU runs it). Two vCPUs on one host thread (thread=single) make a nested guest's
-# boot 15 times slower (HLT exits of 1 ms).
+# boot 15 times slower (HLT exits of 1 ms). One vCPU has frozen too, once: halted, with no
+# timer wake-up. The freeze detection below catches either.
 vcpus=${HYPETRACE_LAB_VCPUS:-1}
 
 "$root/scripts/build-lab.sh"
