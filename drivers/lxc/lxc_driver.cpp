@@ -52,6 +52,14 @@ std::vector<std::string>& leftover_monitor_cgroups() {
     return v;
 }
 
+void queue_monitor_cgroup(const std::string& name) noexcept {
+    try {
+        std::lock_guard<std::mutex> g(leftovers_mutex());
+        leftover_monitor_cgroups().push_back(name);
+    } catch (...) {
+    }
+}
+
 void try_remove_monitor_cgroups() {
     std::lock_guard<std::mutex> g(leftovers_mutex());
     auto& names = leftover_monitor_cgroups();
@@ -119,11 +127,7 @@ public:
         // The monitor process removes the container's cgroups after STOPPED: wait for that, so
         // nothing of this guest is left when stop() returns.
         for (int i = 0; i < 200 && !cgroup().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        try {
-            std::lock_guard<std::mutex> g(leftovers_mutex());
-            leftover_monitor_cgroups().push_back(spec_.name);
-        } catch (...) {
-        }
+        queue_monitor_cgroup(spec_.name);
         try_remove_monitor_cgroups();
     }
 
@@ -257,10 +261,9 @@ std::vector<std::string> LxcDriver::reap(const fs::path& run_dir) noexcept {
             const pid_t init = c->init_pid(c);
             c->stop(c);
             c->wait(c, "STOPPED", 10);
+            queue_monitor_cgroup(name);
             try {
                 out.push_back("stopped container " + name + " (init pid " + std::to_string(init) + ")");
-                std::lock_guard<std::mutex> g(leftovers_mutex());
-                leftover_monitor_cgroups().push_back(name);
             } catch (...) {
             }
         }

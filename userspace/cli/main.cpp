@@ -657,8 +657,6 @@ int cmd_host(bool json, bool verbose) {
     return 0;
 }
 
-// Seconds an option may name: from 1 ms to a day. Nanosecond counts are int64: 1e300 s, or
-// 1e12 s, would wrap into a negative deadline.
 // A number from `lo` to `hi`; CLI::Range lets NaN through (every comparison with it is false).
 CLI::Validator finite_range(double lo, double hi, const std::string& what) {
     return CLI::Validator(
@@ -671,6 +669,8 @@ CLI::Validator finite_range(double lo, double hi, const std::string& what) {
         },
         what);
 }
+// Seconds an option may name: from 1 ms to a day. Nanosecond counts are int64: 1e300 s, or
+// 1e12 s, would wrap into a negative deadline.
 const CLI::Validator kSeconds = finite_range(0.001, 86400.0, "SECONDS");
 const CLI::Validator kSecondsOrZero = finite_range(0.0, 86400.0, "SECONDS");
 
@@ -680,8 +680,7 @@ CLI::Validator pid_validator() {
     return CLI::Validator(
         [](std::string& s) -> std::string {
             const pid_t max = pid_max();
-            if (parse_pid(s, max)) return "";
-            return "'" + s + "' is not a pid: pids on this host run from 1 to " + std::to_string(max - 1);
+            return parse_pid(s, max) ? "" : not_a_pid(s, max);
         },
         "PID");
 }

@@ -61,10 +61,15 @@ bool write_setting(const fs::path& file, const std::string& value, int* err) {
 
 // Scan parameters first, then advisor_mode (kernel 6.9+: while the advisor is on, the kernel refuses
 // a write to pages_to_scan, which it then sets itself), `run` last, so ksmd never runs with a mix.
+namespace {
+// Everything but the two written last.
+bool is_scan_parameter(const std::string& name) { return name != "run" && name != "advisor_mode"; }
+}  // namespace
+
 std::vector<std::string> ksm_restore_order(const KsmSettings& s) {
     std::vector<std::string> names;
     for (const auto& [k, v] : s)
-        if (k != "run" && k != "advisor_mode") names.push_back(k);
+        if (is_scan_parameter(k)) names.push_back(k);
     for (const char* last : {"advisor_mode", "run"})
         if (s.count(last)) names.push_back(last);
     return names;
@@ -163,7 +168,7 @@ HostSettingsGuard::HostSettingsGuard(fs::path sysfs_dir, fs::path state_dir, std
     }
 
     // A run that died without restoring left its saved settings: put them back first.
-    const fs::path saved_file = state_ / "settings.saved";
+    const fs::path saved_file = saved_path(state_);
     if (auto old = read_text(saved_file.string()); old && !old->empty()) {
         saved_ = parse_ksm_settings(*old);
         KsmSettings now = current();
@@ -243,7 +248,7 @@ bool HostSettingsGuard::restore() noexcept {
         // advisor off, or a user who turned it on since): the advisor off first, back in its turn.
         bool param_differs = false;
         for (const auto& [name, want] : saved_)
-            if (name != "run" && name != "advisor_mode" && now.count(name) && now[name] != want) param_differs = true;
+            if (is_scan_parameter(name) && now.count(name) && now[name] != want) param_differs = true;
         if (param_differs && now.count("advisor_mode") && now["advisor_mode"] != "none") {
             int err = 0;
             if (write_setting(file_of("advisor_mode"), "none", &err)) now["advisor_mode"] = "none";
@@ -262,7 +267,7 @@ bool HostSettingsGuard::restore() noexcept {
         }
         if (ok) {
             std::error_code ec;
-            fs::remove(state_ / "settings.saved", ec);
+            fs::remove(saved_path(state_), ec);
             restored_ = true;
         }
     } catch (...) {

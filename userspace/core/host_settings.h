@@ -39,8 +39,13 @@ class HostSettingsGuard {
 public:
     // Throws UserError (one line) if KSM is missing, if another run owns it, or if the state
     // directory cannot be written. `recovered` tells whether a dead run's settings were restored.
+    static constexpr const char* kStateDir = "/run/hypetrace";
+    // Where a run keeps the settings it will restore (a dead run's stay there for the next).
+    static std::filesystem::path saved_path(const std::filesystem::path& state_dir = kStateDir) {
+        return state_dir / "settings.saved";
+    }
     explicit HostSettingsGuard(std::filesystem::path sysfs_dir = "/sys/kernel/mm/ksm",
-                               std::filesystem::path state_dir = "/run/hypetrace",
+                               std::filesystem::path state_dir = kStateDir,
                                std::map<std::string, std::filesystem::path> extra = default_extra());
     static std::map<std::string, std::filesystem::path> default_extra() {
         return {{"thp", "/sys/kernel/mm/transparent_hugepage/enabled"},

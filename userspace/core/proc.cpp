@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "core/proc.h"
 
+#include "core/text.h"
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -193,6 +195,10 @@ std::optional<pid_t> parse_pid(const std::string& s, pid_t max) {
     }
     if (v < 1 || v >= uint64_t(max)) return std::nullopt;
     return pid_t(v);
+}
+
+std::string not_a_pid(const std::string& s, pid_t max) {
+    return "'" + visible(s) + "' is not a pid: pids on this host run from 1 to " + std::to_string(max - 1);
 }
 
 bool process_alive(pid_t pid) {

@@ -54,6 +54,8 @@ pid_t pid_max();
 // `s` as a pid: decimal digits only, 1 to pid_max() - 1; nullopt otherwise ("4294967297" is not
 // pid 1, "99999999999999999999" is no pid at all).
 std::optional<pid_t> parse_pid(const std::string& s, pid_t max);
+// The one line saying `s` is no pid of this host (for --pid and a guest given by pid).
+std::string not_a_pid(const std::string& s, pid_t max);
 
 // True if /proc/PID exists and is not a zombie.
 bool process_alive(pid_t pid);

@@ -97,14 +97,18 @@ bool valid_utf8(std::string_view s) {
     return true;
 }
 
-std::string utf8_escape(std::string_view s) {
+namespace {
+
+// `s` with each byte outside a well-formed UTF-8 sequence, and with `controls` each control
+// character too, written as "\xNN".
+std::string escape(std::string_view s, bool controls) {
     std::string out;
     out.reserve(s.size());
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
         size_t n = utf8_sequence(s, i);
-        if (n == 0) {
-            const auto c = static_cast<unsigned char>(s[i]);
+        if (n == 0 || (controls && (c < 0x20 || c == 0x7f))) {
             out += "\\x";
             out += digits[c >> 4];
             out += digits[c & 15];
@@ -117,21 +121,10 @@ std::string utf8_escape(std::string_view s) {
     return out;
 }
 
-std::string visible(std::string_view s) {
-    std::string in = utf8_escape(s), out;
-    out.reserve(in.size());
-    static const char digits[] = "0123456789abcdef";
-    for (char ch : in) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c < 0x20 || c == 0x7f) {
-            out += "\\x";
-            out += digits[c >> 4];
-            out += digits[c & 15];
-        } else {
-            out += ch;
-        }
-    }
-    return out;
-}
+}  // namespace
+
+std::string utf8_escape(std::string_view s) { return escape(s, false); }
+
+std::string visible(std::string_view s) { return escape(s, true); }
 
 }  // namespace ht

@@ -10,7 +10,7 @@ namespace fs = std::filesystem;
 namespace ht {
 
 const std::vector<fs::path>& scratch_parents() {
-    static const std::vector<fs::path> p{"/var/tmp/hypetrace", "/run/hypetrace"};
+    static const std::vector<fs::path> p{"/var/tmp/hypetrace", HostSettingsGuard::kStateDir};
     return p;
 }
 
@@ -28,9 +28,8 @@ CleanupResult clean_dead_runs(const std::vector<Driver*>& reapers, bool ksm, con
     }
     for (Driver* d : reapers)
         for (auto& what : d->reap_host()) r.undone.push_back(what + ", left by runs that were killed or by liblxc");
-    const fs::path saved = "/run/hypetrace/settings.saved";
     std::error_code ec;
-    if (ksm && fs::exists(saved, ec)) {
+    if (ksm && fs::exists(HostSettingsGuard::saved_path(), ec)) {
         try {
             HostSettingsGuard g;  // takes the lock; restores a dead run's saved settings
             if (g.recovered()) r.undone.push_back("restored the KSM, THP and inotify settings a killed run changed");

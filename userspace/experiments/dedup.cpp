@@ -155,7 +155,7 @@ GuestRef resolve_guest(const std::string& what) {
         const pid_t max = pid_max();
         auto parsed = parse_pid(what, max);
         if (!parsed)
-            throw UserError("'" + visible(what) + "' is not a pid: pids on this host run from 1 to " + std::to_string(max - 1));
+            throw UserError(not_a_pid(what, max));
         const pid_t pid = *parsed;
         if (!process_alive(pid)) throw UserError("no process " + what + " (--pid): is the guest running?");
         std::string cmd = cmdline_of(pid);
