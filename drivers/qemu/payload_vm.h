@@ -7,6 +7,7 @@
 #pragma once
 #include "core/host.h"
 #include "core/spawn.h"
+#include "drivers/qemu/qmp.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -23,37 +24,6 @@ inline constexpr uint16_t kPayloadPhasePort = 0x0404;
 inline constexpr uint16_t kPayloadTargetPort = 0x0406;
 inline constexpr uint64_t kPayloadMmioAddr = 0xA0000;
 const char* to_string(PayloadPhase p);
-
-// A range of QEMU's flat memory tree and what owns it ("ide", "vga-lowmem"; "" if unassigned).
-struct MtreeRange {
-    uint64_t start = 0, end = 0;  // inclusive
-    std::string owner;
-};
-struct Mtree {
-    std::vector<MtreeRange> io, memory;
-    // The owner of a port / guest-physical address ("unassigned" when none).
-    std::string io_owner(uint64_t port) const;
-    std::string memory_owner(uint64_t gpa) const;
-};
-// Parses `info mtree -f` text: the "I/O" and "memory" address spaces' flat views.
-Mtree parse_mtree(const std::string& text);
-
-// A minimal QMP client over a unix socket (greeting, qmp_capabilities, commands; events skipped).
-class QmpClient {
-public:
-    // Connects, retrying until `timeout_ms` (QEMU creates the socket shortly after it starts).
-    QmpClient(const std::string& socket_path, int timeout_ms);
-    ~QmpClient();
-    QmpClient(const QmpClient&) = delete;
-    QmpClient& operator=(const QmpClient&) = delete;
-    nlohmann::json execute(const std::string& command, const nlohmann::json& args = nullptr);
-    std::string hmp(const std::string& command_line);
-
-private:
-    nlohmann::json read_message();
-    int fd_ = -1;
-    std::string buf_;
-};
 
 struct PayloadParams {
     uint32_t ops = 10000;     // per exit phase

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Symbolisation: ELF symbol tables (a PIE built here), /proc/PID/maps, kallsyms, and a Symbolizer
 // over a fake /proc whose process maps the PIE at an address of its own choosing.
+#include "core/proc.h"
 #include "core/profiler.h"
 #include "core/symbols.h"
 
@@ -95,4 +96,7 @@ TEST(Symbols, CpuListsAsTheKernelWritesThem) {
     EXPECT_EQ(parse_cpu_list("0-3,5\n"), (std::vector<int>{0, 1, 2, 3, 5}));
     EXPECT_EQ(parse_cpu_list("0\n"), (std::vector<int>{0}));
     EXPECT_TRUE(parse_cpu_list("").empty());
+    // Not CPU numbers: negative (these went to perf_event_open as CPU ids), reversed, beyond
+    // NR_CPUS, a range with no end.
+    EXPECT_EQ(parse_cpu_list("-1,3-2,9000,4-,1-2,2147483647-2147483999"), (std::vector<int>{1, 2}));
 }

@@ -8,6 +8,7 @@
 #include "hypetrace.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -121,7 +122,8 @@ std::string svg_document(Tree& t, const SvgOptions& o, bool diff, double total_a
                            {"title", o.title}, {"sub", o.subtitle}, {"diff", diff}};
     if (diff) {
         std::vector<double> rounded;
-        for (double d : delta) rounded.push_back(double(int64_t(d * 1e6)) / 1e6);
+        for (double d : delta)  // a share's change: within [-1, 1] unless the counts wrapped
+            rounded.push_back(std::isfinite(d) ? double(int64_t(std::clamp(d, -1.0, 1.0) * 1e6)) / 1e6 : 0.0);
         data["delta"] = rounded;
     }
     const int fh = 16, top = 60, bottom = 40;
@@ -393,13 +395,17 @@ std::string folded_text(const Folded& f) {
 }
 
 Folded parse_folded(std::string_view text) {
+    // Counts a double holds exactly (the SVG's widths and shares are doubles): more is no profile.
+    constexpr uint64_t kMaxCount = uint64_t(1) << 53;
     std::map<std::string, uint64_t> m;
-    std::size_t pos = 0;
+    uint64_t total = 0;
+    std::size_t pos = 0, lineno = 0;
     while (pos < text.size()) {
         std::size_t nl = text.find('\n', pos);
         if (nl == std::string_view::npos) nl = text.size();
         std::string_view line = text.substr(pos, nl - pos);
         pos = nl + 1;
+        ++lineno;
         while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
         std::size_t sp = line.rfind(' ');
         if (sp == std::string_view::npos || sp == 0) continue;
@@ -410,7 +416,10 @@ Folded parse_folded(std::string_view text) {
                 break;
             }
             c = c * 10 + uint64_t(ch - '0');
+            if (c > kMaxCount) throw UserError("folded stacks line " + std::to_string(lineno) + ": a count over 2^53");
         }
+        total += c;
+        if (total > kMaxCount) throw UserError("folded stacks: counts add up to over 2^53 (line " + std::to_string(lineno) + ")");
         m[std::string(line.substr(0, sp))] += c;
     }
     return from_map(m);

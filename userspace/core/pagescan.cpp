@@ -45,7 +45,8 @@ std::vector<MapRange> parse_maps(const std::string& text) {
         unsigned dmaj = 0, dmin = 0;
         int consumed = 0;
         if (sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &offset, &dmaj, &dmin, &inode,
-                   &consumed) < 7)
+                   &consumed) < 7 ||
+            end < start)  // not a range: the scanner walks start..end page by page
             continue;
         m.dev_major = dmaj;
         m.dev_minor = dmin;

@@ -3,7 +3,9 @@
 
 #include "core/text.h"
 
+#include <cerrno>
 #include <cstdlib>
+#include <limits>
 #include <fstream>
 #include <sstream>
 #include <optional>
@@ -98,12 +100,51 @@ uint64_t parse_meminfo_kb(const std::string& text, const std::string& key) {
     return 0;
 }
 
+std::map<std::string, uint64_t> parse_proc_io(const std::string& text) {
+    std::map<std::string, uint64_t> m;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        auto colon = line.find(": ");
+        if (colon == std::string::npos || colon == 0) continue;
+        const char* v = line.c_str() + colon + 2;
+        char* end = nullptr;
+        errno = 0;
+        const unsigned long long n = std::strtoull(v, &end, 10);
+        if (end == v || *v == '-' || errno == ERANGE || *end != '\0') continue;
+        m[line.substr(0, colon)] = n;
+    }
+    return m;
+}
+
+std::vector<int> parse_cpu_list(const std::string& text) {
+    constexpr long kMaxCpus = 8192;
+    std::vector<int> cpus;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t comma = text.find(',', pos);
+        std::string part = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        pos = comma == std::string::npos ? text.size() : comma + 1;
+        char* end = nullptr;
+        const long a = std::strtol(part.c_str(), &end, 10);
+        if (end == part.c_str() || a < 0 || a >= kMaxCpus) continue;
+        long b = a;
+        if (*end == '-') {
+            const char* from = end + 1;
+            b = std::strtol(from, &end, 10);
+            if (end == from || b < a || b >= kMaxCpus) continue;
+        }
+        for (long c = a; c <= b; ++c) cpus.push_back(int(c));
+    }
+    return cpus;
+}
+
 std::vector<pid_t> parse_pid_list(const std::string& text) {
     std::vector<pid_t> pids;
     std::istringstream in(text);
     long p;
     while (in >> p)
-        if (p > 0) pids.push_back(pid_t(p));
+        if (p > 0 && p <= std::numeric_limits<pid_t>::max()) pids.push_back(pid_t(p));  // 4294967297 is not pid 1
     return pids;
 }
 

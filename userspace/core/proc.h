@@ -3,6 +3,7 @@
 // read_* helpers fetch it.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -37,6 +38,13 @@ std::optional<ProcStat> parse_proc_stat(const std::string& text);
 
 // MemTotal in kB from /proc/meminfo text, 0 if absent.
 uint64_t parse_meminfo_kb(const std::string& text, const std::string& key);
+
+// /proc/PID/io ("rchar: 123" per line) by field name; lines that are not "name: number" are skipped.
+std::map<std::string, uint64_t> parse_proc_io(const std::string& text);
+
+// "0-3,5" (the format of /sys/devices/system/cpu/online) -> {0, 1, 2, 3, 5}; parts that are not
+// CPU numbers (0 to 8191, the kernel's largest NR_CPUS) or ranges of them are skipped.
+std::vector<int> parse_cpu_list(const std::string& text);
 
 // Pids listed one per line (cgroup.procs, tasks).
 std::vector<pid_t> parse_pid_list(const std::string& text);

@@ -38,23 +38,6 @@ struct KeyLess {
 }  // namespace
 
 // "0-3,5" (/sys/devices/system/cpu/online) -> {0, 1, 2, 3, 5}
-std::vector<int> parse_cpu_list(const std::string& text) {
-    std::vector<int> cpus;
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        std::size_t comma = text.find(',', pos);
-        std::string part = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-        pos = comma == std::string::npos ? text.size() : comma + 1;
-        char* end = nullptr;
-        long a = std::strtol(part.c_str(), &end, 10);
-        if (end == part.c_str()) continue;
-        long b = a;
-        if (*end == '-') b = std::strtol(end + 1, nullptr, 10);
-        for (long c = a; c <= b && c - a < 65536; ++c) cpus.push_back(int(c));
-    }
-    return cpus;
-}
-
 namespace {
 
 std::vector<int> online_cpus() {

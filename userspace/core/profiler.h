@@ -44,9 +44,6 @@ struct Profile {
     uint64_t user_frames = 0, user_frames_named = 0;  // how many user frames got a function name
 };
 
-// "0-3,5" (the format of /sys/devices/system/cpu/online) -> {0, 1, 2, 3, 5}
-std::vector<int> parse_cpu_list(const std::string& text);
-
 class Profiler {
 public:
     // Loads the program and opens one sampling event per online CPU (root). Throws UserError.

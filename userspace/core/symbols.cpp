@@ -38,7 +38,9 @@ std::optional<ElfSymbols> ElfSymbols::parse(std::string_view b) {
     for (unsigned i = 0; i < eh.e_phnum; ++i) {
         Elf64_Phdr ph;
         if (!read_at(b, eh.e_phoff + uint64_t(i) * eh.e_phentsize, &ph)) break;
-        if (ph.p_type == PT_LOAD) out.loads_.push_back({ph.p_offset, ph.p_vaddr, ph.p_filesz});
+        // A segment whose end does not fit in 64 bits is no segment (the lookups add filesz).
+        if (ph.p_type == PT_LOAD && ph.p_offset + ph.p_filesz >= ph.p_offset && ph.p_vaddr + ph.p_filesz >= ph.p_vaddr)
+            out.loads_.push_back({ph.p_offset, ph.p_vaddr, ph.p_filesz});
     }
     std::vector<Elf64_Shdr> sh;
     for (unsigned i = 0; i < eh.e_shnum; ++i) {
@@ -147,6 +149,7 @@ KernelSymbols KernelSymbols::parse(std::string_view text) {
         } else {
             name = std::string(rest.substr(0, tab)) + " " + std::string(rest.substr(tab + 1));
         }
+        if (name.empty() || name[0] == ' ') continue;  // no name: not a symbol to print
         v.emplace_back(addr, std::move(name));
     }
     std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -45,13 +46,12 @@ std::string clean(std::string s, bool frame = false) {
     return s;
 }
 
-// The lines of a file, split at tabs, comment lines (#) skipped; `fn` gets the fields.
+// The lines of a file's text, split at tabs, comment lines (#) skipped; `fn` gets the fields.
+// `path` names the file in messages.
 template <typename Fn>
-void for_each_row(const std::string& path, std::size_t min_fields, Fn fn) {
-    auto text = read_text(path);
-    if (!text) throw UserError("cannot read " + path + ": not a complete hypetrace trace directory");
+void for_each_row(const std::string& text, const std::string& path, std::size_t min_fields, Fn fn) {
     std::vector<std::string_view> f;
-    std::string_view all(*text);
+    std::string_view all(text);
     std::size_t pos = 0, lineno = 0;
     while (pos < all.size()) {
         std::size_t nl = all.find('\n', pos);
@@ -66,6 +66,31 @@ void for_each_row(const std::string& path, std::size_t min_fields, Fn fn) {
                             std::to_string(min_fields) + " expected");
         fn(f);
     }
+}
+
+// trace.json's fields, read whatever the file holds: a member of the wrong type reads as absent.
+const nlohmann::json& member(const nlohmann::json& o, const char* key) {
+    static const nlohmann::json null;
+    if (!o.is_object()) return null;
+    auto it = o.find(key);
+    return it == o.end() ? null : *it;
+}
+uint64_t u64(const nlohmann::json& o, const char* key) {
+    const auto& v = member(o, key);
+    return v.is_number_unsigned() ? v.get<uint64_t>() : 0;
+}
+uint32_t u32(const nlohmann::json& o, const char* key) {
+    const uint64_t v = u64(o, key);
+    return v > UINT32_MAX ? 0 : uint32_t(v);
+}
+std::string str(const nlohmann::json& o, const char* key) {
+    const auto& v = member(o, key);
+    return v.is_string() ? v.get<std::string>() : "";
+}
+const nlohmann::json& array(const nlohmann::json& o, const char* key) {
+    static const nlohmann::json empty = nlohmann::json::array();
+    const auto& v = member(o, key);
+    return v.is_array() ? v : empty;
 }
 
 uint64_t num(std::string_view s) {
@@ -204,46 +229,69 @@ void write_trace_dir(const std::string& dir, const TraceData& t) {
     }
 }
 
-TraceData read_trace_dir(const std::string& dir) {
-    auto meta = read_text((fs::path(dir) / "trace.json").string());
-    if (!meta) throw UserError(dir + " is not a hypetrace trace directory (no trace.json): make one with --trace DIR");
-    TraceData t;
-    try {
-        t.meta = nlohmann::json::parse(*meta);
-    } catch (const std::exception& e) {
-        throw UserError(dir + "/trace.json is not valid JSON: " + e.what());
-    }
-    if (t.meta.value("format", "") != "hypetrace-trace")
-        throw UserError(dir + "/trace.json is not a hypetrace trace");
-    if (t.meta.value("version", 0) > kTraceFormatVersion)
-        throw UserError(dir + " is trace format " + std::to_string(t.meta.value("version", 0)) +
+namespace {
+
+// trace.json: a hypetrace trace of a format this hypetrace reads, or UserError.
+nlohmann::json parse_trace_meta(const std::string& text, const std::string& dir) {
+    nlohmann::json meta = nlohmann::json::parse(text, nullptr, false);
+    if (meta.is_discarded()) throw UserError(dir + "/trace.json is not valid JSON");
+    if (str(meta, "format") != "hypetrace-trace") throw UserError(dir + "/trace.json is not a hypetrace trace");
+    const auto& version = member(meta, "version");
+    if (!version.is_number_integer() || version.get<int64_t>() < 1)
+        throw UserError(dir + "/trace.json has no format version");
+    if (version.get<int64_t>() > kTraceFormatVersion)
+        throw UserError(dir + " is trace format " + std::to_string(version.get<int64_t>()) +
                         "; this hypetrace reads up to " + std::to_string(kTraceFormatVersion) + ": update hypetrace");
-    for (const auto& g : t.meta.value("guests", nlohmann::json::array()))
-        t.guests[g.value("id", 0u)] = g.value("name", "");
-    for (const auto& s : t.meta.value("spans", nlohmann::json::array()))
-        t.spans.push_back({s.value("track", ""), s.value("name", ""), s.value("start_ns", uint64_t(0)),
-                           s.value("end_ns", uint64_t(0))});
-    const auto& pj = t.meta.value("profile", nlohmann::json::object());
-    t.sampled = pj.value("sampled", false);
+    return meta;
+}
+
+}  // namespace
+
+TraceData read_trace_dir(const std::string& dir) {
+    TraceTexts x;
+    const fs::path d(dir);
+    auto meta = read_text((d / "trace.json").string());
+    if (!meta) throw UserError(dir + " is not a hypetrace trace directory (no trace.json): make one with --trace DIR");
+    x.meta = std::move(*meta);
+    parse_trace_meta(x.meta, dir);  // a newer format is refused before its files are looked for
+    for (auto [name, text] : {std::pair{"stacks.tsv", &x.stacks}, {"samples.tsv", &x.samples},
+                              {"events.tsv", &x.events}, {"counters.tsv", &x.counters}, {"ksm.tsv", &x.ksm}}) {
+        auto t = read_text((d / name).string());
+        if (!t) throw UserError("cannot read " + (d / name).string() + ": not a complete hypetrace trace directory");
+        *text = std::move(*t);
+    }
+    return parse_trace_texts(x, dir);
+}
+
+TraceData parse_trace_texts(const TraceTexts& x, const std::string& dir) {
+    TraceData t;
+    t.meta = parse_trace_meta(x.meta, dir);
+    for (const auto& g : array(t.meta, "guests")) t.guests[u32(g, "id")] = str(g, "name");
+    for (const auto& s : array(t.meta, "spans"))
+        t.spans.push_back({str(s, "track"), str(s, "name"), u64(s, "start_ns"), u64(s, "end_ns")});
+    const auto& pj = member(t.meta, "profile");
+    t.sampled = member(pj, "sampled").is_boolean() && member(pj, "sampled").get<bool>();
     Profile& p = t.profile;
-    p.freq_hz = pj.value("freq_hz", 0u);
-    p.cpus = pj.value("cpus", 0u);
-    p.start_ns = pj.value("start_ns", uint64_t(0));
-    p.end_ns = pj.value("end_ns", uint64_t(0));
-    p.bucket_ns = pj.value("bucket_ns", uint64_t(0));
-    p.idle_samples = pj.value("idle_samples", uint64_t(0));
-    p.lost_samples = pj.value("lost_samples", uint64_t(0));
-    p.lost_stacks = pj.value("lost_stacks", uint64_t(0));
+    p.freq_hz = u32(pj, "freq_hz");
+    p.cpus = u32(pj, "cpus");
+    p.start_ns = u64(pj, "start_ns");
+    p.end_ns = u64(pj, "end_ns");
+    p.bucket_ns = u64(pj, "bucket_ns");
+    p.idle_samples = u64(pj, "idle_samples");
+    p.lost_samples = u64(pj, "lost_samples");
+    p.lost_stacks = u64(pj, "lost_stacks");
     const fs::path d(dir);
     std::vector<std::string_view> parts;
-    for_each_row((d / "stacks.tsv").string(), 2, [&](const std::vector<std::string_view>& f) {
+    // Stack ids are dense from 1 (write_trace_dir): one past the file's line count is no stack of it.
+    const auto lines = uint64_t(std::count(x.stacks.begin(), x.stacks.end(), '\n')) + 1;
+    for_each_row(x.stacks, (d / "stacks.tsv").string(), 2, [&](const std::vector<std::string_view>& f) {
         const uint64_t id = num(f[0]);
-        if (id == 0 || id > 100'000'000) throw UserError(dir + "/stacks.tsv: bad stack id");
+        if (id == 0 || id > lines) throw UserError(dir + "/stacks.tsv: bad stack id " + std::string(f[0].substr(0, 24)));
         if (p.stacks.size() <= id) p.stacks.resize(id + 1);
         split_into(f[1], ';', parts);
         p.stacks[id].assign(parts.begin(), parts.end());
     });
-    for_each_row((d / "samples.tsv").string(), 7, [&](const std::vector<std::string_view>& f) {
+    for_each_row(x.samples, (d / "samples.tsv").string(), 7, [&](const std::vector<std::string_view>& f) {
         StackSample s;
         s.bucket_start_ns = num(f[0]);
         s.tgid = uint32_t(num(f[1]));
@@ -257,7 +305,7 @@ TraceData read_trace_dir(const std::string& dir) {
             throw UserError(dir + "/samples.tsv names a stack that stacks.tsv does not have");
         p.samples.push_back(std::move(s));
     });
-    for_each_row((d / "events.tsv").string(), 9, [&](const std::vector<std::string_view>& f) {
+    for_each_row(x.events, (d / "events.tsv").string(), 9, [&](const std::vector<std::string_view>& f) {
         ProcEvent e;
         e.ts_ns = num(f[0]);
         for (const auto& [type, name] : kEvents)
@@ -271,7 +319,7 @@ TraceData read_trace_dir(const std::string& dir) {
         e.path = std::string(f[8]);
         t.events.push_back(std::move(e));
     });
-    for_each_row((d / "counters.tsv").string(), 7, [&](const std::vector<std::string_view>& f) {
+    for_each_row(x.counters, (d / "counters.tsv").string(), 7, [&](const std::vector<std::string_view>& f) {
         TraceCounter c;
         c.guest = uint32_t(num(f[0]));
         c.start_ns = num(f[1]);
@@ -283,7 +331,7 @@ TraceData read_trace_dir(const std::string& dir) {
         c.value = num(f[6]);
         t.counters.push_back(c);
     });
-    for_each_row((d / "ksm.tsv").string(), 5, [&](const std::vector<std::string_view>& f) {
+    for_each_row(x.ksm, (d / "ksm.tsv").string(), 5, [&](const std::vector<std::string_view>& f) {
         t.ksm_scans.push_back({num(f[0]), uint32_t(num(f[1])), uint32_t(num(f[2])), uint32_t(num(f[3])),
                                uint32_t(num(f[4]))});
     });

@@ -51,6 +51,13 @@ struct TraceData {
 void write_trace_dir(const std::string& dir, const TraceData& t);
 // Reads a trace directory. Throws UserError (not a trace, newer format, unreadable).
 TraceData read_trace_dir(const std::string& dir);
+// The texts of a trace directory's files.
+struct TraceTexts {
+    std::string meta, stacks, samples, events, counters, ksm;  // trace.json, stacks.tsv, ...
+};
+// Parses them (`dir` names the directory in messages): whatever the files hold, the result or a
+// UserError, nothing else (tests/fuzz).
+TraceData parse_trace_texts(const TraceTexts& texts, const std::string& dir);
 // Refuses (UserError) a `--trace` directory that exists and is not empty, or whose parent is not
 // writable; called before any run.
 void check_trace_dir(const std::string& dir);

@@ -50,22 +50,9 @@ std::string run_script(unsigned runs, unsigned runtime_s) {
     return s.str();
 }
 
-double pct(const nlohmann::json& side, const char* p) {
-    if (!side.contains("clat_ns") || !side["clat_ns"].contains("percentile")) return 0;
-    const auto& pc = side["clat_ns"]["percentile"];
-    return pc.contains(p) ? pc[p].get<double>() / 1e3 : 0;
-}
-
 // /proc/PID/io fields.
 std::map<std::string, uint64_t> proc_io(pid_t pid) {
-    std::map<std::string, uint64_t> m;
-    if (auto t = read_text("/proc/" + std::to_string(pid) + "/io")) {
-        std::istringstream in(*t);
-        std::string k;
-        uint64_t v;
-        while (in >> k >> v) m[k.substr(0, k.size() - 1)] = v;
-    }
-    return m;
+    return parse_proc_io(read_text("/proc/" + std::to_string(pid) + "/io").value_or(""));
 }
 
 // utime/stime (ticks) of every thread of a process, by tid, with its name.
@@ -123,33 +110,6 @@ std::string default_fio_job() {
            "rw=randread\n"
            "bs=4k\n"
            "size=32m\n";
-}
-
-std::vector<FioJobResult> parse_fio_json(const std::string& text) {
-    std::vector<FioJobResult> out;
-    auto b = text.find('{');
-    if (b == std::string::npos) return out;
-    nlohmann::json j = nlohmann::json::parse(text.substr(b), nullptr, false);
-    if (j.is_discarded() || !j.contains("jobs")) return out;
-    for (const auto& job : j["jobs"]) {
-        FioJobResult r;
-        r.name = job.value("jobname", "?");
-        r.error = job.value("error", 0);
-        if (job.contains("read")) {
-            r.read_iops = job["read"].value("iops", 0.0);
-            r.read_bw_kib = job["read"].value("bw", 0.0);
-            r.read_p50_us = pct(job["read"], "50.000000");
-            r.read_p99_us = pct(job["read"], "99.000000");
-        }
-        if (job.contains("write")) {
-            r.write_iops = job["write"].value("iops", 0.0);
-            r.write_bw_kib = job["write"].value("bw", 0.0);
-            r.write_p50_us = pct(job["write"], "50.000000");
-            r.write_p99_us = pct(job["write"], "99.000000");
-        }
-        out.push_back(r);
-    }
-    return out;
 }
 
 IoResult run_io(Tracer& tracer, const HostInfo& host, const IoConfig& cfg) {

@@ -11,6 +11,7 @@
 #include "core/stats.h"
 #include "drivers/guest.h"
 #include "experiments/exitcost.h"
+#include "experiments/fio_result.h"
 
 #include <filesystem>
 #include <functional>
@@ -39,18 +40,6 @@ struct IoConfig {
     double boot_timeout_s = 600;
     std::function<void(const std::string&)> progress;
 };
-
-// One fio job section's result in one run.
-struct FioJobResult {
-    std::string name;
-    double read_iops = 0, write_iops = 0;
-    double read_bw_kib = 0, write_bw_kib = 0;
-    double read_p50_us = 0, read_p99_us = 0, write_p50_us = 0, write_p99_us = 0;
-    int error = 0;  // fio's errno for the section, 0 if it ran
-    double ops() const { return read_iops + write_iops; }
-};
-// Parses fio's --output-format=json (one run).
-std::vector<FioJobResult> parse_fio_json(const std::string& text);
 
 // CPU time of one QEMU thread over the job.
 struct ThreadCpu {

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+#include "drivers/qemu/qmp.h"
+
+#include "core/error.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <poll.h>
+#include <sstream>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <thread>
+#include <unistd.h>
+
+namespace ht {
+
+namespace {
+
+std::string owner_of(const std::vector<MtreeRange>& v, uint64_t a) {
+    for (const auto& r : v)
+        if (r.start <= a && a <= r.end) return r.owner.empty() ? "unassigned" : r.owner;
+    return "unassigned";
+}
+
+}  // namespace
+
+std::string Mtree::io_owner(uint64_t port) const { return owner_of(io, port); }
+std::string Mtree::memory_owner(uint64_t gpa) const { return owner_of(memory, gpa); }
+
+Mtree parse_mtree(const std::string& text) {
+    Mtree m;
+    std::istringstream in(text);
+    std::string line;
+    std::vector<MtreeRange>* cur = nullptr;
+    bool in_root = false;
+    while (std::getline(in, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();  // HMP over QMP ends lines with \r\n
+        if (line.rfind("FlatView", 0) == 0) {
+            cur = nullptr;
+            in_root = false;
+            continue;
+        }
+        if (line.find(" AS \"I/O\"") != std::string::npos) cur = &m.io;
+        else if (line.find(" AS \"memory\"") != std::string::npos) cur = &m.memory;
+        if (line.find("Root memory region:") != std::string::npos) {
+            in_root = true;
+            continue;
+        }
+        if (!cur || !in_root) continue;
+        // "  00000000000001f0-00000000000001f7 (prio 0, i/o): ide"
+        unsigned long long a = 0, b = 0;
+        char rest[256] = {};
+        if (sscanf(line.c_str(), " %llx-%llx (%255[^\n]", &a, &b, rest) != 3) continue;
+        std::string r = rest;
+        auto colon = r.find("): ");
+        std::string owner = colon == std::string::npos ? "" : r.substr(colon + 3);
+        // "io @0000000000000010": a hole of the I/O root, nothing there
+        if (owner.rfind("io @", 0) == 0 || owner == "io") owner.clear();
+        auto at = owner.find(" @");
+        if (at != std::string::npos) owner = owner.substr(0, at);
+        if (cur->size() < 4096 && (cur->empty() || cur->back().start <= a)) cur->push_back({a, b, owner});
+    }
+    return m;
+}
+
+QmpClient::QmpClient(const std::string& path, int timeout_ms) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) throw UserError("QMP socket path too long: " + path);
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    for (int waited = 0;; waited += 20) {
+        fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) break;
+        if (fd_ >= 0) close(fd_);
+        fd_ = -1;
+        if (waited >= timeout_ms) throw UserError("QEMU's QMP socket " + path + " did not open");
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    try {
+        read_line();  // the greeting
+        execute("qmp_capabilities");
+    } catch (...) {
+        close(fd_);
+        throw;
+    }
+}
+
+QmpClient::~QmpClient() {
+    if (fd_ >= 0) close(fd_);
+}
+
+std::string QmpClient::read_line() {
+    for (;;) {
+        auto nl = buf_.find('\n');
+        if (nl != std::string::npos) {
+            std::string line = buf_.substr(0, nl);
+            buf_.erase(0, nl + 1);
+            return line;
+        }
+        if (buf_.size() > (64u << 20)) throw UserError("QEMU sent a QMP line over 64 MiB long");
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, 10000) <= 0) throw UserError("QEMU did not answer on QMP within 10 s");
+        char tmp[65536];
+        ssize_t n = read(fd_, tmp, sizeof tmp);
+        if (n <= 0) throw UserError("QEMU closed its QMP socket");
+        buf_.append(tmp, std::size_t(n));
+    }
+}
+
+std::optional<nlohmann::json> qmp_reply(std::string_view line, const std::string& command) {
+    if (line.find_first_not_of(" \r\t") == std::string_view::npos) return std::nullopt;
+    nlohmann::json m = nlohmann::json::parse(line, nullptr, false);
+    if (m.is_discarded() || !m.is_object())
+        throw UserError("QMP " + command + ": QEMU sent a line that is not a QMP message: " +
+                        std::string(line.substr(0, 120)));
+    if (m.contains("error")) {
+        const auto& e = m["error"];
+        const auto desc = e.is_object() && e.contains("desc") && e["desc"].is_string() ? e["desc"].get<std::string>()
+                                                                                        : e.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+        throw UserError("QMP " + command + ": " + desc);
+    }
+    if (m.contains("return")) return m["return"];
+    return std::nullopt;  // the greeting, an event
+}
+
+nlohmann::json QmpClient::execute(const std::string& command, const nlohmann::json& args) {
+    nlohmann::json req{{"execute", command}};
+    if (!args.is_null()) req["arguments"] = args;
+    std::string s = req.dump() + "\n";
+    if (write(fd_, s.data(), s.size()) != ssize_t(s.size())) throw UserError("cannot write to QEMU's QMP socket");
+    for (;;)
+        if (auto r = qmp_reply(read_line(), command)) return *r;
+}
+
+std::string QmpClient::hmp(const std::string& command_line) {
+    auto r = execute("human-monitor-command", {{"command-line", command_line}});
+    return r.is_string() ? r.get<std::string>() : r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace ht

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+// QEMU's monitor: a minimal QMP client, the reading of its replies, and the flat memory tree
+// (`info mtree -f`: which device owns which port and guest-physical address). The parsers take
+// whatever QEMU sends and never throw anything but UserError (tests/fuzz). Depends on:
+// userspace/core (errors), nlohmann_json.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ht {
+
+// A range of QEMU's flat memory tree and what owns it ("ide", "vga-lowmem"; "" if unassigned).
+struct MtreeRange {
+    uint64_t start = 0, end = 0;  // inclusive
+    std::string owner;
+};
+struct Mtree {
+    std::vector<MtreeRange> io, memory;
+    // The owner of a port / guest-physical address ("unassigned" when none).
+    std::string io_owner(uint64_t port) const;
+    std::string memory_owner(uint64_t gpa) const;
+};
+// Parses `info mtree -f` text: the "I/O" and "memory" address spaces' flat views.
+Mtree parse_mtree(const std::string& text);
+
+// One line QEMU sent on its QMP socket, as the caller of `command` sees it: the reply's "return"
+// value; nullopt for what is not a reply (a blank line, the greeting, an event); UserError for a
+// QMP error (its description) and for a line that is not a JSON object.
+std::optional<nlohmann::json> qmp_reply(std::string_view line, const std::string& command);
+
+// A minimal QMP client over a unix socket (greeting, qmp_capabilities, commands; events skipped).
+class QmpClient {
+public:
+    // Connects, retrying until `timeout_ms` (QEMU creates the socket shortly after it starts).
+    QmpClient(const std::string& socket_path, int timeout_ms);
+    ~QmpClient();
+    QmpClient(const QmpClient&) = delete;
+    QmpClient& operator=(const QmpClient&) = delete;
+    nlohmann::json execute(const std::string& command, const nlohmann::json& args = nullptr);
+    std::string hmp(const std::string& command_line);
+
+private:
+    std::string read_line();
+    int fd_ = -1;
+    std::string buf_;
+};
+
+}  // namespace ht
