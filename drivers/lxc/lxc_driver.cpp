@@ -42,7 +42,7 @@ std::vector<fs::path> cgroup_mounts() {
 // liblxc's monitor cgroup of a container (lxc.monitor.NAME in every hierarchy) outlives the
 // monitor on hybrid hosts. rmdir refuses it while it holds a process, a zombie included on cgroup
 // v2 (the daemonized monitor is reaped by init, at init's pace), so the names wait here and every
-// stop() tries them all once; the driver's end tries for up to a second more.
+// stop() tries them all once; the driver's end tries for up to 5 s more.
 std::mutex& leftovers_mutex() {
     static std::mutex m;
     return m;
@@ -98,7 +98,17 @@ public:
                 throw UserError("liblxc rejected config item " + k + " = " + v);
         c_->want_daemonize(c_, true);
         c_->want_close_all_fds(c_, true);
-        if (!c_->start(c_, 0, nullptr))
+        // liblxc's start moves its caller into the container's lxc.monitor cgroup (every
+        // hierarchy; seen here with liblxc 5.0): hypetrace would then be counted in the container's
+        // monitor cgroup, which could not be removed while hypetrace lives. Moved back at once.
+        const auto home = cgroup_dirs(read_text("/proc/self/cgroup").value_or(""),
+                                      read_text("/proc/self/mountinfo").value_or(""));
+        const bool started = c_->start(c_, 0, nullptr);
+        for (const auto& dir : home) {
+            const std::string me = std::to_string(getpid());
+            std::ofstream(dir + "/cgroup.procs") << me << std::flush;
+        }
+        if (!started)
             throw UserError("liblxc could not start container " + spec_.name + ": " +
                             read_tail((spec_.run_dir / "lxc.log").string(), 300));
         init_pid_ = c_->init_pid(c_);
@@ -273,7 +283,9 @@ std::vector<std::string> LxcDriver::reap(const fs::path& run_dir) noexcept {
 }
 
 LxcDriver::~LxcDriver() {
-    for (int i = 0; i < 100; ++i) {
+    // The last monitors' zombies are reaped by init at its pace (about 2 s on this machine kind's
+    // init; at once under systemd): wait up to 5 s so a run leaves none of their cgroups.
+    for (int i = 0; i < 500; ++i) {
         try_remove_monitor_cgroups();
         {
             std::lock_guard<std::mutex> g(leftovers_mutex());

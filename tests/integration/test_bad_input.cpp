@@ -5,6 +5,7 @@
 // or 2, one line on stderr naming the option or the bad value, and nothing left behind (no guest,
 // no BPF program, no changed host setting, no new file). Prints how many cases were tried.
 #include "common.h"
+#include "host_snapshot.h"
 #include "core/host_settings.h"
 #include "core/text.h"
 
@@ -19,29 +20,6 @@ struct Case {
     std::vector<std::string> args;  // after the binary
     std::string option;             // the option under test ("" for a positional)
     std::string value;
-};
-
-// What a run could leave: names in the scratch parents, hypetrace's BPF programs, guests, KSM/THP.
-struct HostSnapshot {
-    std::set<std::string> scratch;
-    int programs = 0;
-    std::size_t guests = 0;
-    ht::KsmSettings ksm;
-    std::string thp;
-    static HostSnapshot take() {
-        HostSnapshot s;
-        std::error_code ec;
-        for (const char* parent : {"/var/tmp/hypetrace", "/run/hypetrace"})
-            for (const auto& e : fs::directory_iterator(parent, ec)) s.scratch.insert(e.path().string());
-        s.programs = hypetrace_bpf_programs();
-        s.guests = pids_with("qemu-system-x86_64 -name ht-").size() + pids_with("[lxc monitor] ").size();
-        s.ksm = ht::read_ksm_settings("/sys/kernel/mm/ksm");
-        s.thp = thp_mode();
-        return s;
-    }
-    bool operator==(const HostSnapshot& o) const {
-        return scratch == o.scratch && programs == o.programs && guests == o.guests && ksm == o.ksm && thp == o.thp;
-    }
 };
 
 std::vector<Case> matrix(const std::string& tmp) {
@@ -157,7 +135,8 @@ TEST(BadInput, EveryOptionRefusesBadValuesInOneLineAndLeavesNothing) {
                               (!c.value.empty() && r.err.find(c.value) != std::string::npos) ||
                               (!c.value.empty() && r.err.find(ht::visible(c.value)) != std::string::npos);
         if (!names_it) why += " names neither the option nor the value;";
-        if (!(HostSnapshot::take() == before)) why += " left something behind;";
+        if (auto left = HostSnapshot::take().changes_since(before); !left.empty())
+            why += " left something behind: " + ht::visible(left) + ";";
         if (!why.empty()) failures += "hypetrace" + shown + ":" + why + " stderr: " + ht::visible(r.err.substr(0, 240)) + "\n";
     }
     EXPECT_TRUE(failures.empty()) << failures;

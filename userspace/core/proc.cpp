@@ -3,7 +3,10 @@
 
 #include "core/text.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <unistd.h>
+#include <dirent.h>
 #include <cstdlib>
 #include <limits>
 #include <fstream>
@@ -148,13 +151,19 @@ std::vector<pid_t> parse_pid_list(const std::string& text) {
     return pids;
 }
 
-std::string cgroup_dir_under(const std::string& proc_cgroup, const std::string& mountinfo, const std::string& prefix) {
-    struct Mount {
-        std::string root, point;
-        std::set<std::string> controllers;  // v1 hierarchies only
-    };
-    std::optional<Mount> v2;
-    std::vector<Mount> v1;
+namespace {
+
+struct CgroupMount {
+    std::string root, point;
+    std::set<std::string> controllers;  // v1 hierarchies only (super options: "rw,memory", "name=systemd")
+};
+struct CgroupMounts {
+    std::optional<CgroupMount> v2;
+    std::vector<CgroupMount> v1;
+};
+
+CgroupMounts parse_cgroup_mounts(const std::string& mountinfo) {
+    CgroupMounts out;
     std::istringstream mi(mountinfo);
     std::string line;
     while (std::getline(mi, line)) {
@@ -165,15 +174,42 @@ std::string cgroup_dir_under(const std::string& proc_cgroup, const std::string& 
         std::string id, parent, dev, root, point, fstype, source, super;
         if (!(a >> id >> parent >> dev >> root >> point) || !(b >> fstype >> source >> super)) continue;
         if (fstype == "cgroup2") {
-            if (!v2) v2 = Mount{root, point, {}};
+            if (!out.v2) out.v2 = CgroupMount{root, point, {}};
         } else if (fstype == "cgroup") {
-            Mount m{root, point, {}};
+            CgroupMount m{root, point, {}};
             std::istringstream opts(super);
             std::string o;
             while (std::getline(opts, o, ',')) m.controllers.insert(o);
-            v1.push_back(std::move(m));
+            out.v1.push_back(std::move(m));
         }
     }
+    return out;
+}
+
+std::string join_cgroup(const CgroupMount& m, std::string path) {
+    if (m.root != "/" && path.rfind(m.root, 0) == 0) path = path.substr(m.root.size());
+    return m.point + path;
+}
+
+// Each line of /proc/PID/cgroup: (is the v2 line, its controllers, its path).
+template <typename Fn>
+void for_each_cgroup_line(const std::string& proc_cgroup, Fn fn) {
+    std::istringstream pc(proc_cgroup);
+    std::string line;
+    while (std::getline(pc, line)) {
+        // "0::/lxc.payload.c/init.scope" (v2) or "7:memory:/lxc.payload.c" (v1)
+        auto c1 = line.find(':');
+        auto c2 = c1 == std::string::npos ? c1 : line.find(':', c1 + 1);
+        if (c2 == std::string::npos) continue;
+        const std::string ctrls = line.substr(c1 + 1, c2 - c1 - 1);
+        fn(line.compare(0, c1, "0") == 0 && ctrls.empty(), ctrls, line.substr(c2 + 1));
+    }
+}
+
+}  // namespace
+
+std::string cgroup_dir_under(const std::string& proc_cgroup, const std::string& mountinfo, const std::string& prefix) {
+    const CgroupMounts mounts = parse_cgroup_mounts(mountinfo);
     auto cut = [&](const std::string& path) -> std::string {  // "/a/lxc.payload.c/init.scope" -> "/a/lxc.payload.c"
         std::size_t pos = 0;
         while (pos < path.size()) {
@@ -185,40 +221,80 @@ std::string cgroup_dir_under(const std::string& proc_cgroup, const std::string& 
         }
         return {};
     };
-    auto join = [](const Mount& m, std::string path) {
-        if (m.root != "/" && path.rfind(m.root, 0) == 0) path = path.substr(m.root.size());
-        return m.point + path;
-    };
     bool v1_has_controllers = false;
-    for (const auto& m : v1)
+    for (const auto& m : mounts.v1)
         if (m.controllers.count("pids") || m.controllers.count("memory")) v1_has_controllers = true;
-    std::istringstream pc(proc_cgroup);
     std::string unified, v1_pick;
-    const Mount* v1_mount = nullptr;
-    while (std::getline(pc, line)) {
-        // "0::/lxc.payload.c/init.scope" (v2) or "7:memory:/lxc.payload.c" (v1)
-        auto c1 = line.find(':');
-        auto c2 = c1 == std::string::npos ? c1 : line.find(':', c1 + 1);
-        if (c2 == std::string::npos) continue;
-        const std::string ctrls = line.substr(c1 + 1, c2 - c1 - 1), path = cut(line.substr(c2 + 1));
-        if (path.empty()) continue;
-        if (line.compare(0, c1, "0") == 0 && ctrls.empty()) {
+    const CgroupMount* v1_mount = nullptr;
+    for_each_cgroup_line(proc_cgroup, [&](bool v2, const std::string& ctrls, const std::string& full) {
+        const std::string path = cut(full);
+        if (path.empty()) return;
+        if (v2) {
             unified = path;
-            continue;
+            return;
         }
         std::istringstream cs(ctrls);
         std::string c;
         while (std::getline(cs, c, ','))
             if ((c == "pids" || c == "memory") && !v1_mount)
-                for (const auto& m : v1)
+                for (const auto& m : mounts.v1)
                     if (m.controllers.count(c)) {
                         v1_mount = &m;
                         v1_pick = path;
                     }
-    }
-    if (v1_has_controllers && v1_mount) return join(*v1_mount, v1_pick);
-    if (v2 && !unified.empty()) return join(*v2, unified);
+    });
+    if (v1_has_controllers && v1_mount) return join_cgroup(*v1_mount, v1_pick);
+    if (mounts.v2 && !unified.empty()) return join_cgroup(*mounts.v2, unified);
     return {};
+}
+
+std::vector<std::string> cgroup_dirs(const std::string& proc_cgroup, const std::string& mountinfo) {
+    const CgroupMounts mounts = parse_cgroup_mounts(mountinfo);
+    std::vector<std::string> out;
+    for_each_cgroup_line(proc_cgroup, [&](bool v2, const std::string& ctrls, const std::string& path) {
+        if (path.empty() || path[0] != '/' || path.find("/..") != std::string::npos) return;
+        if (v2) {
+            if (mounts.v2) out.push_back(join_cgroup(*mounts.v2, path));
+            return;
+        }
+        std::set<std::string> want;
+        std::istringstream cs(ctrls);
+        for (std::string c; std::getline(cs, c, ',');) want.insert(c);
+        if (want.empty()) return;
+        for (const auto& m : mounts.v1)
+            if (std::includes(m.controllers.begin(), m.controllers.end(), want.begin(), want.end())) {
+                out.push_back(join_cgroup(m, path));
+                break;
+            }
+    });
+    return out;
+}
+
+std::vector<pid_t> pids_using(const std::string& dir) {
+    std::vector<pid_t> out;
+    if (dir.empty() || dir[0] != '/') return out;
+    const std::string d = dir.back() == '/' ? dir.substr(0, dir.size() - 1) : dir;
+    auto under = [&](const std::string& p) { return p == d || p.rfind(d + "/", 0) == 0; };
+    DIR* proc = opendir("/proc");
+    if (!proc) return out;
+    while (dirent* e = readdir(proc)) {
+        const auto pid = parse_pid(e->d_name, pid_max());
+        if (!pid || *pid == getpid()) continue;
+        const std::string base = std::string("/proc/") + e->d_name;
+        char cwd[4096];
+        const ssize_t n = readlink((base + "/cwd").c_str(), cwd, sizeof cwd - 1);
+        bool uses = n > 0 && under(std::string(cwd, std::size_t(n)));
+        if (!uses) {
+            const std::string cmd = read_text(base + "/cmdline").value_or("");
+            for (std::size_t at = cmd.find(d); !uses && at != std::string::npos; at = cmd.find(d, at + 1)) {
+                const char next = at + d.size() < cmd.size() ? cmd[at + d.size()] : '\0';
+                uses = next == '/' || next == '\0' || next == ' ' || next == ',';
+            }
+        }
+        if (uses && process_alive(*pid)) out.push_back(*pid);
+    }
+    closedir(proc);
+    return out;
 }
 
 pid_t pid_max() {

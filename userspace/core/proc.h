@@ -56,6 +56,10 @@ std::vector<pid_t> parse_pid_list(const std::string& text);
 // Ubuntu 22.04+, Fedora), else the v1 pids or memory hierarchy (hybrid). "" if none matches.
 std::string cgroup_dir_under(const std::string& proc_cgroup, const std::string& mountinfo, const std::string& prefix);
 
+// The directory of every cgroup a process sits in, one per hierarchy (v1 hierarchies and the v2
+// one), from /proc/PID/cgroup and /proc/self/mountinfo text: where to move it back to.
+std::vector<std::string> cgroup_dirs(const std::string& proc_cgroup, const std::string& mountinfo);
+
 // The kernel's largest pid + 1 (/proc/sys/kernel/pid_max; 4194304, the most it can be, if unreadable).
 pid_t pid_max();
 
@@ -64,6 +68,10 @@ pid_t pid_max();
 std::optional<pid_t> parse_pid(const std::string& s, pid_t max);
 // The one line saying `s` is no pid of this host (for --pid and a guest given by pid).
 std::string not_a_pid(const std::string& s, pid_t max);
+
+// Live processes (not this one) working in `dir`: their working directory is `dir` or below it,
+// or their command line names a path there (fio's --output, QEMU's files, liblxc's monitor).
+std::vector<pid_t> pids_using(const std::string& dir);
 
 // True if /proc/PID exists and is not a zombie.
 bool process_alive(pid_t pid);

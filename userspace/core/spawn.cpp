@@ -114,19 +114,35 @@ int terminate(pid_t pid, std::chrono::milliseconds grace) {
     if (pid <= 0) return -1;
     int st = 0;
     pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid) return st;
+    // A child leading its own process group (own_process_group) is stopped with its group: a
+    // runner's children (fio's workers) do not outlive it, working on in a directory being removed.
+    const bool group = getpgid(pid) == pid;
+    auto signal_all = [&](int sig) { kill(group ? -pid : pid, sig); };
+    auto group_gone = [&] {
+        if (!group) return;
+        kill(-pid, SIGKILL);
+        for (int i = 0; i < 400 && kill(-pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    };
+    if (r == pid) {
+        group_gone();
+        return st;
+    }
     if (r < 0) return -1;
-    kill(pid, SIGTERM);
+    signal_all(SIGTERM);
     auto deadline = std::chrono::steady_clock::now() + grace;
     while (std::chrono::steady_clock::now() < deadline) {
         r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) return st;
+        if (r == pid) {
+            group_gone();
+            return st;
+        }
         if (r < 0) return -1;
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    kill(pid, SIGKILL);
+    signal_all(SIGKILL);
     while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {
     }
+    group_gone();
     return r == pid ? st : -1;
 }
 

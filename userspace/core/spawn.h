@@ -31,8 +31,10 @@ Child spawn(const std::vector<std::string>& argv, const SpawnOptions& opts = {})
 // interrupted meanwhile, the child is terminated and Interrupted is thrown.
 int run_and_wait(const std::vector<std::string>& argv, const SpawnOptions& opts = {});
 
-// Sends SIGTERM, waits up to `grace`, then SIGKILL and waits. Returns the wait status (or -1 if
-// the pid was not our child). Safe to call for an already reaped child.
+// Sends SIGTERM, waits up to `grace`, then SIGKILL and waits. A child that leads its own process
+// group is signalled with its group, and what is left of the group is killed once it has exited
+// (up to 2 s for it to be gone). Returns the wait status (or -1 if the pid was not our child).
+// Safe to call for an already reaped child.
 int terminate(pid_t pid, std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
 
 // Non-blocking: true if the child has exited (and reaps it, storing the status).

@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+// Everything a hypetrace run may change on the host, in one snapshot, and the differences between
+// two of them as text ("" when the host is as it was): KSM's settings, THP, the inotify limits,
+// QEMU processes, LXC containers (their monitors and cgroups), libvirt domains, BPF programs and
+// links, mounts of hypetrace's directories, and the scratch directories. The bad-input matrix and
+// the fault-injection test both compare against it.
+#pragma once
+#include "common.h"
+#include "core/host_settings.h"
+#include "core/proc.h"
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+
+struct HostSnapshot {
+    std::map<std::string, std::string> settings;  // KSM's sysfs files, THP, inotify limits
+    std::set<std::string> processes;              // "qemu <pid> <cmdline>", "lxc-monitor <pid> ...", any in our dirs
+    std::set<std::string> cgroups;                // liblxc's cgroups of hypetrace's containers
+    std::set<std::string> domains;                // libvirt domains (qemu:///system), running or not
+    std::set<std::string> bpf;                    // "prog <id> <name>", "link <id>"
+    std::set<std::string> mounts;                 // mount points under hypetrace's directories
+    std::set<std::string> scratch;                // entries of /var/tmp/hypetrace and /run/hypetrace
+
+    static HostSnapshot take() {
+        namespace fs = std::filesystem;
+        HostSnapshot s;
+        for (const auto& [k, v] : ht::read_ksm_settings("/sys/kernel/mm/ksm")) s.settings["ksm/" + k] = v;
+        for (const char* f : {"/sys/kernel/mm/transparent_hugepage/enabled", "/sys/kernel/mm/transparent_hugepage/defrag",
+                              "/proc/sys/fs/inotify/max_user_instances", "/proc/sys/fs/inotify/max_user_watches"})
+            s.settings[f] = ht::read_text(f).value_or("(unreadable)");
+        for (pid_t p : pids_with("qemu-system")) s.processes.insert("qemu " + std::to_string(p) + " " + cmdline(p));
+        for (pid_t p : pids_with("[lxc monitor]")) s.processes.insert("lxc-monitor " + std::to_string(p) + " " + cmdline(p));
+        for (const char* dir : {"/var/tmp/hypetrace", "/run/hypetrace"})  // fio left by a native run, ...
+            for (pid_t p : ht::pids_using(dir)) s.processes.insert("working in " + std::string(dir) + ": " + std::to_string(p) + " " + cmdline(p));
+        std::error_code ec;
+        for (auto it = fs::recursive_directory_iterator("/sys/fs/cgroup", ec); !ec && it != fs::recursive_directory_iterator();
+             it.increment(ec)) {
+            const std::string n = it->path().filename().string();
+            if (n.find(".ht-") != std::string::npos && it->is_directory(ec)) s.cgroups.insert(it->path().string());
+        }
+        std::istringstream domains(output({"virsh", "-q", "-c", "qemu:///system", "list", "--all", "--name"}));
+        for (std::string line; std::getline(domains, line);)
+            if (!line.empty()) s.domains.insert(line);
+        for (const char* what : {"prog", "link"}) {
+            auto j = nlohmann::json::parse(output({"bpftool", "-j", what, "show"}), nullptr, false);
+            if (!j.is_array()) continue;
+            for (const auto& e : j)
+                s.bpf.insert(std::string(what) + " " + std::to_string(e.value("id", 0)) + " " + e.value("name", ""));
+        }
+        std::istringstream mi(ht::read_text("/proc/self/mountinfo").value_or(""));
+        for (std::string line; std::getline(mi, line);)
+            if (line.find("hypetrace") != std::string::npos) s.mounts.insert(line.substr(0, line.find(" - ")));
+        for (const char* parent : {"/var/tmp/hypetrace", "/run/hypetrace"})
+            for (const auto& e : fs::directory_iterator(parent, ec))
+                // settings.lock stays once made: the KSM owner's lock file, empty of meaning between runs
+                if (e.path().filename() != "settings.lock") s.scratch.insert(e.path().string());
+        return s;
+    }
+
+    // What changed from `before` to this snapshot, a line per difference; "" if nothing did.
+    std::string changes_since(const HostSnapshot& before) const {
+        std::string out;
+        for (const auto& [k, v] : before.settings) {
+            auto it = settings.find(k);
+            const std::string now = it == settings.end() ? "(gone)" : it->second;
+            if (now != v) out += "setting " + k + ": " + trimmed(v) + " -> " + trimmed(now) + "\n";
+        }
+        for (const auto& [k, v] : settings)
+            if (!before.settings.count(k)) out += "setting " + k + " appeared: " + trimmed(v) + "\n";
+        auto sets = [&](const char* what, const std::set<std::string>& a, const std::set<std::string>& b) {
+            for (const auto& x : b)
+                if (!a.count(x)) out += std::string(what) + " left: " + x + "\n";
+            for (const auto& x : a)
+                if (!b.count(x)) out += std::string(what) + " gone: " + x + "\n";
+        };
+        sets("process", before.processes, processes);
+        sets("cgroup", before.cgroups, cgroups);
+        sets("libvirt domain", before.domains, domains);
+        sets("BPF", before.bpf, bpf);
+        sets("mount", before.mounts, mounts);
+        sets("scratch", before.scratch, scratch);
+        return out;
+    }
+
+private:
+    static std::string cmdline(pid_t p) {
+        std::string c = ht_slurp("/proc/" + std::to_string(p) + "/cmdline");
+        for (char& ch : c)
+            if (ch == '\0') ch = ' ';
+        return c.substr(0, 120);
+    }
+    static std::string trimmed(std::string s) {
+        while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+        return s;
+    }
+    static std::string output(std::vector<std::string> argv) {
+        char tmpl[] = "/tmp/ht-snap-XXXXXX";
+        const std::string dir = mkdtemp(tmpl);
+        ht::SpawnOptions o;
+        o.stdout_path = dir + "/out";
+        o.stderr_path = dir + "/err";
+        ht::Child c = ht::spawn(argv, o);
+        waitpid(c.pid, nullptr, 0);
+        std::string text = ht_slurp(dir + "/out");
+        std::filesystem::remove_all(dir);
+        return text;
+    }
+};
