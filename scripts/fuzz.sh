@@ -43,6 +43,7 @@ for t in "${targets[@]}"; do
   seeds=$root/tests/fuzz/corpus/$t
   [ -x "$bin" ] || { echo "fuzz.sh: no target $t (tests/fuzz/fuzz_$t.cpp)" >&2; exit 2; }
   [ -d "$seeds" ] || { echo "fuzz.sh: no seed corpus $seeds" >&2; exit 1; }
+  rm -f "$out/artifacts/${t}-"*  # a replay line names this run's input, never an older one
   work=$(mktemp -d /tmp/ht-fuzz-XXXXXX)
   log=$out/fuzz_$t.log
   start=$(date +%s%N)

@@ -18,6 +18,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const auto nul = text.find('\0');
         const std::string cgroup = text.substr(0, nul), mountinfo = nul == std::string::npos ? "" : text.substr(nul + 1);
         ht::cgroup_dir_under(cgroup, mountinfo, "lxc.payload.");
+        // a process's cgroup path never walks up (a mount point, from the kernel's mountinfo, may say anything)
+        for (const auto& d : ht::cgroup_dirs(cgroup, mountinfo))
+            HT_FUZZ_CHECK(d.find("/..") == std::string::npos || mountinfo.find("/..") != std::string::npos);
     });
     return 0;
 }

@@ -71,18 +71,22 @@ struct HostSnapshot {
         }
         for (const auto& [k, v] : settings)
             if (!before.settings.count(k)) out += "setting " + k + " appeared: " + trimmed(v) + "\n";
-        auto sets = [&](const char* what, const std::set<std::string>& a, const std::set<std::string>& b) {
+        // What is new: a run leaves things; what went (another VM on the host stopping, a BPF
+        // program of the system unloaded) is not a run's doing, except among hypetrace's own
+        // scratch directories.
+        auto sets = [&](const char* what, const std::set<std::string>& a, const std::set<std::string>& b, bool gone_too = false) {
             for (const auto& x : b)
                 if (!a.count(x)) out += std::string(what) + " left: " + x + "\n";
-            for (const auto& x : a)
-                if (!b.count(x)) out += std::string(what) + " gone: " + x + "\n";
+            if (gone_too)
+                for (const auto& x : a)
+                    if (!b.count(x)) out += std::string(what) + " gone: " + x + "\n";
         };
         sets("process", before.processes, processes);
         sets("cgroup", before.cgroups, cgroups);
         sets("libvirt domain", before.domains, domains);
         sets("BPF", before.bpf, bpf);
         sets("mount", before.mounts, mounts);
-        sets("scratch", before.scratch, scratch);
+        sets("scratch", before.scratch, scratch, true);
         return out;
     }
 

@@ -160,3 +160,46 @@ TEST(CliCleanup, HundredStartStopCyclesLeaveNothingBehind) {
     EXPECT_TRUE(pids_with("qemu-system-x86_64 -name ht-").empty());
     EXPECT_EQ(hypetrace_bpf_programs(), 0);
 }
+
+// Found by the fault-injection test: a SIGKILLed native `io` run left fio's workers running (the
+// runner died by PDEATHSIG, its children were orphaned), writing into a directory cleanup removed.
+// Everything hypetrace spawns carries HYPETRACE_RUN_PID; cleanup ends what a dead run's children
+// left. And a run killed while it wrote a trace directory leaves DIR.partial-PID, which cleanup
+// removes through the note write_trace_dir keeps in /run/hypetrace.
+TEST(CliCleanup, CleanupEndsWhatAKilledRunsChildrenLeftAndItsUnfinishedTrace) {
+    HT_REQUIRE_ROOT();
+    AsyncHypetrace h({"io", "--native", "--runs", "1", "--runtime", "30", "-q"});
+    const std::string env = std::string(ht::kRunPidEnv) + "=" + std::to_string(h.pid);
+    auto fio_of_run = [&] {
+        std::vector<pid_t> out;
+        for (pid_t p : pids_with("fio "))
+            if (ht_slurp("/proc/" + std::to_string(p) + "/environ").find(env) != std::string::npos) out.push_back(p);
+        return out;
+    };
+    ASSERT_TRUE(wait_for([&] { return fio_of_run().size() >= 2; }, 30000)) << h.err();  // fio and its workers
+    kill(h.pid, SIGKILL);
+    h.wait();
+    ASSERT_FALSE(fio_of_run().empty()) << "expected fio to outlive a SIGKILLed run";
+
+    // A dead run's unfinished trace directory and the note that names it.
+    ht::Child gone = ht::spawn({"true"});
+    waitpid(gone.pid, nullptr, 0);
+    char tmpl[] = "/tmp/ht-partial-XXXXXX";
+    const std::string parent = mkdtemp(tmpl);
+    const std::string partial = parent + "/trace.partial-" + std::to_string(gone.pid);
+    std::filesystem::create_directories(partial);
+    std::ofstream(partial + "/samples.tsv") << "# cut short\n";
+    const std::string note = "/run/hypetrace/trace-" + std::to_string(gone.pid) + "-test01";
+    std::filesystem::create_directories(note);
+    std::ofstream(note + "/partial") << partial;
+
+    BinaryResult r = run_hypetrace({"cleanup"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("(fio) that run " + std::to_string(h.pid) + " started"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("removed the unfinished trace directory " + partial), std::string::npos) << r.out;
+    EXPECT_TRUE(wait_for([&] { return fio_of_run().empty(); }, 3000)) << "fio still runs";
+    EXPECT_FALSE(std::filesystem::exists(partial));
+    EXPECT_FALSE(std::filesystem::exists(note));
+    EXPECT_TRUE(std::filesystem::exists(parent)) << "only the partial directory goes";
+    std::filesystem::remove_all(parent);
+}

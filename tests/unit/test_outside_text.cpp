@@ -92,3 +92,22 @@ TEST(OutsideText, KallsymsLinesWithoutANameAreNoSymbols) {
     EXPECT_EQ(k.name(0xffffffff81000150), "start");
     EXPECT_EQ(k.name(0xffffffff81000200), "x [kvm]");
 }
+
+// Where hypetrace moves itself back after liblxc's start put it in a container's monitor cgroup:
+// every hierarchy, v1 ones matched by their controllers, paths under a mount's root.
+TEST(OutsideText, CgroupDirsOfAProcessOnHybridAndUnifiedHosts) {
+    const std::string hybrid_mounts =
+        "30 25 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n"
+        "31 25 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n"
+        "34 25 0:30 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+        "35 25 0:31 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n";
+    EXPECT_EQ(cgroup_dirs("4:pids:/user.slice\n3:cpu,cpuacct:/\n1:name=systemd:/user.slice/s.scope\n0::/user.slice/s.scope\n",
+                          hybrid_mounts),
+              (std::vector<std::string>{"/sys/fs/cgroup/pids/user.slice", "/sys/fs/cgroup/cpu,cpuacct/",
+                                        "/sys/fs/cgroup/systemd/user.slice/s.scope",
+                                        "/sys/fs/cgroup/unified/user.slice/s.scope"}));
+    EXPECT_EQ(cgroup_dirs("0::/a/b\n", "36 25 0:31 /a /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"),
+              (std::vector<std::string>{"/sys/fs/cgroup/b"}));
+    // a path that walks up, a hierarchy with no mount, a line that is no cgroup line: none
+    EXPECT_TRUE(cgroup_dirs("0::/../etc\n9:memory:/x\nnonsense\n", hybrid_mounts).empty());
+}

@@ -67,19 +67,20 @@ void write_file_atomic(const fs::path& path, const std::string& content) {
     }
 }
 
+std::optional<pid_t> scratch_dir_owner(const fs::path& dir) {
+    const std::string n = dir.filename().string();
+    auto last = n.rfind('-');
+    if (last == std::string::npos || last == 0) return std::nullopt;
+    auto prev = n.rfind('-', last - 1);
+    if (prev == std::string::npos) return std::nullopt;
+    return parse_pid(n.substr(prev + 1, last - prev - 1), pid_max());
+}
+
 std::vector<fs::path> stale_scratch_dirs(const fs::path& parent) {
     std::vector<fs::path> out;
     std::error_code ec;
-    for (const auto& e : fs::directory_iterator(parent, ec)) {
-        std::string n = e.path().filename().string();
-        auto last = n.rfind('-');
-        if (last == std::string::npos || last == 0) continue;
-        auto prev = n.rfind('-', last - 1);
-        if (prev == std::string::npos) continue;
-        std::string pid = n.substr(prev + 1, last - prev - 1);
-        if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
-        if (!process_alive(pid_t(std::stol(pid)))) out.push_back(e.path());
-    }
+    for (const auto& e : fs::directory_iterator(parent, ec))
+        if (auto pid = scratch_dir_owner(e.path()); pid && !process_alive(*pid)) out.push_back(e.path());
     return out;
 }
 

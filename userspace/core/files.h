@@ -3,7 +3,9 @@
 // per-run scratch directories that are removed on every exit path.
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 namespace ht {
@@ -23,6 +25,8 @@ void check_writable(const std::filesystem::path& path, const std::string& flag);
 // Scratch directories of runs whose process is gone (killed with SIGKILL): entries of `parent`
 // named PREFIX-PID-XXXXXX (ScratchDir with a prefix ending in the pid) whose PID is not alive.
 std::vector<std::filesystem::path> stale_scratch_dirs(const std::filesystem::path& parent);
+// The run a scratch directory belongs to: the pid in PREFIX-PID-XXXXXX; nullopt for other names.
+std::optional<pid_t> scratch_dir_owner(const std::filesystem::path& dir);
 
 // Makes `dir` (mode 0755, its missing ancestors too) or checks the one found there: a real
 // directory, not a symlink, owned by this user, writable by no one else. A directory that another

@@ -111,10 +111,11 @@ std::map<std::string, uint64_t> parse_proc_io(const std::string& text) {
         auto colon = line.find(": ");
         if (colon == std::string::npos || colon == 0) continue;
         const char* v = line.c_str() + colon + 2;
+        if (*v < '0' || *v > '9') continue;  // strtoull would skip spaces and negate " -5"
         char* end = nullptr;
         errno = 0;
         const unsigned long long n = std::strtoull(v, &end, 10);
-        if (end == v || *v == '-' || errno == ERANGE || *end != '\0') continue;
+        if (errno == ERANGE || *end != '\0') continue;
         m[line.substr(0, colon)] = n;
     }
     return m;
@@ -270,15 +271,45 @@ std::vector<std::string> cgroup_dirs(const std::string& proc_cgroup, const std::
     return out;
 }
 
+std::vector<pid_t> pids_with_env(const std::string& name, const std::string& value) {
+    std::vector<pid_t> out;
+    std::set<pid_t> ancestors;
+    for (pid_t p = getpid(); p > 1 && ancestors.insert(p).second;) {
+        auto st = parse_proc_stat(read_text("/proc/" + std::to_string(p) + "/stat").value_or(""));
+        p = st ? st->ppid : 0;
+    }
+    const std::string want = name + "=" + value;
+    const pid_t max = pid_max();
+    DIR* proc = opendir("/proc");
+    if (!proc) return out;
+    while (dirent* e = readdir(proc)) {
+        const auto pid = parse_pid(e->d_name, max);
+        if (!pid || ancestors.count(*pid)) continue;
+        const std::string env = read_text(std::string("/proc/") + e->d_name + "/environ").value_or("");
+        for (std::size_t at = 0; at < env.size();) {
+            const auto end = env.find('\0', at);
+            if (env.compare(at, (end == std::string::npos ? env.size() : end) - at, want) == 0) {
+                if (process_alive(*pid)) out.push_back(*pid);
+                break;
+            }
+            if (end == std::string::npos) break;
+            at = end + 1;
+        }
+    }
+    closedir(proc);
+    return out;
+}
+
 std::vector<pid_t> pids_using(const std::string& dir) {
     std::vector<pid_t> out;
     if (dir.empty() || dir[0] != '/') return out;
     const std::string d = dir.back() == '/' ? dir.substr(0, dir.size() - 1) : dir;
     auto under = [&](const std::string& p) { return p == d || p.rfind(d + "/", 0) == 0; };
+    const pid_t max = pid_max();
     DIR* proc = opendir("/proc");
     if (!proc) return out;
     while (dirent* e = readdir(proc)) {
-        const auto pid = parse_pid(e->d_name, pid_max());
+        const auto pid = parse_pid(e->d_name, max);
         if (!pid || *pid == getpid()) continue;
         const std::string base = std::string("/proc/") + e->d_name;
         char cwd[4096];

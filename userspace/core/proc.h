@@ -73,6 +73,10 @@ std::string not_a_pid(const std::string& s, pid_t max);
 // or their command line names a path there (fio's --output, QEMU's files, liblxc's monitor).
 std::vector<pid_t> pids_using(const std::string& dir);
 
+// Live processes whose environment holds NAME=VALUE (read as root from /proc/PID/environ), except
+// this process and its ancestors.
+std::vector<pid_t> pids_with_env(const std::string& name, const std::string& value);
+
 // True if /proc/PID exists and is not a zombie.
 bool process_alive(pid_t pid);
 

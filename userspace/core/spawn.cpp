@@ -3,8 +3,10 @@
 
 #include "core/error.h"
 #include "core/interrupt.h"
+#include "core/proc.h"
 
 #include <cerrno>
+#include <dirent.h>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -53,6 +55,7 @@ Child spawn(const std::vector<std::string>& argv, const SpawnOptions& opts) {
         throw std::runtime_error(errno_text("pipe2", err));
     }
     pid_t parent = getpid();
+    const std::string run_pid = std::to_string(parent);
     pid_t pid = fork();
     if (pid < 0) {
         int err = errno;
@@ -80,6 +83,9 @@ Child spawn(const std::vector<std::string>& argv, const SpawnOptions& opts) {
         int err = open(opts.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (in < 0 || out < 0 || err < 0) fail(errno);
         if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) fail(errno);
+        // The run that started it, inherited by everything it starts in turn (a runner's fio):
+        // how `hypetrace cleanup` finds what a killed run's children left running.
+        setenv(kRunPidEnv, run_pid.c_str(), 1);
         for (const auto& [k, v] : opts.env) setenv(k.c_str(), v.c_str(), 1);
         execv(exe.c_str(), cargv.data());
         fail(errno);
@@ -110,40 +116,63 @@ bool child_exited(pid_t pid, int* status) {
     return r < 0 && errno == ECHILD;
 }
 
+namespace {
+
+// True while a process of group `pgid` other than its leader is alive (not a zombie).
+bool group_has_live_members(pid_t pgid) {
+    if (kill(-pgid, 0) != 0) return false;
+    bool live = false;
+    if (DIR* d = opendir("/proc")) {
+        while (dirent* e = readdir(d)) {
+            const pid_t p = pid_t(std::atoi(e->d_name));
+            if (p > 0 && p != pgid && getpgid(p) == pgid && process_alive(p)) {
+                live = true;
+                break;
+            }
+        }
+        closedir(d);
+    }
+    return live;
+}
+
+}  // namespace
+
 int terminate(pid_t pid, std::chrono::milliseconds grace) {
     if (pid <= 0) return -1;
-    int st = 0;
-    pid_t r = waitpid(pid, &st, WNOHANG);
     // A child leading its own process group (own_process_group) is stopped with its group: a
-    // runner's children (fio's workers) do not outlive it, working on in a directory being removed.
+    // runner's children (fio's workers, bash's background jobs) do not outlive it, working on in a
+    // directory being removed. The group is signalled while the leader is unreaped (a zombie
+    // holds its pid, so -pid is still this group), then the leader is reaped.
     const bool group = getpgid(pid) == pid;
-    auto signal_all = [&](int sig) { kill(group ? -pid : pid, sig); };
-    auto group_gone = [&] {
-        if (!group) return;
-        kill(-pid, SIGKILL);
-        for (int i = 0; i < 400 && kill(-pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto exited = [&] {  // without reaping
+        siginfo_t si{};
+        return waitid(P_PID, id_t(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
     };
-    if (r == pid) {
-        group_gone();
-        return st;
+    auto reap = [&] {
+        if (group) {
+            kill(-pid, SIGKILL);
+            for (int i = 0; i < 400 && group_has_live_members(pid); ++i)  // up to 2 s; zombies are done
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        int st = 0;
+        pid_t r;
+        while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {
+        }
+        return r == pid ? st : -1;
+    };
+    if (exited()) return reap();
+    {
+        siginfo_t si{};
+        if (waitid(P_PID, id_t(pid), &si, WEXITED | WNOHANG | WNOWAIT) != 0) return -1;  // not our child
     }
-    if (r < 0) return -1;
-    signal_all(SIGTERM);
+    kill(group ? -pid : pid, SIGTERM);
     auto deadline = std::chrono::steady_clock::now() + grace;
     while (std::chrono::steady_clock::now() < deadline) {
-        r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) {
-            group_gone();
-            return st;
-        }
-        if (r < 0) return -1;
+        if (exited()) return reap();
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    signal_all(SIGKILL);
-    while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {
-    }
-    group_gone();
-    return r == pid ? st : -1;
+    kill(group ? -pid : pid, SIGKILL);
+    return reap();
 }
 
 int run_and_wait(const std::vector<std::string>& argv, const SpawnOptions& opts) {

@@ -9,6 +9,9 @@
 
 namespace ht {
 
+// Every spawned child's environment names the hypetrace process that started it.
+inline constexpr const char* kRunPidEnv = "HYPETRACE_RUN_PID";
+
 struct SpawnOptions {
     std::string stdin_path = "/dev/null";   // "" = keep a pipe open to the child's stdin (see Child)
     std::string stdout_path = "/dev/null";  // appended to

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -141,6 +142,15 @@ void write_trace_dir(const std::string& dir, const TraceData& t) {
     const fs::path tmp = final_dir.string() + ".partial-" + std::to_string(getpid());
     std::error_code ec;
     fs::remove_all(tmp, ec);
+    // Where the partial directory is, kept where `hypetrace cleanup` looks: a run killed while it
+    // writes leaves neither DIR nor, once cleaned up, DIR.partial-PID.
+    // Best effort: without root (unit tests) there is no note, and nothing to clean up for.
+    std::optional<ScratchDir> note;
+    try {
+        note.emplace(kTracePartialParent, "trace-" + std::to_string(getpid()));
+        write_file_atomic(note->path() / kTracePartialFile, tmp.string());
+    } catch (const std::exception&) {
+    }
     try {
         fs::create_directories(tmp);
         auto open = [&](const char* name, const char* header) {

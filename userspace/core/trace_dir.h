@@ -47,7 +47,11 @@ struct TraceData {
 };
 
 // Writes `dir` atomically: into DIR.partial-PID, renamed to DIR at the end (an empty DIR is
-// replaced). Throws UserError; leaves nothing behind on failure.
+// replaced). Throws UserError; leaves nothing behind on failure. While it writes, a scratch
+// directory trace-PID-XXXXXX under kTracePartialParent holds DIR.partial-PID's path in
+// kTracePartialFile, for `hypetrace cleanup` to remove it if the run is killed meanwhile.
+inline constexpr const char* kTracePartialParent = "/run/hypetrace";
+inline constexpr const char* kTracePartialFile = "partial";
 void write_trace_dir(const std::string& dir, const TraceData& t);
 // Reads a trace directory. Throws UserError (not a trace, newer format, unreadable).
 TraceData read_trace_dir(const std::string& dir);

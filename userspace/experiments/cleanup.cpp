@@ -5,6 +5,8 @@
 #include "core/files.h"
 #include "core/host_settings.h"
 #include "core/proc.h"
+#include "core/spawn.h"
+#include "core/trace_dir.h"
 
 #include <chrono>
 #include <csignal>
@@ -21,9 +23,10 @@ const std::vector<fs::path>& scratch_parents() {
 
 namespace {
 
-// Kills what still works in a dead run's directory; "" if nothing did, else what was ended.
-std::string end_processes_using(const fs::path& dir) {
-    std::vector<pid_t> pids = pids_using(dir.string());
+// Ends what a dead run's spawned children left running (their environment names the run: a native
+// runner's fio workers, orphaned when PDEATHSIG ended the runner); "" if there was nothing.
+std::string end_processes_of_run(pid_t run) {
+    std::vector<pid_t> pids = pids_with_env(kRunPidEnv, std::to_string(run));
     if (pids.empty()) return "";
     std::string names;
     for (pid_t p : pids) {
@@ -39,7 +42,23 @@ std::string end_processes_using(const fs::path& dir) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return "ended " + std::to_string(pids.size()) + " process" + (pids.size() == 1 ? "" : "es") + " (" + names +
-           ") still working in " + dir.string();
+           ") that run " + std::to_string(run) + " started";
+}
+
+// A trace directory a killed run was writing (write_trace_dir's note): removed if its name is
+// DIR.partial-PID of the run that wrote it; "" if there was none.
+std::string remove_partial_trace(const fs::path& dir) {
+    const auto run = scratch_dir_owner(dir);
+    const auto path = read_text((dir / kTracePartialFile).string());
+    if (!run || !path || path->empty() || (*path)[0] != '/') return "";
+    const fs::path partial(*path);
+    const std::string suffix = ".partial-" + std::to_string(*run);
+    const std::string name = partial.filename().string();
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) return "";
+    std::error_code ec;
+    if (!fs::exists(partial, ec)) return "";
+    fs::remove_all(partial, ec);
+    return ec ? "" : "removed the unfinished trace directory " + partial.string();
 }
 
 }  // namespace
@@ -51,8 +70,11 @@ CleanupResult clean_dead_runs(const std::vector<Driver*>& reapers, bool ksm, con
             for (Driver* d : reapers)
                 for (auto& what : d->reap(dir)) r.undone.push_back(what + ", left by a run that was killed");
             // What the drivers do not know: a native workload's children (fio, orphaned when its
-            // runner died with hypetrace), anything else still working in the directory.
-            if (auto what = end_processes_using(dir); !what.empty()) r.undone.push_back(what + ", left by a run that was killed");
+            // runner died with hypetrace).
+            if (auto run = scratch_dir_owner(dir))
+                if (auto what = end_processes_of_run(*run); !what.empty())
+                    r.undone.push_back(what + ", left by a run that was killed");
+            if (auto what = remove_partial_trace(dir); !what.empty()) r.undone.push_back(what + ", left by a run that was killed");
             std::error_code ec;
             fs::remove_all(dir, ec);
             if (ec) r.kept.push_back("cannot remove " + dir.string() + ": " + ec.message());
