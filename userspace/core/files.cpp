@@ -5,6 +5,8 @@
 #include "core/proc.h"
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 #include <cstdlib>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -120,8 +122,14 @@ ScratchDir::ScratchDir(const fs::path& parent, const std::string& prefix) {
 
 ScratchDir::~ScratchDir() {
     if (keep_ || path_.empty()) return;
-    std::error_code ec;
-    fs::remove_all(path_, ec);
+    // A process still dying in the directory (fio's workers, SIGKILLed but finishing an I/O in
+    // the kernel) can add a file behind remove_all: try again for up to 5 s.
+    for (int i = 0; i < 50; ++i) {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+        if (!fs::exists(path_, ec)) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
 }
 
 }  // namespace ht
