@@ -24,19 +24,8 @@ constexpr const char* kFullInit = "/usr/local/sbin/hypetrace-init";
 
 // Where cgroup hierarchies are mounted (v1 controllers, v2), from /proc/self/mountinfo.
 std::vector<fs::path> cgroup_mounts() {
-    std::vector<fs::path> out;
-    std::istringstream in(read_text("/proc/self/mountinfo").value_or(""));
-    std::string line;
-    while (std::getline(in, line)) {
-        auto dash = line.find(" - ");
-        if (dash == std::string::npos) continue;
-        std::istringstream left(line.substr(0, dash)), right(line.substr(dash + 3));
-        std::string id, parent, dev, root, mnt, fstype;
-        left >> id >> parent >> dev >> root >> mnt;
-        right >> fstype;
-        if (fstype == "cgroup" || fstype == "cgroup2") out.emplace_back(mnt);
-    }
-    return out;
+    const auto points = cgroup_mount_points(read_text("/proc/self/mountinfo").value_or(""));
+    return {points.begin(), points.end()};
 }
 
 // liblxc's monitor cgroup of a container (lxc.monitor.NAME in every hierarchy) outlives the
@@ -104,10 +93,8 @@ public:
         const auto home = cgroup_dirs(read_text("/proc/self/cgroup").value_or(""),
                                       read_text("/proc/self/mountinfo").value_or(""));
         const bool started = c_->start(c_, 0, nullptr);
-        for (const auto& dir : home) {
-            const std::string me = std::to_string(getpid());
-            std::ofstream(dir + "/cgroup.procs") << me << std::flush;
-        }
+        const std::string me = std::to_string(getpid());
+        for (const auto& dir : home) std::ofstream(dir + "/cgroup.procs") << me << std::flush;
         if (!started)
             throw UserError("liblxc could not start container " + spec_.name + ": " +
                             read_tail((spec_.run_dir / "lxc.log").string(), 300));

@@ -35,7 +35,7 @@ struct HostSnapshot {
         for (pid_t p : pids_with("qemu-system")) s.processes.insert("qemu " + std::to_string(p) + " " + cmdline(p));
         for (pid_t p : pids_with("[lxc monitor]")) s.processes.insert("lxc-monitor " + std::to_string(p) + " " + cmdline(p));
         for (const char* dir : {"/var/tmp/hypetrace", "/run/hypetrace"})  // fio left by a native run, ...
-            for (pid_t p : ht::pids_using(dir)) s.processes.insert("working in " + std::string(dir) + ": " + std::to_string(p) + " " + cmdline(p));
+            for (pid_t p : pids_using(dir)) s.processes.insert("working in " + std::string(dir) + ": " + std::to_string(p) + " " + cmdline(p));
         std::error_code ec;
         for (auto it = fs::recursive_directory_iterator("/sys/fs/cgroup", ec); !ec && it != fs::recursive_directory_iterator();
              it.increment(ec)) {
@@ -91,6 +91,26 @@ struct HostSnapshot {
     }
 
 private:
+    // Live processes working in `dir`: their working directory is there, or their command line
+    // names a path there (fio's --output, QEMU's files, liblxc's monitor).
+    static std::vector<pid_t> pids_using(const std::string& d) {
+        std::vector<pid_t> out;
+        auto under = [&](const std::string& p) { return p == d || p.rfind(d + "/", 0) == 0; };
+        for (pid_t pid : ht::all_pids()) {
+            if (pid == getpid()) continue;
+            const std::string base = "/proc/" + std::to_string(pid);
+            char cwd[4096];
+            const ssize_t n = readlink((base + "/cwd").c_str(), cwd, sizeof cwd - 1);
+            bool uses = n > 0 && under(std::string(cwd, std::size_t(n)));
+            const std::string cmd = ht_slurp(base + "/cmdline");
+            for (std::size_t at = cmd.find(d); !uses && at != std::string::npos; at = cmd.find(d, at + 1)) {
+                const char next = at + d.size() < cmd.size() ? cmd[at + d.size()] : '\0';
+                uses = next == '/' || next == '\0' || next == ' ' || next == ',';
+            }
+            if (uses && ht::process_alive(pid)) out.push_back(pid);
+        }
+        return out;
+    }
     static std::string cmdline(pid_t p) {
         std::string c = ht_slurp("/proc/" + std::to_string(p) + "/cmdline");
         for (char& ch : c)

@@ -49,19 +49,6 @@ void push(std::vector<PageRef>& v, const PageRef& r) {
     v.push_back(r);
 }
 
-std::vector<pid_t> all_pids() {
-    std::vector<pid_t> out;
-    if (DIR* d = opendir("/proc")) {
-        while (dirent* e = readdir(d)) {
-            char* end = nullptr;
-            long v = strtol(e->d_name, &end, 10);
-            if (end && *end == 0 && v > 0) out.push_back(pid_t(v));
-        }
-        closedir(d);
-    }
-    return out;
-}
-
 // Visits the resident page-cache pages of one open file, read through a shared read-only mapping
 // in 4 MiB windows (our RSS stays small): fn(hash, pfn). Pages not resident are never touched.
 template <class F>

@@ -271,6 +271,27 @@ std::vector<std::string> cgroup_dirs(const std::string& proc_cgroup, const std::
     return out;
 }
 
+std::vector<pid_t> all_pids() {
+    std::vector<pid_t> out;
+    if (DIR* d = opendir("/proc")) {
+        while (dirent* e = readdir(d)) {
+            char* end = nullptr;
+            long v = strtol(e->d_name, &end, 10);
+            if (end && *end == 0 && v > 0) out.push_back(pid_t(v));
+        }
+        closedir(d);
+    }
+    return out;
+}
+
+std::vector<std::string> cgroup_mount_points(const std::string& mountinfo) {
+    const CgroupMounts m = parse_cgroup_mounts(mountinfo);
+    std::vector<std::string> out;
+    for (const auto& v1 : m.v1) out.push_back(v1.point);
+    if (m.v2) out.push_back(m.v2->point);
+    return out;
+}
+
 std::vector<pid_t> pids_with_env(const std::string& name, const std::string& value) {
     std::vector<pid_t> out;
     std::set<pid_t> ancestors;
@@ -279,52 +300,19 @@ std::vector<pid_t> pids_with_env(const std::string& name, const std::string& val
         p = st ? st->ppid : 0;
     }
     const std::string want = name + "=" + value;
-    const pid_t max = pid_max();
-    DIR* proc = opendir("/proc");
-    if (!proc) return out;
-    while (dirent* e = readdir(proc)) {
-        const auto pid = parse_pid(e->d_name, max);
-        if (!pid || ancestors.count(*pid)) continue;
-        const std::string env = read_text(std::string("/proc/") + e->d_name + "/environ").value_or("");
+    for (pid_t pid : all_pids()) {
+        if (ancestors.count(pid)) continue;
+        const std::string env = read_text("/proc/" + std::to_string(pid) + "/environ").value_or("");
         for (std::size_t at = 0; at < env.size();) {
             const auto end = env.find('\0', at);
             if (env.compare(at, (end == std::string::npos ? env.size() : end) - at, want) == 0) {
-                if (process_alive(*pid)) out.push_back(*pid);
+                if (process_alive(pid)) out.push_back(pid);
                 break;
             }
             if (end == std::string::npos) break;
             at = end + 1;
         }
     }
-    closedir(proc);
-    return out;
-}
-
-std::vector<pid_t> pids_using(const std::string& dir) {
-    std::vector<pid_t> out;
-    if (dir.empty() || dir[0] != '/') return out;
-    const std::string d = dir.back() == '/' ? dir.substr(0, dir.size() - 1) : dir;
-    auto under = [&](const std::string& p) { return p == d || p.rfind(d + "/", 0) == 0; };
-    const pid_t max = pid_max();
-    DIR* proc = opendir("/proc");
-    if (!proc) return out;
-    while (dirent* e = readdir(proc)) {
-        const auto pid = parse_pid(e->d_name, max);
-        if (!pid || *pid == getpid()) continue;
-        const std::string base = std::string("/proc/") + e->d_name;
-        char cwd[4096];
-        const ssize_t n = readlink((base + "/cwd").c_str(), cwd, sizeof cwd - 1);
-        bool uses = n > 0 && under(std::string(cwd, std::size_t(n)));
-        if (!uses) {
-            const std::string cmd = read_text(base + "/cmdline").value_or("");
-            for (std::size_t at = cmd.find(d); !uses && at != std::string::npos; at = cmd.find(d, at + 1)) {
-                const char next = at + d.size() < cmd.size() ? cmd[at + d.size()] : '\0';
-                uses = next == '/' || next == '\0' || next == ' ' || next == ',';
-            }
-        }
-        if (uses && process_alive(*pid)) out.push_back(*pid);
-    }
-    closedir(proc);
     return out;
 }
 

@@ -69,9 +69,11 @@ std::optional<pid_t> parse_pid(const std::string& s, pid_t max);
 // The one line saying `s` is no pid of this host (for --pid and a guest given by pid).
 std::string not_a_pid(const std::string& s, pid_t max);
 
-// Live processes (not this one) working in `dir`: their working directory is `dir` or below it,
-// or their command line names a path there (fio's --output, QEMU's files, liblxc's monitor).
-std::vector<pid_t> pids_using(const std::string& dir);
+// Every pid under /proc now (processes come and go meanwhile).
+std::vector<pid_t> all_pids();
+
+// The mount points of every cgroup hierarchy (v1 and v2), from /proc/self/mountinfo text.
+std::vector<std::string> cgroup_mount_points(const std::string& mountinfo);
 
 // Live processes whose environment holds NAME=VALUE (read as root from /proc/PID/environ), except
 // this process and its ancestors.

@@ -6,7 +6,6 @@
 #include "core/proc.h"
 
 #include <cerrno>
-#include <dirent.h>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -121,18 +120,9 @@ namespace {
 // True while a process of group `pgid` other than its leader is alive (not a zombie).
 bool group_has_live_members(pid_t pgid) {
     if (kill(-pgid, 0) != 0) return false;
-    bool live = false;
-    if (DIR* d = opendir("/proc")) {
-        while (dirent* e = readdir(d)) {
-            const pid_t p = pid_t(std::atoi(e->d_name));
-            if (p > 0 && p != pgid && getpgid(p) == pgid && process_alive(p)) {
-                live = true;
-                break;
-            }
-        }
-        closedir(d);
-    }
-    return live;
+    for (pid_t p : all_pids())
+        if (p != pgid && getpgid(p) == pgid && process_alive(p)) return true;
+    return false;
 }
 
 }  // namespace

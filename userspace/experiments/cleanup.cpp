@@ -47,12 +47,11 @@ std::string end_processes_of_run(pid_t run) {
 
 // A trace directory a killed run was writing (write_trace_dir's note): removed if its name is
 // DIR.partial-PID of the run that wrote it; "" if there was none.
-std::string remove_partial_trace(const fs::path& dir) {
-    const auto run = scratch_dir_owner(dir);
+std::string remove_partial_trace(const fs::path& dir, pid_t run) {
     const auto path = read_text((dir / kTracePartialFile).string());
-    if (!run || !path || path->empty() || (*path)[0] != '/') return "";
+    if (!path || path->empty() || (*path)[0] != '/') return "";
     const fs::path partial(*path);
-    const std::string suffix = ".partial-" + std::to_string(*run);
+    const std::string suffix = ".partial-" + std::to_string(run);
     const std::string name = partial.filename().string();
     if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) return "";
     std::error_code ec;
@@ -71,10 +70,9 @@ CleanupResult clean_dead_runs(const std::vector<Driver*>& reapers, bool ksm, con
                 for (auto& what : d->reap(dir)) r.undone.push_back(what + ", left by a run that was killed");
             // What the drivers do not know: a native workload's children (fio, orphaned when its
             // runner died with hypetrace).
-            if (auto run = scratch_dir_owner(dir))
-                if (auto what = end_processes_of_run(*run); !what.empty())
-                    r.undone.push_back(what + ", left by a run that was killed");
-            if (auto what = remove_partial_trace(dir); !what.empty()) r.undone.push_back(what + ", left by a run that was killed");
+            if (auto run = scratch_dir_owner(dir))  // stale_scratch_dirs found one for each
+                for (const auto& what : {end_processes_of_run(*run), remove_partial_trace(dir, *run)})
+                    if (!what.empty()) r.undone.push_back(what + ", left by a run that was killed");
             std::error_code ec;
             fs::remove_all(dir, ec);
             if (ec) r.kept.push_back("cannot remove " + dir.string() + ": " + ec.message());

@@ -43,16 +43,9 @@ std::string cmdline_of(pid_t pid) { return read_text("/proc/" + std::to_string(p
 
 std::map<pid_t, pid_t> parent_map() {
     std::map<pid_t, pid_t> out;
-    if (DIR* d = opendir("/proc")) {
-        while (dirent* e = readdir(d)) {
-            char* end = nullptr;
-            long v = strtol(e->d_name, &end, 10);
-            if (!end || *end || v <= 0) continue;
-            if (auto st = read_text(std::string("/proc/") + e->d_name + "/stat"))
-                if (auto ps = parse_proc_stat(*st)) out[pid_t(v)] = ps->ppid;
-        }
-        closedir(d);
-    }
+    for (pid_t p : all_pids())
+        if (auto st = read_text("/proc/" + std::to_string(p) + "/stat"))
+            if (auto ps = parse_proc_stat(*st)) out[p] = ps->ppid;
     return out;
 }
 
