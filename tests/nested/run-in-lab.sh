@@ -68,6 +68,10 @@ t1=$(date +%s)
 echo "lab: nested tests took $((t1 - t0)) s"
 run_tests "$root/build/tests/ht_integration_tests" 300 \
   'Sources/KvmExits.*:Exitcost.ExitFlameGraphShowsQemuHandlingThePort:Guests.LxcFullContainerReachesMultiUser:Guests.LxcAppContainerRunsBash:Memory.PssSumsAgreeWithSmem'
+# faults in exitcost (issue 13): it needs /dev/kvm, which only the lab has
+export HT_FAULT_ONLY=exitcost
+run_tests "$root/build/tests/ht_integration_tests" 300 'Faults.*'
+unset HT_FAULT_ONLY
 echo "lab: integration tests in the lab took $(( $(date +%s) - t1 )) s"
 kill $watch 2>/dev/null
 echo "lab: tests, outcome and wall time (budget $budget s of lab uptime, now at $(uptime_s) s):"
