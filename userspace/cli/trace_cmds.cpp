@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "cli/trace_cmds.h"
 
+#include "cli/commands.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/files.h"
@@ -15,7 +16,9 @@
 
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <set>
+#include <vector>
 
 namespace ht {
 
@@ -90,6 +93,24 @@ void TraceSession::finish() {
                     std::to_string(d.events.size()) + " events, " + std::to_string(d.counters.size()) +
                     " counters); next: hypetrace flamegraph " + dir_ + ", hypetrace timeline " + dir_);
 }
+
+namespace {
+
+struct RecordArgs {
+    std::string out;
+    std::vector<std::string> rest;
+};
+
+struct FlamegraphArgs {
+    std::string dir, of = "cpu", guest, format = "svg", out, title;
+    std::vector<std::string> diff;
+    bool quiet = false;
+};
+
+struct TimelineArgs {
+    std::string dir, out;
+    bool quiet = false;
+};
 
 int cmd_record(const RecordArgs& a, const char* self) {
     if (a.out.empty()) throw usage_error("record needs -o DIR: hypetrace record -o DIR -- startup --lxc --runs 2");
@@ -171,6 +192,64 @@ int cmd_timeline(const TimelineArgs& a) {
     write_file_atomic(out, dump_json(chrome_trace(t)) + "\n");
     say(a.quiet, "wrote " + out + " (open it in the Perfetto UI or chrome://tracing)");
     return 0;
+}
+
+}  // namespace
+
+Command add_record(CLI::App& app) {
+    auto a = std::make_shared<RecordArgs>();
+    auto* record = app.add_subcommand("record", "Run an experiment with --trace DIR: its raw material kept for flamegraph "
+                                                "and timeline");
+    record->add_option("-o,--output", a->out, "the trace directory to create (must not exist, or be empty)");
+    record->add_option("experiment", a->rest, "the experiment and its arguments, after --");
+    record->footer("Examples:\n"
+                   "  hypetrace record -o out/ -- startup --lxc --kvm --runs 2\n"
+                   "  hypetrace record -o io-trace -- io --kvm --lxc --native --runtime 5\n"
+                   "The same as adding --trace DIR to the experiment. Then: hypetrace flamegraph DIR, hypetrace timeline DIR.");
+    return {record, [a] { return cmd_record(*a, "/proc/self/exe"); }};
+}
+
+Command add_flamegraph(CLI::App& app) {
+    auto a = std::make_shared<FlamegraphArgs>();
+    auto* flamegraph = app.add_subcommand("flamegraph", "A flame graph of a trace directory: CPU stacks, VM exits or "
+                                                        "page-fault handling, folded or as interactive SVG");
+    flamegraph->add_option("dir", a->dir, "the trace directory (made with --trace DIR or hypetrace record)");
+    flamegraph->add_option("--of", a->of, "what the stacks count: cpu (samples), exits (VM exits by reason, port/address, "
+                                          "device, then QEMU's stacks handling them where sampled), faults (samples "
+                                          "in page-fault handling)")
+        ->check(CLI::IsMember({"cpu", "exits", "faults"}))
+        ->capture_default_str();
+    flamegraph->add_option("--guest", a->guest, "only this guest: its name or the start of names ('LXC' for 'LXC run 1', ...)");
+    flamegraph->add_option("--format", a->format, "folded (a;b;c count: flamegraph.pl, inferno, speedscope) or svg")
+        ->check(CLI::IsMember({"folded", "svg"}))
+        ->capture_default_str();
+    flamegraph->add_option("-o,--output", a->out, "write to FILE (default: DIR/flamegraph-OF.svg; folded: standard output)");
+    flamegraph->add_option("--diff", a->diff, "a differential flame graph of two traces: --diff DIR_A DIR_B")->expected(2);
+    flamegraph->add_option("--title", a->title, "the SVG's title");
+    flamegraph->add_flag("-q,--quiet", a->quiet, "no progress lines on stderr");
+    flamegraph->footer("Examples:\n"
+                       "  hypetrace flamegraph out/                          # out/flamegraph-cpu.svg\n"
+                       "  hypetrace flamegraph out/ --guest LXC --format folded > lxc.folded\n"
+                       "  hypetrace flamegraph out/ --of exits               # exits by port/address and device\n"
+                       "  hypetrace flamegraph --diff lxc-trace/ vm-trace/ -o diff.svg\n"
+                       "Kernel frames end in _[k]. User stacks are unwound by frame pointers: Debian's binaries are\n"
+                       "built without them, so their stacks are often one or two frames deep.");
+    return {flamegraph, [a] { return cmd_flamegraph(*a); }};
+}
+
+Command add_timeline(CLI::App& app) {
+    auto a = std::make_shared<TimelineArgs>();
+    auto* timeline = app.add_subcommand("timeline", "A trace directory as one timeline: Chrome trace JSON for the "
+                                                    "Perfetto UI or chrome://tracing");
+    timeline->add_option("dir", a->dir, "the trace directory (made with --trace DIR or hypetrace record)");
+    timeline->add_option("-o,--output", a->out, "write to FILE (default: DIR/timeline.json)");
+    timeline->add_flag("-q,--quiet", a->quiet, "no progress lines on stderr");
+    timeline->footer("Examples:\n"
+                     "  hypetrace timeline out/                  # out/timeline.json\n"
+                     "  hypetrace timeline out/ -o startup.json\n"
+                     "One track per guest and process (its lifetime a slice), the benchmark's phases as slices,\n"
+                     "exec and phase marks, counters of exits/s, faults/s, KSM merges/s and CPU per guest.");
+    return {timeline, [a] { return cmd_timeline(*a); }};
 }
 
 }  // namespace ht

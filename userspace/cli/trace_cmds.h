@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // `--trace DIR` on the experiments, and the commands over trace directories: `record`,
-// `flamegraph`, `timeline`.
+// `flamegraph`, `timeline` (their add_ functions are in cli/commands.h).
 #pragma once
 #include "core/bpf_tracer.h"
 #include "core/profiler.h"
@@ -10,7 +10,6 @@
 
 #include <memory>
 #include <string>
-#include <vector>
 
 namespace ht {
 
@@ -38,24 +37,5 @@ private:
     std::unique_ptr<Profiler> profiler_;
     Recorder recorder_;
 };
-
-struct RecordArgs {
-    std::string out;
-    std::vector<std::string> rest;
-};
-int cmd_record(const RecordArgs& a, const char* self);
-
-struct FlamegraphArgs {
-    std::string dir, of = "cpu", guest, format = "svg", out, title;
-    std::vector<std::string> diff;
-    bool quiet = false;
-};
-int cmd_flamegraph(const FlamegraphArgs& a);
-
-struct TimelineArgs {
-    std::string dir, out;
-    bool quiet = false;
-};
-int cmd_timeline(const TimelineArgs& a);
 
 }  // namespace ht

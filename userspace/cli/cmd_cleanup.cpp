@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+// `hypetrace cleanup`: undo what killed runs left.
+#include "cli/commands.h"
+
+#include "cli/options.h"
+#include "core/json_text.h"
+#include "drivers/lxc/lxc_driver.h"
+#include "experiments/cleanup.h"
+
+#include <iostream>
+#include <memory>
+
+namespace ht {
+namespace {
+
+struct CleanupArgs {
+    bool json = false;
+};
+
+int cmd_cleanup(const CleanupArgs& a) {
+    require_root("cleanup");
+    LxcDriver lxc;
+    CleanupResult r = clean_dead_runs({&lxc}, true);
+    if (a.json) {
+        std::cout << dump_json(nlohmann::json{{"undone", r.undone}, {"kept", r.kept}}, 2) << "\n";
+        return 0;
+    }
+    for (const auto& l : r.undone) std::cout << "undone: " << l << "\n";
+    for (const auto& l : r.kept) std::cout << "kept:   " << l << "\n";
+    if (r.undone.empty())
+        std::cout << "nothing left by killed runs" << (r.kept.empty() ? "" : " (what is kept belongs to a live run)") << "\n";
+    else
+        std::cout << r.undone.size() << " thing" << (r.undone.size() > 1 ? "s" : "") << " left by killed runs undone\n";
+    return 0;
+}
+
+}  // namespace
+
+Command add_cleanup(CLI::App& app) {
+    auto a = std::make_shared<CleanupArgs>();
+    auto* cleanup = app.add_subcommand("cleanup", "Undo what killed runs left: their containers, scratch directories, "
+                                                  "KSM/THP/inotify settings");
+    cleanup->add_flag("--json", a->json, "print what was undone and kept as JSON");
+    cleanup->footer("Examples:\n"
+                    "  hypetrace cleanup          # after a run was killed with SIGKILL, or the host crashed\n"
+                    "  hypetrace cleanup --json\n"
+                    "Every experiment does the same at its start; a live run's guests, files and settings are kept.\n"
+                    "Exit status 0 whether or not anything was found.");
+    return {cleanup, [a] { return cmd_cleanup(*a); }};
+}
+
+}  // namespace ht

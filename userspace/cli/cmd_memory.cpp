@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+// `hypetrace memory`: footprint per guest as guests are added (paper Figure 4), experiments/memory.
+#include "cli/commands.h"
+
+#include "cli/options.h"
+#include "cli/trace_cmds.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/host.h"
+#include "core/host_settings.h"
+#include "drivers/libvirt/libvirt_driver.h"
+#include "drivers/lxc/lxc_driver.h"
+#include "drivers/qemu/qemu_driver.h"
+#include "experiments/memory.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+
+namespace ht {
+namespace {
+
+struct MemoryArgs {
+    bool kvm = false, lxc = false, lxc_app = false;
+    std::string counts = "1,2,4,8", ksm = "on", rootfs = "shared", accel = "auto", driver = "qemu", thp = "keep";
+    std::string json, plot, images = default_images();
+    double boot_timeout = 0, settle_timeout = 300;
+    double settle_merges = 0, settle_window = 5;
+    unsigned pages_to_scan = 20000, sleep_ms = 20;
+    bool quiet = false, verbose = false;
+    std::string trace;  // --trace DIR
+};
+
+std::vector<unsigned> parse_counts(const std::string& text) {
+    std::vector<unsigned> v;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        auto end = text.find(',', start);
+        if (end == std::string::npos) end = text.size();
+        std::string item = text.substr(start, end - start);
+        char* rest = nullptr;
+        unsigned long n = std::strtoul(item.c_str(), &rest, 10);
+        if (item.empty() || *rest || n == 0 || n > 256)
+            throw usage_error("--count " + text + ": give guest counts from 1 to 256 separated by commas, e.g. 1,2,4,8");
+        v.push_back(unsigned(n));
+        start = end + 1;
+    }
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    return v;
+}
+
+int cmd_memory(const MemoryArgs& a) {
+    if (!(a.kvm || a.lxc || a.lxc_app)) throw usage_error("choose at least one technique: --kvm, --lxc or --lxc-app");
+    MemoryConfig cfg;
+    cfg.counts = parse_counts(a.counts);
+    AccelRequest req = parse_accel_request(a.accel);
+    if (a.ksm == "on") cfg.ksm_modes = {true};
+    else if (a.ksm == "off") cfg.ksm_modes = {false};
+    else cfg.ksm_modes = {true, false};
+    cfg.rootfs = a.rootfs == "copied" ? RootfsMode::copied : RootfsMode::shared;
+    require_root("memory");
+    if (!a.json.empty()) check_writable(a.json, "--json");
+    if (!a.plot.empty()) check_writable(a.plot, "--plot");
+
+    HostInfo host = probe_host();
+    QemuDriver qemu;
+    LibvirtDriver libvirt;
+    LxcDriver lxc;
+    Driver* vm_driver = a.driver == "libvirt" ? static_cast<Driver*>(&libvirt) : &qemu;
+    cfg.images.dir = a.images;
+    if (a.kvm) cfg.accel = choose_accel(req, host);
+    cfg.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : !a.kvm ? 120 : cfg.accel.accel == Accel::tcg ? 600 : 180;
+    cfg.settle_timeout_s = a.settle_timeout;
+    cfg.settle_merges = a.settle_merges;
+    cfg.settle_window_s = a.settle_window;
+    if (a.thp != "keep") cfg.thp = a.thp;
+    cfg.ksm_pages_to_scan = a.pages_to_scan;
+    cfg.ksm_sleep_ms = a.sleep_ms;
+    if (a.kvm)
+        cfg.techniques.push_back({"kvm", std::string(cfg.accel.accel == Accel::tcg ? "KVM (TCG)" : "KVM") +
+                                             (a.driver == "libvirt" ? " libvirt" : ""),
+                                  vm_driver, Variant::full, 194, 91});
+    if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc, Variant::full, 16, 8});
+    if (a.lxc_app) cfg.techniques.push_back({"lxc-app", "LXC-bash", &lxc, Variant::app, 2, 1.3});
+    for (auto& t : cfg.techniques) {
+        GuestSpec spec;
+        spec.variant = t.variant;
+        spec.images = cfg.images;
+        spec.accel = cfg.accel.accel;
+        spec.rootfs = cfg.rootfs;
+        t.driver->preflight(spec);
+    }
+    if (a.kvm) {
+        uint64_t need_mb = uint64_t(cfg.counts.back()) * 1024;
+        if (need_mb > host.memory_kb / 1024)
+            std::cerr << "[hypetrace] warning: " << cfg.counts.back() << " VMs of 1 GiB exceed this host's "
+                      << host.memory_kb / 1024 << " MiB if they touch all their RAM" << std::endl;
+    }
+    if (!a.quiet) {
+        cfg.progress = [](const std::string& line) { std::cerr << "[hypetrace] " << line << std::endl; };
+        if (a.kvm && cfg.accel.notice) std::cerr << "[hypetrace] notice: VM accelerator " << cfg.accel.reason << std::endl;
+    }
+
+    TracerOptions topts;
+    topts.verbose = a.verbose;
+    topts.bucket_ns = 1'000'000'000;
+    Tracer tracer(topts);
+    TraceSession trace(a.trace, "memory", a.quiet);
+    trace.begin(&tracer);
+    HostSettingsGuard ksm;
+    if (ksm.recovered() && !a.quiet)
+        std::cerr << "[hypetrace] a previous run died with KSM changed: its saved settings were restored" << std::endl;
+    repair_dead_runs(a.quiet, false);  // the rest of what killed runs left (KSM: just above)
+    MemoryResult result = run_memory(tracer, ksm, host, cfg);
+    trace.finish();
+    write_json_if_asked(a.json, to_json(result), a.quiet);  // first: a view that fails must not lose the run
+    std::cout << render_text(result) << std::flush;
+    if (!a.plot.empty()) {
+        write_file_atomic(a.plot, render_svg(result));
+        if (!a.quiet) std::cerr << "[hypetrace] wrote " << a.plot << std::endl;
+    }
+    return 0;
+}
+
+}  // namespace
+
+Command add_memory(CLI::App& app) {
+    auto a = std::make_shared<MemoryArgs>();
+    auto* memory = app.add_subcommand("memory", "Memory footprint per guest as identical guests are added, with or "
+                                                "without KSM (paper Figure 4), faults and KSM merges traced");
+    memory->add_flag("--kvm", a->kvm, "full VMs: QEMU, Debian 12 with systemd, idle at multi-user, 1 GiB each");
+    memory->add_flag("--lxc", a->lxc, "full containers: the same rootfs, systemd as init (liblxc)");
+    memory->add_flag("--lxc-app", a->lxc_app, "containers running a single /bin/bash (the paper's LXC-bash)");
+    memory->add_option("--count", a->counts, "guest counts to measure, added step by step")->capture_default_str();
+    memory->add_option("--ksm", a->ksm, "KSM during the run: on, off, or both (one series each); host settings "
+                                         "are restored on every exit")
+        ->check(CLI::IsMember({"on", "off", "both"}))
+        ->capture_default_str();
+    memory->add_option("--rootfs", a->rootfs, "containers: shared (overlayfs over one rootfs) or copied (a private copy each)")
+        ->check(CLI::IsMember({"shared", "copied"}))
+        ->capture_default_str();
+    add_accel_option(memory, a->accel);
+    memory->add_option("--thp", a->thp, "transparent huge pages during the run: keep (the host's), never (4 KiB "
+                                        "accounting, like the paper's page analysis), madvise, always; restored after")
+        ->check(CLI::IsMember({"keep", "never", "madvise", "always"}))
+        ->capture_default_str();
+    memory->add_option("--driver", a->driver, "how VMs are started: qemu (QEMU directly, minimal devices) or libvirt "
+                                              "(libvirtd, a virt-install-like default domain)")
+        ->check(CLI::IsMember({"qemu", "libvirt"}))
+        ->capture_default_str();
+    memory->add_option("--json", a->json, "write the result as versioned JSON to FILE (atomically)");
+    add_trace_option(memory, a->trace);
+    memory->add_option("--plot", a->plot, "write Figure 4 as an SVG line plot to FILE");
+    memory->add_option("--images", a->images, "guest images directory")->capture_default_str();
+    memory->add_option("--boot-timeout", a->boot_timeout, "seconds a step's new guests may take to be ready "
+                                                         "(default: 600 for VMs under TCG, 180 under KVM, 120 for "
+                                                         "containers only)")
+        ->check(kSeconds);
+    memory->add_option("--settle-timeout", a->settle_timeout, "seconds to wait for memory to settle per step; "
+                                                             "measured anyway after it, and flagged")
+        ->check(kSeconds)
+        ->capture_default_str();
+    memory->add_option("--settle-merges", a->settle_merges, "KSM on: settled when full scans merge at most this many "
+                                                           "pages on average over --settle-window (default: when the "
+                                                           "burndown has flattened)")
+        ->check(finite_range(0.0, 1e9, "PAGES"));
+    memory->add_option("--settle-window", a->settle_window, "KSM on: seconds per window of the burndown comparison")
+        ->check(finite_range(1.0, 600.0, "SECONDS"))
+        ->capture_default_str();
+    memory->add_option("--ksm-pages-to-scan", a->pages_to_scan, "KSM scan rate while on: pages per wake-up")
+        ->check(CLI::Range(1u, 1000000u))
+        ->capture_default_str();
+    memory->add_option("--ksm-sleep-ms", a->sleep_ms, "KSM scan rate while on: milliseconds between wake-ups")
+        ->check(CLI::Range(1u, 10000u))
+        ->capture_default_str();
+    memory->add_flag("-q,--quiet", a->quiet, "no progress lines on stderr");
+    memory->add_flag("-v,--verbose", a->verbose, "show libbpf's messages");
+    memory->footer("Examples:\n"
+                   "  hypetrace memory --kvm --lxc --count 1,2,4,8 --ksm on      # Figure 4, VMs deduplicated\n"
+                   "  hypetrace memory --kvm --ksm both --json mem.json --plot fig4.svg\n"
+                   "  hypetrace memory --lxc --rootfs copied --count 1,4,16     # the paper's copied chroot\n"
+                   "KSM, THP and the inotify instance limit are host-wide: hypetrace takes\n"
+                   "/run/hypetrace/settings.lock for the run and restores every /sys/kernel/mm/ksm setting, the THP\n"
+                   "mode and the limit when it ends (error, Ctrl-C, SIGTERM; a killed run's are restored by the next).");
+    return {memory, [a] { return cmd_memory(*a); }};
+}
+
+}  // namespace ht

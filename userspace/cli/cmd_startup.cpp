@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+// `hypetrace startup`: start-up latency (paper Table 3), experiments/startup.
+#include "cli/commands.h"
+
+#include "cli/options.h"
+#include "cli/trace_cmds.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/host.h"
+#include "drivers/libvirt/libvirt_driver.h"
+#include "drivers/lxc/lxc_driver.h"
+#include "drivers/native/native_driver.h"
+#include "drivers/qemu/qemu_driver.h"
+#include "experiments/startup.h"
+
+#include <cmath>
+#include <iostream>
+#include <memory>
+
+namespace ht {
+namespace {
+
+struct StartupArgs {
+    bool kvm = false, kvm_app = false, kvm_bios = false, lxc = false, lxc_app = false, native = false;
+    std::string accel = "auto", driver = "qemu";
+    unsigned runs = 5, warmup = 1;
+    double timeout = 0;
+    std::string json, images = default_images();
+    bool quiet = false, verbose = false;
+    std::string trace;  // --trace DIR
+};
+
+int cmd_startup(const StartupArgs& a) {
+    if (!(a.kvm || a.kvm_app || a.kvm_bios || a.lxc || a.lxc_app || a.native))
+        throw usage_error("choose at least one technique: --kvm, --kvm-app, --kvm-bios, --lxc, --lxc-app or --native");
+    AccelRequest req = parse_accel_request(a.accel);
+    require_root("startup");
+    if (!a.json.empty()) check_writable(a.json, "--json");
+
+    HostInfo host = probe_host();
+    QemuDriver qemu;
+    LibvirtDriver libvirt;
+    LxcDriver lxc;
+    NativeDriver native;
+    Driver* vm = a.driver == "libvirt" ? static_cast<Driver*>(&libvirt) : &qemu;
+    if (a.driver == "libvirt" && (a.kvm_app || a.kvm_bios))
+        throw usage_error("--driver libvirt runs full VMs only: use it with --kvm, not --kvm-app or --kvm-bios");
+    StartupConfig cfg;
+    cfg.runs = a.runs;
+    cfg.warmup = a.warmup;
+    cfg.images.dir = a.images;
+    bool any_vm = a.kvm || a.kvm_app || a.kvm_bios;
+    if (any_vm) cfg.accel = choose_accel(req, host);
+    cfg.timeout_s = a.timeout > 0 ? a.timeout : (cfg.accel.accel == Accel::tcg ? 240 : 120);
+    if (a.kvm) cfg.techniques.push_back({"kvm", a.driver == "libvirt" ? "KVM libvirt" : "KVM", vm, Variant::full, 10.342});
+    if (a.kvm_app) cfg.techniques.push_back({"kvm-app", "KVM-bash", &qemu, Variant::app, NAN});
+    if (a.kvm_bios) cfg.techniques.push_back({"kvm-bios", "KVM firmware", &qemu, Variant::firmware, NAN});
+    if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc, Variant::full, 0.200});
+    if (a.lxc_app) cfg.techniques.push_back({"lxc-app", "LXC-bash", &lxc, Variant::app, 0.099});
+    if (a.native) cfg.techniques.push_back({"native", "native bash", &native, Variant::app, NAN});
+    for (auto& t : cfg.techniques) {
+        if (t.driver == vm && cfg.accel.accel == Accel::tcg) t.label += " (TCG)";
+        GuestSpec spec;
+        spec.variant = t.variant;
+        spec.images = cfg.images;
+        spec.accel = cfg.accel.accel;
+        t.driver->preflight(spec);
+    }
+    if (!a.quiet) {
+        cfg.progress = [](const std::string& line) { std::cerr << "[hypetrace] " << line << std::endl; };
+        if (any_vm && cfg.accel.notice) std::cerr << "[hypetrace] notice: VM accelerator " << cfg.accel.reason << std::endl;
+    }
+
+    TracerOptions topts;
+    topts.verbose = a.verbose;
+    Tracer tracer(topts);
+    TraceSession trace(a.trace, "startup", a.quiet);
+    repair_dead_runs(a.quiet, true);  // what killed runs left, once this run is known to go ahead
+    trace.begin(&tracer);
+    StartupResult result = run_startup(tracer, host, cfg);
+    trace.finish();
+    write_json_if_asked(a.json, to_json(result), a.quiet);  // first: a view that fails must not lose the run
+    std::cout << render_text(result) << std::flush;
+    return 0;
+}
+
+}  // namespace
+
+Command add_startup(CLI::App& app) {
+    auto a = std::make_shared<StartupArgs>();
+    auto* startup = app.add_subcommand("startup", "Start-up latency of VMs, containers and a process (paper Table 3), "
+                                                  "each run traced and split into phases");
+    startup->add_flag("--kvm", a->kvm, "a full VM: QEMU, Debian 12 with systemd to multi-user");
+    startup->add_flag("--kvm-app", a->kvm_app, "a VM that boots kernel + initramfs straight into /bin/bash");
+    startup->add_flag("--kvm-bios", a->kvm_bios, "QEMU firmware only (SeaBIOS to its boot prompt), no OS");
+    startup->add_flag("--lxc", a->lxc, "a full container: the same Debian 12 rootfs, systemd as init (liblxc)");
+    startup->add_flag("--lxc-app", a->lxc_app, "a container running a single /bin/bash (the paper's LXC-bash)");
+    startup->add_flag("--native", a->native, "the baseline: /bin/bash started as a plain process");
+    add_accel_option(startup, a->accel);
+    startup->add_option("--driver", a->driver, "how --kvm VMs are started: qemu (QEMU directly) or libvirt (libvirtd)")
+        ->check(CLI::IsMember({"qemu", "libvirt"}))
+        ->capture_default_str();
+    startup->add_option("--runs", a->runs, "measured runs per technique")->check(CLI::Range(1u, 1000u))->capture_default_str();
+    startup->add_option("--warmup", a->warmup, "discarded warm-up runs before them")->check(CLI::Range(0u, 100u))->capture_default_str();
+    startup->add_option("--timeout", a->timeout, "seconds a guest may take to be ready (default 240 under TCG, 120 otherwise)")
+        ->check(kSeconds);
+    startup->add_option("--json", a->json, "write the result as versioned JSON to FILE (atomically)");
+    add_trace_option(startup, a->trace);
+    startup->add_option("--images", a->images, "guest images directory")->capture_default_str();
+    startup->add_flag("-q,--quiet", a->quiet, "no progress lines on stderr");
+    startup->add_flag("-v,--verbose", a->verbose, "show libbpf's messages");
+    startup->footer("Examples:\n"
+                    "  hypetrace startup --kvm --lxc --lxc-app --native            # Table 3, 5 runs each\n"
+                    "  hypetrace startup --lxc --runs 20 --json lxc.json          # more runs, JSON result\n"
+                    "  hypetrace startup --kvm-bios --accel kvm                   # firmware under KVM, exits traced");
+    return {startup, [a] { return cmd_startup(*a); }};
+}
+
+}  // namespace ht

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: MIT
+// What the subcommands share: option helpers and validators, the progress printer, the JSON
+// writer, the root check, and the repair of what killed runs left.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace ht {
+
+inline constexpr const char* kDefaultImages = "/var/cache/hypetrace/images";
+
+// $HYPETRACE_IMAGE_DIR if set, else kDefaultImages.
+std::string default_images();
+
+// Progress lines on stderr ("[hypetrace] ..."), or nothing with -q.
+std::function<void(const std::string&)> progress_printer(bool quiet);
+
+// Writes a result's JSON to `path` (atomically) if one was asked for, and says so unless quiet.
+void write_json_if_asked(const std::string& path, const nlohmann::json& j, bool quiet);
+
+// Throws a UserError unless this process runs as root; `what` is the command as typed after
+// `hypetrace `.
+void require_root(const std::string& what);
+
+// What killed runs left (their containers, scratch directories and, with `ksm`, the host settings
+// they changed), undone before this run starts; each thing undone is said on stderr.
+void repair_dead_runs(bool quiet, bool ksm);
+
+// A number from `lo` to `hi`; CLI::Range lets NaN through (every comparison with it is false).
+CLI::Validator finite_range(double lo, double hi, const std::string& what);
+// Seconds an option may name: from 1 ms to a day. Nanosecond counts are int64: 1e300 s, or
+// 1e12 s, would wrap into a negative deadline.
+extern const CLI::Validator kSeconds;
+extern const CLI::Validator kSecondsOrZero;
+
+// A pid of this host: digits, 1 to pid_max - 1 (CLI11's number checks pass 4294967297, which
+// would become pid 1).
+CLI::Validator pid_validator();
+
+// --accel auto|kvm|tcg.
+void add_accel_option(CLI::App* app, std::string& accel);
+
+}  // namespace ht
