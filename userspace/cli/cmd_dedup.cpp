@@ -4,27 +4,20 @@
 
 #include "cli/options.h"
 #include "cli/trace_cmds.h"
-#include "core/clock.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/host.h"
 #include "core/host_settings.h"
-#include "core/interrupt.h"
 #include "core/proc.h"
 #include "core/text.h"
 #include "drivers/libvirt/libvirt_driver.h"
 #include "drivers/lxc/lxc_driver.h"
 #include "drivers/qemu/qemu_driver.h"
 #include "experiments/dedup.h"
-#include "experiments/fleet.h"
-#include "experiments/report.h"
 
-#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <memory>
-#include <thread>
-#include <unistd.h>
 
 namespace ht {
 namespace {
@@ -74,68 +67,33 @@ int cmd_dedup(const DedupArgs& a) {
     LibvirtDriver libvirt;
     LxcDriver lxc;
     std::unique_ptr<HostSettingsGuard> guard;
-    std::unique_ptr<GuestFleet> fleet;
-    std::string accel_name;
+    BootedGuests booted;
     if (a.ksm_check || a.kvm || a.lxc) {
         guard = std::make_unique<HostSettingsGuard>();
         if (guard->recovered()) progress("a previous run died with host settings changed: they were restored");
     }
     if (a.kvm || a.lxc) {
-        FleetConfig fc;
-        fc.driver = a.lxc ? static_cast<Driver*>(&lxc) : a.driver == "libvirt" ? static_cast<Driver*>(&libvirt) : &qemu;
-        fc.id = a.lxc ? "lxc" : "kvm";
-        fc.label = a.lxc ? "LXC" : "KVM";
-        fc.tag = "dedup";
-        fc.images.dir = a.images;
-        fc.rootfs = RootfsMode::shared;
+        DedupBootConfig bc;
+        bc.driver = a.lxc ? static_cast<Driver*>(&lxc) : a.driver == "libvirt" ? static_cast<Driver*>(&libvirt) : &qemu;
+        bc.containers = a.lxc;
+        bc.images.dir = a.images;
         AccelChoice accel;
         if (a.kvm) {
             accel = choose_accel(req, host);
-            fc.accel = accel.accel;
-            accel_name = to_string(accel.accel);
+            bc.accel = accel.accel;
         }
-        fc.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : a.lxc ? 120 : accel.accel == Accel::tcg ? 600 : 180;
-        GuestSpec spec;
-        spec.variant = Variant::full;
-        spec.images = fc.images;
-        spec.accel = fc.accel;
-        spec.rootfs = fc.rootfs;
-        fc.driver->preflight(spec);
+        bc.guests = a.guests;
+        bc.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : a.lxc ? 120 : accel.accel == Accel::tcg ? 600 : 180;
+        bc.quiesce_s = a.quiesce;
+        bc.thp = a.thp;
+        bc.progress = progress;
+        preflight_dedup_guests(bc);
         if (a.kvm && accel.notice) progress("notice: VM accelerator " + accel.reason);
         repair_dead_runs(a.quiet, false);
-        // As the paper: KSM and huge pages off, so pages are compared 4 KiB by 4 KiB, unmerged.
-        guard->disable();
-        if (a.thp != "keep") guard->set_thp(a.thp);
-        fleet = std::make_unique<GuestFleet>(fc);
-        for (unsigned i = 0; i < a.guests; ++i) fleet->add();
-        progress("booting " + std::to_string(a.guests) + " " + fc.label + " guest" + (a.guests > 1 ? "s" : "") +
-                 (a.kvm ? " (" + accel_name + ")" : ""));
-        const uint64_t t0 = mono_ns();
-        for (auto& m : fleet->members()) fleet->launch(*m);
-        fleet->wait_ready(t0, [](int ms) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-            throw_if_interrupted();
-        });
-        progress("ready after " + fmt("%.1f", double(mono_ns() - t0) / 1e9) + " s; letting them quiesce for " +
-                 fmt("%.0f", a.quiesce) + " s");
-        const uint64_t q_end = mono_ns() + uint64_t(a.quiesce * 1e9);
-        while (mono_ns() < q_end) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            throw_if_interrupted();
-        }
-        auto ref_of = [&](FleetMember& m) {
-            GuestRef g;
-            g.name = "ht-dedup-" + fc.id + "-" + std::to_string(getpid()) + "-" + std::to_string(m.index);
-            g.kind = a.lxc ? "container" : "vm";
-            g.how = "booted by hypetrace";
-            g.main_pid = m.guest->main_pid();
-            g.pids = m.guest->pids();
-            g.ram_bytes = a.lxc ? 0 : uint64_t(m.memory_mb) << 20;
-            return g;
-        };
-        cfg.guest = ref_of(*fleet->members()[0]);
-        if (fleet->size() > 1) cfg.other = ref_of(*fleet->members()[1]);
-        if (cfg.image_dir.empty()) cfg.image_dir = fc.images.rootfs().string();
+        booted = boot_dedup_guests(*guard, bc);
+        cfg.guest = booted.guest;
+        cfg.other = booted.other;
+        if (cfg.image_dir.empty()) cfg.image_dir = booted.image_dir;
     } else {
         cfg.guest = resolve_guest(a.pid.empty() ? a.guest : a.pid);
         if (!a.vs.empty()) cfg.other = resolve_guest(a.vs);
@@ -147,14 +105,14 @@ int cmd_dedup(const DedupArgs& a) {
         throw UserError("--image-files " + cfg.image_dir + ": not a directory");
 
     DedupResult result = run_dedup(cfg, host);
-    result.accel = accel_name;
-    if (fleet) result.guest_command = fleet->first_command();
+    result.accel = booted.accel;
+    if (booted.fleet) result.guest_command = booted.fleet->first_command();
     if (a.ksm_check) {
         progress("switching KSM on to check the estimate (" + std::to_string(result.table.ksm_estimated_sharing) +
                  " pages_sharing)");
         check_ksm_estimate(result, *guard, a.ksm_timeout, progress);
     }
-    if (fleet) fleet->clear();
+    if (booted.fleet) booted.fleet->clear();
     if (guard && !guard->restore())
         std::cerr << "[hypetrace] warning: KSM is not fully restored: " << guard->restore_failures()
                   << "; the next run that takes KSM retries from its saved settings" << std::endl;

@@ -10,10 +10,12 @@
 #include "experiments/report.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <dirent.h>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <thread>
 #include <unistd.h>
@@ -479,6 +481,77 @@ std::string render_text(const DedupResult& r) {
         o << ".\n";
     }
     return o.str();
+}
+
+namespace {
+
+FleetConfig dedup_fleet_config(const DedupBootConfig& cfg) {
+    FleetConfig fc;
+    fc.driver = cfg.driver;
+    fc.id = cfg.containers ? "lxc" : "kvm";
+    fc.label = cfg.containers ? "LXC" : "KVM";
+    fc.tag = "dedup";
+    fc.images = cfg.images;
+    fc.rootfs = RootfsMode::shared;
+    fc.accel = cfg.accel;
+    fc.boot_timeout_s = cfg.boot_timeout_s;
+    return fc;
+}
+
+}  // namespace
+
+void preflight_dedup_guests(const DedupBootConfig& cfg) {
+    const FleetConfig fc = dedup_fleet_config(cfg);
+    GuestSpec spec;
+    spec.variant = Variant::full;
+    spec.images = fc.images;
+    spec.accel = fc.accel;
+    spec.rootfs = fc.rootfs;
+    fc.driver->preflight(spec);
+}
+
+BootedGuests boot_dedup_guests(HostSettingsGuard& guard, const DedupBootConfig& cfg) {
+    const FleetConfig fc = dedup_fleet_config(cfg);
+    auto progress = [&](const std::string& line) {
+        if (cfg.progress) cfg.progress(line);
+    };
+    BootedGuests b;
+    if (!cfg.containers) b.accel = to_string(cfg.accel);
+    // As the paper: KSM and huge pages off, so pages are compared 4 KiB by 4 KiB, unmerged.
+    guard.disable();
+    if (cfg.thp != "keep") guard.set_thp(cfg.thp);
+    b.fleet = std::make_unique<GuestFleet>(fc);
+    GuestFleet& fleet = *b.fleet;
+    for (unsigned i = 0; i < cfg.guests; ++i) fleet.add();
+    progress("booting " + std::to_string(cfg.guests) + " " + fc.label + " guest" + (cfg.guests > 1 ? "s" : "") +
+             (!cfg.containers ? " (" + b.accel + ")" : ""));
+    const uint64_t t0 = mono_ns();
+    for (auto& m : fleet.members()) fleet.launch(*m);
+    fleet.wait_ready(t0, [](int ms) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        throw_if_interrupted();
+    });
+    progress("ready after " + fmt("%.1f", double(mono_ns() - t0) / 1e9) + " s; letting them quiesce for " +
+             fmt("%.0f", cfg.quiesce_s) + " s");
+    const uint64_t q_end = mono_ns() + uint64_t(cfg.quiesce_s * 1e9);
+    while (mono_ns() < q_end) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        throw_if_interrupted();
+    }
+    auto ref_of = [&](FleetMember& m) {
+        GuestRef g;
+        g.name = "ht-dedup-" + fc.id + "-" + std::to_string(getpid()) + "-" + std::to_string(m.index);
+        g.kind = cfg.containers ? "container" : "vm";
+        g.how = "booted by hypetrace";
+        g.main_pid = m.guest->main_pid();
+        g.pids = m.guest->pids();
+        g.ram_bytes = cfg.containers ? 0 : uint64_t(m.memory_mb) << 20;
+        return g;
+    };
+    b.guest = ref_of(*fleet.members()[0]);
+    if (fleet.size() > 1) b.other = ref_of(*fleet.members()[1]);
+    b.image_dir = fc.images.rootfs().string();
+    return b;
 }
 
 }  // namespace ht

@@ -10,8 +10,11 @@
 #include "core/dedup_scan.h"
 #include "core/host.h"
 #include "core/host_settings.h"
+#include "drivers/guest.h"
+#include "experiments/fleet.h"
 
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -88,6 +91,36 @@ DedupResult run_dedup(const DedupConfig& cfg, const HostInfo& host);
 // settled (two full scans in a row within 1 %, or `timeout_s`) and records it against the estimate.
 void check_ksm_estimate(DedupResult& r, HostSettingsGuard& guard, double timeout_s,
                         const std::function<void(const std::string&)>& progress);
+
+// Guests hypetrace boots itself to scan (`hypetrace dedup --kvm` or `--lxc`): identical full
+// guests, the first scanned, the second the "between the two guests" one, any more part of the host.
+struct DedupBootConfig {
+    Driver* driver = nullptr;
+    bool containers = false;    // LXC containers (shared rootfs); else VMs
+    ImageSet images;
+    Accel accel = Accel::tcg;   // VMs
+    unsigned guests = 2;
+    double boot_timeout_s = 180;
+    double quiesce_s = 20;      // after all are ready, before the scan
+    std::string thp = "never";  // while they run: never (as the paper), madvise, always; "keep": the host's
+    std::function<void(const std::string&)> progress;
+};
+
+struct BootedGuests {
+    std::unique_ptr<GuestFleet> fleet;  // stops the guests (clear(), or when destroyed)
+    GuestRef guest;                     // the first: scanned
+    std::optional<GuestRef> other;      // the second, if more than one
+    std::string accel;                  // VMs: "kvm"/"tcg"
+    std::string image_dir;              // the images' rootfs: the guests' own files
+};
+
+// Throws UserError if the driver cannot start these guests here (images, tools missing). Changes
+// nothing.
+void preflight_dedup_guests(const DedupBootConfig& cfg);
+// As the paper: KSM off and THP set (through `guard`, which the caller holds until the scan and
+// any --ksm-check are done), then boots cfg.guests guests, waits until they are ready and lets them
+// quiesce. A failure stops every guest booted so far.
+BootedGuests boot_dedup_guests(HostSettingsGuard& guard, const DedupBootConfig& cfg);
 
 nlohmann::json to_json(const DedupResult& r);
 std::string render_text(const DedupResult& r);
