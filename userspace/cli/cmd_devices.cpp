@@ -83,7 +83,7 @@ int cmd_devices(const DevicesArgs& a) {
     }
     TracerOptions topts;
     topts.verbose = a.verbose;
-    topts.bucket_ns = 1'000'000'000;
+    topts.bucket_ns = kDevicesBucketNs;
     Tracer tracer(topts);
     TraceSession trace(a.trace, "devices", a.quiet);
     trace.begin(&tracer);

@@ -55,7 +55,7 @@ int cmd_exitcost(const ExitcostArgs& a) {
     if (!a.no_trace) {
         TracerOptions topts;
         topts.verbose = a.verbose;
-        topts.bucket_ns = 3600'000'000'000ULL;  // one bucket: phases, not time, split the counts
+        topts.bucket_ns = kExitcostBucketNs;
         topts.attach_only = a.attach_only;
         topts.kvm_entry_split = true;  // explains where an exit's time in KVM goes
         tracer = std::make_unique<Tracer>(topts);

@@ -75,7 +75,7 @@ int cmd_io(const IoArgs& a) {
     cfg.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : cfg.accel == Accel::tcg ? 600 : 180;
     TracerOptions topts;
     topts.verbose = a.verbose;
-    topts.bucket_ns = 3600'000'000'000ULL;
+    topts.bucket_ns = kIoBucketNs;
     Tracer tracer(topts);
     TraceSession trace(a.trace, "io", a.quiet);
     repair_dead_runs(a.quiet, true);

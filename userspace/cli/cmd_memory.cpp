@@ -81,9 +81,12 @@ int cmd_memory(const MemoryArgs& a) {
     if (a.kvm)
         cfg.techniques.push_back({"kvm", std::string(cfg.accel.accel == Accel::tcg ? "KVM (TCG)" : "KVM") +
                                              (a.driver == "libvirt" ? " libvirt" : ""),
-                                  vm_driver, Variant::full, 194, 91});
-    if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc, Variant::full, 16, 8});
-    if (a.lxc_app) cfg.techniques.push_back({"lxc-app", "LXC-bash", &lxc, Variant::app, 2, 1.3});
+                                  vm_driver, Variant::full, kPaperMemoryKvmSingleMb, kPaperMemoryKvmLimitMb});
+    if (a.lxc)
+        cfg.techniques.push_back({"lxc", "LXC", &lxc, Variant::full, kPaperMemoryLxcSingleMb, kPaperMemoryLxcLimitMb});
+    if (a.lxc_app)
+        cfg.techniques.push_back(
+            {"lxc-app", "LXC-bash", &lxc, Variant::app, kPaperMemoryLxcBashSingleMb, kPaperMemoryLxcBashLimitMb});
     for (auto& t : cfg.techniques) {
         GuestSpec spec;
         spec.variant = t.variant;
@@ -105,7 +108,7 @@ int cmd_memory(const MemoryArgs& a) {
 
     TracerOptions topts;
     topts.verbose = a.verbose;
-    topts.bucket_ns = 1'000'000'000;
+    topts.bucket_ns = kMemoryBucketNs;
     Tracer tracer(topts);
     TraceSession trace(a.trace, "memory", a.quiet);
     trace.begin(&tracer);

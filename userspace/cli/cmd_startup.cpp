@@ -52,11 +52,12 @@ int cmd_startup(const StartupArgs& a) {
     bool any_vm = a.kvm || a.kvm_app || a.kvm_bios;
     if (any_vm) cfg.accel = choose_accel(req, host);
     cfg.timeout_s = a.timeout > 0 ? a.timeout : (cfg.accel.accel == Accel::tcg ? 240 : 120);
-    if (a.kvm) cfg.techniques.push_back({"kvm", a.driver == "libvirt" ? "KVM libvirt" : "KVM", vm, Variant::full, 10.342});
+    if (a.kvm)
+        cfg.techniques.push_back({"kvm", a.driver == "libvirt" ? "KVM libvirt" : "KVM", vm, Variant::full, kPaperStartupKvmS});
     if (a.kvm_app) cfg.techniques.push_back({"kvm-app", "KVM-bash", &qemu, Variant::app, NAN});
     if (a.kvm_bios) cfg.techniques.push_back({"kvm-bios", "KVM firmware", &qemu, Variant::firmware, NAN});
-    if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc, Variant::full, 0.200});
-    if (a.lxc_app) cfg.techniques.push_back({"lxc-app", "LXC-bash", &lxc, Variant::app, 0.099});
+    if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc, Variant::full, kPaperStartupLxcS});
+    if (a.lxc_app) cfg.techniques.push_back({"lxc-app", "LXC-bash", &lxc, Variant::app, kPaperStartupLxcBashS});
     if (a.native) cfg.techniques.push_back({"native", "native bash", &native, Variant::app, NAN});
     for (auto& t : cfg.techniques) {
         if (t.driver == vm && cfg.accel.accel == Accel::tcg) t.label += " (TCG)";

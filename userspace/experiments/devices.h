@@ -31,6 +31,9 @@ struct DevicesResult {
     std::vector<DeviceRow> rows;
 };
 
+// The tracer's counter buckets: Table 2 is measured by memory runs, with theirs.
+inline constexpr uint64_t kDevicesBucketNs = kMemoryBucketNs;
+
 // Pure: rows from the memory series (one per set, in `sets` order, default first).
 std::vector<DeviceRow> summarize_devices(const MemoryResult& m, const std::vector<DeviceSet>& sets);
 

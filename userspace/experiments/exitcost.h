@@ -29,6 +29,9 @@ struct ExitcostConfig {
     std::function<void(const std::string&)> progress;
 };
 
+// The tracer's counter buckets: one, an hour wide: phases, not time, split the counts.
+inline constexpr uint64_t kExitcostBucketNs = 3600'000'000'000ULL;
+
 // What the kernel counted in one phase (summed over runs).
 struct ExitCounts {
     std::map<uint64_t, uint64_t> pio;         // port | rw << 16 (rw 1 = OUT)

@@ -41,6 +41,10 @@ struct IoConfig {
     std::function<void(const std::string&)> progress;
 };
 
+// The tracer's counter buckets: one, an hour wide: a run's faults and exits are summed over its job,
+// not split in time.
+inline constexpr uint64_t kIoBucketNs = 3600'000'000'000ULL;
+
 // CPU time of one QEMU thread over the job.
 struct ThreadCpu {
     std::string comm;

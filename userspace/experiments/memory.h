@@ -29,6 +29,16 @@ struct MemoryTechnique {
     double paper_single_mb = NAN, paper_limit_mb = NAN;  // the paper's figures, for the report
 };
 
+// The paper's Figure 4 (Ubuntu 14.10, KVM with EPT, LXC 1.1), shown beside ours: the footprint per
+// guest in MB of one guest alone, and what it comes down to as identical guests are added.
+inline constexpr double kPaperMemoryKvmSingleMb = 194, kPaperMemoryKvmLimitMb = 91;
+inline constexpr double kPaperMemoryLxcSingleMb = 16, kPaperMemoryLxcLimitMb = 8;
+inline constexpr double kPaperMemoryLxcBashSingleMb = 2, kPaperMemoryLxcBashLimitMb = 1.3;
+
+// The tracer's counter buckets in memory runs: one second, the step of the per-second merge and
+// fault series.
+inline constexpr uint64_t kMemoryBucketNs = 1'000'000'000;
+
 struct MemoryConfig {
     std::vector<MemoryTechnique> techniques;
     std::vector<unsigned> counts{1, 2, 4, 8};  // ascending, distinct
