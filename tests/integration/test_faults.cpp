@@ -10,6 +10,9 @@
 #include "common.h"
 #include "host_snapshot.h"
 #include "core/text.h"
+#include "core/trace_dir.h"
+
+#include <nlohmann/json.hpp>
 
 #include <csignal>
 #include <filesystem>
@@ -30,6 +33,16 @@ struct Experiment {
 };
 
 const char* signal_name(int s) { return s == SIGINT ? "SIGINT" : s == SIGTERM ? "SIGTERM" : "SIGKILL"; }
+
+// Whether a result is whole: JSON that parses, or a trace directory that reads back.
+bool complete(const std::string& path, bool is_dir) {
+    try {
+        if (is_dir) return ht::read_trace_dir(path), true;
+        return nlohmann::json::accept(ht_slurp(path));
+    } catch (const std::exception&) {
+        return false;
+    }
+}
 
 }  // namespace
 
@@ -109,10 +122,16 @@ TEST(Faults, SignalsAtSeededPointsOfEachExperimentLeaveTheHostAsItWas) {
                 if (r.code != want) why += " exit " + std::to_string(r.code) + ", not " + std::to_string(want) + ";";
                 if (r.err.find("interrupted") == std::string::npos) why += " no 'interrupted' line;";
             }
-            if (was_running && r.code != 0 && fs::exists(result)) why += " a result was written by an interrupted run;";
+            // SIGINT and SIGTERM are looked at only between steps, and the result is the last step:
+            // an interrupted run writes none. SIGKILL can land after the result was renamed into
+            // place and before the exit: then it must be whole.
+            const bool killed_after_result = was_running && sig == SIGKILL && fs::exists(result);
+            if (killed_after_result && !complete(result, e.result_is_dir)) why += " a SIGKILLed run left an incomplete result;";
+            if (was_running && r.code != 0 && fs::exists(result) && sig != SIGKILL)
+                why += " a result was written by an interrupted run;";
             std::error_code ec;
             for (const auto& f : fs::directory_iterator(dir, ec))
-                if (f.path() != result || r.code != 0) why += " left " + f.path().string() + ";";
+                if (f.path() != result || (r.code != 0 && !killed_after_result)) why += " left " + f.path().string() + ";";
             fs::remove_all(result, ec);
             // Processes take a moment to be reaped, libvirt to destroy a domain whose connection died.
             std::string left;
@@ -124,6 +143,7 @@ TEST(Faults, SignalsAtSeededPointsOfEachExperimentLeaveTheHostAsItWas) {
             if (!left.empty()) why += " host changed:\n" + left;
             const std::string outcome = !was_running || r.code == 0 ? "finished first; as it was"
                                         : repaired_by.empty()       ? "as it was"
+                                        : killed_after_result       ? "killed after its whole result; as it was after " + repaired_by
                                                                     : "as it was after " + repaired_by;
             std::cout << std::setw(28) << e.name << std::setw(9) << signal_name(sig) << std::setw(9)
                       << std::fixed << std::setprecision(2) << at << std::setw(7) << r.code
