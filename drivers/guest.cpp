@@ -24,6 +24,20 @@ std::string to_string(RootfsMode m) {
     return "?";
 }
 
+GuestSpec make_guest_spec(Variant variant, const ImageSet& images, Accel accel, RootfsMode rootfs) {
+    GuestSpec s;
+    s.variant = variant;
+    s.images = images;
+    s.accel = accel;
+    s.rootfs = rootfs;
+    return s;
+}
+
+double default_ready_timeout_s(GuestKind kind, Accel accel) {
+    if (kind != GuestKind::vm) return 120;
+    return accel == Accel::tcg ? 600 : 180;
+}
+
 std::vector<MarkerSpec> console_milestones(Variant v) {
     std::vector<MarkerSpec> m;
     if (v == Variant::full) {

@@ -61,6 +61,15 @@ struct GuestSpec {
     std::filesystem::path job_dir;
 };
 
+// The one place a guest's spec is made: an experiment's preflight and its create take the same
+// spec from here (name and run_dir are added per guest).
+GuestSpec make_guest_spec(Variant variant, const ImageSet& images, Accel accel, RootfsMode rootfs = RootfsMode::direct);
+
+// How long a guest may take to be ready by default, one figure per kind and accelerator, for
+// every experiment: a stock guest on a 2-core host, with margin for several booting at once.
+// Containers and processes: 120 s; VMs: 600 s under TCG, 180 s under KVM.
+double default_ready_timeout_s(GuestKind kind, Accel accel);
+
 inline constexpr const char* kJobBeginMarker = "HYPETRACE-JOB-BEGIN";
 inline constexpr const char* kJobEndMarker = "HYPETRACE-JOB-END";
 
@@ -99,6 +108,8 @@ class Driver {
 public:
     virtual ~Driver() = default;
     virtual std::string name() const = 0;
+    // What its guests are: experiments ask this, never the name.
+    virtual GuestKind kind() const = 0;
     // Cheap checks before any run (binaries, images, devices); throws UserError with one line.
     virtual void preflight(const GuestSpec& spec) const = 0;
     virtual std::unique_ptr<Guest> create(const GuestSpec& spec) = 0;

@@ -30,6 +30,7 @@ public:
     explicit LibvirtDriver(std::string uri = "qemu:///system", DeviceSet devices = {});
     ~LibvirtDriver() override;
     std::string name() const override { return "libvirt"; }
+    GuestKind kind() const override { return GuestKind::vm; }
     void preflight(const GuestSpec& spec) const override;
     std::unique_ptr<Guest> create(const GuestSpec& spec) override;
 

@@ -13,6 +13,7 @@ class LxcDriver : public Driver {
 public:
     ~LxcDriver() override;  // removes the containers' monitor cgroups liblxc left (see reap_host)
     std::string name() const override { return "lxc"; }
+    GuestKind kind() const override { return GuestKind::container; }
     void preflight(const GuestSpec& spec) const override;
     std::unique_ptr<Guest> create(const GuestSpec& spec) override;
     // Daemonized containers outlive a SIGKILLed hypetrace: stops those under run_dir/lxc.

@@ -8,6 +8,7 @@ namespace ht {
 class NativeDriver : public Driver {
 public:
     std::string name() const override { return "native"; }
+    GuestKind kind() const override { return GuestKind::process; }
     void preflight(const GuestSpec& spec) const override;
     std::unique_ptr<Guest> create(const GuestSpec& spec) override;
 };

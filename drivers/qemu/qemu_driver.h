@@ -9,6 +9,7 @@ namespace ht {
 class QemuDriver : public Driver {
 public:
     std::string name() const override { return "qemu"; }
+    GuestKind kind() const override { return GuestKind::vm; }
     void preflight(const GuestSpec& spec) const override;
     std::unique_ptr<Guest> create(const GuestSpec& spec) override;
     // The full QEMU command line for a spec (exposed for tests and reports).

@@ -83,7 +83,7 @@ int cmd_dedup(const DedupArgs& a) {
             bc.accel = accel.accel;
         }
         bc.guests = a.guests;
-        bc.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : a.lxc ? 120 : accel.accel == Accel::tcg ? 600 : 180;
+        bc.boot_timeout_s = a.boot_timeout;  // 0: by kind (default_ready_timeout_s)
         bc.quiesce_s = a.quiesce;
         bc.thp = a.thp;
         bc.progress = progress;

@@ -66,17 +66,14 @@ int cmd_devices(const DevicesArgs& a) {
     cfg.counts = {a.guests};
     cfg.ksm_modes = {false};
     if (a.thp != "keep") cfg.thp = a.thp;
-    cfg.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : (cfg.accel.accel == Accel::tcg ? 600 : 180);
+    cfg.boot_timeout_s = a.boot_timeout;  // 0: by kind (default_ready_timeout_s)
     cfg.settle_timeout_s = a.settle_timeout;
     std::vector<std::unique_ptr<LibvirtDriver>> drivers;
     for (const auto& d : sets) {
         drivers.push_back(std::make_unique<LibvirtDriver>("qemu:///system", d));
         cfg.techniques.push_back({d.name(), d.name(), drivers.back().get(), Variant::full, NAN, NAN});
     }
-    GuestSpec spec;
-    spec.images = cfg.images;
-    spec.accel = cfg.accel.accel;
-    drivers.front()->preflight(spec);
+    preflight_memory(cfg);
     if (!a.quiet) {
         cfg.progress = [](const std::string& line) { std::cerr << "[hypetrace] " << line << std::endl; };
         if (cfg.accel.notice) std::cerr << "[hypetrace] notice: VM accelerator " << cfg.accel.reason << std::endl;

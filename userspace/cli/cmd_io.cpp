@@ -63,16 +63,9 @@ int cmd_io(const IoArgs& a) {
     }
     if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc});
     if (a.native) cfg.techniques.push_back({"native", "native", nullptr});
-    for (const auto& t : cfg.techniques)
-        if (t.driver) {
-            GuestSpec spec;
-            spec.variant = Variant::full;
-            spec.images = cfg.images;
-            spec.accel = cfg.accel;
-            t.driver->preflight(spec);
-        }
+    preflight_io(cfg);
     if (!accel_notice.empty()) progress(accel_notice);
-    cfg.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : cfg.accel == Accel::tcg ? 600 : 180;
+    cfg.boot_timeout_s = a.boot_timeout;  // 0: by kind (default_ready_timeout_s)
     TracerOptions topts;
     topts.verbose = a.verbose;
     topts.bucket_ns = kIoBucketNs;

@@ -71,7 +71,7 @@ int cmd_memory(const MemoryArgs& a) {
     Driver* vm_driver = a.driver == "libvirt" ? static_cast<Driver*>(&libvirt) : &qemu;
     cfg.images.dir = a.images;
     if (a.kvm) cfg.accel = choose_accel(req, host);
-    cfg.boot_timeout_s = a.boot_timeout > 0 ? a.boot_timeout : !a.kvm ? 120 : cfg.accel.accel == Accel::tcg ? 600 : 180;
+    cfg.boot_timeout_s = a.boot_timeout;  // 0: by kind (default_ready_timeout_s)
     cfg.settle_timeout_s = a.settle_timeout;
     cfg.settle_merges = a.settle_merges;
     cfg.settle_window_s = a.settle_window;
@@ -87,14 +87,7 @@ int cmd_memory(const MemoryArgs& a) {
     if (a.lxc_app)
         cfg.techniques.push_back(
             {"lxc-app", "LXC-bash", &lxc, Variant::app, kPaperMemoryLxcBashSingleMb, kPaperMemoryLxcBashLimitMb});
-    for (auto& t : cfg.techniques) {
-        GuestSpec spec;
-        spec.variant = t.variant;
-        spec.images = cfg.images;
-        spec.accel = cfg.accel.accel;
-        spec.rootfs = cfg.rootfs;
-        t.driver->preflight(spec);
-    }
+    preflight_memory(cfg);
     if (a.kvm) {
         uint64_t need_mb = uint64_t(cfg.counts.back()) * 1024;
         if (need_mb > host.memory_kb / 1024)

@@ -51,7 +51,7 @@ int cmd_startup(const StartupArgs& a) {
     cfg.images.dir = a.images;
     bool any_vm = a.kvm || a.kvm_app || a.kvm_bios;
     if (any_vm) cfg.accel = choose_accel(req, host);
-    cfg.timeout_s = a.timeout > 0 ? a.timeout : (cfg.accel.accel == Accel::tcg ? 240 : 120);
+    cfg.timeout_s = a.timeout;  // 0: by technique (default_ready_timeout_s)
     if (a.kvm)
         cfg.techniques.push_back({"kvm", a.driver == "libvirt" ? "KVM libvirt" : "KVM", vm, Variant::full, kPaperStartupKvmS});
     if (a.kvm_app) cfg.techniques.push_back({"kvm-app", "KVM-bash", &qemu, Variant::app, NAN});
@@ -59,14 +59,9 @@ int cmd_startup(const StartupArgs& a) {
     if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc, Variant::full, kPaperStartupLxcS});
     if (a.lxc_app) cfg.techniques.push_back({"lxc-app", "LXC-bash", &lxc, Variant::app, kPaperStartupLxcBashS});
     if (a.native) cfg.techniques.push_back({"native", "native bash", &native, Variant::app, NAN});
-    for (auto& t : cfg.techniques) {
+    for (auto& t : cfg.techniques)
         if (t.driver == vm && cfg.accel.accel == Accel::tcg) t.label += " (TCG)";
-        GuestSpec spec;
-        spec.variant = t.variant;
-        spec.images = cfg.images;
-        spec.accel = cfg.accel.accel;
-        t.driver->preflight(spec);
-    }
+    preflight_startup(cfg);
     if (!a.quiet) {
         cfg.progress = [](const std::string& line) { std::cerr << "[hypetrace] " << line << std::endl; };
         if (any_vm && cfg.accel.notice) std::cerr << "[hypetrace] notice: VM accelerator " << cfg.accel.reason << std::endl;
@@ -103,7 +98,7 @@ Command add_startup(CLI::App& app) {
         ->capture_default_str();
     startup->add_option("--runs", a->runs, "measured runs per technique")->check(CLI::Range(1u, 1000u))->capture_default_str();
     startup->add_option("--warmup", a->warmup, "discarded warm-up runs before them")->check(CLI::Range(0u, 100u))->capture_default_str();
-    startup->add_option("--timeout", a->timeout, "seconds a guest may take to be ready (default 240 under TCG, 120 otherwise)")
+    startup->add_option("--timeout", a->timeout, "seconds a guest may take to be ready (default: 600 for a VM under TCG, 180 under KVM, 120 for a container)")
         ->check(kSeconds);
     startup->add_option("--json", a->json, "write the result as versioned JSON to FILE (atomically)");
     add_trace_option(startup, a->trace);

@@ -494,7 +494,7 @@ FleetConfig dedup_fleet_config(const DedupBootConfig& cfg) {
     fc.images = cfg.images;
     fc.rootfs = RootfsMode::shared;
     fc.accel = cfg.accel;
-    fc.boot_timeout_s = cfg.boot_timeout_s;
+    fc.boot_timeout_s = cfg.boot_timeout_s > 0 ? cfg.boot_timeout_s : default_ready_timeout_s(cfg.driver->kind(), cfg.accel);
     return fc;
 }
 
@@ -502,12 +502,7 @@ FleetConfig dedup_fleet_config(const DedupBootConfig& cfg) {
 
 void preflight_dedup_guests(const DedupBootConfig& cfg) {
     const FleetConfig fc = dedup_fleet_config(cfg);
-    GuestSpec spec;
-    spec.variant = Variant::full;
-    spec.images = fc.images;
-    spec.accel = fc.accel;
-    spec.rootfs = fc.rootfs;
-    fc.driver->preflight(spec);
+    fc.driver->preflight(fleet_guest_spec(fc));
 }
 
 BootedGuests boot_dedup_guests(HostSettingsGuard& guard, const DedupBootConfig& cfg) {

@@ -100,7 +100,7 @@ struct DedupBootConfig {
     ImageSet images;
     Accel accel = Accel::tcg;   // VMs
     unsigned guests = 2;
-    double boot_timeout_s = 180;
+    double boot_timeout_s = 0;  // 0: default_ready_timeout_s of the driver's kind
     double quiesce_s = 20;      // after all are ready, before the scan
     std::string thp = "never";  // while they run: never (as the paper), madvise, always; "keep": the host's
     std::function<void(const std::string&)> progress;

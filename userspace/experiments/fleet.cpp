@@ -9,6 +9,10 @@
 
 namespace ht {
 
+GuestSpec fleet_guest_spec(const FleetConfig& cfg) {
+    return make_guest_spec(cfg.variant, cfg.images, cfg.accel, cfg.rootfs);
+}
+
 GuestFleet::GuestFleet(FleetConfig cfg, Tracer* tracer, uint32_t first_trace_id)
     : cfg_(std::move(cfg)), tracer_(tracer), next_trace_id_(first_trace_id) {}
 
@@ -20,13 +24,9 @@ FleetMember& GuestFleet::add() {
         tracer_->sink()->name_guest(g->trace_id, cfg_.id + " guest " + std::to_string(g->index));
     const std::string tag = cfg_.tag + "-" + cfg_.id + "-" + std::to_string(getpid());
     g->dir = std::make_unique<ScratchDir>(cfg_.scratch_parent, tag);
-    GuestSpec spec;
+    GuestSpec spec = fleet_guest_spec(cfg_);
     spec.name = "ht-" + tag + "-" + std::to_string(g->index);
-    spec.variant = cfg_.variant;
-    spec.images = cfg_.images;
     spec.run_dir = g->dir->path();
-    spec.accel = cfg_.accel;
-    spec.rootfs = cfg_.rootfs;
     g->memory_mb = spec.memory_mb;
     g->guest = cfg_.driver->create(spec);
     g->watcher = std::make_unique<ConsoleWatcher>(spec.run_dir, g->guest->console_files(), g->guest->milestones());

@@ -39,6 +39,10 @@ struct FleetConfig {
     double boot_timeout_s = 300;
 };
 
+// The spec each of the fleet's guests is created from (name and run_dir added per guest): what a
+// preflight of the fleet's guests must check.
+GuestSpec fleet_guest_spec(const FleetConfig& cfg);
+
 class GuestFleet {
 public:
     // `tracer` (optional) gets each guest's processes as they are launched, under trace ids

@@ -112,6 +112,15 @@ std::string default_fio_job() {
            "size=32m\n";
 }
 
+GuestSpec io_guest_spec(const IoConfig& cfg) {
+    return make_guest_spec(Variant::full, cfg.images, cfg.accel, RootfsMode::shared);
+}
+
+void preflight_io(const IoConfig& cfg) {
+    for (const auto& t : cfg.techniques)
+        if (t.driver) t.driver->preflight(io_guest_spec(cfg));
+}
+
 IoResult run_io(Tracer& tracer, const HostInfo& host, const IoConfig& cfg) {
     IoResult res;
     res.host = host;
@@ -156,13 +165,9 @@ IoResult run_io(Tracer& tracer, const HostInfo& host, const IoConfig& cfg) {
             if (rc != 0) throw UserError("the native fio runner failed (exit " + std::to_string(rc) + ")");
             output = read_text((dir.path() / kMarksFile).string()).value_or("");
         } else {
-            GuestSpec spec;
+            GuestSpec spec = io_guest_spec(cfg);
             spec.name = "ht-io-" + t.id + "-" + std::to_string(getpid());
-            spec.variant = Variant::full;
-            spec.images = cfg.images;
             spec.run_dir = dir.path();
-            spec.accel = cfg.accel;
-            spec.rootfs = RootfsMode::shared;
             spec.job_dir = job;
             guest = t.driver->create(spec);
             auto marks = guest->milestones();
@@ -214,9 +219,11 @@ IoResult run_io(Tracer& tracer, const HostInfo& host, const IoConfig& cfg) {
                 }
                 if (!guest->alive()) throw UserError(t.label + " guest died: " + guest->failure_hint());
                 const double waited = double(mono_ns() - t0) / 1e9;
-                if (!begin_ns && waited > cfg.boot_timeout_s)
-                    throw UserError(t.label + ": the guest did not start its job within " +
-                                    fmt("%.0f", cfg.boot_timeout_s) + " s (--boot-timeout)");
+                const double boot_limit =
+                    cfg.boot_timeout_s > 0 ? cfg.boot_timeout_s : default_ready_timeout_s(guest->kind(), cfg.accel);
+                if (!begin_ns && waited > boot_limit)
+                    throw UserError(t.label + ": the guest did not start its job within " + fmt("%.0f", boot_limit) +
+                                    " s (--boot-timeout)");
                 if (begin_ns && double(mono_ns() - begin_ns) / 1e9 > job_timeout)
                     throw UserError(t.label + ": the fio job did not finish within " + fmt("%.0f", job_timeout) + " s");
             }

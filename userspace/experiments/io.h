@@ -37,7 +37,7 @@ struct IoConfig {
     Accel accel = Accel::tcg;
     ImageSet images;
     std::filesystem::path scratch_parent = "/var/tmp/hypetrace";
-    double boot_timeout_s = 600;
+    double boot_timeout_s = 0;  // until a guest starts its job; 0: default_ready_timeout_s of its kind
     std::function<void(const std::string&)> progress;
 };
 
@@ -77,6 +77,11 @@ struct IoResult {
     std::vector<SourceStatus> sources;
 };
 
+// The spec every io guest is created from (a full guest; a container on an overlay of the image).
+GuestSpec io_guest_spec(const IoConfig& cfg);
+// Checks, before anything runs, that every technique's driver can start its guest here. Throws
+// UserError.
+void preflight_io(const IoConfig& cfg);
 IoResult run_io(Tracer& tracer, const HostInfo& host, const IoConfig& cfg);
 
 // The default workload: a fileserver-like section (many small files created, written, read,

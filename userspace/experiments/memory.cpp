@@ -51,7 +51,7 @@ struct Series {
         f.tag = "mem";
         f.accel = c.accel.accel;
         f.rootfs = c.rootfs;
-        f.boot_timeout_s = c.boot_timeout_s;
+        f.boot_timeout_s = c.boot_timeout_s > 0 ? c.boot_timeout_s : default_ready_timeout_s(tech.driver->kind(), c.accel.accel);
         return f;
     }
     Series(Tracer& tr, const MemoryConfig& c, const MemoryTechnique& tech, bool on, uint32_t first_id)
@@ -334,6 +334,10 @@ void summarize_step(MemoryStep& s, double previous_total_mb, unsigned previous_g
     s.incremental_mb = added ? (s.total_mb - previous_total_mb) / double(added) : 0;
 }
 
+void preflight_memory(const MemoryConfig& cfg) {
+    for (const auto& t : cfg.techniques) t.driver->preflight(fleet_guest_spec(Series::fleet_config(cfg, t)));
+}
+
 MemoryResult run_memory(Tracer& tracer, HostSettingsGuard& ksm, const HostInfo& host, const MemoryConfig& cfg) {
     MemoryResult res;
     res.host = host;
@@ -356,7 +360,7 @@ MemoryResult run_memory(Tracer& tracer, HostSettingsGuard& ksm, const HostInfo& 
             Series s(tracer, cfg, t, on, trace_id);
             s.out.technique = t;
             s.out.ksm = on;
-            if (t.driver->name() == "qemu" || t.driver->name() == "libvirt") s.out.accel = to_string(cfg.accel.accel);
+            if (t.driver->kind() == GuestKind::vm) s.out.accel = to_string(cfg.accel.accel);
             else s.out.rootfs = to_string(cfg.rootfs);
             s.run();
             trace_id = s.next_trace_id();

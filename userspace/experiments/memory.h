@@ -50,7 +50,7 @@ struct MemoryConfig {
     // On disk, not tmpfs: a copied rootfs or an overlay's upper dir on tmpfs would be shmem and
     // count as memory.
     std::filesystem::path scratch_parent = "/var/tmp/hypetrace";
-    double boot_timeout_s = 300;     // per step, for the new guests to be ready
+    double boot_timeout_s = 0;       // per step, for the new guests to be ready; 0: default_ready_timeout_s
     double settle_timeout_s = 300;   // per step, for memory to settle
     double sample_s = 1.0;           // footprint sampling period while settling
     unsigned ksm_pages_to_scan = 20000, ksm_sleep_ms = 20;
@@ -127,6 +127,9 @@ struct MemoryResult {
 
 // Runs every technique x KSM mode. `ksm` must be held for the whole call (it is switched per
 // series). Throws UserError on a failed guest (after stopping every guest of the run).
+// Checks, before anything runs, that every technique's driver can start its guests here, with
+// the spec the runs create. Throws UserError.
+void preflight_memory(const MemoryConfig& cfg);
 MemoryResult run_memory(Tracer& tracer, HostSettingsGuard& ksm, const HostInfo& host, const MemoryConfig& cfg);
 
 // Pure helpers, unit-tested.

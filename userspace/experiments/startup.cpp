@@ -46,7 +46,7 @@ PhaseCounts scaled(const PhaseCounts& c, unsigned n) {
 }
 
 std::string timeout_hint(const Technique& t, const StartupConfig& cfg, const HostInfo& host) {
-    if (t.driver->name() != "lxc" && t.driver->name() != "native" && cfg.accel.accel == Accel::kvm && !host.virt_extensions &&
+    if (t.driver->kind() == GuestKind::vm && cfg.accel.accel == Accel::kvm && !host.virt_extensions &&
         t.variant != Variant::firmware)
         return " (KVM without vmx/svm, e.g. PVM, cannot boot a stock Linux guest: use --accel tcg, or --kvm-bios "
                "for a firmware-only VM under KVM)";
@@ -58,12 +58,9 @@ RunResult run_once(Tracer& tracer, const HostInfo& host, const StartupConfig& cf
     // PREFIX-PID-XXXXXX: a killed run's directory (and the container liblxc keeps running from it)
     // is found by the next run's repair, or by `hypetrace cleanup`.
     ScratchDir dir(cfg.scratch_parent, t.id + "-" + std::to_string(getpid()));
-    GuestSpec spec;
+    GuestSpec spec = make_guest_spec(t.variant, cfg.images, cfg.accel.accel);
     spec.name = "ht-" + t.id + "-" + std::to_string(getpid()) + "-" + std::to_string(index);
-    spec.variant = t.variant;
-    spec.images = cfg.images;
     spec.run_dir = dir.path();
-    spec.accel = cfg.accel.accel;
     std::unique_ptr<Guest> guest = t.driver->create(spec);
     ConsoleWatcher watcher(dir.path(), guest->console_files(), guest->milestones());
 
@@ -86,7 +83,8 @@ RunResult run_once(Tracer& tracer, const HostInfo& host, const StartupConfig& cf
     r.main_pid = guest->main_pid();
     r.command = guest->describe();
 
-    const uint64_t deadline = launch + uint64_t(cfg.timeout_s * 1e9);
+    const double timeout_s = ready_timeout_s(cfg, t);
+    const uint64_t deadline = launch + uint64_t(timeout_s * 1e9);
     for (;;) {
         watcher.poll();
         tracer.poll_events(0);
@@ -105,7 +103,7 @@ RunResult run_once(Tracer& tracer, const HostInfo& host, const StartupConfig& cf
             guest->stop();
             tracer.end_run();
             throw UserError(t.label + " run " + std::to_string(index) + ": not ready after " +
-                            fmt("%.0f", cfg.timeout_s) + " s (--timeout)" + timeout_hint(t, cfg, host) +
+                            fmt("%.0f", timeout_s) + " s (--timeout)" + timeout_hint(t, cfg, host) +
                             (hint.empty() ? "" : "; last output: " + hint));
         }
         pollfd fds[3] = {{watcher.fd(), POLLIN, 0}, {tracer.events_fd(), POLLIN, 0}, {interrupt_fd(), POLLIN, 0}};
@@ -232,6 +230,14 @@ void summarize_technique(TechniqueResult& t) {
                      [](const PhaseSummary& a, const PhaseSummary& b) { return a.start_s.mean < b.start_s.mean; });
 }
 
+double ready_timeout_s(const StartupConfig& cfg, const Technique& t) {
+    return cfg.timeout_s > 0 ? cfg.timeout_s : default_ready_timeout_s(t.driver->kind(), cfg.accel.accel);
+}
+
+void preflight_startup(const StartupConfig& cfg) {
+    for (const auto& t : cfg.techniques) t.driver->preflight(make_guest_spec(t.variant, cfg.images, cfg.accel.accel));
+}
+
 StartupResult run_startup(Tracer& tracer, const HostInfo& host, const StartupConfig& cfg) {
     StartupResult res;
     res.host = host;
@@ -244,7 +250,7 @@ StartupResult run_startup(Tracer& tracer, const HostInfo& host, const StartupCon
     for (const auto& t : cfg.techniques) {
         TechniqueResult tr;
         tr.technique = t;
-        if (t.driver->name() == "qemu" || t.driver->name() == "libvirt") tr.accel = to_string(cfg.accel.accel);
+        if (t.driver->kind() == GuestKind::vm) tr.accel = to_string(cfg.accel.accel);
         unsigned total = cfg.warmup + cfg.runs;
         for (unsigned i = 0; i < total; ++i) {
             bool warm = i < cfg.warmup;

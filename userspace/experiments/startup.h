@@ -34,7 +34,7 @@ struct StartupConfig {
     std::vector<Technique> techniques;
     unsigned runs = 5;
     unsigned warmup = 1;
-    double timeout_s = 180;
+    double timeout_s = 0;  // per start; 0: default_ready_timeout_s of the technique's kind
     AccelChoice accel;
     ImageSet images;
     std::filesystem::path scratch_parent = "/run/hypetrace";
@@ -88,6 +88,11 @@ struct StartupResult {
 };
 
 // Runs every technique; throws UserError on the first run that fails (after stopping its guest).
+// Checks, before anything runs, that every technique's driver can start its guest here (images,
+// tools), with the same spec the runs create. Throws UserError.
+void preflight_startup(const StartupConfig& cfg);
+// The seconds one start of technique `t` may take.
+double ready_timeout_s(const StartupConfig& cfg, const Technique& t);
 StartupResult run_startup(Tracer& tracer, const HostInfo& host, const StartupConfig& cfg);
 
 // Pure: aggregates the measured (non-warm-up) runs of one technique.
