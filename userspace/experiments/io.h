@@ -10,7 +10,7 @@
 #include "core/host.h"
 #include "core/stats.h"
 #include "drivers/guest.h"
-#include "experiments/exitcost.h"
+#include "experiments/exit_counts.h"
 #include "experiments/fio_result.h"
 
 #include <filesystem>
