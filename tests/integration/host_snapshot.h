@@ -9,6 +9,7 @@
 #include "core/host_settings.h"
 #include "core/proc.h"
 
+#include <bpf/bpf.h>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -42,15 +43,25 @@ struct HostSnapshot {
             const std::string n = it->path().filename().string();
             if (n.find(".ht-") != std::string::npos && it->is_directory(ec)) s.cgroups.insert(it->path().string());
         }
-        std::istringstream domains(output({"virsh", "-q", "-c", "qemu:///system", "list", "--all", "--name"}));
-        for (std::string line; std::getline(domains, line);)
-            if (!line.empty()) s.domains.insert(line);
-        for (const char* what : {"prog", "link"}) {
-            auto j = nlohmann::json::parse(output({"bpftool", "-j", what, "show"}), nullptr, false);
-            if (!j.is_array()) continue;
-            for (const auto& e : j)
-                s.bpf.insert(std::string(what) + " " + std::to_string(e.value("id", 0)) + " " + e.value("name", ""));
+        // Without libvirt's client there is no libvirtd either (the nested lab), so no domain.
+        if (!ht::which("virsh").empty()) {
+            std::istringstream domains(output({"virsh", "-q", "-c", "qemu:///system", "list", "--all", "--name"}));
+            for (std::string line; std::getline(domains, line);)
+                if (!line.empty()) s.domains.insert(line);
         }
+        // BPF programs and links from the kernel itself (the bpf syscall's id walk), not bpftool,
+        // which the nested lab does not have.
+        for (uint32_t id = 0; bpf_prog_get_next_id(id, &id) == 0;) {
+            std::string name;
+            if (int fd = bpf_prog_get_fd_by_id(id); fd >= 0) {
+                bpf_prog_info info{};
+                uint32_t len = sizeof info;
+                if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) name = info.name;
+                close(fd);
+            }
+            s.bpf.insert("prog " + std::to_string(id) + " " + name);
+        }
+        for (uint32_t id = 0; bpf_link_get_next_id(id, &id) == 0;) s.bpf.insert("link " + std::to_string(id));
         std::istringstream mi(ht::read_text("/proc/self/mountinfo").value_or(""));
         for (std::string line; std::getline(mi, line);)
             if (line.find("hypetrace") != std::string::npos) s.mounts.insert(line.substr(0, line.find(" - ")));
