@@ -47,7 +47,7 @@ std::map<uint8_t, uint64_t> phase_durations(const std::vector<ProcEvent>& events
     return out;
 }
 
-ExitcostResult run_exitcost(Tracer* tracer, const HostInfo& host, const ExitcostConfig& cfg) {
+ExitcostResult run_exitcost(TraceBackend* tracer, const HostInfo& host, const ExitcostConfig& cfg) {
     ExitcostResult r;
     r.host = host;
     r.started_at = utc_now();

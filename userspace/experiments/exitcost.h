@@ -6,7 +6,7 @@
 // histogram) carries the phase it happened in; nothing is streamed per exit. Ports and addresses
 // are mapped to the QEMU device that owns them from QEMU's memory tree (QMP).
 #pragma once
-#include "core/bpf_tracer.h"
+#include "core/trace_backend.h"
 #include "core/host.h"
 #include "core/stats.h"
 #include "drivers/qemu/payload_vm.h"
@@ -60,7 +60,7 @@ struct ExitcostResult {
 };
 
 // `tracer` may be null: then only run_wall_s is measured (the overhead benchmark's baseline).
-ExitcostResult run_exitcost(Tracer* tracer, const HostInfo& host, const ExitcostConfig& cfg);
+ExitcostResult run_exitcost(TraceBackend* tracer, const HostInfo& host, const ExitcostConfig& cfg);
 
 // Pure: per-phase durations from the phase events of one run (sorted by time), keyed by phase.
 std::map<uint8_t, uint64_t> phase_durations(const std::vector<ProcEvent>& events);

@@ -13,7 +13,7 @@ GuestSpec fleet_guest_spec(const FleetConfig& cfg) {
     return make_guest_spec(cfg.variant, cfg.images, cfg.accel, cfg.rootfs);
 }
 
-GuestFleet::GuestFleet(FleetConfig cfg, Tracer* tracer, uint32_t first_trace_id)
+GuestFleet::GuestFleet(FleetConfig cfg, TraceBackend* tracer, uint32_t first_trace_id)
     : cfg_(std::move(cfg)), tracer_(tracer), next_trace_id_(first_trace_id) {}
 
 FleetMember& GuestFleet::add() {

@@ -4,7 +4,7 @@
 // (guests added step by step) and `dedup` (guests booted to be scanned). Every guest is stopped,
 // and its scratch directory removed, on every exit path (the destructor).
 #pragma once
-#include "core/bpf_tracer.h"
+#include "core/trace_backend.h"
 #include "core/console.h"
 #include "core/files.h"
 #include "drivers/guest.h"
@@ -47,7 +47,7 @@ class GuestFleet {
 public:
     // `tracer` (optional) gets each guest's processes as they are launched, under trace ids
     // counting up from `first_trace_id`.
-    GuestFleet(FleetConfig cfg, Tracer* tracer = nullptr, uint32_t first_trace_id = 1);
+    GuestFleet(FleetConfig cfg, TraceBackend* tracer = nullptr, uint32_t first_trace_id = 1);
     ~GuestFleet() { stop_all(); }
     GuestFleet(const GuestFleet&) = delete;
     GuestFleet& operator=(const GuestFleet&) = delete;
@@ -72,7 +72,7 @@ public:
 
 private:
     FleetConfig cfg_;
-    Tracer* tracer_;
+    TraceBackend* tracer_;
     uint32_t next_trace_id_;
     std::string command_;
     std::vector<std::unique_ptr<FleetMember>> members_;

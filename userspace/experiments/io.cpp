@@ -121,7 +121,7 @@ void preflight_io(const IoConfig& cfg) {
         if (t.driver) t.driver->preflight(io_guest_spec(cfg));
 }
 
-IoResult run_io(Tracer& tracer, const HostInfo& host, const IoConfig& cfg) {
+IoResult run_io(TraceBackend& tracer, const HostInfo& host, const IoConfig& cfg) {
     IoResult res;
     res.host = host;
     res.started_at = utc_now();

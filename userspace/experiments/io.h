@@ -6,7 +6,7 @@
 // guest's marks stream. Around the job hypetrace reads the host side of each guest: CPU time by
 // thread and I/O syscalls of QEMU (/proc), page faults and, under KVM, exits (BPF counters).
 #pragma once
-#include "core/bpf_tracer.h"
+#include "core/trace_backend.h"
 #include "core/host.h"
 #include "core/stats.h"
 #include "drivers/guest.h"
@@ -82,7 +82,7 @@ GuestSpec io_guest_spec(const IoConfig& cfg);
 // Checks, before anything runs, that every technique's driver can start its guest here. Throws
 // UserError.
 void preflight_io(const IoConfig& cfg);
-IoResult run_io(Tracer& tracer, const HostInfo& host, const IoConfig& cfg);
+IoResult run_io(TraceBackend& tracer, const HostInfo& host, const IoConfig& cfg);
 
 // The default workload: a fileserver-like section (many small files created, written, read,
 // deleted by a few threads) and a small random-read section, `runtime_s` each.

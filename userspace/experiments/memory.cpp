@@ -25,7 +25,7 @@ namespace {
 double kb_to_mb(uint64_t kb) { return double(kb) / 1024.0; }
 
 struct Series {
-    Tracer& tracer;
+    TraceBackend& tracer;
     const MemoryConfig& cfg;
     const MemoryTechnique& t;
     bool ksm_on;
@@ -54,7 +54,7 @@ struct Series {
         f.boot_timeout_s = c.boot_timeout_s > 0 ? c.boot_timeout_s : default_ready_timeout_s(tech.driver->kind(), c.accel.accel);
         return f;
     }
-    Series(Tracer& tr, const MemoryConfig& c, const MemoryTechnique& tech, bool on, uint32_t first_id)
+    Series(TraceBackend& tr, const MemoryConfig& c, const MemoryTechnique& tech, bool on, uint32_t first_id)
         : tracer(tr), cfg(c), t(tech), ksm_on(on), fleet(fleet_config(c, tech), &tr, first_id), guests(fleet.members()) {
         ksm_from_sysfs = true;
         for (const auto& src : tr.sources())
@@ -338,7 +338,7 @@ void preflight_memory(const MemoryConfig& cfg) {
     for (const auto& t : cfg.techniques) t.driver->preflight(fleet_guest_spec(Series::fleet_config(cfg, t)));
 }
 
-MemoryResult run_memory(Tracer& tracer, HostSettingsGuard& ksm, const HostInfo& host, const MemoryConfig& cfg) {
+MemoryResult run_memory(TraceBackend& tracer, HostSettingsGuard& ksm, const HostInfo& host, const MemoryConfig& cfg) {
     MemoryResult res;
     res.host = host;
     res.started_at = utc_now();

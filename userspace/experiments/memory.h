@@ -5,7 +5,7 @@
 // every guest. Settling is read from the KSM tracepoints (merges per full scan) when KSM is on,
 // from the footprint itself when it is off. Page faults and KSM merges of each guest are traced.
 #pragma once
-#include "core/bpf_tracer.h"
+#include "core/trace_backend.h"
 #include "core/host.h"
 #include "core/host_settings.h"
 #include "core/memusage.h"
@@ -130,7 +130,7 @@ struct MemoryResult {
 // Checks, before anything runs, that every technique's driver can start its guests here, with
 // the spec the runs create. Throws UserError.
 void preflight_memory(const MemoryConfig& cfg);
-MemoryResult run_memory(Tracer& tracer, HostSettingsGuard& ksm, const HostInfo& host, const MemoryConfig& cfg);
+MemoryResult run_memory(TraceBackend& tracer, HostSettingsGuard& ksm, const HostInfo& host, const MemoryConfig& cfg);
 
 // Pure helpers, unit-tested.
 // KSM on: compares the merges per full scan of the last two windows of `window_ns` (scans ending

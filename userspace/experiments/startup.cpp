@@ -53,7 +53,7 @@ std::string timeout_hint(const Technique& t, const StartupConfig& cfg, const Hos
     return "";
 }
 
-RunResult run_once(Tracer& tracer, const HostInfo& host, const StartupConfig& cfg, const Technique& t,
+RunResult run_once(TraceBackend& tracer, const HostInfo& host, const StartupConfig& cfg, const Technique& t,
                    unsigned index, uint32_t guest_id) {
     // PREFIX-PID-XXXXXX: a killed run's directory (and the container liblxc keeps running from it)
     // is found by the next run's repair, or by `hypetrace cleanup`.
@@ -238,7 +238,7 @@ void preflight_startup(const StartupConfig& cfg) {
     for (const auto& t : cfg.techniques) t.driver->preflight(make_guest_spec(t.variant, cfg.images, cfg.accel.accel));
 }
 
-StartupResult run_startup(Tracer& tracer, const HostInfo& host, const StartupConfig& cfg) {
+StartupResult run_startup(TraceBackend& tracer, const HostInfo& host, const StartupConfig& cfg) {
     StartupResult res;
     res.host = host;
     res.accel = cfg.accel;

@@ -2,7 +2,7 @@
 // `hypetrace startup`: start-up latency of VMs, containers and a native process (paper section 5,
 // Table 3), every run traced and broken into phases.
 #pragma once
-#include "core/bpf_tracer.h"
+#include "core/trace_backend.h"
 #include "core/host.h"
 #include "core/stats.h"
 #include "drivers/guest.h"
@@ -93,7 +93,7 @@ struct StartupResult {
 void preflight_startup(const StartupConfig& cfg);
 // The seconds one start of technique `t` may take.
 double ready_timeout_s(const StartupConfig& cfg, const Technique& t);
-StartupResult run_startup(Tracer& tracer, const HostInfo& host, const StartupConfig& cfg);
+StartupResult run_startup(TraceBackend& tracer, const HostInfo& host, const StartupConfig& cfg);
 
 // Pure: aggregates the measured (non-warm-up) runs of one technique.
 void summarize_technique(TechniqueResult& t);
