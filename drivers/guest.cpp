@@ -24,6 +24,35 @@ std::string to_string(RootfsMode m) {
     return "?";
 }
 
+namespace {
+std::string owner_of(const std::vector<DeviceRange>& v, uint64_t a) {
+    for (const auto& r : v)
+        if (r.start <= a && a <= r.end) return r.owner.empty() ? "unassigned" : r.owner;
+    return "unassigned";
+}
+}  // namespace
+
+std::string DeviceMap::io_owner(uint64_t port) const { return owner_of(io, port); }
+std::string DeviceMap::memory_owner(uint64_t gpa) const { return owner_of(memory, gpa); }
+
+std::string DeviceSet::name() const {
+    if (video && sound && usb) return "default";
+    if (!video && !sound && !usb) return "none";
+    std::string n;
+    auto add = [&](bool present, const char* what) {
+        if (!present) n += (n.empty() ? "no-" : "+") + std::string(what);
+    };
+    add(video, "video");
+    add(sound, "audio");
+    add(usb, "usb");
+    return n;
+}
+
+std::vector<DeviceSet> all_device_sets() {
+    return {{true, true, true},   {false, true, true}, {true, false, true},   {true, true, false},
+            {false, false, true}, {false, true, false}, {true, false, false}, {false, false, false}};
+}
+
 GuestSpec make_guest_spec(Variant variant, const ImageSet& images, Accel accel, RootfsMode rootfs) {
     GuestSpec s;
     s.variant = variant;

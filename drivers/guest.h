@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -73,6 +74,30 @@ double default_ready_timeout_s(GuestKind kind, Accel accel);
 inline constexpr const char* kJobBeginMarker = "HYPETRACE-JOB-BEGIN";
 inline constexpr const char* kJobEndMarker = "HYPETRACE-JOB-END";
 
+// Which emulated device owns which I/O port and guest-physical address range (a VM's; QEMU's flat
+// memory tree): exits are named after the device that handles them.
+struct DeviceRange {
+    uint64_t start = 0, end = 0;  // inclusive
+    std::string owner;            // "ide", "vga-lowmem"; "" if unassigned
+};
+struct DeviceMap {
+    std::vector<DeviceRange> io, memory;
+    // The owner of a port / guest-physical address ("unassigned" when none).
+    std::string io_owner(uint64_t port) const;
+    std::string memory_owner(uint64_t gpa) const;
+};
+
+// The optional devices of a default VM (a libvirt-default domain: the libvirt driver gives them as
+// below), each removable: `hypetrace devices` measures what dropping them saves (Table 2).
+struct DeviceSet {
+    bool video = true;  // QXL video + SPICE graphics (on 127.0.0.1)
+    bool sound = true;  // ICH6 HD audio
+    bool usb = true;    // PIIX3 UHCI + EHCI controllers and a USB tablet
+    std::string name() const;  // "default", "no-video", "no-video+usb", ..., "none"
+};
+// All 8 combinations, the default first, "none" last.
+std::vector<DeviceSet> all_device_sets();
+
 class Guest {
 public:
     virtual ~Guest() = default;
@@ -102,6 +127,10 @@ public:
     virtual std::string describe() const = 0;
     // Last lines of its console, for "did not become ready" errors.
     virtual std::string failure_hint() const { return {}; }
+    // Its device map, where the backend can tell (a QEMU VM, asked over its monitor; read it once
+    // the guest has placed its PCI devices); nullopt where there is none. Throws UserError when
+    // the backend cannot answer.
+    virtual std::optional<DeviceMap> device_map() const { return std::nullopt; }
 };
 
 class Driver {

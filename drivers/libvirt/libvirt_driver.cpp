@@ -107,24 +107,6 @@ private:
 
 }  // namespace
 
-std::string DeviceSet::name() const {
-    if (video && sound && usb) return "default";
-    if (!video && !sound && !usb) return "none";
-    std::string n;
-    auto add = [&](bool present, const char* what) {
-        if (!present) n += (n.empty() ? "no-" : "+") + std::string(what);
-    };
-    add(video, "video");
-    add(sound, "audio");
-    add(usb, "usb");
-    return n;
-}
-
-std::vector<DeviceSet> all_device_sets() {
-    return {{true, true, true},   {false, true, true}, {true, false, true},   {true, true, false},
-            {false, false, true}, {false, true, false}, {true, false, false}, {false, false, false}};
-}
-
 LibvirtDriver::LibvirtDriver(std::string uri, DeviceSet devices) : uri_(std::move(uri)), devices_(devices) {}
 
 LibvirtDriver::~LibvirtDriver() {

@@ -15,16 +15,6 @@ typedef struct _virConnect virConnect;
 
 namespace ht {
 
-// The optional devices of a libvirt-default domain.
-struct DeviceSet {
-    bool video = true;  // QXL video + SPICE graphics (on 127.0.0.1)
-    bool sound = true;  // ICH6 HD audio
-    bool usb = true;    // PIIX3 UHCI + EHCI controllers and a USB tablet
-    std::string name() const;  // "default", "no-video", "no-video+usb", ..., "none"
-};
-// All 8 combinations, the default first, "none" last.
-std::vector<DeviceSet> all_device_sets();
-
 class LibvirtDriver : public Driver {
 public:
     explicit LibvirtDriver(std::string uri = "qemu:///system", DeviceSet devices = {});

@@ -6,6 +6,7 @@
 #include "core/spawn.h"
 #include "core/text.h"
 #include "drivers/qemu/kvm_cpu.h"
+#include "drivers/qemu/qmp.h"
 
 #include <fstream>
 
@@ -73,6 +74,12 @@ public:
         std::string q = read_tail((spec_.run_dir / "qemu.log").string(), 300);
         std::string c = read_tail((spec_.run_dir / "console.log").string(), 300);
         return (q.empty() ? "" : "qemu: " + q) + (c.empty() ? "" : " console: " + c);
+    }
+
+    // QEMU's flat memory tree, over the QMP socket command_line() gives every VM.
+    std::optional<DeviceMap> device_map() const override {
+        QmpClient qmp((spec_.run_dir / "qmp.sock").string(), 10000);
+        return parse_mtree(qmp.hmp("info mtree -f"));
     }
 
 private:

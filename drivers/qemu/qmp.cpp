@@ -15,18 +15,6 @@
 
 namespace ht {
 
-namespace {
-
-std::string owner_of(const std::vector<MtreeRange>& v, uint64_t a) {
-    for (const auto& r : v)
-        if (r.start <= a && a <= r.end) return r.owner.empty() ? "unassigned" : r.owner;
-    return "unassigned";
-}
-
-}  // namespace
-
-std::string Mtree::io_owner(uint64_t port) const { return owner_of(io, port); }
-std::string Mtree::memory_owner(uint64_t gpa) const { return owner_of(memory, gpa); }
 
 Mtree parse_mtree(const std::string& text) {
     Mtree m;

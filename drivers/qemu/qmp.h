@@ -4,6 +4,8 @@
 // whatever QEMU sends and never throw anything but UserError (tests/fuzz). Depends on:
 // userspace/core (errors), nlohmann_json.
 #pragma once
+#include "drivers/guest.h"
+
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -13,17 +15,9 @@
 
 namespace ht {
 
-// A range of QEMU's flat memory tree and what owns it ("ide", "vga-lowmem"; "" if unassigned).
-struct MtreeRange {
-    uint64_t start = 0, end = 0;  // inclusive
-    std::string owner;
-};
-struct Mtree {
-    std::vector<MtreeRange> io, memory;
-    // The owner of a port / guest-physical address ("unassigned" when none).
-    std::string io_owner(uint64_t port) const;
-    std::string memory_owner(uint64_t gpa) const;
-};
+// QEMU's flat memory tree is a guest's device map (drivers/guest.h).
+using MtreeRange = DeviceRange;
+using Mtree = DeviceMap;
 // Parses `info mtree -f` text: the "I/O" and "memory" address spaces' flat views.
 Mtree parse_mtree(const std::string& text);
 

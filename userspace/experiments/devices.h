@@ -4,7 +4,7 @@
 // settle (KSM off) and measured like `hypetrace memory` does; savings are differences of the mean
 // per-VM footprint from the default domain's, per device and per combination (not additive).
 #pragma once
-#include "drivers/libvirt/libvirt_driver.h"
+#include "drivers/guest.h"
 #include "experiments/memory.h"
 
 #include <nlohmann/json.hpp>

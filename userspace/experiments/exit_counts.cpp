@@ -55,7 +55,7 @@ std::string kvm_run_time_line(const ExitCounts& c) {
     return s;
 }
 
-std::vector<std::vector<std::string>> exit_device_rows(const ExitCounts& c, const Mtree& mtree, double ops, int hidden_port) {
+std::vector<std::vector<std::string>> exit_device_rows(const ExitCounts& c, const DeviceMap& mtree, double ops, int hidden_port) {
     std::vector<std::vector<std::string>> rows;
     const double n = std::max(1.0, ops);
     for (auto [k, v] : c.pio) {

@@ -4,7 +4,7 @@
 // and the views of them every experiment that shows exits shares (exitcost, io).
 #pragma once
 #include "core/trace_data.h"
-#include "drivers/qemu/qmp.h"
+#include "drivers/guest.h"
 
 #include <cstdint>
 #include <map>
@@ -35,7 +35,7 @@ struct ExitCounts {
 
 // Rows "kind, port/address, device, per op, total" for every port and address in `c` but
 // `hidden_port` (exitcost's phase marker port), devices from `mtree`: shared by exitcost and io.
-std::vector<std::vector<std::string>> exit_device_rows(const ExitCounts& c, const Mtree& mtree, double ops, int hidden_port = -1);
+std::vector<std::vector<std::string>> exit_device_rows(const ExitCounts& c, const DeviceMap& mtree, double ops, int hidden_port = -1);
 // "N runs, min X us, avg Y us, max Z us; 8.2us-16us 98% ...": the time per KVM_RUN call of c (the
 // histogram's buckets of 0.5 % and up, largest first); empty when no KVM_RUN was counted.
 std::string kvm_run_time_line(const ExitCounts& c);

@@ -203,8 +203,7 @@ IoResult run_io(TraceBackend& tracer, const HostInfo& host, const IoConfig& cfg)
                         // now, once the guest has placed its PCI devices' BARs (at start they are
                         // not mapped yet, and a virtio disk's notify region reads "unassigned")
                         try {
-                            QmpClient qmp((dir.path() / "qmp.sock").string(), 10000);
-                            tr.mtree = parse_mtree(qmp.hmp("info mtree -f"));
+                            if (auto m = guest->device_map()) tr.mtree = *m;
                         } catch (const UserError& e) {
                             say(std::string("QEMU's memory tree not read (exits named by address only): ") + e.what());
                         }

@@ -64,7 +64,7 @@ struct IoTechniqueResult {
     uint64_t syscr = 0, syscw = 0, read_bytes = 0, write_bytes = 0;  // /proc/PID/io deltas
     uint64_t faults = 0;  // traced
     ExitCounts exits;     // traced, during the job (under KVM)
-    Mtree mtree;          // VMs under KVM: which QEMU device owns which port and address (QMP)
+    DeviceMap mtree;      // VMs under KVM: which device owns which port and address (the guest's device map)
     Losses lost;          // what the tracer lost over the runs (the report's headline says so)
 };
 
