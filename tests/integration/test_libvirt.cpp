@@ -40,7 +40,7 @@ bool has_domain_with(const std::string& needle) {
 #define HT_REQUIRE_LIBVIRT()                                                                          \
     do {                                                                                              \
         HT_REQUIRE_ROOT();                                                                            \
-        if (!domains()) GTEST_SKIP() << "libvirtd not running (scripts/start-libvirtd.sh starts it)"; \
+        ASSERT_TRUE(domains()) << "libvirtd not running: scripts/start-libvirtd.sh starts it (scripts/test.sh does)"; \
     } while (0)
 
 }  // namespace

@@ -57,7 +57,7 @@ const json& series(const json& j, const std::string& technique, bool ksm) {
 // idle full container: the sums must agree within 1%.
 TEST(Memory, PssSumsAgreeWithSmem) {
     HT_REQUIRE_ROOT();
-    if (ht::which("smem").empty()) GTEST_SKIP() << "smem not installed (scripts/setup.sh installs it)";
+    ASSERT_FALSE(ht::which("smem").empty()) << "smem missing: scripts/setup.sh installs it";
     ht::ScratchDir dir("/var/tmp/hypetrace", "smem-test");
     ht::GuestSpec spec;
     spec.name = "ht-smem-" + std::to_string(getpid());

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Pure parts of `hypetrace memory` and `hypetrace devices`: settling, step statistics, device
-// savings, the SVG plot and the libvirt domain XML.
+// savings and the SVG plot.
 #include "core/error.h"
-#include "drivers/libvirt/libvirt_driver.h"
 #include "experiments/devices.h"
 #include "experiments/memory.h"
 #include "experiments/plot.h"
@@ -112,83 +111,6 @@ TEST(Devices, SavingsAndAdditivity) {
     EXPECT_TRUE(std::isnan(rows[1].additive_mb));  // a single device has nothing to add up
     EXPECT_DOUBLE_EQ(rows[1].paper_mb, 13.5);
     EXPECT_DOUBLE_EQ(rows[3].paper_mb, 15.3);
-}
-
-TEST(Devices, SetNames) {
-    EXPECT_EQ(DeviceSet{}.name(), "default");
-    EXPECT_EQ((DeviceSet{false, false, false}.name()), "none");
-    EXPECT_EQ((DeviceSet{false, true, false}.name()), "no-video+usb");
-    auto all = all_device_sets();
-    ASSERT_EQ(all.size(), 8u);
-    EXPECT_EQ(all.front().name(), "default");
-    EXPECT_EQ(all.back().name(), "none");
-}
-
-TEST(Devices, DomainXmlCarriesOnlyTheChosenDevices) {
-    GuestSpec spec;
-    spec.name = "ht-x";
-    spec.images.dir = "/img";
-    spec.run_dir = "/run/x";
-    std::string full = LibvirtDriver::domain_xml(spec, DeviceSet{}, "/run/x/disk.qcow2");
-    EXPECT_NE(full.find("<domain type='qemu'>"), std::string::npos);
-    EXPECT_NE(full.find("model type='qxl'"), std::string::npos);
-    EXPECT_NE(full.find("<graphics type='spice'"), std::string::npos);
-    EXPECT_NE(full.find("<sound model='ich6'/>"), std::string::npos);
-    EXPECT_NE(full.find("model='ehci'"), std::string::npos);
-    EXPECT_NE(full.find("/run/x/console.log"), std::string::npos);
-    EXPECT_NE(full.find("relabel='no'"), std::string::npos);
-    std::string none = LibvirtDriver::domain_xml(spec, DeviceSet{false, false, false}, "/run/x/disk.qcow2");
-    EXPECT_EQ(none.find("qxl"), std::string::npos);
-    EXPECT_EQ(none.find("<graphics"), std::string::npos);
-    EXPECT_EQ(none.find("<sound"), std::string::npos);
-    EXPECT_EQ(none.find("tablet"), std::string::npos);
-    EXPECT_NE(none.find("<controller type='usb' index='0' model='none'/>"), std::string::npos);  // no default USB
-    spec.accel = Accel::kvm;
-    const KvmCpuModel host{"host", {}, ""};
-    std::string kvm = LibvirtDriver::domain_xml(spec, DeviceSet{}, "d", &host);
-    EXPECT_NE(kvm.find("<domain type='kvm'>"), std::string::npos);
-    EXPECT_NE(kvm.find("<cpu mode='host-passthrough'/>"), std::string::npos);
-}
-
-TEST(Devices, KvmCpuModelsBecomeLibvirtCpuElements) {
-    EXPECT_EQ(LibvirtDriver::cpu_xml({"host", {}, ""}), "  <cpu mode='host-passthrough'/>\n");
-    EXPECT_EQ(LibvirtDriver::cpu_xml({"host", {"arch-capabilities"}, ""}),
-              "  <cpu mode='host-passthrough'><feature policy='disable' name='arch-capabilities'/></cpu>\n");
-    EXPECT_EQ(LibvirtDriver::cpu_xml({"max", {}, ""}), "  <cpu mode='maximum'/>\n");
-    EXPECT_EQ(LibvirtDriver::cpu_xml({"qemu64", {}, ""}),
-              "  <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>\n");
-}
-
-TEST(QemuCpu, CandidatesStartWithTheHostsOwnModelAndEndWithOneEveryKvmRuns) {
-    auto c = kvm_cpu_candidates();
-    ASSERT_GE(c.size(), 3u);
-    EXPECT_EQ(c.front().qemu_arg(), "host");
-    EXPECT_EQ(c[1].qemu_arg(), "host,arch-capabilities=off");  // IA32_ARCH_CAPABILITIES refused (AMD under PVM)
-    EXPECT_EQ(c.back().qemu_arg(), "qemu64");
-}
-
-TEST(QemuCpu, TheFirstModelThatStartsIsChosenAndTheRefusalsAreSaid) {
-    std::vector<std::string> tried;
-    auto amd_under_pvm = [&](const KvmCpuModel& m, std::string* err) {
-        tried.push_back(m.qemu_arg());
-        if (m.qemu_arg() == "host" || m.qemu_arg() == "max") {
-            *err = "failed to set MSR 0x10a to 0x69";
-            return false;
-        }
-        return true;
-    };
-    KvmCpuModel c = choose_kvm_cpu(amd_under_pvm);
-    EXPECT_EQ(c.qemu_arg(), "host,arch-capabilities=off");
-    EXPECT_EQ(tried, (std::vector<std::string>{"host", "host,arch-capabilities=off"}));
-    EXPECT_NE(c.why.find("-cpu host refused: failed to set MSR 0x10a"), std::string::npos) << c.why;
-    EXPECT_EQ(choose_kvm_cpu([](const KvmCpuModel&, std::string*) { return true; }).why, "-cpu host (the host's own model)");
-    try {
-        choose_kvm_cpu([](const KvmCpuModel&, std::string* e) { *e = "no"; return false; });
-        FAIL() << "no model starts: must throw";
-    } catch (const UserError& e) {
-        EXPECT_NE(std::string(e.what()).find("-cpu qemu64 refused: no"), std::string::npos) << e.what();
-        EXPECT_NE(std::string(e.what()).find("--accel tcg"), std::string::npos);
-    }
 }
 
 TEST(Plot, OneLinePerSeriesWithEscapedLabels) {
