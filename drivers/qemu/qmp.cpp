@@ -2,7 +2,9 @@
 #include "drivers/qemu/qmp.h"
 
 #include "core/error.h"
+#include "core/interrupt.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -62,6 +64,7 @@ QmpClient::QmpClient(const std::string& path, int timeout_ms) {
         if (fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) break;
         if (fd_ >= 0) close(fd_);
         fd_ = -1;
+        throw_if_interrupted();
         if (waited >= timeout_ms) throw UserError("QEMU's QMP socket " + path + " did not open");
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -88,7 +91,12 @@ std::string QmpClient::read_line() {
         }
         if (buf_.size() > (64u << 20)) throw UserError("QEMU sent a QMP line over 64 MiB long");
         pollfd p{fd_, POLLIN, 0};
-        if (poll(&p, 1, 10000) <= 0) throw UserError("QEMU did not answer on QMP within 10 s");
+        const int ready = poll(&p, 1, 10000);
+        if (ready < 0 && errno == EINTR) {  // a signal: hypetrace is being stopped, or not
+            throw_if_interrupted();
+            continue;
+        }
+        if (ready <= 0) throw UserError("QEMU did not answer on QMP within 10 s");
         char tmp[65536];
         ssize_t n = read(fd_, tmp, sizeof tmp);
         if (n <= 0) throw UserError("QEMU closed its QMP socket");

@@ -119,7 +119,9 @@ TEST(Faults, SignalsAtSeededPointsOfEachExperimentLeaveTheHostAsItWas) {
                 if (c.code != 0) why += " " + repaired_by + " failed (" + std::to_string(c.code) + "): " + ht::visible(c.err) + ";";
             } else {
                 const int want = sig == SIGINT ? 130 : 143;
-                if (r.code != want) why += " exit " + std::to_string(r.code) + ", not " + std::to_string(want) + ";";
+                if (r.code != want)
+                    why += " exit " + std::to_string(r.code) + ", not " + std::to_string(want) + " (it said: " +
+                           ht::visible(ht::last_line(r.err)) + ");";
                 if (r.err.find("interrupted") == std::string::npos) why += " no 'interrupted' line;";
             }
             // SIGINT and SIGTERM are looked at only between steps, and the result is the last step:

@@ -15,6 +15,13 @@
 #include <string>
 #include <vector>
 
+namespace {
+int interrupted_by(int sig) {
+    std::cerr << "hypetrace: interrupted by signal " << sig << "; guests stopped, programs detached" << std::endl;
+    return 128 + sig;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
     using namespace ht;
     install_interrupt_handlers();
@@ -72,12 +79,16 @@ int main(int argc, char** argv) {
         for (const auto& c : commands)
             if (*c.sub) return c.run();
     } catch (const UserError& e) {
+        // An error while a signal was pending is the signal's doing (a wait cut short by it):
+        // say that, and exit as interrupted.
+        if (const int sig = interrupt_signal())
+            return interrupted_by(sig);
         std::cerr << "hypetrace: " << e.what() << std::endl;
         return e.exit_code;
     } catch (const Interrupted& i) {
-        std::cerr << "hypetrace: interrupted by signal " << i.signal << "; guests stopped, programs detached" << std::endl;
-        return 128 + i.signal;
+        return interrupted_by(i.signal);
     } catch (const std::exception& e) {
+        if (const int sig = interrupt_signal()) return interrupted_by(sig);
         std::cerr << "hypetrace: internal error: " << e.what() << std::endl;
         return 70;
     }
