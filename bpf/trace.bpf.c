@@ -13,7 +13,7 @@
  *
  * Twins: every raw tracepoint has a tp_btf entry (BTF-typed arguments) and a raw_tp entry (the
  * same body, for kernels whose BTF lacks the btf_trace_* type); userspace keeps one of the two
- * after a probe (see userspace/core/bpf_tracer.cpp). Bodies read through BPF_CORE_READ so that
+ * after a probe (see userspace/core/tracing/bpf_tracer.cpp). Bodies read through BPF_CORE_READ so that
  * they are valid for both. kvm_exit/kvm_entry are classic tracepoints: the exit reason exists
  * only in their formatted record (trace_event_raw_kvm_exit), read with CO-RE relocations.
  */

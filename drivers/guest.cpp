@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "drivers/guest.h"
 
-#include "core/error.h"
-#include "core/text.h"
+#include "core/base/error.h"
+#include "core/base/text.h"
 
 namespace ht {
 

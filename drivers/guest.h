@@ -4,8 +4,8 @@
 // touches BPF: userspace/core attaches filters to what the driver reports.
 // Depends on: userspace/core (errors, spawn, host). Never on experiments or cli.
 #pragma once
-#include "core/console.h"
-#include "core/host.h"
+#include "core/host/console.h"
+#include "core/host/host.h"
 
 #include <filesystem>
 #include <map>

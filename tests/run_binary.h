@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Runs build/hypetrace with an argv vector and captures exit code, stdout and stderr.
 #pragma once
-#include "core/spawn.h"
+#include "core/host/spawn.h"
 
 #include <csignal>
 #include <filesystem>

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "drivers/libvirt/libvirt_driver.h"
 
-#include "core/error.h"
-#include "core/proc.h"
-#include "core/spawn.h"
-#include "core/text.h"
+#include "core/base/error.h"
+#include "core/host/proc.h"
+#include "core/host/spawn.h"
+#include "core/base/text.h"
 #include "drivers/qemu/kvm_cpu.h"
 
 #include <libvirt/libvirt.h>

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "drivers/lxc/lxc_driver.h"
 
-#include "core/error.h"
-#include "core/proc.h"
-#include "core/spawn.h"
+#include "core/base/error.h"
+#include "core/host/proc.h"
+#include "core/host/spawn.h"
 
 #include <lxc/lxccontainer.h>
 

@@ -2,8 +2,8 @@
 #include "drivers/native/native_driver.h"
 
 #include "app_rc.h"  // generated from scripts/guest/app.rc: the guests' rc file, verbatim
-#include "core/error.h"
-#include "core/spawn.h"
+#include "core/base/error.h"
+#include "core/host/spawn.h"
 
 #include <fstream>
 #include <unistd.h>

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "drivers/qemu/kvm_cpu.h"
 
-#include "core/error.h"
-#include "core/files.h"
-#include "core/proc.h"
-#include "core/spawn.h"
-#include "core/text.h"
+#include "core/base/error.h"
+#include "core/host/files.h"
+#include "core/host/proc.h"
+#include "core/host/spawn.h"
+#include "core/base/text.h"
 
 #include <chrono>
 #include <mutex>

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "drivers/qemu/payload_vm.h"
 
-#include "core/error.h"
-#include "core/files.h"
-#include "core/proc.h"
-#include "core/text.h"
+#include "core/base/error.h"
+#include "core/host/files.h"
+#include "core/host/proc.h"
+#include "core/base/text.h"
 #include "exitcost_payload.h"
 
 #include <chrono>
@@ -19,31 +19,6 @@
 #include <unistd.h>
 
 namespace ht {
-
-const char* to_string(PayloadPhase p) {
-    switch (p) {
-    case PayloadPhase::pio_out: return "pio-out";
-    case PayloadPhase::pio_in: return "pio-in";
-    case PayloadPhase::pio_kernel: return "pio-kernel";
-    case PayloadPhase::mmio: return "mmio";
-    case PayloadPhase::cpuid: return "cpuid";
-    case PayloadPhase::disk: return "disk";
-    case PayloadPhase::hlt: return "hlt";
-    case PayloadPhase::done: return "done";
-    case PayloadPhase::bad_params: return "bad-params";
-    }
-    return "?";
-}
-
-std::string payload_disk_image(const PayloadParams& p) {
-    std::string d(512 + std::size_t(p.sectors) * 512, '\0');
-    std::memcpy(d.data(), "HTXC", 4);
-    std::memcpy(d.data() + 4, &p.ops, 4);
-    std::memcpy(d.data() + 8, &p.sectors, 4);
-    std::memcpy(d.data() + 12, &p.hlts, 4);
-    for (std::size_t i = 512; i < d.size(); ++i) d[i] = char(i * 131 >> 9);
-    return d;
-}
 
 PayloadVm::PayloadVm(std::filesystem::path run_dir, Accel accel, PayloadParams params)
     : dir_(std::move(run_dir)), accel_(accel), params_(params) {}
@@ -80,7 +55,7 @@ void PayloadVm::start() {
     }
 }
 
-Mtree PayloadVm::read_mtree() { return parse_mtree(qmp_->hmp("info mtree -f")); }
+DeviceMap PayloadVm::device_map() { return parse_mtree(qmp_->hmp("info mtree -f")); }
 
 void PayloadVm::resume() { qmp_->execute("cont"); }
 
@@ -111,5 +86,9 @@ void PayloadVm::stop() noexcept {
 }
 
 std::string PayloadVm::stderr_tail() const { return last_line(read_tail((dir_ / "qemu.err").string(), 300)); }
+
+std::unique_ptr<PayloadGuest> make_payload_vm(std::filesystem::path run_dir, Accel accel, PayloadParams params) {
+    return std::make_unique<PayloadVm>(std::move(run_dir), accel, params);
+}
 
 }  // namespace ht

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "drivers/qemu/qmp.h"
 
-#include "core/error.h"
-#include "core/interrupt.h"
+#include "core/base/error.h"
+#include "core/host/interrupt.h"
 
 #include <cerrno>
 #include <chrono>

@@ -6,10 +6,10 @@
 //   4. collapse + classify of that index,
 // and the index's bytes per page. The child holds SIZE MiB of random, pairwise-duplicated pages.
 // Usage: ht_bench_dedup [SIZE_MIB]   (root: pagemap PFNs and kpageflags)
-#include "core/clock.h"
-#include "core/dedup.h"
-#include "core/dedup_scan.h"
-#include "core/pagescan.h"
+#include "core/base/clock.h"
+#include "core/memscan/dedup.h"
+#include "core/memscan/dedup_scan.h"
+#include "core/memscan/pagescan.h"
 
 #include <csignal>
 #include <cstdio>

@@ -8,10 +8,10 @@
 //             with the 999 Hz profiler; interleaved rounds, medians, bootstrap 95 % intervals
 //             (target: profiler < 2 % slower).
 // Usage: ht_bench_views [fold|svg|sampling|all]   (sampling: root)
-#include "core/clock.h"
-#include "core/flamegraph.h"
-#include "core/profiler.h"
-#include "core/trace_dir.h"
+#include "core/base/clock.h"
+#include "core/views/flamegraph.h"
+#include "core/tracing/profiler.h"
+#include "core/tracing/trace_dir.h"
 
 #include <linux/perf_event.h>
 #include <sys/syscall.h>

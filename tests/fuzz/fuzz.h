@@ -2,7 +2,7 @@
 // What every target checks beyond the sanitizers: a parser of outside text returns, or throws
 // ht::UserError (which the binary prints as one line); any other exception is a crash.
 #pragma once
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <cstddef>
 #include <cstdint>

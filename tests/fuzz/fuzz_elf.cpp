@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // ELF files as the symbolizer reads them from a mapping (ElfSymbols::parse): any bytes, truncated
 // or lying headers included; then lookups by address and offset.
-#include "core/symbols.h"
+#include "core/tracing/symbols.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -2,7 +2,7 @@
 // Folded stacks ("a;b;c 12", what `flamegraph --diff` and other tools read): parsing what was
 // written gives back the same stacks, and the SVG of them, and the differential SVG of the input's
 // two halves, are made without a fault.
-#include "core/flamegraph.h"
+#include "core/views/flamegraph.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

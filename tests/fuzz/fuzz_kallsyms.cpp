@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // /proc/kallsyms (KernelSymbols::parse), then the name of every address the text mentions and of
 // its neighbours.
-#include "core/symbols.h"
+#include "core/tracing/symbols.h"
 #include "fuzz.h"
 
 #include <cstdlib>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Exit reason names for whatever (isa, reason) a kvm_exit tracepoint or a trace directory gives:
 // always a name; a reason the uapi headers define has its own, one they do not a numbered one.
-#include "core/kvm_names.h"
+#include "core/tracing/kvm_names.h"
 #include "fuzz.h"
 
 #include <cstring>

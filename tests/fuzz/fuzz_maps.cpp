@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // /proc/PID/maps: the page scanner's ranges (parse_maps) and the symbolizer's executable mappings
 // (parse_exec_mappings). A range must not end before it starts: the scanner walks it page by page.
-#include "core/pagescan.h"
-#include "core/symbols.h"
+#include "core/memscan/pagescan.h"
+#include "core/tracing/symbols.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // /proc/PID/io (parse_proc_io): every field read is named by a line of the text.
-#include "core/proc.h"
+#include "core/host/proc.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // /proc/PID/stat (parse_proc_stat): the command name may hold anything, including ')'.
-#include "core/proc.h"
+#include "core/host/proc.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

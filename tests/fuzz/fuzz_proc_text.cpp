@@ -2,8 +2,8 @@
 // The smaller /proc and /sys readers: cpuinfo, meminfo, cgroup.procs, pids given on the command
 // line, KSM's sysfs settings file, the online CPU list, and the cgroup a process sits in
 // (/proc/PID/cgroup against mountinfo: the input split at its first NUL byte).
-#include "core/host_settings.h"
-#include "core/proc.h"
+#include "core/host/host_settings.h"
+#include "core/host/proc.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

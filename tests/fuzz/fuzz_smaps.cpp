@@ -2,8 +2,8 @@
 // /proc/PID/smaps: a VM's split into guest RAM, TCG cache and QEMU (parse_vm_smaps, the guest's
 // RAM size from the input's first 8 bytes), KSM-mergeable ranges (parse_mergeable_starts), and
 // /proc/PID/ksm_stat (parse_ksm_mergeable).
-#include "core/dedup_scan.h"
-#include "core/memusage.h"
+#include "core/memscan/dedup_scan.h"
+#include "core/memscan/memusage.h"
 #include "fuzz.h"
 
 #include <cstring>

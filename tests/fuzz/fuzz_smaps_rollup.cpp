@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // /proc/PID/smaps_rollup (parse_smaps_rollup) and /proc/PID/status fields (parse_status_kb).
-#include "core/memusage.h"
+#include "core/memscan/memusage.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -2,8 +2,8 @@
 // A trace directory's files (trace.json, stacks, samples, events, counters, ksm: the input split at
 // NUL bytes, in that order): parsed, then folded as each flame graph kind, as `flamegraph` does
 // with a directory someone handed over.
-#include "core/flamegraph.h"
-#include "core/trace_dir.h"
+#include "core/views/flamegraph.h"
+#include "core/tracing/trace_dir.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -2,7 +2,7 @@
 #pragma once
 #include <gtest/gtest.h>
 #include "../run_binary.h"
-#include "core/proc.h"
+#include "core/host/proc.h"
 
 #include <chrono>
 #include <dirent.h>

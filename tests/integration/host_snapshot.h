@@ -6,8 +6,8 @@
 // the fault-injection test both compare against it.
 #pragma once
 #include "common.h"
-#include "core/host_settings.h"
-#include "core/proc.h"
+#include "core/host/host_settings.h"
+#include "core/host/proc.h"
 
 #include <bpf/bpf.h>
 #include <filesystem>

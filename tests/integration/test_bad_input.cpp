@@ -6,8 +6,8 @@
 // no BPF program, no changed host setting, no new file). Prints how many cases were tried.
 #include "common.h"
 #include "host_snapshot.h"
-#include "core/host_settings.h"
-#include "core/text.h"
+#include "core/host/host_settings.h"
+#include "core/base/text.h"
 
 #include <filesystem>
 #include <set>

@@ -2,7 +2,7 @@
 // Environment errors and interruption: one line, non-zero exit, nothing left behind.
 #include "../run_binary.h"
 #include "common.h"
-#include "core/proc.h"
+#include "core/host/proc.h"
 
 #include <csignal>
 #include <dirent.h>

@@ -3,9 +3,9 @@
 // counts within a guest, with a second guest and with the host; and on two real TCG VMs, the
 // "KSM could merge" estimate against what KSM then merges.
 #include "common.h"
-#include "core/dedup_scan.h"
-#include "core/host_settings.h"
-#include "core/spawn.h"
+#include "core/memscan/dedup_scan.h"
+#include "core/host/host_settings.h"
+#include "core/host/spawn.h"
 
 #include <csignal>
 #include <fstream>

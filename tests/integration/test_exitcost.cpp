@@ -2,9 +2,9 @@
 // `hypetrace exitcost` on this host's KVM: every phase runs its N operations, and hypetrace's
 // per-port, per-address and per-reason counts equal what bpftrace counts on the same run.
 #include "common.h"
-#include "core/host.h"
-#include "core/proc.h"
-#include "core/spawn.h"
+#include "core/host/host.h"
+#include "core/host/proc.h"
+#include "core/host/spawn.h"
 
 #include <csignal>
 #include <filesystem>

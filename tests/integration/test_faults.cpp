@@ -9,8 +9,8 @@
 // typical duration measured by one run without a signal first, since nested KVM's pace varies.
 #include "common.h"
 #include "host_snapshot.h"
-#include "core/text.h"
-#include "core/trace_dir.h"
+#include "core/base/text.h"
+#include "core/tracing/trace_dir.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Real guests start and reach ready, traced: a TCG VM and an LXC container, full and app.
 #include "common.h"
-#include "core/bpf_tracer.h"
-#include "core/proc.h"
+#include "core/tracing/bpf_tracer.h"
+#include "core/host/proc.h"
 #include "drivers/lxc/lxc_driver.h"
 #include "drivers/native/native_driver.h"
 #include "drivers/qemu/qemu_driver.h"

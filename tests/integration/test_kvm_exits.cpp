@@ -3,10 +3,10 @@
 // PVM KVM, see shared/HOST.md) is traced, and hypetrace's counts of exits to userspace and of
 // port I/O equal what bpftrace counts for the same QEMU process over the same run.
 #include "common.h"
-#include "core/bpf_tracer.h"
-#include "core/host.h"
-#include "core/proc.h"
-#include "core/spawn.h"
+#include "core/tracing/bpf_tracer.h"
+#include "core/host/host.h"
+#include "core/host/proc.h"
+#include "core/host/spawn.h"
 #include "drivers/qemu/qemu_driver.h"
 #include "experiments/startup.h"
 

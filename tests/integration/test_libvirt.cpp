@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // VMs through libvirtd: `hypetrace devices` end to end, and domains that die with hypetrace.
 #include "common.h"
-#include "core/spawn.h"
+#include "core/host/spawn.h"
 
 #include <fstream>
 #include <nlohmann/json.hpp>

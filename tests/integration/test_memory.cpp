@@ -3,11 +3,11 @@
 // and restored on every path, footprints that behave as the paper says, libvirt domains that do
 // not outlive hypetrace.
 #include "common.h"
-#include "core/console.h"
-#include "core/files.h"
-#include "core/host_settings.h"
-#include "core/memusage.h"
-#include "core/spawn.h"
+#include "core/host/console.h"
+#include "core/host/files.h"
+#include "core/host/host_settings.h"
+#include "core/memscan/memusage.h"
+#include "core/host/spawn.h"
 #include "drivers/lxc/lxc_driver.h"
 
 #include <fcntl.h>

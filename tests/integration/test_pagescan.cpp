@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The page scanner on a live process with known content (helpers/dup_child.c): exact counts.
 #include "common.h"
-#include "core/pagescan.h"
-#include "core/spawn.h"
+#include "core/memscan/pagescan.h"
+#include "core/host/spawn.h"
 
 #include <csignal>
 #include <map>

@@ -3,8 +3,8 @@
 // asked rate, its user stack names those functions in order (PIE, symbolised after it exited),
 // and kernel stacks are named from kallsyms.
 #include "common.h"
-#include "core/profiler.h"
-#include "core/spawn.h"
+#include "core/tracing/profiler.h"
+#include "core/host/spawn.h"
 
 #include <sys/wait.h>
 

@@ -3,10 +3,10 @@
 // samples, processes and phases, and flamegraph and timeline make their files from it; `record`
 // is the same; bad --trace directories are refused before anything runs.
 #include "common.h"
-#include "core/error.h"
-#include "core/flamegraph.h"
-#include "core/proc.h"
-#include "core/trace_dir.h"
+#include "core/base/error.h"
+#include "core/views/flamegraph.h"
+#include "core/host/proc.h"
+#include "core/tracing/trace_dir.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The BPF programs load and attach on this kernel and see a known exec and known page faults.
 #include "common.h"
-#include "core/bpf_tracer.h"
-#include "core/clock.h"
-#include "core/spawn.h"
+#include "core/tracing/bpf_tracer.h"
+#include "core/base/clock.h"
+#include "core/host/spawn.h"
 #include "experiments/phases.h"
 
 #include <atomic>

@@ -4,10 +4,10 @@
 // speedscope (the npm package, served on the loopback) which imports them; a file that is not
 // folded stacks is the negative control.
 #include "common.h"
-#include "core/flamegraph.h"
-#include "core/proc.h"
-#include "core/spawn.h"
-#include "core/trace_dir.h"
+#include "core/views/flamegraph.h"
+#include "core/host/proc.h"
+#include "core/host/spawn.h"
+#include "core/tracing/trace_dir.h"
 #include "png.h"
 
 #include <netinet/in.h>

@@ -5,8 +5,8 @@
 // kvm:kvm_exit fires. Each test checks hypetrace against the peer tool on the same run.
 // Outside a lab (no svm, or not root) every test is skipped with the reason.
 #include "../run_binary.h"
-#include "core/host.h"
-#include "core/kvm_names.h"
+#include "core/host/host.h"
+#include "core/tracing/kvm_names.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

@@ -2,16 +2,16 @@
 // Outside text and numbers that used to break hypetrace (issue 13): text that is not UTF-8 in
 // results, pids past the kernel's range, guest names that walk out of a directory, commas in paths
 // spliced into QEMU options.
-#include "core/error.h"
-#include "core/files.h"
-#include "core/json_text.h"
-#include "core/proc.h"
-#include "core/sigbus_guard.h"
-#include "core/text.h"
+#include "core/base/error.h"
+#include "core/host/files.h"
+#include "core/base/json_text.h"
+#include "core/host/proc.h"
+#include "core/memscan/sigbus_guard.h"
+#include "core/base/text.h"
 #include "drivers/qemu/qemu_driver.h"
 #include "experiments/dedup.h"
 #include "experiments/exitcost.h"
-#include "experiments/report.h"
+#include "core/views/report.h"
 
 #include <algorithm>
 #include <filesystem>

@@ -2,12 +2,12 @@
 // Parsers of outside text on what fuzzing them (tests/fuzz) and reading them for it turned up: each
 // case here failed before its fix (an exception other than UserError, which the binary reports as
 // "internal error"; a wrapped number; a range that ends before it starts).
-#include "core/error.h"
-#include "core/flamegraph.h"
-#include "core/pagescan.h"
-#include "core/proc.h"
-#include "core/symbols.h"
-#include "core/trace_dir.h"
+#include "core/base/error.h"
+#include "core/views/flamegraph.h"
+#include "core/memscan/pagescan.h"
+#include "core/host/proc.h"
+#include "core/tracing/symbols.h"
+#include "core/tracing/trace_dir.h"
 #include "drivers/qemu/qmp.h"
 #include "experiments/fio_result.h"
 

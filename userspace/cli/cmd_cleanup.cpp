@@ -3,7 +3,7 @@
 #include "cli/commands.h"
 
 #include "cli/options.h"
-#include "core/json_text.h"
+#include "core/base/json_text.h"
 #include "drivers/lxc/lxc_driver.h"
 #include "experiments/cleanup.h"
 

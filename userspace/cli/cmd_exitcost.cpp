@@ -4,14 +4,14 @@
 
 #include "cli/options.h"
 #include "cli/trace_cmds.h"
-#include "core/error.h"
-#include "core/files.h"
-#include "core/host.h"
-#include "core/spawn.h"
-#include "core/stats.h"
-#include "core/text.h"
+#include "core/base/error.h"
+#include "core/host/files.h"
+#include "core/host/host.h"
+#include "core/host/spawn.h"
+#include "core/base/stats.h"
+#include "core/base/text.h"
 #include "experiments/exitcost.h"
-#include "experiments/report.h"
+#include "core/views/report.h"
 
 #include <iostream>
 #include <memory>

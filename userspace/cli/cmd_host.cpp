@@ -2,12 +2,12 @@
 // `hypetrace host`: what this host can do (accelerator choice, BTF, trace sources).
 #include "cli/commands.h"
 
-#include "core/bpf_tracer.h"
-#include "core/error.h"
-#include "core/host.h"
-#include "core/json_text.h"
-#include "core/proc.h"
-#include "core/spawn.h"
+#include "core/tracing/bpf_tracer.h"
+#include "core/base/error.h"
+#include "core/host/host.h"
+#include "core/base/json_text.h"
+#include "core/host/proc.h"
+#include "core/host/spawn.h"
 #include "drivers/qemu/kvm_cpu.h"
 
 #include <iostream>

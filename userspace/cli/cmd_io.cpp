@@ -4,16 +4,16 @@
 
 #include "cli/options.h"
 #include "cli/trace_cmds.h"
-#include "core/error.h"
-#include "core/files.h"
-#include "core/host.h"
-#include "core/proc.h"
-#include "core/spawn.h"
-#include "core/text.h"
+#include "core/base/error.h"
+#include "core/host/files.h"
+#include "core/host/host.h"
+#include "core/host/proc.h"
+#include "core/host/spawn.h"
+#include "core/base/text.h"
 #include "drivers/lxc/lxc_driver.h"
 #include "drivers/qemu/qemu_driver.h"
 #include "experiments/io.h"
-#include "experiments/report.h"
+#include "core/views/report.h"
 
 #include <filesystem>
 #include <iostream>

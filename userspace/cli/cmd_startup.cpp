@@ -4,9 +4,9 @@
 
 #include "cli/options.h"
 #include "cli/trace_cmds.h"
-#include "core/error.h"
-#include "core/files.h"
-#include "core/host.h"
+#include "core/base/error.h"
+#include "core/host/files.h"
+#include "core/host/host.h"
 #include "drivers/libvirt/libvirt_driver.h"
 #include "drivers/lxc/lxc_driver.h"
 #include "drivers/native/native_driver.h"

@@ -5,8 +5,8 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/trace_cmds.h"
-#include "core/error.h"
-#include "core/interrupt.h"
+#include "core/base/error.h"
+#include "core/host/interrupt.h"
 
 #include <CLI/CLI.hpp>
 

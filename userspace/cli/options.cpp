@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "cli/options.h"
-#include "core/error.h"
-#include "core/files.h"
-#include "core/json_text.h"
-#include "core/proc.h"
-#include "core/text.h"
+#include "core/base/error.h"
+#include "core/host/files.h"
+#include "core/base/json_text.h"
+#include "core/host/proc.h"
+#include "core/base/text.h"
 #include "drivers/lxc/lxc_driver.h"
 #include "experiments/cleanup.h"
-#include "experiments/report.h"
+#include "core/views/report.h"
 
 #include <cmath>
 #include <cstdlib>

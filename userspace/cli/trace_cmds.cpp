@@ -2,15 +2,15 @@
 #include "cli/trace_cmds.h"
 
 #include "cli/commands.h"
-#include "core/clock.h"
-#include "core/error.h"
-#include "core/files.h"
-#include "core/flamegraph.h"
-#include "core/host.h"
-#include "core/json_text.h"
-#include "core/text.h"
-#include "core/timeline.h"
-#include "experiments/report.h"
+#include "core/base/clock.h"
+#include "core/base/error.h"
+#include "core/host/files.h"
+#include "core/views/flamegraph.h"
+#include "core/host/host.h"
+#include "core/base/json_text.h"
+#include "core/base/text.h"
+#include "core/views/timeline.h"
+#include "core/views/report.h"
 
 #include <unistd.h>
 

@@ -2,9 +2,9 @@
 // `--trace DIR` on the experiments, and the commands over trace directories: `record`,
 // `flamegraph`, `timeline` (their add_ functions are in cli/commands.h).
 #pragma once
-#include "core/bpf_tracer.h"
-#include "core/profiler.h"
-#include "core/trace_dir.h"
+#include "core/tracing/bpf_tracer.h"
+#include "core/tracing/profiler.h"
+#include "core/tracing/trace_dir.h"
 
 #include <CLI/CLI.hpp>
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/cleanup.h"
 
-#include "core/error.h"
-#include "core/files.h"
-#include "core/host_settings.h"
-#include "core/proc.h"
-#include "core/spawn.h"
-#include "core/trace_dir.h"
+#include "core/base/error.h"
+#include "core/host/files.h"
+#include "core/host/host_settings.h"
+#include "core/host/proc.h"
+#include "core/host/spawn.h"
+#include "core/tracing/trace_dir.h"
 
 #include <chrono>
 #include <csignal>

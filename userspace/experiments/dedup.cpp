@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/dedup.h"
 
-#include "core/clock.h"
-#include "core/error.h"
-#include "core/interrupt.h"
-#include "core/memusage.h"
-#include "core/proc.h"
-#include "core/text.h"
-#include "experiments/report.h"
+#include "core/base/clock.h"
+#include "core/base/error.h"
+#include "core/host/interrupt.h"
+#include "core/memscan/memusage.h"
+#include "core/host/proc.h"
+#include "core/base/text.h"
+#include "core/views/report.h"
 
 #include <algorithm>
 #include <chrono>

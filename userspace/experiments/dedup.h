@@ -6,10 +6,10 @@
 // Optionally KSM is then switched on to check the "KSM could merge" estimate against what KSM
 // actually merges.
 #pragma once
-#include "core/dedup.h"
-#include "core/dedup_scan.h"
-#include "core/host.h"
-#include "core/host_settings.h"
+#include "core/memscan/dedup.h"
+#include "core/memscan/dedup_scan.h"
+#include "core/host/host.h"
+#include "core/host/host_settings.h"
 #include "drivers/guest.h"
 #include "experiments/fleet.h"
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/devices.h"
 
-#include "experiments/report.h"
+#include "core/views/report.h"
 
 #include <cmath>
 #include <sstream>

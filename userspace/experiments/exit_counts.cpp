@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/exit_counts.h"
 
-#include "core/text.h"
-#include "experiments/report.h"
+#include "core/base/text.h"
+#include "core/views/report.h"
 
 #include <algorithm>
 

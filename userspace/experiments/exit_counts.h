@@ -3,7 +3,7 @@
 // I/O by port, MMIO by address, exits by reason, exits to QEMU, KVM_RUN time and its histogram),
 // and the views of them every experiment that shows exits shares (exitcost, io).
 #pragma once
-#include "core/trace_data.h"
+#include "core/tracing/trace_data.h"
 #include "drivers/guest.h"
 
 #include <cstdint>

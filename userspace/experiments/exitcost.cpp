@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/exitcost.h"
 
-#include "core/clock.h"
-#include "core/error.h"
-#include "core/files.h"
-#include "core/interrupt.h"
-#include "core/kvm_names.h"
-#include "core/text.h"
-#include "experiments/report.h"
+#include "core/base/clock.h"
+#include "core/base/error.h"
+#include "core/host/files.h"
+#include "core/host/interrupt.h"
+#include "core/tracing/kvm_names.h"
+#include "core/base/text.h"
+#include "core/views/report.h"
 
 #include <algorithm>
 #include <cmath>
@@ -65,7 +65,8 @@ ExitcostResult run_exitcost(TraceBackend* tracer, const HostInfo& host, const Ex
     }
     for (unsigned run = 1; run <= cfg.runs; ++run) {
         ScratchDir dir(cfg.scratch_parent, "exitcost-" + std::to_string(getpid()));
-        PayloadVm vm(dir.path(), cfg.accel, cfg.params);
+        auto vm_owner = make_payload_vm(dir.path(), cfg.accel, cfg.params);
+        PayloadGuest& vm = *vm_owner;
         if (r.command.empty()) r.command = vm.command_line();
         if (tracer) {
             tracer->begin_run(mono_ns());
@@ -82,7 +83,7 @@ ExitcostResult run_exitcost(TraceBackend* tracer, const HostInfo& host, const Ex
             tracer->disarm_spawner();
             tracer->track(vm.pid(), kGuest);
         }
-        if (run == 1) r.mtree = vm.read_mtree();
+        if (run == 1) r.mtree = vm.device_map();
         const uint64_t t0 = mono_ns();
         vm.resume();
         int status = 0;

@@ -6,10 +6,10 @@
 // histogram) carries the phase it happened in; nothing is streamed per exit. Ports and addresses
 // are mapped to the QEMU device that owns them from QEMU's memory tree (QMP).
 #pragma once
-#include "core/trace_backend.h"
-#include "core/host.h"
-#include "core/stats.h"
-#include "drivers/qemu/payload_vm.h"
+#include "core/tracing/trace_backend.h"
+#include "core/host/host.h"
+#include "core/base/stats.h"
+#include "drivers/payload.h"
 #include "experiments/exit_counts.h"
 
 #include <filesystem>
@@ -52,7 +52,7 @@ struct ExitcostResult {
     // Everything counted, by phase number, including the payload's set-up (0: reading its
     // parameters) and its end (0xFE: the done marker and isa-debug-exit), summed over runs.
     std::map<uint8_t, ExitCounts> all_phases;
-    Mtree mtree;
+    DeviceMap mtree;  // the payload VM's device map (QEMU: its memory tree)
     std::vector<double> run_wall_s;   // resume -> QEMU exited, per run
     bool kvm_exit_fired = false;      // VT-x/AMD-V: kvm_exit/kvm_entry fire; PVM: they do not
     Losses lost;  // what the tracer lost (the report's headline says so)

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/fleet.h"
 
-#include "core/clock.h"
-#include "core/error.h"
-#include "experiments/report.h"
+#include "core/base/clock.h"
+#include "core/base/error.h"
+#include "core/views/report.h"
 
 #include <unistd.h>
 

@@ -4,9 +4,9 @@
 // (guests added step by step) and `dedup` (guests booted to be scanned). Every guest is stopped,
 // and its scratch directory removed, on every exit path (the destructor).
 #pragma once
-#include "core/trace_backend.h"
-#include "core/console.h"
-#include "core/files.h"
+#include "core/tracing/trace_backend.h"
+#include "core/host/console.h"
+#include "core/host/files.h"
 #include "drivers/guest.h"
 
 #include <functional>

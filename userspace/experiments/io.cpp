@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/io.h"
 
-#include "core/clock.h"
-#include "core/console.h"
-#include "core/error.h"
-#include "core/files.h"
-#include "core/interrupt.h"
-#include "core/kvm_names.h"
-#include "core/proc.h"
-#include "core/spawn.h"
-#include "experiments/report.h"
+#include "core/base/clock.h"
+#include "core/host/console.h"
+#include "core/base/error.h"
+#include "core/host/files.h"
+#include "core/host/interrupt.h"
+#include "core/tracing/kvm_names.h"
+#include "core/host/proc.h"
+#include "core/host/spawn.h"
+#include "core/views/report.h"
 
 #include <algorithm>
 #include <cstring>

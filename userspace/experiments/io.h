@@ -6,9 +6,9 @@
 // guest's marks stream. Around the job hypetrace reads the host side of each guest: CPU time by
 // thread and I/O syscalls of QEMU (/proc), page faults and, under KVM, exits (BPF counters).
 #pragma once
-#include "core/trace_backend.h"
-#include "core/host.h"
-#include "core/stats.h"
+#include "core/tracing/trace_backend.h"
+#include "core/host/host.h"
+#include "core/base/stats.h"
 #include "drivers/guest.h"
 #include "experiments/exit_counts.h"
 #include "experiments/fio_result.h"

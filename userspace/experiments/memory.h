@@ -5,11 +5,11 @@
 // every guest. Settling is read from the KSM tracepoints (merges per full scan) when KSM is on,
 // from the footprint itself when it is off. Page faults and KSM merges of each guest are traced.
 #pragma once
-#include "core/trace_backend.h"
-#include "core/host.h"
-#include "core/host_settings.h"
-#include "core/memusage.h"
-#include "core/stats.h"
+#include "core/tracing/trace_backend.h"
+#include "core/host/host.h"
+#include "core/host/host_settings.h"
+#include "core/memscan/memusage.h"
+#include "core/base/stats.h"
 #include "drivers/guest.h"
 
 #include <cmath>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/phases.h"
 
-#include "core/kvm_names.h"
+#include "core/tracing/kvm_names.h"
 
 #include <algorithm>
 #include <functional>

@@ -3,8 +3,8 @@
 // a run's trace and console, and what happened between consecutive marks. Pure functions over
 // recorded data, so they are unit-tested from recorded event sequences.
 #pragma once
-#include "core/console.h"
-#include "core/trace_data.h"
+#include "core/host/console.h"
+#include "core/tracing/trace_data.h"
 #include "drivers/guest.h"
 
 #include <cstdint>

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/startup.h"
 
-#include "experiments/report.h"
+#include "core/views/report.h"
 
-#include "core/clock.h"
-#include "core/console.h"
-#include "core/error.h"
-#include "core/files.h"
-#include "core/interrupt.h"
-#include "core/memusage.h"
+#include "core/base/clock.h"
+#include "core/host/console.h"
+#include "core/base/error.h"
+#include "core/host/files.h"
+#include "core/host/interrupt.h"
+#include "core/memscan/memusage.h"
 
 #include <algorithm>
 #include <cmath>

@@ -2,9 +2,9 @@
 // `hypetrace startup`: start-up latency of VMs, containers and a native process (paper section 5,
 // Table 3), every run traced and broken into phases.
 #pragma once
-#include "core/trace_backend.h"
-#include "core/host.h"
-#include "core/stats.h"
+#include "core/tracing/trace_backend.h"
+#include "core/host/host.h"
+#include "core/base/stats.h"
 #include "drivers/guest.h"
 #include "experiments/phases.h"
 

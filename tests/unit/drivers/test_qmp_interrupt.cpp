@@ -2,8 +2,8 @@
 // A signal while hypetrace waits on QEMU's monitor is an interruption, not a QEMU that "did not
 // answer": the CI's nested lab saw `exitcost` exit 1 instead of 143 after a SIGTERM (issue 13).
 // Run in a child process: the interrupt flag is process-wide and cannot be cleared.
-#include "core/error.h"
-#include "core/interrupt.h"
+#include "core/base/error.h"
+#include "core/host/interrupt.h"
 #include "drivers/qemu/qmp.h"
 
 #include <gtest/gtest.h>

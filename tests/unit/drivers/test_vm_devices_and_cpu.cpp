@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Pure parts of the VM drivers: the device sets a default VM carries (drivers/guest), the libvirt
 // domain XML (drivers/libvirt) and the choice of QEMU's CPU model under KVM (drivers/qemu/kvm_cpu).
-#include "core/error.h"
+#include "core/base/error.h"
 #include "drivers/guest.h"
 #include "drivers/libvirt/libvirt_driver.h"
 #include "drivers/qemu/kvm_cpu.h"

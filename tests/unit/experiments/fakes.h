@@ -3,8 +3,8 @@
 // (core/trace_backend.h is the seam) and a driver whose guests "boot" by writing hypetrace's
 // ready marker to their console file, or fail in a chosen way. No root, no BPF, no guest.
 #pragma once
-#include "core/error.h"
-#include "core/trace_backend.h"
+#include "core/base/error.h"
+#include "core/tracing/trace_backend.h"
 #include "drivers/guest.h"
 
 #include <gtest/gtest.h>

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Pure parts of exitcost and io: QEMU's memory tree, the payload's disk, phase durations from
 // phase events, exit counts and the time per KVM_RUN, fio's JSON.
-#include "drivers/qemu/payload_vm.h"
+#include "drivers/payload.h"
+#include "drivers/qemu/qmp.h"
 #include "experiments/exitcost.h"
 #include "experiments/io.h"
 

@@ -2,7 +2,7 @@
 // One place for guest policy (issue 14): what a preflight checks is what the runs create, and one
 // default ready timeout per guest kind and accelerator. A recording driver stands in for the
 // backends (no guest is started).
-#include "core/error.h"
+#include "core/base/error.h"
 #include "drivers/guest.h"
 #include "experiments/dedup.h"
 #include "experiments/fleet.h"

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Pure parts of `hypetrace memory` and `hypetrace devices`: settling, step statistics, device
 // savings and the SVG plot.
-#include "core/error.h"
+#include "core/base/error.h"
 #include "experiments/devices.h"
 #include "experiments/memory.h"
-#include "experiments/plot.h"
+#include "core/views/plot.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MIT
+// The pure parts of `hypetrace dedup`: frame collapse, Table 1 classification, KSM estimate, and
+// the parsers that find a guest's RAM, its KSM-registered ranges and its name.
+#include "core/memscan/dedup.h"
+#include "core/memscan/dedup_scan.h"
+#include "experiments/dedup.h"
+
+#include <gtest/gtest.h>
+
+using namespace ht;
+
+namespace {
+
+PageRef ref(uint64_t hash, uint64_t pfn, PageOwner owner, bool anon, GuestPart part = GuestPart::anon,
+            bool mergeable = false) {
+    PageRef r;
+    r.hash = hash;
+    r.pfn = pfn;
+    r.owner = unsigned(owner);
+    r.anon = anon;
+    r.zero = hash == zero_page_hash();
+    r.mergeable = mergeable;
+    r.part = owner == PageOwner::guest ? unsigned(part) : 0;
+    return r;
+}
+
+std::vector<PageRef> collapsed(std::vector<PageRef> refs) {
+    collapse_frames(refs, {});
+    return refs;
+}
+
+}  // namespace
+
+TEST(Dedup, PageRefIsSixteenBytes) { EXPECT_EQ(sizeof(PageRef), 16u); }
+
+TEST(Dedup, CollapseMergesRefsOfOneFrameAndKeepsTheGuestPart) {
+    auto f = collapsed({ref(7, 100, PageOwner::host, false), ref(7, 100, PageOwner::guest, false, GuestPart::file),
+                        ref(7, 100, PageOwner::cache, false), ref(9, 200, PageOwner::cache, false),
+                        ref(5, 0, PageOwner::guest, true), ref(5, 0, PageOwner::guest, true)});
+    ASSERT_EQ(f.size(), 4u);  // pfn 0: unknown frames stay apart
+    const PageRef* lib = nullptr;
+    const PageRef* cache = nullptr;
+    for (const auto& p : f) {
+        if (p.pfn == 100) lib = &p;
+        if (p.pfn == 200) cache = &p;
+    }
+    ASSERT_TRUE(lib && cache);
+    EXPECT_EQ(lib->owners, (1u << 0) | (1u << 2)) << "mapped by a process: the cache bit goes";
+    EXPECT_EQ(lib->part, unsigned(GuestPart::file));
+    EXPECT_EQ(cache->owners, 1u << 3);
+}
+
+TEST(Dedup, CollapseReadsFlagsInRuns) {
+    std::vector<PageRef> refs{ref(1, 10, PageOwner::guest, false), ref(2, 12, PageOwner::guest, false),
+                              ref(3, 5000, PageOwner::guest, false)};
+    std::vector<std::pair<uint64_t, std::size_t>> reads;
+    collapse_frames(refs, [&](uint64_t first, std::size_t n, uint64_t* flags, uint64_t* counts) {
+        reads.push_back({first, n});
+        for (std::size_t i = 0; i < n; ++i) {
+            flags[i] = (first + i == 12) ? (kKpfAnon | kKpfKsm) : (first + i == 5000 ? kKpfZeroPage : 1);
+            counts[i] = first + i == 12 ? 3 : 1;
+        }
+    });
+    ASSERT_EQ(reads.size(), 2u);
+    EXPECT_EQ(reads[0], (std::pair<uint64_t, std::size_t>{10, 3}));
+    EXPECT_EQ(reads[1], (std::pair<uint64_t, std::size_t>{5000, 1}));
+    EXPECT_TRUE(refs[1].anon && refs[1].ksm);
+    EXPECT_EQ(refs[1].mapcount, 3u);
+    EXPECT_FALSE(refs[0].anon);
+    EXPECT_TRUE(refs[2].kzero);
+}
+
+TEST(Dedup, ClassifiesWithinThenHostThenOtherGuest) {
+    std::vector<PageRef> r{
+        // content 1: three anonymous copies in the guest, one in the host -> 2 within a/a, 1 host a/a
+        ref(1, 1, PageOwner::guest, true), ref(1, 2, PageOwner::guest, true), ref(1, 3, PageOwner::guest, true),
+        ref(1, 4, PageOwner::host, true),
+        // content 2: guest file + guest anon, other guest anon -> within a/f (the file page), and
+        // other a/a (the anonymous page merges with the other guest's, as KSM would)
+        ref(2, 5, PageOwner::guest, false, GuestPart::file), ref(2, 6, PageOwner::guest, true),
+        ref(2, 7, PageOwner::other, true),
+        // content 3: guest anon, only in the host page cache -> host a/f
+        ref(3, 8, PageOwner::guest, true), ref(3, 9, PageOwner::cache, false),
+        // content 4: guest file, other guest file -> other f/f
+        ref(4, 10, PageOwner::guest, false, GuestPart::file), ref(4, 11, PageOwner::other, false),
+        // content 5: unique
+        ref(5, 12, PageOwner::guest, true),
+        // content 6: a library frame mapped by guest and host: already shared, not a duplicate
+        ref(6, 13, PageOwner::guest, false, GuestPart::file), ref(6, 13, PageOwner::host, false),
+        // zero-filled: apart
+        ref(zero_page_hash(), 14, PageOwner::guest, true), ref(zero_page_hash(), 15, PageOwner::guest, true)};
+    auto f = collapsed(r);
+    DedupTable t = classify_frames(f, {}, {});
+    EXPECT_EQ(t.cell[kWithin][kAnonAnon], 2u);
+    EXPECT_EQ(t.cell[kWithin][kAnonFile], 1u);
+    EXPECT_EQ(t.cell[kWithHost][kAnonAnon], 1u);
+    EXPECT_EQ(t.cell[kWithHost][kAnonFile], 1u);
+    EXPECT_EQ(t.cell[kWithOther][kAnonAnon], 1u);
+    EXPECT_EQ(t.cell[kWithOther][kAnonFile], 0u);
+    EXPECT_EQ(t.cell[kWithOther][kFileFile], 1u);
+    EXPECT_EQ(t.total(), 7u);
+    EXPECT_EQ(t.shared_with_host, 1u);
+    EXPECT_EQ(t.zero_frames, 2u);
+    EXPECT_EQ(t.frames, 11u);  // the shared library frame once
+    EXPECT_EQ(t.part_frames[int(GuestPart::anon)], 8u);
+    // unique: content 5 only (content 2's file copy leaves too: the other guest has it)
+    const uint64_t unique_anon = t.part_frames[int(GuestPart::anon)] - t.part_dup[int(GuestPart::anon)] -
+                                 t.part_shared[int(GuestPart::anon)];
+    EXPECT_EQ(unique_anon, 1u);
+    EXPECT_EQ(t.part_shared[int(GuestPart::file)], 1u);
+}
+
+TEST(Dedup, KsmNowNeedsBothSidesRegistered) {
+    std::vector<PageRef> r{ref(1, 1, PageOwner::guest, true, GuestPart::guest_ram, true),
+                           ref(1, 2, PageOwner::guest, true, GuestPart::guest_ram, true),
+                           ref(1, 3, PageOwner::other, true, GuestPart::none, true),
+                           ref(2, 4, PageOwner::guest, true, GuestPart::anon, false),
+                           ref(2, 5, PageOwner::other, true, GuestPart::none, true)};
+    auto f = collapsed(r);
+    DedupTable t = classify_frames(f, {}, {});
+    EXPECT_EQ(t.ksm_now[kWithin], 1u);
+    EXPECT_EQ(t.ksm_now[kWithOther], 1u);
+    EXPECT_EQ(t.cell[kWithOther][kAnonAnon], 2u);
+    EXPECT_EQ(t.ksm_estimated_sharing, 2u);  // 3 registered frames of content 1 -> 1 KSM page, 2 sharing
+    EXPECT_EQ(t.ksm_estimated_shared, 1u);
+}
+
+TEST(Dedup, KsmEstimateHonoursMaxPageSharingAndZeroPages) {
+    std::vector<PageRef> r;
+    for (uint64_t i = 0; i < 600; ++i) r.push_back(ref(42, 100 + i, PageOwner::other, true, GuestPart::none, true));
+    for (uint64_t i = 0; i < 10; ++i)
+        r.push_back(ref(zero_page_hash(), 1000 + i, PageOwner::other, true, GuestPart::none, true));
+    auto f = collapsed(r);
+    KsmModel m;
+    m.max_page_sharing = 256;
+    DedupTable t = classify_frames(f, {}, m);
+    EXPECT_EQ(t.ksm_estimated_shared, 3u + 1u);  // ceil(600/256) chains + the zero content
+    EXPECT_EQ(t.ksm_estimated_sharing, 600u - 3u + 9u);
+    m.use_zero_pages = true;
+    t = classify_frames(f, {}, m);
+    EXPECT_EQ(t.ksm_estimated_zero, 10u);
+    EXPECT_EQ(t.ksm_estimated_sharing, 597u);
+}
+
+TEST(Dedup, GuestRamContentIsMatchedAgainstImageBlocks) {
+    std::vector<PageRef> r{ref(11, 1, PageOwner::guest, true, GuestPart::guest_ram),
+                           ref(12, 2, PageOwner::guest, true, GuestPart::guest_ram),
+                           ref(zero_page_hash(), 3, PageOwner::guest, true, GuestPart::guest_ram)};
+    auto f = collapsed(r);
+    DedupTable t = classify_frames(f, {11, 99}, {});
+    EXPECT_TRUE(t.image_files_known);
+    EXPECT_EQ(t.ram_image_file, 1u);
+    EXPECT_EQ(t.ram_other, 1u);
+    EXPECT_EQ(t.ram_zero, 1u);
+}
+
+TEST(Dedup, FindsGuestRamAndTcgCacheInQemuMaps) {
+    auto maps = parse_maps(
+        "55d0a0000000-55d0a0100000 r-xp 00000000 08:01 1234 /usr/bin/qemu-system-x86_64\n"
+        "7f0000000000-7f0040000000 rwxp 00000000 00:00 0 \n"
+        "7f1000000000-7f1040000000 rw-p 00000000 00:00 0 \n"
+        "7f2000000000-7f2002000000 rw-p 00000000 00:00 0 \n"
+        "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                          [stack]\n"
+        "7f3000000000-7f3000001000 rw-s 00000000 00:05 77                         /memfd:ram (deleted)\n");
+    ASSERT_EQ(maps.size(), 6u);
+    EXPECT_EQ(maps[0].dev_major, 8u);
+    EXPECT_EQ(maps[0].dev_minor, 1u);
+    EXPECT_EQ(find_guest_ram(maps, 1ull << 30), 2) << "exact size, and not the executable TCG buffer";
+    EXPECT_EQ(find_guest_ram(maps, 0), 2) << "the largest non-executable anonymous mapping";
+    EXPECT_EQ(find_guest_ram(maps, 512ull << 20), -1);
+    EXPECT_EQ(classify_mapping(maps[1], true, false), GuestPart::tcg_cache);
+    EXPECT_EQ(classify_mapping(maps[1], false, false), GuestPart::anon);
+    EXPECT_EQ(classify_mapping(maps[2], true, true), GuestPart::guest_ram);
+    EXPECT_EQ(classify_mapping(maps[0], true, false), GuestPart::file);
+    EXPECT_EQ(classify_mapping(maps[4], true, false), GuestPart::stack);
+    EXPECT_EQ(classify_mapping(maps[5], true, false), GuestPart::shmem);
+    auto threads = parse_maps(
+        "7f5000000000-7f5000001000 ---p 00000000 00:00 0 \n"
+        "7f5000001000-7f5000801000 rw-p 00000000 00:00 0 \n"
+        "7f6000000000-7f6000021000 rw-p 00000000 00:00 0 \n"
+        "7f6000021000-7f6004000000 ---p 00000000 00:00 0 \n");
+    EXPECT_EQ(classify_mapping(threads[1], true, false, &threads[0]), GuestPart::stack) << "above its guard page";
+    EXPECT_EQ(classify_mapping(threads[2], true, false, &threads[1]), GuestPart::anon) << "a malloc arena";
+}
+
+TEST(Dedup, ParsesKsmRegisteredRangesFromSmaps) {
+    auto starts = parse_mergeable_starts(
+        "7f1000000000-7f1040000000 rw-p 00000000 00:00 0 \n"
+        "Size:            1048576 kB\n"
+        "VmFlags: rd wr mr mw me ac sd mg \n"
+        "7f2000000000-7f2002000000 rw-p 00000000 00:00 0 \n"
+        "Size:              32768 kB\n"
+        "VmFlags: rd wr mr mw me ac sd \n");
+    ASSERT_EQ(starts.size(), 1u);
+    EXPECT_EQ(starts[0], 0x7f1000000000ull);
+}
+
+TEST(Dedup, ReadsQemuNameAndRamFromItsCommandLine) {
+    using namespace std::string_literals;
+    std::string a = "qemu-system-x86_64\0-name\0guest=web1,debug-threads=on\0-m\0size=1048576k\0"s;
+    EXPECT_EQ(qemu_name_from_cmdline(a), "web1");
+    EXPECT_EQ(qemu_ram_from_cmdline(a), 1ull << 30);
+    std::string b = "qemu-system-x86_64\0-name\0plain\0-m\0"s + "512"s + "\0"s;
+    EXPECT_EQ(qemu_name_from_cmdline(b), "plain");
+    EXPECT_EQ(qemu_ram_from_cmdline(b), 512ull << 20);
+    std::string c = "qemu-system-x86_64\0-m\0002G\0"s;
+    EXPECT_EQ(qemu_name_from_cmdline(c), "");
+    EXPECT_EQ(qemu_ram_from_cmdline(c), 2ull << 30);
+}

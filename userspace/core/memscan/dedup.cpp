@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: MIT
+#include "core/memscan/dedup.h"
+
+#include <algorithm>
+#include <fcntl.h>
+#include <memory>
+#include <unistd.h>
+#include <xxhash.h>
+
+namespace ht {
+namespace {
+
+constexpr unsigned kG = 1u << unsigned(PageOwner::guest);
+constexpr unsigned kV = 1u << unsigned(PageOwner::other);
+constexpr unsigned kH = 1u << unsigned(PageOwner::host);
+constexpr unsigned kC = 1u << unsigned(PageOwner::cache);
+
+}  // namespace
+
+const char* to_string(GuestPart p) {
+    switch (p) {
+    case GuestPart::guest_ram: return "guest RAM";
+    case GuestPart::tcg_cache: return "TCG code cache";
+    case GuestPart::anon: return "heap and other anonymous";
+    case GuestPart::stack: return "stacks";
+    case GuestPart::file: return "binaries, libraries, files";
+    case GuestPart::shmem: return "shared memory";
+    case GuestPart::none: break;
+    }
+    return "other";
+}
+
+uint64_t zero_page_hash() {
+    static const uint64_t h = [] {
+        std::vector<char> z(4096, 0);
+        return uint64_t(XXH3_64bits(z.data(), z.size()));
+    }();
+    return h;
+}
+
+uint64_t DedupTable::total() const { return row_total(0) + row_total(1) + row_total(2); }
+
+void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_flags) {
+    std::sort(refs.begin(), refs.end(), [](const PageRef& a, const PageRef& b) {
+        if (a.pfn != b.pfn) return a.pfn < b.pfn;
+        return a.owner < b.owner;  // a guest ref first: it carries the guest part
+    });
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < refs.size();) {
+        std::size_t j = i + 1;
+        if (refs[i].pfn != 0)
+            while (j < refs.size() && refs[j].pfn == refs[i].pfn) ++j;
+        PageRef f = refs[i];
+        unsigned owners = 0;
+        bool mergeable = false;
+        for (std::size_t k = i; k < j; ++k) {
+            owners |= 1u << refs[k].owner;
+            mergeable |= refs[k].mergeable;
+        }
+        if (owners & (kG | kV | kH)) owners &= ~kC;  // mapped by a process: not "cache only"
+        f.owners = owners;
+        f.mergeable = mergeable;
+        refs[out++] = f;
+        i = j;
+    }
+    refs.resize(out);
+    refs.shrink_to_fit();
+    if (!read_flags) return;
+    // kpageflags/kpagecount in runs of nearby PFNs: one read covers frames up to 64 apart.
+    std::vector<uint64_t> flags, counts;
+    for (std::size_t i = 0; i < refs.size();) {
+        if (refs[i].pfn == 0) {
+            ++i;
+            continue;
+        }
+        std::size_t j = i + 1;
+        while (j < refs.size() && refs[j].pfn - refs[j - 1].pfn <= 64 && refs[j].pfn - refs[i].pfn < 4096) ++j;
+        const uint64_t first = refs[i].pfn;
+        const std::size_t n = std::size_t(refs[j - 1].pfn - first + 1);
+        flags.assign(n, 0);
+        counts.assign(n, 0);
+        read_flags(first, n, flags.data(), counts.data());
+        for (std::size_t k = i; k < j; ++k) {
+            const uint64_t fl = flags[refs[k].pfn - first], c = counts[refs[k].pfn - first];
+            if (fl) {
+                refs[k].anon = (fl & kKpfAnon) != 0;
+                refs[k].ksm = (fl & kKpfKsm) != 0;
+                refs[k].kzero = (fl & kKpfZeroPage) != 0;
+            }
+            refs[k].mapcount = unsigned(std::min<uint64_t>(c, 1023));
+        }
+        i = j;
+    }
+}
+
+FrameFlagReader kpage_reader() {
+    int ff = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+    int fc = open("/proc/kpagecount", O_RDONLY | O_CLOEXEC);
+    if (ff < 0 || fc < 0) {
+        if (ff >= 0) close(ff);
+        if (fc >= 0) close(fc);
+        return {};
+    }
+    auto fds = std::shared_ptr<int[]>(new int[2]{ff, fc}, [](int* p) {
+        close(p[0]);
+        close(p[1]);
+        delete[] p;
+    });
+    return [fds](uint64_t first, std::size_t n, uint64_t* flags, uint64_t* counts) {
+        const off_t off = off_t(first * sizeof(uint64_t));
+        const std::size_t bytes = n * sizeof(uint64_t);
+        if (pread(fds[0], flags, bytes, off) != ssize_t(bytes)) std::fill(flags, flags + n, 0);
+        if (pread(fds[1], counts, bytes, off) != ssize_t(bytes)) std::fill(counts, counts + n, 0);
+    };
+}
+
+DedupTable classify_frames(std::vector<PageRef>& frames, const std::vector<uint64_t>& image_hashes,
+                           const KsmModel& ksm, std::vector<uint64_t>* host_hashes,
+                           std::vector<uint64_t>* guest_pfns) {
+    DedupTable t;
+    t.image_files_known = !image_hashes.empty();
+    const uint64_t zh = zero_page_hash();
+    std::sort(frames.begin(), frames.end(), [](const PageRef& a, const PageRef& b) { return a.hash < b.hash; });
+    const uint64_t mps = std::max<uint64_t>(2, ksm.max_page_sharing);
+
+    for (std::size_t i = 0; i < frames.size();) {
+        std::size_t j = i + 1;
+        while (j < frames.size() && frames[j].hash == frames[i].hash) ++j;
+        const bool zero = frames[i].hash == zh;
+
+        // What the group holds: the guest's own frames (candidates), and copies elsewhere.
+        uint64_t a = 0, f = 0, am = 0;
+        bool host_anon = false, host_file = false, other_anon = false, other_file = false;
+        bool host_anon_mg = false, other_anon_mg = false;
+        uint64_t ksm_mappings = 0;  // for the host-wide KSM estimate
+        std::size_t keep = j;       // the candidate that stays when nothing outside has the content
+        for (std::size_t k = i; k < j; ++k) {
+            const PageRef& p = frames[k];
+            if (p.kzero) {
+                if (p.owners & kG) ++t.zero_pfn;
+                continue;
+            }
+            if (p.mergeable && p.anon) ksm_mappings += p.ksm && p.mapcount > 1 ? p.mapcount : 1;
+            if (p.owners & (kH | kC)) {
+                (p.anon ? host_anon : host_file) = true;
+                host_anon_mg |= p.anon && p.mergeable;
+            }
+            if (p.owners & kV) {
+                (p.anon ? other_anon : other_file) = true;
+                other_anon_mg |= p.anon && p.mergeable;
+            }
+            if (!(p.owners & kG)) continue;
+            const int part = int(p.part);
+            ++t.frames;
+            ++(p.anon ? t.anon_frames : t.file_frames);
+            ++t.part_frames[part];
+            if (p.owners & (kH | kC)) {
+                ++t.shared_with_host;
+                ++t.part_shared[part];
+                continue;
+            }
+            if (p.owners & kV) {
+                ++t.shared_with_other;
+                ++t.part_shared[part];
+                continue;
+            }
+            if (p.ksm) ++t.ksm_frames;
+            else if (p.mapcount > 1) ++t.shared_within;
+            if (p.part == uint64_t(GuestPart::guest_ram)) {
+                if (zero) ++t.ram_zero;
+                else if (std::binary_search(image_hashes.begin(), image_hashes.end(), p.hash)) ++t.ram_image_file;
+                else ++t.ram_other;
+            }
+            if (zero) {
+                ++t.zero_frames;
+                t.zero_anon += p.anon;
+                t.zero_mergeable += p.anon && p.mergeable;
+                ++t.part_dup[part];
+                continue;
+            }
+            if (p.anon) {
+                ++a;
+                am += p.mergeable;
+            } else {
+                ++f;
+            }
+            // The frame that stays: a file frame if there is one (KSM cannot replace it), else a
+            // KSM frame, else the first.
+            if (keep == j || (!p.anon && frames[keep].anon) ||
+                (p.anon && frames[keep].anon && p.ksm && !frames[keep].ksm))
+                keep = k;
+        }
+
+        // Host-wide KSM estimate: every registered anonymous frame of this content.
+        if (ksm_mappings >= 2 || (zero && ksm_mappings >= 1 && ksm.use_zero_pages)) {
+            t.ksm_candidate_frames += ksm_mappings;
+            if (zero && ksm.use_zero_pages) {
+                t.ksm_estimated_zero += ksm_mappings;
+            } else {
+                const uint64_t shared = (ksm_mappings + mps - 1) / mps;
+                t.ksm_estimated_shared += shared;
+                t.ksm_estimated_sharing += ksm_mappings - shared;
+            }
+        }
+
+        const uint64_t g = a + f;
+        if (!zero && g > 0) {
+            // Within the guest: g - 1 of its frames go. Anonymous ones merge among themselves,
+            // file ones among themselves, and one anon/file pair joins the two sets.
+            if (a >= 1) t.cell[kWithin][kAnonAnon] += a - 1;
+            if (f >= 1) t.cell[kWithin][kFileFile] += f - 1;
+            if (a >= 1 && f >= 1) t.cell[kWithin][kAnonFile] += 1;
+            if (am >= 2) t.ksm_now[kWithin] += am - 1;
+            // The last one goes too if the content exists outside the guest: the host first.
+            const bool in_host = host_anon || host_file, in_other = other_anon || other_file;
+            if (in_host || in_other) {
+                const int row = in_host ? kWithHost : kWithOther;
+                if (in_host && host_hashes) host_hashes->push_back(frames[i].hash);  // ascending: frames are sorted
+                if (in_host && guest_pfns)
+                    for (std::size_t k = i; k < j; ++k)
+                        if (frames[k].owners & kG) guest_pfns->push_back(frames[k].pfn);
+                const bool out_anon = in_host ? host_anon : other_anon;
+                const bool out_file = in_host ? host_file : other_file;
+                const bool out_mg = in_host ? host_anon_mg : other_anon_mg;
+                if (a >= 1 && out_anon) {
+                    ++t.cell[row][kAnonAnon];
+                    if (am >= 1 && out_mg) ++t.ksm_now[row];
+                } else if (f >= 1 && out_file) {
+                    ++t.cell[row][kFileFile];
+                } else {
+                    ++t.cell[row][kAnonFile];
+                }
+            }
+            for (std::size_t k = i; k < j; ++k) {
+                const PageRef& p = frames[k];
+                if (p.kzero || p.owners != kG) continue;
+                if (k != keep || in_host || in_other) ++t.part_dup[p.part];
+            }
+        }
+        i = j;
+    }
+    if (guest_pfns) std::sort(guest_pfns->begin(), guest_pfns->end());
+    return t;
+}
+
+}  // namespace ht

@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: MIT
+#include "core/memscan/dedup_scan.h"
+
+#include "core/base/clock.h"
+#include "core/memscan/memusage.h"
+#include "core/host/proc.h"
+#include "core/memscan/sigbus_guard.h"
+#include "core/base/text.h"
+
+#include <algorithm>
+#include <dirent.h>
+#include <fcntl.h>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+namespace ht {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+bool is_shmem_path(const std::string& p) {
+    return p.rfind("/dev/shm/", 0) == 0 || p.rfind("/memfd:", 0) == 0 || p.rfind("/SYSV", 0) == 0 ||
+           p.rfind("/dev/zero", 0) == 0;
+}
+
+bool is_qemu(pid_t pid) {
+    std::error_code ec;
+    auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec).filename().string();
+    return exe.rfind("qemu-system", 0) == 0 || exe.rfind("qemu-kvm", 0) == 0;
+}
+
+struct FileKey {
+    dev_t dev;
+    ino_t ino;
+    bool operator<(const FileKey& o) const { return dev != o.dev ? dev < o.dev : ino < o.ino; }
+};
+
+// The index is reserved from what processes report resident; if they grew meanwhile it grows by
+// 1/16 at a time, not by doubling, so it stays near 16 bytes per page.
+void push(std::vector<PageRef>& v, const PageRef& r) {
+    if (v.size() == v.capacity()) v.reserve(v.capacity() + v.capacity() / 16 + 4096);
+    v.push_back(r);
+}
+
+// Visits the resident page-cache pages of one open file, read through a shared read-only mapping
+// in 4 MiB windows (our RSS stays small): fn(hash, pfn). Pages not resident are never touched.
+template <class F>
+void visit_cached_pages(int fd, uint64_t size, int self_pagemap, F&& fn) {
+    constexpr uint64_t kWindow = 4ull << 20;
+    std::vector<unsigned char> vec(kWindow / kPage);
+    std::vector<uint64_t> pm(kWindow / kPage);
+    std::vector<std::pair<uint64_t, uint64_t>> found;  // (hash, pfn), filled under the guard
+    found.reserve(kWindow / kPage);
+    for (uint64_t off = 0; off < size; off += kWindow) {
+        const uint64_t len = std::min(kWindow, size - off);
+        void* m = mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, off_t(off));
+        if (m == MAP_FAILED) return;
+        madvise(m, len, MADV_RANDOM);  // touching a page must not read ahead
+        const std::size_t n = std::size_t((len + kPage - 1) / kPage);
+        found.clear();
+        struct Window {
+            const char* m;
+            std::size_t n;
+            const unsigned char* vec;
+            int pagemap;
+            uint64_t* pm;
+            std::vector<std::pair<uint64_t, uint64_t>>* found;  // has room for n: no allocation
+        } w{static_cast<const char*>(m), n, vec.data(), self_pagemap, pm.data(), &found};
+        auto read_window = [](void* arg) {
+            auto* w = static_cast<Window*>(arg);
+            bool any = false;
+            volatile char sink = 0;
+            for (std::size_t i = 0; i < w->n; ++i)
+                if (w->vec[i] & 1) {
+                    sink = w->m[i * kPage];  // map it, to learn its frame
+                    any = true;
+                }
+            (void)sink;
+            if (!any || pread(w->pagemap, w->pm, w->n * sizeof(uint64_t),
+                              off_t(reinterpret_cast<uint64_t>(w->m) / kPage * sizeof(uint64_t))) !=
+                            ssize_t(w->n * sizeof(uint64_t)))
+                return;
+            for (std::size_t i = 0; i < w->n; ++i) {
+                if (!(w->vec[i] & 1)) continue;
+                PagemapEntry e = decode_pagemap(w->pm[i]);
+                if (e.present) w->found->emplace_back(page_hash(w->m + i * kPage), e.pfn);
+            }
+        };
+        // truncated under us: nothing from this window (its pages are gone from the file)
+        if (mincore(m, len, vec.data()) != 0 || !run_sigbus_guarded(read_window, &w)) found.clear();
+        munmap(m, len);
+        for (const auto& [h, pfn] : found) fn(h, pfn);
+    }
+}
+
+uint64_t resident_pages(pid_t pid) {
+    auto t = read_text("/proc/" + std::to_string(pid) + "/statm");
+    unsigned long long size = 0, res = 0;
+    if (!t || sscanf(t->c_str(), "%llu %llu", &size, &res) != 2) return 0;
+    return res;
+}
+
+// Resident pages of a file, from mincore over 4 MiB windows (no page is touched).
+uint64_t file_resident_pages(int fd, uint64_t size) {
+    constexpr uint64_t kWindow = 4ull << 20;
+    std::vector<unsigned char> vec(kWindow / kPage);
+    uint64_t n = 0;
+    for (uint64_t off = 0; off < size; off += kWindow) {
+        const uint64_t len = std::min(kWindow, size - off);
+        void* m = mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, off_t(off));
+        if (m == MAP_FAILED) return n;
+        if (mincore(m, len, vec.data()) == 0)
+            for (std::size_t i = 0; i < (len + kPage - 1) / kPage; ++i) n += vec[i] & 1;
+        munmap(m, len);
+    }
+    return n;
+}
+
+}  // namespace
+
+GuestPart classify_mapping(const MapRange& m, bool qemu, bool is_ram, const MapRange* prev) {
+    if (is_ram) return GuestPart::guest_ram;
+    if (m.path == "[stack]") return GuestPart::stack;
+    const bool shared = m.perms.size() > 3 && m.perms[3] == 's';
+    if (m.anonymous()) {
+        if (shared) return GuestPart::shmem;
+        if (qemu && m.perms.size() > 2 && m.perms[2] == 'x') return GuestPart::tcg_cache;
+        if (prev && prev->anonymous() && prev->path.empty() && prev->perms == "---p" && prev->end == m.start &&
+            prev->end - prev->start <= (64u << 10) && m.perms == "rw-p" && m.path.empty())
+            return GuestPart::stack;  // a thread stack above its guard page
+        return GuestPart::anon;
+    }
+    if (is_shmem_path(m.path)) return GuestPart::shmem;
+    return GuestPart::file;
+}
+
+int find_guest_ram(const std::vector<MapRange>& maps, uint64_t ram_bytes) {
+    int best = -1;
+    uint64_t best_size = 0;
+    for (std::size_t i = 0; i < maps.size(); ++i) {
+        const MapRange& m = maps[i];
+        if (!m.anonymous() || m.perms.size() < 4 || m.perms[2] == 'x' || m.perms[3] != 'p' || !m.path.empty()) continue;
+        const uint64_t size = m.end - m.start;
+        if (ram_bytes) {
+            if (size == ram_bytes) return int(i);
+        } else if (size >= (16ull << 20) && size > best_size) {
+            best = int(i);
+            best_size = size;
+        }
+    }
+    return best;
+}
+
+std::vector<uint64_t> parse_mergeable_starts(const std::string& text) {
+    std::vector<uint64_t> out;
+    std::istringstream in(text);
+    std::string line;
+    uint64_t current = 0;
+    while (std::getline(in, line)) {
+        unsigned long long s = 0, e = 0;
+        char dash = 0;
+        if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) &&
+            sscanf(line.c_str(), "%llx%c%llx", &s, &dash, &e) == 3 && dash == '-') {
+            current = s;
+        } else if (line.rfind("VmFlags:", 0) == 0) {
+            std::istringstream f(line.substr(8));
+            std::string flag;
+            while (f >> flag)
+                if (flag == "mg") out.push_back(current);
+        }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
+    IndexStats local;
+    IndexStats& s = st ? *st : local;
+    const uint64_t t0 = mono_ns();
+    std::vector<PageRef> refs;
+    const uint64_t zh = zero_page_hash();
+    const pid_t self = getpid();
+    std::set<FileKey> files;
+    std::vector<std::pair<FileKey, std::string>> openers;  // how to open each file (map_files or fd link)
+
+    auto note_file = [&](const FileKey& k, const std::string& via) {
+        if (files.insert(k).second) openers.push_back({k, via});
+    };
+
+    auto scan_one = [&](pid_t pid, PageOwner owner) {
+        const std::string base = "/proc/" + std::to_string(pid);
+        auto maps_text = read_text(base + "/maps");
+        if (!maps_text || maps_text->empty()) return;  // gone, or a kernel thread
+        std::vector<MapRange> maps = parse_maps(*maps_text);
+        if (owner != PageOwner::host && src.guest_map_filter)
+            for (auto& m : maps)
+                if (!src.guest_map_filter(pid, m)) m.perms = "----";  // not scanned, its file not noted
+        const bool qemu = owner != PageOwner::host && is_qemu(pid);
+        const int ram = qemu ? find_guest_ram(maps, src.guest_ram_bytes) : -1;
+        if (owner == PageOwner::guest && qemu && s.guest_ram.empty())
+            s.guest_ram = ram < 0 ? "not found"
+                                  : hex(maps[std::size_t(ram)].start, false) + "-" + hex(maps[std::size_t(ram)].end, false) + " (" +
+                                        std::to_string((maps[std::size_t(ram)].end - maps[std::size_t(ram)].start) >> 20) +
+                                        " MiB anonymous" + (src.guest_ram_bytes ? ", the guest's RAM size" : ", the largest") + ")";
+        std::vector<uint8_t> part(maps.size()), mergeable(maps.size());
+        std::vector<uint64_t> mg;
+        if (ksm_mergeable(pid))
+            if (auto sm = read_text(base + "/smaps")) mg = parse_mergeable_starts(*sm);
+        for (std::size_t i = 0; i < maps.size(); ++i) {
+            part[i] = uint8_t(classify_mapping(maps[i], qemu, int(i) == ram, i ? &maps[i - 1] : nullptr));
+            mergeable[i] = std::binary_search(mg.begin(), mg.end(), maps[i].start);
+            const MapRange& m = maps[i];
+            if (m.readable() && !m.anonymous() && !m.path.empty() && m.path[0] == '/')
+                note_file({makedev(m.dev_major, m.dev_minor), ino_t(m.inode)},
+                          base + "/map_files/" + hex(m.start, false) + "-" + hex(m.end, false));
+        }
+        const std::size_t before = refs.size();
+        bool ok = visit_process_pages(
+            pid, maps,
+            [&](const PageVisit& v) {
+                PageRef r;
+                r.hash = page_hash(v.data);
+                r.pfn = v.pfn;
+                r.owner = unsigned(owner);
+                r.anon = !v.file_or_shared;  // private anonymous, or a private file page written to (COW)
+                r.zero = r.hash == zh;
+                r.mergeable = mergeable[v.map_index];
+                r.part = owner == PageOwner::guest ? part[v.map_index] : 0;
+                push(refs, r);
+            },
+            &s.unreadable_pages);
+        if (!ok) {
+            ++s.vanished;
+            refs.resize(before);
+            return;
+        }
+        s.pages[unsigned(owner)] += refs.size() - before;
+        ++s.processes[unsigned(owner)];
+        // Files it holds open (a VM's disk image): their page cache is host memory too.
+        if (owner == PageOwner::host || !src.guest_map_filter)
+        if (DIR* d = opendir((base + "/fd").c_str())) {
+            while (dirent* e = readdir(d)) {
+                if (e->d_name[0] == '.') continue;
+                const std::string link = base + "/fd/" + e->d_name;
+                struct stat sb {};
+                if (stat(link.c_str(), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
+                    note_file({sb.st_dev, sb.st_ino}, link);
+            }
+            closedir(d);
+        }
+    };
+
+    auto say = [&](const std::string& m) {
+        if (src.progress) src.progress(m);
+    };
+    // The index is sized once, from the resident pages the processes report (each mapping's page
+    // is one entry, as scanned): growing it by doubling would cost up to twice the memory.
+    std::set<pid_t> skip(src.guest.begin(), src.guest.end());
+    skip.insert(src.other.begin(), src.other.end());
+    skip.insert(self);
+    std::vector<pid_t> host_pids;
+    if (src.host)
+        for (pid_t p : all_pids())
+            if (!skip.count(p)) host_pids.push_back(p);
+    uint64_t expect = 0;
+    for (pid_t p : src.guest) expect += resident_pages(p);
+    for (pid_t p : src.other) expect += resident_pages(p);
+    for (pid_t p : host_pids) expect += resident_pages(p);
+    refs.reserve(std::size_t(expect));
+
+    for (pid_t p : src.guest) scan_one(p, PageOwner::guest);
+    say("guest: " + std::to_string(s.pages[0] * kPage >> 20) + " MiB resident in " + std::to_string(s.processes[0]) +
+        " processes");
+    for (pid_t p : src.other) scan_one(p, PageOwner::other);
+    if (!src.other.empty())
+        say("second guest: " + std::to_string(s.pages[1] * kPage >> 20) + " MiB in " + std::to_string(s.processes[1]) +
+            " processes");
+    if (src.host) {
+        for (pid_t p : host_pids) scan_one(p, PageOwner::host);
+        say("host: " + std::to_string(s.pages[2] * kPage >> 20) + " MiB in " + std::to_string(s.processes[2]) +
+            " processes");
+        int self_pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+        std::vector<std::pair<int, uint64_t>> open_files;  // fd, size
+        uint64_t cached = 0;
+        for (const auto& [key, via] : openers) {
+            std::error_code ec;
+            s.cache_files.push_back({via, std::filesystem::read_symlink(via, ec).string()});
+            int fd = open(via.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
+            if (fd < 0) fd = open(via.c_str(), O_RDONLY | O_CLOEXEC);
+            struct stat sb {};
+            if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0) {
+                if (fd >= 0) close(fd);
+                ++s.files_skipped;
+                continue;
+            }
+            cached += file_resident_pages(fd, uint64_t(sb.st_size));
+            open_files.push_back({fd, uint64_t(sb.st_size)});
+        }
+        if (refs.capacity() < refs.size() + cached) refs.reserve(refs.size() + cached);
+        for (auto [fd, size] : open_files) {
+            visit_cached_pages(fd, size, self_pm, [&](uint64_t hash, uint64_t pfn) {
+                PageRef r;
+                r.hash = hash;
+                r.pfn = pfn;
+                r.owner = unsigned(PageOwner::cache);
+                r.zero = hash == zh;
+                push(refs, r);
+                ++s.pages[3];
+            });
+            close(fd);
+            ++s.files;
+        }
+        if (self_pm >= 0) close(self_pm);
+        say("host page cache: " + std::to_string(s.pages[3] * kPage >> 20) + " MiB resident in " +
+            std::to_string(s.files) + " files");
+    }
+    s.scan_s = double(mono_ns() - t0) / 1e9;
+    return refs;
+}
+
+std::vector<uint64_t> hash_file_blocks(const std::string& dir, uint64_t* nfiles, uint64_t* nbytes) {
+    std::vector<uint64_t> out;
+    std::vector<char> buf(1 << 20);
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(
+             dir, std::filesystem::directory_options::skip_permission_denied, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+        if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
+        int fd = open(it->path().c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
+        if (fd < 0) continue;
+        if (nfiles) ++*nfiles;
+        for (;;) {
+            ssize_t got = read(fd, buf.data(), buf.size());
+            if (got <= 0) break;
+            if (nbytes) *nbytes += uint64_t(got);
+            std::size_t n = std::size_t(got);
+            if (n % kPage) {  // the file's last page: the page cache pads it with zeros
+                std::size_t pad = kPage - n % kPage;
+                std::fill(buf.data() + n, buf.data() + n + pad, 0);
+                n += pad;
+            }
+            for (std::size_t o = 0; o < n; o += kPage) out.push_back(page_hash(buf.data() + o));
+        }
+        close(fd);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+}  // namespace ht
+
+namespace ht {
+
+std::vector<std::pair<std::string, uint64_t>> pages_in_files(const std::vector<std::pair<std::string, std::string>>& files,
+                                                             const std::vector<uint64_t>& sorted_hashes,
+                                                             const std::vector<uint64_t>& skip_pfns) {
+    std::map<std::string, uint64_t> by_name;
+    if (sorted_hashes.empty()) return {};
+    int self_pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    for (const auto& [via, name] : files) {
+        int fd = open(via.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
+        if (fd < 0) fd = open(via.c_str(), O_RDONLY | O_CLOEXEC);
+        struct stat sb {};
+        if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0) {
+            if (fd >= 0) close(fd);
+            continue;
+        }
+        uint64_t n = 0;
+        visit_cached_pages(fd, uint64_t(sb.st_size), self_pm, [&](uint64_t hash, uint64_t pfn) {
+            n += std::binary_search(sorted_hashes.begin(), sorted_hashes.end(), hash) &&
+                 !std::binary_search(skip_pfns.begin(), skip_pfns.end(), pfn);
+        });
+        close(fd);
+        if (n) by_name[name.empty() ? via : name] += n;
+    }
+    if (self_pm >= 0) close(self_pm);
+    std::vector<std::pair<std::string, uint64_t>> out(by_name.begin(), by_name.end());
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    return out;
+}
+
+}  // namespace ht

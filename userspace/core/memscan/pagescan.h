@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+// Resident pages of a process and a hash of each one's content: the raw material of `hypetrace
+// dedup` (issue 4, the paper's Table 1). Sources: /proc/PID/maps (what each range is),
+// /proc/PID/pagemap (present, PFN, exclusive, file or shared-anon), /proc/kpagecount and
+// /proc/kpageflags (how many mappings a frame has, KSM, zero page), and the content itself read
+// with process_vm_readv, hashed with XXH3.
+#pragma once
+#include "core/host/proc.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <type_traits>
+#include <vector>
+
+namespace ht {
+
+// One /proc/PID/pagemap entry (see Documentation/admin-guide/mm/pagemap.rst).
+struct PagemapEntry {
+    bool present = false, swapped = false, file_or_shared = false, exclusive = false;
+    uint64_t pfn = 0;  // 0 without CAP_SYS_ADMIN
+};
+PagemapEntry decode_pagemap(uint64_t raw);
+
+// /proc/kpageflags bits hypetrace uses.
+inline constexpr uint64_t kKpfAnon = 1ull << 12;
+inline constexpr uint64_t kKpfKsm = 1ull << 21;
+inline constexpr uint64_t kKpfThp = 1ull << 22;
+inline constexpr uint64_t kKpfZeroPage = 1ull << 24;
+
+// One resident page of a process.
+struct ScannedPage {
+    uint64_t hash = 0;       // XXH3-64 of the 4 KiB content
+    uint64_t pfn = 0;
+    uint32_t map_index = 0;  // into ProcessScan::maps
+    bool anon = false;       // anonymous memory (private or shared), else file-backed
+    bool zero = false;       // all zero bytes (or the kernel's zero page)
+    bool ksm = false;        // a KSM-merged frame
+    uint32_t mapcount = 0;   // from kpagecount (0 if unreadable)
+};
+
+struct ProcessScan {
+    pid_t pid = 0;
+    std::vector<MapRange> maps;
+    std::vector<ScannedPage> pages;
+    uint64_t unreadable_pages = 0;  // present but process_vm_readv failed (e.g. VM_IO ranges)
+};
+
+// Scans every readable mapping of `pid`. Needs root for PFNs, kpageflags and kpagecount;
+// nullopt if the process is gone. Reads kpageflags/kpagecount once per page: for tests and small
+// processes; `visit_process_pages` is the fast path.
+std::optional<ProcessScan> scan_process(pid_t pid);
+
+// One resident page as the fast path sees it: content and pagemap only (no kpageflags).
+struct PageVisit {
+    uint64_t addr = 0;
+    uint64_t pfn = 0;
+    uint32_t map_index = 0;
+    bool file_or_shared = false;  // pagemap bit 61: a file page or shared anonymous memory
+    const void* data = nullptr;   // 4 KiB, valid during the call
+};
+
+// Reads every resident page of every readable mapping in `maps` (parsed from the process's
+// /proc/PID/maps) with process_vm_readv, 256 pages per call, and calls `visit` for each. Returns
+// false if the process is gone; `unreadable` counts present pages whose content could not be read.
+template <class F>
+bool visit_process_pages(pid_t pid, const std::vector<MapRange>& maps, F&& visit, uint64_t* unreadable);
+bool visit_process_pages_impl(pid_t pid, const std::vector<MapRange>& maps,
+                              void (*fn)(void*, const PageVisit&), void* ctx, uint64_t* unreadable);
+template <class F>
+bool visit_process_pages(pid_t pid, const std::vector<MapRange>& maps, F&& visit, uint64_t* unreadable) {
+    return visit_process_pages_impl(
+        pid, maps, [](void* c, const PageVisit& v) { (*static_cast<std::remove_reference_t<F>*>(c))(v); }, &visit,
+        unreadable);
+}
+
+// XXH3-64 of one page, and whether it is all zeros.
+uint64_t page_hash(const void* page);
+bool page_is_zero(const void* page);
+
+}  // namespace ht

@@ -1,0 +1,590 @@
+// SPDX-License-Identifier: MIT
+#include "core/tracing/bpf_tracer.h"
+
+#include "core/base/error.h"
+#include "core/tracing/pending_ledger.h"
+#include "core/base/text.h"
+#include "hypetrace.h"
+#include "trace.skel.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <tuple>
+#include <map>
+#include <sstream>
+#include <string>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static_assert(HT_CNT_FAULT_USER == int(ht::CounterKind::fault_user));
+static_assert(HT_CNT_KVM_EXIT == int(ht::CounterKind::kvm_exit));
+static_assert(HT_CNT_KVM_RUN_LOG2 == int(ht::CounterKind::kvm_run_log2));
+static_assert(HT_EV_RENAME == int(ht::EventType::rename));
+static_assert(HT_EV_KSM_SCAN == int(ht::EventType::ksm_scan));
+static_assert(HT_EV_PHASE == int(ht::EventType::phase));
+static_assert(HT_CNT_KSM_MERGE == int(ht::CounterKind::ksm_merge));
+static_assert(HT_CNT_KVM_RUN_ENTRY_NS == int(ht::CounterKind::kvm_run_entry_ns));
+
+namespace ht {
+namespace {
+
+constexpr const char* kTracefs = "/sys/kernel/tracing";
+
+bool verbose_libbpf = false;
+std::string libbpf_log;  // the last messages, for error reports
+
+int on_libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+    char buf[1024];
+    vsnprintf(buf, sizeof buf, fmt, args);
+    if (verbose_libbpf) fputs(buf, stderr);
+    if (level != LIBBPF_DEBUG) {
+        libbpf_log += buf;
+        if (libbpf_log.size() > 8192) libbpf_log.erase(0, libbpf_log.size() - 8192);
+    }
+    return 0;
+}
+
+bool exists(const std::string& path) {
+    struct stat st {};
+    return stat(path.c_str(), &st) == 0;
+}
+
+std::string last_log_line() { return last_line(libbpf_log); }
+
+// From libbpf's log of a failed load: the program that failed ("prog 'NAME': failed to load") and
+// the verifier's reason (the last line of its load log before the statistics).
+void parse_load_failure(const std::string& log, std::string* prog, std::string* why) {
+    std::istringstream in(log);
+    std::string line, last_verifier;
+    bool in_log = false;
+    while (std::getline(in, line)) {
+        if (line.find("-- BEGIN PROG LOAD LOG --") != std::string::npos) {
+            in_log = true;
+            last_verifier.clear();
+            continue;
+        }
+        if (line.find("-- END PROG LOAD LOG --") != std::string::npos) {
+            in_log = false;
+            if (!last_verifier.empty()) *why = last_verifier;
+            continue;
+        }
+        if (in_log) {
+            if (line.rfind("processed ", 0) != 0 && line.rfind("verification time", 0) != 0 &&
+                line.rfind("stack depth", 0) != 0 && line.find_first_not_of(" ") != std::string::npos)
+                last_verifier = line;
+            continue;
+        }
+        const auto p = line.find("prog '"), q = line.find("': failed to load");
+        if (p != std::string::npos && q != std::string::npos && q > p + 6) *prog = line.substr(p + 6, q - p - 6);
+    }
+}
+
+}  // namespace
+
+struct Tracer::Impl {
+    trace_bpf* skel = nullptr;
+    ring_buffer* rb = nullptr;
+    std::vector<bpf_link*> links;
+    std::vector<ProcEvent> pending;
+    std::vector<KsmScan> ksm_scans;
+    std::vector<KsmScan> ksm_taken;  // scans take_ksm_scans() handed out this run, for the sink
+    std::vector<CounterSample> drained;  // counters drain_counters() handed out this run, for the sink
+    PendingLedger ledger;                 // what drains reported of the per-CPU pending counts
+    bool mounted_tracefs = false;
+
+    ~Impl() {
+        if (rb) ring_buffer__free(rb);
+        for (auto* l : links) bpf_link__destroy(l);
+        if (skel) trace_bpf__destroy(skel);
+        if (mounted_tracefs) umount2(kTracefs, MNT_DETACH);
+    }
+};
+
+namespace {
+
+// One raw tracepoint with its tp_btf and raw_tp twins.
+struct Twin {
+    const char* category;
+    const char* name;
+    bpf_program* btf_prog;
+    bpf_program* raw_prog;
+};
+
+std::vector<Twin> twins(trace_bpf* s) {
+    auto& p = s->progs;
+    return {
+        {"sched", "sched_process_exec", p.sched_process_exec_btf, p.sched_process_exec_raw},
+        {"sched", "sched_process_fork", p.sched_process_fork_btf, p.sched_process_fork_raw},
+        {"sched", "sched_process_exit", p.sched_process_exit_btf, p.sched_process_exit_raw},
+        {"task", "task_rename", p.task_rename_btf, p.task_rename_raw},
+        {"exceptions", "page_fault_user", p.page_fault_user_btf, p.page_fault_user_raw},
+        {"exceptions", "page_fault_kernel", p.page_fault_kernel_btf, p.page_fault_kernel_raw},
+        {"kvm", "kvm_fpu", p.kvm_fpu_btf, p.kvm_fpu_raw},
+        {"raw_syscalls", "sys_enter", p.sys_enter_btf, p.sys_enter_raw},
+        {"kvm", "kvm_userspace_exit", p.kvm_userspace_exit_btf, p.kvm_userspace_exit_raw},
+        {"kvm", "kvm_pio", p.kvm_pio_btf, p.kvm_pio_raw},
+        {"kvm", "kvm_mmio", p.kvm_mmio_btf, p.kvm_mmio_raw},
+        {"ksm", "ksm_merge_one_page", p.ksm_merge_one_page_btf, p.ksm_merge_one_page_raw},
+        {"ksm", "ksm_merge_with_ksm_page", p.ksm_merge_with_ksm_page_btf, p.ksm_merge_with_ksm_page_raw},
+        {"ksm", "ksm_stop_scan", p.ksm_stop_scan_btf, p.ksm_stop_scan_raw},
+    };
+}
+
+struct Classic {
+    const char* category;
+    const char* name;
+    bpf_program* prog;
+};
+
+std::vector<Classic> classics(trace_bpf* s) {
+    return {{"kvm", "kvm_exit", s->progs.ht_kvm_exit}, {"kvm", "kvm_entry", s->progs.ht_kvm_entry}};
+}
+
+int handle_event(void* ctx, void* data, size_t size) {
+    auto* impl = static_cast<Tracer::Impl*>(ctx);
+    if (size < sizeof(ht_event)) return 0;
+    const auto* e = static_cast<const ht_event*>(data);
+    if (e->type == HT_EV_KSM_SCAN) {
+        impl->ksm_scans.push_back({e->ts_ns, e->pid, e->tgid, e->ppid, e->aux});
+        return 0;
+    }
+    ProcEvent ev;
+    ev.type = EventType(e->type);
+    ev.ts_ns = e->ts_ns;
+    ev.guest = e->guest;
+    ev.pid = e->pid;
+    ev.tgid = e->tgid;
+    ev.ppid = e->ppid;
+    ev.aux = e->aux;
+    ev.comm.assign(e->comm, strnlen(e->comm, sizeof e->comm));
+    ev.path.assign(e->path, strnlen(e->path, sizeof e->path));
+    impl->pending.push_back(std::move(ev));
+    return 0;
+}
+
+// Every key of a map, walked with get_next_key (works on any kernel, unlike batch ops).
+template <typename Key>
+std::vector<Key> map_keys(int fd) {
+    Key key{}, next{};
+    std::vector<Key> keys;
+    Key* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        keys.push_back(next);
+        key = next;
+        prev = &key;
+    }
+    return keys;
+}
+
+template <typename Key>
+void clear_map(int fd) {
+    for (auto& k : map_keys<Key>(fd)) bpf_map_delete_elem(fd, &k);
+}
+
+}  // namespace
+
+Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<Impl>()) {
+    if (geteuid() != 0)
+        throw UserError("hypetrace must run as root: it loads BPF programs and starts guests (try: sudo " +
+                        std::string("build/hypetrace ...)"));
+    if (!exists("/sys/kernel/btf/vmlinux"))
+        throw UserError("this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): hypetrace's CO-RE programs "
+                        "need a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+    if (!exists(std::string(kTracefs) + "/events")) {
+        if (mount("nodev", kTracefs, "tracefs", 0, nullptr) != 0)
+            throw UserError(errno_text("tracefs is not mounted and mounting it on /sys/kernel/tracing failed", errno) +
+                            " (mount it with: mount -t tracefs nodev /sys/kernel/tracing)");
+        impl_->mounted_tracefs = true;
+    }
+    verbose_libbpf = opts.verbose;
+    libbpf_set_print(on_libbpf_print);
+
+    // A tracepoint's BTF (btf_trace_<name>) is in vmlinux, or, for a module's tracepoints (kvm:*
+    // where kvm is a module, as on stock distribution kernels), in /sys/kernel/btf/<module>, split
+    // on vmlinux's. libbpf finds either when it attaches tp_btf; the choice here must too.
+    btf* vmlinux_btf = btf__load_vmlinux_btf();
+    if (libbpf_get_error(vmlinux_btf)) vmlinux_btf = nullptr;
+    std::map<std::string, btf*> module_btf;  // freed before vmlinux_btf, their base
+    auto free_btfs = [&] {
+        for (auto& [name, b] : module_btf) btf__free(b);
+        module_btf.clear();
+        btf__free(vmlinux_btf);
+        vmlinux_btf = nullptr;
+    };
+    auto has_btf_type = [&](const std::string& category, const std::string& tp) {
+        const std::string type = "btf_trace_" + tp;
+        if (!vmlinux_btf) return false;
+        if (btf__find_by_name_kind(vmlinux_btf, type.c_str(), BTF_KIND_TYPEDEF) >= 0) return true;
+        // the module named like the event's category (kvm:* in kvm); only a loaded module has BTF
+        if (!exists("/sys/kernel/btf/" + category)) return false;
+        auto it = module_btf.find(category);
+        if (it == module_btf.end()) {
+            btf* b = btf__load_module_btf(category.c_str(), vmlinux_btf);
+            it = module_btf.emplace(category, libbpf_get_error(b) ? nullptr : b).first;
+        }
+        return it->second && btf__find_by_name_kind(it->second, type.c_str(), BTF_KIND_TYPEDEF) >= 0;
+    };
+
+    // Open, choose twins, load. A program the kernel refuses costs only its own source: the
+    // failing program is named in libbpf's log; a tp_btf twin is retried as raw_tp (e.g. 6.1's
+    // verifier refuses tp_btf access to kvm_pio's `void *data`), a raw_tp twin or a classic
+    // tracepoint program is left out with the verifier's reason (e.g. a CO-RE relocation that
+    // cannot resolve on this kernel). Every source not refused keeps its choice.
+    enum class Force { none, raw, off };
+    std::map<std::string, std::pair<Force, std::string>> forced;  // source -> what, why
+    const std::size_t max_attempts = 40;  // each retry settles one program: far more than there are
+    for (std::size_t attempt = 0;; ++attempt) {
+        impl_->skel = trace_bpf__open();
+        if (!impl_->skel) throw UserError(errno_text("cannot open hypetrace's BPF object", errno));
+        auto* ro = impl_->skel->rodata;
+        ro->bucket_ns = opts_.bucket_ns;
+        ro->ioctl_nr = SYS_ioctl;
+        ro->kvm_run_cmd = 0xAE80;
+        ro->attach_only = opts_.attach_only;
+        sources_.clear();
+        std::map<std::string, std::pair<std::string, Force>> prog_source;  // program -> source, on failure
+        for (const auto& t : twins(impl_->skel)) {
+            std::string path = std::string(kTracefs) + "/events/" + t.category + "/" + t.name;
+            SourceStatus st{std::string(t.category) + ":" + t.name, "-", false, ""};
+            const auto f = forced.count(st.name) ? forced[st.name] : std::pair<Force, std::string>{Force::none, ""};
+            prog_source[bpf_program__name(t.btf_prog)] = {st.name, Force::raw};
+            prog_source[bpf_program__name(t.raw_prog)] = {st.name, Force::off};
+            if (!exists(path) || (!opts_.kvm_entry_split && std::string(t.name) == "kvm_fpu") || f.first == Force::off) {
+                bpf_program__set_autoload(t.btf_prog, false);
+                bpf_program__set_autoload(t.raw_prog, false);
+                st.note = f.first == Force::off ? f.second
+                          : exists(path)        ? "not asked for (it splits KVM_RUN's entry work from the rest)"
+                                                : "tracepoint not in this kernel";
+            } else if (!opts_.raw_tp_only && f.first == Force::none && has_btf_type(t.category, t.name)) {
+                bpf_program__set_autoload(t.raw_prog, false);
+                st.attach = "tp_btf";
+            } else {
+                bpf_program__set_autoload(t.btf_prog, false);
+                st.attach = "raw_tp";
+                st.note = f.second;
+            }
+            sources_.push_back(st);
+        }
+        for (const auto& c : classics(impl_->skel)) {
+            std::string path = std::string(kTracefs) + "/events/" + c.category + "/" + c.name;
+            SourceStatus st{std::string(c.category) + ":" + c.name, "tp", false, ""};
+            prog_source[bpf_program__name(c.prog)] = {st.name, Force::off};
+            if (!exists(path) || (forced.count(st.name) && forced[st.name].first == Force::off)) {
+                bpf_program__set_autoload(c.prog, false);
+                st.attach = "-";
+                st.note = exists(path) ? forced[st.name].second : "tracepoint not in this kernel";
+            }
+            sources_.push_back(st);
+        }
+        libbpf_log.clear();
+        int err = trace_bpf__load(impl_->skel);
+        if (err == 0) break;
+        trace_bpf__destroy(impl_->skel);
+        impl_->skel = nullptr;
+        std::string prog, why;
+        parse_load_failure(libbpf_log, &prog, &why);
+        auto ps = prog_source.find(prog);
+        const bool essential = ps != prog_source.end() && ps->second.second == Force::off &&
+                               (ps->second.first == "sched:sched_process_fork" ||
+                                ps->second.first == "sched:sched_process_exec");
+        if (ps == prog_source.end() || essential || attempt + 1 >= max_attempts) {
+            free_btfs();
+            throw UserError("cannot load hypetrace's BPF programs: " + std::string(strerror(-err)) + ": " +
+                            (why.empty() ? last_log_line() : (prog.empty() ? "" : prog + ": ") + why) +
+                            " (run with --verbose for libbpf's log)");
+        }
+        const auto& [source, force] = ps->second;
+        forced[source] = {force, force == Force::raw ? "tp_btf refused by this kernel (" + why + "): raw_tp"
+                                                     : "not loaded: the kernel refused it (" + why + ")"};
+    }
+    free_btfs();
+
+    // Attach one by one, so that a source that cannot attach is reported, not fatal.
+    std::size_t i = 0;
+    auto attach = [&](bpf_program* prog, SourceStatus& st) {
+        bpf_link* link = bpf_program__attach(prog);
+        if (!link) {
+            st.attach = "-";
+            st.note = errno_text("attach failed", errno);
+            return;
+        }
+        impl_->links.push_back(link);
+        st.attached = true;
+    };
+    for (const auto& t : twins(impl_->skel)) {
+        SourceStatus& st = sources_[i++];
+        if (st.attach == "tp_btf") attach(t.btf_prog, st);
+        else if (st.attach == "raw_tp") attach(t.raw_prog, st);
+    }
+    for (const auto& c : classics(impl_->skel)) {
+        SourceStatus& st = sources_[i++];
+        if (st.attach == "tp") attach(c.prog, st);
+    }
+    for (const auto& st : sources_)
+        if ((st.name == "sched:sched_process_fork" || st.name == "sched:sched_process_exec") && !st.attached)
+            throw UserError("cannot trace " + st.name + " (" + st.note + "): hypetrace needs it to follow guests");
+
+    impl_->rb = ring_buffer__new(bpf_map__fd(impl_->skel->maps.events), handle_event, impl_.get(), nullptr);
+    if (!impl_->rb) throw UserError(errno_text("cannot create the BPF ring buffer", errno));
+}
+
+Tracer::~Tracer() = default;
+
+void Tracer::begin_run(uint64_t origin_ns) {
+    auto* s = impl_->skel;
+    s->bss->spawner_tgid = 0;
+    clear_map<uint32_t>(bpf_map__fd(s->maps.tracked));
+    std::memset(s->bss->first_run_seen, 0, sizeof s->bss->first_run_seen);
+    // kvm_run_start is task storage: entries of earlier runs are told apart by their origin
+    {  // this run's guest ids may name other processes than the last run's; nothing pending
+        std::vector<ht_cpu_state> zeros(std::size_t(std::max(1, libbpf_num_possible_cpus())));
+        uint32_t zero = 0;
+        bpf_map_update_elem(bpf_map__fd(s->maps.cpu_state), &zero, zeros.data(), BPF_ANY);
+    }
+    // kvm_exit_start too is task storage, told apart by origin
+    std::memset(s->bss->guest_phase, 0, sizeof s->bss->guest_phase);
+    clear_map<ht_counter_key>(bpf_map__fd(s->maps.counters));
+    clear_map<ht_counter_key>(bpf_map__fd(s->maps.run_exits));
+    impl_->ledger.clear();
+    ring_buffer__consume(impl_->rb);
+    impl_->pending.clear();
+    impl_->ksm_scans.clear();
+    impl_->ksm_taken.clear();
+    impl_->drained.clear();
+    s->bss->lost_counts = 0;
+    s->bss->lost_events = 0;
+    s->bss->lost_tracked = 0;
+    origin_ns_ = origin_ns;
+    s->bss->origin_ns = origin_ns;
+}
+
+void Tracer::arm_spawner(uint32_t guest) {
+    impl_->skel->bss->spawner_guest = guest;
+    __atomic_store_n(&impl_->skel->bss->spawner_tgid, uint32_t(getpid()), __ATOMIC_SEQ_CST);
+}
+
+void Tracer::disarm_spawner() { __atomic_store_n(&impl_->skel->bss->spawner_tgid, 0u, __ATOMIC_SEQ_CST); }
+
+void Tracer::set_phase_port(uint16_t port) { impl_->skel->bss->phase_port = port; }
+
+int Tracer::run_state_map_fd() const { return bpf_map__fd(impl_->skel->maps.kvm_run_start); }
+
+void Tracer::note_exits_handled(bool on) { impl_->skel->bss->note_io = on ? 1 : 0; }
+
+void Tracer::track(pid_t tgid, uint32_t guest) {
+    uint32_t key = uint32_t(tgid);
+    bpf_map_update_elem(bpf_map__fd(impl_->skel->maps.tracked), &key, &guest, BPF_ANY);
+}
+
+int Tracer::events_fd() const { return ring_buffer__epoll_fd(impl_->rb); }
+
+void Tracer::poll_events(int timeout_ms) {
+    if (timeout_ms > 0) ring_buffer__poll(impl_->rb, timeout_ms);
+    else ring_buffer__consume(impl_->rb);
+}
+
+std::vector<KsmScan> Tracer::take_ksm_scans() {
+    std::vector<KsmScan> out;
+    out.swap(impl_->ksm_scans);
+    if (sink_) impl_->ksm_taken.insert(impl_->ksm_taken.end(), out.begin(), out.end());
+    return out;
+}
+
+std::vector<CounterSample> Tracer::drain_counters() {
+    std::vector<CounterSample> out = take_counters(false);
+    if (sink_) impl_->drained.insert(impl_->drained.end(), out.begin(), out.end());
+    return out;
+}
+
+namespace {
+
+std::array<uint64_t, 3> key_words(const ht_counter_key& k) {
+    static_assert(sizeof(ht_counter_key) == 3 * sizeof(uint64_t));
+    std::array<uint64_t, 3> w;
+    std::memcpy(w.data(), &k, sizeof k);
+    return w;
+}
+
+ht_counter_key key_of(const std::array<uint64_t, 3>& w) {
+    ht_counter_key k;
+    std::memcpy(&k, w.data(), sizeof k);
+    return k;
+}
+
+// Every CPU's pending slots (struct ht_cpu_state), in PendingLedger's order: cpu * slots + slot.
+std::vector<PendingSlot> read_pending(int fd, std::size_t cpus) {
+    std::vector<ht_cpu_state> st(cpus);
+    std::vector<PendingSlot> out(cpus * HT_PENDING_SLOTS);
+    uint32_t zero = 0;
+    if (bpf_map_lookup_elem(fd, &zero, st.data()) != 0) return out;
+    for (std::size_t c = 0; c < cpus; ++c)
+        for (int slot = 0; slot < HT_PENDING_SLOTS; ++slot) {
+            const ht_pending& p = st[c].pending[slot];
+            PendingSlot& o = out[c * HT_PENDING_SLOTS + std::size_t(slot)];
+            o.key = key_words(p.key);
+            o.count = p.count;
+            o.ns = p.ns;
+            o.min_ns = p.min_ns;
+            o.max_ns = p.max_ns;
+            o.seq = p.seq;
+        }
+    return out;
+}
+
+int map_of_slot(std::size_t i) { return int(i % HT_PENDING_SLOTS) == HT_PENDING_RUN_EXITS ? 1 : 0; }
+
+}  // namespace
+
+std::vector<CounterSample> Tracer::take_counters(bool final) {
+    auto* s = impl_->skel;
+    std::vector<CounterSample> out;
+    // 1. The hash maps, each entry read and deleted at once.
+    std::vector<std::pair<ht_counter_key, uint64_t>> counted;
+    int fd = bpf_map__fd(s->maps.counters);
+    std::vector<ht_counter_key> keys(8192);
+    std::vector<uint64_t> vals(keys.size());
+    uint64_t batch = 0;
+    bool first = true, batched = true;
+    for (;;) {
+        uint32_t n = uint32_t(keys.size());
+        LIBBPF_OPTS(bpf_map_batch_opts, bopts);
+        int err = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &batch, &batch, keys.data(), vals.data(),
+                                                  &n, &bopts);
+        for (uint32_t j = 0; j < n; ++j) counted.push_back({keys[j], vals[j]});
+        first = false;
+        if (err == 0) continue;
+        if (err == -ENOENT) break;
+        if (err == -ENOSPC && n == 0) {  // one hash bucket holds more than the buffer
+            keys.resize(keys.size() * 2);
+            vals.resize(keys.size());
+            continue;
+        }
+        batched = false;  // batch ops unsupported: fall back to iterate + delete
+        break;
+    }
+    if (!batched) {
+        for (auto& k : map_keys<ht_counter_key>(fd)) {
+            uint64_t v = 0;
+            if (bpf_map_lookup_and_delete_elem(fd, &k, &v) == 0 ||
+                (bpf_map_lookup_elem(fd, &k, &v) == 0 && bpf_map_delete_elem(fd, &k) == 0))
+                counted.push_back({k, v});
+        }
+    }
+    std::vector<std::pair<ht_counter_key, ht_run_value>> runs;
+    const int rfd = bpf_map__fd(s->maps.run_exits);
+    for (auto& k : map_keys<ht_counter_key>(rfd)) {
+        ht_run_value v{};
+        if (bpf_map_lookup_and_delete_elem(rfd, &k, &v) != 0 &&
+            (bpf_map_lookup_elem(rfd, &k, &v) != 0 || bpf_map_delete_elem(rfd, &k) != 0))
+            continue;
+        runs.push_back({k, v});
+    }
+    // 2. Counts still pending on each CPU, read twice, never written while the programs run
+    // (core/pending_ledger.h): each run of counts' growth since the last drain; what was reported
+    // of a run that has since moved to its map comes off that map's value.
+    const int cfd = bpf_map__fd(s->maps.cpu_state);
+    const std::size_t cpus = std::size_t(std::max(1, libbpf_num_possible_cpus()));
+    const std::vector<PendingSlot> a = read_pending(cfd, cpus), b = read_pending(cfd, cpus);
+    const std::vector<PendingSlot> growth = impl_->ledger.advance(a, b, map_of_slot);
+    for (auto& [k, v] : counted) {
+        const uint64_t left = impl_->ledger.settle(0, key_words(k), v);
+        if (left) out.push_back({k.guest, k.bucket, CounterKind(k.kind), k.sub, left, k.phase});
+    }
+    for (auto& [k, v] : runs) {
+        uint64_t ns = v.ns;
+        v.count = impl_->ledger.settle(1, key_words(k), v.count, &ns);
+        v.ns = ns;
+    }
+    for (std::size_t i = 0; i < growth.size(); ++i) {
+        const PendingSlot& g = growth[i];
+        if (!g.count) continue;
+        const ht_counter_key k = key_of(g.key);
+        if (map_of_slot(i) == 1) {
+            runs.push_back({k, ht_run_value{g.count, g.ns, g.min_ns, g.max_ns}});
+            continue;
+        }
+        CounterSample add{k.guest, k.bucket, CounterKind(k.kind), k.sub, g.count, k.phase};
+        auto same = std::find_if(out.begin(), out.end(), [&](const CounterSample& o) {
+            return o.guest == add.guest && o.bucket == add.bucket && o.kind == add.kind && o.sub == add.sub &&
+                   o.phase == add.phase;
+        });
+        if (same != out.end()) same->value += g.count;
+        else out.push_back(add);
+    }
+    if (final) {  // the run's guests have stopped: nothing left pending for the next run
+        std::vector<ht_cpu_state> zeros(cpus);
+        uint32_t zero = 0;
+        bpf_map_update_elem(cfd, &zero, zeros.data(), BPF_ANY);
+        impl_->ledger.clear();
+    }
+    // Ends of KVM_RUN (struct ht_run_value): one kernel record per (reason, log2 duration) gives
+    // the exits to userspace by reason, the duration histogram, the time inside and the calls.
+    {
+        std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>, uint64_t> by_reason, by_log2;
+        struct Totals {
+            uint64_t calls = 0, ns = 0, min_ns = 0, max_ns = 0;
+        };
+        std::map<std::tuple<uint32_t, uint32_t, uint32_t>, Totals> totals;
+        for (const auto& [k, v] : runs) {
+            if (!v.count) continue;  // all of it reported while it was pending
+            by_reason[{k.guest, k.bucket, k.phase, k.sub & 0xffffffffu}] += v.count;
+            by_log2[{k.guest, k.bucket, k.phase, k.sub >> 32}] += v.count;
+            auto& t = totals[{k.guest, k.bucket, k.phase}];
+            t.calls += v.count;
+            t.ns += v.ns;
+            keep_min(t.min_ns, v.min_ns);
+            t.max_ns = std::max<uint64_t>(t.max_ns, v.max_ns);
+        }
+        for (const auto& [k, v] : by_reason)
+            out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_user_exit, std::get<3>(k), v, std::get<2>(k)});
+        for (const auto& [k, v] : by_log2)
+            out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run_log2, std::get<3>(k), v, std::get<2>(k)});
+        for (const auto& [k, v] : totals) {
+            out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run, 0, v.calls, std::get<2>(k)});
+            out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run_ns, 0, v.ns, std::get<2>(k)});
+            if (v.min_ns)
+                out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run_min_ns, 0, v.min_ns, std::get<2>(k)});
+            if (v.max_ns)
+                out.push_back({std::get<0>(k), std::get<1>(k), CounterKind::kvm_run_max_ns, 0, v.max_ns, std::get<2>(k)});
+        }
+    }
+    return out;
+}
+
+RunTrace Tracer::end_run() {
+    auto* s = impl_->skel;
+    disarm_spawner();
+    RunTrace rt;
+    ring_buffer__consume(impl_->rb);
+    rt.events = std::move(impl_->pending);
+    impl_->pending.clear();
+    rt.origin_ns = origin_ns_;
+    rt.bucket_ns = opts_.bucket_ns;
+    rt.counters = take_counters(true);
+    rt.lost_counts = s->bss->lost_counts;
+    rt.lost_events = s->bss->lost_events;
+    rt.lost_tracked = s->bss->lost_tracked;
+    clear_map<uint32_t>(bpf_map__fd(s->maps.tracked));
+    if (sink_) {  // the scans not taken yet stay for take_ksm_scans()
+        std::vector<KsmScan> scans = impl_->ksm_taken;
+        scans.insert(scans.end(), impl_->ksm_scans.begin(), impl_->ksm_scans.end());
+        impl_->ksm_taken.clear();
+        RunTrace all = rt;  // with the counters drain_counters() handed out during the run
+        all.counters.insert(all.counters.begin(), impl_->drained.begin(), impl_->drained.end());
+        impl_->drained.clear();
+        sink_->run_ended(all, scans);
+    }
+    return rt;
+}
+
+}  // namespace ht
