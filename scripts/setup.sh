@@ -61,12 +61,19 @@ if [ ! -f "$speedscope_dir/package/dist/release/index.html" ]; then
 fi
 
 echo "setup: building in $root/build"
-if [ ! -f "$root/build/CMakeCache.txt" ]; then
-  cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# Configured again when an earlier configure stopped half-way (a cache but no Makefile).
+if [ ! -f "$root/build/CMakeCache.txt" ] || [ ! -f "$root/build/Makefile" ]; then
+  mkdir -p "$root/build"
+  if ! cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$root/build/configure.log" 2>&1; then
+    grep -E 'Error|error|not found' "$root/build/configure.log" | head -20 >&2 || true
+    echo "setup: cmake could not configure the build (full log: $root/build/configure.log)" >&2
+    exit 1
+  fi
+  rm -f "$root/build/configure.log"
 fi
 log="$root/build/build.log"
 if ! cmake --build "$root/build" -j"$(nproc)" >"$log" 2>&1; then
-  grep -E 'error|Error' "$log" | head -20 >&2
+  grep -E 'error|Error' "$log" | head -20 >&2 || true
   echo "setup: build failed (full log: $log)" >&2
   exit 1
 fi
