@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "drivers/guest.h"
+#include "core/base/setting.h"
 
 #include "core/base/error.h"
 #include "core/base/text.h"
@@ -83,7 +84,7 @@ void ImageSet::require(const std::vector<std::filesystem::path>& files) const {
         std::error_code ec;
         if (!std::filesystem::exists(f, ec))
             throw UserError("guest image missing: " + visible(f.string()) +
-                            " (build the images with: scripts/build-images.sh, or point --images at them)");
+                            " (build the images with: scripts/build-images.sh, or point " + ref(Setting::images) + " at them)");
     }
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "drivers/libvirt/libvirt_driver.h"
+#include "core/base/setting.h"
 
 #include "core/base/error.h"
 #include "core/host/proc.h"
@@ -183,7 +184,7 @@ std::string LibvirtDriver::domain_xml(const GuestSpec& spec, const DeviceSet& d,
 
 void LibvirtDriver::preflight(const GuestSpec& spec) const {
     if (spec.variant != Variant::full)
-        throw UserError("--driver libvirt runs full VMs only (a Debian 12 guest booted to multi-user)");
+        throw UserError(ref(Setting::driver) + " libvirt runs full VMs only (a Debian 12 guest booted to multi-user)");
     spec.images.require({spec.images.kernel(), spec.images.initrd(), spec.images.disk()});
     if (which("qemu-img").empty()) throw UserError("qemu-img not found: install qemu-utils (scripts/setup.sh does)");
     connection();

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "drivers/lxc/lxc_driver.h"
+#include "core/base/setting.h"
 
 #include "core/base/error.h"
 #include "core/host/proc.h"
@@ -240,7 +241,7 @@ std::vector<std::pair<std::string, std::string>> LxcDriver::config(const GuestSp
 }
 
 void LxcDriver::preflight(const GuestSpec& spec) const {
-    if (spec.variant == Variant::firmware) throw UserError("a container has no firmware: --kvm-bios is for VMs only");
+    if (spec.variant == Variant::firmware) throw UserError("a container has no firmware: " + ref(Setting::kvm_bios) + " is for VMs only");
     spec.images.require({spec.images.rootfs() / (spec.variant == Variant::app ? "bin/bash" : "usr/local/sbin/hypetrace-init")});
 }
 

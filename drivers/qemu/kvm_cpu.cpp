@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "drivers/qemu/kvm_cpu.h"
+#include "core/base/setting.h"
 
 #include "core/base/error.h"
 #include "core/host/files.h"
@@ -69,7 +70,7 @@ KvmCpuModel choose_kvm_cpu(const std::function<bool(const KvmCpuModel&, std::str
         refused += (refused.empty() ? "" : "; ") + ("-cpu " + m.qemu_arg() + " refused: " + err);
     }
     throw UserError("QEMU cannot start a machine under KVM with any CPU model (" + refused +
-                    "); run VMs under TCG instead (--accel tcg)");
+                    "); run VMs under TCG instead (" + ref(Setting::accel) + " tcg)");
 }
 
 const KvmCpuModel& kvm_cpu_model() {

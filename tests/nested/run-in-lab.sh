@@ -23,7 +23,7 @@ uptime_s() { cut -d. -f1 /proc/uptime; }
 # rootfs without following symlinks and aborts the start on one.
 img=/var/cache/hypetrace/images
 if [ -L "$img/rootfs" ]; then rm "$img/rootfs" && mkdir "$img/rootfs" && mount --bind /lab/rootfs "$img/rootfs"; fi
-"$root/build/hypetrace" host >"$out/host.txt" 2>&1
+"$root/build/hypetrace" host --attach >"$out/host.txt" 2>&1
 cat "$out/host.txt"
 # the lab kernel's code symbols this boot, for the host's post-mortem of a lab that froze
 grep -E ' [tT] ' /proc/kallsyms >"$out/kallsyms" 2>/dev/null

@@ -103,7 +103,7 @@ void expect_every_perf_reason_seen(const std::map<std::string, PerfRow>& perf, c
 
 TEST(Lab, HostChoosesKvmAndTracesExitsFromTheKvmModule) {
     NEEDS_LAB();
-    auto r = run_hypetrace({"host", "--json"});
+    auto r = run_hypetrace({"host", "--attach", "--json"});  // --attach: load them, not only plan
     ASSERT_EQ(r.code, 0) << r.err;
     auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["accel_auto"], "kvm") << j["accel_reason"];
@@ -114,11 +114,14 @@ TEST(Lab, HostChoosesKvmAndTracesExitsFromTheKvmModule) {
     EXPECT_TRUE(src["kvm:kvm_exit"]["attached"].get<bool>()) << src["kvm:kvm_exit"].dump();
     EXPECT_TRUE(src["kvm:kvm_entry"]["attached"].get<bool>()) << src["kvm:kvm_entry"].dump();
     // kvm is a module here: its tracepoints' BTF is in /sys/kernel/btf/kvm, not vmlinux
-    for (const char* tp : {"kvm:kvm_mmio", "kvm:kvm_userspace_exit"})
+    for (const char* tp : {"kvm:kvm_mmio", "kvm:kvm_userspace_exit"}) {
         EXPECT_EQ(src[tp]["attach"], "tp_btf") << src[tp].dump();
+        EXPECT_EQ(src[tp]["planned"], "tp_btf") << src[tp].dump();  // the probe found it there too
+    }
     // 6.1's verifier refuses tp_btf access to kvm_pio's `const void *data` (later kernels take
     // it): that source alone falls back to raw_tp and says why; the others keep tp_btf
     EXPECT_TRUE(src["kvm:kvm_pio"]["attached"].get<bool>());
+    EXPECT_EQ(src["kvm:kvm_pio"]["planned"], "tp_btf") << src["kvm:kvm_pio"].dump();  // only loading tells
     if (src["kvm:kvm_pio"]["attach"] != "tp_btf") {
         EXPECT_NE(src["kvm:kvm_pio"]["note"].get<std::string>().find("tp_btf refused"), std::string::npos)
             << src["kvm:kvm_pio"].dump();

@@ -22,11 +22,11 @@ int cmd_cleanup(const CleanupArgs& a) {
     LxcDriver lxc;
     CleanupResult r = clean_dead_runs({&lxc}, true);
     if (a.json) {
-        std::cout << dump_json(nlohmann::json{{"undone", r.undone}, {"kept", r.kept}}, 2) << "\n";
+        std::cout << dump_json(worded_json(nlohmann::json{{"undone", r.undone}, {"kept", r.kept}}), 2) << "\n";
         return 0;
     }
-    for (const auto& l : r.undone) std::cout << "undone: " << l << "\n";
-    for (const auto& l : r.kept) std::cout << "kept:   " << l << "\n";
+    for (const auto& l : r.undone) std::cout << "undone: " << worded(l) << "\n";
+    for (const auto& l : r.kept) std::cout << "kept:   " << worded(l) << "\n";
     if (r.undone.empty())
         std::cout << "nothing left by killed runs" << (r.kept.empty() ? "" : " (what is kept belongs to a live run)") << "\n";
     else

@@ -38,7 +38,7 @@ int cmd_dedup(const DedupArgs& a) {
         auto all = list_guests();
         if (all.empty()) std::cout << "no running guests found (libvirt domains, LXC containers, QEMU processes)\n";
         for (const auto& g : all)
-            std::cout << g.name << "\t" << g.kind << "\tpid " << g.main_pid << "\t" << g.how << "\n";
+            std::cout << g.name << "\t" << g.kind << "\tpid " << g.main_pid << "\t" << worded(g.how) << "\n";
         return 0;
     }
     if (modes != 1)
@@ -114,11 +114,10 @@ int cmd_dedup(const DedupArgs& a) {
     }
     if (booted.fleet) booted.fleet->clear();
     if (guard && !guard->restore())
-        std::cerr << "[hypetrace] warning: KSM is not fully restored: " << guard->restore_failures()
-                  << "; the next run that takes KSM retries from its saved settings" << std::endl;
+        warn("KSM is not fully restored: " + guard->restore_failures() +
+             "; the next run that takes KSM retries from its saved settings");
     trace.finish();
-    write_json_if_asked(a.json, to_json(result), a.quiet);  // first: a view that fails must not lose the run
-    std::cout << render_text(result) << std::flush;
+    finish(a.json, to_json(result), render_text(result), a.quiet);
     return 0;
 }
 

@@ -74,10 +74,8 @@ int cmd_devices(const DevicesArgs& a) {
         cfg.techniques.push_back({d.name(), d.name(), drivers.back().get(), Variant::full, NAN, NAN});
     }
     preflight_memory(cfg);
-    if (!a.quiet) {
-        cfg.progress = [](const std::string& line) { std::cerr << "[hypetrace] " << line << std::endl; };
-        if (cfg.accel.notice) std::cerr << "[hypetrace] notice: VM accelerator " << cfg.accel.reason << std::endl;
-    }
+    if (!a.quiet) cfg.progress = progress_printer(false);
+    if (cfg.accel.notice) progress_printer(a.quiet)("notice: VM accelerator " + cfg.accel.reason);
     TracerOptions topts;
     topts.verbose = a.verbose;
     topts.bucket_ns = kDevicesBucketNs;
@@ -90,8 +88,7 @@ int cmd_devices(const DevicesArgs& a) {
     result.memory = run_memory(tracer, ksm, host, cfg);
     trace.finish();
     result.rows = summarize_devices(result.memory, sets);
-    write_json_if_asked(a.json, to_json(result), a.quiet);  // first: a view that fails must not lose the run
-    std::cout << render_text(result) << std::flush;
+    finish(a.json, to_json(result), render_text(result), a.quiet);
     return 0;
 }
 

@@ -66,15 +66,16 @@ int cmd_exitcost(const ExitcostArgs& a) {
     // --attach-only: the programs stay attached (counting nothing) while only the wall time is kept
     ExitcostResult result = run_exitcost(a.attach_only ? nullptr : tracer.get(), host, cfg);
     trace.finish();
-    write_json_if_asked(a.json, to_json(result), a.quiet);  // first: a view that fails must not lose the run
-    if (a.no_trace || a.attach_only) {
-        Summary s = summarize(result.run_wall_s);
-        std::cout << (a.no_trace ? "exitcost without tracing: " : "exitcost with the KVM programs attached, counting nothing: ")
-                  << result.runs << " runs, payload " << fmt("%.4f", s.mean) << " s +- " << fmt("%.4f", s.ci95)
-                  << " (resume to exit)\n";
+    std::string text;
+    if (!a.no_trace && !a.attach_only) {
+        text = render_text(result);
     } else {
-        std::cout << render_text(result) << std::flush;
+        Summary s = summarize(result.run_wall_s);
+        text = std::string(a.no_trace ? "exitcost without tracing: " : "exitcost with the KVM programs attached, counting nothing: ") +
+               std::to_string(result.runs) + " runs, payload " + fmt("%.4f", s.mean) + " s +- " + fmt("%.4f", s.ci95) +
+               " (resume to exit)\n";
     }
+    finish(a.json, to_json(result), text, a.quiet);
     return 0;
 }
 

@@ -75,8 +75,7 @@ int cmd_io(const IoArgs& a) {
     trace.begin(&tracer);
     IoResult result = run_io(tracer, host, cfg);
     trace.finish();
-    write_json_if_asked(a.json, to_json(result), a.quiet);  // first: a view that fails must not lose the run
-    std::cout << render_text(result) << std::flush;
+    finish(a.json, to_json(result), render_text(result), a.quiet);
     return 0;
 }
 

@@ -91,13 +91,11 @@ int cmd_memory(const MemoryArgs& a) {
     if (a.kvm) {
         uint64_t need_mb = uint64_t(cfg.counts.back()) * 1024;
         if (need_mb > host.memory_kb / 1024)
-            std::cerr << "[hypetrace] warning: " << cfg.counts.back() << " VMs of 1 GiB exceed this host's "
-                      << host.memory_kb / 1024 << " MiB if they touch all their RAM" << std::endl;
+            warn(std::to_string(cfg.counts.back()) + " VMs of 1 GiB exceed this host's " +
+                 std::to_string(host.memory_kb / 1024) + " MiB if they touch all their RAM");
     }
-    if (!a.quiet) {
-        cfg.progress = [](const std::string& line) { std::cerr << "[hypetrace] " << line << std::endl; };
-        if (a.kvm && cfg.accel.notice) std::cerr << "[hypetrace] notice: VM accelerator " << cfg.accel.reason << std::endl;
-    }
+    if (!a.quiet) cfg.progress = progress_printer(false);
+    if (a.kvm && cfg.accel.notice) progress_printer(a.quiet)("notice: VM accelerator " + cfg.accel.reason);
 
     TracerOptions topts;
     topts.verbose = a.verbose;
@@ -106,16 +104,14 @@ int cmd_memory(const MemoryArgs& a) {
     TraceSession trace(a.trace, "memory", a.quiet);
     trace.begin(&tracer);
     HostSettingsGuard ksm;
-    if (ksm.recovered() && !a.quiet)
-        std::cerr << "[hypetrace] a previous run died with KSM changed: its saved settings were restored" << std::endl;
+    if (ksm.recovered()) progress_printer(a.quiet)("a previous run died with KSM changed: its saved settings were restored");
     repair_dead_runs(a.quiet, false);  // the rest of what killed runs left (KSM: just above)
     MemoryResult result = run_memory(tracer, ksm, host, cfg);
     trace.finish();
-    write_json_if_asked(a.json, to_json(result), a.quiet);  // first: a view that fails must not lose the run
-    std::cout << render_text(result) << std::flush;
+    finish(a.json, to_json(result), render_text(result), a.quiet);
     if (!a.plot.empty()) {
         write_file_atomic(a.plot, render_svg(result));
-        if (!a.quiet) std::cerr << "[hypetrace] wrote " << a.plot << std::endl;
+        progress_printer(a.quiet)("wrote " + a.plot);
     }
     return 0;
 }

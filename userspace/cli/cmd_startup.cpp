@@ -62,10 +62,8 @@ int cmd_startup(const StartupArgs& a) {
     for (auto& t : cfg.techniques)
         if (t.driver == vm && cfg.accel.accel == Accel::tcg) t.label += " (TCG)";
     preflight_startup(cfg);
-    if (!a.quiet) {
-        cfg.progress = [](const std::string& line) { std::cerr << "[hypetrace] " << line << std::endl; };
-        if (any_vm && cfg.accel.notice) std::cerr << "[hypetrace] notice: VM accelerator " << cfg.accel.reason << std::endl;
-    }
+    if (!a.quiet) cfg.progress = progress_printer(false);
+    if (any_vm && cfg.accel.notice) progress_printer(a.quiet)("notice: VM accelerator " + cfg.accel.reason);
 
     TracerOptions topts;
     topts.verbose = a.verbose;
@@ -75,8 +73,7 @@ int cmd_startup(const StartupArgs& a) {
     trace.begin(&tracer);
     StartupResult result = run_startup(tracer, host, cfg);
     trace.finish();
-    write_json_if_asked(a.json, to_json(result), a.quiet);  // first: a view that fails must not lose the run
-    std::cout << render_text(result) << std::flush;
+    finish(a.json, to_json(result), render_text(result), a.quiet);
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <vector>
 
 namespace ht {
 
@@ -26,5 +27,8 @@ Command add_flamegraph(CLI::App& app);
 Command add_timeline(CLI::App& app);
 Command add_cleanup(CLI::App& app);
 Command add_host(CLI::App& app);
+
+// Every subcommand, added in the order --help lists them (cli/commands.cpp).
+std::vector<Command> add_all_commands(CLI::App& app);
 
 }  // namespace ht

@@ -45,10 +45,7 @@ int main(int argc, char** argv) {
                "Guest images: scripts/build-images.sh (default location " +
                std::string(kDefaultImages) + ", or $HYPETRACE_IMAGE_DIR).");
 
-    // In the order --help lists them.
-    const std::vector<Command> commands{
-        add_startup(app), add_memory(app),     add_devices(app),  add_dedup(app),   add_exitcost(app), add_io(app),
-        add_record(app),  add_flamegraph(app), add_timeline(app), add_cleanup(app), add_host(app)};
+    const std::vector<Command> commands = add_all_commands(app);
 
     // CLI11 reports an unknown subcommand as "a subcommand is required": name it instead.
     std::set<std::string> known;
@@ -83,13 +80,13 @@ int main(int argc, char** argv) {
         // say that, and exit as interrupted.
         if (const int sig = interrupt_signal())
             return interrupted_by(sig);
-        std::cerr << "hypetrace: " << e.what() << std::endl;
+        std::cerr << "hypetrace: " << worded(e.what()) << std::endl;
         return e.exit_code;
     } catch (const Interrupted& i) {
         return interrupted_by(i.signal);
     } catch (const std::exception& e) {
         if (const int sig = interrupt_signal()) return interrupted_by(sig);
-        std::cerr << "hypetrace: internal error: " << e.what() << std::endl;
+        std::cerr << "hypetrace: internal error: " << worded(e.what()) << std::endl;
         return 70;
     }
     return 0;

@@ -21,16 +21,64 @@ std::string default_images() {
     return env && *env ? env : kDefaultImages;
 }
 
+std::string flag_of(Setting s) {
+    switch (s) {
+    case Setting::accel: return "--accel";
+    case Setting::boot_timeout: return "--boot-timeout";
+    case Setting::timeout: return "--timeout";
+    case Setting::settle_timeout: return "--settle-timeout";
+    case Setting::trace: return "--trace";
+    case Setting::ksm: return "--ksm";
+    case Setting::pid: return "--pid";
+    case Setting::vs_guest: return "--vs-guest";
+    case Setting::no_host: return "--no-host";
+    case Setting::image_files: return "--image-files";
+    case Setting::images: return "--images";
+    case Setting::guests: return "--guests";
+    case Setting::verbose: return "--verbose";
+    case Setting::kvm_bios: return "--kvm-bios";
+    case Setting::list: return "--list";
+    case Setting::kvm: return "--kvm";
+    case Setting::lxc: return "--lxc";
+    case Setting::driver: return "--driver";
+    }
+    return "";
+}
+
+std::string worded(std::string_view text) { return replace_settings(text, flag_of); }
+
+nlohmann::json worded_json(const nlohmann::json& j) {
+    if (j.is_string()) return worded(j.get_ref<const std::string&>());
+    if (j.is_object()) {
+        nlohmann::json out = nlohmann::json::object();
+        for (auto it = j.begin(); it != j.end(); ++it) out[it.key()] = worded_json(it.value());
+        return out;
+    }
+    if (j.is_array()) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& v : j) out.push_back(worded_json(v));
+        return out;
+    }
+    return j;
+}
+
 std::function<void(const std::string&)> progress_printer(bool quiet) {
     return [quiet](const std::string& line) {
-        if (!quiet) std::cerr << "[hypetrace] " << line << std::endl;
+        if (!quiet) std::cerr << "[hypetrace] " << worded(line) << std::endl;
     };
 }
 
+void warn(const std::string& line) { std::cerr << "[hypetrace] warning: " << worded(line) << std::endl; }
+
 void write_json_if_asked(const std::string& path, const nlohmann::json& j, bool quiet) {
     if (path.empty()) return;
-    write_file_atomic(path, dump_json(j, 2) + "\n");
+    write_file_atomic(path, dump_json(worded_json(j), 2) + "\n");
     progress_printer(quiet)("wrote " + path);
+}
+
+void finish(const std::string& json_path, const nlohmann::json& j, const std::string& text, bool quiet) {
+    write_json_if_asked(json_path, j, quiet);
+    std::cout << worded(text) << std::flush;
 }
 
 void require_root(const std::string& what) {

@@ -2,6 +2,8 @@
 // What the subcommands share: option helpers and validators, the progress printer, the JSON
 // writer, the root check, and the repair of what killed runs left.
 #pragma once
+#include "core/base/setting.h"
+
 #include <CLI/CLI.hpp>
 
 #include <functional>
@@ -15,11 +17,26 @@ inline constexpr const char* kDefaultImages = "/var/cache/hypetrace/images";
 // $HYPETRACE_IMAGE_DIR if set, else kDefaultImages.
 std::string default_images();
 
+// The flag that sets `s`, as typed ("--boot-timeout"): the one table from what lower layers name
+// (core/base/setting.h) to this CLI's words. tests/cli checks that each flag exists.
+std::string flag_of(Setting s);
+// `text`, or every string in `j`, with each setting a lower layer named worded as its flag. Every
+// line hypetrace prints and every JSON it writes goes through one of these.
+std::string worded(std::string_view text);
+nlohmann::json worded_json(const nlohmann::json& j);
+
 // Progress lines on stderr ("[hypetrace] ..."), or nothing with -q.
 std::function<void(const std::string&)> progress_printer(bool quiet);
 
+// A warning on stderr ("[hypetrace] warning: ..."), quiet or not.
+void warn(const std::string& line);
+
 // Writes a result's JSON to `path` (atomically) if one was asked for, and says so unless quiet.
 void write_json_if_asked(const std::string& path, const nlohmann::json& j, bool quiet);
+
+// How every experiment's command ends: its JSON written if asked (first: a view that fails must
+// not lose the run), then its text report on stdout.
+void finish(const std::string& json_path, const nlohmann::json& j, const std::string& text, bool quiet);
 
 // Throws a UserError unless this process runs as root; `what` is the command as typed after
 // `hypetrace `.

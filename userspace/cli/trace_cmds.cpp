@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "cli/trace_cmds.h"
+#include "cli/options.h"
 
 #include "cli/commands.h"
 #include "core/base/clock.h"
@@ -29,9 +30,7 @@ std::vector<std::string> g_command;
 // The experiments that take --trace.
 const std::set<std::string> kTraceable = {"startup", "memory", "devices", "dedup", "io", "exitcost"};
 
-void say(bool quiet, const std::string& line) {
-    if (!quiet) std::cerr << "[hypetrace] " << line << std::endl;
-}
+void say(bool quiet, const std::string& line) { progress_printer(quiet)(line); }
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/dedup.h"
+#include "core/base/setting.h"
 
 #include "core/base/clock.h"
 #include "core/base/error.h"
@@ -152,13 +153,13 @@ GuestRef resolve_guest(const std::string& what) {
         if (!parsed)
             throw UserError(not_a_pid(what, max));
         const pid_t pid = *parsed;
-        if (!process_alive(pid)) throw UserError("no process " + what + " (--pid): is the guest running?");
+        if (!process_alive(pid)) throw UserError("no process " + what + " (" + ref(Setting::pid) + "): is the guest running?");
         std::string cmd = cmdline_of(pid);
-        if (is_qemu_cmdline(cmd)) return vm_ref(what, "--pid (QEMU)", pid);
+        if (is_qemu_cmdline(cmd)) return vm_ref(what, ref(Setting::pid) + " (QEMU)", pid);
         GuestRef g;
         g.name = what;
         g.kind = "process";
-        g.how = "--pid and its descendants";
+        g.how = ref(Setting::pid) + " and its descendants";
         g.main_pid = pid;
         g.pids = process_tree(pid);
         return g;
@@ -167,7 +168,7 @@ GuestRef resolve_guest(const std::string& what) {
     if (what.empty() || what == "." || what == ".." || what.find('/') != std::string::npos ||
         std::any_of(what.begin(), what.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
         throw UserError("'" + visible(what) + "' is not a guest name: a name has no '/', is not '.' or '..', and has "
-                        "no control characters (hypetrace dedup --list shows the running guests)");
+                        "no control characters (hypetrace dedup " + ref(Setting::list) + " shows the running guests)");
     // A libvirt domain: libvirtd writes the QEMU pid next to the domain's runtime state.
     if (auto t = read_text("/run/libvirt/qemu/" + what + ".pid")) {
         pid_t pid = pid_t(atol(t->c_str()));
@@ -183,7 +184,8 @@ GuestRef resolve_guest(const std::string& what) {
     for (const auto& g : all) names += (names.empty() ? "" : ", ") + g.name;
     throw UserError("no running guest named '" + what + "' (looked for a libvirt domain, an LXC container and a QEMU -name" +
                     (names.empty() ? "; none is running" : "; running: " + names) +
-                    "): give its name or --pid, or let hypetrace boot one with --kvm or --lxc");
+                    "): give its name or " + ref(Setting::pid) + ", or let hypetrace boot one with " + ref(Setting::kvm) +
+                    " or " + ref(Setting::lxc));
 }
 
 DedupResult run_dedup(const DedupConfig& cfg, const HostInfo& host) {
@@ -377,7 +379,7 @@ std::string render_text(const DedupResult& r) {
     o << host_line(r.host) << "\n";
     o << "guest:        " << guest_line(r.guest) << (r.accel.empty() ? "" : ", " + r.accel) << "\n";
     if (r.other) o << "second guest: " << guest_line(*r.other) << "\n";
-    else o << "second guest: none (the 'between the two guests' row is empty; give --vs-guest)\n";
+    else o << "second guest: none (the 'between the two guests' row is empty; give " << ref(Setting::vs_guest) << ")\n";
     std::string ksm_run = r.ksm_at_scan.count("run") ? r.ksm_at_scan.at("run") : "?";
     o << "while scanned: KSM run=" << ksm_run << ", THP " << (r.thp.empty() ? "n/a" : r.thp) << "\n";
     if (!r.stats.guest_ram.empty()) o << "guest RAM mapping: " << r.stats.guest_ram << "\n";
@@ -389,7 +391,7 @@ std::string render_text(const DedupResult& r) {
         o << ", " << s.processes[2] << " host processes " << mb(s.pages[2]) << " MB, host page cache of " << s.files
           << " files " << mb(s.pages[3]) << " MB";
     else
-        o << "; host not scanned (--no-host)";
+        o << "; host not scanned (" << ref(Setting::no_host) << ")";
     o << ") in " << fmt("%.2f", secs)
       << " s (read+hash " << fmt("%.2f", s.scan_s) << ", classify " << fmt("%.2f", s.classify_s) << "): "
       << fmt("%.2f", double(s.bytes()) / 1e9 / std::max(1e-9, secs)) << " GB/s; index "
@@ -469,7 +471,7 @@ std::string render_text(const DedupResult& r) {
               << " MB other (anonymous memory, kernel, caches of other data).";
         else
             o << mb(t.ram_zero) << " MB zero-filled, " << mb(t.ram_other)
-              << " MB other (give --image-files DIR to tell the guest's page cache of those files apart).";
+              << " MB other (give " << ref(Setting::image_files) << " DIR to tell the guest's page cache of those files apart).";
         o << "\nPaper: of 91 MB unique per VM, 23 MB QEMU, 2 MB EPT tables, 66 MB guest RAM (11 anonymous, 55 page cache).\n";
     }
     if (r.ksm_check.done) {

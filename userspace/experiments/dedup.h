@@ -27,7 +27,7 @@ namespace ht {
 struct GuestRef {
     std::string name;  // as asked, or the pid
     std::string kind;  // "vm", "container", "process"
-    std::string how;   // how it was found ("libvirt domain", "LXC container", "QEMU -name", "--pid")
+    std::string how;   // how it was found ("libvirt domain", "LXC container", "QEMU -name", the pid setting)
     pid_t main_pid = 0;
     std::vector<pid_t> pids;  // every process of the guest
     uint64_t ram_bytes = 0;   // VMs, when known

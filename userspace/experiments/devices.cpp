@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/devices.h"
+#include "core/base/setting.h"
 
 #include "core/views/report.h"
 
@@ -127,7 +128,8 @@ std::string render_text(const DevicesResult& r) {
           << f(r.rows.front().qemu_mb.ci95) << " MB, guest RAM " << f(r.rows.front().guest_ram_mb.mean) << " ±"
           << f(r.rows.front().guest_ram_mb.ci95)
           << " MB: device emulation shows in QEMU; guest RAM varies from boot to boot by more than a\n"
-             "  driver's footprint, so its share of a saving needs more --guests to resolve.\n";
+             "  driver's footprint, so its share of a saving needs more "
+          << ref(Setting::guests) << " to resolve.\n";
     o << "  default: QXL video + SPICE graphics, ICH6 audio, PIIX3 UHCI + EHCI USB controllers with a tablet,\n"
          "  virtio disk and balloon, serial console. \"sum of singles\": what the savings would be if additive\n"
          "  (the paper: video+USB saved 15.3 MB, all three only 13.6 MB).\n";

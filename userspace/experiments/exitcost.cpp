@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/exitcost.h"
+#include "core/base/setting.h"
 
 #include "core/base/clock.h"
 #include "core/base/error.h"
@@ -93,7 +94,7 @@ ExitcostResult run_exitcost(TraceBackend* tracer, const HostInfo& host, const Ex
         if (!ok) {
             std::string tail = vm.stderr_tail();
             throw UserError(status < 0 ? "the exitcost payload did not finish within " + fmt("%.0f", cfg.timeout_s) +
-                                             " s under " + to_string(cfg.accel) + " (--timeout)"
+                                             " s under " + to_string(cfg.accel) + " (" + ref(Setting::timeout) + ")"
                                        : "QEMU exited with status " + std::to_string(status) +
                                              " instead of the payload's 1" + (tail.empty() ? "" : ": " + tail));
         }

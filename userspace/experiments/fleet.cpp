@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/fleet.h"
+#include "experiments/launch.h"
 
 #include "core/base/clock.h"
 #include "core/base/error.h"
+#include "core/base/setting.h"
 #include "core/views/report.h"
 
 #include <unistd.h>
@@ -37,19 +39,8 @@ FleetMember& GuestFleet::add() {
 }
 
 void GuestFleet::launch(FleetMember& m) {
-    if (tracer_) tracer_->arm_spawner(m.trace_id);
-    m.launch_ns = mono_ns();
-    try {
-        m.guest->start();
-    } catch (...) {
-        if (tracer_) tracer_->disarm_spawner();
-        throw;
-    }
-    if (tracer_) {
-        tracer_->disarm_spawner();
-        // Backends whose processes are not our children (libvirtd starts QEMU) are tracked by pid.
-        for (pid_t p : m.guest->pids()) tracer_->track(p, m.trace_id);
-    }
+    // Launched only: wait_ready() waits for every launched guest at once.
+    m.launch_ns = launch_guest(tracer_, m.trace_id, *m.guest).launch_ns;
     if (command_.empty()) command_ = m.guest->describe();
 }
 
@@ -75,7 +66,7 @@ void GuestFleet::wait_ready(uint64_t since_ns, const std::function<void(int)>& w
             for (auto& g : members_)
                 if (!g->ready_ns) hint = g->guest->failure_hint();
             throw UserError(cfg_.label + ": " + std::to_string(members_.size()) + " guests not all ready after " +
-                            fmt("%.0f", cfg_.boot_timeout_s) + " s (--boot-timeout)" +
+                            fmt("%.0f", cfg_.boot_timeout_s) + " s (" + ref(Setting::boot_timeout) + ")" +
                             (hint.empty() ? "" : "; last output: " + hint));
         }
         wait(100);

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/io.h"
+#include "experiments/launch.h"
 
 #include "core/base/clock.h"
 #include "core/host/console.h"
 #include "core/base/error.h"
+#include "core/base/setting.h"
 #include "core/host/files.h"
 #include "core/host/interrupt.h"
 #include "core/tracing/kvm_names.h"
@@ -22,9 +24,6 @@
 namespace ht {
 namespace {
 
-constexpr const char* kResultBegin = "HYPETRACE-IO-RESULT ";
-constexpr const char* kResultEnd = "HYPETRACE-IO-RESULT-END";
-
 std::string run_script(unsigned runs, unsigned runtime_s) {
     std::ostringstream s;
     s << "#!/bin/sh\n"
@@ -40,10 +39,10 @@ std::string run_script(unsigned runs, unsigned runtime_s) {
          "  HT_IO_DIR=\"$work\" HT_IO_RUNTIME=" << runtime_s << " fio --output-format=json --output=\"$work.json\" job.fio >/dev/null 2>\"$work.err\"\n"
          "  rc=$?\n"
          "  mark 002\n"
-         "  echo \"" << kResultBegin << "$i $rc\"\n"
+         "  echo \"" << kIoResultBegin << "$i $rc\"\n"
          "  cat \"$work.json\"; echo\n"
          "  [ $rc = 0 ] || head -c 500 \"$work.err\"\n"
-         "  echo \"" << kResultEnd << "\"\n"
+         "  echo \"" << kIoResultEnd << "\"\n"
          "  i=$((i + 1))\n"
          "done\n"
          "rm -rf \"$work\" \"$work.json\" \"$work.err\"\n";
@@ -112,6 +111,15 @@ std::string default_fio_job() {
            "size=32m\n";
 }
 
+int run_native_io_job(const std::filesystem::path& job_dir, const std::filesystem::path& output,
+                      const std::filesystem::path& work_dir) {
+    SpawnOptions o;
+    o.stdout_path = output.string();
+    o.stderr_path = o.stdout_path;
+    o.env = {{"HT_IO_DIR", work_dir.string()}};
+    return run_and_wait({"sh", "-c", "cd \"$1\" && exec sh ./run.sh", "sh", job_dir.string()}, o);
+}
+
 GuestSpec io_guest_spec(const IoConfig& cfg) {
     return make_guest_spec(Variant::full, cfg.images, cfg.accel, RootfsMode::shared);
 }
@@ -152,16 +160,12 @@ IoResult run_io(TraceBackend& tracer, const HostInfo& host, const IoConfig& cfg)
         std::unique_ptr<Guest> guest;
         uint64_t begin_ns = 0, end_ns = 0;
         if (!t.driver) {  // native: the runner as a child of hypetrace
-            SpawnOptions o;
-            o.stdout_path = (dir.path() / kMarksFile).string();
-            o.stderr_path = o.stdout_path;
-            o.env = {{"HT_IO_DIR", (dir.path() / "work").string()}};
             say("running fio natively");
-            tracer.arm_spawner(gid);
+            ArmedSpawner armed(&tracer, gid);
             begin_ns = mono_ns();
-            int rc = run_and_wait({"sh", "-c", "cd \"$1\" && exec sh ./run.sh", "sh", job.string()}, o);
+            int rc = cfg.native_runner(job, dir.path() / kMarksFile, dir.path() / "work");
             end_ns = mono_ns();
-            tracer.disarm_spawner();
+            armed.disarm();
             if (rc != 0) throw UserError("the native fio runner failed (exit " + std::to_string(rc) + ")");
             output = read_text((dir.path() / kMarksFile).string()).value_or("");
         } else {
@@ -176,55 +180,52 @@ IoResult run_io(TraceBackend& tracer, const HostInfo& host, const IoConfig& cfg)
             ConsoleWatcher w(spec.run_dir, guest->console_files(), marks);
             guest->prepare();
             say("booting");
-            tracer.arm_spawner(gid);
-            try {
-                guest->start();
-            } catch (...) {
-                tracer.disarm_spawner();
-                throw;
-            }
-            tracer.disarm_spawner();
-            for (pid_t p : guest->pids()) tracer.track(p, gid);
-            const uint64_t t0 = mono_ns();
+            // until the guest starts its job
+            const double boot_limit =
+                cfg.boot_timeout_s > 0 ? cfg.boot_timeout_s : default_ready_timeout_s(guest->kind(), cfg.accel);
+            LaunchOptions boot;
+            boot.watcher = &w;
+            boot.milestone = "job_begin";
+            boot.timeout_s = boot_limit;
+            boot.timeout_from = LaunchOptions::From::started;
+            boot.pause = [](uint64_t) { std::this_thread::sleep_for(std::chrono::milliseconds(20)); };
+            const Launched l = launch_guest(&tracer, gid, *guest, boot);
+            if (l.outcome == Launched::Outcome::died) throw UserError(t.label + " guest died: " + l.last_output);
+            if (!l.ready())
+                throw UserError(t.label + ": the guest did not start its job within " + fmt("%.0f", boot_limit) +
+                                " s (" + ref(Setting::boot_timeout) + ")");
+            begin_ns = l.ready_ns;
             std::map<std::string, uint64_t> io0;
             std::map<pid_t, std::pair<std::string, std::pair<uint64_t, uint64_t>>> th0;
-            for (;;) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(20));
-                throw_if_interrupted();
-                w.poll();
-                if (!begin_ns && w.hit("job_begin")) {
-                    begin_ns = w.hit("job_begin")->ts_ns;
-                    if (guest->kind() == GuestKind::vm) {
-                        io0 = proc_io(guest->main_pid());
-                        th0 = thread_times(guest->main_pid());
-                    }
-                    if (guest->kind() == GuestKind::vm && cfg.accel == Accel::kvm) {
-                        // which device owns which port and address, to name the exits after: read
-                        // now, once the guest has placed its PCI devices' BARs (at start they are
-                        // not mapped yet, and a virtio disk's notify region reads "unassigned")
-                        try {
-                            if (auto m = guest->device_map()) tr.mtree = *m;
-                        } catch (const UserError& e) {
-                            say(std::string("QEMU's memory tree not read (exits named by address only): ") + e.what());
-                        }
-                    }
-                    tracer.poll_events(0);
-                    tracer.drain_counters();  // the boot's: not the job's
-                    say("ready; fio running (" + std::to_string(cfg.runs) + " runs)");
+            if (guest->kind() == GuestKind::vm) {
+                io0 = proc_io(guest->main_pid());
+                th0 = thread_times(guest->main_pid());
+            }
+            if (guest->kind() == GuestKind::vm && cfg.accel == Accel::kvm) {
+                // which device owns which port and address, to name the exits after: read
+                // now, once the guest has placed its PCI devices' BARs (at start they are
+                // not mapped yet, and a virtio disk's notify region reads "unassigned")
+                try {
+                    if (auto m = guest->device_map()) tr.mtree = *m;
+                } catch (const UserError& e) {
+                    say(std::string("QEMU's memory tree not read (exits named by address only): ") + e.what());
                 }
-                if (begin_ns && w.hit("job_end")) {
-                    end_ns = w.hit("job_end")->ts_ns;
+            }
+            tracer.poll_events(0);
+            tracer.drain_counters();  // the boot's: not the job's
+            say("ready; fio running (" + std::to_string(cfg.runs) + " runs)");
+            // until the job ends
+            for (;;) {
+                if (auto h = w.hit("job_end")) {
+                    end_ns = h->ts_ns;
                     break;
                 }
                 if (!guest->alive()) throw UserError(t.label + " guest died: " + guest->failure_hint());
-                const double waited = double(mono_ns() - t0) / 1e9;
-                const double boot_limit =
-                    cfg.boot_timeout_s > 0 ? cfg.boot_timeout_s : default_ready_timeout_s(guest->kind(), cfg.accel);
-                if (!begin_ns && waited > boot_limit)
-                    throw UserError(t.label + ": the guest did not start its job within " + fmt("%.0f", boot_limit) +
-                                    " s (--boot-timeout)");
-                if (begin_ns && double(mono_ns() - begin_ns) / 1e9 > job_timeout)
+                if (double(mono_ns() - begin_ns) / 1e9 > job_timeout)
                     throw UserError(t.label + ": the fio job did not finish within " + fmt("%.0f", job_timeout) + " s");
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                throw_if_interrupted();
+                w.poll();
             }
             if (guest->kind() == GuestKind::vm) {
                 auto io1 = proc_io(guest->main_pid());
@@ -267,11 +268,11 @@ IoResult run_io(TraceBackend& tracer, const HostInfo& host, const IoConfig& cfg)
         tr.lost.add(tracer.end_run());
         if (guest) guest->stop();
         output.erase(std::remove(output.begin(), output.end(), '\r'), output.end());
-        for (std::size_t p = 0; (p = output.find(kResultBegin, p)) != std::string::npos;) {
+        for (std::size_t p = 0; (p = output.find(kIoResultBegin, p)) != std::string::npos;) {
             auto line_end = output.find('\n', p);
-            auto end = output.find(kResultEnd, line_end);
+            auto end = output.find(kIoResultEnd, line_end);
             if (line_end == std::string::npos || end == std::string::npos) break;
-            std::istringstream hdr(output.substr(p + std::strlen(kResultBegin), line_end - p));
+            std::istringstream hdr(output.substr(p + std::strlen(kIoResultBegin), line_end - p));
             int run = 0, rc = -1;
             hdr >> run >> rc;
             std::string body = output.substr(line_end + 1, end - line_end - 1);

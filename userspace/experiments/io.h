@@ -28,6 +28,18 @@ struct IoTechnique {
     Driver* driver = nullptr;  // null: native (fio run by hypetrace itself)
 };
 
+// The job io hands over (job.fio and run.sh, in a job directory): run.sh runs job.fio `runs` times
+// and prints each run's fio JSON between a line "kIoResultBegin<run> <fio's exit code>" and a line
+// kIoResultEnd (fio's stderr after the JSON when it failed).
+inline constexpr const char* kIoResultBegin = "HYPETRACE-IO-RESULT ";
+inline constexpr const char* kIoResultEnd = "HYPETRACE-IO-RESULT-END";
+
+// The native technique's runner: run.sh of `job_dir` as a child of hypetrace (spawn.h), in
+// `job_dir`, with HT_IO_DIR=`work_dir`, its stdout and stderr appended to `output`. Returns its
+// exit code; throws Interrupted if hypetrace is interrupted meanwhile (the child ended).
+int run_native_io_job(const std::filesystem::path& job_dir, const std::filesystem::path& output,
+                      const std::filesystem::path& work_dir);
+
 struct IoConfig {
     std::vector<IoTechnique> techniques;
     std::string job_text;     // the fio job file
@@ -39,6 +51,11 @@ struct IoConfig {
     std::filesystem::path scratch_parent = "/var/tmp/hypetrace";
     double boot_timeout_s = 0;  // until a guest starts its job; 0: default_ready_timeout_s of its kind
     std::function<void(const std::string&)> progress;
+    // Runs the native technique's job (while the tracer's spawner is armed for it); tests put a
+    // fake fio in its place.
+    std::function<int(const std::filesystem::path& job_dir, const std::filesystem::path& output,
+                      const std::filesystem::path& work_dir)>
+        native_runner = run_native_io_job;
 };
 
 // The tracer's counter buckets: one, an hour wide: a run's faults and exits are summed over its job,

@@ -4,6 +4,7 @@
 #include "core/base/clock.h"
 #include "core/host/console.h"
 #include "core/base/error.h"
+#include "core/base/setting.h"
 #include "core/host/files.h"
 #include "core/host/interrupt.h"
 #include "experiments/fleet.h"
@@ -26,6 +27,7 @@ double kb_to_mb(uint64_t kb) { return double(kb) / 1024.0; }
 
 struct Series {
     TraceBackend& tracer;
+    const MemoryHost& host;  // readings
     const MemoryConfig& cfg;
     const MemoryTechnique& t;
     bool ksm_on;
@@ -54,12 +56,13 @@ struct Series {
         f.boot_timeout_s = c.boot_timeout_s > 0 ? c.boot_timeout_s : default_ready_timeout_s(tech.driver->kind(), c.accel.accel);
         return f;
     }
-    Series(TraceBackend& tr, const MemoryConfig& c, const MemoryTechnique& tech, bool on, uint32_t first_id)
-        : tracer(tr), cfg(c), t(tech), ksm_on(on), fleet(fleet_config(c, tech), &tr, first_id), guests(fleet.members()) {
+    Series(TraceBackend& tr, const MemoryHost& h, const MemoryConfig& c, const MemoryTechnique& tech, bool on,
+           uint32_t first_id)
+        : tracer(tr), host(h), cfg(c), t(tech), ksm_on(on), fleet(fleet_config(c, tech), &tr, first_id), guests(fleet.members()) {
         ksm_from_sysfs = true;
         for (const auto& src : tr.sources())
             if (src.name == "ksm:ksm_stop_scan" && src.attached) ksm_from_sysfs = false;
-        last_ksm = read_ksm_counters();
+        last_ksm = host.ksm_counters();
     }
 
     // The full scans ksmd finished since the last reading, from sysfs (see ksm_from_sysfs).
@@ -104,8 +107,8 @@ struct Series {
     Reading read_all() const {
         Reading r;
         for (const auto& g : guests) {
-            r.guest.push_back(read_processes_memory(g->guest->pids()));
-            r.helper.push_back(read_processes_memory(g->guest->helper_pids()));
+            r.guest.push_back(host.processes_memory(g->guest->pids()));
+            r.helper.push_back(host.processes_memory(g->guest->helper_pids()));
             r.total_kb += r.guest.back().pss_kb;
         }
         return r;
@@ -121,7 +124,7 @@ struct Series {
         bool ksm_applies = false;
         if (ksm_on)
             for (const auto& g : guests)
-                for (pid_t p : g->guest->pids()) ksm_applies |= ksm_mergeable(p);
+                for (pid_t p : g->guest->pids()) ksm_applies |= host.ksm_mergeable(p);
         for (;;) {
             uint64_t now = mono_ns();
             if (now - last_sample >= uint64_t(cfg.sample_s * 1e9)) {
@@ -132,7 +135,7 @@ struct Series {
                                         " died while memory settled: " + g->guest->failure_hint());
                 Reading r = read_all();
                 totals.push_back(kb_to_mb(r.total_kb));
-                const KsmCounters k = read_ksm_counters();
+                const KsmCounters k = host.ksm_counters();
                 if (ksm_from_sysfs) scans_from_sysfs(now, k);
                 out.timeline.push_back({rel_s(now), unsigned(guests.size()), totals.back(), k.pages_sharing});
             }
@@ -151,13 +154,13 @@ struct Series {
                                       fmt("%.0f", cfg.settle_window_s) + " s (scan " + std::to_string(scans.back().seq) +
                                       ", " + burndown_source() + "), footprint within " +
                                       fmt("%.0f", cfg.settle_change * 100) + "%"};
-            } else if (footprint_settled(totals, 3, cfg.settle_change) && now - since >= uint64_t(3e9)) {
+            } else if (footprint_settled(totals, 3, cfg.settle_change) && now - since >= uint64_t(cfg.settle_min_s * 1e9)) {
                 return {true, std::string(ksm_on ? "no KSM-mergeable memory in these guests; " : "") +
                                   "footprint changed under " + fmt("%.1f", cfg.settle_change * 100) +
                                   "% over the last 3 samples"};
             }
             if (now > deadline)
-                return {false, "not settled after " + fmt("%.0f", cfg.settle_timeout_s) + " s (--settle-timeout)"};
+                return {false, "not settled after " + fmt("%.0f", cfg.settle_timeout_s) + " s (" + ref(Setting::settle_timeout) + ")"};
             if (now - last_say > 10'000'000'000ULL) {
                 last_say = now;
                 std::string s = "settling " + fmt("%.0f", ns_to_s(int64_t(now - since))) + " s";
@@ -200,7 +203,7 @@ struct Series {
             const uint64_t a0 = mono_ns();
             Reading r = read_all();
             st.accounting_ms = double(mono_ns() - a0) / 1e6;
-            st.ksm = read_ksm_counters();
+            st.ksm = host.ksm_counters();
             st.t_s = rel_s(mono_ns());
             for (std::size_t i = 0; i < guests.size(); ++i) {
                 const auto& g = *guests[i];
@@ -211,7 +214,7 @@ struct Series {
                 f.helper = r.helper[i];
                 f.ready_s = ns_to_s(int64_t(g.ready_ns - g.launch_ns));
                 if (g.guest->kind() == GuestKind::vm)
-                    f.vm_parts = read_vm_parts(g.guest->main_pid(), uint64_t(g.memory_mb) << 20);
+                    f.vm_parts = host.vm_parts(g.guest->main_pid(), uint64_t(g.memory_mb) << 20);
                 st.per_guest.push_back(f);
             }
             tracer.poll_events(0);
@@ -339,6 +342,11 @@ void preflight_memory(const MemoryConfig& cfg) {
 }
 
 MemoryResult run_memory(TraceBackend& tracer, HostSettingsGuard& ksm, const HostInfo& host, const MemoryConfig& cfg) {
+    GuardedMemoryHost real(ksm);
+    return run_memory(tracer, real, host, cfg);
+}
+
+MemoryResult run_memory(TraceBackend& tracer, MemoryHost& ksm, const HostInfo& host, const MemoryConfig& cfg) {
     MemoryResult res;
     res.host = host;
     res.started_at = utc_now();
@@ -357,7 +365,7 @@ MemoryResult run_memory(TraceBackend& tracer, HostSettingsGuard& ksm, const Host
         for (bool on : cfg.ksm_modes) {
             if (on) ksm.enable(cfg.ksm_pages_to_scan, cfg.ksm_sleep_ms);
             else ksm.disable();
-            Series s(tracer, cfg, t, on, trace_id);
+            Series s(tracer, ksm, cfg, t, on, trace_id);
             s.out.technique = t;
             s.out.ksm = on;
             if (t.driver->kind() == GuestKind::vm) s.out.accel = to_string(cfg.accel.accel);

@@ -57,6 +57,7 @@ struct MemoryConfig {
     double settle_window_s = 5;      // KSM on: width of the windows compared (ksm_settled)
     double settle_merges = 0;        // KSM on: merges per full scan under which it has settled; 0 = burndown flat
     double settle_change = 0.01;     // KSM off: relative footprint change over 3 samples under which it has
+    double settle_min_s = 3;         // KSM off (or nothing mergeable): not settled sooner after ready
     std::function<void(const std::string&)> progress;
 };
 
@@ -125,11 +126,62 @@ struct MemoryResult {
     std::string started_at;
 };
 
+// What a memory run changes and reads on the host, the seam its orchestration tests replace: the
+// host settings it holds for the run (KSM, THP, inotify instances: HostSettingsGuard's calls) and
+// the readings it settles and measures on (PSS of processes, KSM's counters, which processes KSM
+// may merge, a VM's split).
+class MemoryHost {
+public:
+    virtual ~MemoryHost() = default;
+    virtual const KsmSettings& saved() const = 0;
+    virtual bool recovered() const = 0;
+    virtual void set_thp(const std::string& mode) = 0;
+    virtual std::string thp() const = 0;
+    virtual void ensure_inotify_instances(unsigned n) = 0;
+    virtual void enable(unsigned pages_to_scan, unsigned sleep_ms) = 0;  // KSM on
+    virtual void disable() = 0;                                          // KSM off
+    virtual bool restore() noexcept = 0;
+    virtual std::string restore_failures() const = 0;
+
+    virtual MemUsage processes_memory(const std::vector<pid_t>& pids) const = 0;
+    virtual KsmCounters ksm_counters() const = 0;
+    virtual bool ksm_mergeable(pid_t pid) const = 0;
+    virtual std::optional<VmMemParts> vm_parts(pid_t qemu_pid, uint64_t guest_ram_bytes) const = 0;
+};
+
+// The real host: settings through a HostSettingsGuard held for the run, readings from /proc and
+// /sys (core/memscan/memusage.h, core/host/host_settings.h).
+class GuardedMemoryHost final : public MemoryHost {
+public:
+    explicit GuardedMemoryHost(HostSettingsGuard& guard) : g_(guard) {}
+    const KsmSettings& saved() const override { return g_.saved(); }
+    bool recovered() const override { return g_.recovered(); }
+    void set_thp(const std::string& mode) override { g_.set_thp(mode); }
+    std::string thp() const override { return g_.thp(); }
+    void ensure_inotify_instances(unsigned n) override { g_.ensure_inotify_instances(n); }
+    void enable(unsigned pages_to_scan, unsigned sleep_ms) override { g_.enable(pages_to_scan, sleep_ms); }
+    void disable() override { g_.disable(); }
+    bool restore() noexcept override { return g_.restore(); }
+    std::string restore_failures() const override { return g_.restore_failures(); }
+    MemUsage processes_memory(const std::vector<pid_t>& pids) const override { return read_processes_memory(pids); }
+    KsmCounters ksm_counters() const override { return read_ksm_counters(); }
+    bool ksm_mergeable(pid_t pid) const override { return ht::ksm_mergeable(pid); }
+    std::optional<VmMemParts> vm_parts(pid_t qemu_pid, uint64_t guest_ram_bytes) const override {
+        return read_vm_parts(qemu_pid, guest_ram_bytes);
+    }
+
+private:
+    HostSettingsGuard& g_;
+};
+
 // Runs every technique x KSM mode. `ksm` must be held for the whole call (it is switched per
-// series). Throws UserError on a failed guest (after stopping every guest of the run).
+// series; restored at the end, and by its owner on every other path). Throws UserError on a
+// failed guest (after stopping every guest of the run).
 // Checks, before anything runs, that every technique's driver can start its guests here, with
 // the spec the runs create. Throws UserError.
 void preflight_memory(const MemoryConfig& cfg);
+MemoryResult run_memory(TraceBackend& tracer, MemoryHost& ksm, const HostInfo& host, const MemoryConfig& cfg);
+// The same on the real host (a GuardedMemoryHost over `ksm`).
 MemoryResult run_memory(TraceBackend& tracer, HostSettingsGuard& ksm, const HostInfo& host, const MemoryConfig& cfg);
 
 // Pure helpers, unit-tested.

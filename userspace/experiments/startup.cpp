@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/startup.h"
+#include "experiments/launch.h"
 
 #include "core/views/report.h"
 
 #include "core/base/clock.h"
 #include "core/host/console.h"
 #include "core/base/error.h"
+#include "core/base/setting.h"
 #include "core/host/files.h"
 #include "core/host/interrupt.h"
 #include "core/memscan/memusage.h"
@@ -48,8 +50,8 @@ PhaseCounts scaled(const PhaseCounts& c, unsigned n) {
 std::string timeout_hint(const Technique& t, const StartupConfig& cfg, const HostInfo& host) {
     if (t.driver->kind() == GuestKind::vm && cfg.accel.accel == Accel::kvm && !host.virt_extensions &&
         t.variant != Variant::firmware)
-        return " (KVM without vmx/svm, e.g. PVM, cannot boot a stock Linux guest: use --accel tcg, or --kvm-bios "
-               "for a firmware-only VM under KVM)";
+        return " (KVM without vmx/svm, e.g. PVM, cannot boot a stock Linux guest: use " +
+               ref(Setting::accel) + " tcg, or " + ref(Setting::kvm_bios) + " for a firmware-only VM under KVM)";
     return "";
 }
 
@@ -68,55 +70,35 @@ RunResult run_once(TraceBackend& tracer, const HostInfo& host, const StartupConf
     RunResult r;
     r.index = index;
     tracer.begin_run(mono_ns());
-    tracer.arm_spawner(guest_id);
-    const uint64_t launch = mono_ns();
-    try {
-        guest->start();
-    } catch (...) {
-        tracer.end_run();
-        throw;
-    }
-    const uint64_t started = mono_ns();
-    tracer.disarm_spawner();
-    // Backends whose processes are not our descendants (libvirtd starts QEMU) are tracked by pid.
-    for (pid_t p : guest->pids()) tracer.track(p, guest_id);
+    const double timeout_s = ready_timeout_s(cfg, t);
+    LaunchOptions wait;
+    wait.watcher = &watcher;
+    wait.timeout_s = timeout_s;
+    wait.pause = [&](uint64_t left_ns) {
+        pollfd fds[3] = {{watcher.fd(), POLLIN, 0}, {tracer.events_fd(), POLLIN, 0}, {interrupt_fd(), POLLIN, 0}};
+        poll(fds, 3, int(std::min<uint64_t>(left_ns / 1'000'000 + 1, 50)));
+        tracer.poll_events(0);
+    };
+    wait.on_start_failure = [&] { tracer.end_run(); };
+    const Launched l = launch_guest(&tracer, guest_id, *guest, wait);
     r.main_pid = guest->main_pid();
     r.command = guest->describe();
-
-    const double timeout_s = ready_timeout_s(cfg, t);
-    const uint64_t deadline = launch + uint64_t(timeout_s * 1e9);
-    for (;;) {
-        watcher.poll();
-        tracer.poll_events(0);
-        throw_if_interrupted();
-        if (watcher.hit("ready")) break;
-        uint64_t now = mono_ns();
-        if (!guest->alive()) {
-            std::string hint = guest->failure_hint();
-            guest->stop();
-            tracer.end_run();
+    if (!l.ready()) {
+        guest->stop();
+        tracer.end_run();
+        if (l.outcome == Launched::Outcome::died)
             throw UserError(t.label + " run " + std::to_string(index) + ": the guest exited before it was ready: " +
-                            hint);
-        }
-        if (now > deadline) {
-            std::string hint = guest->failure_hint();
-            guest->stop();
-            tracer.end_run();
-            throw UserError(t.label + " run " + std::to_string(index) + ": not ready after " +
-                            fmt("%.0f", timeout_s) + " s (--timeout)" + timeout_hint(t, cfg, host) +
-                            (hint.empty() ? "" : "; last output: " + hint));
-        }
-        pollfd fds[3] = {{watcher.fd(), POLLIN, 0}, {tracer.events_fd(), POLLIN, 0}, {interrupt_fd(), POLLIN, 0}};
-        int wait_ms = int(std::min<uint64_t>((deadline - now) / 1'000'000 + 1, 50));
-        poll(fds, 3, wait_ms);
+                            l.last_output);
+        throw UserError(t.label + " run " + std::to_string(index) + ": not ready after " +
+                        fmt("%.0f", timeout_s) + " s (" + ref(Setting::timeout) + ")" + timeout_hint(t, cfg, host) +
+                        (l.last_output.empty() ? "" : "; last output: " + l.last_output));
     }
     guest->stop();
     RunTrace trace = tracer.end_run();
 
-    const uint64_t ready = watcher.hit("ready")->ts_ns;
-    r.total_s = ns_to_s(int64_t(ready - launch));
-    r.started_s = ns_to_s(int64_t(started - launch));
-    r.marks = derive_marks(guest->kind(), launch, trace.events, watcher.hits(), guest->init_path());
+    r.total_s = ns_to_s(int64_t(l.ready_ns - l.launch_ns));
+    r.started_s = ns_to_s(int64_t(l.started_ns - l.launch_ns));
+    r.marks = derive_marks(guest->kind(), l.launch_ns, trace.events, watcher.hits(), guest->init_path());
     r.phases = attribute_phases(r.marks, trace, guest_id);
     r.totals = total_counts(trace, guest_id);
     r.lost.add(trace);

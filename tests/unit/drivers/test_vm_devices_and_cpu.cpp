@@ -2,6 +2,7 @@
 // Pure parts of the VM drivers: the device sets a default VM carries (drivers/guest), the libvirt
 // domain XML (drivers/libvirt) and the choice of QEMU's CPU model under KVM (drivers/qemu/kvm_cpu).
 #include "core/base/error.h"
+#include "core/base/setting.h"
 #include "drivers/guest.h"
 #include "drivers/libvirt/libvirt_driver.h"
 #include "drivers/qemu/kvm_cpu.h"
@@ -83,6 +84,6 @@ TEST(QemuCpu, TheFirstModelThatStartsIsChosenAndTheRefusalsAreSaid) {
         FAIL() << "no model starts: must throw";
     } catch (const UserError& e) {
         EXPECT_NE(std::string(e.what()).find("-cpu qemu64 refused: no"), std::string::npos) << e.what();
-        EXPECT_NE(std::string(e.what()).find("--accel tcg"), std::string::npos);
+        EXPECT_NE(std::string(e.what()).find(ref(Setting::accel) + " tcg"), std::string::npos);
     }
 }

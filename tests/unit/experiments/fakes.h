@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Test doubles for experiments' orchestration tests: a tracer that records what it is asked
 // (core/trace_backend.h is the seam) and a driver whose guests "boot" by writing hypetrace's
-// ready marker to their console file, or fail in a chosen way. No root, no BPF, no guest.
+// ready marker to their console file, or fail in a chosen way, and, handed a job directory, run a
+// job the test gives (a fake fio) the way the guest job channel does. No root, no BPF, no guest.
 #pragma once
 #include "core/base/error.h"
 #include "core/tracing/trace_backend.h"
@@ -11,6 +12,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unistd.h>
@@ -43,6 +45,7 @@ public:
         EXPECT_TRUE(in_run) << "end_run without begin_run";
         in_run = false;
         armed = false;  // as the real one: ending a run disarms the spawner
+        if (on_end_run) on_end_run();
         RunTrace t = next;
         t.origin_ns = origin;
         return t;
@@ -52,6 +55,7 @@ public:
     uint64_t bucket_ns() const override { return 1'000'000; }
 
     RunTrace next;  // what end_run hands back
+    std::function<void()> on_end_run;  // called as a run ends (what else had happened by then?)
     int begun = 0, ended = 0, polls = 0;
     bool in_run = false, armed = false;
     uint64_t origin = 0;
@@ -69,15 +73,22 @@ enum class Boot {
     never,        // stays alive, never ready
     dies,         // exits at once (alive() false), with a line on its console
     start_fails,  // start() throws
+    ready_then_dies,  // writes the ready marker, then is found dead (alive() false) until stopped
 };
 
 struct Stats {
     int created = 0, prepared = 0, started = 0, stopped = 0, destroyed = 0;
 };
 
+// A full guest's job (GuestSpec::job_dir), as the guest job channel runs it: given the job
+// directory it was handed, returns what the job prints and its exit code; the guest writes it on
+// its "marks" stream between HYPETRACE-JOB-BEGIN and HYPETRACE-JOB-END <rc> once ready.
+using Job = std::function<std::pair<std::string, int>(const std::filesystem::path& job_dir)>;
+
 class Guest : public ht::Guest {
 public:
-    Guest(GuestSpec spec, Boot boot, Stats& stats) : spec_(std::move(spec)), boot_(boot), stats_(stats) {}
+    Guest(GuestSpec spec, Boot boot, Stats& stats, Job job = {})
+        : spec_(std::move(spec)), boot_(boot), stats_(stats), job_(std::move(job)) {}
     ~Guest() override { ++stats_.destroyed; }
     GuestKind kind() const override { return GuestKind::process; }
     void prepare() override { ++stats_.prepared; }
@@ -85,27 +96,39 @@ public:
         ++stats_.started;
         if (boot_ == Boot::start_fails) throw UserError("fake guest: start refused");
         std::ofstream out(spec_.run_dir / "console.log");
-        if (boot_ == Boot::ready) out << kReadyMarker << "\n";
+        const bool ready = boot_ == Boot::ready || boot_ == Boot::ready_then_dies;
+        if (ready) out << kReadyMarker << "\n";
         if (boot_ == Boot::dies) out << "fake guest: out of luck\n";
         running_ = boot_ != Boot::dies;
+        if (ready && !spec_.job_dir.empty() && job_) {
+            auto [text, rc] = job_(spec_.job_dir);
+            std::ofstream marks(spec_.run_dir / kMarksFile);
+            marks << kJobBeginMarker << "\n" << text << kJobEndMarker << " " << rc << "\n";
+        }
     }
     void stop() noexcept override {
         if (running_) ++stats_.stopped;
         running_ = false;
     }
-    bool alive() const override { return running_; }
+    bool alive() const override { return running_ && boot_ != Boot::ready_then_dies; }
     pid_t main_pid() const override { return 4242; }
     std::vector<pid_t> pids() const override { return {4242, 4243}; }
-    std::map<std::string, std::string> console_files() const override { return {{"console", "console.log"}}; }
+    std::map<std::string, std::string> console_files() const override {
+        if (spec_.job_dir.empty()) return {{"console", "console.log"}};
+        return {{"console", "console.log"}, {"marks", kMarksFile}};
+    }
     std::vector<MarkerSpec> milestones() const override { return console_milestones(Variant::app); }
     std::string init_path() const override { return "/bin/true"; }
     std::string describe() const override { return "fake guest " + spec_.name; }
-    std::string failure_hint() const override { return boot_ == Boot::dies ? "out of luck" : ""; }
+    std::string failure_hint() const override {
+        return boot_ == Boot::dies || boot_ == Boot::ready_then_dies ? "out of luck" : "";
+    }
 
 private:
     GuestSpec spec_;
     Boot boot_;
     Stats& stats_;
+    Job job_;
     bool running_ = false;
 };
 
@@ -117,9 +140,10 @@ public:
     void preflight(const GuestSpec&) const override {}
     std::unique_ptr<ht::Guest> create(const GuestSpec& spec) override {
         ++stats.created;
-        return std::make_unique<Guest>(spec, boot_, stats);
+        return std::make_unique<Guest>(spec, boot_, stats, job);
     }
     Stats stats;
+    Job job;  // what its full guests run when handed a job
 
 private:
     Boot boot_;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "core/host/host.h"
+#include "core/base/setting.h"
 
 #include "core/base/error.h"
 #include "core/host/proc.h"
@@ -46,7 +47,7 @@ AccelRequest parse_accel_request(const std::string& s) {
     if (s == "auto") return AccelRequest::auto_;
     if (s == "kvm") return AccelRequest::kvm;
     if (s == "tcg") return AccelRequest::tcg;
-    throw usage_error("--accel takes auto, kvm or tcg, not '" + s + "'");
+    throw usage_error(ref(Setting::accel) + " takes auto, kvm or tcg, not '" + s + "'");
 }
 
 AccelChoice choose_accel(AccelRequest req, const HostInfo& host) {
@@ -54,16 +55,18 @@ AccelChoice choose_accel(AccelRequest req, const HostInfo& host) {
     switch (req) {
     case AccelRequest::tcg:
         c.accel = Accel::tcg;
-        c.reason = "tcg (forced by --accel tcg)";
+        c.reason = "tcg (forced by " + ref(Setting::accel) + " tcg)";
         break;
     case AccelRequest::kvm:
         if (!host.kvm_device)
-            throw UserError("--accel kvm: /dev/kvm cannot be opened (no KVM on this host); use --accel tcg or auto");
+            throw UserError(ref(Setting::accel) + " kvm: /dev/kvm cannot be opened (no KVM on this host); use " +
+                            ref(Setting::accel) + " tcg or auto");
         c.accel = Accel::kvm;
         c.reason = host.virt_extensions
-                       ? "kvm (forced by --accel kvm; CPU has " + host.virt_flag + ")"
-                       : "kvm (forced by --accel kvm; the CPU has no vmx/svm: this KVM emulates (e.g. PVM), "
-                         "stock Linux guests may not boot under it)";
+                       ? "kvm (forced by " + ref(Setting::accel) + " kvm; CPU has " + host.virt_flag + ")"
+                       : "kvm (forced by " + ref(Setting::accel) +
+                             " kvm; the CPU has no vmx/svm: this KVM emulates (e.g. PVM), "
+                             "stock Linux guests may not boot under it)";
         break;
     case AccelRequest::auto_:
         if (host.virt_extensions && host.kvm_device) {
@@ -74,7 +77,8 @@ AccelChoice choose_accel(AccelRequest req, const HostInfo& host) {
             c.notice = true;
             c.reason = host.kvm_device
                            ? "tcg (auto: /dev/kvm exists but the CPU has no vmx/svm, so KVM here cannot run a "
-                             "stock Linux guest; VM figures are QEMU TCG emulation; --accel kvm forces KVM)"
+                             "stock Linux guest; VM figures are QEMU TCG emulation; " +
+                                 ref(Setting::accel) + " kvm forces KVM)"
                            : "tcg (auto: no /dev/kvm; VM figures are QEMU TCG emulation)";
         }
         break;

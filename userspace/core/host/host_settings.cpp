@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "core/host/host_settings.h"
+#include "core/base/setting.h"
 
 #include "core/base/error.h"
 #include "core/host/files.h"
@@ -131,7 +132,7 @@ HostSettingsGuard::HostSettingsGuard(fs::path sysfs_dir, fs::path state_dir, std
     std::error_code ec;
     if (!fs::exists(sysfs_ / "run", ec))
         throw UserError("this kernel has no KSM (" + (sysfs_ / "run").string() +
-                        " is missing): build it with CONFIG_KSM=y, or run without --ksm");
+                        " is missing): build it with CONFIG_KSM=y, or run without " + ref(Setting::ksm));
     ensure_private_dir(state_);
     const fs::path lock = state_ / "settings.lock";
     // A POSIX record lock, not flock(): forked children (liblxc's, mid-start when a run is killed)

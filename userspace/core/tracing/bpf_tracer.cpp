@@ -2,13 +2,15 @@
 #include "core/tracing/bpf_tracer.h"
 
 #include "core/base/error.h"
+#include "core/base/setting.h"
+#include "core/tracing/libbpf_ptr.h"
 #include "core/tracing/pending_ledger.h"
+#include "core/tracing/trace_features.h"
 #include "core/base/text.h"
 #include "hypetrace.h"
 #include "trace.skel.h"
 
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include <tuple>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -38,7 +41,7 @@ static_assert(HT_CNT_KVM_RUN_ENTRY_NS == int(ht::CounterKind::kvm_run_entry_ns))
 namespace ht {
 namespace {
 
-constexpr const char* kTracefs = "/sys/kernel/tracing";
+constexpr const char* kTracefs = kTracefsDir;
 
 bool verbose_libbpf = false;
 std::string libbpf_log;  // the last messages, for error reports
@@ -89,25 +92,36 @@ void parse_load_failure(const std::string& log, std::string* prog, std::string* 
     }
 }
 
+struct SkelDeleter {
+    void operator()(trace_bpf* s) const { trace_bpf__destroy(s); }
+};
+using SkelPtr = std::unique_ptr<trace_bpf, SkelDeleter>;
+
+// tracefs as this tracer mounted it (if it did): unmounted again when the tracer goes.
+struct TracefsMount {
+    bool mounted = false;
+    TracefsMount() = default;
+    TracefsMount(const TracefsMount&) = delete;
+    TracefsMount& operator=(const TracefsMount&) = delete;
+    ~TracefsMount() {
+        if (mounted) umount2(kTracefs, MNT_DETACH);
+    }
+};
+
 }  // namespace
 
+// Members are destroyed in reverse order: the ring buffer, the links, the skeleton (detaching and
+// freeing the programs and maps), then tracefs unmounted if it was mounted here.
 struct Tracer::Impl {
-    trace_bpf* skel = nullptr;
-    ring_buffer* rb = nullptr;
-    std::vector<bpf_link*> links;
+    TracefsMount tracefs;
+    SkelPtr skel;
+    std::vector<BpfLinkPtr> links;
+    RingBufferPtr rb;
     std::vector<ProcEvent> pending;
     std::vector<KsmScan> ksm_scans;
     std::vector<KsmScan> ksm_taken;  // scans take_ksm_scans() handed out this run, for the sink
     std::vector<CounterSample> drained;  // counters drain_counters() handed out this run, for the sink
     PendingLedger ledger;                 // what drains reported of the per-CPU pending counts
-    bool mounted_tracefs = false;
-
-    ~Impl() {
-        if (rb) ring_buffer__free(rb);
-        for (auto* l : links) bpf_link__destroy(l);
-        if (skel) trace_bpf__destroy(skel);
-        if (mounted_tracefs) umount2(kTracefs, MNT_DETACH);
-    }
 };
 
 namespace {
@@ -191,60 +205,46 @@ void clear_map(int fd) {
     for (auto& k : map_keys<Key>(fd)) bpf_map_delete_elem(fd, &k);
 }
 
+// The probe's view of one of the skeleton's sources (trace_features.cpp lists the same sources).
+const SourceFeature& feature_of(const TraceFeatures& features, const char* category, const char* name) {
+    const std::string source = std::string(category) + ":" + name;
+    if (const SourceFeature* f = features.source(source)) return *f;
+    if (features.tracefs == TraceFeatures::Tracefs::unavailable)  // mounted since the probe could not
+        throw UserError("tracefs was not usable when hypetrace probed this host's trace sources (" +
+                        features.tracefs_error + ")");
+    throw std::logic_error("trace source " + source + " is missing from trace_source_defs()");
+}
+
 }  // namespace
 
 Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<Impl>()) {
-    if (geteuid() != 0)
-        throw UserError("hypetrace must run as root: it loads BPF programs and starts guests (try: sudo " +
-                        std::string("build/hypetrace ...)"));
-    if (!exists("/sys/kernel/btf/vmlinux"))
-        throw UserError("this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): hypetrace's CO-RE programs "
-                        "need a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+    const TraceFeatures& features = trace_features();  // probed once per process
+    if (!features.root)
+        throw UserError("hypetrace must run as root: it loads BPF programs and starts guests (run it again as "
+                        "root, e.g. with sudo)");
+    if (!features.btf) throw UserError(no_btf_message());
+    // Mounted now, not at the probe: another tracer may have mounted it since, or unmounted it.
     if (!exists(std::string(kTracefs) + "/events")) {
         if (mount("nodev", kTracefs, "tracefs", 0, nullptr) != 0)
             throw UserError(errno_text("tracefs is not mounted and mounting it on /sys/kernel/tracing failed", errno) +
                             " (mount it with: mount -t tracefs nodev /sys/kernel/tracing)");
-        impl_->mounted_tracefs = true;
+        impl_->tracefs.mounted = true;
     }
     verbose_libbpf = opts.verbose;
     libbpf_set_print(on_libbpf_print);
 
-    // A tracepoint's BTF (btf_trace_<name>) is in vmlinux, or, for a module's tracepoints (kvm:*
-    // where kvm is a module, as on stock distribution kernels), in /sys/kernel/btf/<module>, split
-    // on vmlinux's. libbpf finds either when it attaches tp_btf; the choice here must too.
-    btf* vmlinux_btf = btf__load_vmlinux_btf();
-    if (libbpf_get_error(vmlinux_btf)) vmlinux_btf = nullptr;
-    std::map<std::string, btf*> module_btf;  // freed before vmlinux_btf, their base
-    auto free_btfs = [&] {
-        for (auto& [name, b] : module_btf) btf__free(b);
-        module_btf.clear();
-        btf__free(vmlinux_btf);
-        vmlinux_btf = nullptr;
-    };
-    auto has_btf_type = [&](const std::string& category, const std::string& tp) {
-        const std::string type = "btf_trace_" + tp;
-        if (!vmlinux_btf) return false;
-        if (btf__find_by_name_kind(vmlinux_btf, type.c_str(), BTF_KIND_TYPEDEF) >= 0) return true;
-        // the module named like the event's category (kvm:* in kvm); only a loaded module has BTF
-        if (!exists("/sys/kernel/btf/" + category)) return false;
-        auto it = module_btf.find(category);
-        if (it == module_btf.end()) {
-            btf* b = btf__load_module_btf(category.c_str(), vmlinux_btf);
-            it = module_btf.emplace(category, libbpf_get_error(b) ? nullptr : b).first;
-        }
-        return it->second && btf__find_by_name_kind(it->second, type.c_str(), BTF_KIND_TYPEDEF) >= 0;
-    };
-
-    // Open, choose twins, load. A program the kernel refuses costs only its own source: the
-    // failing program is named in libbpf's log; a tp_btf twin is retried as raw_tp (e.g. 6.1's
-    // verifier refuses tp_btf access to kvm_pio's `void *data`), a raw_tp twin or a classic
-    // tracepoint program is left out with the verifier's reason (e.g. a CO-RE relocation that
-    // cannot resolve on this kernel). Every source not refused keeps its choice.
-    enum class Force { none, raw, off };
-    std::map<std::string, std::pair<Force, std::string>> forced;  // source -> what, why
+    // Open, choose twins, load. Each source starts from the probe's plan for these options
+    // (trace_features.h: tracepoint present, tp_btf's BTF type present in vmlinux or the module's
+    // BTF). A program the kernel refuses costs only its own source: the failing program is named
+    // in libbpf's log; a tp_btf twin is retried as raw_tp (e.g. 6.1's verifier refuses tp_btf
+    // access to kvm_pio's `void *data`), a raw_tp twin or a classic tracepoint program is left out
+    // with the verifier's reason (e.g. a CO-RE relocation that cannot resolve on this kernel).
+    // Every source not refused keeps its choice.
+    const PlanOptions plan_opts{opts_.raw_tp_only, opts_.kvm_entry_split};
+    std::map<std::string, std::pair<Forced, std::string>> forced;  // source -> what, why
     const std::size_t max_attempts = 40;  // each retry settles one program: far more than there are
     for (std::size_t attempt = 0;; ++attempt) {
-        impl_->skel = trace_bpf__open();
+        impl_->skel.reset(trace_bpf__open());
         if (!impl_->skel) throw UserError(errno_text("cannot open hypetrace's BPF object", errno));
         auto* ro = impl_->skel->rodata;
         ro->bucket_ns = opts_.bucket_ns;
@@ -252,96 +252,86 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
         ro->kvm_run_cmd = 0xAE80;
         ro->attach_only = opts_.attach_only;
         sources_.clear();
-        std::map<std::string, std::pair<std::string, Force>> prog_source;  // program -> source, on failure
-        for (const auto& t : twins(impl_->skel)) {
-            std::string path = std::string(kTracefs) + "/events/" + t.category + "/" + t.name;
-            SourceStatus st{std::string(t.category) + ":" + t.name, "-", false, ""};
-            const auto f = forced.count(st.name) ? forced[st.name] : std::pair<Force, std::string>{Force::none, ""};
-            prog_source[bpf_program__name(t.btf_prog)] = {st.name, Force::raw};
-            prog_source[bpf_program__name(t.raw_prog)] = {st.name, Force::off};
-            if (!exists(path) || (!opts_.kvm_entry_split && std::string(t.name) == "kvm_fpu") || f.first == Force::off) {
-                bpf_program__set_autoload(t.btf_prog, false);
-                bpf_program__set_autoload(t.raw_prog, false);
-                st.note = f.first == Force::off ? f.second
-                          : exists(path)        ? "not asked for (it splits KVM_RUN's entry work from the rest)"
-                                                : "tracepoint not in this kernel";
-            } else if (!opts_.raw_tp_only && f.first == Force::none && has_btf_type(t.category, t.name)) {
-                bpf_program__set_autoload(t.raw_prog, false);
-                st.attach = "tp_btf";
-            } else {
-                bpf_program__set_autoload(t.btf_prog, false);
-                st.attach = "raw_tp";
-                st.note = f.second;
-            }
+        std::map<std::string, std::pair<std::string, Forced>> prog_source;  // program -> source, on failure
+        auto forced_of = [&](const std::string& source) {
+            auto it = forced.find(source);
+            return it != forced.end() ? it->second : std::pair<Forced, std::string>{Forced::none, ""};
+        };
+        for (const auto& t : twins(impl_->skel.get())) {
+            const SourceFeature& feature = feature_of(features, t.category, t.name);
+            SourceStatus st{feature.name, "-", false, ""};
+            const auto [force, why] = forced_of(st.name);
+            prog_source[bpf_program__name(t.btf_prog)] = {st.name, Forced::raw_tp};
+            prog_source[bpf_program__name(t.raw_prog)] = {st.name, Forced::off};
+            const AttachPlan plan = feature.plan(plan_opts, force, why);
+            if (plan.mode != AttachMode::tp_btf) bpf_program__set_autoload(t.btf_prog, false);
+            if (plan.mode != AttachMode::raw_tp) bpf_program__set_autoload(t.raw_prog, false);
+            st.attach = to_string(plan.mode);
+            st.note = plan.note;
             sources_.push_back(st);
         }
-        for (const auto& c : classics(impl_->skel)) {
-            std::string path = std::string(kTracefs) + "/events/" + c.category + "/" + c.name;
-            SourceStatus st{std::string(c.category) + ":" + c.name, "tp", false, ""};
-            prog_source[bpf_program__name(c.prog)] = {st.name, Force::off};
-            if (!exists(path) || (forced.count(st.name) && forced[st.name].first == Force::off)) {
-                bpf_program__set_autoload(c.prog, false);
-                st.attach = "-";
-                st.note = exists(path) ? forced[st.name].second : "tracepoint not in this kernel";
-            }
+        for (const auto& c : classics(impl_->skel.get())) {
+            const SourceFeature& feature = feature_of(features, c.category, c.name);
+            SourceStatus st{feature.name, "tp", false, ""};
+            const auto [force, why] = forced_of(st.name);
+            prog_source[bpf_program__name(c.prog)] = {st.name, Forced::off};
+            const AttachPlan plan = feature.plan(plan_opts, force, why);
+            if (plan.mode != AttachMode::tp) bpf_program__set_autoload(c.prog, false);
+            st.attach = to_string(plan.mode);
+            st.note = plan.note;
             sources_.push_back(st);
         }
         libbpf_log.clear();
-        int err = trace_bpf__load(impl_->skel);
+        int err = trace_bpf__load(impl_->skel.get());
         if (err == 0) break;
-        trace_bpf__destroy(impl_->skel);
-        impl_->skel = nullptr;
+        impl_->skel.reset();
         std::string prog, why;
         parse_load_failure(libbpf_log, &prog, &why);
         auto ps = prog_source.find(prog);
-        const bool essential = ps != prog_source.end() && ps->second.second == Force::off &&
-                               (ps->second.first == "sched:sched_process_fork" ||
-                                ps->second.first == "sched:sched_process_exec");
-        if (ps == prog_source.end() || essential || attempt + 1 >= max_attempts) {
-            free_btfs();
+        const bool essential =
+            ps != prog_source.end() && ps->second.second == Forced::off && essential_source(ps->second.first);
+        if (ps == prog_source.end() || essential || attempt + 1 >= max_attempts)
             throw UserError("cannot load hypetrace's BPF programs: " + std::string(strerror(-err)) + ": " +
                             (why.empty() ? last_log_line() : (prog.empty() ? "" : prog + ": ") + why) +
-                            " (run with --verbose for libbpf's log)");
-        }
+                            " (run with " + ref(Setting::verbose) + " for libbpf's log)");
         const auto& [source, force] = ps->second;
-        forced[source] = {force, force == Force::raw ? "tp_btf refused by this kernel (" + why + "): raw_tp"
-                                                     : "not loaded: the kernel refused it (" + why + ")"};
+        forced[source] = {force, force == Forced::raw_tp ? "tp_btf refused by this kernel (" + why + "): raw_tp"
+                                                         : "not loaded: the kernel refused it (" + why + ")"};
     }
-    free_btfs();
 
     // Attach one by one, so that a source that cannot attach is reported, not fatal.
     std::size_t i = 0;
     auto attach = [&](bpf_program* prog, SourceStatus& st) {
-        bpf_link* link = bpf_program__attach(prog);
+        BpfLinkPtr link(bpf_program__attach(prog));
         if (!link) {
             st.attach = "-";
             st.note = errno_text("attach failed", errno);
             return;
         }
-        impl_->links.push_back(link);
+        impl_->links.push_back(std::move(link));
         st.attached = true;
     };
-    for (const auto& t : twins(impl_->skel)) {
+    for (const auto& t : twins(impl_->skel.get())) {
         SourceStatus& st = sources_[i++];
         if (st.attach == "tp_btf") attach(t.btf_prog, st);
         else if (st.attach == "raw_tp") attach(t.raw_prog, st);
     }
-    for (const auto& c : classics(impl_->skel)) {
+    for (const auto& c : classics(impl_->skel.get())) {
         SourceStatus& st = sources_[i++];
         if (st.attach == "tp") attach(c.prog, st);
     }
     for (const auto& st : sources_)
-        if ((st.name == "sched:sched_process_fork" || st.name == "sched:sched_process_exec") && !st.attached)
+        if (essential_source(st.name) && !st.attached)
             throw UserError("cannot trace " + st.name + " (" + st.note + "): hypetrace needs it to follow guests");
 
-    impl_->rb = ring_buffer__new(bpf_map__fd(impl_->skel->maps.events), handle_event, impl_.get(), nullptr);
+    impl_->rb.reset(ring_buffer__new(bpf_map__fd(impl_->skel->maps.events), handle_event, impl_.get(), nullptr));
     if (!impl_->rb) throw UserError(errno_text("cannot create the BPF ring buffer", errno));
 }
 
 Tracer::~Tracer() = default;
 
 void Tracer::begin_run(uint64_t origin_ns) {
-    auto* s = impl_->skel;
+    auto* s = impl_->skel.get();
     s->bss->spawner_tgid = 0;
     clear_map<uint32_t>(bpf_map__fd(s->maps.tracked));
     std::memset(s->bss->first_run_seen, 0, sizeof s->bss->first_run_seen);
@@ -356,7 +346,7 @@ void Tracer::begin_run(uint64_t origin_ns) {
     clear_map<ht_counter_key>(bpf_map__fd(s->maps.counters));
     clear_map<ht_counter_key>(bpf_map__fd(s->maps.run_exits));
     impl_->ledger.clear();
-    ring_buffer__consume(impl_->rb);
+    ring_buffer__consume(impl_->rb.get());
     impl_->pending.clear();
     impl_->ksm_scans.clear();
     impl_->ksm_taken.clear();
@@ -386,11 +376,11 @@ void Tracer::track(pid_t tgid, uint32_t guest) {
     bpf_map_update_elem(bpf_map__fd(impl_->skel->maps.tracked), &key, &guest, BPF_ANY);
 }
 
-int Tracer::events_fd() const { return ring_buffer__epoll_fd(impl_->rb); }
+int Tracer::events_fd() const { return ring_buffer__epoll_fd(impl_->rb.get()); }
 
 void Tracer::poll_events(int timeout_ms) {
-    if (timeout_ms > 0) ring_buffer__poll(impl_->rb, timeout_ms);
-    else ring_buffer__consume(impl_->rb);
+    if (timeout_ms > 0) ring_buffer__poll(impl_->rb.get(), timeout_ms);
+    else ring_buffer__consume(impl_->rb.get());
 }
 
 std::vector<KsmScan> Tracer::take_ksm_scans() {
@@ -446,7 +436,7 @@ int map_of_slot(std::size_t i) { return int(i % HT_PENDING_SLOTS) == HT_PENDING_
 }  // namespace
 
 std::vector<CounterSample> Tracer::take_counters(bool final) {
-    auto* s = impl_->skel;
+    auto* s = impl_->skel.get();
     std::vector<CounterSample> out;
     // 1. The hash maps, each entry read and deleted at once.
     std::vector<std::pair<ht_counter_key, uint64_t>> counted;
@@ -562,10 +552,10 @@ std::vector<CounterSample> Tracer::take_counters(bool final) {
 }
 
 RunTrace Tracer::end_run() {
-    auto* s = impl_->skel;
+    auto* s = impl_->skel.get();
     disarm_spawner();
     RunTrace rt;
-    ring_buffer__consume(impl_->rb);
+    ring_buffer__consume(impl_->rb.get());
     rt.events = std::move(impl_->pending);
     impl_->pending.clear();
     rt.origin_ns = origin_ns_;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Owns hypetrace's BPF programs (bpf/trace.bpf.c) for one command: probe, open, load, attach on
-// construction; detach and free on destruction. The only place (with bpf_tracer.cpp) that sees
-// libbpf or the generated skeleton.
+// Owns hypetrace's BPF programs (bpf/trace.bpf.c) for one command: plan (from the per-process probe
+// of trace_features.h), open, load, attach on construction; detach and free on destruction. Its
+// skeleton (trace.skel.h) is seen only by bpf_tracer.cpp; libbpf only inside core/tracing.
 #pragma once
 #include "core/tracing/trace_backend.h"
 #include "core/tracing/trace_data.h"

@@ -4,6 +4,7 @@
 #include "core/base/clock.h"
 #include "core/base/error.h"
 #include "core/host/proc.h"
+#include "core/tracing/libbpf_ptr.h"
 #include "core/tracing/symbols.h"
 #include "hypetrace.h"
 #include "profile.skel.h"
@@ -26,6 +27,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 namespace ht {
 
@@ -47,13 +49,37 @@ std::vector<int> online_cpus() {
     return cpus;
 }
 
+struct SkelDeleter {
+    void operator()(profile_bpf* s) const { profile_bpf__destroy(s); }
+};
+using SkelPtr = std::unique_ptr<profile_bpf, SkelDeleter>;
+
+// One perf event's file descriptor, closed when it goes.
+class PerfFd {
+public:
+    explicit PerfFd(int fd) : fd_(fd) {}
+    PerfFd(PerfFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    PerfFd& operator=(PerfFd&&) = delete;
+    PerfFd(const PerfFd&) = delete;
+    PerfFd& operator=(const PerfFd&) = delete;
+    ~PerfFd() {
+        if (fd_ >= 0) close(fd_);
+    }
+    int get() const { return fd_; }
+
+private:
+    int fd_;
+};
+
 }  // namespace
 
 struct Profiler::Impl {
     ProfileOptions opts;
-    profile_bpf* skel = nullptr;
-    std::vector<int> perf_fds;
-    std::vector<bpf_link*> links;
+    // Destroyed in reverse order, after the destructor has stopped the drainer: the links (the
+    // program leaves each event), the events, then the skeleton.
+    SkelPtr skel;
+    std::vector<PerfFd> perf_fds;
+    std::vector<BpfLinkPtr> links;
     uint64_t start_ns = 0;
 
     // Drained so far (drain thread and stop() under mu).
@@ -75,9 +101,6 @@ struct Profiler::Impl {
         }
         wake.notify_all();
         if (drainer.joinable()) drainer.join();
-        for (auto* l : links) bpf_link__destroy(l);
-        for (int fd : perf_fds) close(fd);
-        if (skel) profile_bpf__destroy(skel);
     }
 
     // Takes the kernel's counts and the stacks they name; reads the mappings of processes seen.
@@ -141,7 +164,7 @@ struct Profiler::Impl {
 Profiler::Profiler(const ProfileOptions& opts) : impl_(std::make_unique<Impl>()) {
     impl_->opts = opts;
     if (geteuid() != 0) throw UserError("CPU sampling needs root (perf events on every CPU, BPF)");
-    impl_->skel = profile_bpf__open();
+    impl_->skel.reset(profile_bpf__open());
     if (!impl_->skel) throw UserError(errno_text("cannot open hypetrace's profiling BPF object", errno));
     impl_->skel->rodata->bucket_ns = opts.bucket_ns;
     if (opts.run_state_map_fd >= 0) {
@@ -149,7 +172,7 @@ Profiler::Profiler(const ProfileOptions& opts) : impl_(std::make_unique<Impl>())
             throw UserError(errno_text("cannot share the tracer's KVM_RUN state with the profiler", errno));
         impl_->skel->rodata->track_handling = true;
     }
-    if (int err = profile_bpf__load(impl_->skel); err != 0)
+    if (int err = profile_bpf__load(impl_->skel.get()); err != 0)
         throw UserError("cannot load hypetrace's profiling BPF program: " + std::string(strerror(-err)));
     for (int cpu : online_cpus()) {
         perf_event_attr attr{};
@@ -165,7 +188,7 @@ Profiler::Profiler(const ProfileOptions& opts) : impl_(std::make_unique<Impl>())
             throw UserError(errno_text("cannot open a cpu-clock perf event on CPU " + std::to_string(cpu), errno) +
                             " (kernel.perf_event_paranoid, or no perf events in this kernel)");
         }
-        impl_->perf_fds.push_back(fd);
+        impl_->perf_fds.emplace_back(fd);
     }
     if (impl_->perf_fds.empty()) throw UserError("no online CPU to sample");
 }
@@ -173,14 +196,14 @@ Profiler::Profiler(const ProfileOptions& opts) : impl_(std::make_unique<Impl>())
 Profiler::~Profiler() = default;
 
 void Profiler::start() {
-    auto* s = impl_->skel;
+    auto* s = impl_->skel.get();
     impl_->start_ns = mono_ns();
     s->bss->origin_ns = impl_->start_ns;
-    for (int fd : impl_->perf_fds) {
-        bpf_link* link = bpf_program__attach_perf_event(s->progs.ht_sample, fd);
+    for (const PerfFd& fd : impl_->perf_fds) {
+        BpfLinkPtr link(bpf_program__attach_perf_event(s->progs.ht_sample, fd.get()));
         if (!link) throw UserError(errno_text("cannot attach the sampling program to a perf event", errno));
-        impl_->links.push_back(link);
-        ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+        impl_->links.push_back(std::move(link));
+        ioctl(fd.get(), PERF_EVENT_IOC_ENABLE, 0);
     }
     impl_->drainer = std::thread([this] { impl_->run_drainer(); });
 }
@@ -192,9 +215,8 @@ Profile Profiler::stop() {
     }
     impl_->wake.notify_all();
     if (impl_->drainer.joinable()) impl_->drainer.join();
-    for (int fd : impl_->perf_fds) ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
-    for (auto* l : impl_->links) bpf_link__destroy(l);
-    impl_->links.clear();
+    for (const PerfFd& fd : impl_->perf_fds) ioctl(fd.get(), PERF_EVENT_IOC_DISABLE, 0);
+    impl_->links.clear();  // detached
     impl_->drain();
 
     Profile p;

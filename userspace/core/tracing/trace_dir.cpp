@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "core/tracing/trace_dir.h"
+#include "core/base/setting.h"
 
 #include "core/base/error.h"
 #include "core/host/files.h"
@@ -127,13 +128,13 @@ std::map<uint32_t, uint32_t> TraceData::guest_of_process() const {
 void check_trace_dir(const std::string& dir) {
     std::error_code ec;
     if (fs::exists(dir, ec)) {
-        if (!fs::is_directory(dir, ec)) throw usage_error("--trace " + dir + ": exists and is not a directory");
+        if (!fs::is_directory(dir, ec)) throw usage_error(ref(Setting::trace) + " " + dir + ": exists and is not a directory");
         if (!fs::is_empty(dir, ec))
-            throw usage_error("--trace " + dir + ": exists and is not empty; give a new directory (nothing is overwritten)");
+            throw usage_error(ref(Setting::trace) + " " + dir + ": exists and is not empty; give a new directory (nothing is overwritten)");
     }
     fs::path parent = fs::absolute(dir).parent_path();
-    if (!fs::is_directory(parent, ec)) throw usage_error("--trace " + dir + ": " + parent.string() + " does not exist");
-    if (access(parent.c_str(), W_OK) != 0) throw usage_error("--trace " + dir + ": " + parent.string() + " is not writable");
+    if (!fs::is_directory(parent, ec)) throw usage_error(ref(Setting::trace) + " " + dir + ": " + parent.string() + " does not exist");
+    if (access(parent.c_str(), W_OK) != 0) throw usage_error(ref(Setting::trace) + " " + dir + ": " + parent.string() + " is not writable");
 }
 
 void write_trace_dir(const std::string& dir, const TraceData& t) {
@@ -261,7 +262,7 @@ TraceData read_trace_dir(const std::string& dir) {
     TraceTexts x;
     const fs::path d(dir);
     auto meta = read_text((d / "trace.json").string());
-    if (!meta) throw UserError(dir + " is not a hypetrace trace directory (no trace.json): make one with --trace DIR");
+    if (!meta) throw UserError(dir + " is not a hypetrace trace directory (no trace.json): make one with " + ref(Setting::trace) + " DIR");
     x.meta = std::move(*meta);
     parse_trace_meta(x.meta, dir);  // a newer format is refused before its files are looked for
     for (auto [name, text] : {std::pair{"stacks.tsv", &x.stacks}, {"samples.tsv", &x.samples},

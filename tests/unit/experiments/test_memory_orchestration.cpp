@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: MIT
+// run_memory's orchestration with a fake tracer, fake guests and a fake host (experiments/memory.h
+// MemoryHost: the host settings it switches, the footprints and KSM counters it reads): series and
+// steps in order, host settings switched per series and restored once every guest is stopped, the
+// settle rules (footprint flat, KSM burndown flat, the settle timeout), and every guest stopped and
+// its scratch directory removed, the spawner disarmed, on every path (ready, a guest never ready,
+// one that dies, a start that throws).
+#include "core/base/setting.h"
+#include "experiments/memory.h"
+#include "fakes.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace ht {
+namespace {
+
+// The host as run_memory sees it: settings calls logged in order, readings made up.
+class FakeHost : public MemoryHost {
+public:
+    explicit FakeHost(const fake::Stats& guests) : guests_(guests) {}
+
+    const KsmSettings& saved() const override { return saved_; }
+    bool recovered() const override { return false; }
+    void set_thp(const std::string& mode) override {
+        log.push_back("thp " + mode);
+        thp_ = mode;
+    }
+    std::string thp() const override { return thp_; }
+    void ensure_inotify_instances(unsigned n) override { log.push_back("inotify " + std::to_string(n)); }
+    void enable(unsigned pages, unsigned sleep_ms) override {
+        log.push_back("ksm on " + std::to_string(pages) + " " + std::to_string(sleep_ms));
+        ksm_on_ = true;
+    }
+    void disable() override {
+        log.push_back("ksm off");
+        ksm_on_ = false;
+    }
+    bool restore() noexcept override {
+        // restored only once no guest of the run is left running
+        log.push_back("restore, " + std::to_string(guests_.started - guests_.stopped) + " guests running");
+        return true;
+    }
+    std::string restore_failures() const override { return {}; }
+
+    // Every guest's processes: `pss_mb`, plus `growth_mb` more at each reading.
+    MemUsage processes_memory(const std::vector<pid_t>& pids) const override {
+        MemUsage m;
+        if (pids.empty()) return m;
+        m.pss_kb = uint64_t((pss_mb + growth_mb * double(readings_++)) * 1024);
+        m.processes = unsigned(pids.size());
+        return m;
+    }
+    // While KSM is on: `scans_per_reading` more full scans at each reading, each merging
+    // `merges_per_scan` pages (a flat burndown).
+    KsmCounters ksm_counters() const override {
+        if (ksm_on_) {
+            k_.full_scans += scans_per_reading;
+            k_.pages_sharing += scans_per_reading * merges_per_scan;
+        }
+        return k_;
+    }
+    bool ksm_mergeable(pid_t) const override { return mergeable; }
+    std::optional<VmMemParts> vm_parts(pid_t, uint64_t) const override { return std::nullopt; }
+
+    std::vector<std::string> log;
+    double pss_mb = 10, growth_mb = 0;
+    bool mergeable = false;
+    uint64_t scans_per_reading = 0, merges_per_scan = 0;
+
+private:
+    const fake::Stats& guests_;
+    KsmSettings saved_{{"run", "0"}, {"pages_to_scan", "100"}};
+    std::string thp_ = "madvise";
+    bool ksm_on_ = false;
+    mutable unsigned readings_ = 0;
+    mutable KsmCounters k_;
+};
+
+struct MemoryRun {
+    fake::TempDir scratch;
+    fake::Tracer tracer;
+    fake::Driver driver;
+    FakeHost host{driver.stats};
+    MemoryConfig cfg;
+    std::vector<std::string> said;
+    explicit MemoryRun(fake::Boot boot, std::vector<unsigned> counts = {1, 2}) : driver(boot) {
+        cfg.techniques = {{"fake", "Fake", &driver, Variant::app, NAN, NAN}};
+        cfg.counts = std::move(counts);
+        cfg.ksm_modes = {false};
+        cfg.scratch_parent = scratch.path;
+        cfg.boot_timeout_s = 5;
+        cfg.settle_timeout_s = 5;
+        cfg.sample_s = 0.05;  // a sample at every turn of the settle loop (100 ms)
+        cfg.settle_min_s = 0;
+        cfg.settle_window_s = 0.2;
+        cfg.progress = [this](const std::string& line) { said.push_back(line); };
+    }
+    MemoryResult run() { return run_memory(tracer, host, HostInfo{}, cfg); }
+    bool scratch_empty() const { return std::filesystem::is_empty(scratch.path); }
+    // The lines said, each beginning with one of `prefixes`, in this order (others in between).
+    bool said_in_order(const std::vector<std::string>& prefixes) const {
+        std::size_t i = 0;
+        for (const auto& line : said)
+            if (i < prefixes.size() && line.rfind(prefixes[i], 0) == 0) ++i;
+        return i == prefixes.size();
+    }
+};
+
+std::string what_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const UserError& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+}  // namespace
+
+TEST(MemoryOrchestration, SeriesAndStepsRunInOrderThenEveryGuestIsStoppedAndTheHostRestored) {
+    MemoryRun r(fake::Boot::ready);
+    r.cfg.ksm_modes = {true, false};
+    r.cfg.thp = "never";
+    std::vector<int> running_at_end_run;
+    r.tracer.on_end_run = [&] { running_at_end_run.push_back(r.driver.stats.started - r.driver.stats.stopped); };
+    MemoryResult res = r.run();
+
+    // host settings: THP and inotify first, KSM switched per series, restored last with no guest left
+    EXPECT_EQ(r.host.log, (std::vector<std::string>{"thp never", "inotify 144", "ksm on 20000 20", "ksm off",
+                                                    "restore, 0 guests running"}));
+    EXPECT_EQ(res.thp, "never");
+    EXPECT_EQ(res.ksm_saved.at("pages_to_scan"), "100");
+
+    ASSERT_EQ(res.series.size(), 2u);
+    EXPECT_TRUE(res.series[0].ksm);
+    EXPECT_FALSE(res.series[1].ksm);
+    for (const auto& s : res.series) {
+        ASSERT_EQ(s.steps.size(), 2u);
+        EXPECT_EQ(s.command, "fake guest ht-mem-fake-" + std::to_string(getpid()) + "-1");
+        for (std::size_t i = 0; i < 2; ++i) {
+            const MemoryStep& st = s.steps[i];
+            EXPECT_EQ(st.guests, i + 1);
+            ASSERT_EQ(st.per_guest.size(), i + 1);
+            EXPECT_TRUE(st.settled) << st.settle_note;
+            EXPECT_NE(st.settle_note.find("footprint changed under 1.0% over the last 3 samples"), std::string::npos)
+                << st.settle_note;
+            EXPECT_DOUBLE_EQ(st.pss_mb.mean, 10.0);
+            EXPECT_DOUBLE_EQ(st.incremental_mb, 10.0);
+            EXPECT_EQ(st.per_guest[i].main_pid, 4242);
+        }
+    }
+    // KSM on, but nothing the guests have is mergeable: settled on the footprint, and said so
+    EXPECT_EQ(res.series[0].steps[0].settle_note.rfind("no KSM-mergeable memory in these guests; ", 0), 0u);
+    EXPECT_TRUE(r.said_in_order({"[fake KSM on] adding 1 guest -> 1", "[fake KSM on] 1 ready after",
+                                 "[fake KSM on] 1 guests: 10.0 MB per guest", "[fake KSM on] adding 1 guest -> 2",
+                                 "[fake KSM on] 2 guests: 10.0 MB per guest", "[fake KSM off] adding 1 guest -> 1",
+                                 "[fake KSM off] 2 guests: 10.0 MB per guest"}));
+
+    // one traced run per series, ended once its guests were stopped; a trace id per guest
+    EXPECT_EQ(r.tracer.begun, 2);
+    EXPECT_EQ(r.tracer.ended, 2);
+    EXPECT_EQ(running_at_end_run, (std::vector<int>{0, 0}));
+    EXPECT_FALSE(r.tracer.armed);
+    EXPECT_EQ(r.tracer.armed_for, (std::vector<uint32_t>{1, 2, 3, 4}));
+    ASSERT_EQ(r.tracer.tracked.size(), 8u);
+    EXPECT_EQ(r.tracer.tracked[6], (std::pair<pid_t, uint32_t>{4242, 4}));
+    EXPECT_EQ(r.driver.stats.created, 4);
+    EXPECT_EQ(r.driver.stats.stopped, 4);
+    EXPECT_EQ(r.driver.stats.destroyed, 4);
+    EXPECT_TRUE(r.scratch_empty());
+}
+
+TEST(MemoryOrchestration, KsmOnSettlesWhenTheBurndownReadFromSysfsIsFlat) {
+    MemoryRun r(fake::Boot::ready, {1});
+    r.cfg.ksm_modes = {true};
+    r.host.mergeable = true;
+    r.host.scans_per_reading = 2;
+    r.host.merges_per_scan = 100;
+    MemoryResult res = r.run();
+    ASSERT_EQ(res.series.size(), 1u);
+    ASSERT_EQ(res.series[0].steps.size(), 1u);
+    const MemoryStep& st = res.series[0].steps[0];
+    EXPECT_TRUE(st.settled) << st.settle_note;
+    // the fake tracer has no ksm:ksm_stop_scan: full scans come from /sys/kernel/mm/ksm's counters
+    EXPECT_EQ(st.settle_note.rfind("KSM burndown flat at 100 merges per full scan over 0 s", 0), 0u) << st.settle_note;
+    EXPECT_NE(st.settle_note.find("from /sys/kernel/mm/ksm"), std::string::npos) << st.settle_note;
+    EXPECT_GE(res.series[0].scans.size(), 8u);  // two windows of at least two scans each
+    for (const auto& k : res.series[0].scans) EXPECT_EQ(k.merges, 100u);
+    EXPECT_GT(st.ksm.pages_sharing, 0u);
+    EXPECT_EQ(r.host.log.back(), "restore, 0 guests running");
+    EXPECT_EQ(r.tracer.begun, r.tracer.ended);
+    EXPECT_TRUE(r.scratch_empty());
+}
+
+TEST(MemoryOrchestration, AFootprintThatNeverSettlesIsMeasuredAnywayAtTheSettleTimeout) {
+    MemoryRun r(fake::Boot::ready, {1});
+    r.host.growth_mb = 1;  // 10 % more at every sample
+    r.cfg.settle_timeout_s = 0.3;
+    MemoryResult res = r.run();
+    ASSERT_EQ(res.series.size(), 1u);
+    ASSERT_EQ(res.series[0].steps.size(), 1u);
+    const MemoryStep& st = res.series[0].steps[0];
+    EXPECT_FALSE(st.settled);
+    EXPECT_EQ(st.settle_note, "not settled after 0 s (" + ref(Setting::settle_timeout) + ")");
+    EXPECT_EQ(st.per_guest.size(), 1u) << "measured anyway";
+    EXPECT_GE(res.series[0].timeline.size(), 3u);
+    EXPECT_TRUE(r.said_in_order({"[fake KSM off] warning: not settled after 0 s (" + ref(Setting::settle_timeout) + "); measuring anyway",
+                                 "[fake KSM off] 1 guests: "}));
+    EXPECT_EQ(r.host.log.back(), "restore, 0 guests running");
+    EXPECT_EQ(r.driver.stats.stopped, 1);
+    EXPECT_EQ(r.tracer.begun, r.tracer.ended);
+    EXPECT_TRUE(r.scratch_empty());
+}
+
+TEST(MemoryOrchestration, GuestsNeverReadyFailTheStepAtTheBootTimeoutAndAreAllStopped) {
+    MemoryRun r(fake::Boot::never, {2});
+    r.cfg.boot_timeout_s = 0.2;
+    const std::string m = what_of([&] { r.run(); });
+    EXPECT_NE(m.find("Fake: 2 guests not all ready after 0 s (" + ref(Setting::boot_timeout) + ")"), std::string::npos) << m;
+    EXPECT_FALSE(r.tracer.armed);
+    EXPECT_EQ(r.tracer.armed_for, (std::vector<uint32_t>{1, 2}));  // both launched
+    EXPECT_EQ(r.driver.stats.started, 2);
+    EXPECT_EQ(r.driver.stats.stopped, 2);
+    EXPECT_EQ(r.driver.stats.destroyed, 2);
+    EXPECT_TRUE(r.scratch_empty());
+}
+
+TEST(MemoryOrchestration, AGuestThatDiesIsNamedWithItsLastOutputAndEveryGuestStopped) {
+    {  // before it was ready
+        MemoryRun r(fake::Boot::dies, {1});
+        const std::string m = what_of([&] { r.run(); });
+        EXPECT_EQ(m, "Fake guest 1 exited before it was ready: out of luck");
+        EXPECT_FALSE(r.tracer.armed);
+        EXPECT_EQ(r.driver.stats.destroyed, 1);
+        EXPECT_TRUE(r.scratch_empty());
+    }
+    {  // while memory settles
+        MemoryRun r(fake::Boot::ready_then_dies, {1});
+        const std::string m = what_of([&] { r.run(); });
+        EXPECT_EQ(m, "Fake guest 1 died while memory settled: out of luck");
+        EXPECT_EQ(r.driver.stats.stopped, 1);
+        EXPECT_EQ(r.driver.stats.destroyed, 1);
+        EXPECT_TRUE(r.scratch_empty());
+    }
+}
+
+TEST(MemoryOrchestration, AStartThatThrowsDisarmsTheSpawnerAndCleansUpEveryGuestCreated) {
+    MemoryRun r(fake::Boot::start_fails, {2});
+    const std::string m = what_of([&] { r.run(); });
+    EXPECT_EQ(m, "fake guest: start refused");
+    EXPECT_FALSE(r.tracer.armed) << "the spawner stayed armed: hypetrace's next child would be counted as the guest";
+    EXPECT_EQ(r.driver.stats.created, 2);
+    EXPECT_EQ(r.driver.stats.started, 1);  // the first start threw
+    EXPECT_EQ(r.driver.stats.destroyed, 2);
+    EXPECT_TRUE(r.scratch_empty());
+}
+
+}  // namespace ht
