@@ -52,6 +52,16 @@ enum ht_counter_kind {
 	HT_CNT_KSM_MERGE = 15,	/* ksmd merged a page of a tracked process (ksm:ksm_merge_*) */
 	HT_CNT_KVM_RUN_ENTRY_NS = 16,/* ns from KVM_RUN's start to KVM loading the guest's FPU state
 				      * (kvm:kvm_fpu): the ioctl's entry work, vcpu_load included */
+	/* 17, 18: made by userspace (kvm_run_min_ns, kvm_run_max_ns, userspace/core/tracing/trace_data.h).
+	 * The scheduler (opt-in sched:* source), per guest over its threads: */
+	HT_CNT_SCHED_RUNQ_NS = 19,	/* ns runnable but not running: from a wakeup (or a switch-out
+					 * still runnable) to the next switch-in */
+	HT_CNT_SCHED_RUNQ_LOG2 = 20,	/* those waits, sub = floor(log2(ns)) */
+	HT_CNT_SCHED_ONCPU_NS = 21,	/* ns on a CPU: switch-in to switch-out */
+	HT_CNT_SCHED_PREEMPTED = 22,	/* switch-outs still runnable (involuntary), sub = the next
+					 * task's guest << 32 | its tgid (guest 0: the host's; tgid 0: idle) */
+	HT_CNT_SCHED_SWITCH_VOL = 23,	/* switch-outs blocked (voluntary: sleep, I/O, exit) */
+	HT_CNT_SCHED_MIGRATE = 24,	/* sched:sched_migrate_task of a thread */
 };
 
 struct ht_counter_key {
@@ -91,15 +101,19 @@ struct ht_pending {
 };
 
 /* Slots: run_exits has its own; kvm_exit and kvm_entry, which alternate on VT-x/AMD-V, one each,
- * so that neither pushes the other's pending count out on every event. All but RUN_EXITS hold
- * `counters` keys. */
+ * so that neither pushes the other's pending count out on every event; sched_switch's four counts
+ * (two per side of a switch) one each. All but RUN_EXITS hold `counters` keys. */
 enum {
 	HT_PENDING_COUNTERS = 0,
 	HT_PENDING_RUN_EXITS = 1,
 	HT_PENDING_KVM_EXIT = 2,
 	HT_PENDING_KVM_EXIT_NS = 3,
 	HT_PENDING_RUN_ENTRY = 4,
-	HT_PENDING_SLOTS = 5
+	HT_PENDING_SCHED_ONCPU = 5,	/* sched_oncpu_ns */
+	HT_PENDING_SCHED_SWITCH = 6,	/* sched_preempted, sched_switch_vol */
+	HT_PENDING_SCHED_RUNQ = 7,	/* sched_runq_ns */
+	HT_PENDING_SCHED_RUNQ_LOG2 = 8,	/* sched_runq_log2 */
+	HT_PENDING_SLOTS = 9
 };
 
 struct ht_cpu_state {
@@ -112,6 +126,7 @@ struct ht_cpu_state {
 	unsigned int pad;
 	unsigned long long last_ts;	/* the last bpf_ktime_get_ns() read on this CPU */
 	unsigned long long last_jiffies;/* jiffies then */
+	unsigned long long last_switch;	/* the last sched_switch seen on this CPU (sched source) */
 	struct ht_pending pending[HT_PENDING_SLOTS];
 };
 
@@ -158,5 +173,6 @@ struct ht_stack {
 
 #define HT_COUNTERS_MAX (1 << 18)
 #define HT_TRACKED_MAX 16384
+#define HT_SCHED_THREADS_MAX 65536	/* threads whose scheduling the sched source follows at once */
 
 #endif

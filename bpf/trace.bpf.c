@@ -7,6 +7,9 @@
  * and every descendant of a tracked process, becomes tracked with the same guest id. Threads share
  * their process's tgid, so QEMU's vCPU threads are covered.
  *
+ * Scheduler (opt-in): run-queue waits, time on a CPU, switches and migrations of tracked threads,
+ * counted in the kernel like the rest (see "the scheduler" below).
+ *
  * Aggregation: hot-path events (faults, exits, KVM_RUN) only add to `counters`, keyed by guest,
  * time bucket (bucket_ns wide, counted from origin_ns) and kind; rare events (exec, fork, exit,
  * first KVM_RUN, thread rename) also go to the `events` ring buffer with their timestamp.
@@ -37,7 +40,8 @@ const volatile bool attach_only = false;
 __u64 origin_ns;
 __u32 spawner_tgid;
 __u32 spawner_guest;
-__u64 lost_counts;	/* counter updates dropped because `counters` was full */
+__u64 lost_counts;	/* counter updates dropped because `counters` was full, or scheduler waits and
+			 * runs not timed because `sched_threads` refused an entry */
 __u64 lost_events;	/* ring buffer records dropped because it was full */
 __u64 lost_tracked;	/* processes not followed because `tracked` was full */
 __u64 ksm_scan_merges;	/* pages merged since the current full KSM scan started */
@@ -258,8 +262,10 @@ static __always_inline void atomic_extreme(__u64 *at, __u64 v, bool want_max)
 }
 
 /* Adds to this CPU's pending count for `key` in map `slot`; a pending count of another key goes
- * to its map first. None of the tracepoints counted here fires in interrupt context, so a program
- * never interrupts another one's update of the same CPU's pending slot. */
+ * to its map first. None of the tracepoints counted here fires in interrupt context (sched_wakeup
+ * and sched_migrate_task can: they never come here, see count_direct), and sched_switch runs with
+ * interrupts off, so a program never interrupts another one's update of the same CPU's pending
+ * slot. */
 static __always_inline void add(struct ht_cpu_state *c, int slot, struct ht_counter_key *key, __u64 delta, __u64 ns)
 {
 	struct ht_pending *p = &c->pending[slot];
@@ -738,6 +744,232 @@ static __always_inline int on_ksm_stop_scan(int seq, __u32 rmap_entries)
 	return 0;
 }
 
+/* ---- the scheduler (opt-in: TracerOptions::sched) ----
+ * Per tracked thread: when it became runnable and when it was switched in, so that each switch
+ * counts its side's wait or run (bcc's runqlat, aggregated per guest instead of per thread).
+ * Runnable starts at sched_wakeup/sched_wakeup_new, or at a switch-out that leaves the thread on its
+ * run queue (involuntary); it ends at the next switch-in (sched_runq_ns, sched_runq_log2). A run is
+ * switch-in to switch-out (sched_oncpu_ns). Switch-outs are counted voluntary or involuntary, the
+ * latter by who ran next (sched_preempted). Nothing goes through the ring buffer.
+ *
+ * The state is a hash keyed by tid, not task storage: the wakee and the next task are not
+ * `current`, and a raw_tp twin gets them as plain numbers that bpf_task_storage_get() refuses. An
+ * LRU hash: a thread whose death was never seen (its entry is removed at its last switch-out) is
+ * evicted in time instead of filling the map. `origin` tells this run's entries from an earlier's.
+ */
+struct sched_thread {
+	__u64 runnable;	/* became runnable at; 0: not waiting (running, asleep, or not seen) */
+	__u64 oncpu;	/* switched in at; 0: not running (or its switch-in not seen) */
+	__u64 left;	/* last switched out at */
+	__u64 origin;	/* origin_ns of the run that wrote it */
+	__u32 guest;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, HT_SCHED_THREADS_MAX);
+	__type(key, __u32);
+	__type(value, struct sched_thread);
+} sched_threads SEC(".maps");
+
+/* Task states (include/linux/sched.h; #defines, so not in BTF; the same in 6.1 and 6.18). */
+#define HT_TASK_RUNNING 0x0000
+#define HT_TASK_DEAD 0x0080
+
+/* A count straight into `counters`, for programs that may run in interrupt context
+ * (sched_migrate_task: load balancing in softirq, ttwu in hardirq), where they could interrupt
+ * another program's update of this CPU's pending slot or bucket cache: neither is touched. */
+static __always_inline void count_direct(__u32 guest, __u64 ts, __u32 kind, __u64 sub, __u64 delta)
+{
+	struct ht_counter_key key;
+	__u64 origin = origin_ns, zero = 0, *v;
+
+	if (ts < origin)
+		return;
+	key.guest = guest;
+	key.bucket = (ts - origin) / bucket_ns;
+	key.kind = kind;
+	key.phase = phase_port ? guest_phase[guest & (HT_GUESTS_MAX - 1)] : 0;
+	key.sub = sub;
+	v = value_of(&counters, &key, &zero);
+	if (v)
+		__sync_fetch_and_add(v, delta);
+}
+
+/* The entry of a thread whose process exit (on_exit) already took out of `tracked`: its exit work
+ * (unmapping, closing) can still wait and run, and be preempted. PF_EXITING (set before
+ * sched_process_exit fires) keeps this extra lookup off every other untracked thread. */
+#define HT_PF_EXITING 0x00000004
+
+static __always_inline struct sched_thread *exiting_thread(struct task_struct *p, __u64 origin)
+{
+	struct sched_thread *t;
+	__u32 tid;
+
+	if (!(BPF_CORE_READ(p, flags) & HT_PF_EXITING))
+		return 0;
+	tid = BPF_CORE_READ(p, pid);
+	t = bpf_map_lookup_elem(&sched_threads, &tid);
+	return t && t->origin == origin ? t : 0;
+}
+
+/* sched_wakeup (p became runnable) and sched_wakeup_new (p, a new task, is runnable for the first
+ * time). May run in interrupt context (a timer or an I/O completion waking p): it writes p's entry
+ * only, never this CPU's state. A wakeup while p is still waiting keeps the earlier start (perf
+ * sched keeps the first wakeup too); one while p runs (woken before it could block) is replaced at
+ * its switch-out. */
+static __always_inline int on_sched_wakeup(struct task_struct *p, bool new_task)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid), tid, *g;
+	__u64 origin = origin_ns, ts;
+	struct sched_thread *t;
+
+	g = guest_of(tgid);
+	if (!g) {
+		t = new_task ? 0 : exiting_thread(p, origin);
+		if (t && !t->runnable)
+			t->runnable = bpf_ktime_get_ns();
+		return 0;
+	}
+	tid = BPF_CORE_READ(p, pid);
+	ts = bpf_ktime_get_ns();
+	t = new_task ? 0 : bpf_map_lookup_elem(&sched_threads, &tid);
+	if (t && t->origin == origin) {
+		if (!t->runnable)
+			t->runnable = ts;
+		t->guest = *g;
+		return 0;
+	}
+	/* a new task, or one not seen this run: a fresh entry (a dead thread's tid reused is one) */
+	struct sched_thread fresh = { .runnable = ts, .origin = origin, .guest = *g };
+
+	if (bpf_map_update_elem(&sched_threads, &tid, &fresh, BPF_ANY))
+		__sync_fetch_and_add(&lost_counts, 1);
+	return 0;
+}
+
+/* sched_switch: prev (current) leaves the CPU, next takes it. Runs with interrupts off, under the
+ * run queue's lock. Untracked on both sides (the common case) costs a clock read and two lookups:
+ * prev's entry (which exists only for a thread seen tracked this run, so the last run of a process
+ * whose exit already took it out of `tracked` still counts) and next's process in `tracked` (which
+ * also names the guest of whoever preempts a tracked thread).
+ *
+ * A switch can go unseen: a kernel may fire no tracepoint at all while some task is current (this
+ * host's fires none while a thread of PID 1, the VM's agent, runs: perf records nothing of it
+ * either), so a switch from such a task to a tracked thread is missing. The tracked thread's
+ * switch-out then comes without its switch-in; like perf sched timehist, the switch-in is dated to
+ * the last switch seen on this CPU (`last_switch`, hence the clock read on every switch): its wait
+ * ends there and its run starts there (the hidden task's own run, usually a few us, counts as the
+ * thread's), so that waits and runs still add up to the time since it became runnable, one wait per
+ * run. When that last switch is the thread's own switch-out (the hidden task preempted it and gave
+ * the CPU back), the wait is counted as 0 ns, as perf counts it.
+ *
+ * Involuntary: prev stays on its run queue. The tracepoint's `preempt` (kernel preemption: the task
+ * stays queued whatever its state) or its `prev_state` (an argument since 5.18, in the tp_btf
+ * signature and at the same place for raw_tp) being TASK_RUNNING says so; so does prev's __state
+ * being TASK_RUNNING now: before 6.14, `prev_state` is the state read before __schedule() found a
+ * signal pending and set the task running again instead of dequeuing it (6.14 passes the corrected
+ * state), and no wakeup follows such a switch to start its wait. */
+static __always_inline int on_sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next,
+					   unsigned int prev_state)
+{
+	__u32 prev_tid = BPF_CORE_READ(prev, pid), next_tgid = BPF_CORE_READ(next, tgid), next_tid = 0;
+	__u32 next_guest = 0, *g = 0;
+	struct sched_thread *pt = 0, *nt = 0;
+	struct ht_cpu_state *c = this_cpu();
+	__u64 origin = origin_ns, ts, last;
+	bool next_tracked = false;
+
+	if (!c)
+		return 0;
+	ts = bpf_ktime_get_ns();	/* not now(): no jiffies read for the untracked switches */
+	last = c->last_switch;
+	c->last_switch = ts;
+	if (prev_tid)	/* 0: this CPU's idle task */
+		pt = bpf_map_lookup_elem(&sched_threads, &prev_tid);
+	if (next_tgid) {
+		g = guest_of(next_tgid);
+		if (g) {
+			next_guest = *g;
+			next_tracked = true;
+		} else if ((nt = exiting_thread(next, origin))) {
+			next_guest = nt->guest;
+			next_tracked = true;
+		}
+	}
+	if (!pt && !next_tracked)
+		return 0;
+	if (pt) {
+		if (pt->origin == origin) {
+			bool runnable = preempt || prev_state == HT_TASK_RUNNING ||
+					BPF_CORE_READ(prev, __state) == HT_TASK_RUNNING;
+			__u64 in = pt->oncpu;
+
+			if (!in) {	/* its switch-in went unseen: dated to the last switch seen here */
+				in = last > pt->left ? last : pt->left;
+				if (pt->runnable) {	/* a wait, ended then (0 if that switch was its own) */
+					__u64 wait = last > pt->runnable ? last - pt->runnable : 0;
+
+					count_in(c, HT_PENDING_SCHED_RUNQ, pt->guest, pt->runnable + wait,
+						 HT_CNT_SCHED_RUNQ_NS, 0, wait);
+					count_in(c, HT_PENDING_SCHED_RUNQ_LOG2, pt->guest, pt->runnable + wait,
+						 HT_CNT_SCHED_RUNQ_LOG2, log2_u64(wait | 1), 1);
+					if (pt->runnable > in)
+						in = pt->runnable;
+				}
+			}
+			if (in && ts > in)
+				count_in(c, HT_PENDING_SCHED_ONCPU, pt->guest, ts, HT_CNT_SCHED_ONCPU_NS, 0, ts - in);
+			pt->oncpu = 0;
+			pt->left = ts;
+			pt->runnable = runnable ? ts : 0;
+			if (runnable)
+				count_in(c, HT_PENDING_SCHED_SWITCH, pt->guest, ts, HT_CNT_SCHED_PREEMPTED,
+					 ((__u64)next_guest << 32) | next_tgid, 1);
+			else
+				count_in(c, HT_PENDING_SCHED_SWITCH, pt->guest, ts, HT_CNT_SCHED_SWITCH_VOL, 0, 1);
+		}
+		if (prev_state & HT_TASK_DEAD)	/* its last switch: it never runs again */
+			bpf_map_delete_elem(&sched_threads, &prev_tid);
+	}
+	if (!next_tracked)
+		return 0;
+	next_tid = BPF_CORE_READ(next, pid);
+	if (!nt) {
+		nt = bpf_map_lookup_elem(&sched_threads, &next_tid);
+		if (nt && nt->origin != origin)
+			nt = 0;
+	}
+	if (nt) {
+		if (nt->runnable && ts > nt->runnable) {
+			__u64 wait = ts - nt->runnable;
+
+			count_in(c, HT_PENDING_SCHED_RUNQ, next_guest, ts, HT_CNT_SCHED_RUNQ_NS, 0, wait);
+			count_in(c, HT_PENDING_SCHED_RUNQ_LOG2, next_guest, ts, HT_CNT_SCHED_RUNQ_LOG2, log2_u64(wait), 1);
+		}
+		nt->runnable = 0;
+		nt->oncpu = ts;
+		nt->guest = next_guest;
+	} else {	/* first seen running (tracked since it last became runnable): no wait */
+		struct sched_thread fresh = { .oncpu = ts, .origin = origin, .guest = next_guest };
+
+		if (bpf_map_update_elem(&sched_threads, &next_tid, &fresh, BPF_ANY))
+			__sync_fetch_and_add(&lost_counts, 1);
+	}
+	return 0;
+}
+
+/* sched_migrate_task: p moves to another CPU (load balancing, a wakeup on another CPU, affinity). */
+static __always_inline int on_sched_migrate(struct task_struct *p)
+{
+	__u32 *g = guest_of(BPF_CORE_READ(p, tgid));
+
+	if (g)
+		count_direct(*g, bpf_ktime_get_ns(), HT_CNT_SCHED_MIGRATE, 0, 1);
+	return 0;
+}
+
 /* ---- entry points: a tp_btf and a raw_tp twin over each body ---- */
 
 #define HT_TWIN(tp, call, ...)							\
@@ -779,3 +1011,8 @@ HT_TWIN(ksm_merge_one_page, on_ksm_merge(mm, err),
 HT_TWIN(ksm_merge_with_ksm_page, on_ksm_merge(mm, err),
 	void *ksm_page, unsigned long pfn, void *rmap_item, void *mm, int err)
 HT_TWIN(ksm_stop_scan, on_ksm_stop_scan(seq, rmap_entries), int seq, __u32 rmap_entries)
+HT_TWIN(sched_switch, on_sched_switch(preempt, prev, next, prev_state),
+	bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state)
+HT_TWIN(sched_wakeup, on_sched_wakeup(p, false), struct task_struct *p)
+HT_TWIN(sched_wakeup_new, on_sched_wakeup(p, true), struct task_struct *p)
+HT_TWIN(sched_migrate_task, on_sched_migrate(p), struct task_struct *p, int dest_cpu)

@@ -71,7 +71,13 @@ void add_counter(PhaseCounts& c, const CounterSample& s) {
     case CounterKind::kvm_run_entry_ns:
     case CounterKind::kvm_run_min_ns:
     case CounterKind::kvm_run_max_ns:
-    case CounterKind::ksm_merge: break;  // exec/fork/exit are counted from events (exact times)
+    case CounterKind::ksm_merge:
+    case CounterKind::sched_runq_ns:  // the scheduler's: density sums them (core/tracing/sched_summary)
+    case CounterKind::sched_runq_log2:
+    case CounterKind::sched_oncpu_ns:
+    case CounterKind::sched_preempted:
+    case CounterKind::sched_switch_vol:
+    case CounterKind::sched_migrate: break;  // exec/fork/exit are counted from events (exact times)
     }
 }
 

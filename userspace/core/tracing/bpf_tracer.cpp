@@ -37,6 +37,12 @@ static_assert(HT_EV_KSM_SCAN == int(ht::EventType::ksm_scan));
 static_assert(HT_EV_PHASE == int(ht::EventType::phase));
 static_assert(HT_CNT_KSM_MERGE == int(ht::CounterKind::ksm_merge));
 static_assert(HT_CNT_KVM_RUN_ENTRY_NS == int(ht::CounterKind::kvm_run_entry_ns));
+static_assert(HT_CNT_SCHED_RUNQ_NS == int(ht::CounterKind::sched_runq_ns));
+static_assert(HT_CNT_SCHED_RUNQ_LOG2 == int(ht::CounterKind::sched_runq_log2));
+static_assert(HT_CNT_SCHED_ONCPU_NS == int(ht::CounterKind::sched_oncpu_ns));
+static_assert(HT_CNT_SCHED_PREEMPTED == int(ht::CounterKind::sched_preempted));
+static_assert(HT_CNT_SCHED_SWITCH_VOL == int(ht::CounterKind::sched_switch_vol));
+static_assert(HT_CNT_SCHED_MIGRATE == int(ht::CounterKind::sched_migrate));
 
 namespace ht {
 namespace {
@@ -151,6 +157,10 @@ std::vector<Twin> twins(trace_bpf* s) {
         {"ksm", "ksm_merge_one_page", p.ksm_merge_one_page_btf, p.ksm_merge_one_page_raw},
         {"ksm", "ksm_merge_with_ksm_page", p.ksm_merge_with_ksm_page_btf, p.ksm_merge_with_ksm_page_raw},
         {"ksm", "ksm_stop_scan", p.ksm_stop_scan_btf, p.ksm_stop_scan_raw},
+        {"sched", "sched_switch", p.sched_switch_btf, p.sched_switch_raw},
+        {"sched", "sched_wakeup", p.sched_wakeup_btf, p.sched_wakeup_raw},
+        {"sched", "sched_wakeup_new", p.sched_wakeup_new_btf, p.sched_wakeup_new_raw},
+        {"sched", "sched_migrate_task", p.sched_migrate_task_btf, p.sched_migrate_task_raw},
     };
 }
 
@@ -240,7 +250,7 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
     // access to kvm_pio's `void *data`), a raw_tp twin or a classic tracepoint program is left out
     // with the verifier's reason (e.g. a CO-RE relocation that cannot resolve on this kernel).
     // Every source not refused keeps its choice.
-    const PlanOptions plan_opts{opts_.raw_tp_only, opts_.kvm_entry_split};
+    const PlanOptions plan_opts{opts_.raw_tp_only, opts_.kvm_entry_split, opts_.sched};
     std::map<std::string, std::pair<Forced, std::string>> forced;  // source -> what, why
     const std::size_t max_attempts = 40;  // each retry settles one program: far more than there are
     for (std::size_t attempt = 0;; ++attempt) {

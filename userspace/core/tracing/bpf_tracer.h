@@ -25,6 +25,12 @@ struct TracerOptions {
     // The KVM programs attach but return at once, counting nothing: what the tracepoints cost by
     // themselves (the overhead benchmark's second baseline).
     bool attach_only = false;
+    // Also attach the scheduler's tracepoints (sched:sched_switch, sched_wakeup, sched_wakeup_new,
+    // sched_migrate_task): run-queue waits, time on a CPU, voluntary and involuntary switches (by
+    // who ran next) and migrations of the tracked threads (CounterKind::sched_*, summed by
+    // core/tracing/sched_summary.h). Every context switch and wakeup of the host then runs a
+    // program (a clock read and two hash lookups for a switch when neither side is tracked).
+    bool sched = false;
 };
 
 class Tracer : public TraceBackend {

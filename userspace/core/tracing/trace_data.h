@@ -38,6 +38,15 @@ enum class CounterKind : uint32_t {
     // max of, never to add up. Made by userspace from the kernel's run records.
     kvm_run_min_ns = 17,
     kvm_run_max_ns = 18,
+    // The scheduler (TracerOptions::sched), per guest over its threads; core/tracing/sched_summary
+    // sums them over a window.
+    sched_runq_ns = 19,     // ns runnable but not running: woken (or switched out still runnable) to switched in
+    sched_runq_log2 = 20,   // those waits, sub = floor(log2(ns))
+    sched_oncpu_ns = 21,    // ns on a CPU: switched in to switched out
+    sched_preempted = 22,   // involuntary switch-outs, sub = the next task's guest << 32 | its tgid
+                            // (guest 0: a host process; tgid 0: the CPU's idle task)
+    sched_switch_vol = 23,  // voluntary switch-outs (blocked: sleep, I/O, exit)
+    sched_migrate = 24,     // migrations to another CPU
 };
 
 // at = the smaller of at and v, where 0 means "none yet" in either (kvm_run_min_ns values).

@@ -32,7 +32,10 @@ const std::pair<CounterKind, const char*> kKinds[] = {
     {CounterKind::kvm_run, "kvm_run"},               {CounterKind::kvm_run_ns, "kvm_run_ns"},
     {CounterKind::kvm_run_log2, "kvm_run_log2"},     {CounterKind::ksm_merge, "ksm_merge"},
     {CounterKind::kvm_run_entry_ns, "kvm_run_entry_ns"}, {CounterKind::kvm_run_min_ns, "kvm_run_min_ns"},
-    {CounterKind::kvm_run_max_ns, "kvm_run_max_ns"},
+    {CounterKind::kvm_run_max_ns, "kvm_run_max_ns"},     {CounterKind::sched_runq_ns, "sched_runq_ns"},
+    {CounterKind::sched_runq_log2, "sched_runq_log2"}, {CounterKind::sched_oncpu_ns, "sched_oncpu_ns"},
+    {CounterKind::sched_preempted, "sched_preempted"}, {CounterKind::sched_switch_vol, "sched_switch_vol"},
+    {CounterKind::sched_migrate, "sched_migrate"},
 };
 
 const std::pair<EventType, const char*> kEvents[] = {

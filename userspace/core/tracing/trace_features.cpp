@@ -126,6 +126,7 @@ std::string no_btf_message() {
 }
 
 const std::vector<TraceSourceDef>& trace_source_defs() {
+    static constexpr const char* kSchedWhy = "a program runs at every context switch and wakeup of the host";
     static const std::vector<TraceSourceDef> defs{
         {"sched", "sched_process_exec", false, nullptr, true},
         {"sched", "sched_process_fork", false, nullptr, true},
@@ -133,7 +134,7 @@ const std::vector<TraceSourceDef>& trace_source_defs() {
         {"task", "task_rename"},
         {"exceptions", "page_fault_user"},
         {"exceptions", "page_fault_kernel"},
-        {"kvm", "kvm_fpu", false, "it splits KVM_RUN's entry work from the rest"},
+        {"kvm", "kvm_fpu", false, "it splits KVM_RUN's entry work from the rest", false, OptIn::kvm_entry_split},
         {"raw_syscalls", "sys_enter"},
         {"kvm", "kvm_userspace_exit"},
         {"kvm", "kvm_pio"},
@@ -141,6 +142,10 @@ const std::vector<TraceSourceDef>& trace_source_defs() {
         {"ksm", "ksm_merge_one_page"},
         {"ksm", "ksm_merge_with_ksm_page"},
         {"ksm", "ksm_stop_scan"},
+        {"sched", "sched_switch", false, kSchedWhy, false, OptIn::sched},
+        {"sched", "sched_wakeup", false, kSchedWhy, false, OptIn::sched},
+        {"sched", "sched_wakeup_new", false, kSchedWhy, false, OptIn::sched},
+        {"sched", "sched_migrate_task", false, kSchedWhy, false, OptIn::sched},
         {"kvm", "kvm_exit", true},
         {"kvm", "kvm_entry", true},
     };
@@ -160,10 +165,11 @@ AttachPlan plan_attach(const TraceSourceDef& def, bool tracepoint, bool btf_type
             return {AttachMode::none, tracepoint ? forced_note : "tracepoint not in this kernel"};
         return {AttachMode::tp, ""};
     }
-    const bool not_asked = def.opt_in_why && !opts.opt_in_asked;
+    const bool not_asked = !opts.asked(def.opt_in);
+    const std::string why = def.opt_in_why ? def.opt_in_why : "opt-in";
     if (!tracepoint || not_asked || forced == Forced::off)
         return {AttachMode::none, forced == Forced::off ? forced_note
-                                  : tracepoint          ? "not asked for (" + std::string(def.opt_in_why) + ")"
+                                  : tracepoint          ? "not asked for (" + why + ")"
                                                         : "tracepoint not in this kernel"};
     if (!opts.raw_tp_only && forced == Forced::none && btf_type) return {AttachMode::tp_btf, ""};
     return {AttachMode::raw_tp, forced == Forced::none ? "" : forced_note};

@@ -17,15 +17,21 @@ enum class AttachMode { none, tp_btf, raw_tp, tp };
 // "-", "tp_btf", "raw_tp", "tp" (SourceStatus::attach's words).
 const char* to_string(AttachMode m);
 
+// The tracer option that asks for an opt-in source (TracerOptions, PlanOptions).
+enum class OptIn { none, kvm_entry_split, sched };
+
 // One trace source of bpf/trace.bpf.c, as the program set defines it (no probing).
 struct TraceSourceDef {
     const char* category;  // "kvm"
     const char* event;     // "kvm_exit"
     bool classic = false;  // one classic tracepoint program (tp), not a tp_btf/raw_tp twin
-    // Attached only when asked (kvm:kvm_fpu, TracerOptions::kvm_entry_split); why it costs.
+    // An opt-in source (opt_in below): why it costs.
     const char* opt_in_why = nullptr;
     // Hypetrace cannot follow guests without it: a load or attach failure is fatal, not skipped.
     bool essential = false;
+    // Attached only when this option asks for it (kvm:kvm_fpu: kvm_entry_split; sched:sched_switch,
+    // sched_wakeup, sched_wakeup_new, sched_migrate_task: sched); none: always attached.
+    OptIn opt_in = OptIn::none;
 
     std::string name() const { return std::string(category) + ":" + event; }
 };
@@ -39,10 +45,15 @@ bool essential_source(std::string_view name);
 // tp_btf twin (so raw_tp), or refused its last program (so nothing).
 enum class Forced { none, raw_tp, off };
 
-// The tracer's options that change a plan.
+// The tracer's options that change a plan (TracerOptions' of the same names).
 struct PlanOptions {
-    bool raw_tp_only = false;   // raw_tp even where tp_btf would load
-    bool opt_in_asked = false;  // attach the opt-in sources (kvm:kvm_fpu) too
+    bool raw_tp_only = false;      // raw_tp even where tp_btf would load
+    bool kvm_entry_split = false;  // attach kvm:kvm_fpu too
+    bool sched = false;            // attach the scheduler's sources too
+
+    bool asked(OptIn o) const {
+        return o == OptIn::none || (o == OptIn::kvm_entry_split && kvm_entry_split) || (o == OptIn::sched && sched);
+    }
 };
 
 struct AttachPlan {

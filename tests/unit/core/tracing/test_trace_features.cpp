@@ -19,7 +19,9 @@ namespace {
 
 const TraceSourceDef kTwin{"kvm", "kvm_pio"};
 const TraceSourceDef kClassic{"kvm", "kvm_exit", true};
-const TraceSourceDef kOptIn{"kvm", "kvm_fpu", false, "it splits KVM_RUN's entry work from the rest"};
+const TraceSourceDef kOptIn{"kvm", "kvm_fpu", false, "it splits KVM_RUN's entry work from the rest", false,
+                            OptIn::kvm_entry_split};
+const TraceSourceDef kSched{"sched", "sched_switch", false, "costly", false, OptIn::sched};
 
 const TraceSourceDef& def_named(const std::string& name) {
     for (const auto& d : trace_source_defs())
@@ -66,7 +68,7 @@ TEST(PlanAttach, AnOptInSourceAttachesOnlyWhenAsked) {
     EXPECT_EQ(p.mode, AttachMode::none);
     EXPECT_EQ(p.note, "not asked for (it splits KVM_RUN's entry work from the rest)");
     PlanOptions asked;
-    asked.opt_in_asked = true;
+    asked.kvm_entry_split = true;
     EXPECT_EQ(plan_attach(kOptIn, true, true, asked).mode, AttachMode::tp_btf);
     EXPECT_EQ(plan_attach(kOptIn, true, false, asked).mode, AttachMode::raw_tp);
     asked.raw_tp_only = true;
@@ -76,6 +78,21 @@ TEST(PlanAttach, AnOptInSourceAttachesOnlyWhenAsked) {
     EXPECT_EQ(plan_attach(kOptIn, false, false, asked).note, "tracepoint not in this kernel");
     // and asking changes nothing for the others
     EXPECT_EQ(plan_attach(kTwin, true, true, PlanOptions{false, true}).mode, AttachMode::tp_btf);
+}
+
+// Each opt-in source answers to its own option: kvm_entry_split does not attach the scheduler's,
+// sched does not attach kvm_fpu.
+TEST(PlanAttach, EachOptInAnswersToItsOwnOption) {
+    const PlanOptions split{false, true, false}, sched{false, false, true}, both{false, true, true};
+    EXPECT_EQ(plan_attach(kSched, true, true, split).mode, AttachMode::none);
+    EXPECT_EQ(plan_attach(kSched, true, true, split).note, "not asked for (costly)");
+    EXPECT_EQ(plan_attach(kSched, true, true, sched).mode, AttachMode::tp_btf);
+    EXPECT_EQ(plan_attach(kSched, true, false, sched).mode, AttachMode::raw_tp);
+    EXPECT_EQ(plan_attach(kOptIn, true, true, sched).mode, AttachMode::none);
+    EXPECT_EQ(plan_attach(kOptIn, true, true, both).mode, AttachMode::tp_btf);
+    EXPECT_EQ(plan_attach(kSched, true, true, both).mode, AttachMode::tp_btf);
+    EXPECT_EQ(plan_attach(kTwin, true, true, sched).mode, AttachMode::tp_btf);
+    EXPECT_EQ(plan_attach(kSched, false, true, sched).note, "tracepoint not in this kernel");
 }
 
 TEST(PlanAttach, ARefusedProgramForcesItsFallbackWithTheReason) {
@@ -113,17 +130,27 @@ TEST(PlanAttach, ModesReadAsSourceStatusWords) {
 }
 
 // The table the tracer matches its programs against: every source once, twins before classics
-// (the order SourceStatus lists them in), kvm_fpu the one opt-in, fork and exec the essential ones.
-TEST(TraceSources, EachOnceTwinsThenClassicsOneOptInTwoEssential) {
+// (the order SourceStatus lists them in), kvm_fpu opt-in by kvm_entry_split and the four scheduler
+// sources by sched, each saying why, fork and exec the essential ones.
+TEST(TraceSources, EachOnceTwinsThenClassicsOptInsByTheirOptionTwoEssential) {
     const auto& defs = trace_source_defs();
-    EXPECT_EQ(defs.size(), 16u);
+    EXPECT_EQ(defs.size(), 20u);
+    const std::set<std::string> sched{"sched:sched_switch", "sched:sched_wakeup", "sched:sched_wakeup_new",
+                                      "sched:sched_migrate_task"};
     std::set<std::string> names;
     bool classic_seen = false;
     for (const auto& d : defs) {
         EXPECT_TRUE(names.insert(d.name()).second) << d.name() << " twice";
         if (d.classic) classic_seen = true;
         else EXPECT_FALSE(classic_seen) << d.name() << " (a twin) after a classic";
-        EXPECT_EQ(d.opt_in_why != nullptr, d.name() == "kvm:kvm_fpu") << d.name();
+        const OptIn want = d.name() == "kvm:kvm_fpu" ? OptIn::kvm_entry_split
+                           : sched.count(d.name())   ? OptIn::sched
+                                                     : OptIn::none;
+        EXPECT_EQ(d.opt_in, want) << d.name();
+        EXPECT_EQ(d.opt_in_why != nullptr, want != OptIn::none) << d.name();
+        if (sched.count(d.name())) {
+            EXPECT_FALSE(d.classic) << d.name();
+        }
         EXPECT_EQ(essential_source(d.name()), d.name() == "sched:sched_process_fork" ||
                                                   d.name() == "sched:sched_process_exec")
             << d.name();
@@ -142,7 +169,7 @@ TEST(ProbeSources, ReadsTracepointsFromTracefsAndPlansEach) {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     const std::string root = tmpl;
     for (const char* tp : {"sched/sched_process_exec", "sched/sched_process_fork", "kvm/kvm_pio", "kvm/kvm_mmio",
-                           "kvm/kvm_exit", "kvm/kvm_fpu"})
+                           "kvm/kvm_exit", "kvm/kvm_fpu", "sched/sched_switch"})
         std::filesystem::create_directories(root + "/events/" + tp);
     std::set<std::string> asked;
     auto has_btf = [&](const std::string& category, const std::string& event) {
@@ -168,6 +195,14 @@ TEST(ProbeSources, ReadsTracepointsFromTracefsAndPlansEach) {
     EXPECT_EQ(by.at("kvm:kvm_fpu")->note, "not asked for (it splits KVM_RUN's entry work from the rest)");
     EXPECT_TRUE(by.at("kvm:kvm_fpu")->tracepoint);
     EXPECT_EQ(by.at("kvm:kvm_fpu")->plan(PlanOptions{false, true}).mode, AttachMode::raw_tp);
+    // the scheduler's: present, not asked for by default, tp_btf when asked; one missing stays out
+    EXPECT_EQ(planned("sched:sched_switch"), AttachMode::none);
+    EXPECT_EQ(by.at("sched:sched_switch")->note,
+              "not asked for (a program runs at every context switch and wakeup of the host)");
+    EXPECT_EQ(by.at("sched:sched_switch")->plan(PlanOptions{false, false, true}).mode, AttachMode::tp_btf);
+    EXPECT_EQ(by.at("sched:sched_switch")->plan(PlanOptions{true, false, true}).mode, AttachMode::raw_tp);
+    EXPECT_EQ(by.at("sched:sched_switch")->plan(PlanOptions{false, true, false}).mode, AttachMode::none);
+    EXPECT_EQ(by.at("sched:sched_wakeup")->plan(PlanOptions{false, false, true}).note, "tracepoint not in this kernel");
     for (const char* n : {"sched:sched_process_exit", "kvm:kvm_entry", "ksm:ksm_stop_scan"}) {
         EXPECT_FALSE(by.at(n)->tracepoint) << n;
         EXPECT_EQ(planned(n), AttachMode::none) << n;
