@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Builds hypetrace's guest images from Debian packages, cached: nothing is rebuilt while the recipe
-# (this script and scripts/guest/*) is unchanged. One rootfs serves both sides, as in the paper:
+# (this script and every file under scripts/guest) is unchanged. One rootfs serves both sides, as in
+# the paper:
 #   rootfs/             the container's root (LXC, "full" and "app")
 #   full.img            the same tree as an ext4 disk image for the VM (virtio, root=/dev/vda)
 #   vmlinuz, initrd.img the guest kernel and its initramfs-tools initrd, from rootfs/boot
 #   app-initramfs.cpio  kernel + this initramfs boots straight into /bin/bash (the VM "app" guest)
+#   bench/              the density benchmarks for native runs on the host (ht-bench, ht-quantum,
+#                       ht-busy; stockfish is the host's own): the same files as rootfs/usr/local/bin
 # Usage: scripts/build-images.sh [--force]     (HYPETRACE_IMAGE_DIR overrides the location)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,7 +21,9 @@ case "${1:-}" in
 esac
 [ "$(id -u)" = 0 ] || { echo "build-images.sh: must run as root (mmdebstrap, mknod, mkfs)" >&2; exit 1; }
 
-recipe=$(cat "$0" "$here"/guest/* | sha256sum | cut -d' ' -f1)
+# The recipe: this script, then every file under guest/ (path and content) in a fixed order.
+recipe=$({ cat "$0"; cd "$here" && find guest -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; } |
+  sha256sum | cut -d' ' -f1)
 if [ $force = 0 ] && [ -f "$out/recipe.sha256" ] && [ "$(cat "$out/recipe.sha256")" = "$recipe" ]; then
   echo "guest images: up to date in $out (recipe ${recipe:0:12})"
   exit 0
@@ -31,9 +36,27 @@ rm -rf "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp"
 
-# Debian 12 with systemd, a kernel and its initrd; the host's own apt sources are used.
+# The density benchmarks (guest/bench), compiled here once for guests and host alike: static, so
+# they need nothing from the rootfs. libquantum is built with OpenMP, hence -fopenmp (ht-quantum
+# keeps it to one thread); the linker's warning about dlopen in libgomp's unused offloading code
+# is expected and left out of the log.
+bench="$tmp/bench"
+mkdir -p "$bench"
+static_cc() {  # static_cc OUTPUT SOURCE [FLAGS...]
+  local output=$1 source=$2 log
+  shift 2
+  log=$(gcc -O2 -Wall -Wextra -static -o "$output" "$source" "$@" 2>&1) ||
+    { printf '%s\n' "$log" >&2; echo "build-images.sh: could not build $output (gcc and libquantum-dev: scripts/setup.sh)" >&2; exit 1; }
+  printf '%s\n' "$log" | grep -v -e 'libgomp\.a(target\.o)' -e "Using 'dlopen' in statically linked" | sed '/^$/d' >&2 || true
+}
+static_cc "$bench/ht-quantum" "$here/guest/bench/quantum.c" -fopenmp -lquantum -lm
+static_cc "$bench/ht-busy" "$here/guest/bench/busy.c"
+install -m 0755 "$here/guest/bench/ht-bench" "$bench/ht-bench"
+
+# Debian 12 with systemd, a kernel and its initrd, and stockfish (the chess benchmark); the host's
+# own apt sources are used.
 mmdebstrap --quiet --variant=apt \
-  --include=systemd-sysv,udev,procps,linux-image-cloud-amd64,initramfs-tools,fio \
+  --include=systemd-sysv,udev,procps,linux-image-cloud-amd64,initramfs-tools,fio,stockfish \
   --customize-hook="copy-in $here/guest/hypetrace-init /usr/local/sbin" \
   --customize-hook="copy-in $here/guest/hypetrace-ready.service /etc/systemd/system" \
   --customize-hook="copy-in $here/guest/hypetrace-job /usr/local/sbin" \
@@ -41,6 +64,8 @@ mmdebstrap --quiet --variant=apt \
   --customize-hook='mkdir -p "$1/etc/hypetrace" "$1/etc/systemd/journald.conf.d"' \
   --customize-hook="copy-in $here/guest/app.rc /etc/hypetrace" \
   --customize-hook="copy-in $here/guest/journald.conf /etc/systemd/journald.conf.d" \
+  --customize-hook="copy-in $bench/ht-bench $bench/ht-quantum $bench/ht-busy /usr/local/bin" \
+  --customize-hook='chmod 0755 "$1/usr/local/bin/ht-bench" "$1/usr/local/bin/ht-quantum" "$1/usr/local/bin/ht-busy"' \
   --customize-hook='chmod 0755 "$1/usr/local/sbin/hypetrace-init" "$1/usr/local/sbin/hypetrace-job"' \
   --customize-hook='chroot "$1" systemctl enable hypetrace-ready.service hypetrace-job.service' \
   --customize-hook='echo hypetrace-guest > "$1/etc/hostname"' \
@@ -68,4 +93,4 @@ echo "$recipe" > "$tmp/recipe.sha256"
 rm -rf "$out"
 mv "$tmp" "$out"
 trap - EXIT
-du -sh "$out"/rootfs "$out"/full.img "$out"/app-initramfs.cpio | sed 's/^/guest images: /'
+du -sh "$out"/rootfs "$out"/full.img "$out"/app-initramfs.cpio "$out"/bench | sed 's/^/guest images: /'

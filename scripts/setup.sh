@@ -21,6 +21,7 @@ packages=(
   libxxhash-dev                                   # page content hashes (XXH3)
   nasm                                            # the exitcost payload (real-mode firmware)
   fio                                             # hypetrace io: the workload, run natively too
+  libquantum-dev stockfish                        # hypetrace density: the CPU benchmarks (built into the guest image, run natively too)
   linux-perf                                      # tests cross-check scheduler counts against perf sched
   mmdebstrap e2fsprogs cpio                       # guest images
   bpftrace                                        # tests cross-check counts against it
