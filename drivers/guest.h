@@ -60,6 +60,9 @@ struct GuestSpec {
     // HYPETRACE-JOB-BEGIN and HYPETRACE-JOB-END <rc>. VM: a read-only tar disk (/dev/vdb);
     // container: bound read-only at /hypetrace-job. Empty: no job.
     std::filesystem::path job_dir;
+    // >= 0: the guest runs on this host CPU only, as the paper's density runs (a VM's QEMU, every
+    // thread of it, by affinity; a container by its cgroup's cpuset). -1: anywhere.
+    int host_cpu = -1;
 };
 
 // The one place a guest's spec is made: an experiment's preflight and its create take the same

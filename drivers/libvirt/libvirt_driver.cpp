@@ -142,7 +142,9 @@ std::string LibvirtDriver::domain_xml(const GuestSpec& spec, const DeviceSet& d,
     x += "<domain type='" + std::string(kvm ? "kvm" : "qemu") + "'>\n";
     x += "  <name>" + xml_escape(spec.name) + "</name>\n";
     x += "  <memory unit='MiB'>" + std::to_string(spec.memory_mb) + "</memory>\n";
-    x += "  <vcpu>" + std::to_string(spec.vcpus) + "</vcpu>\n";
+    // host_cpu: the vCPUs and QEMU's own threads (which follow the vCPUs' set) on that CPU only.
+    x += "  <vcpu" + (spec.host_cpu >= 0 ? " placement='static' cpuset='" + std::to_string(spec.host_cpu) + "'" : std::string()) +
+         ">" + std::to_string(spec.vcpus) + "</vcpu>\n";
     x += "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n";
     x += "    <kernel>" + xml_escape(spec.images.kernel().string()) + "</kernel>\n";
     x += "    <initrd>" + xml_escape(spec.images.initrd().string()) + "</initrd>\n";

@@ -231,6 +231,12 @@ std::vector<std::pair<std::string, std::string>> LxcDriver::config(const GuestSp
         if (!spec.job_dir.empty())  // the job (hypetrace-job in the image runs it)
             c.push_back({"lxc.mount.entry", spec.job_dir.string() + " hypetrace-job none bind,ro,create=dir 0 0"});
     }
+    // Confined to one host CPU (density runs), by the cpuset of whichever hierarchy has it.
+    if (spec.host_cpu >= 0) {
+        std::error_code e;
+        c.push_back({fs::exists("/sys/fs/cgroup/cpuset/cpuset.cpus", e) ? "lxc.cgroup.cpuset.cpus" : "lxc.cgroup2.cpuset.cpus",
+                     std::to_string(spec.host_cpu)});
+    }
     // As the paper: a container's memory is limited to 256 MB (the resident size of a typical VM).
     std::error_code ec;
     if (fs::exists("/sys/fs/cgroup/memory/memory.limit_in_bytes", ec))

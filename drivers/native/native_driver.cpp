@@ -27,6 +27,7 @@ public:
         o.stdout_path = (spec_.run_dir / "native.out").string();
         o.stderr_path = o.stdout_path;
         o.env = {{"HYPETRACE_CONSOLE", (spec_.run_dir / "console.log").string()}};
+        o.cpu = spec_.host_cpu;
         child_ = spawn({which("bash"), "--rcfile", rc.string(), "-i"}, o);
     }
 

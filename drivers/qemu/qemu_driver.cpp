@@ -35,6 +35,7 @@ public:
         SpawnOptions o;
         o.stdout_path = (spec_.run_dir / "qemu.log").string();
         o.stderr_path = o.stdout_path;
+        o.cpu = spec_.host_cpu;
         child_ = spawn(QemuDriver::command_line(spec_), o);
     }
 

@@ -5,6 +5,7 @@
 #include "core/base/setting.h"
 #include "drivers/guest.h"
 #include "drivers/libvirt/libvirt_driver.h"
+#include "drivers/lxc/lxc_driver.h"
 #include "drivers/qemu/kvm_cpu.h"
 
 #include <gtest/gtest.h>
@@ -45,6 +46,29 @@ TEST(Devices, DomainXmlCarriesOnlyTheChosenDevices) {
     std::string kvm = LibvirtDriver::domain_xml(spec, DeviceSet{}, "d", &host);
     EXPECT_NE(kvm.find("<domain type='kvm'>"), std::string::npos);
     EXPECT_NE(kvm.find("<cpu mode='host-passthrough'/>"), std::string::npos);
+}
+
+// Density confines each guest to one host CPU: libvirt by the vCPUs' cpuset (QEMU's own threads
+// follow it), LXC by its cgroup's cpuset, whichever hierarchy holds the controller; unpinned
+// guests say nothing of CPUs.
+TEST(Pinning, AGuestsHostCpuReachesItsDomainXmlAndContainerConfig) {
+    GuestSpec spec;
+    spec.name = "ht-x";
+    spec.images.dir = "/img";
+    spec.run_dir = "/run/x";
+    EXPECT_NE(LibvirtDriver::domain_xml(spec, DeviceSet{}, "d").find("<vcpu>1</vcpu>"), std::string::npos);
+    auto cpuset_of = [](const GuestSpec& g) {
+        std::string v;
+        for (const auto& [k, val] : LxcDriver::config(g))
+            if (k.find("cpuset.cpus") != std::string::npos) v += k + "=" + val + ";";
+        return v;
+    };
+    EXPECT_EQ(cpuset_of(spec), "");
+    spec.host_cpu = 1;
+    EXPECT_NE(LibvirtDriver::domain_xml(spec, DeviceSet{}, "d").find("<vcpu placement='static' cpuset='1'>1</vcpu>"),
+              std::string::npos);
+    const std::string c = cpuset_of(spec);
+    EXPECT_TRUE(c == "lxc.cgroup.cpuset.cpus=1;" || c == "lxc.cgroup2.cpuset.cpus=1;") << c;
 }
 
 TEST(Devices, KvmCpuModelsBecomeLibvirtCpuElements) {

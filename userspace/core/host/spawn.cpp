@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -77,6 +78,12 @@ Child spawn(const std::vector<std::string>& argv, const SpawnOptions& opts) {
             if (getppid() != parent) _exit(1);
         }
         if (opts.own_process_group) setpgid(0, 0);
+        if (opts.cpu >= 0) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(opts.cpu, &set);
+            if (sched_setaffinity(0, sizeof set, &set) != 0) fail(errno);
+        }
         int in = opts.stdin_path.empty() ? inpipe[0] : open(opts.stdin_path.c_str(), O_RDONLY);
         int out = open(opts.stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         int err = open(opts.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);

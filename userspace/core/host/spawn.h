@@ -19,6 +19,7 @@ struct SpawnOptions {
     std::vector<std::pair<std::string, std::string>> env;  // added to the environment
     bool own_process_group = true;  // Ctrl-C at the terminal reaches hypetrace, which stops the child
     bool die_with_parent = true;    // PR_SET_PDEATHSIG SIGKILL: no orphans if hypetrace is killed
+    int cpu = -1;                   // >= 0: the child (and all it starts) runs on this CPU only
 };
 
 struct Child {

@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: MIT
 #include "core/host/host.h"
 #include "core/base/error.h"
+#include "core/host/files.h"
 #include "core/host/proc.h"
+#include "core/host/spawn.h"
 #include "core/base/text.h"
 
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <stdlib.h>
 
 using namespace ht;
 
@@ -122,4 +127,26 @@ TEST(Text, LastLineIsTheLastNonEmptyLineWithoutItsTrailingBlanks) {
     EXPECT_EQ(last_line("one line  "), "one line");
     EXPECT_EQ(last_line("\n \n"), "");
     EXPECT_EQ(last_line(""), "");
+}
+
+// A spawned child confined to one CPU (SpawnOptions::cpu, density's pinning) runs there only, and
+// so does what it starts; without it the child keeps hypetrace's CPUs.
+TEST(Spawn, ACpuConfinesTheChildAndWhatItStarts) {
+    char dir[] = "/tmp/ht-spawn-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    const std::string out = std::string(dir) + "/out";
+    ht::SpawnOptions o;
+    o.stdout_path = out;
+    o.cpu = 0;
+    // the child's own list, then its child's (a second sh)
+    EXPECT_EQ(ht::run_and_wait({"sh", "-c", "grep Cpus_allowed_list /proc/self/status; sh -c 'grep Cpus_allowed_list /proc/self/status'"}, o), 0);
+    EXPECT_EQ(ht::read_text(out).value_or(""), "Cpus_allowed_list:\t0\nCpus_allowed_list:\t0\n");
+    std::filesystem::remove(out);
+    o.cpu = -1;
+    EXPECT_EQ(ht::run_and_wait({"sh", "-c", "grep Cpus_allowed_list /proc/self/status"}, o), 0);
+    const std::string own = ht::read_text("/proc/self/status").value_or("");
+    const auto at = own.find("Cpus_allowed_list:");
+    ASSERT_NE(at, std::string::npos);
+    EXPECT_EQ(ht::read_text(out).value_or(""), own.substr(at, own.find('\n', at) - at + 1));
+    std::filesystem::remove_all(dir);
 }
