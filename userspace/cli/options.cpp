@@ -41,6 +41,7 @@ std::string flag_of(Setting s) {
     case Setting::kvm: return "--kvm";
     case Setting::lxc: return "--lxc";
     case Setting::driver: return "--driver";
+    case Setting::run_timeout: return "--run-timeout";
     }
     return "";
 }

@@ -18,7 +18,7 @@ GuestSpec fleet_guest_spec(const FleetConfig& cfg) {
 GuestFleet::GuestFleet(FleetConfig cfg, TraceBackend* tracer, uint32_t first_trace_id)
     : cfg_(std::move(cfg)), tracer_(tracer), next_trace_id_(first_trace_id) {}
 
-FleetMember& GuestFleet::add() {
+FleetMember& GuestFleet::add(const std::function<void(GuestSpec&)>& adjust) {
     auto g = std::make_unique<FleetMember>();
     g->index = unsigned(members_.size()) + 1;
     g->trace_id = next_trace_id_++;
@@ -29,6 +29,7 @@ FleetMember& GuestFleet::add() {
     GuestSpec spec = fleet_guest_spec(cfg_);
     spec.name = "ht-" + tag + "-" + std::to_string(g->index);
     spec.run_dir = g->dir->path();
+    if (adjust) adjust(spec);
     g->memory_mb = spec.memory_mb;
     g->guest = cfg_.driver->create(spec);
     g->watcher = std::make_unique<ConsoleWatcher>(spec.run_dir, g->guest->console_files(), g->guest->milestones());

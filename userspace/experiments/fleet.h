@@ -52,8 +52,9 @@ public:
     GuestFleet(const GuestFleet&) = delete;
     GuestFleet& operator=(const GuestFleet&) = delete;
 
-    // Creates and prepares (rootfs copy, disk overlay) one more guest, not launched yet.
-    FleetMember& add();
+    // Creates and prepares (rootfs copy, disk overlay) one more guest, not launched yet; `adjust`
+    // (optional) sets what differs per guest (density: its job, its host CPU) on the shared spec.
+    FleetMember& add(const std::function<void(GuestSpec&)>& adjust = {});
     void launch(FleetMember& m);
     // Waits until every launched guest is ready; `wait` is called to sleep up to N ms (it must
     // poll the watchers' fds or just sleep). Throws UserError on a dead guest or the timeout.

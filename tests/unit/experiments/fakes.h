@@ -140,9 +140,11 @@ public:
     void preflight(const GuestSpec&) const override {}
     std::unique_ptr<ht::Guest> create(const GuestSpec& spec) override {
         ++stats.created;
+        specs.push_back(spec);
         return std::make_unique<Guest>(spec, boot_, stats, job);
     }
     Stats stats;
+    std::vector<GuestSpec> specs;  // every guest's, in the order created
     Job job;  // what its full guests run when handed a job
 
 private:

@@ -27,6 +27,7 @@ const char* setting_key(Setting s) {
     case Setting::kvm: return "kvm";
     case Setting::lxc: return "lxc";
     case Setting::driver: return "driver";
+    case Setting::run_timeout: return "run_timeout";
     }
     return "?";
 }

@@ -31,12 +31,13 @@ enum class Setting {
     kvm,             // boot a QEMU/KVM guest
     lxc,             // boot an LXC container
     driver,          // the VM driver (qemu, libvirt)
+    run_timeout,     // seconds one benchmark run of density may take
 };
 inline constexpr Setting kAllSettings[] = {
     Setting::accel,   Setting::boot_timeout, Setting::timeout,     Setting::settle_timeout, Setting::trace,
     Setting::ksm,     Setting::pid,          Setting::vs_guest,    Setting::no_host,        Setting::image_files,
     Setting::images,  Setting::guests,       Setting::verbose,     Setting::kvm_bios,       Setting::list,
-    Setting::kvm,     Setting::lxc,          Setting::driver};
+    Setting::kvm,     Setting::lxc,          Setting::driver,      Setting::run_timeout};
 
 // "boot_timeout"
 const char* setting_key(Setting s);

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+// hypetrace density: the guest counts and CPUs, the job's lines read back, the explanation
+// sentence, and run_density's orchestration with fakes (background guests added from one density
+// to the next and confined to CPU i mod cpus, a new benchmark guest on CPU 0 at each density,
+// started last, one trace run per technique, every guest stopped and its scratch directory
+// removed, on success and on a failed run or a guest that never starts its job).
+#include "core/base/error.h"
+#include "core/base/setting.h"
+#include "core/host/spawn.h"
+#include "experiments/density.h"
+#include "fakes.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace ht {
+namespace {
+
+TEST(DensityCounts, ASingleGuestThenPerCpuTimesCpusAscendingOnce) {
+    EXPECT_EQ(density_counts({1, 2, 4, 6}, 2), (std::vector<unsigned>{1, 2, 4, 8, 12}));
+    EXPECT_EQ(density_counts({6, 1, 2, 4}, 4), (std::vector<unsigned>{1, 4, 8, 16, 24}));  // the paper's 4-core host
+    EXPECT_EQ(density_counts({1}, 1), (std::vector<unsigned>{1}));
+    EXPECT_EQ(density_cpu(0, 2), 0);
+    EXPECT_EQ(density_cpu(1, 2), 1);
+    EXPECT_EQ(density_cpu(2, 2), 0);
+    EXPECT_EQ(density_cpu(7, 4), 3);
+}
+
+std::string run_lines(unsigned i, uint64_t ns, int rc = 0, const std::string& extra = "") {
+    return std::string(kDensityRun) + std::to_string(i) + " begin\n" + extra +
+           (rc == 0 ? std::string(kBenchLine) + "quantum " + std::to_string(ns) + " 15=3*5\n" : "") + kDensityRun +
+           std::to_string(i) + " end " + std::to_string(rc) + "\n";
+}
+
+TEST(DensityOutput, EachRunsElapsedAndWorkReadBack) {
+    auto runs = parse_bench_output("noise\n" + run_lines(1, 2'000'000'000) + run_lines(2, 1'500'000'000) + "\r\n");
+    ASSERT_EQ(runs.size(), 2u);
+    EXPECT_EQ(runs[0].index, 1u);
+    EXPECT_EQ(runs[0].elapsed_ns, 2'000'000'000u);
+    EXPECT_EQ(runs[1].elapsed_ns, 1'500'000'000u);
+    EXPECT_EQ(runs[1].work, "15=3*5");
+    EXPECT_EQ(runs[1].rc, 0);
+}
+
+TEST(DensityOutput, AFailedRunIsNamedWithWhatTheBenchmarkSaid) {
+    try {
+        parse_bench_output(run_lines(1, 1000) + run_lines(2, 0, 3, "ht-bench: stockfish not found\n"));
+        FAIL() << "a failed run must throw";
+    } catch (const UserError& e) {
+        EXPECT_STREQ(e.what(), "benchmark run 2 failed (exit 3): ht-bench: stockfish not found");
+    }
+    // a run whose HT-BENCH line is missing failed too, whatever its exit code
+    EXPECT_THROW(parse_bench_output(std::string(kDensityRun) + "1 begin\n" + kDensityRun + "1 end 0\n"), UserError);
+}
+
+TEST(DensityScripts, TheBenchmarkRunsEachTimeBetweenItsLinesAndTheBusyLoopForever) {
+    const std::string s = density_bench_script("/opt/b", "chess", "9", 4);
+    EXPECT_NE(s.find("while [ $i -le 4 ]"), std::string::npos) << s;
+    EXPECT_NE(s.find("/opt/b/ht-bench chess 9\n"), std::string::npos) << s;
+    EXPECT_NE(s.find(std::string("echo \"") + kDensityRun + "$i begin\""), std::string::npos) << s;
+    EXPECT_NE(s.find(std::string("echo \"") + kDensityRun + "$i end $?\""), std::string::npos) << s;
+    EXPECT_NE(density_busy_script("/usr/local/bin").find("exec /usr/local/bin/ht-bench busy"), std::string::npos);
+}
+
+DensityStep step_of(double mean_s, double wall_ns, double runq_ns, double oncpu_ns) {
+    DensityStep s;
+    s.seconds.mean = mean_s;
+    s.seconds.n = 3;
+    s.why.traced = true;
+    s.why.wall_ns = wall_ns;
+    s.why.runq_ns = runq_ns;
+    s.why.oncpu_ns = oncpu_ns;
+    return s;
+}
+
+TEST(DensityExplain, SlowdownWaitShareAndTheTwoMainPreemptorsButNeverItself) {
+    DensityStep alone = step_of(1.0, 1e9, 0, 1e9);
+    DensityStep busy = step_of(1.9, 1.9e9, 0.893e9, 1.0e9);
+    busy.why.involuntary = 40;
+    busy.why.migrations = 0;
+    busy.why.preemptors = {{1, 10, "the benchmark guest", 50}, {1003, 20, "guest 3 (busy, CPU 0)", 25},
+                           {1005, 21, "guest 5 (busy, CPU 0)", 14}, {0, 99, "kworker/0:1 (host, pid 99)", 1}};
+    EXPECT_EQ(explain_step(busy, &alone),
+              "slowed x1.90: 47 % of its wall time waiting to run, behind guest 3 (busy, CPU 0) and guest 5 (busy, "
+              "CPU 0); on a CPU 53 %, 40 preemptions, 0 migrations");
+    EXPECT_EQ(explain_step(alone, &alone).rfind("alone: 0 %", 0), 0u) << explain_step(alone, &alone);
+    busy.why.traced = false;
+    EXPECT_EQ(explain_step(busy, &alone), "slowed x1.90 (the scheduler was not traced)");
+}
+
+// A density run with fake guests: a busy guest's job prints nothing; the benchmark guest's prints
+// its runs, each taking `seconds` (as ht-bench reports them).
+struct DensityRun {
+    fake::TempDir scratch;
+    fake::Tracer tracer;
+    fake::Driver driver;
+    DensityConfig cfg;
+    std::vector<std::string> said;
+    int bench_jobs = 0, busy_jobs = 0;
+    std::string jobs;  // B, b per job run
+    int fail_run = 0;  // > 0: that run exits 1
+    explicit DensityRun(fake::Boot boot = fake::Boot::ready) : driver(boot) {
+        cfg.techniques = {{"fake", "Fake", &driver}};
+        cfg.per_core = {1, 2};
+        cfg.cpus = 2;
+        cfg.runs = 2;
+        cfg.warmup = 1;
+        cfg.scratch_parent = scratch.path;
+        cfg.boot_timeout_s = 2;
+        cfg.progress = [this](const std::string& line) { said.push_back(line); };
+        driver.job = [this](const std::filesystem::path& dir) {
+            std::ifstream f(dir / "run.sh");
+            const std::string script{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+            if (script.find("ht-bench busy") != std::string::npos) {
+                ++busy_jobs;
+                jobs += "b";
+                return std::pair<std::string, int>{"", 0};
+            }
+            ++bench_jobs;
+            jobs += "B";
+            EXPECT_TRUE(tracer.armed) << "the benchmark guest starts with the spawner armed";
+            std::string out;
+            for (unsigned i = 1; i <= cfg.warmup + cfg.runs; ++i)
+                out += run_lines(i, uint64_t(bench_jobs) * 1'000'000'000ULL + i, int(i) == fail_run ? 1 : 0);
+            return std::pair<std::string, int>{out, 0};
+        };
+    }
+    DensityResult run() { return run_density(tracer, HostInfo{}, cfg); }
+    bool scratch_empty() const { return std::filesystem::is_empty(scratch.path); }
+};
+
+TEST(DensityOrchestration, BackgroundGuestsAreAddedAndSpreadTheBenchmarkGuestIsNewOnCpu0StartedLast) {
+    DensityRun r;
+    DensityResult res = r.run();
+    ASSERT_EQ(res.techniques.size(), 1u);
+    const auto& steps = res.techniques[0].steps;
+    ASSERT_EQ(steps.size(), 3u);  // 1, 2, 4 guests
+    EXPECT_EQ(steps[0].guests, 1u);
+    EXPECT_EQ(steps[1].guests, 2u);
+    EXPECT_EQ(steps[2].guests, 4u);
+    // guests in creation order: bench(1); busy 1, bench(2); busy 2, busy 3, bench(4)
+    const auto& specs = r.driver.specs;
+    ASSERT_EQ(specs.size(), 6u);
+    std::vector<int> cpus;
+    for (const auto& s : specs) cpus.push_back(s.host_cpu);
+    EXPECT_EQ(cpus, (std::vector<int>{0, 1, 0, 0, 1, 0}));
+    EXPECT_EQ(r.jobs, "BbBbbB") << "B: a benchmark guest's job, b: a busy one's, in the order the guests started";
+    EXPECT_EQ(r.bench_jobs, 3);
+    EXPECT_EQ(r.busy_jobs, 3);
+    // the benchmark's own timings, warm-up left out: runs 2 and 3 of the k-th benchmark guest
+    EXPECT_EQ(steps[2].runs.size(), 3u);
+    EXPECT_EQ(steps[2].seconds.n, 2u);
+    EXPECT_NEAR(steps[2].seconds.mean, 3.0000000025, 1e-9);
+    EXPECT_NEAR(steps[0].seconds.mean, 1.0000000025, 1e-9);
+    // one trace run for the technique, every guest stopped, nothing left
+    EXPECT_EQ(r.tracer.begun, 1);
+    EXPECT_EQ(r.tracer.ended, 1);
+    EXPECT_EQ(r.tracer.armed_for.size(), 6u);
+    EXPECT_FALSE(r.tracer.armed);
+    EXPECT_EQ(r.driver.stats.started, 6);
+    EXPECT_EQ(r.driver.stats.stopped, 6);
+    EXPECT_EQ(r.driver.stats.destroyed, 6);
+    EXPECT_TRUE(r.scratch_empty());
+}
+
+TEST(DensityOrchestration, AFailedRunEndsTheRunStopsEveryGuestAndLeavesNothing) {
+    DensityRun r;
+    r.fail_run = 2;
+    try {
+        r.run();
+        FAIL() << "a failed benchmark run must end the experiment";
+    } catch (const UserError& e) {
+        EXPECT_NE(std::string(e.what()).find("benchmark run 2 failed (exit 1)"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(r.tracer.begun, r.tracer.ended);
+    EXPECT_EQ(r.driver.stats.started, r.driver.stats.stopped);
+    EXPECT_EQ(r.driver.stats.created, r.driver.stats.destroyed);
+    EXPECT_TRUE(r.scratch_empty());
+}
+
+TEST(DensityOrchestration, ABenchmarkGuestThatNeverStartsItsJobFailsAtTheBootTimeout) {
+    DensityRun r(fake::Boot::never);
+    r.cfg.boot_timeout_s = 0.2;
+    try {
+        r.run();
+        FAIL() << "a guest that never starts its job must end the experiment";
+    } catch (const UserError& e) {
+        EXPECT_NE(std::string(e.what()).find("did not start its job within 0 s (" + ref(Setting::boot_timeout) + ")"),
+                  std::string::npos)
+            << e.what();
+    }
+    EXPECT_EQ(r.tracer.begun, r.tracer.ended);
+    EXPECT_EQ(r.driver.stats.created, r.driver.stats.destroyed);
+    EXPECT_FALSE(r.tracer.armed);
+    EXPECT_TRUE(r.scratch_empty());
+}
+
+TEST(DensityOrchestration, NativeRunsTheBenchmarkAloneOnCpu0ThroughItsRunner) {
+    DensityRun r;
+    r.cfg.techniques = {{"native", "native", nullptr}};
+    r.cfg.images.dir = "/img";
+    int runner_calls = 0;
+    r.cfg.native_runner = [&](const std::filesystem::path& script, const std::filesystem::path& out, int cpu) {
+        ++runner_calls;
+        EXPECT_EQ(cpu, 0);
+        EXPECT_TRUE(r.tracer.armed) << "the native benchmark starts with the spawner armed";
+        std::ifstream f(script);
+        const std::string s{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+        EXPECT_NE(s.find("/img/bench/ht-bench quantum 119"), std::string::npos) << s;
+        std::ofstream(out, std::ios::app) << kJobBeginMarker << "\n"
+                                          << run_lines(1, 7) << run_lines(2, 8) << run_lines(3, 9) << kJobEndMarker << " 0\n";
+        return spawn({"true"}).pid;  // a real child that ends at once
+    };
+    DensityResult res = r.run();
+    EXPECT_EQ(runner_calls, 1);
+    ASSERT_EQ(res.techniques[0].steps.size(), 1u) << "native: one guest only";
+    EXPECT_NEAR(res.techniques[0].steps[0].seconds.mean, 8.5e-9, 1e-12);
+    EXPECT_EQ(r.driver.stats.created, 0);
+    EXPECT_TRUE(r.scratch_empty());
+}
+
+}  // namespace
+}  // namespace ht

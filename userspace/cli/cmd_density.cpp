@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+// `hypetrace density`: one guest's CPU benchmark while the others busy-loop (paper Figures 1-2),
+// experiments/density.
+#include "cli/commands.h"
+
+#include "cli/options.h"
+#include "cli/trace_cmds.h"
+#include "core/base/error.h"
+#include "core/host/files.h"
+#include "core/host/host.h"
+#include "core/tracing/bpf_tracer.h"
+#include "drivers/lxc/lxc_driver.h"
+#include "drivers/qemu/qemu_driver.h"
+#include "experiments/density.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+
+namespace ht {
+namespace {
+
+struct DensityArgs {
+    bool cpu = false, kvm = false, lxc = false, native = false, no_sched = false, quiet = false, verbose = false;
+    std::string per_core = "1,2,4,6", bench = "quantum", bench_size, accel = "auto", images = default_images(), json, trace;
+    unsigned runs = 3, warmup = 1, cpus = 0;
+    double boot_timeout = 0, run_timeout = 0;
+};
+
+std::vector<unsigned> parse_per_core(const std::string& text) {
+    std::vector<unsigned> v;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        auto end = text.find(',', start);
+        if (end == std::string::npos) end = text.size();
+        std::string item = text.substr(start, end - start);
+        char* rest = nullptr;
+        unsigned long n = std::strtoul(item.c_str(), &rest, 10);
+        if (item.empty() || *rest || n == 0 || n > 32)
+            throw usage_error("--per-core " + text + ": give guests per host CPU from 1 to 32 separated by commas, e.g. 1,2,4,6");
+        v.push_back(unsigned(n));
+        start = end + 1;
+    }
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    return v;
+}
+
+int cmd_density(const DensityArgs& a) {
+    if (!(a.kvm || a.lxc || a.native)) throw usage_error("choose at least one technique: --kvm, --lxc or --native");
+    DensityConfig cfg;
+    cfg.per_core = parse_per_core(a.per_core);
+    if (!find_density_bench(a.bench)) throw usage_error("--bench " + a.bench + ": quantum or chess");
+    if (a.bench_size.find_first_not_of("0123456789") != std::string::npos)
+        throw usage_error("--bench-size " + a.bench_size + ": a whole number (quantum: the number to factor; chess: the depth)");
+    AccelRequest req = parse_accel_request(a.accel);
+    require_root("density");
+    if (!a.json.empty()) check_writable(a.json, "--json");
+    HostInfo host = probe_host();
+    cfg.cpus = a.cpus ? a.cpus : std::max(1u, host.cpus);
+    if (a.cpus > std::max(1u, host.cpus))
+        throw usage_error("--cpus " + std::to_string(a.cpus) + ": this host has " + std::to_string(host.cpus) + " CPUs");
+    cfg.bench = a.bench;
+    cfg.bench_arg = a.bench_size;
+    cfg.runs = a.runs;
+    cfg.warmup = a.warmup;
+    cfg.images.dir = a.images;
+    cfg.boot_timeout_s = a.boot_timeout;
+    cfg.run_timeout_s = a.run_timeout;
+    QemuDriver qemu;
+    LxcDriver lxc;
+    std::string accel_notice;
+    if (a.kvm) {
+        AccelChoice accel = choose_accel(req, host);
+        cfg.accel = accel.accel;
+        accel_notice = accel.notice ? "notice: VM accelerator " + accel.reason : "";
+        cfg.techniques.push_back({"kvm", accel.accel == Accel::tcg ? "KVM (TCG)" : "KVM", &qemu});
+    }
+    if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc});
+    if (a.native) cfg.techniques.push_back({"native", "native", nullptr});
+    preflight_density(cfg);
+    auto progress = progress_printer(a.quiet);
+    cfg.progress = progress;
+    if (!accel_notice.empty()) progress(accel_notice);
+    if (a.kvm) {
+        const uint64_t most = uint64_t(cfg.per_core.back()) * cfg.cpus;
+        if (most * 1024 > host.memory_kb / 1024)
+            warn(std::to_string(most) + " VMs of 1 GiB exceed this host's " + std::to_string(host.memory_kb / 1024) +
+                 " MiB if they touch all their RAM");
+    }
+    TracerOptions topts;
+    topts.verbose = a.verbose;
+    topts.bucket_ns = kDensityBucketNs;
+    topts.sched = !a.no_sched;
+    Tracer tracer(topts);
+    TraceSession trace(a.trace, "density", a.quiet);
+    repair_dead_runs(a.quiet, false);
+    trace.begin(&tracer);
+    DensityResult result = run_density(tracer, host, cfg);
+    trace.finish();
+    finish(a.json, to_json(result), render_text(result), a.quiet);
+    return 0;
+}
+
+}  // namespace
+
+Command add_density(CLI::App& app) {
+    auto a = std::make_shared<DensityArgs>();
+    auto* d = app.add_subcommand("density", "One guest's CPU benchmark while N-1 others busy-loop, at 1, 2, 4, 6 guests "
+                                            "per CPU (paper Figures 1-2), and why it slowed, from the scheduler");
+    d->add_flag("--cpu", a->cpu, "the CPU-bound workload (the default, and for now the only one)");
+    d->add_flag("--kvm", a->kvm, "full VMs (QEMU), each confined to one host CPU");
+    d->add_flag("--lxc", a->lxc, "full containers (shared rootfs), each confined to one host CPU by its cpuset");
+    d->add_flag("--native", a->native, "the benchmark alone on the host, confined to CPU 0 (one guest only)");
+    d->add_option("--per-core", a->per_core, "guests per host CPU to measure, after a single guest")->capture_default_str();
+    d->add_option("--bench", a->bench, "quantum (libquantum's Shor, for 462.libquantum) or chess (Stockfish, for 438.sjeng)")
+        ->capture_default_str();
+    d->add_option("--bench-size", a->bench_size, "the benchmark's size (quantum: the number to factor; chess: the "
+                                                 "search depth); default: small enough for a VM under TCG");
+    d->add_option("--runs", a->runs, "measured runs per density")->check(CLI::Range(1u, 100u))->capture_default_str();
+    d->add_option("--warmup", a->warmup, "warm-up runs before them (not counted)")->check(CLI::Range(0u, 10u))->capture_default_str();
+    d->add_option("--cpus", a->cpus, "host CPUs to spread the guests over (default: all)")->check(CLI::Range(1u, 4096u));
+    add_accel_option(d, a->accel);
+    d->add_option("--images", a->images, "guest images directory")->capture_default_str();
+    d->add_option("--boot-timeout", a->boot_timeout, "seconds a guest may take to start its job")->check(kSeconds);
+    d->add_option("--run-timeout", a->run_timeout, "seconds one benchmark run may take (default: by technique and density)")
+        ->check(kSeconds);
+    d->add_flag("--no-sched", a->no_sched, "do not trace the scheduler (the baseline of tracing's cost)");
+    d->add_option("--json", a->json, "write the result as versioned JSON to FILE (atomically)");
+    add_trace_option(d, a->trace);
+    d->add_flag("-q,--quiet", a->quiet, "no progress lines on stderr");
+    d->add_flag("-v,--verbose", a->verbose, "show libbpf's messages");
+    d->footer("Examples:\n"
+              "  hypetrace density --kvm --lxc --per-core 1,2,4          # Figure 1 (quantum) on this host\n"
+              "  hypetrace density --lxc --native --bench chess --runs 5  # Figure 2's benchmark\n"
+              "  hypetrace density --lxc --per-core 2 --json d.json --trace out/density\n"
+              "Guest i (the benchmark's is 0) runs on host CPU i mod --cpus; the benchmark guest starts last, once\n"
+              "every other guest busy-loops. Each density's line says why the benchmark slowed: run-queue wait,\n"
+              "who preempted it, CPU received, migrations.");
+    return {d, [a] { return cmd_density(*a); }};
+}
+
+}  // namespace ht
