@@ -101,6 +101,17 @@ std::vector<Case> matrix(const std::string& tmp) {
     add({"io", "--kvm"}, "--boot-timeout", seconds);
     add({"io", "--kvm"}, "--images", image_dirs);
     add(io, "--json", outputs);
+    const std::vector<std::string> density = {"density", "--lxc"};
+    add(density, "--per-core", {"0", "abc", "1,,2", "-1", "1e300", "33", ""});
+    add(density, "--runs", {"0", "-1", "abc", "101"});
+    add(density, "--warmup", {"-1", "abc", "11"});
+    add(density, "--cpus", {"0", "-1", "abc", "5000"});
+    add(density, "--bench", enums);
+    add(density, "--bench-size", {"abc", "-1", "1e3"});
+    add(density, "--boot-timeout", seconds);
+    add(density, "--run-timeout", seconds);
+    add(density, "--json", outputs);
+    add(density, "--images", image_dirs);
     add({"flamegraph", tmp}, "--of", enums);
     add({"flamegraph", tmp}, "--format", enums);
     out.push_back({{"flamegraph", missing_dir}, "", missing_dir});

@@ -64,6 +64,7 @@ TEST(Faults, SignalsAtSeededPointsOfEachExperimentLeaveTheHostAsItWas) {
         {"devices (libvirt)", {"devices", "--guests", "1", "--sets", "default", "--accel", "tcg", "-q"}, 20},
         {"dedup --lxc", {"dedup", "--lxc", "--guests", "1", "--quiesce", "1", "--no-host", "-q"}, 2.4},
         {"io --lxc --native", {"io", "--lxc", "--native", "--runs", "1", "--runtime", "2", "-q"}, 10},
+        {"density --lxc --native", {"density", "--lxc", "--native", "--per-core", "2", "--runs", "2", "-q"}, 5},
         {"record startup", {"record", "-o", "", "--", "startup", "--lxc-app", "--native", "--runs", "5", "-q"}, 2.5, true},
         {"exitcost (KVM)", {"exitcost", "--runs", "1", "--ops", "300", "--sectors", "10", "--hlts", "30", "-q"}, 0},
     };

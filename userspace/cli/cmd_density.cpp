@@ -27,29 +27,11 @@ struct DensityArgs {
     double boot_timeout = 0, run_timeout = 0;
 };
 
-std::vector<unsigned> parse_per_core(const std::string& text) {
-    std::vector<unsigned> v;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        auto end = text.find(',', start);
-        if (end == std::string::npos) end = text.size();
-        std::string item = text.substr(start, end - start);
-        char* rest = nullptr;
-        unsigned long n = std::strtoul(item.c_str(), &rest, 10);
-        if (item.empty() || *rest || n == 0 || n > 32)
-            throw usage_error("--per-core " + text + ": give guests per host CPU from 1 to 32 separated by commas, e.g. 1,2,4,6");
-        v.push_back(unsigned(n));
-        start = end + 1;
-    }
-    std::sort(v.begin(), v.end());
-    v.erase(std::unique(v.begin(), v.end()), v.end());
-    return v;
-}
 
 int cmd_density(const DensityArgs& a) {
     if (!(a.kvm || a.lxc || a.native)) throw usage_error("choose at least one technique: --kvm, --lxc or --native");
     DensityConfig cfg;
-    cfg.per_core = parse_per_core(a.per_core);
+    cfg.per_core = parse_number_list(a.per_core, "--per-core", 1, 32, "guests per host CPU", "1,2,4,6");
     if (!find_density_bench(a.bench)) throw usage_error("--bench " + a.bench + ": quantum or chess");
     if (a.bench_size.find_first_not_of("0123456789") != std::string::npos)
         throw usage_error("--bench-size " + a.bench_size + ": a whole number (quantum: the number to factor; chess: the depth)");

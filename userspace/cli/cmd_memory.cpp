@@ -32,29 +32,11 @@ struct MemoryArgs {
     std::string trace;  // --trace DIR
 };
 
-std::vector<unsigned> parse_counts(const std::string& text) {
-    std::vector<unsigned> v;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        auto end = text.find(',', start);
-        if (end == std::string::npos) end = text.size();
-        std::string item = text.substr(start, end - start);
-        char* rest = nullptr;
-        unsigned long n = std::strtoul(item.c_str(), &rest, 10);
-        if (item.empty() || *rest || n == 0 || n > 256)
-            throw usage_error("--count " + text + ": give guest counts from 1 to 256 separated by commas, e.g. 1,2,4,8");
-        v.push_back(unsigned(n));
-        start = end + 1;
-    }
-    std::sort(v.begin(), v.end());
-    v.erase(std::unique(v.begin(), v.end()), v.end());
-    return v;
-}
 
 int cmd_memory(const MemoryArgs& a) {
     if (!(a.kvm || a.lxc || a.lxc_app)) throw usage_error("choose at least one technique: --kvm, --lxc or --lxc-app");
     MemoryConfig cfg;
-    cfg.counts = parse_counts(a.counts);
+    cfg.counts = parse_number_list(a.counts, "--count", 1, 256, "guest counts", "1,2,4,8");
     AccelRequest req = parse_accel_request(a.accel);
     if (a.ksm == "on") cfg.ksm_modes = {true};
     else if (a.ksm == "off") cfg.ksm_modes = {false};

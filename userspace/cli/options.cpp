@@ -10,6 +10,7 @@
 #include "core/views/report.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <unistd.h>
@@ -119,6 +120,27 @@ void add_accel_option(CLI::App* app, std::string& accel) {
     app->add_option("--accel", accel, "VM accelerator: auto (KVM only where the CPU has vmx/svm), kvm, tcg")
         ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
         ->capture_default_str();
+}
+
+std::vector<unsigned> parse_number_list(const std::string& text, const std::string& flag, unsigned lo, unsigned hi,
+                                        const std::string& what, const std::string& example) {
+    std::vector<unsigned> v;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        auto end = text.find(',', start);
+        if (end == std::string::npos) end = text.size();
+        const std::string item = text.substr(start, end - start);
+        char* rest = nullptr;
+        const unsigned long n = std::strtoul(item.c_str(), &rest, 10);
+        if (item.empty() || *rest || item[0] == '-' || n < lo || n > hi)
+            throw usage_error(flag + " " + text + ": give " + what + " from " + std::to_string(lo) + " to " +
+                              std::to_string(hi) + " separated by commas, e.g. " + example);
+        v.push_back(unsigned(n));
+        start = end + 1;
+    }
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    return v;
 }
 
 }  // namespace ht

@@ -9,6 +9,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace ht {
 
@@ -56,6 +57,11 @@ extern const CLI::Validator kSecondsOrZero;
 // A pid of this host: digits, 1 to pid_max - 1 (CLI11's number checks pass 4294967297, which
 // would become pid 1).
 CLI::Validator pid_validator();
+
+// A comma-separated list of whole numbers from lo to hi, sorted, each once ("1,2,4,8"); anything
+// else is a usage error naming `flag` and giving `example`.
+std::vector<unsigned> parse_number_list(const std::string& text, const std::string& flag, unsigned lo, unsigned hi,
+                                        const std::string& what, const std::string& example);
 
 // --accel auto|kvm|tcg.
 void add_accel_option(CLI::App* app, std::string& accel);

@@ -650,11 +650,16 @@ std::string render_text(const DensityResult& r) {
         o << "\nVM vs container (paper: \"the differences in execution time are very small, 8.6 % in the worst case\"";
         o << (vm->accel == "tcg" ? "; here the VM runs under TCG, an emulator, so its times are not comparable with KVM's" : "")
           << "):\n";
+        const double vm1 = vm->steps.empty() ? 0 : vm->steps.front().seconds.mean;
+        const double ct1 = ct->steps.empty() ? 0 : ct->steps.front().seconds.mean;
         for (const auto& a : vm->steps)
             for (const auto& b : ct->steps)
-                if (a.guests == b.guests && b.seconds.mean > 0)
-                    o << "  " << a.guests << " guests: VM " << fmt("%+.1f", 100 * (a.seconds.mean / b.seconds.mean - 1))
-                      << " % against the container\n";
+                if (a.guests == b.guests && b.seconds.mean > 0 && vm1 > 0 && ct1 > 0)
+                    o << "  " << a.guests << (a.guests == 1 ? " guest" : " guests") << ": VM "
+                      << fmt("%+.1f", 100 * (a.seconds.mean / b.seconds.mean - 1)) << " % against the container; slowed x"
+                      << fmt("%.2f", a.seconds.mean / vm1) << " against x" << fmt("%.2f", b.seconds.mean / ct1)
+                      << " (the slowdowns differ by " << fmt("%+.1f", 100 * ((a.seconds.mean / vm1) / (b.seconds.mean / ct1) - 1))
+                      << " %)\n";
     }
     return o.str();
 }

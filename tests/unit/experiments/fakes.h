@@ -151,6 +151,16 @@ private:
     Boot boot_;
 };
 
+// What `f` threw as a UserError, "(no error)" if it returned.
+inline std::string what_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const UserError& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
 // A private scratch parent (mode 0700, ours), removed at the end.
 struct TempDir {
     std::string path;

@@ -80,15 +80,6 @@ struct IoRun {
     bool scratch_empty() const { return std::filesystem::is_empty(scratch.path); }
 };
 
-std::string what_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const UserError& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
-
 }  // namespace
 
 TEST(IoOrchestration, EachTechniqueRunsItsJobTracedAndIsStoppedWithItsResultsReadBack) {
@@ -125,7 +116,7 @@ TEST(IoOrchestration, EachTechniqueRunsItsJobTracedAndIsStoppedWithItsResultsRea
 TEST(IoOrchestration, AGuestThatNeverStartsItsJobFailsAtTheBootTimeoutAndIsDestroyed) {
     IoRun r(fake::Boot::never);
     r.cfg.boot_timeout_s = 0.2;
-    const std::string m = what_of([&] { r.run(); });
+    const std::string m = fake::what_of([&] { r.run(); });
     EXPECT_EQ(m, "Fake: the guest did not start its job within 0 s (" + ref(Setting::boot_timeout) + ")");
     EXPECT_FALSE(r.tracer.armed);
     EXPECT_EQ(r.driver.stats.started, 1);
@@ -135,7 +126,7 @@ TEST(IoOrchestration, AGuestThatNeverStartsItsJobFailsAtTheBootTimeoutAndIsDestr
 
 TEST(IoOrchestration, AGuestThatDiesIsNamedWithItsLastOutput) {
     IoRun r(fake::Boot::dies);
-    const std::string m = what_of([&] { r.run(); });
+    const std::string m = fake::what_of([&] { r.run(); });
     EXPECT_EQ(m, "Fake guest died: out of luck");
     EXPECT_FALSE(r.tracer.armed);
     EXPECT_EQ(r.driver.stats.destroyed, 1);
@@ -144,7 +135,7 @@ TEST(IoOrchestration, AGuestThatDiesIsNamedWithItsLastOutput) {
 
 TEST(IoOrchestration, AStartThatThrowsDisarmsTheSpawner) {
     IoRun r(fake::Boot::start_fails);
-    const std::string m = what_of([&] { r.run(); });
+    const std::string m = fake::what_of([&] { r.run(); });
     EXPECT_EQ(m, "fake guest: start refused");
     EXPECT_FALSE(r.tracer.armed) << "the spawner stayed armed: hypetrace's next child would be counted as the guest";
     EXPECT_EQ(r.driver.stats.destroyed, 1);
@@ -158,7 +149,7 @@ TEST(IoOrchestration, AFailedFioRunIsNamedWithFiosErrorOnceTheRunIsEndedAndTheGu
     r.driver.job = [&](const std::filesystem::path&) {
         return std::pair<std::string, int>{job_output(2, 1, "fio: No space left on device\n"), 0};
     };
-    const std::string m = what_of([&] { r.run(); });
+    const std::string m = fake::what_of([&] { r.run(); });
     EXPECT_EQ(m, "Fake: fio run 1 failed (exit 1): fio: No space left on device ");  // fio's stderr, not its JSON
     EXPECT_EQ(r.tracer.ended, 1);
     EXPECT_EQ(stopped_at_end_run, 0) << "the run is ended while the guest still runs (its exits are the job's)";
@@ -170,7 +161,7 @@ TEST(IoOrchestration, AFailedFioRunIsNamedWithFiosErrorOnceTheRunIsEndedAndTheGu
 TEST(IoOrchestration, MissingResultsAreCounted) {
     IoRun r(fake::Boot::ready);
     r.driver.job = [&](const std::filesystem::path&) { return std::pair<std::string, int>{job_output(1), 0}; };
-    EXPECT_EQ(what_of([&] { r.run(); }), "Fake: 1 of 2 fio results came back");
+    EXPECT_EQ(fake::what_of([&] { r.run(); }), "Fake: 1 of 2 fio results came back");
     EXPECT_EQ(r.driver.stats.stopped, 1);
     EXPECT_TRUE(r.scratch_empty());
 }
@@ -181,7 +172,7 @@ TEST(IoOrchestration, TheNativeRunnerIsDisarmedOnEveryPath) {
         r.cfg.techniques = {{"native", "native", nullptr}};
         r.cfg.native_runner = [](const std::filesystem::path&, const std::filesystem::path&,
                                  const std::filesystem::path&) { return 3; };
-        EXPECT_EQ(what_of([&] { r.run(); }), "the native fio runner failed (exit 3)");
+        EXPECT_EQ(fake::what_of([&] { r.run(); }), "the native fio runner failed (exit 3)");
         EXPECT_FALSE(r.tracer.armed);
         EXPECT_TRUE(r.scratch_empty());
     }
@@ -190,7 +181,7 @@ TEST(IoOrchestration, TheNativeRunnerIsDisarmedOnEveryPath) {
         r.cfg.techniques = {{"native", "native", nullptr}};
         r.cfg.native_runner = [](const std::filesystem::path&, const std::filesystem::path&,
                                  const std::filesystem::path&) -> int { throw UserError("runner gone"); };
-        EXPECT_EQ(what_of([&] { r.run(); }), "runner gone");
+        EXPECT_EQ(fake::what_of([&] { r.run(); }), "runner gone");
         EXPECT_FALSE(r.tracer.armed) << "the spawner stayed armed after the native runner threw";
         EXPECT_TRUE(r.scratch_empty());
     }

@@ -108,15 +108,6 @@ struct MemoryRun {
     }
 };
 
-std::string what_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const UserError& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
-
 }  // namespace
 
 TEST(MemoryOrchestration, SeriesAndStepsRunInOrderThenEveryGuestIsStoppedAndTheHostRestored) {
@@ -217,7 +208,7 @@ TEST(MemoryOrchestration, AFootprintThatNeverSettlesIsMeasuredAnywayAtTheSettleT
 TEST(MemoryOrchestration, GuestsNeverReadyFailTheStepAtTheBootTimeoutAndAreAllStopped) {
     MemoryRun r(fake::Boot::never, {2});
     r.cfg.boot_timeout_s = 0.2;
-    const std::string m = what_of([&] { r.run(); });
+    const std::string m = fake::what_of([&] { r.run(); });
     EXPECT_NE(m.find("Fake: 2 guests not all ready after 0 s (" + ref(Setting::boot_timeout) + ")"), std::string::npos) << m;
     EXPECT_FALSE(r.tracer.armed);
     EXPECT_EQ(r.tracer.armed_for, (std::vector<uint32_t>{1, 2}));  // both launched
@@ -230,7 +221,7 @@ TEST(MemoryOrchestration, GuestsNeverReadyFailTheStepAtTheBootTimeoutAndAreAllSt
 TEST(MemoryOrchestration, AGuestThatDiesIsNamedWithItsLastOutputAndEveryGuestStopped) {
     {  // before it was ready
         MemoryRun r(fake::Boot::dies, {1});
-        const std::string m = what_of([&] { r.run(); });
+        const std::string m = fake::what_of([&] { r.run(); });
         EXPECT_EQ(m, "Fake guest 1 exited before it was ready: out of luck");
         EXPECT_FALSE(r.tracer.armed);
         EXPECT_EQ(r.driver.stats.destroyed, 1);
@@ -238,7 +229,7 @@ TEST(MemoryOrchestration, AGuestThatDiesIsNamedWithItsLastOutputAndEveryGuestSto
     }
     {  // while memory settles
         MemoryRun r(fake::Boot::ready_then_dies, {1});
-        const std::string m = what_of([&] { r.run(); });
+        const std::string m = fake::what_of([&] { r.run(); });
         EXPECT_EQ(m, "Fake guest 1 died while memory settled: out of luck");
         EXPECT_EQ(r.driver.stats.stopped, 1);
         EXPECT_EQ(r.driver.stats.destroyed, 1);
@@ -248,7 +239,7 @@ TEST(MemoryOrchestration, AGuestThatDiesIsNamedWithItsLastOutputAndEveryGuestSto
 
 TEST(MemoryOrchestration, AStartThatThrowsDisarmsTheSpawnerAndCleansUpEveryGuestCreated) {
     MemoryRun r(fake::Boot::start_fails, {2});
-    const std::string m = what_of([&] { r.run(); });
+    const std::string m = fake::what_of([&] { r.run(); });
     EXPECT_EQ(m, "fake guest: start refused");
     EXPECT_FALSE(r.tracer.armed) << "the spawner stayed armed: hypetrace's next child would be counted as the guest";
     EXPECT_EQ(r.driver.stats.created, 2);
