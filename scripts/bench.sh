@@ -17,16 +17,20 @@
 #    of a 100k-frame profile (target under 10 MB); a CPU-bound job with the 999 Hz profiler
 #    attached vs not (target under 2 % slower), and with the 999 Hz cpu-clock timers enabled but
 #    no program: what the sampling interrupts cost by themselves on this host.
-# Usage: scripts/bench.sh [memory|dedup|exitcost|views|all] [--guests N]   (as root; runs scripts/setup.sh first)
+#  density (issue 15): the benchmark guest's time at 4 guests per CPU (LXC) with the scheduler
+#    traced vs --no-sched (target: under 2 % slower), and with `perf sched record -a` running
+#    beside an untraced run (the peer tool's cost, same run shape); hypetrace's own CPU while the
+#    benchmark runs, as a share of one CPU (target under 1 %). Arms alternate, 5 rounds each.
+# Usage: scripts/bench.sh [memory|dedup|exitcost|views|density|all] [--guests N]   (as root; runs scripts/setup.sh first)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 what=all
 guests=32
 while [ $# -gt 0 ]; do
   case "$1" in
-    memory|dedup|exitcost|views|all) what=$1 ;;
+    memory|dedup|exitcost|views|density|all) what=$1 ;;
     --guests) guests=$2; shift ;;
-    *) echo "usage: scripts/bench.sh [memory|dedup|exitcost|views|all] [--guests N]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [memory|dedup|exitcost|views|density|all] [--guests N]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -143,4 +147,48 @@ fi
 if [ "$what" = views ] || [ "$what" = all ]; then
   echo "bench: flame graph folding, SVG size, sampling overhead (about two minutes)"
   "$root/build/tests/ht_bench_views" all | tee "$root/out/bench-views.txt"
+fi
+
+if [ "$what" = density ] || [ "$what" = all ]; then
+  echo "bench: hypetrace density --lxc --per-core 4, traced / --no-sched / --no-sched beside perf sched record, 5 rounds (about 4 minutes)"
+  dir="$root/out/bench-density"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  for round in 1 2 3 4 5; do
+    for arm in traced untraced perf; do
+      args=(density --lxc --per-core 4 --runs 5 -q --json "$dir/$arm-$round.json")
+      [ "$arm" = traced ] || args+=(--no-sched)
+      perf_pid=
+      if [ "$arm" = perf ]; then
+        perf sched record -a -o "$dir/perf.data" -- sleep 3600 >/dev/null 2>&1 &
+        perf_pid=$!
+        sleep 1
+      fi
+      /usr/bin/time -f "%U %S %e" -o "$dir/$arm-$round.time" "$root/build/hypetrace" "${args[@]}" >/dev/null
+      if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+        rm -f "$dir/perf.data" "$dir/perf.data.old"
+      fi
+    done
+  done
+  python3 - "$dir" <<'PY'
+import json, math, statistics, sys
+d = sys.argv[1]
+rounds = range(1, 6)
+def step(arm, rnd):
+    return json.load(open(f"{d}/{arm}-{rnd}.json"))["techniques"][0]["steps"][-1]["seconds"]["mean"]
+for arm, what in (("traced", "scheduler traced (hypetrace)"), ("perf", "perf sched record -a beside it")):
+    r = [step(arm, i) / step("untraced", i) for i in rounds]
+    m, ci = statistics.mean(r), 2.776 * statistics.stdev(r) / math.sqrt(len(r))
+    target = ("   target < 1.02: " + ("met" if m < 1.02 else "MISSED")) if arm == "traced" else ""
+    print(f"benchmark at 8 guests, {what:32s} vs untraced: x{m:.4f} +- {ci:.4f}{target}")
+cpu = []
+for i in rounds:
+    cpu += [s["hypetrace_cpu_percent"] for s in json.load(open(f"{d}/traced-{i}.json"))["techniques"][0]["steps"]]
+m = statistics.mean(cpu)
+u, s_, e = map(float, open(f"{d}/traced-1.time").read().split()[-3:])
+print(f"hypetrace's own CPU while the benchmark ran: {m:.2f} % of one CPU (max {max(cpu):.2f})   target < 1 %: {'met' if m < 1 else 'MISSED'}")
+print(f"  (over a whole run, guests' set-up included: {100 * (u + s_) / e:.2f} %)")
+PY
 fi

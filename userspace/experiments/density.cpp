@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <sched.h>
+#include <sys/resource.h>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -201,6 +202,14 @@ SchedWhy sched_why(const std::vector<CounterSample>& counters, uint32_t gid,
     std::sort(w.preemptors.begin(), w.preemptors.end(),
               [](const auto& a, const auto& b) { return a.count != b.count ? a.count > b.count : a.name < b.name; });
     return w;
+}
+
+// This process's CPU time so far (every thread), ns.
+uint64_t self_cpu_ns() {
+    struct rusage u {};
+    getrusage(RUSAGE_SELF, &u);
+    auto ns = [](const timeval& t) { return uint64_t(t.tv_sec) * 1'000'000'000ULL + uint64_t(t.tv_usec) * 1000ULL; };
+    return ns(u.ru_utime) + ns(u.ru_stime);
 }
 
 // How long one benchmark run may take at this density.
@@ -401,6 +410,7 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
             const double limit = run_limit_s(cfg, t, count, cpus);
             std::vector<CounterSample> counters;
             uint64_t last_drain = mono_ns(), run_began = mono_ns();
+            const uint64_t self0 = self_cpu_ns(), loop0 = mono_ns();
             unsigned seen = 0;
             for (bool ended = false; !ended;) {
                 w->poll();
@@ -427,9 +437,9 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
                 }
                 if (double(mono_ns() - run_began) / 1e9 > limit)
                     throw UserError(t.label + ", " + at + ": a benchmark run took longer than " + fmt("%.0f", limit) + " s (" + ref(Setting::run_timeout) + ")");
-                tracer.poll_events(50);
+                tracer.poll_events(100);
                 throw_if_interrupted();
-                if (mono_ns() - last_drain > 250'000'000ULL) {  // keep the counter map small
+                if (mono_ns() - last_drain > 1'000'000'000ULL) {  // keep the counter map small
                     for (auto& c : tracer.drain_counters())
                         if (c.guest == gid) counters.push_back(c);
                     last_drain = mono_ns();
@@ -437,6 +447,7 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
             }
             for (auto& c : tracer.drain_counters())
                 if (c.guest == gid) counters.push_back(c);
+            step.self_cpu_pct = 100.0 * double(self_cpu_ns() - self0) / double(std::max<uint64_t>(1, mono_ns() - loop0));
             if (native_pid > 0) {
                 terminate(native_pid, std::chrono::milliseconds(1000));
                 native_pid = -1;
@@ -537,6 +548,7 @@ nlohmann::json to_json(const DensityResult& r) {
                              {"wall_s", s.wall_s},
                              {"slowdown", alone && alone->seconds.mean > 0 ? s.seconds.mean / alone->seconds.mean : 1.0},
                              {"benchmark_boot_s", s.boot_s},
+                             {"hypetrace_cpu_percent", s.self_cpu_pct},
                              {"runs", runs},
                              {"sched", {{"traced", s.why.traced}, {"wall_ns", s.why.wall_ns}, {"runq_ns", s.why.runq_ns},
                                         {"oncpu_ns", s.why.oncpu_ns}, {"involuntary", s.why.involuntary},
@@ -611,6 +623,14 @@ std::string render_text(const DensityResult& r) {
     std::vector<bool> right(rows.front().size(), true);
     o << render_table(rows, right);
     for (const auto& n : noisy) o << "  ! noisy: " << n << "\n";
+    double self = 0;
+    std::size_t steps = 0;
+    for (const auto& t : r.techniques)
+        for (const auto& s : t.steps) {
+            self += s.self_cpu_pct;
+            ++steps;
+        }
+    if (steps) o << "  hypetrace itself used " << fmt("%.2f", self / double(steps)) << " % of one CPU while the benchmark ran\n";
     o << "\nwhy (the benchmark guest's threads over its measured runs, from the scheduler's tracepoints):\n";
     for (const auto& t : r.techniques)
         for (const auto& s : t.steps) {

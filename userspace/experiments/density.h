@@ -119,6 +119,7 @@ struct DensityStep {
     double boot_s = 0;           // the benchmark guest's, until its job began
     SchedWhy why;                // over all measured runs
     std::vector<SchedWhy> run_why;  // per measured run, in order
+    double self_cpu_pct = 0;     // hypetrace's own CPU while the benchmark ran, % of one CPU
 };
 
 struct DensityTechniqueResult {
