@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // hypetrace density on the real thing, through the binary: LXC containers confined to CPUs by
 // their cpuset, the native benchmark, the scheduler traced. On this 2-CPU host at 2 guests per
-// CPU the benchmark container shares CPU 0 with one busy container: it must take about twice its
-// single-guest time, spend about half its wall time waiting to run, and be preempted mostly by
-// that container, which the report names; at 1 per CPU (its neighbour on CPU 1) it must not slow.
+// CPU the benchmark container shares CPU 0 with one busy container: it must get about half the
+// CPU it got alone (the slowdown's share factor ~2), spend about half its wall time waiting to
+// run, and be preempted mostly by that container, which the report names; at 1 per CPU (its
+// neighbour on CPU 1) it must get all of its CPU. Native runs first, as fast as the lone container.
 // Nothing is left behind: no container, no BPF program, no scratch directory.
 #include "common.h"
 #include "host_snapshot.h"
@@ -30,18 +31,31 @@ TEST(Density, LxcSlowsByItsCpuShareAndNamesTheBusyNeighbourNativeAlone) {
     const auto d = nlohmann::json::parse(ht_slurp(json));
     std::filesystem::remove_all(dir);
     ASSERT_EQ(d["techniques"].size(), 2u);
-    const auto& lxc = d["techniques"][0]["steps"];
+    EXPECT_EQ(d["techniques"][0]["id"], "native") << "the reference is measured first, next to the single container";
+    const auto& native = d["techniques"][0]["steps"];
+    const auto& lxc = d["techniques"][1]["steps"];
     ASSERT_EQ(lxc.size(), 3u) << "1, 2 and 4 containers";
     EXPECT_EQ(lxc[0]["guests"], 1);
     EXPECT_EQ(lxc[2]["guests"], 4);
-    const double alone = lxc[0]["seconds"]["mean"], one_per_cpu = lxc[1]["seconds"]["mean"], two = lxc[2]["seconds"]["mean"];
-    // within 25 %: this host's two CPUs are a VM's, whose neighbours we do not see
-    EXPECT_NEAR(one_per_cpu / alone, 1.0, 0.25) << "a neighbour on the other CPU must not slow it";
-    EXPECT_NEAR(two / alone, 2.0, 0.35) << "sharing CPU 0 with one busy container halves its CPU";
+    // This host's two CPUs are a VM's, whose other tenants this kernel cannot see: the CPU itself
+    // may run slower from one density to the next. The slowdown is checked as the scheduler
+    // splits it: the share of CPU the container got (what density does), apart from the CPU time
+    // each run needed (what the host did); and the two must multiply to the benchmark's own figure.
+    for (int i : {1, 2}) {
+        ASSERT_TRUE(lxc[i].contains("slowdown_parts")) << lxc[i].dump();
+        const double total = lxc[i]["slowdown"], share = lxc[i]["slowdown_parts"]["share"],
+                     cost = lxc[i]["slowdown_parts"]["cpu_cost"];
+        EXPECT_NEAR(total / (share * cost), 1.0, 0.1)
+            << "the scheduler's account and the benchmark's clock agree at " << lxc[i]["guests"] << " guests\n" << r.out;
+    }
+    EXPECT_NEAR(double(lxc[1]["slowdown_parts"]["share"]), 1.0, 0.15) << "a neighbour on the other CPU takes none of its CPU\n"
+                                                                      << r.out;
+    EXPECT_NEAR(double(lxc[2]["slowdown_parts"]["share"]), 2.0, 0.35) << "sharing CPU 0 with one busy container halves its CPU\n"
+                                                                      << r.out;
     const auto& s = lxc[2]["sched"];
     ASSERT_TRUE(s["traced"].get<bool>());
     const double wall = s["wall_ns"], runq = s["runq_ns"], oncpu = s["oncpu_ns"];
-    EXPECT_NEAR(runq / wall, 0.5, 0.15) << "half its time waiting behind its neighbour";
+    EXPECT_NEAR(runq / wall, 0.5, 0.15) << "half its time waiting behind its neighbour\n" << r.out;
     EXPECT_NEAR((runq + oncpu) / wall, 1.0, 0.1) << "a CPU-bound guest is running or waiting";
     EXPECT_EQ(s["migrations"], 0) << "confined to CPU 0, it never moves";
     ASSERT_FALSE(s["preemptors"].empty());
@@ -55,10 +69,10 @@ TEST(Density, LxcSlowsByItsCpuShareAndNamesTheBusyNeighbourNativeAlone) {
         }
     EXPECT_EQ(top, "guest 2 (busy, CPU 0)") << s.dump();
     EXPECT_NE(r.out.find("behind guest 2 (busy, CPU 0)"), std::string::npos) << r.out;
-    // native: one step, the benchmark alone, as fast as the lone container within 20 %
-    const auto& native = d["techniques"][1]["steps"];
+    // native: one step, the benchmark alone, as fast as the lone container within 20 % (measured
+    // just before it)
     ASSERT_EQ(native.size(), 1u);
-    EXPECT_NEAR(double(native[0]["seconds"]["mean"]) / alone, 1.0, 0.2);
+    EXPECT_NEAR(double(native[0]["seconds"]["mean"]) / double(lxc[0]["seconds"]["mean"]), 1.0, 0.2) << r.out;
     for (const auto& step : lxc)
         for (const auto& run : step["runs"]) EXPECT_EQ(run["work"], "7*17") << "Shor's factoring of 119";
 }

@@ -52,6 +52,8 @@ int cmd_density(const DensityArgs& a) {
     QemuDriver qemu;
     LxcDriver lxc;
     std::string accel_notice;
+    // native first: the reference, measured next to the single guest's runs that compare with it
+    if (a.native) cfg.techniques.push_back({"native", "native", nullptr});
     if (a.kvm) {
         AccelChoice accel = choose_accel(req, host);
         cfg.accel = accel.accel;
@@ -59,7 +61,6 @@ int cmd_density(const DensityArgs& a) {
         cfg.techniques.push_back({"kvm", accel.accel == Accel::tcg ? "KVM (TCG)" : "KVM", &qemu});
     }
     if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc});
-    if (a.native) cfg.techniques.push_back({"native", "native", nullptr});
     preflight_density(cfg);
     auto progress = progress_printer(a.quiet);
     cfg.progress = progress;

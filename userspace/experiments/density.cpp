@@ -411,6 +411,7 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
             std::vector<CounterSample> counters;
             uint64_t last_drain = mono_ns(), run_began = mono_ns();
             const uint64_t self0 = self_cpu_ns(), loop0 = mono_ns();
+            const auto ticks0 = parse_cpu_ticks(read_text("/proc/stat").value_or(""), density_cpu(0, cpus));
             unsigned seen = 0;
             for (bool ended = false; !ended;) {
                 w->poll();
@@ -448,6 +449,9 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
             for (auto& c : tracer.drain_counters())
                 if (c.guest == gid) counters.push_back(c);
             step.self_cpu_pct = 100.0 * double(self_cpu_ns() - self0) / double(std::max<uint64_t>(1, mono_ns() - loop0));
+            if (const auto ticks1 = parse_cpu_ticks(read_text("/proc/stat").value_or(""), density_cpu(0, cpus));
+                ticks0 && ticks1 && ticks1->total > ticks0->total)
+                step.steal_pct = 100.0 * double(ticks1->steal - ticks0->steal) / double(ticks1->total - ticks0->total);
             if (native_pid > 0) {
                 terminate(native_pid, std::chrono::milliseconds(1000));
                 native_pid = -1;
@@ -490,6 +494,19 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
     return res;
 }
 
+SlowdownParts slowdown_parts(const DensityStep& step, const DensityStep& alone) {
+    SlowdownParts p;
+    if (alone.seconds.mean > 0) p.total = step.seconds.mean / alone.seconds.mean;
+    const SchedWhy &a = alone.why, &s = step.why;
+    if (!a.traced || !s.traced || a.wall_ns <= 0 || s.wall_ns <= 0 || a.oncpu_ns <= 0 || s.oncpu_ns <= 0 ||
+        alone.seconds.n == 0 || step.seconds.n == 0)
+        return p;
+    p.share = (a.oncpu_ns / a.wall_ns) / (s.oncpu_ns / s.wall_ns);
+    p.cost = (s.oncpu_ns / double(step.seconds.n)) / (a.oncpu_ns / double(alone.seconds.n));
+    p.known = true;
+    return p;
+}
+
 std::string explain_step(const DensityStep& step, const DensityStep* alone) {
     std::ostringstream o;
     const double slow = alone && alone->seconds.mean > 0 ? step.seconds.mean / alone->seconds.mean : 1;
@@ -514,6 +531,19 @@ std::string explain_step(const DensityStep& step, const DensityStep* alone) {
     o << "; on a CPU " << fmt("%.0f", 100 * w.oncpu_ns / w.wall_ns) << " %, " << w.involuntary << " preemptions, "
       << w.migrations << " migrations";
     (void)named;
+    // The slowdown the share of CPU does not explain: each run needed more (or less) CPU time.
+    if (alone && &step != alone) {
+        const SlowdownParts p = slowdown_parts(step, *alone);
+        if (p.known && std::abs(p.cost - 1) > 0.1) {
+            o << "; x" << fmt("%.2f", p.share) << " of it from its CPU share, x" << fmt("%.2f", p.cost)
+              << " from each run needing " << (p.cost > 1 ? "more" : "less") << " CPU time than alone";
+            if (p.cost > 1)
+                o << " (the CPU itself ran slower: "
+                  << (step.steal_pct > 0.5 ? fmt("%.0f", step.steal_pct) + " % steal reported by the hypervisor"
+                                           : "what this kernel cannot see, the hypervisor's other tenants, an SMT sibling or the clock")
+                  << ")";
+        }
+    }
     return o.str();
 }
 
@@ -549,12 +579,17 @@ nlohmann::json to_json(const DensityResult& r) {
                              {"slowdown", alone && alone->seconds.mean > 0 ? s.seconds.mean / alone->seconds.mean : 1.0},
                              {"benchmark_boot_s", s.boot_s},
                              {"hypetrace_cpu_percent", s.self_cpu_pct},
+                             {"steal_percent", s.steal_pct},
                              {"runs", runs},
                              {"sched", {{"traced", s.why.traced}, {"wall_ns", s.why.wall_ns}, {"runq_ns", s.why.runq_ns},
                                         {"oncpu_ns", s.why.oncpu_ns}, {"involuntary", s.why.involuntary},
                                         {"voluntary", s.why.voluntary}, {"migrations", s.why.migrations},
                                         {"runq_log2", hist}, {"preemptors", pre}}},
                              {"explained", explain_step(s, alone)}});
+            if (alone) {
+                const SlowdownParts p = slowdown_parts(s, *alone);
+                if (p.known) steps.back()["slowdown_parts"] = {{"share", p.share}, {"cpu_cost", p.cost}};
+            }
         }
         techs.push_back({{"id", t.technique.id}, {"label", t.technique.label}, {"accel", t.accel},
                          {"steps", steps}, {"lost", losses_json(t.lost)}});

@@ -120,7 +120,21 @@ struct DensityStep {
     SchedWhy why;                // over all measured runs
     std::vector<SchedWhy> run_why;  // per measured run, in order
     double self_cpu_pct = 0;     // hypetrace's own CPU while the benchmark ran, % of one CPU
+    double steal_pct = -1;       // steal on the benchmark's CPU meanwhile (/proc/stat), -1: not reported
 };
+
+// A density's slowdown against the single guest, as two factors whose product it is (up to the
+// difference between the benchmark's own clock and the scheduler's whole buckets):
+//   share: the CPU it was given: the single guest's fraction of wall time on a CPU over this one's
+//          (2 when it shares its CPU with one busy neighbour);
+//   cost:  the CPU time one run needed, over the single guest's: above 1 the CPU itself ran slower,
+//          which this kernel cannot see (the hypervisor's other tenants, an SMT sibling, the clock).
+// known: both steps were traced and ran.
+struct SlowdownParts {
+    double total = 1, share = 1, cost = 1;
+    bool known = false;
+};
+SlowdownParts slowdown_parts(const DensityStep& step, const DensityStep& alone);
 
 struct DensityTechniqueResult {
     DensityTechnique technique;

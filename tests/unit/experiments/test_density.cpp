@@ -91,6 +91,34 @@ TEST(DensityExplain, SlowdownWaitShareAndTheTwoMainPreemptorsButNeverItself) {
     EXPECT_EQ(explain_step(busy, &alone), "slowed x1.90 (the scheduler was not traced)");
 }
 
+TEST(DensityExplain, TheSlowdownSplitsIntoCpuShareAndCpuCostAndTheCostIsSaidOnlyWhenItMatters) {
+    DensityStep alone = step_of(1.0, 3e9, 0, 3e9);  // 3 runs of 1 s, always on a CPU
+    // 2.7x slower: half its wall time waiting (share x2), each run needing 1.35 s of CPU
+    DensityStep slow = step_of(2.7, 8.1e9, 4.05e9, 4.05e9);
+    const SlowdownParts p = slowdown_parts(slow, alone);
+    ASSERT_TRUE(p.known);
+    EXPECT_NEAR(p.total, 2.7, 1e-9);
+    EXPECT_NEAR(p.share, 2.0, 1e-9);
+    EXPECT_NEAR(p.cost, 1.35, 1e-9);
+    EXPECT_NEAR(p.share * p.cost, p.total, 1e-9);
+    std::string said = explain_step(slow, &alone);
+    EXPECT_NE(said.find("; x2.00 of it from its CPU share, x1.35 from each run needing more CPU time than alone (the CPU "
+                        "itself ran slower: what this kernel cannot see"),
+              std::string::npos)
+        << said;
+    slow.steal_pct = 26;
+    said = explain_step(slow, &alone);
+    EXPECT_NE(said.find("(the CPU itself ran slower: 26 % steal reported by the hypervisor)"), std::string::npos) << said;
+    // within a tenth of alone's CPU time: only the share is said
+    DensityStep shared = step_of(2.1, 6.3e9, 3.15e9, 3.15e9);
+    EXPECT_NEAR(slowdown_parts(shared, alone).cost, 1.05, 1e-9);
+    EXPECT_EQ(explain_step(shared, &alone).find("CPU share"), std::string::npos) << explain_step(shared, &alone);
+    // untraced: not known, the total still is
+    shared.why.traced = false;
+    EXPECT_FALSE(slowdown_parts(shared, alone).known);
+    EXPECT_NEAR(slowdown_parts(shared, alone).total, 2.1, 1e-9);
+}
+
 // A density run with fake guests: a busy guest's job prints nothing; the benchmark guest's prints
 // its runs, each taking `seconds` (as ht-bench reports them).
 struct DensityRun {

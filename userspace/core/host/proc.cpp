@@ -104,6 +104,26 @@ uint64_t parse_meminfo_kb(const std::string& text, const std::string& key) {
     return 0;
 }
 
+std::optional<CpuTicks> parse_cpu_ticks(const std::string& proc_stat, int cpu) {
+    const std::string want = "cpu" + std::to_string(cpu);
+    std::istringstream in(proc_stat);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream l(line);
+        std::string name;
+        if (!(l >> name) || name != want) continue;
+        std::vector<uint64_t> v;
+        for (uint64_t x; l >> x;) v.push_back(x);
+        if (v.size() < 8) return std::nullopt;
+        CpuTicks t;
+        // guest and guest_nice (fields 9-10) are already counted in user and nice
+        for (std::size_t i = 0; i < 8; ++i) t.total += v[i];
+        t.steal = v[7];
+        return t;
+    }
+    return std::nullopt;
+}
+
 std::map<std::string, uint64_t> parse_proc_io(const std::string& text) {
     std::map<std::string, uint64_t> m;
     std::istringstream in(text);

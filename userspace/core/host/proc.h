@@ -39,6 +39,14 @@ std::optional<ProcStat> parse_proc_stat(const std::string& text);
 // MemTotal in kB from /proc/meminfo text, 0 if absent.
 uint64_t parse_meminfo_kb(const std::string& text, const std::string& key);
 
+// One CPU's times from /proc/stat text ("cpuN user nice system idle iowait irq softirq steal ..."),
+// in USER_HZ ticks: its total and its steal (time the hypervisor ran something else while this
+// CPU had work). nullopt when the line is absent or too short to carry steal (kernels before 2.6.11).
+struct CpuTicks {
+    uint64_t total = 0, steal = 0;
+};
+std::optional<CpuTicks> parse_cpu_ticks(const std::string& proc_stat, int cpu);
+
 // /proc/PID/io ("rchar: 123" per line) by field name; lines that are not "name: number" are skipped.
 std::map<std::string, uint64_t> parse_proc_io(const std::string& text);
 

@@ -52,6 +52,24 @@ TEST(Proc, MeminfoAndPidLists) {
     EXPECT_EQ(parse_pid_list("12\n7\n\n300\n"), (std::vector<pid_t>{12, 7, 300}));
 }
 
+TEST(Proc, OneCpusTicksAndStealFromProcStat) {
+    const std::string stat =
+        "cpu  842546 245882 223124 1354070 5240 0 4136 70 0 0\n"
+        "cpu0 416881 95376 99606 722295 1399 0 1640 30 0 0\n"
+        "cpu1 425665 150506 123518 631774 3841 0 2495 40 0 0\n"
+        "cpu12 1 1 1 1 1 1 1 1 0 0\n"
+        "cpu3 1 2 3 4\n"
+        "intr 1 2 3\n";
+    auto c1 = parse_cpu_ticks(stat, 1);
+    ASSERT_TRUE(c1);
+    EXPECT_EQ(c1->steal, 40u);
+    EXPECT_EQ(c1->total, 425665u + 150506 + 123518 + 631774 + 3841 + 0 + 2495 + 40);
+    EXPECT_EQ(parse_cpu_ticks(stat, 12)->total, 8u) << "cpu12 is not cpu1";
+    EXPECT_FALSE(parse_cpu_ticks(stat, 3)) << "no steal field";
+    EXPECT_FALSE(parse_cpu_ticks(stat, 7));
+    EXPECT_FALSE(parse_cpu_ticks("", 0));
+}
+
 TEST(Accel, AutoPicksKvmOnlyWithVirtExtensions) {
     HostInfo vt;
     vt.virt_flag = "vmx";
