@@ -24,6 +24,18 @@ TEST(CliArgs, NoSubcommand) { expect_usage_error({}, "subcommand"); }
 TEST(CliArgs, BadAccel) { expect_usage_error({"startup", "--kvm", "--accel", "hvf"}, "hvf"); }
 TEST(CliArgs, ZeroRuns) { expect_usage_error({"startup", "--lxc", "--runs", "0"}, "--runs"); }
 TEST(CliArgs, NotANumber) { expect_usage_error({"startup", "--lxc", "--runs", "many"}, "many"); }
+TEST(CliArgs, RunsIsANumberOrAuto) {
+    expect_usage_error({"startup", "--lxc", "--runs", "auto2"}, "--runs auto2: give a number of runs from 1 to 1000, or auto");
+    expect_usage_error({"startup", "--lxc", "--runs", "1001"}, "--runs 1001");
+    expect_usage_error({"io", "--native", "--runs", "101"}, "--runs 101: give a number of runs from 1 to 100, or auto");
+    expect_usage_error({"io", "--native", "--runs", "-1"}, "--runs -1");
+}
+TEST(CliArgs, MaxTimeIsForRunsAuto) {
+    expect_usage_error({"startup", "--lxc", "--max-time", "60"}, "--max-time caps --runs auto");
+    expect_usage_error({"io", "--native", "--runs", "3", "--max-time", "60"}, "--max-time caps --runs auto");
+    expect_usage_error({"io", "--native", "--runs", "auto", "--max-time", "0"}, "--max-time");
+    expect_usage_error({"startup", "--lxc", "--runs", "auto", "--max-time", "nan"}, "--max-time");
+}
 TEST(CliArgs, NoTechnique) { expect_usage_error({"startup", "--runs", "3"}, "choose at least one technique"); }
 
 TEST(CliArgs, HelpShowsExamples) {
@@ -31,6 +43,15 @@ TEST(CliArgs, HelpShowsExamples) {
     EXPECT_EQ(r.code, 0);
     EXPECT_NE(r.out.find("Examples:"), std::string::npos);
     EXPECT_NE(r.out.find("--accel"), std::string::npos);
+}
+
+TEST(CliArgs, HelpOfStartupAndIoShowsRunsAuto) {
+    for (const std::string cmd : {"startup", "io"}) {
+        BinaryResult r = run_hypetrace({cmd, "--help"});
+        EXPECT_EQ(r.code, 0);
+        EXPECT_NE(r.out.find("--runs N|auto"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("--max-time"), std::string::npos) << r.out;
+    }
 }
 
 TEST(CliArgs, Version) {

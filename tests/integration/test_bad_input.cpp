@@ -44,7 +44,8 @@ std::vector<Case> matrix(const std::string& tmp) {
     };
     const std::vector<std::string> startup = {"startup", "--native"};
     add(startup, "--runs", counts);
-    add(startup, "--runs", {"0", "1001"});
+    add(startup, "--runs", {"0", "1001", "auto2", "Auto", "+5"});
+    add({"startup", "--native", "--runs", "auto"}, "--max-time", seconds);
     add(startup, "--warmup", counts);
     add(startup, "--timeout", seconds);
     add(startup, "--json", outputs);
@@ -95,7 +96,8 @@ std::vector<Case> matrix(const std::string& tmp) {
     add(exitcost, "--timeout", seconds);
     add(exitcost, "--json", outputs);
     const std::vector<std::string> io = {"io", "--native"};
-    add(io, "--runs", {"0", "-1", "abc", "101"});
+    add(io, "--runs", {"0", "-1", "abc", "101", "auto2"});
+    add({"io", "--native", "--runs", "auto"}, "--max-time", seconds);
     add(io, "--runtime", {"0", "-1", "abc", "3601", "1e300"});
     add(io, "--job", {missing_dir + "/j.fio", "/", tmp + "/bad\nname.fio"});
     add({"io", "--kvm"}, "--boot-timeout", seconds);

@@ -25,13 +25,20 @@ namespace {
 struct IoArgs {
     bool kvm = false, lxc = false, native = false, quiet = false, verbose = false;
     std::string job, json, accel = "auto", images = default_images();
-    unsigned runs = 3, runtime = 10;
-    double boot_timeout = 0;
+    std::string runs = "3";  // or auto
+    unsigned runtime = 10;
+    double boot_timeout = 0, max_time = 0;  // max_time 0: kIoMaxTimeS
     std::string trace;  // --trace DIR
 };
 
+// --runs auto's time cap per technique unless --max-time says otherwise: fifteen minutes, some 40
+// runs of the default job.
+constexpr double kIoMaxTimeS = 900;
+
 int cmd_io(const IoArgs& a) {
     if (!(a.kvm || a.lxc || a.native)) throw usage_error("choose at least one technique: --kvm, --lxc or --native");
+    const std::optional<unsigned> runs = parse_runs(a.runs, "--runs", 1, 100);
+    if (runs && a.max_time > 0) throw usage_error("--max-time caps --runs auto: add --runs auto, or drop --max-time");
     AccelRequest req = parse_accel_request(a.accel);
     IoConfig cfg;
     if (!a.job.empty()) {
@@ -50,7 +57,8 @@ int cmd_io(const IoArgs& a) {
     QemuDriver qemu;
     LxcDriver lxc;
     cfg.images.dir = a.images;
-    cfg.runs = a.runs;
+    cfg.runs = runs.value_or(0);
+    cfg.auto_runs = {!runs, a.max_time > 0 ? a.max_time : kIoMaxTimeS, kAutoMaxRuns};
     cfg.runtime_s = a.runtime;
     auto progress = progress_printer(a.quiet);
     cfg.progress = progress;
@@ -90,7 +98,13 @@ Command add_io(CLI::App& app) {
     io->add_flag("--native", a->native, "the host itself");
     io->add_option("--job", a->job, "a fio job file (default: fileserver-like small files, then 4 KiB random "
                                     "reads; ${HT_IO_DIR} and ${HT_IO_RUNTIME} are set for it)");
-    io->add_option("--runs", a->runs, "fio runs per technique")->check(CLI::Range(1u, 100u))->capture_default_str();
+    io->add_option("--runs", a->runs, "fio runs per technique (1 to 100), or auto: at least 3, then until each "
+                                      "section's ops/s interval is a tenth of its mean, 100 runs are made or --max-time passes")
+        ->type_name("N|auto")
+        ->capture_default_str();
+    io->add_option("--max-time", a->max_time, "with --runs auto: seconds each technique's job may run once started "
+                                              "(default: 900); the run under way then is left out")
+        ->check(kSeconds);
     io->add_option("--runtime", a->runtime, "seconds per job section")->check(CLI::Range(1u, 3600u))->capture_default_str();
     add_accel_option(io, a->accel);
     io->add_option("--images", a->images, "guest images directory")->capture_default_str();
@@ -103,6 +117,7 @@ Command add_io(CLI::App& app) {
                "  hypetrace io --kvm --lxc --native                 # 3 runs of 2 x 10 s each\n"
                "  hypetrace io --lxc --native --runs 5 --json io.json\n"
                "  hypetrace io --kvm --job my.fio --runtime 30\n"
+               "  hypetrace io --lxc --native --runs auto              # until each interval is 10 % of its mean\n"
                "The guests run the job from a directory handed to them at start (scripts/guest/hypetrace-job):\n"
                "no image is rebuilt per job.");
     return {io, [a] { return cmd_io(*a); }};

@@ -23,16 +23,23 @@ namespace {
 struct StartupArgs {
     bool kvm = false, kvm_app = false, kvm_bios = false, lxc = false, lxc_app = false, native = false;
     std::string accel = "auto", driver = "qemu";
-    unsigned runs = 5, warmup = 1;
-    double timeout = 0;
+    std::string runs = "5";  // or auto
+    unsigned warmup = 1;
+    double timeout = 0, max_time = 0;  // max_time 0: kStartupMaxTimeS
     std::string json, images = default_images();
     bool quiet = false, verbose = false;
     std::string trace;  // --trace DIR
 };
 
+// --runs auto's time cap per technique unless --max-time says otherwise: ten minutes, some 20
+// full VM starts under TCG.
+constexpr double kStartupMaxTimeS = 600;
+
 int cmd_startup(const StartupArgs& a) {
     if (!(a.kvm || a.kvm_app || a.kvm_bios || a.lxc || a.lxc_app || a.native))
         throw usage_error("choose at least one technique: --kvm, --kvm-app, --kvm-bios, --lxc, --lxc-app or --native");
+    const std::optional<unsigned> runs = parse_runs(a.runs, "--runs", 1, 1000);
+    if (runs && a.max_time > 0) throw usage_error("--max-time caps --runs auto: add --runs auto, or drop --max-time");
     AccelRequest req = parse_accel_request(a.accel);
     require_root("startup");
     if (!a.json.empty()) check_writable(a.json, "--json");
@@ -46,7 +53,9 @@ int cmd_startup(const StartupArgs& a) {
     if (a.driver == "libvirt" && (a.kvm_app || a.kvm_bios))
         throw usage_error("--driver libvirt runs full VMs only: use it with --kvm, not --kvm-app or --kvm-bios");
     StartupConfig cfg;
-    cfg.runs = a.runs;
+    cfg.runs = runs.value_or(0);
+    cfg.auto_runs.on = !runs;
+    cfg.auto_runs.max_time_s = a.max_time > 0 ? a.max_time : kStartupMaxTimeS;
     cfg.warmup = a.warmup;
     cfg.images.dir = a.images;
     bool any_vm = a.kvm || a.kvm_app || a.kvm_bios;
@@ -93,8 +102,14 @@ Command add_startup(CLI::App& app) {
     startup->add_option("--driver", a->driver, "how --kvm VMs are started: qemu (QEMU directly) or libvirt (libvirtd)")
         ->check(CLI::IsMember({"qemu", "libvirt"}))
         ->capture_default_str();
-    startup->add_option("--runs", a->runs, "measured runs per technique")->check(CLI::Range(1u, 1000u))->capture_default_str();
+    startup->add_option("--runs", a->runs, "measured runs per technique (1 to 1000), or auto: at least 3, then until the "
+                                           "95% interval is a tenth of the mean, 100 runs are made or --max-time passes")
+        ->type_name("N|auto")
+        ->capture_default_str();
     startup->add_option("--warmup", a->warmup, "discarded warm-up runs before them")->check(CLI::Range(0u, 100u))->capture_default_str();
+    startup->add_option("--max-time", a->max_time, "with --runs auto: seconds each technique may keep starting guests "
+                                                   "once its measured runs began (default: 600)")
+        ->check(kSeconds);
     startup->add_option("--timeout", a->timeout, "seconds a guest may take to be ready (default: 600 for a VM under TCG, 180 under KVM, 120 for a container)")
         ->check(kSeconds);
     startup->add_option("--json", a->json, "write the result as versioned JSON to FILE (atomically)");
@@ -105,6 +120,7 @@ Command add_startup(CLI::App& app) {
     startup->footer("Examples:\n"
                     "  hypetrace startup --kvm --lxc --lxc-app --native            # Table 3, 5 runs each\n"
                     "  hypetrace startup --lxc --runs 20 --json lxc.json          # more runs, JSON result\n"
+                    "  hypetrace startup --kvm --lxc --runs auto --max-time 300   # until each interval is 10 % of its mean\n"
                     "  hypetrace startup --kvm-bios --accel kvm                   # firmware under KVM, exits traced");
     return {startup, [a] { return cmd_startup(*a); }};
 }

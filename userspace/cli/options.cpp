@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <iostream>
 #include <unistd.h>
@@ -43,6 +44,8 @@ std::string flag_of(Setting s) {
     case Setting::lxc: return "--lxc";
     case Setting::driver: return "--driver";
     case Setting::run_timeout: return "--run-timeout";
+    case Setting::runs: return "--runs";
+    case Setting::max_time: return "--max-time";
     }
     return "";
 }
@@ -141,6 +144,16 @@ std::vector<unsigned> parse_number_list(const std::string& text, const std::stri
     std::sort(v.begin(), v.end());
     v.erase(std::unique(v.begin(), v.end()), v.end());
     return v;
+}
+
+std::optional<unsigned> parse_runs(const std::string& text, const std::string& flag, unsigned lo, unsigned hi) {
+    if (text == "auto") return std::nullopt;
+    char* rest = nullptr;
+    const unsigned long n = std::strtoul(text.c_str(), &rest, 10);
+    if (text.empty() || *rest || !std::isdigit(static_cast<unsigned char>(text[0])) || n < lo || n > hi)
+        throw usage_error(flag + " " + visible(text) + ": give a number of runs from " + std::to_string(lo) + " to " +
+                          std::to_string(hi) + ", or auto (until each 95 % interval is a tenth of its mean)");
+    return unsigned(n);
 }
 
 }  // namespace ht

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,10 @@ CLI::Validator pid_validator();
 // else is a usage error naming `flag` and giving `example`.
 std::vector<unsigned> parse_number_list(const std::string& text, const std::string& flag, unsigned lo, unsigned hi,
                                         const std::string& what, const std::string& example);
+
+// --runs N or auto: N from lo to hi, or nullopt for auto (runs until each figure settles,
+// core/base/stats.h); anything else is a usage error naming `flag`.
+std::optional<unsigned> parse_runs(const std::string& text, const std::string& flag, unsigned lo, unsigned hi);
 
 // --accel auto|kvm|tcg.
 void add_accel_option(CLI::App* app, std::string& accel);

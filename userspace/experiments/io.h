@@ -30,21 +30,29 @@ struct IoTechnique {
 
 // The job io hands over (job.fio and run.sh, in a job directory): run.sh runs job.fio `runs` times
 // and prints each run's fio JSON between a line "kIoResultBegin<run> <fio's exit code>" and a line
-// kIoResultEnd (fio's stderr after the JSON when it failed).
+// kIoResultEnd (fio's stderr after the JSON when it failed). With runs auto it loops up to
+// AutoRuns::max_runs and hypetrace ends it once settled (a VM's job channel is a read-only disk:
+// nothing can tell the guest to stop), keeping the runs complete by then.
 inline constexpr const char* kIoResultBegin = "HYPETRACE-IO-RESULT ";
 inline constexpr const char* kIoResultEnd = "HYPETRACE-IO-RESULT-END";
 
 // The native technique's runner: run.sh of `job_dir` as a child of hypetrace (spawn.h), in
 // `job_dir`, with HT_IO_DIR=`work_dir`, its stdout and stderr appended to `output`. Returns its
-// exit code; throws Interrupted if hypetrace is interrupted meanwhile (the child ended).
+// exit code; throws Interrupted if hypetrace is interrupted meanwhile (the child ended). While the
+// job runs, `go_on` (if set) is asked every 20 ms; once it says false the job is ended (its
+// process group terminated) and the runner returns (an exit code of no interest then). If it
+// throws, the job is ended too.
 int run_native_io_job(const std::filesystem::path& job_dir, const std::filesystem::path& output,
-                      const std::filesystem::path& work_dir);
+                      const std::filesystem::path& work_dir, const std::function<bool()>& go_on = {});
 
 struct IoConfig {
     std::vector<IoTechnique> techniques;
     std::string job_text;     // the fio job file
     std::string job_name = "fileserver+randread";
     unsigned runs = 3;        // fio runs per technique (in one boot)
+    // on: `runs` is not used; each technique's runs go on until every section's ops/s settles or
+    // a cap (core/base/stats.h), its time counted from the job's start
+    AutoRuns auto_runs{false, 900, kAutoMaxRuns};
     unsigned runtime_s = 10;  // per fio job section (time_based)
     Accel accel = Accel::tcg;
     ImageSet images;
@@ -54,7 +62,7 @@ struct IoConfig {
     // Runs the native technique's job (while the tracer's spawner is armed for it); tests put a
     // fake fio in its place.
     std::function<int(const std::filesystem::path& job_dir, const std::filesystem::path& output,
-                      const std::filesystem::path& work_dir)>
+                      const std::filesystem::path& work_dir, const std::function<bool()>& go_on)>
         native_runner = run_native_io_job;
 };
 
@@ -74,6 +82,7 @@ struct IoTechniqueResult {
     std::vector<std::vector<FioJobResult>> runs;      // per run, per job section
     std::map<std::string, Summary> ops_per_s;         // per job section, over runs
     std::map<std::string, Summary> p99_us;            // read p99 (write if no reads)
+    RunsEnd runs_end = RunsEnd::count;                // why its runs ended (auto: settled on ops/s)
     double job_s = 0;                                 // from job begin to end (all runs)
     // Host side over the job (VM: QEMU; container: its processes at the end; native: none).
     std::vector<ThreadCpu> threads;
@@ -90,6 +99,7 @@ struct IoResult {
     std::string started_at;
     std::string job_name, job_text;
     unsigned runs = 0, runtime_s = 0;
+    AutoRuns auto_runs;  // on: runs until settled, `runs` not used
     std::vector<IoTechniqueResult> techniques;
     std::vector<SourceStatus> sources;
 };

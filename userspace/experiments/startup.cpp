@@ -161,7 +161,7 @@ nlohmann::json counts_json(const PhaseCounts& c) {
 
 nlohmann::json summary_json(const Summary& s) {
     return {{"n", s.n}, {"mean", s.mean}, {"ci95", s.ci95}, {"stddev", s.stddev},
-            {"min", s.min}, {"max", s.max}, {"median", s.median}};
+            {"min", s.min}, {"max", s.max}, {"median", s.median}, {"noisy", noisy(s)}};
 }
 
 std::string count_str(uint64_t v) {
@@ -226,6 +226,7 @@ StartupResult run_startup(TraceBackend& tracer, const HostInfo& host, const Star
     res.accel = cfg.accel;
     res.runs = cfg.runs;
     res.warmup = cfg.warmup;
+    res.auto_runs = cfg.auto_runs;
     res.sources = tracer.sources();
     res.started_at = utc_now();
     uint32_t guest_id = 1;
@@ -233,10 +234,13 @@ StartupResult run_startup(TraceBackend& tracer, const HostInfo& host, const Star
         TechniqueResult tr;
         tr.technique = t;
         if (t.driver->kind() == GuestKind::vm) tr.accel = to_string(cfg.accel.accel);
-        unsigned total = cfg.warmup + cfg.runs;
-        for (unsigned i = 0; i < total; ++i) {
+        const unsigned total = cfg.warmup + cfg.runs;
+        std::vector<double> measured;  // auto: the figure it settles on, so far
+        uint64_t first_ns = 0;         // auto: when the first measured run began
+        for (unsigned i = 0; cfg.auto_runs.on || i < total; ++i) {
             bool warm = i < cfg.warmup;
             const uint32_t gid = guest_id++;
+            if (i == cfg.warmup) first_ns = mono_ns();
             RunResult r = run_once(tracer, host, cfg, t, i, gid);
             r.warmup = warm;
             if (RunSink* sink = tracer.sink()) {  // --trace: the run's phases on the guest's track
@@ -245,14 +249,24 @@ StartupResult run_startup(TraceBackend& tracer, const HostInfo& host, const Star
                 for (const auto& ph : r.phases) sink->span(name, ph.name, ph.start_ns, ph.end_ns);
             }
             if (cfg.progress) {
-                std::string what = warm ? "warm-up" : "run " + std::to_string(i - cfg.warmup + 1) + "/" +
-                                                          std::to_string(cfg.runs);
+                std::string what = warm ? "warm-up"
+                                        : "run " + std::to_string(i - cfg.warmup + 1) +
+                                              (cfg.auto_runs.on ? " (until settled)" : "/" + std::to_string(cfg.runs));
                 cfg.progress(t.label + " " + what + ": ready in " + fmt("%.3f", r.total_s) + " s" +
                              (warm ? " (discarded)" : ""));
             }
+            if (!warm) measured.push_back(r.total_s);
             tr.runs.push_back(std::move(r));
             if (res.techniques.empty() && i == 0) res.self_first = {self_open_fds(), self_rss_kb()};
             else ++res.runs_between;
+            if (!cfg.auto_runs.on || warm) continue;
+            // the figure Table 3 reports: the start-up latency (phases explain it, they are not settled on)
+            if (auto end = auto_runs_end(cfg.auto_runs, measured.size(), ns_to_s(int64_t(mono_ns() - first_ns)),
+                                         {summarize(measured)})) {
+                tr.runs_end = *end;
+                if (cfg.progress) cfg.progress(t.label + ": " + runs_end_note(*end, measured.size(), cfg.auto_runs));
+                break;
+            }
         }
         tr.command = tr.runs.back().command;
         summarize_technique(tr);
@@ -284,7 +298,12 @@ nlohmann::json to_json(const StartupResult& r) {
     j["host"] = host_json(r.host);
     j["host"]["accel"] = any_vm ? nlohmann::json(to_string(r.accel.accel)) : nlohmann::json(nullptr);
     j["host"]["accel_reason"] = any_vm ? r.accel.reason : "no VM in this run";
-    j["config"] = {{"runs", r.runs}, {"warmup", r.warmup}};
+    j["config"] = {{"runs", r.auto_runs.on ? nlohmann::json("auto") : nlohmann::json(r.runs)},
+                   {"warmup", r.warmup},
+                   {"auto", r.auto_runs.on ? nlohmann::json{{"min_runs", kSettleMinRuns},
+                                                            {"max_runs", r.auto_runs.max_runs},
+                                                            {"max_time_s", r.auto_runs.max_time_s}}
+                                           : nlohmann::json(nullptr)}};
     j["trace_sources"] = sources_json(r.sources);
     nlohmann::json techs = nlohmann::json::array();
     for (const auto& t : r.techniques) {
@@ -301,6 +320,8 @@ nlohmann::json to_json(const StartupResult& r) {
         tj["runs_s"] = runs_s;
         tj["mean_s"] = t.total.mean;
         tj["ci95_s"] = t.total.ci95;
+        tj["noisy"] = noisy(t.total);
+        tj["runs_end"] = to_string(t.runs_end);
         tj["stddev_s"] = t.total.stddev;
         tj["min_s"] = t.total.min;
         tj["max_s"] = t.total.max;
@@ -359,15 +380,27 @@ std::string render_text(const StartupResult& r) {
     bool any_vm = false;
     for (const auto& t : r.techniques) any_vm |= !t.accel.empty();
     if (any_vm) o << "VM accelerator: " << r.accel.reason << "\n";
-    o << "\nStart-up latency (Table 3): " << r.runs << " runs";
+    o << "\nStart-up latency (Table 3): ";
+    if (r.auto_runs.on)
+        o << "runs until the 95% interval is a tenth of the mean (" << ref(Setting::runs) << " auto: at least "
+          << kSettleMinRuns << ", at most " << r.auto_runs.max_runs << " or " << fmt("%g", r.auto_runs.max_time_s)
+          << " s per technique)";
+    else
+        o << r.runs << " runs";
     if (r.warmup) o << " after " << r.warmup << " discarded warm-up run" << (r.warmup > 1 ? "s" : "");
     o << ", mean and 95% confidence interval\n\n";
     std::vector<std::vector<std::string>> rows{{"technique", "accel", "mean (s)", "95% CI", "min", "max", "paper (s)"}};
     for (const auto& t : r.techniques)
-        rows.push_back({t.technique.label, t.accel.empty() ? "-" : t.accel, fmt("%.3f", t.total.mean),
-                        "±" + fmt("%.3f", t.total.ci95), fmt("%.3f", t.total.min), fmt("%.3f", t.total.max),
+        rows.push_back({t.technique.label, t.accel.empty() ? "-" : t.accel,
+                        fmt("%.3f", t.total.mean) + (noisy(t.total) ? " !" : ""), "±" + fmt("%.3f", t.total.ci95),
+                        fmt("%.3f", t.total.min), fmt("%.3f", t.total.max),
                         std::isnan(t.technique.paper_s) ? "-" : fmt("%.3f", t.technique.paper_s)});
     o << render_table(rows, {false, false, true, true, true, true, true});
+    for (const auto& t : r.techniques)
+        if (noisy(t.total)) o << "  ! noisy: " << t.technique.label << ": " << noise_note(t.total) << "\n";
+    for (const auto& t : r.techniques)
+        if (t.runs_end != RunsEnd::count)
+            o << "  " << t.technique.label << ": " << runs_end_note(t.runs_end, t.total.n, r.auto_runs) << "\n";
 
     for (const auto& t : r.techniques) {
         o << "\n" << t.technique.label << ": where start-up time goes (mean of " << t.total.n << " runs)\n";

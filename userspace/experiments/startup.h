@@ -33,6 +33,9 @@ inline constexpr double kPaperStartupLxcBashS = 0.099;
 struct StartupConfig {
     std::vector<Technique> techniques;
     unsigned runs = 5;
+    // on: `runs` is not used; each technique runs until its start-up latency settles or a cap
+    // (core/base/stats.h), its time counted from its first measured run
+    AutoRuns auto_runs;
     unsigned warmup = 1;
     double timeout_s = 0;  // per start; 0: default_ready_timeout_s of the technique's kind
     AccelChoice accel;
@@ -67,6 +70,7 @@ struct TechniqueResult {
     std::string command;
     std::vector<RunResult> runs;  // warm-up first
     Summary total;               // over measured runs
+    RunsEnd runs_end = RunsEnd::count;  // why its measured runs ended
     std::vector<PhaseSummary> phases;
     PhaseCounts mean_totals;
 };
@@ -75,6 +79,7 @@ struct StartupResult {
     HostInfo host;
     AccelChoice accel;
     unsigned runs = 0, warmup = 0;
+    AutoRuns auto_runs;  // on: runs until settled, `runs` not used
     std::vector<TechniqueResult> techniques;
     std::vector<SourceStatus> sources;
     std::string started_at;  // UTC, ISO 8601

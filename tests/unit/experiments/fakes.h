@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Test doubles for experiments' orchestration tests: a tracer that records what it is asked
 // (core/trace_backend.h is the seam) and a driver whose guests "boot" by writing hypetrace's
-// ready marker to their console file, or fail in a chosen way, and, handed a job directory, run a
-// job the test gives (a fake fio) the way the guest job channel does. No root, no BPF, no guest.
+// ready marker to their console file (after a start-up time the test may choose), or fail in a
+// chosen way, and, handed a job directory, run a job the test gives (a fake fio) the way the guest
+// job channel does, at once or piece by piece. No root, no BPF, no guest.
 #pragma once
 #include "core/base/error.h"
 #include "core/tracing/trace_backend.h"
@@ -10,11 +11,13 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -78,29 +81,40 @@ enum class Boot {
 
 struct Stats {
     int created = 0, prepared = 0, started = 0, stopped = 0, destroyed = 0;
+    int pieces = 0;          // of a streamed job, written so far (all guests)
+    bool job_ended = false;  // a streamed job wrote its end marker (it was not stopped before)
 };
 
 // A full guest's job (GuestSpec::job_dir), as the guest job channel runs it: given the job
 // directory it was handed, returns what the job prints and its exit code; the guest writes it on
 // its "marks" stream between HYPETRACE-JOB-BEGIN and HYPETRACE-JOB-END <rc> once ready.
 using Job = std::function<std::pair<std::string, int>(const std::filesystem::path& job_dir)>;
+// A full guest's job that takes its time: what it prints, in pieces, one piece appended each time
+// the guest is looked at (alive()) once ready, then "HYPETRACE-JOB-END 0" at the next look; a
+// guest stopped before then never ends it (io's runs auto ends jobs mid-way).
+using StreamJob = std::function<std::vector<std::string>(const std::filesystem::path& job_dir)>;
 
 class Guest : public ht::Guest {
 public:
-    Guest(GuestSpec spec, Boot boot, Stats& stats, Job job = {})
-        : spec_(std::move(spec)), boot_(boot), stats_(stats), job_(std::move(job)) {}
+    Guest(GuestSpec spec, Boot boot, Stats& stats, Job job = {}, StreamJob stream = {}, double start_s = 0)
+        : spec_(std::move(spec)), boot_(boot), stats_(stats), job_(std::move(job)), stream_(std::move(stream)),
+          start_s_(start_s) {}
     ~Guest() override { ++stats_.destroyed; }
     GuestKind kind() const override { return GuestKind::process; }
     void prepare() override { ++stats_.prepared; }
     void start() override {
         ++stats_.started;
         if (boot_ == Boot::start_fails) throw UserError("fake guest: start refused");
+        if (start_s_ > 0) std::this_thread::sleep_for(std::chrono::duration<double>(start_s_));
         std::ofstream out(spec_.run_dir / "console.log");
         const bool ready = boot_ == Boot::ready || boot_ == Boot::ready_then_dies;
         if (ready) out << kReadyMarker << "\n";
         if (boot_ == Boot::dies) out << "fake guest: out of luck\n";
         running_ = boot_ != Boot::dies;
-        if (ready && !spec_.job_dir.empty() && job_) {
+        if (ready && !spec_.job_dir.empty() && stream_) {
+            pieces_ = stream_(spec_.job_dir);
+            std::ofstream(spec_.run_dir / kMarksFile) << kJobBeginMarker << "\n";
+        } else if (ready && !spec_.job_dir.empty() && job_) {
             auto [text, rc] = job_(spec_.job_dir);
             std::ofstream marks(spec_.run_dir / kMarksFile);
             marks << kJobBeginMarker << "\n" << text << kJobEndMarker << " " << rc << "\n";
@@ -110,7 +124,19 @@ public:
         if (running_) ++stats_.stopped;
         running_ = false;
     }
-    bool alive() const override { return running_ && boot_ != Boot::ready_then_dies; }
+    bool alive() const override {
+        if (running_ && stream_ && !ended_) {  // the streamed job goes on by one piece
+            std::ofstream marks(spec_.run_dir / kMarksFile, std::ios::app);
+            if (next_ < pieces_.size()) {
+                marks << pieces_[next_++];
+                ++stats_.pieces;
+            } else {
+                marks << kJobEndMarker << " 0\n";
+                ended_ = stats_.job_ended = true;
+            }
+        }
+        return running_ && boot_ != Boot::ready_then_dies;
+    }
     pid_t main_pid() const override { return 4242; }
     std::vector<pid_t> pids() const override { return {4242, 4243}; }
     std::map<std::string, std::string> console_files() const override {
@@ -129,7 +155,12 @@ private:
     Boot boot_;
     Stats& stats_;
     Job job_;
+    StreamJob stream_;
+    double start_s_;
     bool running_ = false;
+    std::vector<std::string> pieces_;  // a streamed job's, and how far it came
+    mutable std::size_t next_ = 0;
+    mutable bool ended_ = false;
 };
 
 class Driver : public ht::Driver {
@@ -139,13 +170,18 @@ public:
     GuestKind kind() const override { return GuestKind::process; }
     void preflight(const GuestSpec&) const override {}
     std::unique_ptr<ht::Guest> create(const GuestSpec& spec) override {
+        const double start_s = start_s_each.empty() ? 0 : start_s_each[std::size_t(stats.created) % start_s_each.size()];
         ++stats.created;
         specs.push_back(spec);
-        return std::make_unique<Guest>(spec, boot_, stats, job);
+        return std::make_unique<Guest>(spec, boot_, stats, job, stream_job, start_s);
     }
     Stats stats;
     std::vector<GuestSpec> specs;  // every guest's, in the order created
     Job job;  // what its full guests run when handed a job
+    StreamJob stream_job;  // or this, in pieces (taking the place of job)
+    // Seconds each guest's start() takes before it is ready, in the order created, cycled (none:
+    // at once): start-up times a test chooses.
+    std::vector<double> start_s_each;
 
 private:
     Boot boot_;

@@ -28,6 +28,8 @@ const char* setting_key(Setting s) {
     case Setting::lxc: return "lxc";
     case Setting::driver: return "driver";
     case Setting::run_timeout: return "run_timeout";
+    case Setting::runs: return "runs";
+    case Setting::max_time: return "max_time";
     }
     return "?";
 }

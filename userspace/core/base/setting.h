@@ -32,12 +32,15 @@ enum class Setting {
     lxc,             // boot an LXC container
     driver,          // the VM driver (qemu, libvirt)
     run_timeout,     // seconds one benchmark run of density may take
+    runs,            // measured runs per technique (a number, or auto: until settled)
+    max_time,        // seconds runs auto may keep measuring one technique
 };
 inline constexpr Setting kAllSettings[] = {
     Setting::accel,   Setting::boot_timeout, Setting::timeout,     Setting::settle_timeout, Setting::trace,
     Setting::ksm,     Setting::pid,          Setting::vs_guest,    Setting::no_host,        Setting::image_files,
     Setting::images,  Setting::guests,       Setting::verbose,     Setting::kvm_bios,       Setting::list,
-    Setting::kvm,     Setting::lxc,          Setting::driver,      Setting::run_timeout};
+    Setting::kvm,     Setting::lxc,          Setting::driver,      Setting::run_timeout,    Setting::runs,
+    Setting::max_time};
 
 // "boot_timeout"
 const char* setting_key(Setting s);

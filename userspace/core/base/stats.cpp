@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "core/base/stats.h"
+#include "core/base/setting.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <limits>
 #include <numeric>
 
 namespace ht {
@@ -39,6 +42,67 @@ Summary summarize(const std::vector<double>& xs) {
         s.ci95 = t_critical_95(s.n - 1) * s.stddev / std::sqrt(double(s.n));
     }
     return s;
+}
+
+bool noisy(const Summary& s) { return s.n >= 2 && s.ci95 > 0.2 * std::fabs(s.mean); }
+
+bool settled(const Summary& s) { return s.n >= kSettleMinRuns && s.ci95 <= 0.1 * std::fabs(s.mean); }
+
+std::size_t runs_to_settle(const Summary& s) {
+    if (settled(s)) return s.n;
+    const std::size_t at_least = std::max(kSettleMinRuns, s.n + 1);
+    if (s.stddev <= 0) return at_least;  // no spread yet: only the minimum is missing
+    // the normal limit for t: the estimate of how many runs, not a promise
+    const double want = std::pow(1.96 * s.stddev / (0.1 * std::fabs(s.mean)), 2);
+    if (!std::isfinite(want) || want > 1e9) return std::numeric_limits<std::size_t>::max();
+    return std::max(at_least, std::size_t(std::ceil(want)));
+}
+
+std::string noise_note(const Summary& s) {
+    char buf[160];
+    const std::size_t want = runs_to_settle(s);
+    if (s.mean == 0 || want == std::numeric_limits<std::size_t>::max())
+        snprintf(buf, sizeof buf, "+-%g around a mean of %g over %zu runs; no number of runs would narrow it to 10 %%",
+                 s.ci95, s.mean, s.n);
+    else
+        snprintf(buf, sizeof buf, "+-%.0f %% of the mean over %zu runs; about %zu runs would narrow it to 10 %%",
+                 100 * s.ci95 / std::fabs(s.mean), s.n, want);
+    return buf;
+}
+
+const char* to_string(RunsEnd e) {
+    switch (e) {
+    case RunsEnd::count: return "count";
+    case RunsEnd::settled: return "settled";
+    case RunsEnd::time_cap: return "time_cap";
+    case RunsEnd::run_cap: return "run_cap";
+    }
+    return "?";
+}
+
+std::optional<RunsEnd> auto_runs_end(const AutoRuns& a, std::size_t runs, double elapsed_s,
+                                     const std::vector<Summary>& figures) {
+    if (runs < kSettleMinRuns) return std::nullopt;  // the minimum comes first, past the caps too
+    if (std::all_of(figures.begin(), figures.end(), [](const Summary& s) { return settled(s); }))
+        return RunsEnd::settled;
+    if (runs >= a.max_runs) return RunsEnd::run_cap;
+    if (elapsed_s >= a.max_time_s) return RunsEnd::time_cap;
+    return std::nullopt;
+}
+
+std::string runs_end_note(RunsEnd e, std::size_t runs, const AutoRuns& a) {
+    const std::string n = std::to_string(runs) + (runs == 1 ? " run" : " runs");
+    char cap[64];
+    snprintf(cap, sizeof cap, "%g s", a.max_time_s);
+    switch (e) {
+    case RunsEnd::count: return "";
+    case RunsEnd::settled: return "settled after " + n + ": every interval within a tenth of its mean";
+    case RunsEnd::time_cap:
+        return "not settled after " + n + ": stopped at the time cap (" + ref(Setting::max_time) + " " + cap + ")";
+    case RunsEnd::run_cap:
+        return "not settled after " + n + ": the most " + ref(Setting::runs) + " auto makes";
+    }
+    return "";
 }
 
 }  // namespace ht
