@@ -65,6 +65,7 @@ TEST(Settings, NoStringBelowTheCliNamesACliFlag) {
     const auto flags = all_long_flags();
     const std::vector<std::pair<std::string, std::string>> theirs = {
         {"userspace/experiments/io.cpp", "fio --output-format=json --output="},  // fio's own
+        {"userspace/experiments/density.cpp", "fio --output-format=json --output="},
     };
     static const std::regex literal(R"re("((?:[^"\\\n]|\\.)*)")re");
     std::vector<std::string> wrong;

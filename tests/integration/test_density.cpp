@@ -77,4 +77,48 @@ TEST(Density, LxcSlowsByItsCpuShareAndNamesTheBusyNeighbourNativeAlone) {
         for (const auto& run : step["runs"]) EXPECT_EQ(run["work"], "7*17") << "Shor's factoring of 119";
 }
 
+// Figure 3's shape through the binary: fio's fileserver in a container confined to CPU 0, then
+// with one busy container on CPU 1 (1 per CPU), then with one on CPU 0 too (2 per CPU). Confinement
+// holds for I/O as for CPU: the busy container on CPU 1 never preempts it, the one on CPU 0 does;
+// with half its CPU the fileserver does fewer operations per second. Native runs first.
+TEST(Density, IoFileserverOpsPerSecondFallWithABusyNeighbourOnItsCpuOnly) {
+    if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "needs 2 CPUs: one guest per CPU and a shared CPU";
+    const HostSnapshot before = HostSnapshot::take();
+    char tmpl[] = "/tmp/ht-density-XXXXXX";
+    const std::string dir = mkdtemp(tmpl);
+    const std::string json = dir + "/d.json";
+    BinaryResult r = run_hypetrace({"density", "--io", "--lxc", "--native", "--cpus", "2", "--per-core", "1,2", "--runs",
+                                    "3", "--bench-size", "3", "--json", json});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(HostSnapshot::take().changes_since(before), "");
+    const auto d = nlohmann::json::parse(ht_slurp(json));
+    std::filesystem::remove_all(dir);
+    EXPECT_EQ(d["benchmark"]["name"], "fileserver");
+    EXPECT_EQ(d["benchmark"]["figure"], "ops_per_s");
+    ASSERT_EQ(d["techniques"].size(), 2u);
+    EXPECT_EQ(d["techniques"][0]["id"], "native");
+    const auto& lxc = d["techniques"][1]["steps"];
+    ASSERT_EQ(lxc.size(), 3u);
+    for (const auto& t : d["techniques"])
+        for (const auto& step : t["steps"]) {
+            EXPECT_FALSE(step.contains("seconds")) << "an I/O step is judged by its ops/s";
+            ASSERT_EQ(step["runs"].size(), 4u) << "1 warm-up + 3";
+            for (const auto& run : step["runs"]) {
+                EXPECT_EQ(run["work"], "fileserver");
+                EXPECT_GT(double(run["ops_per_s"]), 100.0) << "fio did operations";
+            }
+            EXPECT_GT(double(step["ops_per_s"]["mean"]), 100.0);
+        }
+    auto preempted_by = [](const nlohmann::json& step, const std::string& name) {
+        for (const auto& p : step["sched"]["preemptors"])
+            if (p["name"] == name) return p["count"].get<uint64_t>();
+        return uint64_t(0);
+    };
+    EXPECT_EQ(preempted_by(lxc[1], "guest 1 (busy, CPU 1)"), 0u) << "confined to CPU 1, it never preempts CPU 0\n" << r.out;
+    EXPECT_GT(preempted_by(lxc[2], "guest 2 (busy, CPU 0)"), 0u) << lxc[2]["sched"].dump() << "\n" << r.out;
+    EXPECT_EQ(lxc[2]["sched"]["migrations"], 0);
+    EXPECT_GT(double(lxc[2]["slowdown"]), 1.2) << "half its CPU, fewer ops/s\n" << r.out;
+    EXPECT_NE(r.out.find("LXC ops/s"), std::string::npos) << r.out;
+}
+
 }  // namespace

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
-// `hypetrace density`: one guest's CPU benchmark while the others busy-loop (paper Figures 1-2),
-// experiments/density.
+// `hypetrace density`: one guest's CPU or I/O benchmark while the others busy-loop (paper Figures
+// 1-3), experiments/density.
 #include "cli/commands.h"
 
 #include "cli/options.h"
 #include "cli/trace_cmds.h"
 #include "core/base/error.h"
+#include "core/base/text.h"
 #include "core/host/files.h"
 #include "core/host/host.h"
 #include "core/tracing/bpf_tracer.h"
@@ -21,10 +22,11 @@ namespace ht {
 namespace {
 
 struct DensityArgs {
-    bool cpu = false, kvm = false, lxc = false, native = false, no_sched = false, quiet = false, verbose = false;
-    std::string per_core = "1,2,4,6", bench = "quantum", bench_size, accel = "auto", images = default_images(), json, trace;
+    bool cpu = false, io = false, kvm = false, lxc = false, native = false, no_sched = false, quiet = false, verbose = false;
+    std::string per_core = "1,2,4,6", bench, bench_size, accel = "auto", images = default_images(), json, plot, trace;
     unsigned runs = 3, warmup = 1, cpus = 0;
     double boot_timeout = 0, run_timeout = 0;
+    const CLI::Option* bench_opt = nullptr;  // given or not: its default depends on --io
 };
 
 
@@ -32,17 +34,26 @@ int cmd_density(const DensityArgs& a) {
     if (!(a.kvm || a.lxc || a.native)) throw usage_error("choose at least one technique: --kvm, --lxc or --native");
     DensityConfig cfg;
     cfg.per_core = parse_number_list(a.per_core, "--per-core", 1, 32, "guests per host CPU", "1,2,4,6");
-    if (!find_density_bench(a.bench)) throw usage_error("--bench " + a.bench + ": quantum or chess");
-    if (a.bench_size.find_first_not_of("0123456789") != std::string::npos)
-        throw usage_error("--bench-size " + a.bench_size + ": a whole number (quantum: the number to factor; chess: the depth)");
+    if (a.cpu && a.io) throw usage_error("--cpu and --io: choose one workload");
+    const bool bench_given = a.bench_opt && a.bench_opt->count() > 0;
+    const std::string bench_name = bench_given ? a.bench : a.io ? "fileserver" : "quantum";
+    const DensityBench* bench = find_density_bench(bench_name);
+    if (!bench) throw usage_error("--bench " + (a.bench.empty() ? std::string("(empty)") : visible(a.bench)) + ": quantum or chess (--cpu), fileserver (--io)");
+    if (bench->io != a.io)
+        throw usage_error("--bench " + bench_name + (bench->io ? " is an I/O benchmark: add --io" : " is a CPU benchmark: drop --io, or use --bench fileserver"));
+    if (a.bench_size.find_first_not_of("0123456789") != std::string::npos || (!a.bench_size.empty() && std::stoul(a.bench_size) == 0) ||
+        a.bench_size.size() > 6)
+        throw usage_error("--bench-size " + a.bench_size +
+                          ": a whole number from 1 (quantum: the number to factor; chess: the depth; fileserver: seconds per run)");
     AccelRequest req = parse_accel_request(a.accel);
     require_root("density");
     if (!a.json.empty()) check_writable(a.json, "--json");
+    if (!a.plot.empty()) check_writable(a.plot, "--plot");
     HostInfo host = probe_host();
     cfg.cpus = a.cpus ? a.cpus : std::max(1u, host.cpus);
     if (a.cpus > std::max(1u, host.cpus))
         throw usage_error("--cpus " + std::to_string(a.cpus) + ": this host has " + std::to_string(host.cpus) + " CPUs");
-    cfg.bench = a.bench;
+    cfg.bench = bench_name;
     cfg.bench_arg = a.bench_size;
     cfg.runs = a.runs;
     cfg.warmup = a.warmup;
@@ -81,6 +92,10 @@ int cmd_density(const DensityArgs& a) {
     trace.begin(&tracer);
     DensityResult result = run_density(tracer, host, cfg);
     trace.finish();
+    if (!a.plot.empty()) {
+        write_file_atomic(a.plot, render_svg(result));
+        progress_printer(a.quiet)("wrote " + a.plot);
+    }
     finish(a.json, to_json(result), render_text(result), a.quiet);
     return 0;
 }
@@ -89,17 +104,19 @@ int cmd_density(const DensityArgs& a) {
 
 Command add_density(CLI::App& app) {
     auto a = std::make_shared<DensityArgs>();
-    auto* d = app.add_subcommand("density", "One guest's CPU benchmark while N-1 others busy-loop, at 1, 2, 4, 6 guests "
-                                            "per CPU (paper Figures 1-2), and why it slowed, from the scheduler");
-    d->add_flag("--cpu", a->cpu, "the CPU-bound workload (the default, and for now the only one)");
+    auto* d = app.add_subcommand("density", "One guest's CPU or I/O benchmark while N-1 others busy-loop, at 1, 2, 4, 6 guests "
+                                            "per CPU (paper Figures 1-3), and why it slowed, from the scheduler");
+    d->add_flag("--cpu", a->cpu, "the CPU-bound workload (the default): Figures 1-2");
+    d->add_flag("--io", a->io, "the I/O-bound workload: fio's fileserver ops/s in one guest while the others busy-loop, Figure 3");
     d->add_flag("--kvm", a->kvm, "full VMs (QEMU), each confined to one host CPU");
     d->add_flag("--lxc", a->lxc, "full containers (shared rootfs), each confined to one host CPU by its cpuset");
     d->add_flag("--native", a->native, "the benchmark alone on the host, confined to CPU 0 (one guest only)");
     d->add_option("--per-core", a->per_core, "guests per host CPU to measure, after a single guest")->capture_default_str();
-    d->add_option("--bench", a->bench, "quantum (libquantum's Shor, for 462.libquantum) or chess (Stockfish, for 438.sjeng)")
-        ->capture_default_str();
+    a->bench_opt = d->add_option("--bench", a->bench, "quantum (libquantum's Shor, for 462.libquantum; the default) or chess (Stockfish, "
+                                       "for 438.sjeng); with --io: fileserver (the default)");
     d->add_option("--bench-size", a->bench_size, "the benchmark's size (quantum: the number to factor; chess: the "
-                                                 "search depth); default: small enough for a VM under TCG");
+                                                 "search depth; fileserver: seconds per run); default: small enough "
+                                                 "for a VM under TCG");
     d->add_option("--runs", a->runs, "measured runs per density")->check(CLI::Range(1u, 100u))->capture_default_str();
     d->add_option("--warmup", a->warmup, "warm-up runs before them (not counted)")->check(CLI::Range(0u, 10u))->capture_default_str();
     d->add_option("--cpus", a->cpus, "host CPUs to spread the guests over (default: all)")->check(CLI::Range(1u, 4096u));
@@ -110,12 +127,14 @@ Command add_density(CLI::App& app) {
         ->check(kSeconds);
     d->add_flag("--no-sched", a->no_sched, "do not trace the scheduler (the baseline of tracing's cost)");
     d->add_option("--json", a->json, "write the result as versioned JSON to FILE (atomically)");
+    d->add_option("--plot", a->plot, "write the paper's figure (time or ops/s against guests per CPU) as SVG to FILE");
     add_trace_option(d, a->trace);
     d->add_flag("-q,--quiet", a->quiet, "no progress lines on stderr");
     d->add_flag("-v,--verbose", a->verbose, "show libbpf's messages");
     d->footer("Examples:\n"
-              "  hypetrace density --kvm --lxc --per-core 1,2,4          # Figure 1 (quantum) on this host\n"
+              "  hypetrace density --kvm --lxc --per-core 1,2,4 --plot fig1.svg  # Figure 1 (quantum) on this host\n"
               "  hypetrace density --lxc --native --bench chess --runs 5  # Figure 2's benchmark\n"
+              "  hypetrace density --io --kvm --lxc --per-core 1,2,4     # Figure 3: fileserver ops/s\n"
               "  hypetrace density --lxc --per-core 2 --json d.json --trace out/density\n"
               "Guest i (the benchmark's is 0) runs on host CPU i mod --cpus; the benchmark guest starts last, once\n"
               "every other guest busy-loops. Each density's line says why the benchmark slowed: run-queue wait,\n"

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/density.h"
+#include "experiments/exit_counts.h"
+#include "experiments/fio_result.h"
 #include "experiments/fleet.h"
+#include "experiments/io.h"
 #include "experiments/launch.h"
 
 #include "core/base/clock.h"
@@ -11,7 +14,9 @@
 #include "core/host/interrupt.h"
 #include "core/host/proc.h"
 #include "core/host/spawn.h"
+#include "core/tracing/kvm_names.h"
 #include "core/tracing/sched_summary.h"
+#include "core/views/plot.h"
 #include "core/views/report.h"
 
 #include <algorithm>
@@ -33,6 +38,9 @@ const std::vector<DensityBench>& density_benches() {
         // sizes of about 0.3 and 0.6 s natively here: a few seconds in a VM under TCG
         {"quantum", "Shor's factoring on a simulated quantum computer (libquantum)", "SPEC CPU2006 462.libquantum", "119"},
         {"chess", "a fixed-depth chess search (Stockfish's bench)", "SPEC CPU2006 438.sjeng", "8"},
+        // seconds per run: fio's time-based runs; 5 s is long enough for a steady rate under TCG
+        {"fileserver", "fio shaped like Filebench's fileserver (small files created, written, read, deleted by two threads)",
+         "Filebench fileserver (Figure 3)", "5", true},
     };
     return b;
 }
@@ -59,6 +67,55 @@ std::string density_bench_script(const std::string& bin, const std::string& benc
     return s.str();
 }
 
+std::string density_io_script(const std::string& work, unsigned runtime_s, unsigned total_runs) {
+    std::ostringstream s;
+    s << "#!/bin/sh\n"
+         "# hypetrace density: fio's fileserver job, run " << total_runs << " times (warm-up first) for " << runtime_s
+      << " s each,\n"
+         "# each between two lines the host timestamps as they arrive, its JSON printed before the second.\n"
+         "cd \"$(dirname \"$0\")\" || exit 1\n"
+         "work=" << work << "\n"
+         "i=1\n"
+         "while [ $i -le " << total_runs << " ]; do\n"
+         "  rm -rf \"$work\"; mkdir -p \"$work\"\n"
+         "  echo \"" << kDensityRun << "$i begin\"\n"
+         "  HT_IO_DIR=\"$work\" HT_IO_RUNTIME=" << runtime_s
+      << " fio --output-format=json --output=\"$work.json\" job.fio >/dev/null 2>\"$work.err\"\n"
+         "  rc=$?\n"
+         "  echo \"" << kIoResultBegin << "$i $rc\"\n"
+         "  cat \"$work.json\"; echo\n"
+         "  [ $rc = 0 ] || head -c 300 \"$work.err\"\n"
+         "  echo \"" << kIoResultEnd << "\"\n"
+         "  echo \"" << kDensityRun << "$i end $rc\"\n"
+         "  i=$((i + 1))\n"
+         "done\n"
+         "rm -rf \"$work\" \"$work.json\" \"$work.err\"\n";
+    return s.str();
+}
+
+std::string density_fio_job() {
+    // the fileserver section of default_fio_job(), alone: Figure 3 measures fileserver only
+    return "; hypetrace density's I/O workload: Filebench's fileserver shape (many small files created, written,\n"
+           "; read and deleted by two threads). ${HT_IO_DIR} and ${HT_IO_RUNTIME} are set by run.sh.\n"
+           "[global]\n"
+           "directory=${HT_IO_DIR}\n"
+           "ioengine=psync\n"
+           "time_based=1\n"
+           "runtime=${HT_IO_RUNTIME}\n"
+           "group_reporting=1\n"
+           "\n"
+           "[fileserver]\n"
+           "rw=randrw\n"
+           "rwmixread=50\n"
+           "bs=16k\n"
+           "nrfiles=64\n"
+           "filesize=128k\n"
+           "file_service_type=random\n"
+           "fsync_on_close=1\n"
+           "unlink=1\n"
+           "numjobs=2\n";
+}
+
 std::string density_busy_script(const std::string& bin) {
     return "#!/bin/sh\n# hypetrace density: the paper's background load, an integer incremented in a loop, forever.\n"
            "exec " + bin + "/ht-bench busy\n";
@@ -69,8 +126,34 @@ std::vector<BenchRun> parse_bench_output(const std::string& text) {
     std::istringstream in(text);
     std::string line;
     BenchRun* open = nullptr;
+    bool in_json = false;
+    std::string json;
+    int fio_error = 0;  // the open run's fio section error
     while (std::getline(in, line)) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (in_json) {
+            if (line.rfind(kIoResultEnd, 0) != 0) {
+                json += line + "\n";
+                continue;
+            }
+            in_json = false;
+            const auto sections = parse_fio_json(json);
+            for (const auto& j : sections) {
+                open->ops_per_s += j.ops();
+                if (j.error) fio_error = j.error;
+            }
+            // what fio said: its section's name, or (no JSON) its error
+            const std::size_t from = json.find_first_not_of(" \n");
+            open->work = !sections.empty() ? sections.front().name : from == std::string::npos ? "" : json.substr(from, 200);
+            while (!open->work.empty() && (open->work.back() == '\n' || open->work.back() == ' ')) open->work.pop_back();
+            continue;
+        }
+        if (open && line.rfind(kIoResultBegin, 0) == 0) {
+            in_json = true;
+            json.clear();
+            fio_error = 0;
+            continue;
+        }
         if (line.rfind(kDensityRun, 0) == 0) {
             std::istringstream f(line.substr(std::strlen(kDensityRun)));
             unsigned i = 0;
@@ -82,7 +165,8 @@ std::vector<BenchRun> parse_bench_output(const std::string& text) {
                 open = &runs.back();
             } else if (what == "end" && open && open->index == i) {
                 f >> open->rc;
-                if (open->rc != 0 || !open->elapsed_ns)
+                if (open->rc == 0 && fio_error) open->rc = fio_error;
+                if (open->rc != 0 || (!open->elapsed_ns && open->ops_per_s <= 0))
                     throw UserError("benchmark run " + std::to_string(i) + " failed (exit " + std::to_string(open->rc) +
                                     ")" + (open->work.empty() ? "" : ": " + open->work));
                 open = nullptr;
@@ -122,15 +206,22 @@ GuestSpec density_guest_spec(const DensityConfig& cfg) {
 }
 
 void preflight_density(const DensityConfig& cfg) {
-    if (!find_density_bench(cfg.bench)) throw usage_error("unknown benchmark " + cfg.bench + ": quantum or chess");
-    bool native = false;
+    const DensityBench* bench = find_density_bench(cfg.bench);
+    if (!bench) throw usage_error("unknown benchmark " + cfg.bench + ": quantum, chess or fileserver");
+    bool native = false, guests = false;
     for (const auto& t : cfg.techniques) {
-        if (t.driver) t.driver->preflight(density_guest_spec(cfg));
-        else native = true;
+        if (t.driver) {
+            t.driver->preflight(density_guest_spec(cfg));
+            guests = true;
+        } else {
+            native = true;
+        }
     }
-    if (native || !cfg.techniques.empty())
-        cfg.images.require({cfg.images.rootfs() / "usr/local/bin/ht-bench"});
-    if (native) cfg.images.require({cfg.images.dir / "bench/ht-bench"});
+    // guests busy-loop with ht-bench whatever the benchmark
+    if (guests) cfg.images.require({cfg.images.rootfs() / "usr/local/bin/ht-bench"});
+    if (guests && bench->io) cfg.images.require({cfg.images.rootfs() / "usr/bin/fio"});
+    if (native && bench->io && which("fio").empty()) throw UserError("fio not found: install fio (scripts/setup.sh does)");
+    if (native && !bench->io) cfg.images.require({cfg.images.dir / "bench/ht-bench"});
 }
 
 namespace {
@@ -198,6 +289,23 @@ SchedWhy sched_why(const std::vector<CounterSample>& counters, uint32_t gid,
         }
         w.preemptors.push_back(p);
     }
+    // The VM's exits in the same buckets (none under TCG or in a container)
+    ExitCounts ex;
+    for (const auto& c : counters) {
+        if (c.guest != gid) continue;
+        for (auto [lo, hi] : buckets)
+            if (c.bucket >= lo && c.bucket <= hi) {
+                ex.add(c);
+                break;
+            }
+    }
+    w.exits = ex.total_kvm_exits();
+    w.user_exits = ex.total_user_exits();
+    std::map<std::string, uint64_t> by_reason;
+    for (auto [key, n] : ex.kvm_exits) by_reason[kvm_exit_reason_name(uint32_t(key >> 32), uint32_t(key))] += n;
+    w.exit_reasons.assign(by_reason.begin(), by_reason.end());
+    std::sort(w.exit_reasons.begin(), w.exit_reasons.end(),
+              [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
     // One line per preemptor: the guests' threads (QEMU's several) are one guest.
     std::sort(w.preemptors.begin(), w.preemptors.end(),
               [](const auto& a, const auto& b) { return a.count != b.count ? a.count > b.count : a.name < b.name; });
@@ -213,10 +321,10 @@ uint64_t self_cpu_ns() {
 }
 
 // How long one benchmark run may take at this density.
-double run_limit_s(const DensityConfig& cfg, const DensityTechnique& t, unsigned guests, unsigned cpus) {
+double run_limit_s(const DensityConfig& cfg, const DensityTechnique& t, unsigned guests, unsigned cpus, double io_runtime_s) {
     if (cfg.run_timeout_s > 0) return cfg.run_timeout_s;
     const bool tcg_vm = t.driver && t.driver->kind() == GuestKind::vm && cfg.accel == Accel::tcg;
-    const double base = tcg_vm ? 600 : 120;
+    const double base = (tcg_vm ? 600 : 120) + 2 * io_runtime_s;
     return base * std::max(1.0, std::ceil(double(guests) / double(std::max(1u, cpus))));
 }
 
@@ -340,7 +448,14 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
             const auto job = dir.path() / "job";
             std::filesystem::create_directories(job);
             const std::string bin = t.driver ? "/usr/local/bin" : (cfg.images.dir / "bench").string();
-            write_file_atomic(job / "run.sh", density_bench_script(bin, bench->name, res.bench_arg, total_runs));
+            if (bench->io) {
+                // fio's files: in the guest's own filesystem (not the job channel), natively in the scratch directory
+                const std::string work = t.driver ? "/var/tmp/ht-density-io" : (dir.path() / "io").string();
+                write_file_atomic(job / "job.fio", density_fio_job());
+                write_file_atomic(job / "run.sh", density_io_script(work, unsigned(std::stoul(res.bench_arg)), total_runs));
+            } else {
+                write_file_atomic(job / "run.sh", density_bench_script(bin, bench->name, res.bench_arg, total_runs));
+            }
             std::vector<MarkerSpec> marks{{"marks", kJobBeginMarker, "job_begin"}, {"marks", kJobEndMarker, "job_end"}};
             for (unsigned i = 1; i <= total_runs; ++i) {
                 marks.push_back({"marks", kDensityRun + std::to_string(i) + " begin", "b" + std::to_string(i)});
@@ -407,12 +522,19 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
             }
             say(at + ": " + bench->name + " running (" + std::to_string(cfg.warmup) + " warm-up + " +
                 std::to_string(cfg.runs) + " runs)");
-            const double limit = run_limit_s(cfg, t, count, cpus);
+            const double limit = run_limit_s(cfg, t, count, cpus, bench->io ? std::stod(res.bench_arg) : 0);
             std::vector<CounterSample> counters;
-            uint64_t last_drain = mono_ns(), run_began = mono_ns();
+            uint64_t last_drain = mono_ns(), run_began = mono_ns(), last_alive = mono_ns();
             const uint64_t self0 = self_cpu_ns(), loop0 = mono_ns();
             const auto ticks0 = parse_cpu_ticks(read_text("/proc/stat").value_or(""), density_cpu(0, cpus));
             unsigned seen = 0;
+            auto eta = [&](unsigned i) -> std::string {  // the rest of this density, at the pace so far
+                auto b1 = w->hit("b1");
+                auto ei = w->hit("e" + std::to_string(i));
+                if (i >= total_runs || !b1 || !ei) return "";
+                const double per = double(ei->ts_ns - b1->ts_ns) / 1e9 / double(i);
+                return ", about " + fmt("%.0f", per * double(total_runs - i)) + " s left at this density";
+            };
             for (bool ended = false; !ended;) {
                 w->poll();
                 ended = w->hit("job_end").has_value();
@@ -423,13 +545,18 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
                         auto b = w->hit("b" + std::to_string(i));
                         say(at + ": run " + std::to_string(i) + "/" + std::to_string(total_runs) +
                             (i <= cfg.warmup ? " (warm-up)" : "") + ": " +
-                            fmt("%.2f", b ? double(e->ts_ns - b->ts_ns) / 1e9 : 0) + " s");
+                            fmt("%.2f", b ? double(e->ts_ns - b->ts_ns) / 1e9 : 0) + " s" + eta(i));
                     } else {
                         break;
                     }
                 }
                 if (ended) break;
-                const bool alive = guest ? guest->alive() : !child_exited(native_pid);
+                // once a second: liblxc asks the container's monitor over a socket each time
+                bool alive = true;
+                if (mono_ns() - last_alive > 1'000'000'000ULL) {
+                    alive = guest ? guest->alive() : !child_exited(native_pid);
+                    last_alive = mono_ns();
+                }
                 if (!alive) {
                     w->poll();
                     if (w->hit("job_end")) break;
@@ -461,10 +588,11 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
             if (step.runs.size() != total_runs)
                 throw UserError(t.label + ", " + at + ": " + std::to_string(step.runs.size()) + " of " +
                                 std::to_string(total_runs) + " benchmark runs came back");
-            std::vector<double> secs;
+            std::vector<double> secs, ops;
             std::vector<std::pair<uint64_t, uint64_t>> windows;
             for (unsigned i = cfg.warmup + 1; i <= total_runs; ++i) {
-                secs.push_back(double(step.runs[i - 1].elapsed_ns) / 1e9);
+                if (bench->io) ops.push_back(step.runs[i - 1].ops_per_s);
+                else secs.push_back(double(step.runs[i - 1].elapsed_ns) / 1e9);
                 auto b = w->hit("b" + std::to_string(i));
                 auto e = w->hit("e" + std::to_string(i));
                 if (b && e) {
@@ -472,7 +600,8 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
                     step.wall_s.push_back(double(e->ts_ns - b->ts_ns) / 1e9);
                 }
             }
-            step.seconds = summarize(secs);
+            if (bench->io) step.ops = summarize(ops);
+            else step.seconds = summarize(secs);
             step.why = sched_why(counters, gid, windows, origin, sched_traced, names);
             for (const auto& win : windows) step.run_why.push_back(sched_why(counters, gid, {win}, origin, sched_traced, names));
             if (RunSink* sink = tracer.sink())
@@ -481,7 +610,9 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
                                windows[i].first, windows[i].second);
             tr.steps.push_back(std::move(step));
             if (!alone) alone = &tr.steps.front();
-            say(at + ": " + fmt("%.3f", tr.steps.back().seconds.mean) + " s +- " + fmt("%.3f", tr.steps.back().seconds.ci95) +
+            const Summary& fig = figure_of(tr.steps.back());
+            say(at + ": " + (bench->io ? fmt("%.0f", fig.mean) + " ops/s +- " + fmt("%.0f", fig.ci95)
+                                       : fmt("%.3f", fig.mean) + " s +- " + fmt("%.3f", fig.ci95)) +
                 "; " + explain_step(tr.steps.back(), &tr.steps.front()));
         }
         if (fleet) {
@@ -494,11 +625,18 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
     return res;
 }
 
+double slowdown_of(const DensityStep& step, const DensityStep& alone) {
+    if (is_io(step) != is_io(alone)) return 1;
+    if (is_io(step)) return step.ops.mean > 0 && alone.ops.mean > 0 ? alone.ops.mean / step.ops.mean : 1;
+    return alone.seconds.mean > 0 ? step.seconds.mean / alone.seconds.mean : 1;
+}
+
 SlowdownParts slowdown_parts(const DensityStep& step, const DensityStep& alone) {
     SlowdownParts p;
-    if (alone.seconds.mean > 0) p.total = step.seconds.mean / alone.seconds.mean;
+    p.total = slowdown_of(step, alone);
     const SchedWhy &a = alone.why, &s = step.why;
-    if (!a.traced || !s.traced || a.wall_ns <= 0 || s.wall_ns <= 0 || a.oncpu_ns <= 0 || s.oncpu_ns <= 0 ||
+    // the I/O benchmark sleeps on its I/O: its CPU share is not what bounds it
+    if (is_io(step) ||!a.traced || !s.traced || a.wall_ns <= 0 || s.wall_ns <= 0 || a.oncpu_ns <= 0 || s.oncpu_ns <= 0 ||
         alone.seconds.n == 0 || step.seconds.n == 0)
         return p;
     p.share = (a.oncpu_ns / a.wall_ns) / (s.oncpu_ns / s.wall_ns);
@@ -509,13 +647,18 @@ SlowdownParts slowdown_parts(const DensityStep& step, const DensityStep& alone) 
 
 std::string explain_step(const DensityStep& step, const DensityStep* alone) {
     std::ostringstream o;
-    const double slow = alone && alone->seconds.mean > 0 ? step.seconds.mean / alone->seconds.mean : 1;
+    const double slow = alone ? slowdown_of(step, *alone) : 1;
     if (alone && &step != alone) o << "slowed x" << fmt("%.2f", slow);
     else o << "alone";
     const SchedWhy& w = step.why;
     if (!w.traced) return o.str() + " (the scheduler was not traced)";
     if (w.wall_ns <= 0) return o.str();
-    o << ": " << fmt("%.0f", 100 * w.runq_ns / w.wall_ns) << " % of its wall time waiting to run";
+    // A CPU benchmark is one thread: its share of wall time. fio's threads wait and run at once:
+    // their sum per second of wall time (1.2: on average 1.2 of them waiting).
+    const bool threads = is_io(step);
+    auto part = [&](double ns) { return threads ? fmt("%.2f", ns / w.wall_ns) + " s per s" : fmt("%.0f", 100 * ns / w.wall_ns) + " %"; };
+    if (threads) o << ": its threads waiting to run " << part(w.runq_ns) << " of wall time";
+    else o << ": " << part(w.runq_ns) << " of its wall time waiting to run";
     std::vector<std::string> who;
     uint64_t named = 0;
     for (const auto& p : w.preemptors) {
@@ -528,9 +671,16 @@ std::string explain_step(const DensityStep& step, const DensityStep* alone) {
         o << ", behind " << who[0];
         if (who.size() > 1) o << " and " << who[1];
     }
-    o << "; on a CPU " << fmt("%.0f", 100 * w.oncpu_ns / w.wall_ns) << " %, " << w.involuntary << " preemptions, "
+    o << "; on a CPU " << part(w.oncpu_ns) << ", " << w.involuntary << " preemptions, "
       << w.migrations << " migrations";
     (void)named;
+    if (w.exits > 0) {  // a VM under KVM: what its vCPUs left the guest for, per second of benchmark
+        const double secs = w.wall_ns / 1e9;
+        o << "; " << fmt("%.0f", double(w.exits) / secs) << " VM exits/s";
+        for (std::size_t i = 0; i < w.exit_reasons.size() && i < 3; ++i)
+            o << (i ? ", " : " (") << w.exit_reasons[i].first << " " << fmt("%.0f", 100.0 * double(w.exit_reasons[i].second) / double(w.exits)) << " %";
+        o << "), " << fmt("%.0f", double(w.user_exits) / secs) << " to QEMU/s";
+    }
     // The slowdown the share of CPU does not explain: each run needed more (or less) CPU time.
     if (alone && &step != alone) {
         const SlowdownParts p = slowdown_parts(step, *alone);
@@ -547,6 +697,17 @@ std::string explain_step(const DensityStep& step, const DensityStep* alone) {
     return o.str();
 }
 
+namespace {
+nlohmann::json exit_reasons_json(const SchedWhy& w) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [name, n] : w.exit_reasons) j[name] = n;
+    return j;
+}
+nlohmann::json summary_json(const Summary& s) {
+    return {{"mean", s.mean}, {"ci95", s.ci95}, {"n", s.n}, {"min", s.min}, {"max", s.max}};
+}
+}  // namespace
+
 nlohmann::json to_json(const DensityResult& r) {
     nlohmann::json techs = nlohmann::json::array();
     for (const auto& t : r.techniques) {
@@ -555,7 +716,9 @@ nlohmann::json to_json(const DensityResult& r) {
         for (const auto& s : t.steps) {
             nlohmann::json runs = nlohmann::json::array();
             for (const auto& b : s.runs) {
-                nlohmann::json run{{"index", b.index}, {"warmup", b.index <= r.warmup}, {"elapsed_ns", b.elapsed_ns}, {"work", b.work}};
+                nlohmann::json run{{"index", b.index}, {"warmup", b.index <= r.warmup}, {"work", b.work}};
+                if (r.bench.io) run["ops_per_s"] = b.ops_per_s;
+                else run["elapsed_ns"] = b.elapsed_ns;
                 const std::size_t m = b.index - r.warmup - 1;  // its place among the measured runs
                 if (b.index > r.warmup && m < s.run_why.size()) {
                     const SchedWhy& w = s.run_why[m];
@@ -573,10 +736,9 @@ nlohmann::json to_json(const DensityResult& r) {
             for (auto [k, v] : s.why.runq_log2) hist.push_back({{"log2_ns", k}, {"count", v}});
             steps.push_back({{"guests", s.guests},
                              {"per_cpu", s.per_cpu},
-                             {"seconds", {{"mean", s.seconds.mean}, {"ci95", s.seconds.ci95}, {"n", s.seconds.n},
-                                          {"min", s.seconds.min}, {"max", s.seconds.max}}},
+                             {is_io(s) ? "ops_per_s" : "seconds", summary_json(figure_of(s))},
                              {"wall_s", s.wall_s},
-                             {"slowdown", alone && alone->seconds.mean > 0 ? s.seconds.mean / alone->seconds.mean : 1.0},
+                             {"slowdown", alone ? slowdown_of(s, *alone) : 1.0},
                              {"benchmark_boot_s", s.boot_s},
                              {"hypetrace_cpu_percent", s.self_cpu_pct},
                              {"steal_percent", s.steal_pct},
@@ -584,7 +746,9 @@ nlohmann::json to_json(const DensityResult& r) {
                              {"sched", {{"traced", s.why.traced}, {"wall_ns", s.why.wall_ns}, {"runq_ns", s.why.runq_ns},
                                         {"oncpu_ns", s.why.oncpu_ns}, {"involuntary", s.why.involuntary},
                                         {"voluntary", s.why.voluntary}, {"migrations", s.why.migrations},
-                                        {"runq_log2", hist}, {"preemptors", pre}}},
+                                        {"runq_log2", hist}, {"preemptors", pre},
+                                        {"vm_exits", s.why.exits}, {"vm_exits_to_qemu", s.why.user_exits},
+                                        {"vm_exit_reasons", exit_reasons_json(s.why)}}},
                              {"explained", explain_step(s, alone)}});
             if (alone) {
                 const SlowdownParts p = slowdown_parts(s, *alone);
@@ -598,7 +762,8 @@ nlohmann::json to_json(const DensityResult& r) {
             {"tool", "hypetrace density"},
             {"started_at", r.started_at},
             {"host", host_json(r.host)},
-            {"benchmark", {{"name", r.bench.name}, {"what", r.bench.what}, {"stands_for", r.bench.paper}, {"arg", r.bench_arg}}},
+            {"benchmark", {{"name", r.bench.name}, {"what", r.bench.what}, {"stands_for", r.bench.paper}, {"arg", r.bench_arg},
+                           {"workload", r.bench.io ? "io" : "cpu"}, {"figure", r.bench.io ? "ops_per_s" : "seconds"}}},
             {"cpus", r.cpus},
             {"runs", r.runs},
             {"warmup", r.warmup},
@@ -611,10 +776,11 @@ std::string render_text(const DensityResult& r) {
     Losses lost;
     for (const auto& t : r.techniques) lost.add(t.lost);
     o << loss_headline(lost);
-    o << "hypetrace density: one guest's CPU benchmark while the others busy-loop (paper section 2.1, Figures 1-2)\n";
+    o << (r.bench.io ? "hypetrace density: one guest's I/O benchmark while the others busy-loop (paper section 2.2, Figure 3)\n"
+                     : "hypetrace density: one guest's CPU benchmark while the others busy-loop (paper section 2.1, Figures 1-2)\n");
     o << host_line(r.host) << "\n";
     o << "benchmark: " << r.bench.name << " (" << r.bench.what << "; stands for " << r.bench.paper << ")"
-      << (r.bench_arg.empty() ? "" : ", size " + r.bench_arg) << "; " << r.runs << " runs after " << r.warmup
+      << (r.bench_arg.empty() ? "" : r.bench.io ? ", " + r.bench_arg + " s per run" : ", size " + r.bench_arg) << "; " << r.runs << " runs after " << r.warmup
       << " warm-up; every guest confined to one of " << r.cpus << " host CPUs, the benchmark's to CPU 0"
       << (r.cpus > 1 ? " (hypetrace itself kept off it)" : "") << "\n\n";
     // one row per guest count, one column pair per technique
@@ -623,7 +789,7 @@ std::string render_text(const DensityResult& r) {
         for (const auto& s : t.steps) counts.insert(s.guests);
     std::vector<std::string> head{"guests", "per CPU"};
     for (const auto& t : r.techniques) {
-        head.push_back(t.technique.label + " s");
+        head.push_back(t.technique.label + (r.bench.io ? " ops/s" : " s"));
         head.push_back("+-95%");
         head.push_back("x alone");
     }
@@ -639,19 +805,14 @@ std::string render_text(const DensityResult& r) {
                 row.insert(row.end(), {"-", "", ""});
                 continue;
             }
-            const double slow = t.steps.front().seconds.mean > 0 ? s->seconds.mean / t.steps.front().seconds.mean : 1;
-            const bool wide = s->seconds.n >= 2 && s->seconds.ci95 > 0.2 * s->seconds.mean;
-            row.push_back(fmt("%.3f", s->seconds.mean) + (wide ? " !" : ""));
-            row.push_back(fmt("%.3f", s->seconds.ci95));
+            const Summary& f = figure_of(*s);
+            const double slow = slowdown_of(*s, t.steps.front());
+            const bool wide = ht::noisy(f);  // the shared rule (core/base/stats.h)
+            const char* form = r.bench.io ? "%.0f" : "%.3f";
+            row.push_back(fmt(form, f.mean) + (wide ? " !" : ""));
+            row.push_back(fmt(form, f.ci95));
             row.push_back(fmt("%.2f", slow));
-            if (wide) {
-                // runs for an interval a tenth of the mean: n ~ (t s / (0.1 mean))^2
-                const double want = std::pow(1.96 * s->seconds.stddev / (0.1 * s->seconds.mean), 2);
-                noisy.push_back(t.technique.label + " at " + std::to_string(c) + " guests: +-" +
-                                fmt("%.0f", 100 * s->seconds.ci95 / s->seconds.mean) + " % of the mean over " +
-                                std::to_string(s->seconds.n) + " runs; about " + fmt("%.0f", std::ceil(std::max(want, 2.0))) +
-                                " runs would narrow it to 10 %");
-            }
+            if (wide) noisy.push_back(t.technique.label + " at " + std::to_string(c) + " guests: " + noise_note(f));
         }
         rows.push_back(row);
     }
@@ -701,22 +862,67 @@ std::string render_text(const DensityResult& r) {
         if (t.technique.id == "kvm") vm = &t;
         if (t.technique.id == "lxc") ct = &t;
     }
-    if (vm && ct) {
-        o << "\nVM vs container (paper: \"the differences in execution time are very small, 8.6 % in the worst case\"";
-        o << (vm->accel == "tcg" ? "; here the VM runs under TCG, an emulator, so its times are not comparable with KVM's" : "")
+    if (vm && ct && !vm->steps.empty() && !ct->steps.empty()) {
+        if (r.bench.io)
+            o << "\nVM vs container (paper, Figure 3: \"the deterioration in performance is proportionate for the KVM and LXC. "
+                 "However, KVM performance is lower than LXC by a near-constant factor\"";
+        else
+            o << "\nVM vs container (paper: \"the differences in execution time are very small, 8.6 % in the worst case\"";
+        o << (vm->accel == "tcg" ? "; here the VM runs under TCG, an emulator, so its figures are not comparable with KVM's" : "")
           << "):\n";
-        const double vm1 = vm->steps.empty() ? 0 : vm->steps.front().seconds.mean;
-        const double ct1 = ct->steps.empty() ? 0 : ct->steps.front().seconds.mean;
+        const DensityStep &vm1 = vm->steps.front(), &ct1 = ct->steps.front();
+        std::vector<double> factors;
         for (const auto& a : vm->steps)
-            for (const auto& b : ct->steps)
-                if (a.guests == b.guests && b.seconds.mean > 0 && vm1 > 0 && ct1 > 0)
-                    o << "  " << a.guests << (a.guests == 1 ? " guest" : " guests") << ": VM "
-                      << fmt("%+.1f", 100 * (a.seconds.mean / b.seconds.mean - 1)) << " % against the container; slowed x"
-                      << fmt("%.2f", a.seconds.mean / vm1) << " against x" << fmt("%.2f", b.seconds.mean / ct1)
-                      << " (the slowdowns differ by " << fmt("%+.1f", 100 * ((a.seconds.mean / vm1) / (b.seconds.mean / ct1) - 1))
-                      << " %)\n";
+            for (const auto& b : ct->steps) {
+                const double fa = figure_of(a).mean, fb = figure_of(b).mean;
+                if (a.guests != b.guests || fa <= 0 || fb <= 0) continue;
+                const double sa = slowdown_of(a, vm1), sb = slowdown_of(b, ct1);
+                o << "  " << a.guests << (a.guests == 1 ? " guest" : " guests") << ": VM "
+                  << fmt("%+.1f", 100 * (fa / fb - 1)) << (r.bench.io ? " % ops/s" : " % time") << " against the container; slowed x"
+                  << fmt("%.2f", sa) << " against x" << fmt("%.2f", sb) << " (the slowdowns differ by "
+                  << fmt("%+.1f", 100 * (sa / sb - 1)) << " %)\n";
+                factors.push_back(fa / fb);
+            }
+        if (r.bench.io && factors.size() >= 2) {
+            // the paper's "near-constant factor": how much the VM's fraction of the container's ops/s moves
+            const auto [lo, hi] = std::minmax_element(factors.begin(), factors.end());
+            o << "  the VM's ops/s are x" << fmt("%.2f", *lo) << " to x" << fmt("%.2f", *hi)
+              << " the container's across densities (a constant factor would keep them equal)\n";
+        }
     }
     return o.str();
+}
+
+std::string render_svg(const DensityResult& r) {
+    PlotSpec p;
+    p.title = r.bench.io ? "fileserver: ops/s as guests are added (Figure 3; higher is better)"
+                         : r.bench.name + ": seconds per run as guests are added (Figures 1-2; lower is better)";
+    p.x_label = "guests per host CPU (" + std::to_string(r.cpus) + " CPUs; the others busy-loop)";
+    p.y_label = r.bench.io ? "operations per second (mean, 95 % CI)" : "seconds per run (mean, 95 % CI)";
+    double xmin = INFINITY, xmax = -INFINITY;
+    for (const auto& t : r.techniques)
+        for (const auto& s : t.steps) {
+            xmin = std::min(xmin, s.per_cpu);
+            xmax = std::max(xmax, s.per_cpu);
+        }
+    for (const auto& t : r.techniques) {
+        PlotLine l;
+        l.label = t.technique.label;
+        for (const auto& s : t.steps) {
+            l.points.push_back({s.per_cpu, figure_of(s).mean});
+            l.err.push_back(figure_of(s).ci95);
+        }
+        // native is measured alone: a level to compare the single guests with
+        if (!t.technique.driver && t.technique.id == "native" && l.points.size() == 1 && xmax > xmin) {
+            l.label += " (alone)";
+            l.dashed = true;
+            const double y = l.points.front().second, e = l.err.front();
+            l.points = {{xmin, y}, {xmax, y}};
+            l.err = {e, 0};
+        }
+        p.lines.push_back(std::move(l));
+    }
+    return render_line_plot_svg(p);
 }
 
 }  // namespace ht

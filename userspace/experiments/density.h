@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// `hypetrace density`: one guest's CPU benchmark while the other guests compete (paper section 2.1,
-// Figures 1-2), and why it slowed. At each density (1 guest, then N per host CPU), N-1 background
+// `hypetrace density`: one guest's CPU or I/O benchmark while the other guests compete (paper
+// section 2.1, Figures 1-3), and why it slowed. At each density (1 guest, then N per host CPU), N-1 background
 // guests run the paper's busy loop (scripts/guest/bench: ht-bench busy), each confined to one host
 // CPU and spread evenly over them; one more guest, confined to CPU 0 and started last (so every
 // neighbour is busy when it starts), runs the benchmark `warmup + runs` times through the guest
@@ -31,12 +31,14 @@ struct DensityTechnique {
     Driver* driver = nullptr;  // null: native (the benchmark alone, a child of hypetrace)
 };
 
-// A CPU benchmark of the guest images (scripts/guest/bench/ht-bench NAME [ARG]).
+// A benchmark of the guest images: CPU ones are scripts/guest/bench/ht-bench NAME [ARG], timed
+// (seconds per run); the I/O one is fio with density_fio_job(), ARG seconds per run (ops/s).
 struct DensityBench {
-    std::string name;         // "quantum", "chess"
+    std::string name;         // "quantum", "chess", "fileserver"
     std::string what;         // for reports
     std::string paper;        // the paper's benchmark it stands for
     std::string default_arg;  // its size: small enough for a VM under TCG
+    bool io = false;          // an I/O benchmark: ops/s, higher is better
 };
 const std::vector<DensityBench>& density_benches();
 const DensityBench* find_density_bench(const std::string& name);
@@ -51,6 +53,12 @@ inline constexpr const char* kBenchLine = "HT-BENCH ";
 std::string density_bench_script(const std::string& bin, const std::string& bench, const std::string& arg,
                                  unsigned total_runs);
 std::string density_busy_script(const std::string& bin);
+// The I/O benchmark's run.sh: job.fio (beside it) run `total_runs` times for `runtime_s` each in
+// the scratch directory `work`, each run's fio JSON printed between kIoResultBegin and
+// kIoResultEnd lines (experiments/io.h) inside its begin and end lines.
+std::string density_io_script(const std::string& work, unsigned runtime_s, unsigned total_runs);
+// Figure 3's workload: the fileserver section of `hypetrace io`'s default job, on its own.
+std::string density_fio_job();
 
 // One run of the benchmark as its job printed it (pure, for tests): per run index, the elapsed
 // ns ht-bench measured, its work figure and exit code. Throws UserError on a run that failed.
@@ -58,7 +66,8 @@ struct BenchRun {
     unsigned index = 0;
     int rc = -1;
     uint64_t elapsed_ns = 0;  // as the benchmark measured it (in the guest)
-    std::string work;         // factors found, nodes searched
+    std::string work;         // factors found, nodes searched; I/O: the fio section's name
+    double ops_per_s = 0;     // I/O benchmark: fio's read + write operations per second
 };
 std::vector<BenchRun> parse_bench_output(const std::string& text);
 
@@ -108,6 +117,10 @@ struct SchedWhy {
         uint64_t count = 0;
     };
     std::vector<Preemptor> preemptors;  // most first
+    // And, for a VM under KVM, its exits over the same windows (kvm:kvm_exit, by reason, most first;
+    // exits to QEMU): what its vCPUs did besides running.
+    uint64_t exits = 0, user_exits = 0;
+    std::vector<std::pair<std::string, uint64_t>> exit_reasons;
 };
 
 struct DensityStep {
@@ -115,7 +128,8 @@ struct DensityStep {
     double per_cpu = 0;        // guests / cpus
     std::vector<BenchRun> runs;  // warm-up runs first (index <= warmup)
     std::vector<double> wall_s;  // measured runs, host clock (begin to end line)
-    Summary seconds;             // measured runs, as the benchmark timed them
+    Summary seconds;             // measured runs, as the benchmark timed them (CPU benchmarks)
+    Summary ops;                 // measured runs' ops/s (the I/O benchmark; n = 0 otherwise)
     double boot_s = 0;           // the benchmark guest's, until its job began
     SchedWhy why;                // over all measured runs
     std::vector<SchedWhy> run_why;  // per measured run, in order
@@ -135,6 +149,12 @@ struct SlowdownParts {
     bool known = false;
 };
 SlowdownParts slowdown_parts(const DensityStep& step, const DensityStep& alone);
+
+// The figure a step is judged by: its ops/s for the I/O benchmark, else its seconds per run.
+inline bool is_io(const DensityStep& s) { return s.ops.n > 0; }
+inline const Summary& figure_of(const DensityStep& s) { return is_io(s) ? s.ops : s.seconds; }
+// How many times slower than alone: seconds over alone's, or alone's ops/s over these (1: unknown).
+double slowdown_of(const DensityStep& step, const DensityStep& alone);
 
 struct DensityTechniqueResult {
     DensityTechnique technique;
@@ -165,5 +185,8 @@ std::string explain_step(const DensityStep& step, const DensityStep* alone);
 inline constexpr int kDensitySchemaVersion = 1;
 nlohmann::json to_json(const DensityResult& r);
 std::string render_text(const DensityResult& r);
+// The paper's figure: the benchmark's seconds per run (Figures 1-2) or ops/s (Figure 3) against
+// guests per host CPU, a line per technique with its 95 % intervals, native as a dashed level.
+std::string render_svg(const DensityResult& r);
 
 }  // namespace ht

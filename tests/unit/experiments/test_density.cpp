@@ -8,6 +8,7 @@
 #include "core/base/setting.h"
 #include "core/host/spawn.h"
 #include "experiments/density.h"
+#include "experiments/io.h"
 #include "fakes.h"
 
 #include <gtest/gtest.h>
@@ -65,6 +66,70 @@ TEST(DensityScripts, TheBenchmarkRunsEachTimeBetweenItsLinesAndTheBusyLoopForeve
     EXPECT_NE(density_busy_script("/usr/local/bin").find("exec /usr/local/bin/ht-bench busy"), std::string::npos);
 }
 
+DensityStep step_of(double mean_s, double wall_ns, double runq_ns, double oncpu_ns);
+
+// One run of the I/O benchmark as its run.sh prints it: fio's JSON between the result lines.
+std::string io_run_lines(unsigned i, double read_iops, double write_iops, int rc = 0, int error = 0) {
+    const std::string json = "{\n  \"fio version\" : \"fio-3.33\",\n  \"jobs\" : [\n    {\"jobname\" : \"fileserver\", \"error\" : " +
+                             std::to_string(error) + ",\n     \"read\" : {\"iops\" : " + std::to_string(read_iops) +
+                             "},\n     \"write\" : {\"iops\" : " + std::to_string(write_iops) + "}}\n  ]\n}\n";
+    return std::string(kDensityRun) + std::to_string(i) + " begin\n" + kIoResultBegin + std::to_string(i) + " " +
+           std::to_string(rc) + "\n" + (rc == 0 ? json : "fio: no space left on device\n") + kIoResultEnd + "\n" +
+           kDensityRun + std::to_string(i) + " end " + std::to_string(rc) + "\n";
+}
+
+TEST(DensityOutput, TheIoBenchmarksOpsPerSecondAreFiosReadsAndWrites) {
+    auto runs = parse_bench_output(io_run_lines(1, 100.5, 99.5) + "noise\n" + io_run_lines(2, 300, 100));
+    ASSERT_EQ(runs.size(), 2u);
+    EXPECT_DOUBLE_EQ(runs[0].ops_per_s, 200);
+    EXPECT_DOUBLE_EQ(runs[1].ops_per_s, 400);
+    EXPECT_EQ(runs[1].work, "fileserver");
+    EXPECT_EQ(runs[1].elapsed_ns, 0u);
+    // fio failed: its exit code and what it said
+    try {
+        parse_bench_output(io_run_lines(1, 1, 1) + io_run_lines(2, 0, 0, 1));
+        FAIL() << "a failed fio run must throw";
+    } catch (const UserError& e) {
+        EXPECT_STREQ(e.what(), "benchmark run 2 failed (exit 1): fio: no space left on device");
+    }
+    // fio exited 0 but a section failed (its errno)
+    EXPECT_THROW(parse_bench_output(io_run_lines(1, 5, 5, 0, 28)), UserError);
+    // no operation at all is no result
+    EXPECT_THROW(parse_bench_output(io_run_lines(1, 0, 0)), UserError);
+}
+
+TEST(DensityScripts, TheIoBenchmarkRunsFioInItsScratchDirectoryAndPrintsItsJsonInsideTheRun) {
+    const std::string s = density_io_script("/var/tmp/w", 7, 3);
+    EXPECT_NE(s.find("cd \"$(dirname \"$0\")\""), std::string::npos) << "job.fio beside run.sh, natively too\n" << s;
+    EXPECT_NE(s.find("work=/var/tmp/w\n"), std::string::npos) << s;
+    EXPECT_NE(s.find("while [ $i -le 3 ]"), std::string::npos) << s;
+    EXPECT_NE(s.find("HT_IO_RUNTIME=7 fio --output-format=json"), std::string::npos) << s;
+    const auto json_at = s.find(std::string("echo \"") + kIoResultBegin), end_at = s.find(std::string(kDensityRun) + "$i end $rc");
+    ASSERT_NE(json_at, std::string::npos) << s;
+    EXPECT_LT(json_at, end_at) << "the JSON belongs to its run";
+    const std::string job = density_fio_job();
+    EXPECT_NE(job.find("[fileserver]"), std::string::npos);
+    EXPECT_EQ(job.find("[randread]"), std::string::npos) << "Figure 3 is the fileserver alone";
+    EXPECT_NE(job.find("runtime=${HT_IO_RUNTIME}"), std::string::npos);
+}
+
+TEST(DensityExplain, AnIoStepSlowsByItsOpsAndItsThreadsTimesArePerSecond) {
+    DensityStep alone, busy;
+    alone.ops = summarize({1000, 1000, 1000});
+    busy.ops = summarize({400, 400, 400});
+    EXPECT_DOUBLE_EQ(slowdown_of(busy, alone), 2.5) << "half the ops/s is twice as slow";
+    EXPECT_FALSE(slowdown_parts(busy, alone).known) << "I/O is not bound by its CPU share";
+    busy.why.traced = true;
+    busy.why.wall_ns = 1e9;
+    busy.why.runq_ns = 1.11e9;
+    busy.why.oncpu_ns = 0.35e9;
+    const std::string said = explain_step(busy, &alone);
+    EXPECT_EQ(said.rfind("slowed x2.50: its threads waiting to run 1.11 s per s of wall time; on a CPU 0.35 s per s", 0), 0u)
+        << said;
+    DensityStep cpu = step_of(2.0, 1e9, 0.5e9, 0.5e9);
+    EXPECT_DOUBLE_EQ(slowdown_of(cpu, alone), 1) << "a CPU step is not compared with an I/O one";
+}
+
 DensityStep step_of(double mean_s, double wall_ns, double runq_ns, double oncpu_ns) {
     DensityStep s;
     s.seconds.mean = mean_s;
@@ -87,6 +152,13 @@ TEST(DensityExplain, SlowdownWaitShareAndTheTwoMainPreemptorsButNeverItself) {
               "slowed x1.90: 47 % of its wall time waiting to run, behind guest 3 (busy, CPU 0) and guest 5 (busy, "
               "CPU 0); on a CPU 53 %, 40 preemptions, 0 migrations");
     EXPECT_EQ(explain_step(alone, &alone).rfind("alone: 0 %", 0), 0u) << explain_step(alone, &alone);
+    // a VM under KVM: its exits per second of the runs, the three main reasons
+    busy.why.exits = 3800;
+    busy.why.user_exits = 190;
+    busy.why.exit_reasons = {{"NPF", 1900}, {"HLT", 950}, {"IOIO", 570}, {"MSR", 380}};
+    EXPECT_NE(explain_step(busy, &alone).find("; 2000 VM exits/s (NPF 50 %, HLT 25 %, IOIO 15 %), 100 to QEMU/s"),
+              std::string::npos)
+        << explain_step(busy, &alone);
     busy.why.traced = false;
     EXPECT_EQ(explain_step(busy, &alone), "slowed x1.90 (the scheduler was not traced)");
 }

@@ -128,4 +128,17 @@ TEST(Plot, OneLinePerSeriesWithEscapedLabels) {
     EXPECT_NE(svg.find("VM &lt;KSM&gt;"), std::string::npos);
     EXPECT_NE(svg.find("stroke-dasharray"), std::string::npos);
     EXPECT_EQ(svg.find("nan"), std::string::npos);
+    EXPECT_EQ(svg.find("<path"), std::string::npos) << "no intervals given, none drawn";
+}
+
+TEST(Plot, IntervalsAreBarsAroundTheirPointsAndWidenTheAxis) {
+    PlotSpec p;
+    p.lines.push_back({"LXC", {{0.5, 0.22}, {1, 0.23}, {2, 0.47}}, false, {0.01, 0.02, 0.4}});
+    const std::string svg = render_line_plot_svg(p);
+    std::size_t bars = 0;
+    for (std::size_t i = 0; (i = svg.find("<path d=\"M", i)) != std::string::npos; ++i) ++bars;
+    EXPECT_EQ(bars, 3u);
+    EXPECT_NE(svg.find("LXC: 2 -> 0.47 +- 0.4"), std::string::npos) << svg;
+    // the top bar reaches 0.87: the axis goes at least that high
+    EXPECT_NE(svg.find(">0.8</text>"), std::string::npos) << svg;
 }

@@ -37,11 +37,14 @@ std::string render_line_plot_svg(const PlotSpec& spec) {
 
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = 0;
     for (const auto& l : spec.lines)
-        for (auto [x, y] : l.points) {
+        for (std::size_t k = 0; k < l.points.size(); ++k) {
+            auto [x, y] = l.points[k];
+            const double e = k < l.err.size() ? l.err[k] : 0;
             xmin = std::min(xmin, x);
             xmax = std::max(xmax, x);
-            if (y > 0) ymin = std::min(ymin, y);
-            ymax = std::max(ymax, y);
+            if (y - e > 0) ymin = std::min(ymin, y - e);
+            else if (y > 0) ymin = std::min(ymin, y);
+            ymax = std::max(ymax, y + e);
         }
     if (!std::isfinite(xmin)) xmin = 1, xmax = 2;
     if (xmax <= xmin) xmax = xmin + 1;
@@ -109,9 +112,18 @@ std::string render_line_plot_svg(const PlotSpec& spec) {
         for (auto [x, y] : l.points) pts += fmt("%.1f", px(x)) + "," + fmt("%.1f", py(y)) + " ";
         o << "<polyline fill=\"none\" stroke=\"" << c << "\" stroke-width=\"2\""
           << (l.dashed ? " stroke-dasharray=\"6,4\"" : "") << " points=\"" << pts << "\"/>\n";
-        for (auto [x, y] : l.points)
+        for (std::size_t k = 0; k < l.points.size(); ++k) {
+            auto [x, y] = l.points[k];
+            const double e = k < l.err.size() ? l.err[k] : 0;
+            if (e > 0) {  // the interval: a vertical bar with caps
+                const double xs = px(x), ya = py(std::max(y - e, spec.log_y ? 1e-9 : 0.0)), yb = py(y + e);
+                o << "<path d=\"M" << xs << "," << ya << "V" << yb << "M" << xs - 4 << "," << ya << "h8M" << xs - 4 << "," << yb
+                  << "h8\" stroke=\"" << c << "\" fill=\"none\"/>\n";
+            }
             o << "<circle cx=\"" << px(x) << "\" cy=\"" << py(y) << "\" r=\"3.5\" fill=\"" << c << "\"><title>"
-              << xml_escape(l.label) << ": " << num(x) << " -> " << fmt("%.1f", y) << "</title></circle>\n";
+              << xml_escape(l.label) << ": " << num(x) << " -> " << fmt("%.4g", y) << (e > 0 ? " +- " + fmt("%.3g", e) : "")
+              << "</title></circle>\n";
+        }
         double ly = top + 10 + 22 * double(i);
         o << "<line x1=\"" << left + pw + 15 << "\" y1=\"" << ly << "\" x2=\"" << left + pw + 45 << "\" y2=\"" << ly
           << "\" stroke=\"" << c << "\" stroke-width=\"2\"" << (l.dashed ? " stroke-dasharray=\"6,4\"" : "")

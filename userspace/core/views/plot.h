@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // A dependency-free SVG line chart, enough for the paper's figures (Figure 4: footprint per guest
-// against the number of guests, a line per technique).
+// against the number of guests, a line per technique; Figures 1-3: time or ops/s against guests
+// per core, with 95 % intervals).
 #pragma once
 #include <string>
 #include <utility>
@@ -12,6 +13,7 @@ struct PlotLine {
     std::string label;
     std::vector<std::pair<double, double>> points;  // (x, y), x ascending
     bool dashed = false;
+    std::vector<double> err;  // empty, or per point: an error bar y +- err (a 95 % interval)
 };
 
 struct PlotSpec {
