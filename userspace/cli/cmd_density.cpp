@@ -24,11 +24,16 @@ namespace {
 struct DensityArgs {
     bool cpu = false, io = false, kvm = false, lxc = false, native = false, no_sched = false, quiet = false, verbose = false;
     std::string per_core = "1,2,4,6", bench, bench_size, accel = "auto", images = default_images(), json, plot, trace;
-    unsigned runs = 3, warmup = 1, cpus = 0;
-    double boot_timeout = 0, run_timeout = 0;
+    std::string runs = "3";  // or auto
+    unsigned warmup = 1, cpus = 0;
+    double boot_timeout = 0, run_timeout = 0, max_time = 0;  // max_time 0: kDensityMaxTimeS
     const CLI::Option* bench_opt = nullptr;  // given or not: its default depends on --io
 };
 
+
+// --runs auto's time cap per density unless --max-time says otherwise: 5 minutes, some 4 runs of
+// a VM under TCG at 6 guests per CPU.
+constexpr double kDensityMaxTimeS = 300;
 
 int cmd_density(const DensityArgs& a) {
     if (!(a.kvm || a.lxc || a.native)) throw usage_error("choose at least one technique: --kvm, --lxc or --native");
@@ -45,6 +50,8 @@ int cmd_density(const DensityArgs& a) {
         a.bench_size.size() > 6)
         throw usage_error("--bench-size " + a.bench_size +
                           ": a whole number from 1 (quantum: the number to factor; chess: the depth; fileserver: seconds per run)");
+    const std::optional<unsigned> runs = parse_runs(a.runs, "--runs", 1, 100);
+    if (runs && a.max_time > 0) throw usage_error("--max-time caps --runs auto: add --runs auto, or drop --max-time");
     AccelRequest req = parse_accel_request(a.accel);
     require_root("density");
     if (!a.json.empty()) check_writable(a.json, "--json");
@@ -55,7 +62,9 @@ int cmd_density(const DensityArgs& a) {
         throw usage_error("--cpus " + std::to_string(a.cpus) + ": this host has " + std::to_string(host.cpus) + " CPUs");
     cfg.bench = bench_name;
     cfg.bench_arg = a.bench_size;
-    cfg.runs = a.runs;
+    cfg.runs = runs.value_or(0);
+    cfg.auto_runs.on = !runs;
+    cfg.auto_runs.max_time_s = a.max_time > 0 ? a.max_time : kDensityMaxTimeS;
     cfg.warmup = a.warmup;
     cfg.images.dir = a.images;
     cfg.boot_timeout_s = a.boot_timeout;
@@ -117,7 +126,13 @@ Command add_density(CLI::App& app) {
     d->add_option("--bench-size", a->bench_size, "the benchmark's size (quantum: the number to factor; chess: the "
                                                  "search depth; fileserver: seconds per run); default: small enough "
                                                  "for a VM under TCG");
-    d->add_option("--runs", a->runs, "measured runs per density")->check(CLI::Range(1u, 100u))->capture_default_str();
+    d->add_option("--runs", a->runs, "measured runs per density (1 to 100), or auto: at least 3, then until the 95% "
+                                     "interval is a tenth of the mean, 100 runs are made or --max-time passes")
+        ->type_name("N|auto")
+        ->capture_default_str();
+    d->add_option("--max-time", a->max_time, "with --runs auto: seconds each density may keep running the benchmark "
+                                             "once its measured runs began (default: 300)")
+        ->check(kSeconds);
     d->add_option("--warmup", a->warmup, "warm-up runs before them (not counted)")->check(CLI::Range(0u, 10u))->capture_default_str();
     d->add_option("--cpus", a->cpus, "host CPUs to spread the guests over (default: all)")->check(CLI::Range(1u, 4096u));
     add_accel_option(d, a->accel);

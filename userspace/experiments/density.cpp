@@ -188,6 +188,7 @@ pid_t spawn_native_bench(const std::filesystem::path& script, const std::filesys
     o.stdout_path = output.string();
     o.stderr_path = output.string();
     o.cpu = cpu;
+    o.own_process_group = true;  // ended with its benchmark (ht-bench, fio and fio's threads), runs auto mid-run too
     return spawn({"sh", "-c",
                   std::string("echo ") + kJobBeginMarker + "; sh \"$1\"; echo \"" + kJobEndMarker + " $?\"", "sh",
                   script.string()},
@@ -368,14 +369,16 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
     res.bench = *bench;
     res.bench_arg = cfg.bench_arg.empty() ? bench->default_arg : cfg.bench_arg;
     res.cpus = cfg.cpus ? cfg.cpus : std::max(1u, unsigned(host.cpus));
-    res.runs = cfg.runs;
+    res.runs = cfg.auto_runs.on ? 0 : cfg.runs;
+    res.auto_runs = cfg.auto_runs;
     res.warmup = cfg.warmup;
     res.sources = tracer.sources();
     bool sched_traced = false;
     for (const auto& s : res.sources)
         if (s.name == "sched:sched_switch" && s.attached) sched_traced = true;
     const unsigned cpus = res.cpus;
-    const unsigned total_runs = cfg.warmup + cfg.runs;
+    // with runs auto the job runs up to the cap; hypetrace ends it once the series settles
+    const unsigned total_runs = cfg.warmup + (cfg.auto_runs.on ? cfg.auto_runs.max_runs : cfg.runs);
     uint32_t bench_id = 1;          // the benchmark guests' trace ids: 1, 2, ...
     const uint32_t busy_ids = 1000;  // the background guests': 1000, 1001, ...
     const uint32_t kHelperIds = 500;  // a benchmark guest's backend processes: its id + 500
@@ -521,13 +524,15 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
                 armed.disarm();
             }
             say(at + ": " + bench->name + " running (" + std::to_string(cfg.warmup) + " warm-up + " +
-                std::to_string(cfg.runs) + " runs)");
+                (cfg.auto_runs.on ? std::string("runs until its interval settles") : std::to_string(cfg.runs) + " runs") + ")");
             const double limit = run_limit_s(cfg, t, count, cpus, bench->io ? std::stod(res.bench_arg) : 0);
             std::vector<CounterSample> counters;
             uint64_t last_drain = mono_ns(), run_began = mono_ns(), last_alive = mono_ns();
             const uint64_t self0 = self_cpu_ns(), loop0 = mono_ns();
             const auto ticks0 = parse_cpu_ticks(read_text("/proc/stat").value_or(""), density_cpu(0, cpus));
-            unsigned seen = 0;
+            unsigned seen = 0, complete = total_runs;  // complete: the runs kept (auto may end the job early)
+            uint64_t first_measured = 0;
+            unsigned judged = 0;  // runs auto: the last run judged
             auto eta = [&](unsigned i) -> std::string {  // the rest of this density, at the pace so far
                 auto b1 = w->hit("b1");
                 auto ei = w->hit("e" + std::to_string(i));
@@ -547,6 +552,21 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
                             (i <= cfg.warmup ? " (warm-up)" : "") + ": " +
                             fmt("%.2f", b ? double(e->ts_ns - b->ts_ns) / 1e9 : 0) + " s" + eta(i));
                     } else {
+                        break;
+                    }
+                }
+                if (cfg.auto_runs.on && seen > cfg.warmup && seen > judged) {
+                    judged = seen;
+                    // the runs so far, from the benchmark's own lines, judged by the noise rule
+                    if (!first_measured)
+                        if (auto b = w->hit("b" + std::to_string(cfg.warmup + 1))) first_measured = b->ts_ns;
+                    std::vector<double> xs;
+                    for (const auto& b : parse_bench_output(read_text(output.string()).value_or("")))
+                        if (b.index > cfg.warmup && b.index <= seen) xs.push_back(bench->io ? b.ops_per_s : double(b.elapsed_ns));
+                    if (auto end = auto_runs_end(cfg.auto_runs, xs.size(), double(mono_ns() - first_measured) / 1e9, {summarize(xs)})) {
+                        step.runs_end = *end;
+                        complete = seen;
+                        say(at + ": " + runs_end_note(*end, xs.size(), cfg.auto_runs));
                         break;
                     }
                 }
@@ -573,6 +593,11 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
                     last_drain = mono_ns();
                 }
             }
+            if (cfg.auto_runs.on && step.runs_end == RunsEnd::count) {
+                // the job made every run it may without settling
+                step.runs_end = RunsEnd::run_cap;
+                complete = seen;
+            }
             for (auto& c : tracer.drain_counters())
                 if (c.guest == gid) counters.push_back(c);
             step.self_cpu_pct = 100.0 * double(self_cpu_ns() - self0) / double(std::max<uint64_t>(1, mono_ns() - loop0));
@@ -585,12 +610,16 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
             }
             if (guest) guest->stop();
             step.runs = parse_bench_output(read_text(output.string()).value_or(""));
-            if (step.runs.size() != total_runs)
+            if (complete < total_runs) {  // ended by runs auto: the runs it judged, not one begun after
+                step.runs.erase(std::remove_if(step.runs.begin(), step.runs.end(), [&](const BenchRun& b) { return b.index > complete; }),
+                                step.runs.end());
+            }
+            if (step.runs.size() != complete)
                 throw UserError(t.label + ", " + at + ": " + std::to_string(step.runs.size()) + " of " +
-                                std::to_string(total_runs) + " benchmark runs came back");
+                                std::to_string(complete) + " benchmark runs came back");
             std::vector<double> secs, ops;
             std::vector<std::pair<uint64_t, uint64_t>> windows;
-            for (unsigned i = cfg.warmup + 1; i <= total_runs; ++i) {
+            for (unsigned i = cfg.warmup + 1; i <= complete; ++i) {
                 if (bench->io) ops.push_back(step.runs[i - 1].ops_per_s);
                 else secs.push_back(double(step.runs[i - 1].elapsed_ns) / 1e9);
                 auto b = w->hit("b" + std::to_string(i));
@@ -742,6 +771,8 @@ nlohmann::json to_json(const DensityResult& r) {
                              {"benchmark_boot_s", s.boot_s},
                              {"hypetrace_cpu_percent", s.self_cpu_pct},
                              {"steal_percent", s.steal_pct},
+                             {"runs_end", to_string(s.runs_end)},
+                             {"noisy", noisy(figure_of(s))},
                              {"runs", runs},
                              {"sched", {{"traced", s.why.traced}, {"wall_ns", s.why.wall_ns}, {"runq_ns", s.why.runq_ns},
                                         {"oncpu_ns", s.why.oncpu_ns}, {"involuntary", s.why.involuntary},
@@ -765,7 +796,9 @@ nlohmann::json to_json(const DensityResult& r) {
             {"benchmark", {{"name", r.bench.name}, {"what", r.bench.what}, {"stands_for", r.bench.paper}, {"arg", r.bench_arg},
                            {"workload", r.bench.io ? "io" : "cpu"}, {"figure", r.bench.io ? "ops_per_s" : "seconds"}}},
             {"cpus", r.cpus},
-            {"runs", r.runs},
+            {"runs", r.auto_runs.on ? nlohmann::json("auto") : nlohmann::json(r.runs)},
+            {"auto", r.auto_runs.on ? nlohmann::json{{"max_time_s_per_density", r.auto_runs.max_time_s}, {"max_runs", r.auto_runs.max_runs}}
+                                    : nlohmann::json(nullptr)},
             {"warmup", r.warmup},
             {"techniques", techs},
             {"sources", sources_json(r.sources)}};
@@ -780,7 +813,11 @@ std::string render_text(const DensityResult& r) {
                      : "hypetrace density: one guest's CPU benchmark while the others busy-loop (paper section 2.1, Figures 1-2)\n");
     o << host_line(r.host) << "\n";
     o << "benchmark: " << r.bench.name << " (" << r.bench.what << "; stands for " << r.bench.paper << ")"
-      << (r.bench_arg.empty() ? "" : r.bench.io ? ", " + r.bench_arg + " s per run" : ", size " + r.bench_arg) << "; " << r.runs << " runs after " << r.warmup
+      << (r.bench_arg.empty() ? "" : r.bench.io ? ", " + r.bench_arg + " s per run" : ", size " + r.bench_arg) << "; "
+      << (r.auto_runs.on ? "runs until the 95 % interval is a tenth of the mean (runs auto: at least " + std::to_string(kSettleMinRuns) +
+                               ", at most " + std::to_string(r.auto_runs.max_runs) + " or " + fmt("%g", r.auto_runs.max_time_s) + " s per density)"
+                         : std::to_string(r.runs) + " runs")
+      << " after " << r.warmup
       << " warm-up; every guest confined to one of " << r.cpus << " host CPUs, the benchmark's to CPU 0"
       << (r.cpus > 1 ? " (hypetrace itself kept off it)" : "") << "\n\n";
     // one row per guest count, one column pair per technique
@@ -812,13 +849,18 @@ std::string render_text(const DensityResult& r) {
             row.push_back(fmt(form, f.mean) + (wide ? " !" : ""));
             row.push_back(fmt(form, f.ci95));
             row.push_back(fmt("%.2f", slow));
-            if (wide) noisy.push_back(t.technique.label + " at " + std::to_string(c) + " guests: " + noise_note(f));
+            if (wide) noisy.push_back(t.technique.label + " at " + std::to_string(c) + (c == 1 ? " guest: " : " guests: ") + noise_note(f));
         }
         rows.push_back(row);
     }
     std::vector<bool> right(rows.front().size(), true);
     o << render_table(rows, right);
     for (const auto& n : noisy) o << "  ! noisy: " << n << "\n";
+    if (r.auto_runs.on)
+        for (const auto& t : r.techniques)
+            for (const auto& s : t.steps)
+                o << "  " << t.technique.label << " at " << s.guests << (s.guests == 1 ? " guest: " : " guests: ")
+                  << runs_end_note(s.runs_end, figure_of(s).n, r.auto_runs) << "\n";
     double self = 0;
     std::size_t steps = 0;
     for (const auto& t : r.techniques)

@@ -84,6 +84,9 @@ struct DensityConfig {
     std::string bench = "quantum";
     std::string bench_arg;                        // "": the bench's default size
     unsigned runs = 3, warmup = 1;
+    // runs auto: each density's series of runs goes on until its figure settles (core/base/stats),
+    // auto_runs.max_runs are made or auto_runs.max_time_s pass from its first measured run.
+    AutoRuns auto_runs;
     Accel accel = Accel::tcg;
     ImageSet images;
     std::filesystem::path scratch_parent = "/var/tmp/hypetrace";
@@ -135,6 +138,7 @@ struct DensityStep {
     std::vector<SchedWhy> run_why;  // per measured run, in order
     double self_cpu_pct = 0;     // hypetrace's own CPU while the benchmark ran, % of one CPU
     double steal_pct = -1;       // steal on the benchmark's CPU meanwhile (/proc/stat), -1: not reported
+    RunsEnd runs_end = RunsEnd::count;  // why its series ended (runs auto)
 };
 
 // A density's slowdown against the single guest, as two factors whose product it is (up to the
@@ -168,7 +172,8 @@ struct DensityResult {
     std::string started_at;
     DensityBench bench;
     std::string bench_arg;
-    unsigned cpus = 0, runs = 0, warmup = 0;
+    unsigned cpus = 0, runs = 0, warmup = 0;  // runs 0: auto
+    AutoRuns auto_runs;
     std::vector<DensityTechniqueResult> techniques;
     std::vector<SourceStatus> sources;
 };

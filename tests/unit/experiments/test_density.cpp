@@ -202,6 +202,8 @@ struct DensityRun {
     int bench_jobs = 0, busy_jobs = 0;
     std::string jobs;  // B, b per job run
     int fail_run = 0;  // > 0: that run exits 1
+    unsigned printed = 0;  // > 0: the runs the job prints (runs auto), else warmup + runs
+    std::function<uint64_t(unsigned)> ns_of;  // a run's time, else one per job and run
     explicit DensityRun(fake::Boot boot = fake::Boot::ready) : driver(boot) {
         cfg.techniques = {{"fake", "Fake", &driver}};
         cfg.per_core = {1, 2};
@@ -223,14 +225,60 @@ struct DensityRun {
             jobs += "B";
             EXPECT_TRUE(tracer.armed) << "the benchmark guest starts with the spawner armed";
             std::string out;
-            for (unsigned i = 1; i <= cfg.warmup + cfg.runs; ++i)
-                out += run_lines(i, uint64_t(bench_jobs) * 1'000'000'000ULL + i, int(i) == fail_run ? 1 : 0);
+            for (unsigned i = 1; i <= (printed ? printed : cfg.warmup + cfg.runs); ++i)
+                out += run_lines(i, ns_of ? ns_of(i) : uint64_t(bench_jobs) * 1'000'000'000ULL + i, int(i) == fail_run ? 1 : 0);
             return std::pair<std::string, int>{out, 0};
         };
     }
     DensityResult run() { return run_density(tracer, HostInfo{}, cfg); }
     bool scratch_empty() const { return std::filesystem::is_empty(scratch.path); }
 };
+
+TEST(DensityOrchestration, RunsAutoKeepsTheJudgedRunsAndSaysWhyEachSeriesEnded) {
+    {  // steady runs: settled, on the runs that came back
+        DensityRun r;
+        r.cfg.per_core = {1};
+        r.cfg.runs = 0;
+        r.cfg.auto_runs.on = true;
+        r.printed = 6;  // 1 warm-up + 5
+        r.ns_of = [](unsigned) { return 1'000'000'000ULL; };
+        // the job prints its runs at once and ends: judged then, all kept
+        DensityResult res = r.run();
+        const auto& s = res.techniques[0].steps[0];
+        EXPECT_EQ(s.runs_end, RunsEnd::settled);
+        EXPECT_EQ(s.runs.size(), 6u);
+        EXPECT_EQ(s.seconds.n, 5u);
+        const auto j = to_json(res);
+        EXPECT_EQ(j["runs"], "auto");
+        EXPECT_EQ(j["techniques"][0]["steps"][0]["runs_end"], "settled");
+        EXPECT_NE(render_text(res).find("Fake at 1 guest: settled after 5 runs"), std::string::npos) << render_text(res);
+        EXPECT_TRUE(r.scratch_empty());
+    }
+    {  // runs far apart: never settled, the job's every run made
+        DensityRun r;
+        r.cfg.per_core = {1};
+        r.cfg.runs = 0;
+        r.cfg.auto_runs.on = true;
+        r.cfg.auto_runs.max_runs = 6;
+        r.printed = 7;
+        r.ns_of = [](unsigned i) { return i % 2 ? 1'000'000'000ULL : 3'000'000'000ULL; };
+        DensityResult res = r.run();
+        const auto& s = res.techniques[0].steps[0];
+        EXPECT_EQ(s.runs_end, RunsEnd::run_cap);
+        EXPECT_EQ(s.seconds.n, 6u);
+        EXPECT_TRUE(noisy(s.seconds));
+        EXPECT_NE(render_text(res).find("! noisy: Fake at 1 guest: "), std::string::npos) << render_text(res);
+    }
+    {  // a number of runs: as before, no word of auto
+        DensityRun r;
+        r.cfg.per_core = {1};
+        DensityResult res = r.run();
+        EXPECT_EQ(res.techniques[0].steps[0].runs_end, RunsEnd::count);
+        EXPECT_EQ(res.techniques[0].steps[0].seconds.n, 2u);
+        EXPECT_EQ(to_json(res)["runs"], 2);
+        EXPECT_EQ(render_text(res).find("settled"), std::string::npos);
+    }
+}
 
 TEST(DensityOrchestration, BackgroundGuestsAreAddedAndSpreadTheBenchmarkGuestIsNewOnCpu0StartedLast) {
     DensityRun r;
