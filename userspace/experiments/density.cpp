@@ -94,26 +94,8 @@ std::string density_io_script(const std::string& work, unsigned runtime_s, unsig
 }
 
 std::string density_fio_job() {
-    // the fileserver section of default_fio_job(), alone: Figure 3 measures fileserver only
-    return "; hypetrace density's I/O workload: Filebench's fileserver shape (many small files created, written,\n"
-           "; read and deleted by two threads). ${HT_IO_DIR} and ${HT_IO_RUNTIME} are set by run.sh.\n"
-           "[global]\n"
-           "directory=${HT_IO_DIR}\n"
-           "ioengine=psync\n"
-           "time_based=1\n"
-           "runtime=${HT_IO_RUNTIME}\n"
-           "group_reporting=1\n"
-           "\n"
-           "[fileserver]\n"
-           "rw=randrw\n"
-           "rwmixread=50\n"
-           "bs=16k\n"
-           "nrfiles=64\n"
-           "filesize=128k\n"
-           "file_service_type=random\n"
-           "fsync_on_close=1\n"
-           "unlink=1\n"
-           "numjobs=2\n";
+    return fileserver_fio_job("; hypetrace density's I/O workload: Filebench's fileserver shape (many small files created, written,\n"
+                              "; read and deleted by two threads). ${HT_IO_DIR} and ${HT_IO_RUNTIME} are set by run.sh.\n");
 }
 
 std::string density_busy_script(const std::string& bin) {

@@ -127,10 +127,8 @@ void summarize(IoTechniqueResult& t) {
 
 }  // namespace
 
-std::string default_fio_job() {
-    return "; hypetrace io's default workload, shaped like filebench's fileserver personality (many\n"
-           "; small files created, written, read and deleted by a few threads), then small random reads.\n"
-           "; ${HT_IO_DIR} and ${HT_IO_RUNTIME} are set by the runner.\n"
+std::string fileserver_fio_job(const std::string& comment) {
+    return comment +
            "[global]\n"
            "directory=${HT_IO_DIR}\n"
            "ioengine=psync\n"
@@ -147,7 +145,13 @@ std::string default_fio_job() {
            "file_service_type=random\n"
            "fsync_on_close=1\n"
            "unlink=1\n"
-           "numjobs=2\n"
+           "numjobs=2\n";
+}
+
+std::string default_fio_job() {
+    return fileserver_fio_job("; hypetrace io's default workload, shaped like filebench's fileserver personality (many\n"
+                              "; small files created, written, read and deleted by a few threads), then small random reads.\n"
+                              "; ${HT_IO_DIR} and ${HT_IO_RUNTIME} are set by the runner.\n") +
            "\n"
            "[randread]\n"
            "stonewall\n"

@@ -114,6 +114,8 @@ IoResult run_io(TraceBackend& tracer, const HostInfo& host, const IoConfig& cfg)
 // The default workload: a fileserver-like section (many small files created, written, read,
 // deleted by a few threads) and a small random-read section, `runtime_s` each.
 std::string default_fio_job();
+// Its fileserver section alone, after `comment` (fio comment lines): the workload of Figure 3.
+std::string fileserver_fio_job(const std::string& comment);
 
 nlohmann::json to_json(const IoResult& r);
 std::string render_text(const IoResult& r);
