@@ -50,8 +50,7 @@ int cmd_density(const DensityArgs& a) {
         a.bench_size.size() > 6)
         throw usage_error("--bench-size " + a.bench_size +
                           ": a whole number from 1 (quantum: the number to factor; chess: the depth; fileserver: seconds per run)");
-    const std::optional<unsigned> runs = parse_runs(a.runs, "--runs", 1, 100);
-    if (runs && a.max_time > 0) throw usage_error("--max-time caps --runs auto: add --runs auto, or drop --max-time");
+    const RunsChoice runs = parse_runs_options(a.runs, a.max_time, 100, kDensityMaxTimeS);
     AccelRequest req = parse_accel_request(a.accel);
     require_root("density");
     if (!a.json.empty()) check_writable(a.json, "--json");
@@ -62,9 +61,8 @@ int cmd_density(const DensityArgs& a) {
         throw usage_error("--cpus " + std::to_string(a.cpus) + ": this host has " + std::to_string(host.cpus) + " CPUs");
     cfg.bench = bench_name;
     cfg.bench_arg = a.bench_size;
-    cfg.runs = runs.value_or(0);
-    cfg.auto_runs.on = !runs;
-    cfg.auto_runs.max_time_s = a.max_time > 0 ? a.max_time : kDensityMaxTimeS;
+    cfg.runs = runs.runs;
+    cfg.auto_runs = runs.auto_runs;
     cfg.warmup = a.warmup;
     cfg.images.dir = a.images;
     cfg.boot_timeout_s = a.boot_timeout;
@@ -126,10 +124,8 @@ Command add_density(CLI::App& app) {
     d->add_option("--bench-size", a->bench_size, "the benchmark's size (quantum: the number to factor; chess: the "
                                                  "search depth; fileserver: seconds per run); default: small enough "
                                                  "for a VM under TCG");
-    d->add_option("--runs", a->runs, "measured runs per density (1 to 100), or auto: at least 3, then until the 95% "
-                                     "interval is a tenth of the mean, 100 runs are made or --max-time passes")
-        ->type_name("N|auto")
-        ->capture_default_str();
+    add_runs_option(d, a->runs, "measured runs per density (1 to 100), or auto: at least 3, then until the 95% "
+                                "interval is a tenth of the mean, 100 runs are made or --max-time passes");
     d->add_option("--max-time", a->max_time, "with --runs auto: seconds each density may keep running the benchmark "
                                              "once its measured runs began (default: 300)")
         ->check(kSeconds);

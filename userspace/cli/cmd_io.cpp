@@ -37,8 +37,7 @@ constexpr double kIoMaxTimeS = 900;
 
 int cmd_io(const IoArgs& a) {
     if (!(a.kvm || a.lxc || a.native)) throw usage_error("choose at least one technique: --kvm, --lxc or --native");
-    const std::optional<unsigned> runs = parse_runs(a.runs, "--runs", 1, 100);
-    if (runs && a.max_time > 0) throw usage_error("--max-time caps --runs auto: add --runs auto, or drop --max-time");
+    const RunsChoice runs = parse_runs_options(a.runs, a.max_time, 100, kIoMaxTimeS);
     AccelRequest req = parse_accel_request(a.accel);
     IoConfig cfg;
     if (!a.job.empty()) {
@@ -57,8 +56,8 @@ int cmd_io(const IoArgs& a) {
     QemuDriver qemu;
     LxcDriver lxc;
     cfg.images.dir = a.images;
-    cfg.runs = runs.value_or(0);
-    cfg.auto_runs = {!runs, a.max_time > 0 ? a.max_time : kIoMaxTimeS, kAutoMaxRuns};
+    cfg.runs = runs.runs;
+    cfg.auto_runs = runs.auto_runs;
     cfg.runtime_s = a.runtime;
     auto progress = progress_printer(a.quiet);
     cfg.progress = progress;
@@ -98,10 +97,8 @@ Command add_io(CLI::App& app) {
     io->add_flag("--native", a->native, "the host itself");
     io->add_option("--job", a->job, "a fio job file (default: fileserver-like small files, then 4 KiB random "
                                     "reads; ${HT_IO_DIR} and ${HT_IO_RUNTIME} are set for it)");
-    io->add_option("--runs", a->runs, "fio runs per technique (1 to 100), or auto: at least 3, then until each "
-                                      "section's ops/s interval is a tenth of its mean, 100 runs are made or --max-time passes")
-        ->type_name("N|auto")
-        ->capture_default_str();
+    add_runs_option(io, a->runs, "fio runs per technique (1 to 100), or auto: at least 3, then until each "
+                                 "section's ops/s interval is a tenth of its mean, 100 runs are made or --max-time passes");
     io->add_option("--max-time", a->max_time, "with --runs auto: seconds each technique's job may run once started "
                                               "(default: 900); the run under way then is left out")
         ->check(kSeconds);

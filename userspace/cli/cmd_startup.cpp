@@ -38,8 +38,7 @@ constexpr double kStartupMaxTimeS = 600;
 int cmd_startup(const StartupArgs& a) {
     if (!(a.kvm || a.kvm_app || a.kvm_bios || a.lxc || a.lxc_app || a.native))
         throw usage_error("choose at least one technique: --kvm, --kvm-app, --kvm-bios, --lxc, --lxc-app or --native");
-    const std::optional<unsigned> runs = parse_runs(a.runs, "--runs", 1, 1000);
-    if (runs && a.max_time > 0) throw usage_error("--max-time caps --runs auto: add --runs auto, or drop --max-time");
+    const RunsChoice runs = parse_runs_options(a.runs, a.max_time, 1000, kStartupMaxTimeS);
     AccelRequest req = parse_accel_request(a.accel);
     require_root("startup");
     if (!a.json.empty()) check_writable(a.json, "--json");
@@ -53,9 +52,8 @@ int cmd_startup(const StartupArgs& a) {
     if (a.driver == "libvirt" && (a.kvm_app || a.kvm_bios))
         throw usage_error("--driver libvirt runs full VMs only: use it with --kvm, not --kvm-app or --kvm-bios");
     StartupConfig cfg;
-    cfg.runs = runs.value_or(0);
-    cfg.auto_runs.on = !runs;
-    cfg.auto_runs.max_time_s = a.max_time > 0 ? a.max_time : kStartupMaxTimeS;
+    cfg.runs = runs.runs;
+    cfg.auto_runs = runs.auto_runs;
     cfg.warmup = a.warmup;
     cfg.images.dir = a.images;
     bool any_vm = a.kvm || a.kvm_app || a.kvm_bios;
@@ -102,10 +100,8 @@ Command add_startup(CLI::App& app) {
     startup->add_option("--driver", a->driver, "how --kvm VMs are started: qemu (QEMU directly) or libvirt (libvirtd)")
         ->check(CLI::IsMember({"qemu", "libvirt"}))
         ->capture_default_str();
-    startup->add_option("--runs", a->runs, "measured runs per technique (1 to 1000), or auto: at least 3, then until the "
-                                           "95% interval is a tenth of the mean, 100 runs are made or --max-time passes")
-        ->type_name("N|auto")
-        ->capture_default_str();
+    add_runs_option(startup, a->runs, "measured runs per technique (1 to 1000), or auto: at least 3, then until the "
+                                      "95% interval is a tenth of the mean, 100 runs are made or --max-time passes");
     startup->add_option("--warmup", a->warmup, "discarded warm-up runs before them")->check(CLI::Range(0u, 100u))->capture_default_str();
     startup->add_option("--max-time", a->max_time, "with --runs auto: seconds each technique may keep starting guests "
                                                    "once its measured runs began (default: 600)")

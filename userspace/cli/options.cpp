@@ -156,4 +156,18 @@ std::optional<unsigned> parse_runs(const std::string& text, const std::string& f
     return unsigned(n);
 }
 
+RunsChoice parse_runs_options(const std::string& runs, double max_time, unsigned hi, double default_max_time_s) {
+    const std::optional<unsigned> n = parse_runs(runs, "--runs", 1, hi);
+    if (n && max_time > 0) throw usage_error("--max-time caps --runs auto: add --runs auto, or drop --max-time");
+    RunsChoice c;
+    c.runs = n.value_or(0);
+    c.auto_runs.on = !n;
+    c.auto_runs.max_time_s = max_time > 0 ? max_time : default_max_time_s;
+    return c;
+}
+
+CLI::Option* add_runs_option(CLI::App* app, std::string& runs, const std::string& help) {
+    return app->add_option("--runs", runs, help)->type_name("N|auto")->capture_default_str();
+}
+
 }  // namespace ht

@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "core/base/stats.h"
+
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -67,6 +69,17 @@ std::vector<unsigned> parse_number_list(const std::string& text, const std::stri
 // --runs N or auto: N from lo to hi, or nullopt for auto (runs until each figure settles,
 // core/base/stats.h); anything else is a usage error naming `flag`.
 std::optional<unsigned> parse_runs(const std::string& text, const std::string& flag, unsigned lo, unsigned hi);
+
+// --runs N|auto with --max-time, as startup, io and density take them: the runs (0 for auto) and
+// auto's settings, its time cap `default_max_time_s` unless --max-time (> 0) says otherwise;
+// --max-time without auto is a usage error.
+struct RunsChoice {
+    unsigned runs = 0;
+    AutoRuns auto_runs;
+};
+RunsChoice parse_runs_options(const std::string& runs, double max_time, unsigned hi, double default_max_time_s);
+// The --runs N|auto option (`help` says what a run is and what auto waits for).
+CLI::Option* add_runs_option(CLI::App* app, std::string& runs, const std::string& help);
 
 // --accel auto|kvm|tcg.
 void add_accel_option(CLI::App* app, std::string& accel);
