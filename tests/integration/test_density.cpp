@@ -18,18 +18,27 @@
 
 namespace {
 
-TEST(Density, LxcSlowsByItsCpuShareAndNamesTheBusyNeighbourNativeAlone) {
-    if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "needs 2 CPUs: one guest per CPU and a shared CPU";
+// `hypetrace density ARGS --json FILE`, checked to leave the host as it found it; its JSON result
+// (null when it failed: the exit code and output are in r).
+nlohmann::json run_density(std::vector<std::string> args, BinaryResult& r) {
     const HostSnapshot before = HostSnapshot::take();
     char tmpl[] = "/tmp/ht-density-XXXXXX";
     const std::string dir = mkdtemp(tmpl);
     const std::string json = dir + "/d.json";
-    BinaryResult r = run_hypetrace({"density", "--lxc", "--native", "--cpus", "2", "--per-core", "1,2", "--runs", "5",
-                                    "--json", json});
-    ASSERT_EQ(r.code, 0) << r.err;
+    args.insert(args.begin(), "density");
+    args.insert(args.end(), {"--json", json});
+    r = run_hypetrace(args);
     EXPECT_EQ(HostSnapshot::take().changes_since(before), "");
-    const auto d = nlohmann::json::parse(ht_slurp(json));
+    nlohmann::json d = r.code == 0 ? nlohmann::json::parse(ht_slurp(json)) : nlohmann::json(nullptr);
     std::filesystem::remove_all(dir);
+    return d;
+}
+
+TEST(Density, LxcSlowsByItsCpuShareAndNamesTheBusyNeighbourNativeAlone) {
+    if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "needs 2 CPUs: one guest per CPU and a shared CPU";
+    BinaryResult r;
+    const auto d = run_density({"--lxc", "--native", "--cpus", "2", "--per-core", "1,2", "--runs", "5"}, r);
+    ASSERT_EQ(r.code, 0) << r.err;
     ASSERT_EQ(d["techniques"].size(), 2u);
     EXPECT_EQ(d["techniques"][0]["id"], "native") << "the reference is measured first, next to the single container";
     const auto& native = d["techniques"][0]["steps"];
@@ -83,16 +92,11 @@ TEST(Density, LxcSlowsByItsCpuShareAndNamesTheBusyNeighbourNativeAlone) {
 // with half its CPU the fileserver does fewer operations per second. Native runs first.
 TEST(Density, IoFileserverOpsPerSecondFallWithABusyNeighbourOnItsCpuOnly) {
     if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "needs 2 CPUs: one guest per CPU and a shared CPU";
-    const HostSnapshot before = HostSnapshot::take();
-    char tmpl[] = "/tmp/ht-density-XXXXXX";
-    const std::string dir = mkdtemp(tmpl);
-    const std::string json = dir + "/d.json";
-    BinaryResult r = run_hypetrace({"density", "--io", "--lxc", "--native", "--cpus", "2", "--per-core", "1,2", "--runs",
-                                    "3", "--bench-size", "3", "--json", json});
+    BinaryResult r;
+    const auto d = run_density({"--io", "--lxc", "--native", "--cpus", "2", "--per-core", "1,2", "--runs", "3",
+                                "--bench-size", "3"},
+                               r);
     ASSERT_EQ(r.code, 0) << r.err;
-    EXPECT_EQ(HostSnapshot::take().changes_since(before), "");
-    const auto d = nlohmann::json::parse(ht_slurp(json));
-    std::filesystem::remove_all(dir);
     EXPECT_EQ(d["benchmark"]["name"], "fileserver");
     EXPECT_EQ(d["benchmark"]["figure"], "ops_per_s");
     ASSERT_EQ(d["techniques"].size(), 2u);
