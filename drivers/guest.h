@@ -5,6 +5,7 @@
 // Depends on: userspace/core (errors, spawn, host). Never on experiments or cli.
 #pragma once
 #include "core/host/console.h"
+#include "core/base/error.h"
 #include "core/host/host.h"
 
 #include <filesystem>
@@ -63,7 +64,18 @@ struct GuestSpec {
     // >= 0: the guest runs on this host CPU only, as the paper's density runs (a VM's QEMU, every
     // thread of it, by affinity; a container by its cgroup's cpuset). -1: anywhere.
     int host_cpu = -1;
+    // Start-up from a checkpoint (VMs; `startup --restore`). Non-empty: the directory the
+    // checkpoint lives in: its disk overlay and, once written, the saved state (kCheckpointState).
+    // restore false: the guest boots on the overlay (writes kept) and can be checkpointed there;
+    // true: it starts from the saved state, disk writes discarded. Either way it answers pings
+    // (Guest::ping), the proof that it runs.
+    std::filesystem::path checkpoint_dir;
+    bool restore = false;
 };
+
+// The files of a checkpoint directory: the guest's saved state and its disk as it was then.
+inline constexpr const char* kCheckpointState = "state";
+inline constexpr const char* kCheckpointDisk = "disk.qcow2";
 
 // The one place a guest's spec is made: an experiment's preflight and its create take the same
 // spec from here (name and run_dir are added per guest).
@@ -134,6 +146,25 @@ public:
     // the guest has placed its PCI devices); nullopt where there is none. Throws UserError when
     // the backend cannot answer.
     virtual std::optional<DeviceMap> device_map() const { return std::nullopt; }
+
+    // Start-up from a checkpoint (spec.checkpoint_dir set). Whether this guest can do it at all.
+    virtual bool can_checkpoint() const { return false; }
+    // The console stream ping answers appear on.
+    virtual std::string ping_stream() const { return {}; }
+    // Sends `token` through the guest: a process in it answers with a line holding kPongMarker,
+    // the "ready" milestone of a restored guest (it is running, proven, not assumed). False when
+    // the channel is not open yet (call again). Never throws.
+    virtual bool ping(uint64_t token) noexcept {
+        (void)token;
+        return false;
+    }
+    // Saves the running guest's state into spec.checkpoint_dir (kCheckpointState) and stops it.
+    // Throws UserError (the guest is stopped either way).
+    virtual void checkpoint() { throw UserError("this guest cannot be checkpointed"); }
+    // A restored guest, once ready: when the backend began loading the state ("state_load"), had
+    // loaded it ("state_loaded") and ran the guest again ("resumed"), on CLOCK_MONOTONIC; those
+    // the backend cannot tell are missing.
+    virtual std::vector<MarkerHit> restore_marks() { return {}; }
 };
 
 class Driver {
@@ -145,6 +176,9 @@ public:
     // Cheap checks before any run (binaries, images, devices); throws UserError with one line.
     virtual void preflight(const GuestSpec& spec) const = 0;
     virtual std::unique_ptr<Guest> create(const GuestSpec& spec) = 0;
+    // Why this backend cannot start its guests from a checkpoint on this host ("" when it can):
+    // probed here (a missing tool, a kernel it cannot work with), said in one line.
+    virtual std::string restore_problem() const { return "this backend cannot checkpoint and restore its guests"; }
     // Stops whatever a dead hypetrace run of this backend left running from `run_dir` (a guest's
     // scratch directory); one line per thing stopped. Most backends leave nothing: QEMU dies with
     // hypetrace (PDEATHSIG), libvirt domains with its connection. Never throws.
@@ -160,6 +194,9 @@ public:
 // The markers every hypetrace guest image writes to its console (scripts/guest/).
 inline constexpr const char* kReadyMarker = "HYPETRACE-READY";
 inline constexpr const char* kInitMarker = "HYPETRACE-INIT";
+// What a guest answers to a ping: "HYPETRACE-PONG <token>" (scripts/guest/hypetrace-echo in a full
+// guest; bash itself in an app guest).
+inline constexpr const char* kPongMarker = "HYPETRACE-PONG";
 
 // A full guest also writes its ready marker on a channel no getty shares (a second serial port
 // in a VM, a file bound to /dev/hypetrace-marks in a container): agetty vhangup()s the console

@@ -61,13 +61,15 @@ mmdebstrap --quiet --variant=apt \
   --customize-hook="copy-in $here/guest/hypetrace-ready.service /etc/systemd/system" \
   --customize-hook="copy-in $here/guest/hypetrace-job /usr/local/sbin" \
   --customize-hook="copy-in $here/guest/hypetrace-job.service /etc/systemd/system" \
+  --customize-hook="copy-in $here/guest/hypetrace-echo /usr/local/sbin" \
+  --customize-hook="copy-in $here/guest/hypetrace-echo.service /etc/systemd/system" \
   --customize-hook='mkdir -p "$1/etc/hypetrace" "$1/etc/systemd/journald.conf.d"' \
   --customize-hook="copy-in $here/guest/app.rc /etc/hypetrace" \
   --customize-hook="copy-in $here/guest/journald.conf /etc/systemd/journald.conf.d" \
   --customize-hook="copy-in $bench/ht-bench $bench/ht-quantum $bench/ht-busy /usr/local/bin" \
   --customize-hook='chmod 0755 "$1/usr/local/bin/ht-bench" "$1/usr/local/bin/ht-quantum" "$1/usr/local/bin/ht-busy"' \
-  --customize-hook='chmod 0755 "$1/usr/local/sbin/hypetrace-init" "$1/usr/local/sbin/hypetrace-job"' \
-  --customize-hook='chroot "$1" systemctl enable hypetrace-ready.service hypetrace-job.service' \
+  --customize-hook='chmod 0755 "$1/usr/local/sbin/hypetrace-init" "$1/usr/local/sbin/hypetrace-job" "$1/usr/local/sbin/hypetrace-echo"' \
+  --customize-hook='chroot "$1" systemctl enable hypetrace-ready.service hypetrace-job.service hypetrace-echo.service' \
   --customize-hook='echo hypetrace-guest > "$1/etc/hostname"' \
   --customize-hook='chroot "$1" passwd -d root >/dev/null' \
   bookworm "$tmp/rootfs"

@@ -23,6 +23,7 @@ packages=(
   fio                                             # hypetrace io: the workload, run natively too
   libquantum-dev stockfish                        # hypetrace density: the CPU benchmarks (built into the guest image, run natively too)
   linux-perf                                      # tests cross-check scheduler counts against perf sched
+  criu                                            # startup --restore of containers (where criu check passes)
   mmdebstrap e2fsprogs cpio                       # guest images
   bpftrace                                        # tests cross-check counts against it
   chromium fonts-dejavu-core python3              # tests: flame graph SVG and speedscope rendered headless

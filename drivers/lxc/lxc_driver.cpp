@@ -5,6 +5,7 @@
 #include "core/base/error.h"
 #include "core/host/proc.h"
 #include "core/host/spawn.h"
+#include "core/base/text.h"
 
 #include <lxc/lxccontainer.h>
 
@@ -14,6 +15,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -315,6 +317,28 @@ std::vector<std::string> LxcDriver::reap_host() noexcept {
     } catch (...) {
     }
     return out;
+}
+
+}  // namespace ht
+
+namespace ht {
+
+std::string LxcDriver::restore_problem() const {
+    if (which("criu").empty()) return "criu is not installed (scripts/setup.sh installs it)";
+    char path[] = "/tmp/hypetrace-criu-check-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return "cannot run criu check: no temporary file";
+    close(fd);
+    SpawnOptions o;
+    o.stdout_path = path;
+    o.stderr_path = path;
+    int rc = run_and_wait({"criu", "check"}, o);
+    std::string out = last_line(read_tail(path, 400));
+    unlink(path);
+    if (rc == 0) return "container checkpoint/restore through liblxc is not built yet (criu check passes here)";
+    utsname u{};
+    uname(&u);
+    return "criu check fails on this kernel (" + std::string(u.release) + "): " + (out.empty() ? "exit " + std::to_string(rc) : out);
 }
 
 }  // namespace ht

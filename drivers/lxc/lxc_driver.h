@@ -20,6 +20,8 @@ public:
     std::vector<std::string> reap(const std::filesystem::path& run_dir) noexcept override;
     // Dead runs' empty monitor cgroups (lxc.monitor.ht-*, which liblxc leaves on hybrid hosts).
     std::vector<std::string> reap_host() noexcept override;
+    // Containers are checkpointed by CRIU: `criu check` must pass on this kernel.
+    std::string restore_problem() const override;
     // The config items set on a container for a spec (exposed for tests and reports).
     static std::vector<std::pair<std::string, std::string>> config(const GuestSpec& spec);
     // lxc.rootfs.path for the spec's RootfsMode.

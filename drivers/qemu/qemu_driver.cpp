@@ -8,7 +8,17 @@
 #include "drivers/qemu/kvm_cpu.h"
 #include "drivers/qemu/qmp.h"
 
+#include "core/base/clock.h"
+
+#include <cerrno>
+#include <chrono>
+#include <fcntl.h>
 #include <fstream>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <thread>
+#include <time.h>
+#include <unistd.h>
 
 namespace ht {
 namespace {
@@ -23,6 +33,17 @@ public:
     GuestKind kind() const override { return GuestKind::vm; }
 
     void prepare() override {
+        if (!spec_.checkpoint_dir.empty() && !spec_.restore && spec_.variant == Variant::full) {
+            // the checkpoint's disk: a fresh overlay on the image, kept (the restored guests see it
+            // as it was when the state was saved)
+            const auto disk = spec_.checkpoint_dir / kCheckpointDisk;
+            std::error_code ec;
+            std::filesystem::remove(disk, ec);
+            int rc = run_and_wait({"qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
+                                   spec_.images.disk().string(), disk.string()});
+            if (rc != 0) throw UserError("cannot create the checkpoint's disk overlay " + disk.string() +
+                                         " (qemu-img exit " + std::to_string(rc) + ")");
+        }
         if (spec_.job_dir.empty()) return;
         // The job travels as a tar archive on a second, read-only virtio disk.
         int rc = run_and_wait({"tar", "-cf", (spec_.run_dir / "job.tar").string(), "-C", spec_.job_dir.string(), "."});
@@ -37,9 +58,107 @@ public:
         o.stderr_path = o.stdout_path;
         o.cpu = spec_.host_cpu;
         child_ = spawn(QemuDriver::command_line(spec_), o);
+        if (!spec_.restore) return;
+        // Restore: QEMU waits (-incoming defer) until told where the state is; its migration
+        // events say when the state was loaded, and RESUME when the guest ran again.
+        qmp_ = std::make_unique<QmpClient>((spec_.run_dir / "qmp.sock").string(), 30000);
+        qmp_->execute("migrate-set-capabilities", {{"capabilities", {{{"capability", "events"}, {"state", true}}}}});
+        load_ns_ = mono_ns();
+        const auto state = spec_.checkpoint_dir / kCheckpointState;
+        qmp_->execute("migrate-incoming", {{"uri", "exec:cat " + shell_quote(state.string())}});
+    }
+
+    bool can_checkpoint() const override { return spec_.variant != Variant::firmware; }
+    std::string ping_stream() const override { return spec_.variant == Variant::full ? "marks" : "console"; }
+
+    bool ping(uint64_t token) noexcept override {
+        if (ping_fd_ < 0) {
+            const std::string path = (spec_.run_dir / "ping.sock").string();
+            sockaddr_un addr{};
+            addr.sun_family = AF_UNIX;
+            if (path.size() >= sizeof addr.sun_path) return false;
+            std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+            int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+            if (fd < 0) return false;
+            if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+                close(fd);
+                return false;
+            }
+            ping_fd_ = fd;
+        }
+        char sink[4096];  // what the guest writes there also goes to its log file: drop it here
+        while (read(ping_fd_, sink, sizeof sink) > 0) {
+        }
+        // An app guest is bash on its console: the command echoed back does not hold the marker,
+        // its output does.
+        const std::string line = spec_.variant == Variant::app
+                                     ? "echo " + std::string("HYPETRACE-''") + (kPongMarker + 10) + " " + std::to_string(token) + "\n"
+                                     : std::to_string(token) + "\n";
+        return send(ping_fd_, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT) == ssize_t(line.size());
+    }
+
+    void checkpoint() override {
+        if (!can_checkpoint()) throw UserError("a firmware-only VM cannot be checkpointed");
+        const auto dir = spec_.checkpoint_dir;
+        const auto tmp = dir / (std::string(kCheckpointState) + ".part");
+        try {
+            QmpClient q((spec_.run_dir / "qmp.sock").string(), 10000);
+            q.execute("stop");
+            q.execute("migrate", {{"uri", "exec:cat > " + shell_quote(tmp.string())}});
+            for (int waited_ms = 0;; waited_ms += 50) {
+                const auto st = q.execute("query-migrate");
+                const std::string status = st.is_object() && st.contains("status") && st["status"].is_string()
+                                               ? st["status"].get<std::string>() : "";
+                if (status == "completed") break;
+                if (status == "failed" || status == "cancelled")
+                    throw UserError("QEMU could not save the guest's state: migration " + status +
+                                    (st.contains("error-desc") ? ": " + st["error-desc"].dump() : ""));
+                if (waited_ms > 300000) throw UserError("QEMU did not save the guest's state within 300 s");
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+        } catch (...) {
+            stop();
+            std::error_code ec;
+            std::filesystem::remove(tmp, ec);
+            throw;
+        }
+        stop();  // the disk overlay is closed with QEMU before the state is declared whole
+        std::filesystem::rename(tmp, dir / kCheckpointState);
+    }
+
+    std::vector<MarkerHit> restore_marks() override {
+        std::vector<MarkerHit> m;
+        if (!qmp_) return m;
+        m.push_back({"state_load", load_ns_, "host"});
+        // QMP stamps events with CLOCK_REALTIME; this is its distance to CLOCK_MONOTONIC now
+        timespec rt{}, mt{};
+        clock_gettime(CLOCK_REALTIME, &rt);
+        clock_gettime(CLOCK_MONOTONIC, &mt);
+        const int64_t offset = (int64_t(rt.tv_sec) - mt.tv_sec) * 1'000'000'000 + (rt.tv_nsec - mt.tv_nsec);
+        try {
+            for (const auto& e : qmp_->take_events(200)) {
+                const auto& ts = e.value("timestamp", nlohmann::json::object());
+                if (!ts.contains("seconds") || !ts["seconds"].is_number()) continue;
+                const int64_t real = ts["seconds"].get<int64_t>() * 1'000'000'000 +
+                                     ts.value("microseconds", int64_t(0)) * 1000;
+                const uint64_t at = uint64_t(real - offset);
+                const std::string ev = e.value("event", "");
+                if (ev == "MIGRATION" && e.contains("data") && e["data"].value("status", "") == "completed")
+                    m.push_back({"state_loaded", at, "qmp:MIGRATION completed"});
+                else if (ev == "RESUME")
+                    m.push_back({"resumed", at, "qmp:RESUME"});
+            }
+        } catch (const UserError&) {
+        }
+        return m;
     }
 
     void stop() noexcept override {
+        qmp_.reset();
+        if (ping_fd_ >= 0) {
+            close(ping_fd_);
+            ping_fd_ = -1;
+        }
         if (child_.pid > 0) {
             terminate(child_.pid, std::chrono::milliseconds(2000));
             child_.pid = -1;
@@ -57,6 +176,8 @@ public:
     }
 
     std::vector<MarkerSpec> milestones() const override {
+        if (spec_.restore)  // the state holds a guest long past every boot milestone: it answers
+            return {{ping_stream(), kPongMarker, "ready"}};
         if (spec_.variant == Variant::firmware) return {{"firmware", "No bootable device", "ready"}};
         std::vector<MarkerSpec> m{{"firmware", "Booting from ROM", "firmware_done"}};
         for (auto& c : console_milestones(spec_.variant)) m.push_back(c);
@@ -86,24 +207,37 @@ public:
 private:
     GuestSpec spec_;
     Child child_;
+    std::unique_ptr<QmpClient> qmp_;  // a restore's, from start() until stopped
+    uint64_t load_ns_ = 0;            // when it was told to load the state
+    int ping_fd_ = -1;
 };
 
 }  // namespace
 
 std::vector<std::string> QemuDriver::command_line(const GuestSpec& spec) {
     const auto run = spec.run_dir;
+    const bool ckpt = !spec.checkpoint_dir.empty();
+    // A checkpointed or restored guest answers pings: the serial port it answers on is a socket
+    // (ping.sock) whose output QEMU also logs to the file the console watcher reads.
+    auto serial = [&](const std::string& file, bool pinged) -> std::vector<std::string> {
+        if (!pinged) return {"-serial", "file:" + (run / file).string()};
+        const std::string id = file == kMarksFile ? "marks" : "console";
+        return {"-chardev", "socket,id=" + id + ",path=" + qemu_opt_escape((run / "ping.sock").string()) +
+                                ",server=on,wait=off,logfile=" + qemu_opt_escape((run / file).string()),
+                "-serial", "chardev:" + id};
+    };
     std::vector<std::string> a{kQemu,
                                "-name", spec.name + ",debug-threads=on",
                                "-machine", "pc",
                                "-accel", to_string(spec.accel),
                                "-m", std::to_string(spec.memory_mb),
                                "-smp", std::to_string(spec.vcpus),
-                               "-nodefaults", "-no-user-config", "-display", "none",
-                               "-serial", "file:" + (run / "console.log").string(),
-                               // SeaBIOS logs to port 0x402; it writes there whether or not the
-                               // device exists, so attaching it adds no VM exits.
-                               "-chardev", "file,id=fw,path=" + qemu_opt_escape((run / "firmware.log").string()),
-                               "-device", "isa-debugcon,iobase=0x402,chardev=fw"};
+                               "-nodefaults", "-no-user-config", "-display", "none"};
+    for (auto& x : serial("console.log", ckpt && spec.variant == Variant::app)) a.push_back(x);
+    // SeaBIOS logs to port 0x402; it writes there whether or not the device exists, so attaching
+    // it adds no VM exits.
+    a.insert(a.end(), {"-chardev", "file,id=fw,path=" + qemu_opt_escape((run / "firmware.log").string()),
+                       "-device", "isa-debugcon,iobase=0x402,chardev=fw"});
     if (spec.accel == Accel::kvm) {  // "host" where KVM takes it whole, else the best model that starts
         a.push_back("-cpu");
         a.push_back(kvm_cpu_model().qemu_arg());
@@ -111,11 +245,15 @@ std::vector<std::string> QemuDriver::command_line(const GuestSpec& spec) {
     switch (spec.variant) {
     case Variant::full:
         a.insert(a.end(), {"-kernel", spec.images.kernel().string(), "-initrd", spec.images.initrd().string(),
-                           "-append", "root=/dev/vda rw console=ttyS0 quiet init=/usr/local/sbin/hypetrace-init",
-                           // ttyS1: the ready marker's own channel (see kMarksFile)
-                           "-serial", "file:" + (run / kMarksFile).string(),
-                           // snapshot=on: every boot starts from the same disk, writes go to a temp overlay
-                           "-drive", "file=" + qemu_opt_escape(spec.images.disk().string()) + ",if=virtio,format=raw,snapshot=on"});
+                           "-append", "root=/dev/vda rw console=ttyS0 quiet init=/usr/local/sbin/hypetrace-init"});
+        // ttyS1: the ready marker's own channel (see kMarksFile)
+        for (auto& x : serial(kMarksFile, ckpt)) a.push_back(x);
+        if (!ckpt)  // snapshot=on: every boot starts from the same disk, writes go to a temp overlay
+            a.insert(a.end(), {"-drive", "file=" + qemu_opt_escape(spec.images.disk().string()) +
+                                             ",if=virtio,format=raw,snapshot=on"});
+        else  // the checkpoint's overlay: written by the guest checkpointed, read-only to those restored
+            a.insert(a.end(), {"-drive", "file=" + qemu_opt_escape((spec.checkpoint_dir / kCheckpointDisk).string()) +
+                                             ",if=virtio,format=qcow2" + (spec.restore ? ",snapshot=on" : "")});
         if (!spec.job_dir.empty())  // /dev/vdb: the job (hypetrace-job in the image reads it); QMP to name devices
             a.insert(a.end(), {"-drive", "file=" + qemu_opt_escape((run / "job.tar").string()) + ",if=virtio,format=raw,readonly=on",
                                "-qmp", "unix:" + qemu_opt_escape((run / "qmp.sock").string()) + ",server=on,wait=off"});
@@ -126,6 +264,11 @@ std::vector<std::string> QemuDriver::command_line(const GuestSpec& spec) {
         break;
     case Variant::firmware:
         break;
+    }
+    if (ckpt) {
+        if (spec.job_dir.empty() || spec.variant != Variant::full)
+            a.insert(a.end(), {"-qmp", "unix:" + qemu_opt_escape((run / "qmp.sock").string()) + ",server=on,wait=off"});
+        if (spec.restore) a.insert(a.end(), {"-incoming", "defer"});
     }
     return a;
 }

@@ -12,6 +12,8 @@ public:
     GuestKind kind() const override { return GuestKind::vm; }
     void preflight(const GuestSpec& spec) const override;
     std::unique_ptr<Guest> create(const GuestSpec& spec) override;
+    // QEMU saves and loads a guest's state itself (migration to and from a file): always "".
+    std::string restore_problem() const override { return ""; }
     // The full QEMU command line for a spec (exposed for tests and reports).
     static std::vector<std::string> command_line(const GuestSpec& spec);
 };

@@ -4,6 +4,7 @@
 #include "core/base/error.h"
 #include "core/host/interrupt.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <sys/un.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 
 namespace ht {
 
@@ -81,7 +83,7 @@ QmpClient::~QmpClient() {
     if (fd_ >= 0) close(fd_);
 }
 
-std::string QmpClient::read_line() {
+std::optional<std::string> QmpClient::read_line(int timeout_ms, bool must) {
     for (;;) {
         auto nl = buf_.find('\n');
         if (nl != std::string::npos) {
@@ -91,12 +93,13 @@ std::string QmpClient::read_line() {
         }
         if (buf_.size() > (64u << 20)) throw UserError("QEMU sent a QMP line over 64 MiB long");
         pollfd p{fd_, POLLIN, 0};
-        const int ready = poll(&p, 1, 10000);
+        const int ready = poll(&p, 1, timeout_ms);
         if (ready < 0 && errno == EINTR) {  // a signal: hypetrace is being stopped, or not
             throw_if_interrupted();
             continue;
         }
-        if (ready <= 0) throw UserError("QEMU did not answer on QMP within 10 s");
+        if (ready == 0 && !must) return std::nullopt;
+        if (ready <= 0) throw UserError("QEMU did not answer on QMP within " + std::to_string(timeout_ms / 1000) + " s");
         char tmp[65536];
         ssize_t n = read(fd_, tmp, sizeof tmp);
         if (n <= 0) throw UserError("QEMU closed its QMP socket");
@@ -125,8 +128,27 @@ nlohmann::json QmpClient::execute(const std::string& command, const nlohmann::js
     if (!args.is_null()) req["arguments"] = args;
     std::string s = req.dump() + "\n";
     if (write(fd_, s.data(), s.size()) != ssize_t(s.size())) throw UserError("cannot write to QEMU's QMP socket");
-    for (;;)
-        if (auto r = qmp_reply(read_line(), command)) return *r;
+    for (;;) {
+        const std::string line = *read_line();
+        if (auto r = qmp_reply(line, command)) return *r;
+        keep_if_event(line);
+    }
+}
+
+void QmpClient::keep_if_event(const std::string& line) {
+    nlohmann::json m = nlohmann::json::parse(line, nullptr, false);
+    if (m.is_object() && m.contains("event") && events_.size() < 10000) events_.push_back(std::move(m));
+}
+
+std::vector<nlohmann::json> QmpClient::take_events(int wait_ms) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        auto line = read_line(int(std::max<int64_t>(0, left.count())), false);
+        if (!line) break;
+        keep_if_event(*line);
+    }
+    return std::exchange(events_, {});
 }
 
 std::string QmpClient::hmp(const std::string& command_line) {

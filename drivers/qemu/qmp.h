@@ -26,7 +26,8 @@ Mtree parse_mtree(const std::string& text);
 // QMP error (its description) and for a line that is not a JSON object.
 std::optional<nlohmann::json> qmp_reply(std::string_view line, const std::string& command);
 
-// A minimal QMP client over a unix socket (greeting, qmp_capabilities, commands; events skipped).
+// A minimal QMP client over a unix socket (greeting, qmp_capabilities, commands); the events QEMU
+// sends meanwhile are kept, in order, for take_events().
 class QmpClient {
 public:
     // Connects, retrying until `timeout_ms` (QEMU creates the socket shortly after it starts).
@@ -36,11 +37,18 @@ public:
     QmpClient& operator=(const QmpClient&) = delete;
     nlohmann::json execute(const std::string& command, const nlohmann::json& args = nullptr);
     std::string hmp(const std::string& command_line);
+    // The events received so far, and those that arrive within `wait_ms`; each as QEMU sent it
+    // ({"event": NAME, "data": ..., "timestamp": {"seconds", "microseconds"}}, CLOCK_REALTIME).
+    std::vector<nlohmann::json> take_events(int wait_ms = 0);
 
 private:
-    std::string read_line();
+    // The next line; nullopt when none arrived within `timeout_ms` (throws UserError on a closed
+    // socket, and when `timeout_ms` is the 10 s a command may take).
+    std::optional<std::string> read_line(int timeout_ms = 10000, bool must = true);
+    void keep_if_event(const std::string& line);
     int fd_ = -1;
     std::string buf_;
+    std::vector<nlohmann::json> events_;
 };
 
 }  // namespace ht

@@ -107,6 +107,61 @@ TEST(Qemu, CommasInPathsAreEscapedInItsOptionStrings) {
     EXPECT_TRUE(has("/srv/images,readonly=off/vmlinuz"));
 }
 
+// A checkpointed guest boots on the checkpoint's own overlay (kept) and answers pings on a socket
+// whose output is also logged where the console watcher reads; a restored one loads the state
+// QEMU is told of over QMP (-incoming defer), its disk writes thrown away. Cold boots are as before.
+TEST(Qemu, CheckpointAndRestoreCommandLines) {
+    GuestSpec spec;
+    spec.name = "t";
+    spec.variant = Variant::full;
+    spec.images.dir = "/img";
+    spec.run_dir = "/run/x";
+    auto line = [](const std::vector<std::string>& a) {
+        std::string s;
+        for (const auto& x : a) s += x + " ";
+        return s;
+    };
+    const std::string cold = line(QemuDriver::command_line(spec));
+    EXPECT_NE(cold.find("-serial file:/run/x/marks.log -drive file=/img/full.img,if=virtio,format=raw,snapshot=on"),
+              std::string::npos) << cold;
+    EXPECT_EQ(cold.find("-incoming"), std::string::npos);
+    EXPECT_EQ(cold.find("ping.sock"), std::string::npos);
+
+    spec.checkpoint_dir = "/ck";
+    const std::string save = line(QemuDriver::command_line(spec));
+    EXPECT_NE(save.find("-chardev socket,id=marks,path=/run/x/ping.sock,server=on,wait=off,logfile=/run/x/marks.log "
+                        "-serial chardev:marks"), std::string::npos) << save;
+    EXPECT_NE(save.find("-drive file=/ck/disk.qcow2,if=virtio,format=qcow2 "), std::string::npos) << save;
+    EXPECT_NE(save.find("-qmp unix:/run/x/qmp.sock,server=on,wait=off"), std::string::npos) << save;
+    EXPECT_EQ(save.find("-incoming"), std::string::npos);
+
+    spec.restore = true;
+    const std::string load = line(QemuDriver::command_line(spec));
+    EXPECT_NE(load.find("-drive file=/ck/disk.qcow2,if=virtio,format=qcow2,snapshot=on "), std::string::npos) << load;
+    EXPECT_NE(load.find("-incoming defer"), std::string::npos) << load;
+    // the guest's devices are the same on both sides: only backends and the disk's write policy differ
+    auto devices = [](const std::string& s) {
+        std::string d;
+        for (std::size_t at = s.find("-device "); at != std::string::npos; at = s.find("-device ", at + 1))
+            d += s.substr(at, s.find(' ', at + 8) - at) + ";";
+        return d;
+    };
+    EXPECT_EQ(devices(save), devices(load));
+    EXPECT_EQ(devices(save), devices(cold));
+
+    spec.variant = Variant::app;  // bash on the console: the console is the ping channel
+    const std::string app = line(QemuDriver::command_line(spec));
+    EXPECT_NE(app.find("-chardev socket,id=console,path=/run/x/ping.sock,server=on,wait=off,logfile=/run/x/console.log "
+                       "-serial chardev:console"), std::string::npos) << app;
+    EXPECT_NE(app.find("-incoming defer"), std::string::npos) << app;
+}
+
+TEST(Text, ShellQuoteMakesOneWord) {
+    EXPECT_EQ(shell_quote("/a b/c"), "'/a b/c'");
+    EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
+    EXPECT_EQ(shell_quote(""), "''");
+}
+
 // /var/tmp is shared: a directory someone else made there first, or a symlink, is not used.
 TEST(ScratchDirs, OnlyADirectoryOfOurOwnIsUsed) {
     namespace fs = std::filesystem;

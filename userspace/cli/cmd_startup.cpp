@@ -29,6 +29,8 @@ struct StartupArgs {
     std::string json, images = default_images();
     bool quiet = false, verbose = false;
     std::string trace;  // --trace DIR
+    bool restore = false;
+    std::string checkpoints = kDefaultCheckpointCache;
 };
 
 // --runs auto's time cap per technique unless --max-time says otherwise: ten minutes, some 20
@@ -66,11 +68,36 @@ int cmd_startup(const StartupArgs& a) {
     if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc, Variant::full, kPaperStartupLxcS});
     if (a.lxc_app) cfg.techniques.push_back({"lxc-app", "LXC-bash", &lxc, Variant::app, kPaperStartupLxcBashS});
     if (a.native) cfg.techniques.push_back({"native", "native bash", &native, Variant::app, NAN});
+    if (a.restore) {  // Table 3's second half: each guest also started from a checkpoint of itself booted
+        if (a.kvm_bios) throw usage_error("--restore: --kvm-bios has no guest state worth saving; use --kvm or --kvm-app");
+        if (!(a.kvm || a.kvm_app || a.lxc || a.lxc_app))
+            throw usage_error("--restore needs a guest to restore: --kvm, --kvm-app, --lxc or --lxc-app");
+        std::vector<Technique> restored;
+        for (const auto& t : cfg.techniques) {
+            if (t.id == "native") continue;
+            Technique r = t;
+            r.id += "-restore";
+            r.label += " restore";
+            r.restore = true;
+            r.paper_s = t.id == "kvm" ? kPaperRestoreKvmS : t.id == "lxc" ? kPaperRestoreLxcS
+                      : t.id == "lxc-app" ? kPaperRestoreLxcBashS : NAN;
+            if (std::string why = t.driver->restore_problem(); !why.empty()) {
+                if (t.driver->kind() == GuestKind::vm)  // the VM rows are the point of --restore
+                    throw UserError(r.label + ": " + why);
+                cfg.not_measured.push_back({r.label, why});
+                continue;
+            }
+            restored.push_back(r);
+        }
+        cfg.techniques.insert(cfg.techniques.end(), restored.begin(), restored.end());
+        cfg.checkpoint_cache = a.checkpoints;
+    }
     for (auto& t : cfg.techniques)
         if (t.driver == vm && cfg.accel.accel == Accel::tcg) t.label += " (TCG)";
     preflight_startup(cfg);
     if (!a.quiet) cfg.progress = progress_printer(false);
     if (any_vm && cfg.accel.notice) progress_printer(a.quiet)("notice: VM accelerator " + cfg.accel.reason);
+    for (const auto& [label, why] : cfg.not_measured) progress_printer(a.quiet)("notice: " + label + " not measured: " + why);
 
     TracerOptions topts;
     topts.verbose = a.verbose;
@@ -110,6 +137,9 @@ Command add_startup(CLI::App& app) {
         ->check(kSeconds);
     startup->add_option("--json", a->json, "write the result as versioned JSON to FILE (atomically)");
     add_trace_option(startup, a->trace);
+    startup->add_flag("--restore", a->restore, "also start each guest from a checkpoint of itself booted (Table 3's restore "
+                                               "rows): ready once it answers a ping through the guest");
+    startup->add_option("--checkpoints", a->checkpoints, "where checkpoints are kept and reused (--restore)")->capture_default_str();
     startup->add_option("--images", a->images, "guest images directory")->capture_default_str();
     startup->add_flag("-q,--quiet", a->quiet, "no progress lines on stderr");
     startup->add_flag("-v,--verbose", a->verbose, "show libbpf's messages");
@@ -117,7 +147,8 @@ Command add_startup(CLI::App& app) {
                     "  hypetrace startup --kvm --lxc --lxc-app --native            # Table 3, 5 runs each\n"
                     "  hypetrace startup --lxc --runs 20 --json lxc.json          # more runs, JSON result\n"
                     "  hypetrace startup --kvm --lxc --runs auto --max-time 300   # until each interval is 10 % of its mean\n"
-                    "  hypetrace startup --kvm-bios --accel kvm                   # firmware under KVM, exits traced");
+                    "  hypetrace startup --kvm-bios --accel kvm                   # firmware under KVM, exits traced\n"
+                    "  hypetrace startup --kvm --kvm-app --lxc --restore          # Table 3 with its restore rows");
     return {startup, [a] { return cmd_startup(*a); }};
 }
 

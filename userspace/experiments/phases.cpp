@@ -89,13 +89,29 @@ void add_event(PhaseCounts& c, const ProcEvent& e) {
 
 }  // namespace
 
+namespace {
+
+struct Candidate {
+    std::string name;
+    std::optional<uint64_t> ts;
+    std::string source, phase;
+};
+
+// The candidates found, each no earlier than the one before it.
+std::vector<Mark> in_order(const std::vector<Candidate>& c) {
+    std::vector<Mark> marks;
+    for (const auto& cand : c) {
+        if (!cand.ts) continue;
+        if (!marks.empty() && *cand.ts < marks.back().ts_ns) continue;
+        marks.push_back({cand.name, *cand.ts, cand.source, cand.phase});
+    }
+    return marks;
+}
+
+}  // namespace
+
 std::vector<Mark> derive_marks(GuestKind kind, uint64_t launch_ns, const std::vector<ProcEvent>& events,
                                const std::vector<MarkerHit>& hits, const std::string& init_path) {
-    struct Candidate {
-        std::string name;
-        std::optional<uint64_t> ts;
-        std::string source, phase;
-    };
     std::vector<Candidate> c;
     c.push_back({"launch", launch_ns, "host", ""});
     switch (kind) {
@@ -129,14 +145,25 @@ std::vector<Mark> derive_marks(GuestKind kind, uint64_t launch_ns, const std::ve
         break;
     }
     c.push_back({"ready", console_hit(hits, "ready"), "console", ""});
+    return in_order(c);
+}
 
-    std::vector<Mark> marks;
-    for (const auto& cand : c) {
-        if (!cand.ts) continue;
-        if (!marks.empty() && *cand.ts < marks.back().ts_ns) continue;
-        marks.push_back({cand.name, *cand.ts, cand.source, cand.phase});
+std::vector<Mark> derive_restore_marks(uint64_t launch_ns, const std::vector<ProcEvent>& events,
+                                       const std::vector<MarkerHit>& backend, const std::vector<MarkerHit>& hits) {
+    std::vector<Candidate> c;
+    c.push_back({"launch", launch_ns, "host", "launcher"});
+    c.push_back({"qemu_exec", first_event(events, EventType::exec), "bpf:sched_process_exec", "qemu init"});
+    for (const auto& [name, phase] : {std::pair<const char*, const char*>{"state_load", "state load"},
+                                      {"state_loaded", "resume"},
+                                      {"resumed", "guest answers"}}) {
+        auto h = console_hit(backend, name);
+        std::string source = "host";
+        for (const auto& b : backend)
+            if (b.mark == name) source = b.stream;
+        c.push_back({name, h, source, phase});
     }
-    return marks;
+    c.push_back({"ready", console_hit(hits, "ready"), "console:ping answered", ""});
+    return in_order(c);
 }
 
 std::vector<Phase> attribute_phases(const std::vector<Mark>& marks, const RunTrace& trace, uint32_t guest) {

@@ -49,6 +49,13 @@ struct Phase {
 std::vector<Mark> derive_marks(GuestKind kind, uint64_t launch_ns, const std::vector<ProcEvent>& events,
                                const std::vector<MarkerHit>& hits, const std::string& init_path);
 
+// A VM restored from a checkpoint: launch (host), exec of QEMU (tracer), then the backend's
+// restore marks (Guest::restore_marks: state_load, state_loaded, resumed) and ready (the guest
+// answered a ping). Phases: launcher, qemu init, state load, resume, guest answers. Absent or
+// out-of-order marks are left out as in derive_marks.
+std::vector<Mark> derive_restore_marks(uint64_t launch_ns, const std::vector<ProcEvent>& events,
+                                       const std::vector<MarkerHit>& backend, const std::vector<MarkerHit>& hits);
+
 // Splits the trace between consecutive marks. Events count by timestamp; counter buckets by their
 // midpoint (so a phase boundary is exact to one bucket width).
 std::vector<Phase> attribute_phases(const std::vector<Mark>& marks, const RunTrace& trace, uint32_t guest);

@@ -56,13 +56,17 @@ std::string timeout_hint(const Technique& t, const StartupConfig& cfg, const Hos
 }
 
 RunResult run_once(TraceBackend& tracer, const HostInfo& host, const StartupConfig& cfg, const Technique& t,
-                   unsigned index, uint32_t guest_id) {
+                   unsigned index, uint32_t guest_id, const std::filesystem::path& checkpoint_dir) {
     // PREFIX-PID-XXXXXX: a killed run's directory (and the container liblxc keeps running from it)
     // is found by the next run's repair, or by `hypetrace cleanup`.
     ScratchDir dir(cfg.scratch_parent, t.id + "-" + std::to_string(getpid()));
     GuestSpec spec = make_guest_spec(t.variant, cfg.images, cfg.accel.accel);
     spec.name = "ht-" + t.id + "-" + std::to_string(getpid()) + "-" + std::to_string(index);
     spec.run_dir = dir.path();
+    if (t.restore) {
+        spec.checkpoint_dir = checkpoint_dir;
+        spec.restore = true;
+    }
     std::unique_ptr<Guest> guest = t.driver->create(spec);
     ConsoleWatcher watcher(dir.path(), guest->console_files(), guest->milestones());
 
@@ -74,9 +78,16 @@ RunResult run_once(TraceBackend& tracer, const HostInfo& host, const StartupConf
     LaunchOptions wait;
     wait.watcher = &watcher;
     wait.timeout_s = timeout_s;
+    uint64_t token = 0, pinged_ns = 0;
     wait.pause = [&](uint64_t left_ns) {
+        int wait_ms = int(std::min<uint64_t>(left_ns / 1'000'000 + 1, 50));
+        if (t.restore) {  // ready is its answer to a ping: pinged every kPingIntervalNs until then
+            const uint64_t now = mono_ns();
+            if (now - pinged_ns >= kPingIntervalNs && guest->ping(++token)) pinged_ns = now;
+            wait_ms = 1;
+        }
         pollfd fds[3] = {{watcher.fd(), POLLIN, 0}, {tracer.events_fd(), POLLIN, 0}, {interrupt_fd(), POLLIN, 0}};
-        poll(fds, 3, int(std::min<uint64_t>(left_ns / 1'000'000 + 1, 50)));
+        poll(fds, 3, wait_ms);
         tracer.poll_events(0);
     };
     wait.on_start_failure = [&] { tracer.end_run(); };
@@ -93,12 +104,14 @@ RunResult run_once(TraceBackend& tracer, const HostInfo& host, const StartupConf
                         fmt("%.0f", timeout_s) + " s (" + ref(Setting::timeout) + ")" + timeout_hint(t, cfg, host) +
                         (l.last_output.empty() ? "" : "; last output: " + l.last_output));
     }
+    const std::vector<MarkerHit> restored = t.restore ? guest->restore_marks() : std::vector<MarkerHit>{};
     guest->stop();
     RunTrace trace = tracer.end_run();
 
     r.total_s = ns_to_s(int64_t(l.ready_ns - l.launch_ns));
     r.started_s = ns_to_s(int64_t(l.started_ns - l.launch_ns));
-    r.marks = derive_marks(guest->kind(), l.launch_ns, trace.events, watcher.hits(), guest->init_path());
+    r.marks = t.restore ? derive_restore_marks(l.launch_ns, trace.events, restored, watcher.hits())
+                        : derive_marks(guest->kind(), l.launch_ns, trace.events, watcher.hits(), guest->init_path());
     r.phases = attribute_phases(r.marks, trace, guest_id);
     r.totals = total_counts(trace, guest_id);
     r.lost.add(trace);
@@ -217,7 +230,12 @@ double ready_timeout_s(const StartupConfig& cfg, const Technique& t) {
 }
 
 void preflight_startup(const StartupConfig& cfg) {
-    for (const auto& t : cfg.techniques) t.driver->preflight(make_guest_spec(t.variant, cfg.images, cfg.accel.accel));
+    for (const auto& t : cfg.techniques) {
+        GuestSpec spec = make_guest_spec(t.variant, cfg.images, cfg.accel.accel);
+        t.driver->preflight(spec);
+        if (t.restore && !t.driver->create(spec)->can_checkpoint())
+            throw UserError(t.label + ": this guest cannot be checkpointed, so it cannot be restored");
+    }
 }
 
 StartupResult run_startup(TraceBackend& tracer, const HostInfo& host, const StartupConfig& cfg) {
@@ -229,11 +247,24 @@ StartupResult run_startup(TraceBackend& tracer, const HostInfo& host, const Star
     res.auto_runs = cfg.auto_runs;
     res.sources = tracer.sources();
     res.started_at = utc_now();
+    res.not_measured = cfg.not_measured;
     uint32_t guest_id = 1;
     for (const auto& t : cfg.techniques) {
         TechniqueResult tr;
         tr.technique = t;
         if (t.driver->kind() == GuestKind::vm) tr.accel = to_string(cfg.accel.accel);
+        std::filesystem::path checkpoint_dir;
+        if (t.restore) {
+            auto say = [&](const std::string& line) {
+                if (cfg.progress) cfg.progress(t.label + ": " + line);
+            };
+            tr.checkpoint = ensure_checkpoint(*t.driver, make_guest_spec(t.variant, cfg.images, cfg.accel.accel),
+                                              cfg.checkpoint_cache, cfg.scratch_parent, ready_timeout_s(cfg, t), say);
+            if (tr.checkpoint->reused)
+                say("checkpoint reused from " + tr.checkpoint->dir.string() + " (" +
+                    fmt("%.0f", double(tr.checkpoint->state_bytes) / (1 << 20)) + " MiB of saved state)");
+            checkpoint_dir = tr.checkpoint->dir;
+        }
         const unsigned total = cfg.warmup + cfg.runs;
         std::vector<double> measured;  // auto: the figure it settles on, so far
         uint64_t first_ns = 0;         // auto: when the first measured run began
@@ -241,7 +272,7 @@ StartupResult run_startup(TraceBackend& tracer, const HostInfo& host, const Star
             bool warm = i < cfg.warmup;
             const uint32_t gid = guest_id++;
             if (i == cfg.warmup) first_ns = mono_ns();
-            RunResult r = run_once(tracer, host, cfg, t, i, gid);
+            RunResult r = run_once(tracer, host, cfg, t, i, gid, checkpoint_dir);
             r.warmup = warm;
             if (RunSink* sink = tracer.sink()) {  // --trace: the run's phases on the guest's track
                 const std::string name = t.label + (warm ? " warm-up" : " run " + std::to_string(i - cfg.warmup + 1));
@@ -285,6 +316,76 @@ Losses losses(const StartupResult& r) {
     return l;
 }
 
+// The cold technique a restore technique restores (same backend, same guest); nullptr if not run.
+const TechniqueResult* cold_of(const StartupResult& r, const TechniqueResult& restored) {
+    for (const auto& t : r.techniques)
+        if (!t.technique.restore && t.technique.driver == restored.technique.driver &&
+            t.technique.variant == restored.technique.variant)
+            return &t;
+    return nullptr;
+}
+
+const TechniqueResult* find_technique(const StartupResult& r, GuestKind kind, Variant v, bool restore) {
+    for (const auto& t : r.techniques)
+        if (t.technique.driver->kind() == kind && t.technique.variant == v && t.technique.restore == restore) return &t;
+    return nullptr;
+}
+
+std::string render_restore(const StartupResult& r) {
+    std::ostringstream o;
+    bool any = false;
+    for (const auto& t : r.techniques) {
+        if (!t.technique.restore) continue;
+        if (!any) o << "\nFrom a checkpoint (Table 3's restore rows): ready once the guest answers a ping\n";
+        any = true;
+        o << "  " << t.technique.label << ": " << fmt("%.3f", t.total.mean) << " s";
+        if (const auto* c = cold_of(r, t))
+            o << ", x" << fmt("%.3f", t.total.mean / c->total.mean) << " of its cold start (" << fmt("%.3f", c->total.mean)
+              << " s)";
+        if (!std::isnan(t.technique.paper_s)) {
+            o << "; paper " << fmt("%.3f", t.technique.paper_s) << " s";
+            const double paper_cold = t.technique.variant == Variant::full
+                                          ? (t.technique.driver->kind() == GuestKind::vm ? kPaperStartupKvmS : kPaperStartupLxcS)
+                                          : kPaperStartupLxcBashS;
+            o << ", x" << fmt("%.3f", t.technique.paper_s / paper_cold);
+        }
+        o << "\n";
+        if (const auto& c = t.checkpoint) {
+            o << "    checkpoint: " << fmt("%.0f", double(c->state_bytes) / (1 << 20)) << " MiB of saved state in "
+              << c->dir.string();
+            if (c->reused) o << " (reused)";
+            else o << " (made now: " << c->made_why << "; booted in " << fmt("%.1f", c->boot_s) << " s, saved in "
+                   << fmt("%.2f", c->save_s) << " s)";
+            o << "\n";
+            if (!c->ping_rtt_ms.empty()) {
+                const Summary p = summarize(c->ping_rtt_ms);
+                o << "    the proof: a ping's round trip on the running guest took " << fmt("%.2f", p.median) << " ms (median of "
+                  << p.n << ", max " << fmt("%.2f", p.max) << "); restored guests are pinged every "
+                  << fmt("%g", double(kPingIntervalNs) / 1e6) << " ms, so it adds at most about "
+                  << fmt("%.1f", p.median + double(kPingIntervalNs) / 1e6) << " ms\n";
+            }
+        }
+    }
+    if (!any) return "";
+    // The paper's headline: the VM/container gap, cold and restored (50x -> 6x)
+    const auto* vm_cold = find_technique(r, GuestKind::vm, Variant::full, false);
+    const auto* vm_rest = find_technique(r, GuestKind::vm, Variant::full, true);
+    const auto* ct_cold = find_technique(r, GuestKind::container, Variant::full, false);
+    const auto* ct_rest = find_technique(r, GuestKind::container, Variant::full, true);
+    if (vm_cold && ct_cold)
+        o << "  VM/container gap, cold: x" << fmt("%.1f", vm_cold->total.mean / ct_cold->total.mean) << " (paper x"
+          << fmt("%.1f", kPaperStartupKvmS / kPaperStartupLxcS) << ")\n";
+    if (vm_rest && ct_rest)
+        o << "  VM/container gap, both restored: x" << fmt("%.1f", vm_rest->total.mean / ct_rest->total.mean)
+          << " (paper x" << fmt("%.1f", kPaperRestoreKvmS / kPaperRestoreLxcS) << ")\n";
+    else if (vm_rest && ct_cold)
+        o << "  restored VM vs cold container: x" << fmt("%.1f", vm_rest->total.mean / ct_cold->total.mean)
+          << " (paper, restored VM vs restored container: x" << fmt("%.1f", kPaperRestoreKvmS / kPaperRestoreLxcS) << ")\n";
+    if (vm_rest && vm_rest->accel == "tcg")
+        o << "  the VM rows ran under TCG (no hardware virtualization here): not comparable with the paper's KVM\n";
+    return o.str();
+}
+
 }  // namespace
 
 nlohmann::json to_json(const StartupResult& r) {
@@ -326,6 +427,19 @@ nlohmann::json to_json(const StartupResult& r) {
         tj["min_s"] = t.total.min;
         tj["max_s"] = t.total.max;
         tj["paper_s"] = std::isnan(t.technique.paper_s) ? nlohmann::json(nullptr) : nlohmann::json(t.technique.paper_s);
+        tj["restore"] = t.technique.restore;
+        if (t.checkpoint) {
+            const auto& c = *t.checkpoint;
+            tj["checkpoint"] = {{"dir", c.dir.string()},
+                                {"key", c.key},
+                                {"reused", c.reused},
+                                {"made_because", c.reused ? nlohmann::json(nullptr) : nlohmann::json(c.made_why)},
+                                {"boot_s", c.reused ? nlohmann::json(nullptr) : nlohmann::json(c.boot_s)},
+                                {"save_s", c.reused ? nlohmann::json(nullptr) : nlohmann::json(c.save_s)},
+                                {"state_bytes", c.state_bytes},
+                                {"ping_rtt_ms", c.ping_rtt_ms},
+                                {"ping_interval_ms", double(kPingIntervalNs) / 1e6}};
+        }
         nlohmann::json phases = nlohmann::json::array();
         for (const auto& p : t.phases)
             phases.push_back({{"name", p.name},
@@ -366,6 +480,9 @@ nlohmann::json to_json(const StartupResult& r) {
         techs.push_back(tj);
     }
     j["techniques"] = techs;
+    nlohmann::json nm = nlohmann::json::array();
+    for (const auto& [label, why] : r.not_measured) nm.push_back({{"technique", label}, {"reason", why}});
+    j["not_measured"] = nm;
     j["losses"] = losses_json(losses(r));
     j["self"] = {{"runs_between", r.runs_between},
                  {"open_fds", {{"after_first_run", r.self_first.fds}, {"after_last_run", r.self_last.fds}}},
@@ -401,6 +518,8 @@ std::string render_text(const StartupResult& r) {
     for (const auto& t : r.techniques)
         if (t.runs_end != RunsEnd::count)
             o << "  " << t.technique.label << ": " << runs_end_note(t.runs_end, t.total.n, r.auto_runs) << "\n";
+    for (const auto& [label, why] : r.not_measured) o << "  " << label << ": not measured: " << why << "\n";
+    o << render_restore(r);
 
     for (const auto& t : r.techniques) {
         o << "\n" << t.technique.label << ": where start-up time goes (mean of " << t.total.n << " runs)\n";

@@ -6,10 +6,12 @@
 #include "core/host/host.h"
 #include "core/base/stats.h"
 #include "drivers/guest.h"
+#include "experiments/checkpoint.h"
 #include "experiments/phases.h"
 
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -22,6 +24,9 @@ struct Technique {
     Driver* driver = nullptr;
     Variant variant = Variant::full;
     double paper_s = NAN;  // the paper's Table 3 value, where it has one
+    // Started from a checkpoint of the booted guest (experiments/checkpoint), ready once it
+    // answers a ping, not booted
+    bool restore = false;
 };
 
 // The paper's Table 3 (mean start-up latency in seconds; Ubuntu 14.10, KVM with EPT, LXC 1.1), shown
@@ -29,6 +34,13 @@ struct Technique {
 inline constexpr double kPaperStartupKvmS = 10.342;
 inline constexpr double kPaperStartupLxcS = 0.200;
 inline constexpr double kPaperStartupLxcBashS = 0.099;
+// Its restore rows: the booted guest checkpointed, then restored.
+inline constexpr double kPaperRestoreKvmS = 1.192;
+inline constexpr double kPaperRestoreLxcS = 0.192;
+inline constexpr double kPaperRestoreLxcBashS = 0.072;
+// How often a restored guest is pinged until it answers (the proof adds at most this, beside the
+// round trip).
+inline constexpr uint64_t kPingIntervalNs = 2'000'000;
 
 struct StartupConfig {
     std::vector<Technique> techniques;
@@ -41,6 +53,9 @@ struct StartupConfig {
     AccelChoice accel;
     ImageSet images;
     std::filesystem::path scratch_parent = "/run/hypetrace";
+    std::filesystem::path checkpoint_cache = kDefaultCheckpointCache;  // restore techniques
+    // Techniques asked for that cannot run here, and why: reported, the others run.
+    std::vector<std::pair<std::string, std::string>> not_measured;
     std::function<void(const std::string&)> progress;  // one line per event of note
 };
 
@@ -73,6 +88,7 @@ struct TechniqueResult {
     RunsEnd runs_end = RunsEnd::count;  // why its measured runs ended
     std::vector<PhaseSummary> phases;
     PhaseCounts mean_totals;
+    std::optional<CheckpointInfo> checkpoint;  // restore techniques: what they restored from
 };
 
 struct StartupResult {
@@ -90,6 +106,9 @@ struct StartupResult {
         uint64_t rss_kb = 0;
     } self_first, self_last;
     unsigned runs_between = 0;  // runs after self_first
+    // Techniques asked for that this host cannot run, and why (e.g. container restore where
+    // `criu check` fails): the others still ran.
+    std::vector<std::pair<std::string, std::string>> not_measured;
 };
 
 // Runs every technique; throws UserError on the first run that fails (after stopping its guest).

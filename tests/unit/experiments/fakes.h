@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <time.h>
 #include <unistd.h>
 #include <vector>
 
@@ -81,6 +82,7 @@ enum class Boot {
 
 struct Stats {
     int created = 0, prepared = 0, started = 0, stopped = 0, destroyed = 0;
+    int checkpointed = 0, restored = 0, pings = 0;  // checkpoint(); starts from a state; pings sent
     int pieces = 0;          // of a streamed job, written so far (all guests)
     bool job_ended = false;  // a streamed job wrote its end marker (it was not stopped before)
 };
@@ -94,11 +96,21 @@ using Job = std::function<std::pair<std::string, int>(const std::filesystem::pat
 // guest stopped before then never ends it (io's runs auto ends jobs mid-way).
 using StreamJob = std::function<std::vector<std::string>(const std::filesystem::path& job_dir)>;
 
+// A checkpointable fake guest (Driver::checkpointable): checkpoint() writes `state` to the
+// checkpoint's state file; a restored one does not boot (no ready marker) but answers pings on its
+// console once `answers_after` pings were sent, and reports restore marks.
+struct Checkpointing {
+    bool on = false;
+    std::string state = "fake saved state";
+    int answers_after = 0;  // pings ignored first (the guest not running yet); < 0: never answers
+};
+
 class Guest : public ht::Guest {
 public:
-    Guest(GuestSpec spec, Boot boot, Stats& stats, Job job = {}, StreamJob stream = {}, double start_s = 0)
+    Guest(GuestSpec spec, Boot boot, Stats& stats, Job job = {}, StreamJob stream = {}, double start_s = 0,
+          Checkpointing ckpt = {})
         : spec_(std::move(spec)), boot_(boot), stats_(stats), job_(std::move(job)), stream_(std::move(stream)),
-          start_s_(start_s) {}
+          start_s_(start_s), ckpt_(std::move(ckpt)) {}
     ~Guest() override { ++stats_.destroyed; }
     GuestKind kind() const override { return GuestKind::process; }
     void prepare() override { ++stats_.prepared; }
@@ -107,6 +119,13 @@ public:
         if (boot_ == Boot::start_fails) throw UserError("fake guest: start refused");
         if (start_s_ > 0) std::this_thread::sleep_for(std::chrono::duration<double>(start_s_));
         std::ofstream out(spec_.run_dir / "console.log");
+        if (spec_.restore) {  // from the saved state: it answers pings, it does not boot
+            ++stats_.restored;
+            EXPECT_TRUE(std::filesystem::exists(spec_.checkpoint_dir / kCheckpointState)) << "restored from nothing";
+            loaded_ns_ = mono_now();
+            running_ = boot_ != Boot::dies;
+            return;
+        }
         const bool ready = boot_ == Boot::ready || boot_ == Boot::ready_then_dies;
         if (ready) out << kReadyMarker << "\n";
         if (boot_ == Boot::dies) out << "fake guest: out of luck\n";
@@ -143,7 +162,29 @@ public:
         if (spec_.job_dir.empty()) return {{"console", "console.log"}};
         return {{"console", "console.log"}, {"marks", kMarksFile}};
     }
-    std::vector<MarkerSpec> milestones() const override { return console_milestones(Variant::app); }
+    std::vector<MarkerSpec> milestones() const override {
+        if (spec_.restore) return {{"console", kPongMarker, "ready"}};
+        return console_milestones(Variant::app);
+    }
+    bool can_checkpoint() const override { return ckpt_.on; }
+    std::string ping_stream() const override { return "console"; }
+    bool ping(uint64_t token) noexcept override {
+        if (!running_) return false;
+        ++stats_.pings;
+        if (ckpt_.answers_after < 0 || pings_++ < ckpt_.answers_after) return true;
+        std::ofstream(spec_.run_dir / "console.log", std::ios::app) << kPongMarker << " " << token << "\n";
+        if (!answered_ns_) answered_ns_ = mono_now();
+        return true;
+    }
+    void checkpoint() override {
+        ++stats_.checkpointed;
+        std::ofstream(spec_.checkpoint_dir / kCheckpointState) << ckpt_.state;
+        stop();
+    }
+    std::vector<MarkerHit> restore_marks() override {
+        if (!spec_.restore) return {};
+        return {{"state_load", loaded_ns_, "fake"}, {"state_loaded", loaded_ns_ + 1, "fake"}, {"resumed", loaded_ns_ + 2, "fake"}};
+    }
     std::string init_path() const override { return "/bin/true"; }
     std::string describe() const override { return "fake guest " + spec_.name; }
     std::string failure_hint() const override {
@@ -157,6 +198,14 @@ private:
     Job job_;
     StreamJob stream_;
     double start_s_;
+    Checkpointing ckpt_;
+    int pings_ = 0;
+    uint64_t loaded_ns_ = 0, answered_ns_ = 0;
+    static uint64_t mono_now() {
+        timespec ts{};
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+    }
     bool running_ = false;
     std::vector<std::string> pieces_;  // a streamed job's, and how far it came
     mutable std::size_t next_ = 0;
@@ -173,8 +222,9 @@ public:
         const double start_s = start_s_each.empty() ? 0 : start_s_each[std::size_t(stats.created) % start_s_each.size()];
         ++stats.created;
         specs.push_back(spec);
-        return std::make_unique<Guest>(spec, boot_, stats, job, stream_job, start_s);
+        return std::make_unique<Guest>(spec, boot_, stats, job, stream_job, start_s, checkpointing);
     }
+    std::string restore_problem() const override { return checkpointing.on ? "" : "fake: no checkpoints"; }
     Stats stats;
     std::vector<GuestSpec> specs;  // every guest's, in the order created
     Job job;  // what its full guests run when handed a job
@@ -182,6 +232,7 @@ public:
     // Seconds each guest's start() takes before it is ready, in the order created, cycled (none:
     // at once): start-up times a test chooses.
     std::vector<double> start_s_each;
+    Checkpointing checkpointing;  // its guests' (off: they cannot be checkpointed)
 
 private:
     Boot boot_;

@@ -157,3 +157,31 @@ TEST(Phases, SummaryExcludesWarmupAndAveragesCounts) {
     EXPECT_NEAR(t.phases[0].duration_s.mean, 0.3, 1e-9);
     EXPECT_EQ(t.mean_totals.faults_user, 200u);
 }
+
+// A restored VM: QEMU's exec from the trace, then the backend's restore marks, then the answered
+// ping; a mark out of order (a clock step) is left out and its phase merges into the one before.
+TEST(Phases, RestoredVmPhasesFromLaunchToTheAnsweredPing) {
+    std::vector<ProcEvent> events{ev(EventType::fork, 0), ev(EventType::exec, 2, "qemu-system-x86", "/usr/bin/qemu"),
+                                  ev(EventType::exec, 60, "sh", "/bin/sh")};
+    std::vector<MarkerHit> backend{{"state_load", T0 + 50 * ms, "host"},
+                                   {"state_loaded", T0 + 400 * ms, "qmp:MIGRATION completed"},
+                                   {"resumed", T0 + 401 * ms, "qmp:RESUME"}};
+    std::vector<MarkerHit> hits{{"ready", T0 + 450 * ms, "marks"}};
+    auto marks = derive_restore_marks(T0, events, backend, hits);
+    std::vector<std::string> names, phases;
+    for (const auto& m : marks) {
+        names.push_back(m.name);
+        phases.push_back(m.phase);
+    }
+    EXPECT_EQ(names, (std::vector<std::string>{"launch", "qemu_exec", "state_load", "state_loaded", "resumed", "ready"}));
+    EXPECT_EQ(phases, (std::vector<std::string>{"launcher", "qemu init", "state load", "resume", "guest answers", ""}));
+    EXPECT_EQ(marks[1].ts_ns, T0 + 2 * ms);  // QEMU's exec, not the state reader's
+    EXPECT_EQ(marks[3].source, "qmp:MIGRATION completed");
+
+    backend[2].ts_ns = T0 + 300 * ms;  // "resumed" before "state_loaded": dropped
+    marks = derive_restore_marks(T0, events, backend, hits);
+    ASSERT_EQ(marks.size(), 5u);
+    EXPECT_EQ(marks[3].name, "state_loaded");
+    EXPECT_EQ(marks[4].name, "ready");
+    EXPECT_TRUE(derive_restore_marks(T0, events, {}, {}).size() == 2u);  // launch and exec: nothing else known
+}

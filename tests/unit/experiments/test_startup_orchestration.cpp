@@ -4,13 +4,16 @@
 // and every guest is stopped and its scratch directory removed on every path (ready, timeout,
 // death, a start that throws).
 #include "core/base/setting.h"
+#include "experiments/checkpoint.h"
 #include "experiments/startup.h"
 #include "fakes.h"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 
 namespace ht {
 namespace {
@@ -203,6 +206,121 @@ TEST(StartupOrchestration, RunsAutoStopsAtItsMostRuns) {
     EXPECT_EQ(t.runs_end, RunsEnd::run_cap);
     EXPECT_NE(render_text(res).find("  Fake: not settled after 5 runs: the most " + ref(Setting::runs) + " auto makes"),
               std::string::npos) << render_text(res);
+}
+
+// --restore: the checkpoint is made once (a guest booted, then saved into the cache), each run
+// starts from it and is ready when the guest answers a ping; a second invocation reuses it; a
+// saved state that changed is found and made again, never loaded.
+TEST(StartupOrchestration, RestoreMakesTheCheckpointOnceThenEachRunAnswersAPing) {
+    namespace fs = std::filesystem;
+    fake::TempDir cache;
+    StartupRun r(fake::Boot::ready, 2, 1);
+    r.driver.checkpointing.on = true;
+    r.driver.checkpointing.answers_after = 2;  // two pings go unanswered first: the guest still loading
+    r.cfg.checkpoint_cache = cache.path;
+    r.cfg.techniques = {{"fake", "Fake", &r.driver, Variant::app, NAN},
+                        {"fake-restore", "Fake restore", &r.driver, Variant::app, 1.5, true}};
+    std::vector<std::string> said;
+    r.cfg.progress = [&](const std::string& line) { said.push_back(line); };
+    StartupResult res = run_startup(r.tracer, HostInfo{}, r.cfg);
+    ASSERT_EQ(res.techniques.size(), 2u);
+    const auto& t = res.techniques[1];
+    ASSERT_TRUE(t.checkpoint.has_value());
+    EXPECT_FALSE(t.checkpoint->reused);
+    EXPECT_EQ(t.checkpoint->made_why, "none in the cache");
+    EXPECT_EQ(t.checkpoint->state_bytes, std::string("fake saved state").size());
+    EXPECT_EQ(t.checkpoint->ping_rtt_ms.size(), 9u);  // ten pings, the first waits for the channel
+    EXPECT_EQ(r.driver.stats.checkpointed, 1);
+    EXPECT_EQ(r.driver.stats.restored, 3);  // the warm-up and two runs, none booted
+    EXPECT_EQ(t.runs.size(), 3u);
+    for (const auto& run : t.runs) {
+        std::vector<std::string> names;
+        for (const auto& m : run.marks) names.push_back(m.name);
+        EXPECT_EQ(names.front(), "launch");
+        EXPECT_EQ(names.back(), "ready");
+        EXPECT_NE(std::find(names.begin(), names.end(), "state_loaded"), names.end());
+    }
+    // every guest stopped, every scratch directory gone, one entry in the cache
+    EXPECT_EQ(r.driver.stats.created, r.driver.stats.destroyed);
+    EXPECT_TRUE(r.scratch_empty());
+    std::vector<fs::path> entries(fs::directory_iterator(cache.path), fs::directory_iterator{});
+    ASSERT_EQ(entries.size(), 1u);
+    EXPECT_TRUE(fs::exists(entries[0] / kCheckpointState));
+    EXPECT_TRUE(fs::exists(entries[0] / "checkpoint.json"));
+    const auto j = to_json(res);
+    EXPECT_EQ(j["techniques"][1]["restore"], true);
+    EXPECT_EQ(j["techniques"][1]["checkpoint"]["reused"], false);
+    const std::string text = render_text(res);
+    EXPECT_NE(text.find("From a checkpoint (Table 3's restore rows)"), std::string::npos) << text;
+    EXPECT_NE(text.find("Fake restore: "), std::string::npos) << text;
+    EXPECT_NE(text.find("of its cold start"), std::string::npos) << text;
+
+    // again: reused, nothing booted
+    StartupRun again(fake::Boot::ready, 1, 0);
+    again.driver.checkpointing.on = true;
+    again.cfg.checkpoint_cache = cache.path;
+    again.cfg.techniques = {{"fake-restore", "Fake restore", &again.driver, Variant::app, NAN, true}};
+    StartupResult res2 = run_startup(again.tracer, HostInfo{}, again.cfg);
+    EXPECT_TRUE(res2.techniques[0].checkpoint->reused);
+    EXPECT_EQ(again.driver.stats.checkpointed, 0);
+    EXPECT_EQ(res2.techniques[0].checkpoint->ping_rtt_ms.size(), 9u);  // kept in its record
+
+    // its state changed under it: made again
+    std::ofstream(entries[0] / kCheckpointState, std::ios::app) << "x";
+    StartupRun third(fake::Boot::ready, 1, 0);
+    third.driver.checkpointing.on = true;
+    third.cfg.checkpoint_cache = cache.path;
+    third.cfg.techniques = again.cfg.techniques;
+    third.cfg.techniques[0].driver = &third.driver;
+    StartupResult res3 = run_startup(third.tracer, HostInfo{}, third.cfg);
+    EXPECT_FALSE(res3.techniques[0].checkpoint->reused);
+    EXPECT_NE(res3.techniques[0].checkpoint->made_why.find("has 17 bytes, not the 16"), std::string::npos)
+        << res3.techniques[0].checkpoint->made_why;
+    EXPECT_EQ(third.driver.stats.checkpointed, 1);
+}
+
+TEST(StartupOrchestration, ARestoredGuestThatNeverAnswersTimesOutAndIsStopped) {
+    fake::TempDir cache;
+    StartupRun r(fake::Boot::ready, 1, 0);
+    r.driver.checkpointing.on = true;
+    r.cfg.checkpoint_cache = cache.path;
+    r.cfg.timeout_s = 0.3;
+    r.cfg.techniques = {{"fake-restore", "Fake restore", &r.driver, Variant::app, NAN, true}};
+    // the checkpoint is made with pings answered; then its restored guests fall silent
+    auto made = ensure_checkpoint(r.driver, make_guest_spec(Variant::app, {}, Accel::tcg), cache.path, r.scratch.path, 5, {});
+    EXPECT_FALSE(made.reused);
+    r.driver.checkpointing.answers_after = -1;
+    const std::string err = fake::what_of([&] { run_startup(r.tracer, HostInfo{}, r.cfg); });
+    EXPECT_NE(err.find("not ready after 0 s"), std::string::npos) << err;
+    EXPECT_GT(r.driver.stats.pings, 20) << "pinged every 2 ms until the timeout";
+    EXPECT_EQ(r.driver.stats.created, r.driver.stats.destroyed);
+    EXPECT_EQ(r.tracer.begun, r.tracer.ended);
+    EXPECT_TRUE(r.scratch_empty());
+}
+
+TEST(StartupOrchestration, AGuestThatDiesBeforeItIsSavedLeavesNoCheckpoint) {
+    fake::TempDir cache;
+    fake::TempDir scratch;
+    fake::Driver d(fake::Boot::dies);
+    d.checkpointing.on = true;
+    const std::string err = fake::what_of(
+        [&] { ensure_checkpoint(d, make_guest_spec(Variant::app, {}, Accel::tcg), cache.path, scratch.path, 5, {}); });
+    EXPECT_NE(err.find("exited before it was ready"), std::string::npos) << err;
+    EXPECT_TRUE(std::filesystem::is_empty(cache.path)) << "a half-made checkpoint was left in the cache";
+    EXPECT_TRUE(std::filesystem::is_empty(scratch.path));
+    EXPECT_EQ(d.stats.checkpointed, 0);
+}
+
+TEST(Checkpoint, ItsRecordMustMatchTheGuestAndTheStateFound) {
+    nlohmann::json meta{{"version", 1}, {"key", "k1"}, {"state_bytes", 10}, {"state_xxh3", "00000000000000ff"}};
+    EXPECT_EQ(checkpoint_problem(meta, "k1", 10, 0xff), "");
+    EXPECT_NE(checkpoint_problem(meta, "k2", 10, 0xff).find("other images or another guest configuration"), std::string::npos);
+    EXPECT_NE(checkpoint_problem(meta, "k1", std::nullopt, 0xff).find("missing"), std::string::npos);
+    EXPECT_NE(checkpoint_problem(meta, "k1", 11, 0xff).find("has 11 bytes, not the 10"), std::string::npos);
+    EXPECT_NE(checkpoint_problem(meta, "k1", 10, 0xfe).find("content changed"), std::string::npos);
+    EXPECT_NE(checkpoint_problem(nlohmann::json("garbage"), "k1", 10, 0xff).find("unreadable"), std::string::npos);
+    EXPECT_NE(checkpoint_problem(nlohmann::json{{"version", 99}, {"key", "k1"}}, "k1", 10, 0xff).find("unreadable"),
+              std::string::npos);
 }
 
 }  // namespace ht

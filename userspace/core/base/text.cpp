@@ -60,6 +60,12 @@ std::string qemu_opt_escape(const std::string& s) {
     return out;
 }
 
+std::string shell_quote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
 namespace {
 
 // Length of the well-formed UTF-8 sequence at s[i], or 0 if the byte there does not start one.

@@ -28,6 +28,10 @@ void split_into(std::string_view s, char sep, std::vector<std::string_view>& out
 // and reads ",," as one literal comma, so every comma is doubled.
 std::string qemu_opt_escape(const std::string& s);
 
+// `s` as one word of a POSIX shell command line: in single quotes, each ' written '\'' (QEMU's
+// "exec:" migration URIs are run by /bin/sh).
+std::string shell_quote(const std::string& s);
+
 // Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
 bool valid_utf8(std::string_view s);
 
