@@ -71,11 +71,17 @@ struct GuestSpec {
     // (Guest::ping), the proof that it runs.
     std::filesystem::path checkpoint_dir;
     bool restore = false;
+    // With checkpoint_dir: the guest's RAM is a file in it (kCheckpointRam), which the
+    // checkpointed guest maps shared (so its memory is the file) and restored guests map private:
+    // pages come in on demand as the guest touches them, its writes stay its own, and the saved
+    // state holds no RAM. Off: the RAM travels in the saved state and is loaded whole.
+    bool lazy = false;
 };
 
 // The files of a checkpoint directory: the guest's saved state and its disk as it was then.
 inline constexpr const char* kCheckpointState = "state";
 inline constexpr const char* kCheckpointDisk = "disk.qcow2";
+inline constexpr const char* kCheckpointRam = "ram";  // lazy checkpoints
 
 // The one place a guest's spec is made: an experiment's preflight and its create take the same
 // spec from here (name and run_dir are added per guest).
@@ -165,6 +171,9 @@ public:
     // loaded it ("state_loaded") and ran the guest again ("resumed"), on CLOCK_MONOTONIC; those
     // the backend cannot tell are missing.
     virtual std::vector<MarkerHit> restore_marks() { return {}; }
+    // Bytes of the guest's RAM resident in the host's memory now (its mapping's RSS: for a lazy
+    // restore, what was faulted in so far); nullopt where the backend cannot tell. Never throws.
+    virtual std::optional<uint64_t> ram_resident_bytes() const { return std::nullopt; }
 };
 
 class Driver {

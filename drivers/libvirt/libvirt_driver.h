@@ -23,6 +23,9 @@ public:
     GuestKind kind() const override { return GuestKind::vm; }
     void preflight(const GuestSpec& spec) const override;
     std::unique_ptr<Guest> create(const GuestSpec& spec) override;
+    std::string restore_problem() const override {
+        return "checkpoints through libvirt (virDomainSave/Restore) are not built yet: use --driver qemu";
+    }
 
     void set_devices(const DeviceSet& d) { devices_ = d; }
     const DeviceSet& devices() const { return devices_; }

@@ -333,8 +333,18 @@ std::string LxcDriver::restore_problem() const {
     o.stdout_path = path;
     o.stderr_path = path;
     int rc = run_and_wait({"criu", "check"}, o);
-    std::string out = last_line(read_tail(path, 400));
+    const std::string all = read_tail(path, 4000);
     unlink(path);
+    // criu's first own error says why ("vdso: Unexpected rt vDSO area bounds"); the ones after it
+    // are its consequences, and "exited, status=1" lines its helpers' exits
+    std::string out;
+    std::istringstream lines(all);
+    for (std::string l; out.empty() && std::getline(lines, l);) {
+        const auto at = l.find("): ");
+        if (l.rfind("Error (", 0) == 0 && at != std::string::npos && l.find("exited, status", at) == std::string::npos)
+            out = l.substr(at + 3);
+    }
+    if (out.empty()) out = last_line(all);
     if (rc == 0) return "container checkpoint/restore through liblxc is not built yet (criu check passes here)";
     utsname u{};
     uname(&u);

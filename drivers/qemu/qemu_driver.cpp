@@ -11,6 +11,8 @@
 #include "core/base/clock.h"
 
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <chrono>
 #include <fcntl.h>
 #include <fstream>
@@ -62,7 +64,7 @@ public:
         // Restore: QEMU waits (-incoming defer) until told where the state is; its migration
         // events say when the state was loaded, and RESUME when the guest ran again.
         qmp_ = std::make_unique<QmpClient>((spec_.run_dir / "qmp.sock").string(), 30000);
-        qmp_->execute("migrate-set-capabilities", {{"capabilities", {{{"capability", "events"}, {"state", true}}}}});
+        qmp_->execute("migrate-set-capabilities", {{"capabilities", capabilities(true)}});
         load_ns_ = mono_ns();
         const auto state = spec_.checkpoint_dir / kCheckpointState;
         qmp_->execute("migrate-incoming", {{"uri", "exec:cat " + shell_quote(state.string())}});
@@ -103,7 +105,9 @@ public:
         const auto tmp = dir / (std::string(kCheckpointState) + ".part");
         try {
             QmpClient q((spec_.run_dir / "qmp.sock").string(), 10000);
-            q.execute("stop");
+            // Saved running (QEMU pauses it for the last pages itself): the state records a running
+            // guest, which a restore then runs at once, as soon as it is loaded.
+            q.execute("migrate-set-capabilities", {{"capabilities", capabilities(false)}});
             q.execute("migrate", {{"uri", "exec:cat > " + shell_quote(tmp.string())}});
             for (int waited_ms = 0;; waited_ms += 50) {
                 const auto st = q.execute("query-migrate");
@@ -143,6 +147,7 @@ public:
                                      ts.value("microseconds", int64_t(0)) * 1000;
                 const uint64_t at = uint64_t(real - offset);
                 const std::string ev = e.value("event", "");
+                // QEMU runs the guest (RESUME) just before it declares the migration completed
                 if (ev == "MIGRATION" && e.contains("data") && e["data"].value("status", "") == "completed")
                     m.push_back({"state_loaded", at, "qmp:MIGRATION completed"});
                 else if (ev == "RESUME")
@@ -204,7 +209,43 @@ public:
         return parse_mtree(qmp.hmp("info mtree -f"));
     }
 
+    std::optional<uint64_t> ram_resident_bytes() const override {
+        // the guest RAM mapping: the checkpoint's RAM file (lazy), else the anonymous mapping of
+        // exactly the guest's memory size
+        if (child_.pid <= 0) return std::nullopt;
+        std::ifstream smaps("/proc/" + std::to_string(child_.pid) + "/smaps");
+        const std::string ram_file = (spec_.checkpoint_dir / kCheckpointRam).string();
+        const uint64_t want = uint64_t(spec_.memory_mb) << 20;
+        std::string line;
+        bool in_ram = false;
+        while (std::getline(smaps, line)) {
+            unsigned long long lo = 0, hi = 0;
+            char sep = 0;
+            if (std::sscanf(line.c_str(), "%llx-%llx%c", &lo, &hi, &sep) == 3 && sep == ' ') {
+                const bool file_named = spec_.lazy && line.size() >= ram_file.size() &&
+                                        line.compare(line.size() - ram_file.size(), ram_file.size(), ram_file) == 0;
+                // QEMU's RAM block is rw-p; TCG's code buffer, as big, is rwxp
+                const bool anon_sized = !spec_.lazy && hi - lo == want && line.find(" rw-p ") != std::string::npos &&
+                                        line.find('/') == std::string::npos;
+                in_ram = file_named || anon_sized;
+                continue;
+            }
+            unsigned long long kb = 0;
+            if (in_ram && std::sscanf(line.c_str(), "Rss: %llu kB", &kb) == 1) return uint64_t(kb) << 10;
+        }
+        return std::nullopt;
+    }
+
 private:
+    // Migration capabilities: events (a restore's marks) and, for lazy checkpoints, x-ignore-shared
+    // (shared RAM stays in its file, out of the saved state).
+    nlohmann::json capabilities(bool events) const {
+        nlohmann::json c = nlohmann::json::array();
+        if (events) c.push_back({{"capability", "events"}, {"state", true}});
+        c.push_back({{"capability", "x-ignore-shared"}, {"state", spec_.lazy}});
+        return c;
+    }
+
     GuestSpec spec_;
     Child child_;
     std::unique_ptr<QmpClient> qmp_;  // a restore's, from start() until stopped
@@ -228,7 +269,7 @@ std::vector<std::string> QemuDriver::command_line(const GuestSpec& spec) {
     };
     std::vector<std::string> a{kQemu,
                                "-name", spec.name + ",debug-threads=on",
-                               "-machine", "pc",
+                               "-machine", ckpt && spec.lazy ? "pc,memory-backend=ram" : "pc",
                                "-accel", to_string(spec.accel),
                                "-m", std::to_string(spec.memory_mb),
                                "-smp", std::to_string(spec.vcpus),
@@ -260,11 +301,16 @@ std::vector<std::string> QemuDriver::command_line(const GuestSpec& spec) {
         break;
     case Variant::app:
         a.insert(a.end(), {"-kernel", spec.images.kernel().string(), "-initrd", spec.images.app_initramfs().string(),
-                           "-append", "console=ttyS0 quiet rdinit=/bin/bash -- --rcfile /etc/hypetrace/app.rc -i"});
+                           // 115200 baud: the UART's receive timeout (a ping's line) is 4 character times
+                           "-append", "console=ttyS0,115200 quiet rdinit=/bin/bash -- --rcfile /etc/hypetrace/app.rc -i"});
         break;
     case Variant::firmware:
         break;
     }
+    if (ckpt && spec.lazy)  // RAM is the checkpoint's file: shared while saved, private once restored
+        a.insert(a.end(), {"-object", "memory-backend-file,id=ram,size=" + std::to_string(spec.memory_mb) +
+                                          "M,mem-path=" + qemu_opt_escape((spec.checkpoint_dir / kCheckpointRam).string()) +
+                                          ",share=" + (spec.restore ? "off" : "on")});
     if (ckpt) {
         if (spec.job_dir.empty() || spec.variant != Variant::full)
             a.insert(a.end(), {"-qmp", "unix:" + qemu_opt_escape((run / "qmp.sock").string()) + ",server=on,wait=off"});

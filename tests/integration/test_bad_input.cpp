@@ -53,6 +53,8 @@ std::vector<Case> matrix(const std::string& tmp) {
     add({"startup", "--kvm"}, "--images", image_dirs);
     add({"startup", "--kvm"}, "--accel", enums);
     add({"startup", "--kvm"}, "--driver", enums);
+    add({"startup", "--kvm"}, "--restore", {"bogus", "lazy2"});
+    add({"startup", "--kvm", "--restore"}, "--checkpoint-dir", {a_file, tmp + "/new\nline", ""});
     const std::vector<std::string> memory = {"memory", "--lxc-app"};
     add(memory, "--count", {"0", "abc", "1,,2", "-1", "1e300", "100000", ""});
     add(memory, "--ksm", enums);
@@ -123,6 +125,9 @@ std::vector<Case> matrix(const std::string& tmp) {
     out.push_back({{"record", "-o", missing_dir + "/t", "--", "startup", "--native"}, "-o", missing_dir + "/t"});
     out.push_back({{"record", "-o", tmp + "/r", "--", "bogus"}, "", "bogus"});
     out.push_back({{"bogus"}, "", "bogus"});
+    out.push_back({{"startup", "--native", "--restore"}, "--restore", ""});     // nothing to restore
+    out.push_back({{"startup", "--kvm-bios", "--restore"}, "--restore", ""});   // no state worth saving
+    out.push_back({{"startup", "--kvm", "--driver", "libvirt", "--restore"}, "--restore", ""});  // not through libvirt yet
     return out;
 }
 

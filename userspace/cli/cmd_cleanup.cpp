@@ -15,12 +15,19 @@ namespace {
 
 struct CleanupArgs {
     bool json = false;
+    bool checkpoints = false;
+    std::string checkpoint_dir = kDefaultCheckpointCache;
 };
 
 int cmd_cleanup(const CleanupArgs& a) {
     require_root("cleanup");
     LxcDriver lxc;
-    CleanupResult r = clean_dead_runs({&lxc}, true);
+    CleanupResult r = clean_dead_runs({&lxc}, true, scratch_parents(), a.checkpoint_dir);
+    if (a.checkpoints) {  // the cache itself, on request
+        auto c = clean_checkpoints(a.checkpoint_dir, true);
+        r.undone.insert(r.undone.end(), c.removed.begin(), c.removed.end());
+        r.kept.insert(r.kept.end(), c.kept.begin(), c.kept.end());
+    }
     if (a.json) {
         std::cout << dump_json(worded_json(nlohmann::json{{"undone", r.undone}, {"kept", r.kept}}), 2) << "\n";
         return 0;
@@ -41,9 +48,13 @@ Command add_cleanup(CLI::App& app) {
     auto* cleanup = app.add_subcommand("cleanup", "Undo what killed runs left: their containers, scratch directories, "
                                                   "KSM/THP/inotify settings");
     cleanup->add_flag("--json", a->json, "print what was undone and kept as JSON");
+    cleanup->add_flag("--checkpoints", a->checkpoints, "also remove every checkpoint kept for startup --restore "
+                                                       "(they are made again when next needed)");
+    cleanup->add_option("--checkpoint-dir", a->checkpoint_dir, "where the checkpoints are")->capture_default_str();
     cleanup->footer("Examples:\n"
                     "  hypetrace cleanup          # after a run was killed with SIGKILL, or the host crashed\n"
                     "  hypetrace cleanup --json\n"
+                    "  hypetrace cleanup --checkpoints   # also the checkpoints startup --restore keeps\n"
                     "Every experiment does the same at its start; a live run's guests, files and settings are kept.\n"
                     "Exit status 0 whether or not anything was found.");
     return {cleanup, [a] { return cmd_cleanup(*a); }};

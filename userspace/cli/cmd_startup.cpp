@@ -5,6 +5,7 @@
 #include "cli/options.h"
 #include "cli/trace_cmds.h"
 #include "core/base/error.h"
+#include "core/base/text.h"
 #include "core/host/files.h"
 #include "core/host/host.h"
 #include "drivers/libvirt/libvirt_driver.h"
@@ -14,6 +15,7 @@
 #include "experiments/startup.h"
 
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -29,7 +31,8 @@ struct StartupArgs {
     std::string json, images = default_images();
     bool quiet = false, verbose = false;
     std::string trace;  // --trace DIR
-    bool restore = false;
+    std::string restore;  // "", eager, lazy, both (--restore given: restore_given)
+    bool restore_given = false;
     std::string checkpoints = kDefaultCheckpointCache;
 };
 
@@ -68,29 +71,43 @@ int cmd_startup(const StartupArgs& a) {
     if (a.lxc) cfg.techniques.push_back({"lxc", "LXC", &lxc, Variant::full, kPaperStartupLxcS});
     if (a.lxc_app) cfg.techniques.push_back({"lxc-app", "LXC-bash", &lxc, Variant::app, kPaperStartupLxcBashS});
     if (a.native) cfg.techniques.push_back({"native", "native bash", &native, Variant::app, NAN});
-    if (a.restore) {  // Table 3's second half: each guest also started from a checkpoint of itself booted
+    if (a.restore_given) {  // Table 3's second half: each guest also started from a checkpoint of itself booted
         if (a.kvm_bios) throw usage_error("--restore: --kvm-bios has no guest state worth saving; use --kvm or --kvm-app");
         if (!(a.kvm || a.kvm_app || a.lxc || a.lxc_app))
             throw usage_error("--restore needs a guest to restore: --kvm, --kvm-app, --lxc or --lxc-app");
+        const std::string mode = a.restore.empty() ? "eager" : a.restore;
         std::vector<Technique> restored;
         for (const auto& t : cfg.techniques) {
             if (t.id == "native") continue;
-            Technique r = t;
-            r.id += "-restore";
-            r.label += " restore";
-            r.restore = true;
-            r.paper_s = t.id == "kvm" ? kPaperRestoreKvmS : t.id == "lxc" ? kPaperRestoreLxcS
-                      : t.id == "lxc-app" ? kPaperRestoreLxcBashS : NAN;
-            if (std::string why = t.driver->restore_problem(); !why.empty()) {
-                if (t.driver->kind() == GuestKind::vm)  // the VM rows are the point of --restore
-                    throw UserError(r.label + ": " + why);
-                cfg.not_measured.push_back({r.label, why});
-                continue;
+            for (bool lazy : {false, true}) {
+                if ((lazy && mode == "eager") || (!lazy && mode == "lazy")) continue;
+                Technique r = t;
+                r.id += lazy ? "-restore-lazy" : "-restore";
+                r.label += lazy ? " lazy restore" : " restore";
+                r.restore = true;
+                r.lazy = lazy;
+                r.paper_s = lazy ? NAN : t.id == "kvm" ? kPaperRestoreKvmS : t.id == "lxc" ? kPaperRestoreLxcS
+                                       : t.id == "lxc-app" ? kPaperRestoreLxcBashS : NAN;
+                std::string why = t.driver->restore_problem();
+                if (why.empty() && lazy && t.driver->kind() != GuestKind::vm)
+                    why = "a lazy restore maps a VM's RAM from its checkpoint; containers have no such RAM";
+                if (!why.empty()) {
+                    if (t.driver->kind() == GuestKind::vm)  // the VM rows are the point of --restore
+                        throw UserError("--restore: " + r.label + ": " + why);
+                    cfg.not_measured.push_back({r.label, why});
+                    continue;
+                }
+                restored.push_back(r);
             }
-            restored.push_back(r);
         }
         cfg.techniques.insert(cfg.techniques.end(), restored.begin(), restored.end());
         cfg.checkpoint_cache = a.checkpoints;
+        if (a.checkpoints.empty() || a.checkpoints.find('\n') != std::string::npos)
+            throw usage_error("--checkpoint-dir: give a directory path without newlines (default " +
+                              std::string(kDefaultCheckpointCache) + ")");
+        std::error_code ec;
+        if (std::filesystem::exists(a.checkpoints, ec) && !std::filesystem::is_directory(a.checkpoints, ec))
+            throw UserError("--checkpoint-dir " + visible(a.checkpoints) + " is not a directory: give a directory (made if missing)");
     }
     for (auto& t : cfg.techniques)
         if (t.driver == vm && cfg.accel.accel == Accel::tcg) t.label += " (TCG)";
@@ -137,9 +154,13 @@ Command add_startup(CLI::App& app) {
         ->check(kSeconds);
     startup->add_option("--json", a->json, "write the result as versioned JSON to FILE (atomically)");
     add_trace_option(startup, a->trace);
-    startup->add_flag("--restore", a->restore, "also start each guest from a checkpoint of itself booted (Table 3's restore "
-                                               "rows): ready once it answers a ping through the guest");
-    startup->add_option("--checkpoints", a->checkpoints, "where checkpoints are kept and reused (--restore)")->capture_default_str();
+    auto* restore_opt = startup->add_option("--restore", a->restore, "also start each guest from a checkpoint of itself booted (Table 3's "
+                                                 "restore rows), ready once it answers a ping through the guest: eager "
+                                                 "(the default: its RAM loaded whole), lazy (VMs: RAM mapped from the "
+                                                 "checkpoint, faulted in on demand) or both")
+        ->expected(0, 1)
+        ->check(CLI::IsMember({"", "eager", "lazy", "both"}));
+    startup->add_option("--checkpoint-dir", a->checkpoints, "where checkpoints are kept and reused (--restore; hypetrace cleanup --checkpoints removes them)")->capture_default_str();
     startup->add_option("--images", a->images, "guest images directory")->capture_default_str();
     startup->add_flag("-q,--quiet", a->quiet, "no progress lines on stderr");
     startup->add_flag("-v,--verbose", a->verbose, "show libbpf's messages");
@@ -148,8 +169,12 @@ Command add_startup(CLI::App& app) {
                     "  hypetrace startup --lxc --runs 20 --json lxc.json          # more runs, JSON result\n"
                     "  hypetrace startup --kvm --lxc --runs auto --max-time 300   # until each interval is 10 % of its mean\n"
                     "  hypetrace startup --kvm-bios --accel kvm                   # firmware under KVM, exits traced\n"
-                    "  hypetrace startup --kvm --kvm-app --lxc --restore          # Table 3 with its restore rows");
-    return {startup, [a] { return cmd_startup(*a); }};
+                    "  hypetrace startup --kvm --kvm-app --lxc --restore          # Table 3 with its restore rows\n"
+                    "  hypetrace startup --kvm --restore both --runs 5            # cold, eager and lazy restore of a VM");
+    return {startup, [a, restore_opt] {
+                a->restore_given = restore_opt->count() > 0;
+                return cmd_startup(*a);
+            }};
 }
 
 }  // namespace ht

@@ -11,6 +11,9 @@
 #include "core/views/report.h"
 #include "experiments/launch.h"
 
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
 #include <fstream>
 #include <poll.h>
@@ -24,7 +27,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kMeta = "checkpoint.json";
-constexpr int kMetaVersion = 1;
+constexpr const char* kMakingPrefix = "making-";  // making-PID: a run is making this checkpoint
+constexpr int kMetaVersion = 2;  // 2: saved running, not paused
 
 std::string hex64(uint64_t v) {
     char b[17];
@@ -54,6 +58,27 @@ std::optional<uint64_t> file_hash(const fs::path& p) {
     return h;
 }
 
+// Every file of a checkpoint directory but its record, with its size and hash (those that cannot
+// be read are left out, so they count as missing).
+std::map<std::string, FileSig> signatures(const fs::path& dir) {
+    std::map<std::string, FileSig> m;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name == kMeta || !e.is_regular_file(ec) || name.find(".part") != std::string::npos ||
+            name.rfind(kMakingPrefix, 0) == 0)
+            continue;
+        if (auto h = file_hash(e.path())) m[name] = {fs::file_size(e.path(), ec), *h};
+    }
+    return m;
+}
+
+// The bytes a (sparse) file holds on disk; 0 when it is missing.
+uint64_t allocated_bytes(const fs::path& p) {
+    struct stat st{};
+    return stat(p.c_str(), &st) == 0 ? uint64_t(st.st_blocks) * 512 : 0;
+}
+
 std::string slurp(const fs::path& p) {
     std::ifstream f(p);
     std::stringstream s;
@@ -81,15 +106,24 @@ std::string checkpoint_key(Driver& driver, const GuestSpec& spec) {
     return hex64(h.high64) + hex64(h.low64);
 }
 
-std::string checkpoint_problem(const nlohmann::json& meta, const std::string& key, std::optional<uint64_t> size,
-                               uint64_t hash) {
-    if (!meta.is_object() || meta.value("version", 0) != kMetaVersion) return "its record is unreadable";
+std::string checkpoint_problem(const nlohmann::json& meta, const std::string& key, const std::map<std::string, FileSig>& found) {
+    if (!meta.is_object() || meta.value("version", 0) != kMetaVersion || !meta.contains("files") ||
+        !meta["files"].is_object() || !meta["files"].contains(kCheckpointState))
+        return "its record is unreadable";
     if (meta.value("key", "") != key) return "made from other images or another guest configuration";
-    if (!size) return "its saved state is missing";
-    if (meta.value("state_bytes", uint64_t(0)) != *size)
-        return "its saved state has " + std::to_string(*size) + " bytes, not the " +
-               std::to_string(meta.value("state_bytes", uint64_t(0))) + " it was saved with";
-    if (meta.value("state_xxh3", "") != hex64(hash)) return "its saved state's content changed since it was saved";
+    for (const auto& [name, rec] : meta["files"].items()) {
+        const std::string what = name == kCheckpointState ? "its saved state"
+                                 : name == kCheckpointRam ? "its RAM file"
+                                 : name == kCheckpointDisk ? "its disk overlay" : "its file " + name;
+        auto f = found.find(name);
+        if (f == found.end()) return what + " is missing";
+        const uint64_t bytes = rec.is_object() ? rec.value("bytes", uint64_t(0)) : 0;
+        if (f->second.bytes != bytes)
+            return what + " has " + std::to_string(f->second.bytes) + " bytes, not the " + std::to_string(bytes) +
+                   " it was saved with";
+        if (!rec.is_object() || rec.value("xxh3", "") != hex64(f->second.xxh3))
+            return what + "'s content changed since it was saved";
+    }
     return "";
 }
 
@@ -103,13 +137,11 @@ CheckpointInfo ensure_checkpoint(Driver& driver, GuestSpec spec, const fs::path&
     std::error_code ec;
     if (fs::exists(info.dir / kMeta, ec)) {
         nlohmann::json meta = nlohmann::json::parse(slurp(info.dir / kMeta), nullptr, false);
-        std::optional<uint64_t> size;
-        if (fs::is_regular_file(state, ec)) size = fs::file_size(state, ec);
-        const std::optional<uint64_t> hash = size ? file_hash(state) : std::nullopt;
-        info.made_why = checkpoint_problem(meta, info.key, hash ? size : std::nullopt, hash.value_or(0));
+        info.made_why = checkpoint_problem(meta, info.key, signatures(info.dir));
         if (info.made_why.empty()) {
             info.reused = true;
-            info.state_bytes = *size;
+            info.state_bytes = fs::file_size(state, ec);
+            info.ram_file_bytes = allocated_bytes(info.dir / kCheckpointRam);
             if (meta.contains("ping_rtt_ms") && meta["ping_rtt_ms"].is_array())
                 for (const auto& v : meta["ping_rtt_ms"])
                     if (v.is_number()) info.ping_rtt_ms.push_back(v.get<double>());
@@ -131,6 +163,8 @@ CheckpointInfo ensure_checkpoint(Driver& driver, GuestSpec spec, const fs::path&
             if (!keep) fs::remove_all(dir, e);
         }
     } undo{info.dir};
+    const fs::path making = info.dir / (std::string(kMakingPrefix) + std::to_string(getpid()));
+    std::ofstream(making).flush();
     ScratchDir run(scratch_parent, "checkpoint-" + std::to_string(getpid()));
     spec.name = "ht-checkpoint-" + std::to_string(getpid());
     spec.run_dir = run.path();
@@ -189,24 +223,53 @@ CheckpointInfo ensure_checkpoint(Driver& driver, GuestSpec spec, const fs::path&
     guest->checkpoint();
     info.save_s = ns_to_s(int64_t(mono_ns() - t0));
     info.state_bytes = fs::file_size(state);
-    const auto hash = file_hash(state);
-    if (!hash) throw UserError("cannot read back the saved state " + state.string());
+    info.ram_file_bytes = allocated_bytes(info.dir / kCheckpointRam);
+    nlohmann::json files = nlohmann::json::object();
+    for (const auto& [name, sig] : signatures(info.dir)) files[name] = {{"bytes", sig.bytes}, {"xxh3", hex64(sig.xxh3)}};
+    if (!files.contains(kCheckpointState)) throw UserError("cannot read back the saved state " + state.string());
     nlohmann::json meta{{"version", kMetaVersion},
                         {"key", info.key},
+                        {"files", files},
                         {"state_bytes", info.state_bytes},
-                        {"state_xxh3", hex64(*hash)},
                         {"made_at", utc_now()},
                         {"boot_s", info.boot_s},
                         {"save_s", info.save_s},
                         {"ping_rtt_ms", info.ping_rtt_ms},
                         {"guest", guest->describe()}};
     write_file_atomic(info.dir / kMeta, meta.dump(2) + "\n");
+    fs::remove(making, ec);
     undo.keep = true;
     if (progress)
         progress("checkpoint: booted in " + fmt("%.1f", info.boot_s) + " s, saved " +
                  fmt("%.0f", double(info.state_bytes) / (1 << 20)) + " MiB in " + fmt("%.2f", info.save_s) + " s to " +
                  info.dir.string());
     return info;
+}
+
+CheckpointCleanup clean_checkpoints(const fs::path& cache, bool all) {
+    CheckpointCleanup r;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(cache, ec)) {
+        if (!e.is_directory(ec) || e.is_symlink(ec)) continue;
+        std::optional<pid_t> maker;
+        uint64_t bytes = 0;
+        for (const auto& f : fs::directory_iterator(e.path(), ec)) {
+            const std::string name = f.path().filename().string();
+            if (name.rfind(kMakingPrefix, 0) == 0) maker = pid_t(std::atoi(name.c_str() + std::strlen(kMakingPrefix)));
+            bytes += allocated_bytes(f.path());
+        }
+        const bool live = maker && *maker > 0 && kill(*maker, 0) == 0;
+        if (live) {
+            r.kept.push_back("checkpoint " + e.path().string() + ": run " + std::to_string(*maker) + " is making it");
+            continue;
+        }
+        if (!all && !maker) continue;
+        fs::remove_all(e.path(), ec);
+        if (ec) r.kept.push_back("cannot remove " + e.path().string() + ": " + ec.message());
+        else if (maker) r.removed.push_back("removed the half-made checkpoint " + e.path().string() + ", left by a run that was killed");
+        else r.removed.push_back("removed the checkpoint " + e.path().string() + " (" + fmt("%.0f", double(bytes) / (1 << 20)) + " MiB)");
+    }
+    return r;
 }
 
 }  // namespace ht

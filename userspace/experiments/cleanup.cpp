@@ -62,8 +62,12 @@ std::string remove_partial_trace(const fs::path& dir, pid_t run) {
 
 }  // namespace
 
-CleanupResult clean_dead_runs(const std::vector<Driver*>& reapers, bool ksm, const std::vector<fs::path>& parents) {
+CleanupResult clean_dead_runs(const std::vector<Driver*>& reapers, bool ksm, const std::vector<fs::path>& parents,
+                              const fs::path& checkpoint_cache) {
     CleanupResult r;
+    auto half_made = clean_checkpoints(checkpoint_cache, false);
+    r.undone.insert(r.undone.end(), half_made.removed.begin(), half_made.removed.end());
+    r.kept.insert(r.kept.end(), half_made.kept.begin(), half_made.kept.end());
     for (const auto& parent : parents) {
         for (const auto& dir : stale_scratch_dirs(parent)) {
             for (Driver* d : reapers)

@@ -7,6 +7,7 @@
 // start.
 #pragma once
 #include "drivers/guest.h"
+#include "experiments/checkpoint.h"
 
 #include <filesystem>
 #include <string>
@@ -25,7 +26,10 @@ struct CleanupResult {
 // Stops what `reapers` find in each dead run's scratch directory and removes it; with `ksm`,
 // restores host settings a dead run left changed (where a run saved them and no live run holds
 // them). Never throws for what it finds; each line says what was done.
+// Checkpoints a killed run left half-made in `checkpoint_cache` are removed too (whole ones are a
+// cache, kept: `hypetrace cleanup --checkpoints` removes them, experiments/checkpoint).
 CleanupResult clean_dead_runs(const std::vector<Driver*>& reapers, bool ksm,
-                              const std::vector<std::filesystem::path>& parents = scratch_parents());
+                              const std::vector<std::filesystem::path>& parents = scratch_parents(),
+                              const std::filesystem::path& checkpoint_cache = kDefaultCheckpointCache);
 
 }  // namespace ht

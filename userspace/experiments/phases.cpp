@@ -153,15 +153,18 @@ std::vector<Mark> derive_restore_marks(uint64_t launch_ns, const std::vector<Pro
     std::vector<Candidate> c;
     c.push_back({"launch", launch_ns, "host", "launcher"});
     c.push_back({"qemu_exec", first_event(events, EventType::exec), "bpf:sched_process_exec", "qemu init"});
-    for (const auto& [name, phase] : {std::pair<const char*, const char*>{"state_load", "state load"},
-                                      {"state_loaded", "resume"},
-                                      {"resumed", "guest answers"}}) {
-        auto h = console_hit(backend, name);
-        std::string source = "host";
+    auto from_backend = [&](const std::string& name, const std::string& phase) {
+        Candidate k{name, console_hit(backend, name), "host", phase};
         for (const auto& b : backend)
-            if (b.mark == name) source = b.stream;
-        c.push_back({name, h, source, phase});
-    }
+            if (b.mark == name) k.source = b.stream;
+        return k;
+    };
+    c.push_back(from_backend("state_load", "state load"));
+    // The guest runs once the state is loaded: "resumed" where the backend says so, else the end
+    // of the load ("state_loaded": QEMU resumes the guest a few microseconds before it says so).
+    Candidate resumed = from_backend("resumed", "guest answers");
+    if (!resumed.ts) resumed = from_backend("state_loaded", "guest answers");
+    c.push_back(resumed);
     c.push_back({"ready", console_hit(hits, "ready"), "console:ping answered", ""});
     return in_order(c);
 }

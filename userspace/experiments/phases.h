@@ -50,9 +50,9 @@ std::vector<Mark> derive_marks(GuestKind kind, uint64_t launch_ns, const std::ve
                                const std::vector<MarkerHit>& hits, const std::string& init_path);
 
 // A VM restored from a checkpoint: launch (host), exec of QEMU (tracer), then the backend's
-// restore marks (Guest::restore_marks: state_load, state_loaded, resumed) and ready (the guest
-// answered a ping). Phases: launcher, qemu init, state load, resume, guest answers. Absent or
-// out-of-order marks are left out as in derive_marks.
+// restore marks (Guest::restore_marks: state_load, then resumed, or state_loaded where no resume
+// was seen) and ready (the guest answered a ping). Phases: launcher, qemu init, state load, guest
+// answers. Absent or out-of-order marks are left out as in derive_marks.
 std::vector<Mark> derive_restore_marks(uint64_t launch_ns, const std::vector<ProcEvent>& events,
                                        const std::vector<MarkerHit>& backend, const std::vector<MarkerHit>& hits);
 

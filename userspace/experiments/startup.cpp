@@ -66,6 +66,7 @@ RunResult run_once(TraceBackend& tracer, const HostInfo& host, const StartupConf
     if (t.restore) {
         spec.checkpoint_dir = checkpoint_dir;
         spec.restore = true;
+        spec.lazy = t.lazy;
     }
     std::unique_ptr<Guest> guest = t.driver->create(spec);
     ConsoleWatcher watcher(dir.path(), guest->console_files(), guest->milestones());
@@ -104,7 +105,20 @@ RunResult run_once(TraceBackend& tracer, const HostInfo& host, const StartupConf
                         fmt("%.0f", timeout_s) + " s (" + ref(Setting::timeout) + ")" + timeout_hint(t, cfg, host) +
                         (l.last_output.empty() ? "" : "; last output: " + l.last_output));
     }
-    const std::vector<MarkerHit> restored = t.restore ? guest->restore_marks() : std::vector<MarkerHit>{};
+    std::vector<MarkerHit> restored;
+    if (t.restore) {
+        r.ram_at_ready = guest->ram_resident_bytes();
+        restored = guest->restore_marks();
+        // what it brings in during the next second: not part of its start-up time
+        const uint64_t until = mono_ns() + uint64_t(cfg.restore_after_s * 1e9);
+        for (uint64_t now = mono_ns(); now < until; now = mono_ns()) {  // pings stopped: it answered
+            throw_if_interrupted();
+            pollfd fds[2] = {{tracer.events_fd(), POLLIN, 0}, {interrupt_fd(), POLLIN, 0}};
+            poll(fds, 2, int(std::min<uint64_t>((until - now) / 1'000'000 + 1, 50)));
+            tracer.poll_events(0);
+        }
+        r.ram_after_1s = guest->ram_resident_bytes();
+    }
     guest->stop();
     RunTrace trace = tracer.end_run();
 
@@ -258,8 +272,10 @@ StartupResult run_startup(TraceBackend& tracer, const HostInfo& host, const Star
             auto say = [&](const std::string& line) {
                 if (cfg.progress) cfg.progress(t.label + ": " + line);
             };
-            tr.checkpoint = ensure_checkpoint(*t.driver, make_guest_spec(t.variant, cfg.images, cfg.accel.accel),
-                                              cfg.checkpoint_cache, cfg.scratch_parent, ready_timeout_s(cfg, t), say);
+            GuestSpec base = make_guest_spec(t.variant, cfg.images, cfg.accel.accel);
+            base.lazy = t.lazy;
+            tr.checkpoint = ensure_checkpoint(*t.driver, base, cfg.checkpoint_cache, cfg.scratch_parent,
+                                              ready_timeout_s(cfg, t), say);
             if (tr.checkpoint->reused)
                 say("checkpoint reused from " + tr.checkpoint->dir.string() + " (" +
                     fmt("%.0f", double(tr.checkpoint->state_bytes) / (1 << 20)) + " MiB of saved state)");
@@ -350,9 +366,25 @@ std::string render_restore(const StartupResult& r) {
             o << ", x" << fmt("%.3f", t.technique.paper_s / paper_cold);
         }
         o << "\n";
+        std::vector<double> at_ready, after;
+        for (const auto& run : t.runs) {
+            if (run.warmup) continue;
+            if (run.ram_at_ready) at_ready.push_back(double(*run.ram_at_ready) / (1 << 20));
+            if (run.ram_after_1s) after.push_back(double(*run.ram_after_1s) / (1 << 20));
+        }
+        if (!at_ready.empty()) {
+            const double guest_mib = double(make_guest_spec(t.technique.variant, {}, Accel::tcg).memory_mb);
+            const double m = summarize(at_ready).mean;
+            o << "    guest RAM resident when it answered: " << fmt("%.0f", m) << " MiB of " << fmt("%.0f", guest_mib)
+              << " (" << fmt("%.0f", 100 * m / guest_mib) << " %)";
+            if (!after.empty()) o << ", " << fmt("%.0f", summarize(after).mean) << " MiB a second later";
+            o << (t.technique.lazy ? " (faulted in from the checkpoint's RAM file on demand)"
+                                   : " (loaded whole from the saved state)") << "\n";
+        }
         if (const auto& c = t.checkpoint) {
-            o << "    checkpoint: " << fmt("%.0f", double(c->state_bytes) / (1 << 20)) << " MiB of saved state in "
-              << c->dir.string();
+            o << "    checkpoint: " << fmt("%.0f", double(c->state_bytes) / (1 << 20)) << " MiB of saved state";
+            if (c->ram_file_bytes) o << " + " << fmt("%.0f", double(c->ram_file_bytes) / (1 << 20)) << " MiB RAM file";
+            o << " in " << c->dir.string();
             if (c->reused) o << " (reused)";
             else o << " (made now: " << c->made_why << "; booted in " << fmt("%.1f", c->boot_s) << " s, saved in "
                    << fmt("%.2f", c->save_s) << " s)";
@@ -427,7 +459,7 @@ nlohmann::json to_json(const StartupResult& r) {
         tj["min_s"] = t.total.min;
         tj["max_s"] = t.total.max;
         tj["paper_s"] = std::isnan(t.technique.paper_s) ? nlohmann::json(nullptr) : nlohmann::json(t.technique.paper_s);
-        tj["restore"] = t.technique.restore;
+        tj["restore"] = t.technique.restore ? nlohmann::json(t.technique.lazy ? "lazy" : "eager") : nlohmann::json(nullptr);
         if (t.checkpoint) {
             const auto& c = *t.checkpoint;
             tj["checkpoint"] = {{"dir", c.dir.string()},
@@ -437,6 +469,7 @@ nlohmann::json to_json(const StartupResult& r) {
                                 {"boot_s", c.reused ? nlohmann::json(nullptr) : nlohmann::json(c.boot_s)},
                                 {"save_s", c.reused ? nlohmann::json(nullptr) : nlohmann::json(c.save_s)},
                                 {"state_bytes", c.state_bytes},
+                                {"ram_file_bytes", c.ram_file_bytes},
                                 {"ping_rtt_ms", c.ping_rtt_ms},
                                 {"ping_interval_ms", double(kPingIntervalNs) / 1e6}};
         }
@@ -472,6 +505,8 @@ nlohmann::json to_json(const StartupResult& r) {
                             {"marks", marks},
                             {"phases", rp},
                             {"totals", counts_json(run.totals)},
+                            {"ram_resident_at_ready_bytes", run.ram_at_ready ? nlohmann::json(*run.ram_at_ready) : nlohmann::json(nullptr)},
+                            {"ram_resident_after_1s_bytes", run.ram_after_1s ? nlohmann::json(*run.ram_after_1s) : nlohmann::json(nullptr)},
                             {"lost_counter_updates", run.lost.counts},
                             {"lost_events", run.lost.events},
                             {"lost_untracked_processes", run.lost.tracked}});

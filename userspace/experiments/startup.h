@@ -27,6 +27,7 @@ struct Technique {
     // Started from a checkpoint of the booted guest (experiments/checkpoint), ready once it
     // answers a ping, not booted
     bool restore = false;
+    bool lazy = false;  // restore: guest RAM mapped from the checkpoint, faulted in on demand
 };
 
 // The paper's Table 3 (mean start-up latency in seconds; Ubuntu 14.10, KVM with EPT, LXC 1.1), shown
@@ -54,6 +55,9 @@ struct StartupConfig {
     ImageSet images;
     std::filesystem::path scratch_parent = "/run/hypetrace";
     std::filesystem::path checkpoint_cache = kDefaultCheckpointCache;  // restore techniques
+    // How long a restored guest is kept running after it answered, to see what it faults in next
+    // (RunResult::ram_after_1s); not part of its start-up time.
+    double restore_after_s = 1.0;
     // Techniques asked for that cannot run here, and why: reported, the others run.
     std::vector<std::pair<std::string, std::string>> not_measured;
     std::function<void(const std::string&)> progress;  // one line per event of note
@@ -70,6 +74,9 @@ struct RunResult {
     std::vector<Phase> phases;
     PhaseCounts totals;       // launch until stopped
     Losses lost;  // what the tracer lost (the report's headline says so)
+    // restore runs: the guest's RAM resident on the host when it answered, and a second later
+    // (Guest::ram_resident_bytes: for a lazy restore, its working set faulted in so far)
+    std::optional<uint64_t> ram_at_ready, ram_after_1s;
 };
 
 struct PhaseSummary {

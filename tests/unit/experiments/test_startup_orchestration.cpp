@@ -9,6 +9,8 @@
 #include "fakes.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <algorithm>
@@ -218,6 +220,7 @@ TEST(StartupOrchestration, RestoreMakesTheCheckpointOnceThenEachRunAnswersAPing)
     r.driver.checkpointing.on = true;
     r.driver.checkpointing.answers_after = 2;  // two pings go unanswered first: the guest still loading
     r.cfg.checkpoint_cache = cache.path;
+    r.cfg.restore_after_s = 0;
     r.cfg.techniques = {{"fake", "Fake", &r.driver, Variant::app, NAN},
                         {"fake-restore", "Fake restore", &r.driver, Variant::app, 1.5, true}};
     std::vector<std::string> said;
@@ -238,7 +241,8 @@ TEST(StartupOrchestration, RestoreMakesTheCheckpointOnceThenEachRunAnswersAPing)
         for (const auto& m : run.marks) names.push_back(m.name);
         EXPECT_EQ(names.front(), "launch");
         EXPECT_EQ(names.back(), "ready");
-        EXPECT_NE(std::find(names.begin(), names.end(), "state_loaded"), names.end());
+        EXPECT_NE(std::find(names.begin(), names.end(), "resumed"), names.end());
+        EXPECT_NE(std::find(names.begin(), names.end(), "state_load"), names.end());
     }
     // every guest stopped, every scratch directory gone, one entry in the cache
     EXPECT_EQ(r.driver.stats.created, r.driver.stats.destroyed);
@@ -248,7 +252,8 @@ TEST(StartupOrchestration, RestoreMakesTheCheckpointOnceThenEachRunAnswersAPing)
     EXPECT_TRUE(fs::exists(entries[0] / kCheckpointState));
     EXPECT_TRUE(fs::exists(entries[0] / "checkpoint.json"));
     const auto j = to_json(res);
-    EXPECT_EQ(j["techniques"][1]["restore"], true);
+    EXPECT_EQ(j["techniques"][1]["restore"], "eager");
+    EXPECT_TRUE(j["techniques"][0]["restore"].is_null());
     EXPECT_EQ(j["techniques"][1]["checkpoint"]["reused"], false);
     const std::string text = render_text(res);
     EXPECT_NE(text.find("From a checkpoint (Table 3's restore rows)"), std::string::npos) << text;
@@ -259,6 +264,7 @@ TEST(StartupOrchestration, RestoreMakesTheCheckpointOnceThenEachRunAnswersAPing)
     StartupRun again(fake::Boot::ready, 1, 0);
     again.driver.checkpointing.on = true;
     again.cfg.checkpoint_cache = cache.path;
+    again.cfg.restore_after_s = 0;
     again.cfg.techniques = {{"fake-restore", "Fake restore", &again.driver, Variant::app, NAN, true}};
     StartupResult res2 = run_startup(again.tracer, HostInfo{}, again.cfg);
     EXPECT_TRUE(res2.techniques[0].checkpoint->reused);
@@ -270,6 +276,7 @@ TEST(StartupOrchestration, RestoreMakesTheCheckpointOnceThenEachRunAnswersAPing)
     StartupRun third(fake::Boot::ready, 1, 0);
     third.driver.checkpointing.on = true;
     third.cfg.checkpoint_cache = cache.path;
+    third.cfg.restore_after_s = 0;
     third.cfg.techniques = again.cfg.techniques;
     third.cfg.techniques[0].driver = &third.driver;
     StartupResult res3 = run_startup(third.tracer, HostInfo{}, third.cfg);
@@ -311,16 +318,68 @@ TEST(StartupOrchestration, AGuestThatDiesBeforeItIsSavedLeavesNoCheckpoint) {
     EXPECT_EQ(d.stats.checkpointed, 0);
 }
 
-TEST(Checkpoint, ItsRecordMustMatchTheGuestAndTheStateFound) {
-    nlohmann::json meta{{"version", 1}, {"key", "k1"}, {"state_bytes", 10}, {"state_xxh3", "00000000000000ff"}};
-    EXPECT_EQ(checkpoint_problem(meta, "k1", 10, 0xff), "");
-    EXPECT_NE(checkpoint_problem(meta, "k2", 10, 0xff).find("other images or another guest configuration"), std::string::npos);
-    EXPECT_NE(checkpoint_problem(meta, "k1", std::nullopt, 0xff).find("missing"), std::string::npos);
-    EXPECT_NE(checkpoint_problem(meta, "k1", 11, 0xff).find("has 11 bytes, not the 10"), std::string::npos);
-    EXPECT_NE(checkpoint_problem(meta, "k1", 10, 0xfe).find("content changed"), std::string::npos);
-    EXPECT_NE(checkpoint_problem(nlohmann::json("garbage"), "k1", 10, 0xff).find("unreadable"), std::string::npos);
-    EXPECT_NE(checkpoint_problem(nlohmann::json{{"version", 99}, {"key", "k1"}}, "k1", 10, 0xff).find("unreadable"),
-              std::string::npos);
+TEST(Checkpoint, ItsRecordMustMatchTheGuestAndEveryFileFound) {
+    nlohmann::json meta{{"version", 2},
+                        {"key", "k1"},
+                        {"files", {{"state", {{"bytes", 10}, {"xxh3", "00000000000000ff"}}},
+                                   {"ram", {{"bytes", 4096}, {"xxh3", "0000000000000001"}}}}}};
+    const std::map<std::string, FileSig> good{{"state", {10, 0xff}}, {"ram", {4096, 1}}};
+    EXPECT_EQ(checkpoint_problem(meta, "k1", good), "");
+    auto with = [&](const std::string& name, std::optional<FileSig> sig) {
+        auto m = good;
+        if (sig) m[name] = *sig;
+        else m.erase(name);
+        return checkpoint_problem(meta, "k1", m);
+    };
+    EXPECT_NE(checkpoint_problem(meta, "k2", good).find("other images or another guest configuration"), std::string::npos);
+    EXPECT_EQ(with("state", std::nullopt), "its saved state is missing");
+    EXPECT_EQ(with("ram", std::nullopt), "its RAM file is missing");
+    EXPECT_EQ(with("state", FileSig{11, 0xff}), "its saved state has 11 bytes, not the 10 it was saved with");
+    EXPECT_EQ(with("ram", FileSig{4096, 2}), "its RAM file's content changed since it was saved");
+    EXPECT_EQ(with("state.part", FileSig{1, 1}), "");  // a file it was not saved with is not looked at
+    EXPECT_EQ(checkpoint_problem(nlohmann::json("garbage"), "k1", good), "its record is unreadable");
+    EXPECT_EQ(checkpoint_problem(nlohmann::json{{"version", 99}, {"key", "k1"}, {"files", meta["files"]}}, "k1", good),
+              "its record is unreadable");
+    EXPECT_EQ(checkpoint_problem(nlohmann::json{{"version", 2}, {"key", "k1"}, {"files", {{"ram", meta["files"]["ram"]}}}},
+                                 "k1", good),
+              "its record is unreadable");  // a record without a saved state
+}
+
+}  // namespace ht
+
+namespace ht {
+
+// Checkpoints are a cache: cleanup removes only what a killed run left half-made, unless asked to
+// remove them all; one a live run is making is always kept.
+TEST(Checkpoint, CleanupRemovesHalfMadeOnesOfDeadRunsAndAllOnlyWhenAsked) {
+    namespace fs = std::filesystem;
+    fake::TempDir cache;
+    const fs::path whole = fs::path(cache.path) / "whole", dead = fs::path(cache.path) / "dead",
+                   live = fs::path(cache.path) / "live";
+    for (const auto& d : {whole, dead, live}) fs::create_directories(d);
+    std::ofstream(whole / "checkpoint.json") << "{}";
+    std::ofstream(whole / kCheckpointState) << "state";
+    pid_t gone = fork();
+    if (gone == 0) _exit(0);
+    waitpid(gone, nullptr, 0);
+    std::ofstream(dead / ("making-" + std::to_string(gone))).flush();
+    std::ofstream(dead / "state.part") << "half";
+    std::ofstream(live / ("making-" + std::to_string(getpid()))).flush();
+
+    auto r = clean_checkpoints(cache.path, false);
+    ASSERT_EQ(r.removed.size(), 1u);
+    EXPECT_NE(r.removed[0].find("half-made checkpoint " + dead.string()), std::string::npos) << r.removed[0];
+    EXPECT_FALSE(fs::exists(dead));
+    EXPECT_TRUE(fs::exists(whole));
+    ASSERT_EQ(r.kept.size(), 1u);
+    EXPECT_NE(r.kept[0].find("is making it"), std::string::npos) << r.kept[0];
+
+    r = clean_checkpoints(cache.path, true);
+    ASSERT_EQ(r.removed.size(), 1u);
+    EXPECT_NE(r.removed[0].find("removed the checkpoint " + whole.string()), std::string::npos) << r.removed[0];
+    EXPECT_FALSE(fs::exists(whole));
+    EXPECT_TRUE(fs::exists(live));
+    EXPECT_TRUE(clean_checkpoints(fs::path(cache.path) / "none", true).removed.empty());  // no cache: nothing, no throw
 }
 
 }  // namespace ht

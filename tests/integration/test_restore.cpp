@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+// hypetrace startup --restore on the real thing, through the binary: a full QEMU VM (TCG here)
+// checkpointed once booted, eagerly (its RAM in the saved state) and lazily (its RAM a file the
+// restored VM maps and faults in), each restored VM ready only once it answered a ping through
+// the guest; the checkpoints kept and reused, then removed by `hypetrace cleanup --checkpoints`.
+// Nothing else is left behind: no QEMU, no BPF program, no scratch directory.
+#include "common.h"
+#include "host_snapshot.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const nlohmann::json* technique(const nlohmann::json& d, const std::string& id) {
+    for (const auto& t : d["techniques"])
+        if (t["technique"] == id) return &t;
+    return nullptr;
+}
+
+std::string mark_names(const nlohmann::json& run) {
+    std::string s;
+    for (const auto& m : run["marks"]) s += m["name"].get<std::string>() + " ";
+    return s;
+}
+
+}  // namespace
+
+TEST(Restore, AVmRestoredEagerAndLazyAnswersAPingSoonerThanItBootsAndItsCheckpointsAreReused) {
+    HT_REQUIRE_ROOT();
+    const HostSnapshot before = HostSnapshot::take();
+    char tmpl[] = "/tmp/ht-restore-XXXXXX";
+    const std::string dir = mkdtemp(tmpl);
+    const std::string cache = dir + "/checkpoints", json = dir + "/r.json";
+    BinaryResult r = run_hypetrace({"startup", "--kvm", "--accel", "tcg", "--restore", "both", "--runs", "2",
+                                    "--warmup", "0", "--checkpoint-dir", cache, "--json", json});
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto d = nlohmann::json::parse(ht_slurp(json));
+    const auto* cold = technique(d, "kvm");
+    const auto* eager = technique(d, "kvm-restore");
+    const auto* lazy = technique(d, "kvm-restore-lazy");
+    ASSERT_TRUE(cold && eager && lazy) << d["techniques"].dump();
+    EXPECT_EQ((*eager)["restore"], "eager");
+    EXPECT_EQ((*lazy)["restore"], "lazy");
+    EXPECT_EQ((*eager)["paper_s"], 1.192);
+    // A restored VM skips the boot: it answers before a cold one is even past its kernel.
+    EXPECT_LT((*eager)["mean_s"].get<double>(), (*cold)["mean_s"].get<double>());
+    EXPECT_LT((*lazy)["mean_s"].get<double>(), (*cold)["mean_s"].get<double>());
+    for (const auto* t : {eager, lazy}) {
+        EXPECT_FALSE((*t)["checkpoint"]["reused"].get<bool>());
+        EXPECT_EQ((*t)["checkpoint"]["ping_rtt_ms"].size(), 9u);
+        for (const auto& run : (*t)["runs"]) {
+            const std::string names = mark_names(run);
+            // ready is the answer to a ping, after QEMU loaded the state and ran the guest again
+            EXPECT_EQ(names, "launch qemu_exec state_load resumed ready ") << (*t)["technique"];
+            EXPECT_GT(run["total_s"].get<double>(), 0);
+            ASSERT_TRUE(run["ram_resident_at_ready_bytes"].is_number()) << run.dump();
+        }
+    }
+    // Lazy: the guest RAM is faulted in on demand, so it answers with under half of it resident;
+    // its saved state holds no RAM, the eager one does.
+    for (const auto& run : (*lazy)["runs"])
+        EXPECT_LT(run["ram_resident_at_ready_bytes"].get<double>(), 512.0 * (1 << 20)) << run.dump();
+    EXPECT_LT((*lazy)["checkpoint"]["state_bytes"].get<double>(), 16.0 * (1 << 20));
+    EXPECT_GT((*eager)["checkpoint"]["state_bytes"].get<double>(), 32.0 * (1 << 20));
+    EXPECT_GT((*lazy)["checkpoint"]["ram_file_bytes"].get<double>(), 32.0 * (1 << 20));
+    EXPECT_NE(r.out.find("From a checkpoint (Table 3's restore rows)"), std::string::npos) << r.out;
+
+    // Again: the lazy checkpoint is reused, nothing is booted for it.
+    r = run_hypetrace({"startup", "--kvm", "--accel", "tcg", "--restore", "lazy", "--runs", "1", "--warmup", "0",
+                       "--checkpoint-dir", cache, "--json", json});
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto again = nlohmann::json::parse(ht_slurp(json));
+    const auto* reused = technique(again, "kvm-restore-lazy");
+    ASSERT_TRUE(reused);
+    EXPECT_TRUE((*reused)["checkpoint"]["reused"].get<bool>()) << (*reused)["checkpoint"].dump();
+    EXPECT_EQ(r.err.find("booting the guest to save it"), std::string::npos) << r.err;
+
+    // cleanup --checkpoints removes both; nothing else is left
+    r = run_hypetrace({"cleanup", "--checkpoints", "--checkpoint-dir", cache});
+    EXPECT_EQ(r.code, 0) << r.err;
+    std::size_t removed = 0;
+    for (std::size_t at = r.out.find("removed the checkpoint"); at != std::string::npos;
+         at = r.out.find("removed the checkpoint", at + 1))
+        ++removed;
+    EXPECT_EQ(removed, 2u) << r.out;
+    EXPECT_TRUE(fs::is_empty(cache));
+    fs::remove_all(dir);
+    EXPECT_EQ(HostSnapshot::take().changes_since(before), "");
+}
