@@ -21,16 +21,20 @@
 #    traced vs --no-sched (target: under 2 % slower), and with `perf sched record -a` running
 #    beside an untraced run (the peer tool's cost, same run shape); hypetrace's own CPU while the
 #    benchmark runs, as a share of one CPU (target under 1 %). Arms alternate, 5 rounds each.
-# Usage: scripts/bench.sh [memory|dedup|exitcost|views|density|all] [--guests N]   (as root; runs scripts/setup.sh first)
+#  restore (issue 16): `hypetrace startup --kvm --restore both --runs 5`: eager restore vs cold boot
+#    (target at least 5x faster), lazy vs eager (target faster), the guest RAM a lazy restore has
+#    faulted in when the guest answers (target under half), and what the responsiveness proof adds
+#    (a ping's round trip on the running guest plus the ping interval: target under 5 ms).
+# Usage: scripts/bench.sh [memory|dedup|exitcost|views|density|restore|all] [--guests N]   (as root; runs scripts/setup.sh first)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 what=all
 guests=32
 while [ $# -gt 0 ]; do
   case "$1" in
-    memory|dedup|exitcost|views|density|all) what=$1 ;;
+    memory|dedup|exitcost|views|density|restore|all) what=$1 ;;
     --guests) guests=$2; shift ;;
-    *) echo "usage: scripts/bench.sh [memory|dedup|exitcost|views|density|all] [--guests N]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [memory|dedup|exitcost|views|density|restore|all] [--guests N]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -190,5 +194,37 @@ m = statistics.mean(cpu)
 u, s_, e = map(float, open(f"{d}/traced-1.time").read().split()[-3:])
 print(f"hypetrace's own CPU while the benchmark ran: {m:.2f} % of one CPU (max {max(cpu):.2f})   target < 1 %: {'met' if m < 1 else 'MISSED'}")
 print(f"  (over a whole run, guests' set-up included: {100 * (u + s_) / e:.2f} %)")
+PY
+fi
+
+if [ "$what" = restore ] || [ "$what" = all ]; then
+  echo "bench: hypetrace startup --kvm --restore both --runs 5 (checkpoints made if missing; a few minutes under TCG)"
+  json="$root/out/bench-restore.json"
+  "$root/build/hypetrace" startup --kvm --restore both --runs 5 -q --json "$json" >"$root/out/bench-restore.txt"
+  python3 - "$json" <<'PY'
+import json, statistics, sys
+d = json.load(open(sys.argv[1]))
+t = {x["technique"]: x for x in d["techniques"]}
+cold, eager, lazy = t["kvm"], t["kvm-restore"], t["kvm-restore-lazy"]
+accel = cold["accel"]
+def row(name, x):
+    print(f"  {name:14s} {x['mean_s']:8.3f} s +- {x['ci95_s']:.3f}")
+print(f"start-up ({accel}), mean of {len(cold['runs_s'])} runs:")
+row("cold boot", cold); row("eager restore", eager); row("lazy restore", lazy)
+speed = cold["mean_s"] / eager["mean_s"]
+print(f"eager restore vs cold boot: {speed:.1f}x faster   target >= 5x: {'met' if speed >= 5 else 'MISSED'}")
+ratio = lazy["mean_s"] / eager["mean_s"]
+print(f"lazy vs eager restore: x{ratio:.3f}   target < 1: {'met' if ratio < 1 else 'MISSED'}")
+ram = [r["ram_resident_at_ready_bytes"] for r in lazy["runs"] if not r["warmup"]]
+frac = statistics.mean(ram) / (1024 << 20)
+print(f"guest RAM resident when a lazy restore answers: {statistics.mean(ram) / 2**20:.0f} MiB of 1024 ({100 * frac:.1f} %)"
+      f"   target < 50 %: {'met' if frac < 0.5 else 'MISSED'}")
+eram = [r["ram_resident_at_ready_bytes"] for r in eager["runs"] if not r["warmup"]]
+print(f"  (eager: {statistics.mean(eram) / 2**20:.0f} MiB resident when it answers)")
+for name, x in (("eager", eager), ("lazy", lazy)):
+    rtt = statistics.median(x["checkpoint"]["ping_rtt_ms"])
+    add = rtt + x["checkpoint"]["ping_interval_ms"]
+    print(f"responsiveness proof ({name}): round trip {rtt:.2f} ms (median of {len(x['checkpoint']['ping_rtt_ms'])}),"
+          f" at most {add:.2f} ms with the ping interval   target < 5 ms: {'met' if add < 5 else 'MISSED'}")
 PY
 fi
