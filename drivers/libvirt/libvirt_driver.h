@@ -5,6 +5,7 @@
 // qcow2 overlay); by default the devices a default virt-install domain gets (video + graphics,
 // sound, two USB controllers with a tablet), each removable for `hypetrace devices` (Table 2).
 #pragma once
+#include "core/base/setting.h"
 #include "drivers/guest.h"
 #include "drivers/qemu/kvm_cpu.h"
 
@@ -24,7 +25,7 @@ public:
     void preflight(const GuestSpec& spec) const override;
     std::unique_ptr<Guest> create(const GuestSpec& spec) override;
     std::string restore_problem() const override {
-        return "checkpoints through libvirt (virDomainSave/Restore) are not built yet: use --driver qemu";
+        return "checkpoints through libvirt (virDomainSave/Restore) are not built yet: use " + ref(Setting::driver) + " qemu";
     }
 
     void set_devices(const DeviceSet& d) { devices_ = d; }

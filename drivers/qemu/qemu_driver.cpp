@@ -322,6 +322,8 @@ std::vector<std::string> QemuDriver::command_line(const GuestSpec& spec) {
 void QemuDriver::preflight(const GuestSpec& spec) const {
     if (which(kQemu).empty())
         throw UserError(std::string(kQemu) + " not found: install qemu-system-x86 (scripts/setup.sh does)");
+    if (!spec.checkpoint_dir.empty() && spec.variant == Variant::full && which("qemu-img").empty())
+        throw UserError("qemu-img not found: a checkpoint's disk is a qcow2 overlay; install qemu-utils (scripts/setup.sh does)");
     switch (spec.variant) {
     case Variant::full: spec.images.require({spec.images.kernel(), spec.images.initrd(), spec.images.disk()}); break;
     case Variant::app: spec.images.require({spec.images.kernel(), spec.images.app_initramfs()}); break;

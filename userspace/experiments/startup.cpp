@@ -246,6 +246,10 @@ double ready_timeout_s(const StartupConfig& cfg, const Technique& t) {
 void preflight_startup(const StartupConfig& cfg) {
     for (const auto& t : cfg.techniques) {
         GuestSpec spec = make_guest_spec(t.variant, cfg.images, cfg.accel.accel);
+        if (t.restore) {  // what making its checkpoint needs, checked before anything runs
+            spec.checkpoint_dir = cfg.checkpoint_cache;
+            spec.lazy = t.lazy;
+        }
         t.driver->preflight(spec);
         if (t.restore && !t.driver->create(spec)->can_checkpoint())
             throw UserError(t.label + ": this guest cannot be checkpointed, so it cannot be restored");
