@@ -101,6 +101,8 @@ std::vector<unsigned> density_counts(const std::vector<unsigned>& per_core, unsi
 // The host CPU of the guest with 0-based index i (the benchmark guest is 0): i mod cpus.
 inline int density_cpu(unsigned index, unsigned cpus) { return int(index % (cpus ? cpus : 1)); }
 
+// How often a benchmark run's counters are drained from the kernel's map while it runs.
+inline constexpr uint64_t kDensityDrainNs = 200'000'000;
 // The tracer's bucket width: a measured run is at least a few hundred ms; 2 ms buckets place its
 // window within 1 % (the counts of whole buckets are taken, and the time they cover).
 inline constexpr uint64_t kDensityBucketNs = 2'000'000ULL;
