@@ -6,6 +6,7 @@
 // the fault-injection test both compare against it.
 #pragma once
 #include "common.h"
+#include "core/host/files.h"
 #include "core/host/host_settings.h"
 #include "core/host/proc.h"
 
@@ -25,6 +26,7 @@ struct HostSnapshot {
     std::set<std::string> bpf;                    // "prog <id> <name>", "link <id>"
     std::set<std::string> mounts;                 // mount points under hypetrace's directories
     std::set<std::string> scratch;                // entries of /var/tmp/hypetrace and /run/hypetrace
+    std::set<std::string> dead_scratch;           // those of them a killed run left (its pid is gone)
 
     static HostSnapshot take() {
         namespace fs = std::filesystem;
@@ -68,7 +70,11 @@ struct HostSnapshot {
         for (const char* parent : {"/var/tmp/hypetrace", "/run/hypetrace"})
             for (const auto& e : fs::directory_iterator(parent, ec))
                 // settings.lock stays once made: the KSM owner's lock file, empty of meaning between runs
-                if (e.path().filename() != "settings.lock") s.scratch.insert(e.path().string());
+                if (e.path().filename() != "settings.lock") {
+                    s.scratch.insert(e.path().string());
+                    if (auto owner = ht::scratch_dir_owner(e.path()); owner && !ht::process_alive(*owner))
+                        s.dead_scratch.insert(e.path().string());
+                }
         return s;
     }
 
@@ -85,12 +91,14 @@ struct HostSnapshot {
         // What is new: a run leaves things; what went (another VM on the host stopping, a BPF
         // program of the system unloaded) is not a run's doing, except among hypetrace's own
         // scratch directories.
+        // A killed run's scratch (left before `before`, by an earlier test or an interrupted run) is
+        // removed by the next run's cleanup: that going is hypetrace's job, not a change it made.
         auto sets = [&](const char* what, const std::set<std::string>& a, const std::set<std::string>& b, bool gone_too = false) {
             for (const auto& x : b)
                 if (!a.count(x)) out += std::string(what) + " left: " + x + "\n";
             if (gone_too)
                 for (const auto& x : a)
-                    if (!b.count(x)) out += std::string(what) + " gone: " + x + "\n";
+                    if (!b.count(x) && !before.dead_scratch.count(x)) out += std::string(what) + " gone: " + x + "\n";
         };
         sets("process", before.processes, processes);
         sets("cgroup", before.cgroups, cgroups);
