@@ -5,6 +5,13 @@
 #include "core/base/error.h"
 #include "core/base/text.h"
 
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 namespace ht {
 
 std::string to_string(Variant v) {
@@ -86,6 +93,54 @@ void ImageSet::require(const std::vector<std::filesystem::path>& files) const {
             throw UserError("guest image missing: " + visible(f.string()) +
                             " (build the images with: scripts/build-images.sh, or point " + ref(Setting::images) + " at them)");
     }
+}
+
+bool send_serial_ping(int& fd, const std::filesystem::path& sock, const std::string& line) noexcept {
+    if (fd < 0) {
+        const std::string path = sock.string();
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        if (path.size() >= sizeof addr.sun_path) return false;
+        std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (s < 0) return false;
+        if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+            close(s);
+            return false;
+        }
+        fd = s;
+    }
+    char sink[4096];  // what the guest writes there also goes to its log file: drop it here
+    while (read(fd, sink, sizeof sink) > 0) {
+    }
+    return send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT) == ssize_t(line.size());
+}
+
+std::optional<uint64_t> vm_ram_resident_bytes(pid_t qemu, unsigned memory_mb, const std::filesystem::path& ram_file) noexcept {
+    try {
+        std::ifstream smaps("/proc/" + std::to_string(qemu) + "/smaps");
+        const std::string file = ram_file.string();
+        const uint64_t want = uint64_t(memory_mb) << 20;
+        std::string line;
+        bool in_ram = false;
+        while (std::getline(smaps, line)) {
+            unsigned long long lo = 0, hi = 0;
+            char sep = 0;
+            if (std::sscanf(line.c_str(), "%llx-%llx%c", &lo, &hi, &sep) == 3 && sep == ' ') {
+                const bool file_named = !file.empty() && line.size() >= file.size() &&
+                                        line.compare(line.size() - file.size(), file.size(), file) == 0;
+                // QEMU's RAM block is rw-p; TCG's code buffer, as big, is rwxp
+                const bool anon_sized = file.empty() && hi - lo == want && line.find(" rw-p ") != std::string::npos &&
+                                        line.find('/') == std::string::npos;
+                in_ram = file_named || anon_sized;
+                continue;
+            }
+            unsigned long long kb = 0;
+            if (in_ram && std::sscanf(line.c_str(), "Rss: %llu kB", &kb) == 1) return uint64_t(kb) << 10;
+        }
+    } catch (...) {
+    }
+    return std::nullopt;
 }
 
 }  // namespace ht

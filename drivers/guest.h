@@ -188,6 +188,9 @@ public:
     // Why this backend cannot start its guests from a checkpoint on this host ("" when it can):
     // probed here (a missing tool, a kernel it cannot work with), said in one line.
     virtual std::string restore_problem() const { return "this backend cannot checkpoint and restore its guests"; }
+    // Why it cannot restore lazily (GuestSpec::lazy: guest RAM mapped from the checkpoint), "" when
+    // it can (or cannot restore at all: restore_problem says so).
+    virtual std::string lazy_restore_problem() const { return ""; }
     // Stops whatever a dead hypetrace run of this backend left running from `run_dir` (a guest's
     // scratch directory); one line per thing stopped. Most backends leave nothing: QEMU dies with
     // hypetrace (PDEATHSIG), libvirt domains with its connection. Never throws.
@@ -199,6 +202,16 @@ public:
     // per kind of thing removed. Never throws.
     virtual std::vector<std::string> reap_host() noexcept { return {}; }
 };
+
+// What the VM backends share for checkpointed guests (QEMU directly and through libvirt):
+// Sends one ping line down a serial port that is a listening Unix socket (`sock`), connecting on
+// first use (`fd` starts at -1; closed by the caller). What the guest wrote back there is read and
+// dropped: QEMU also logs it to the file the console watcher reads. False when the socket is not
+// there yet or the line did not go whole. Never throws.
+bool send_serial_ping(int& fd, const std::filesystem::path& sock, const std::string& line) noexcept;
+// The RSS of a VM's guest RAM in QEMU (pid): the mapping of `ram_file` when it is given (a lazy
+// restore's), else the anonymous rw-p mapping of exactly memory_mb. nullopt when none is found.
+std::optional<uint64_t> vm_ram_resident_bytes(pid_t qemu, unsigned memory_mb, const std::filesystem::path& ram_file) noexcept;
 
 // The markers every hypetrace guest image writes to its console (scripts/guest/).
 inline constexpr const char* kReadyMarker = "HYPETRACE-READY";

@@ -3,6 +3,8 @@
 #include "core/base/setting.h"
 
 #include "core/base/error.h"
+#include "core/base/clock.h"
+#include "core/host/files.h"
 #include "core/host/proc.h"
 #include "core/host/spawn.h"
 #include "core/base/text.h"
@@ -28,43 +30,92 @@ std::string last_error() {
     return m ? m : "unknown libvirt error";
 }
 
+// A restored domain's name, kept in its scratch directory for LibvirtDriver::reap.
+constexpr const char* kDomainFile = "libvirt-domain";
+
+// An overlay `disk` on `backing` (of `format`); throws UserError naming `what`.
+void create_overlay(const fs::path& disk, const fs::path& backing, const char* format, const fs::path& log,
+                    const std::string& what) {
+    std::error_code ec;
+    fs::remove(disk, ec);
+    SpawnOptions o;
+    o.stdout_path = o.stderr_path = log.string();
+    int rc = run_and_wait({"qemu-img", "create", "-q", "-f", "qcow2", "-F", format, "-b", backing.string(), disk.string()}, o);
+    if (rc != 0) throw UserError("qemu-img could not create " + what + ": " + read_tail(o.stderr_path, 200));
+}
+
 
 class LibvirtGuest : public Guest {
 public:
-    LibvirtGuest(const LibvirtDriver& driver, GuestSpec spec) : driver_(driver), spec_(std::move(spec)) {}
+    LibvirtGuest(const LibvirtDriver& driver, GuestSpec spec) : driver_(driver), spec_(std::move(spec)), domain_(spec_.name) {}
     ~LibvirtGuest() override { stop(); }
 
     GuestKind kind() const override { return GuestKind::vm; }
 
     void prepare() override {
-        const fs::path overlay = spec_.run_dir / "disk.qcow2";
-        SpawnOptions o;
-        o.stdout_path = o.stderr_path = (spec_.run_dir / "qemu-img.log").string();
-        int rc = run_and_wait({"qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
-                               spec_.images.disk().string(), overlay.string()},
-                              o);
-        if (rc != 0)
-            throw UserError("qemu-img could not create the disk overlay for " + spec_.name + ": " +
-                            read_tail(o.stderr_path, 200));
+        const fs::path log = spec_.run_dir / "qemu-img.log";
+        if (spec_.restore)  // writes go to the run's own overlay; the checkpoint's disk stays as saved
+            create_overlay(spec_.run_dir / "disk.qcow2", spec_.checkpoint_dir / kCheckpointDisk, "qcow2", log,
+                           "the disk overlay for " + spec_.name);
+        else if (!spec_.checkpoint_dir.empty())  // the checkpoint's disk, kept with its state
+            create_overlay(spec_.checkpoint_dir / kCheckpointDisk, spec_.images.disk(), "raw", log,
+                           "the checkpoint's disk overlay");
+        else
+            create_overlay(spec_.run_dir / "disk.qcow2", spec_.images.disk(), "raw", log, "the disk overlay for " + spec_.name);
         prepared_ = true;
     }
 
     void start() override {
         if (!prepared_) prepare();
         for (const auto& [stream, file] : console_files()) std::ofstream(spec_.run_dir / file).flush();
-        xml_ = LibvirtDriver::domain_xml(spec_, driver_.devices(), (spec_.run_dir / "disk.qcow2").string());
+        if (spec_.restore) return restore();
+        const bool ckpt = !spec_.checkpoint_dir.empty();
+        xml_ = LibvirtDriver::domain_xml(spec_, driver_.devices(),
+                                         (ckpt ? spec_.checkpoint_dir / kCheckpointDisk : spec_.run_dir / "disk.qcow2").string());
         // AUTODESTROY: libvirtd destroys the domain when hypetrace's connection closes, even if
         // hypetrace is killed.
         dom_ = virDomainCreateXML(driver_.connection(), xml_.c_str(), VIR_DOMAIN_START_AUTODESTROY);
         if (!dom_) throw UserError("libvirt could not start domain " + spec_.name + ": " + last_error());
-        const std::string pidfile = "/run/libvirt/qemu/" + spec_.name + ".pid";
-        for (int i = 0; i < 100 && pid_ <= 0; ++i) {
-            pid_ = pid_t(std::atoi(read_text(pidfile).value_or("0").c_str()));
-            if (pid_ <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        read_pid();
+    }
+
+    bool can_checkpoint() const override { return spec_.variant == Variant::full; }
+    std::string ping_stream() const override { return "marks"; }
+    bool ping(uint64_t token) noexcept override {
+        return send_serial_ping(ping_fd_, spec_.run_dir / "ping.sock", std::to_string(token) + "\n");
+    }
+
+    // virDomainSaveFlags: libvirt migrates the running domain into the file (its XML in a header)
+    // and ends it; saved running, so a restore runs it at once.
+    void checkpoint() override {
+        const fs::path tmp = spec_.checkpoint_dir / (std::string(kCheckpointState) + ".part");
+        if (!dom_) throw UserError("libvirt domain " + spec_.name + " is not running: nothing to save");
+        if (virDomainSaveFlags(dom_, tmp.c_str(), nullptr, VIR_DOMAIN_SAVE_RUNNING) != 0) {
+            const std::string why = last_error();
+            stop();
+            std::error_code ec;
+            fs::remove(tmp, ec);
+            throw UserError("libvirt could not save domain " + spec_.name + ": " + why);
         }
+        stop();  // gone already; waits for its QEMU, which closes the disk overlay
+        fs::rename(tmp, spec_.checkpoint_dir / kCheckpointState);
+    }
+
+    std::vector<MarkerHit> restore_marks() override {
+        if (!load_ns_) return {};
+        return {{"state_load", load_ns_, "host"}, {"resumed", resumed_ns_, "libvirt:virDomainRestoreFlags returned"}};
+    }
+
+    std::optional<uint64_t> ram_resident_bytes() const override {
+        if (pid_ <= 0) return std::nullopt;
+        return vm_ram_resident_bytes(pid_, spec_.memory_mb, {});
     }
 
     void stop() noexcept override {
+        if (ping_fd_ >= 0) {
+            close(ping_fd_);
+            ping_fd_ = -1;
+        }
         if (!dom_) return;
         virDomainDestroy(dom_);
         virDomainFree(dom_);
@@ -86,24 +137,61 @@ public:
     std::map<std::string, std::string> console_files() const override {
         return {{"console", "console.log"}, {"marks", kMarksFile}};
     }
-    std::vector<MarkerSpec> milestones() const override { return console_milestones(spec_.variant); }
+    std::vector<MarkerSpec> milestones() const override {
+        if (spec_.restore) return {{ping_stream(), kPongMarker, "ready"}};  // it answers: proven running
+        return console_milestones(spec_.variant);
+    }
     std::string init_path() const override { return which("qemu-system-x86_64"); }
     std::string describe() const override {
-        return "libvirt " + std::string("domain ") + spec_.name + " (devices: " + driver_.devices().name() + ")";
+        return "libvirt " + std::string("domain ") + domain_ + " (devices: " + driver_.devices().name() + ")" +
+               (spec_.restore ? ", restored from " + (spec_.checkpoint_dir / kCheckpointState).string() : "");
     }
     std::string failure_hint() const override {
-        std::string q = read_tail("/var/log/libvirt/qemu/" + spec_.name + ".log", 300);
+        std::string q = read_tail("/var/log/libvirt/qemu/" + domain_ + ".log", 300);
         std::string c = read_tail((spec_.run_dir / "console.log").string(), 300);
         return (q.empty() ? "" : "qemu: " + q) + (c.empty() ? "" : " console: " + c);
     }
 
 private:
+    void read_pid() {
+        const std::string pidfile = "/run/libvirt/qemu/" + domain_ + ".pid";
+        for (int i = 0; i < 100 && pid_ <= 0; ++i) {
+            pid_ = pid_t(std::atoi(read_text(pidfile).value_or("0").c_str()));
+            if (pid_ <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+
+    // virDomainRestoreFlags returns once the domain runs again; it cannot be auto-destroyed, so
+    // its name goes to the scratch directory first (LibvirtDriver::reap).
+    void restore() {
+        virConnect* conn = driver_.connection();
+        const fs::path state = spec_.checkpoint_dir / kCheckpointState;
+        char* saved = virDomainSaveImageGetXMLDesc(conn, state.c_str(), 0);
+        if (!saved) throw UserError("libvirt cannot read the saved domain " + state.string() + ": " + last_error());
+        const std::string saved_xml = saved;
+        free(saved);
+        xml_ = LibvirtDriver::restore_xml(saved_xml, spec_.run_dir.string(), (spec_.run_dir / "disk.qcow2").string(),
+                                          (spec_.checkpoint_dir / kCheckpointDisk).string(), spec_.images.disk().string());
+        domain_ = LibvirtDriver::xml_domain_name(saved_xml);  // the checkpointed domain's: libvirt keeps it
+        write_file_atomic(spec_.run_dir / kDomainFile, domain_ + "\n");
+        load_ns_ = mono_ns();
+        if (virDomainRestoreFlags(conn, state.c_str(), xml_.c_str(), VIR_DOMAIN_SAVE_RUNNING) != 0)
+            throw UserError("libvirt could not restore domain " + domain_ + " from " + state.string() + ": " + last_error());
+        resumed_ns_ = mono_ns();
+        dom_ = virDomainLookupByName(conn, domain_.c_str());
+        if (!dom_) throw UserError("libvirt restored domain " + domain_ + " but cannot find it: " + last_error());
+        read_pid();
+    }
+
     const LibvirtDriver& driver_;
     GuestSpec spec_;
+    std::string domain_;  // its name: the spec's, or for a restore the checkpointed domain's
     std::string xml_;
     bool prepared_ = false;
     virDomainPtr dom_ = nullptr;
     pid_t pid_ = -1;
+    int ping_fd_ = -1;
+    uint64_t load_ns_ = 0, resumed_ns_ = 0;  // a restore's: asked to, and told it runs
 };
 
 }  // namespace
@@ -163,8 +251,12 @@ std::string LibvirtDriver::domain_xml(const GuestSpec& spec, const DeviceSet& d,
     x += "      <target dev='vda' bus='virtio'/>\n    </disk>\n";
     x += "    <serial type='file'><source path='" + xml_escape((spec.run_dir / "console.log").string()) +
          "'/><target port='0'/></serial>\n";
-    x += "    <serial type='file'><source path='" + xml_escape((spec.run_dir / kMarksFile).string()) +
-         "'/><target port='1'/></serial>\n";  // ttyS1: the ready marker's own channel
+    if (spec.checkpoint_dir.empty())
+        x += "    <serial type='file'><source path='" + xml_escape((spec.run_dir / kMarksFile).string()) +
+             "'/><target port='1'/></serial>\n";  // ttyS1: the ready marker's own channel
+    else  // and the ping channel: a socket, its output logged to the file the watcher reads
+        x += "    <serial type='unix'><source mode='bind' path='" + xml_escape((spec.run_dir / "ping.sock").string()) +
+             "'/><log file='" + xml_escape((spec.run_dir / kMarksFile).string()) + "' append='off'/><target port='1'/></serial>\n";
     if (d.usb) {
         x += "    <controller type='usb' index='0' model='piix3-uhci'/>\n";
         x += "    <controller type='usb' index='1' model='ehci'/>\n";
@@ -182,6 +274,61 @@ std::string LibvirtDriver::domain_xml(const GuestSpec& spec, const DeviceSet& d,
     x += "    <memballoon model='virtio'/>\n";
     x += "  </devices>\n</domain>\n";
     return x;
+}
+
+std::string LibvirtDriver::xml_domain_name(const std::string& xml) {
+    const auto n0 = xml.find("<name>"), n1 = xml.find("</name>");
+    if (n0 == std::string::npos || n1 == std::string::npos || n1 < n0) return "";
+    return xml.substr(n0 + 6, n1 - n0 - 6);
+}
+
+std::string LibvirtDriver::restore_xml(const std::string& saved, const std::string& new_run, const std::string& disk,
+                                       const std::string& backing, const std::string& base) {
+    auto bad = [](const std::string& what) {
+        return UserError("the saved domain's XML has no " + what + ": remove that checkpoint and run again (it is made anew)");
+    };
+    std::string x = saved;
+    if (xml_domain_name(x).empty()) throw bad("<name>");
+    // Its files were in the checkpointed run's scratch directory, the console log's
+    const std::string console = "/console.log'";
+    const auto c = x.find(console);
+    if (c == std::string::npos) throw bad("console log");
+    const auto q = x.rfind('\'', c);
+    const std::string old_run = x.substr(q + 1, c - q - 1) + "/", moved = xml_escape(new_run) + "/";
+    for (auto at = x.find(old_run); at != std::string::npos; at = x.find(old_run, at + moved.size()))
+        x.replace(at, old_run.size(), moved);
+    // The disk: the run's overlay on the checkpoint's, on the image
+    const auto d = x.find("<disk type='file' device='disk'>");
+    const auto src = d == std::string::npos ? d : x.find("<source", d);
+    const auto tgt = src == std::string::npos ? src : x.find("<target", src);
+    if (tgt == std::string::npos) throw bad("disk");
+    x.replace(src, tgt - src,
+              "<source file='" + xml_escape(disk) + "'/>\n      <backingStore type='file'><format type='qcow2'/><source file='" +
+                  xml_escape(backing) + "'/><backingStore type='file'><format type='raw'/><source file='" + xml_escape(base) +
+                  "'/><backingStore/></backingStore></backingStore>\n      ");
+    return x;
+}
+
+std::vector<std::string> LibvirtDriver::reap(const fs::path& run_dir) noexcept {
+    try {
+        auto name = read_text(run_dir / kDomainFile);
+        if (!name) return {};
+        while (!name->empty() && name->back() == '\n') name->pop_back();
+        virDomainPtr dom = virDomainLookupByName(connection(), name->c_str());
+        if (!dom) return {};
+        // Destroyed while libvirtd still restores it (the run was killed during the restore), the
+        // call may fail or the domain come up after: ask again until it is no longer active.
+        bool stopped = false;
+        for (int i = 0; i < 300 && !stopped; ++i) {
+            if (virDomainDestroy(dom) != 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            stopped = virDomainIsActive(dom) != 1;
+        }
+        virDomainFree(dom);
+        if (stopped) return {"stopped libvirt domain " + *name};
+        return {"could not stop libvirt domain " + *name + ": " + last_error()};
+    } catch (...) {  // libvirtd not running: nothing of it runs either
+    }
+    return {};
 }
 
 void LibvirtDriver::preflight(const GuestSpec& spec) const {

@@ -16,8 +16,6 @@
 #include <chrono>
 #include <fcntl.h>
 #include <fstream>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <thread>
 #include <time.h>
 #include <unistd.h>
@@ -74,29 +72,12 @@ public:
     std::string ping_stream() const override { return spec_.variant == Variant::full ? "marks" : "console"; }
 
     bool ping(uint64_t token) noexcept override {
-        if (ping_fd_ < 0) {
-            const std::string path = (spec_.run_dir / "ping.sock").string();
-            sockaddr_un addr{};
-            addr.sun_family = AF_UNIX;
-            if (path.size() >= sizeof addr.sun_path) return false;
-            std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-            int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-            if (fd < 0) return false;
-            if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-                close(fd);
-                return false;
-            }
-            ping_fd_ = fd;
-        }
-        char sink[4096];  // what the guest writes there also goes to its log file: drop it here
-        while (read(ping_fd_, sink, sizeof sink) > 0) {
-        }
         // An app guest is bash on its console: the command echoed back does not hold the marker,
         // its output does.
         const std::string line = spec_.variant == Variant::app
                                      ? "echo " + std::string("HYPETRACE-''") + (kPongMarker + 10) + " " + std::to_string(token) + "\n"
                                      : std::to_string(token) + "\n";
-        return send(ping_fd_, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT) == ssize_t(line.size());
+        return send_serial_ping(ping_fd_, spec_.run_dir / "ping.sock", line);
     }
 
     void checkpoint() override {
@@ -210,30 +191,9 @@ public:
     }
 
     std::optional<uint64_t> ram_resident_bytes() const override {
-        // the guest RAM mapping: the checkpoint's RAM file (lazy), else the anonymous mapping of
-        // exactly the guest's memory size
         if (child_.pid <= 0) return std::nullopt;
-        std::ifstream smaps("/proc/" + std::to_string(child_.pid) + "/smaps");
-        const std::string ram_file = (spec_.checkpoint_dir / kCheckpointRam).string();
-        const uint64_t want = uint64_t(spec_.memory_mb) << 20;
-        std::string line;
-        bool in_ram = false;
-        while (std::getline(smaps, line)) {
-            unsigned long long lo = 0, hi = 0;
-            char sep = 0;
-            if (std::sscanf(line.c_str(), "%llx-%llx%c", &lo, &hi, &sep) == 3 && sep == ' ') {
-                const bool file_named = spec_.lazy && line.size() >= ram_file.size() &&
-                                        line.compare(line.size() - ram_file.size(), ram_file.size(), ram_file) == 0;
-                // QEMU's RAM block is rw-p; TCG's code buffer, as big, is rwxp
-                const bool anon_sized = !spec_.lazy && hi - lo == want && line.find(" rw-p ") != std::string::npos &&
-                                        line.find('/') == std::string::npos;
-                in_ram = file_named || anon_sized;
-                continue;
-            }
-            unsigned long long kb = 0;
-            if (in_ram && std::sscanf(line.c_str(), "Rss: %llu kB", &kb) == 1) return uint64_t(kb) << 10;
-        }
-        return std::nullopt;
+        return vm_ram_resident_bytes(child_.pid, spec_.memory_mb,
+                                     spec_.lazy ? spec_.checkpoint_dir / kCheckpointRam : std::filesystem::path());
     }
 
 private:

@@ -4,6 +4,7 @@
 
 #include "cli/options.h"
 #include "core/base/json_text.h"
+#include "drivers/libvirt/libvirt_driver.h"
 #include "drivers/lxc/lxc_driver.h"
 #include "experiments/cleanup.h"
 
@@ -22,7 +23,8 @@ struct CleanupArgs {
 int cmd_cleanup(const CleanupArgs& a) {
     require_root("cleanup");
     LxcDriver lxc;
-    CleanupResult r = clean_dead_runs({&lxc}, true, scratch_parents(), a.checkpoint_dir);
+    LibvirtDriver libvirt;  // connects only for a dead run's restored domain
+    CleanupResult r = clean_dead_runs({&lxc, &libvirt}, true, scratch_parents(), a.checkpoint_dir);
     if (a.checkpoints) {  // the cache itself, on request
         auto c = clean_checkpoints(a.checkpoint_dir, true);
         r.undone.insert(r.undone.end(), c.removed.begin(), c.removed.end());

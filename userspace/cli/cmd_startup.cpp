@@ -91,8 +91,10 @@ int cmd_startup(const StartupArgs& a) {
                 std::string why = t.driver->restore_problem();
                 if (why.empty() && lazy && t.driver->kind() != GuestKind::vm)
                     why = "a lazy restore maps a VM's RAM from its checkpoint; containers have no such RAM";
+                const bool lazy_only = why.empty() && lazy && !(why = t.driver->lazy_restore_problem()).empty();
                 if (!why.empty()) {
-                    if (t.driver->kind() == GuestKind::vm)  // the VM rows are the point of --restore
+                    // the VM rows are the point of --restore; with "both", the eager one can still be measured
+                    if (t.driver->kind() == GuestKind::vm && !(lazy_only && mode == "both"))
                         throw UserError("--restore: " + r.label + ": " + why);
                     cfg.not_measured.push_back({r.label, why});
                     continue;

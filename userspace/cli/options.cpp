@@ -5,6 +5,7 @@
 #include "core/base/json_text.h"
 #include "core/host/proc.h"
 #include "core/base/text.h"
+#include "drivers/libvirt/libvirt_driver.h"
 #include "drivers/lxc/lxc_driver.h"
 #include "experiments/cleanup.h"
 #include "core/views/report.h"
@@ -93,7 +94,8 @@ void require_root(const std::string& what) {
 
 void repair_dead_runs(bool quiet, bool ksm) {
     LxcDriver lxc;
-    for (const auto& line : clean_dead_runs({&lxc}, ksm).undone) progress_printer(quiet)(line);
+    LibvirtDriver libvirt;  // connects only for a dead run's restored domain
+    for (const auto& line : clean_dead_runs({&lxc, &libvirt}, ksm).undone) progress_printer(quiet)(line);
 }
 
 CLI::Validator finite_range(double lo, double hi, const std::string& what) {

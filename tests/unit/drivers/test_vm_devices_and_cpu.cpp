@@ -48,6 +48,37 @@ TEST(Devices, DomainXmlCarriesOnlyTheChosenDevices) {
     EXPECT_NE(kvm.find("<cpu mode='host-passthrough'/>"), std::string::npos);
 }
 
+// A checkpointed domain's ttyS1 is the ping channel: a socket whose output libvirt logs to the
+// marks file; a restore takes the saved XML and moves its files and disk to the run's own.
+TEST(LibvirtRestore, CheckpointedDomainPingsOnASocketAndARestoreMovesItsFilesAndDisk) {
+    GuestSpec spec;
+    spec.name = "ht-checkpoint-7";
+    spec.images.dir = "/img";
+    spec.run_dir = "/var/tmp/hypetrace/checkpoint-7-ab";
+    spec.checkpoint_dir = "/cache/k";
+    const std::string saved = LibvirtDriver::domain_xml(spec, DeviceSet{}, "/cache/k/disk.qcow2");
+    EXPECT_NE(saved.find("<serial type='unix'><source mode='bind' path='/var/tmp/hypetrace/checkpoint-7-ab/ping.sock'/>"
+                         "<log file='/var/tmp/hypetrace/checkpoint-7-ab/marks.log' append='off'/><target port='1'/>"),
+              std::string::npos) << saved;
+    spec.checkpoint_dir.clear();
+    EXPECT_EQ(LibvirtDriver::domain_xml(spec, DeviceSet{}, "d").find("ping.sock"), std::string::npos);
+
+    const std::string x = LibvirtDriver::restore_xml(saved, "/var/tmp/hypetrace/run-9-cd",
+                                                     "/var/tmp/hypetrace/run-9-cd/disk.qcow2", "/cache/k/disk.qcow2", "/img/full.img");
+    EXPECT_EQ(LibvirtDriver::xml_domain_name(x), "ht-checkpoint-7");  // libvirt restores under the saved name only
+    EXPECT_EQ(x.find("checkpoint-7-ab"), std::string::npos) << x;  // no file of the checkpointed run is left
+    EXPECT_NE(x.find("path='/var/tmp/hypetrace/run-9-cd/ping.sock'"), std::string::npos) << x;
+    EXPECT_NE(x.find("path='/var/tmp/hypetrace/run-9-cd/console.log'"), std::string::npos) << x;
+    EXPECT_NE(x.find("<source file='/var/tmp/hypetrace/run-9-cd/disk.qcow2'/>"), std::string::npos) << x;
+    EXPECT_NE(x.find("<format type='qcow2'/><source file='/cache/k/disk.qcow2'/><backingStore type='file'><format "
+                     "type='raw'/><source file='/img/full.img'/>"),
+              std::string::npos) << x;
+    EXPECT_NE(x.find("<target dev='vda' bus='virtio'/>"), std::string::npos) << x;  // the rest as saved
+    EXPECT_EQ(x.find("<source file='/cache/k/disk.qcow2'/>\n      <backingStore type='file'><format type='raw'/>"), std::string::npos);
+    EXPECT_THROW(LibvirtDriver::restore_xml("<domain/>", "/r", "/r/d", "/b", "/i"), UserError);
+    EXPECT_EQ(LibvirtDriver::xml_domain_name("<domain/>"), "");
+}
+
 // Density confines each guest to one host CPU: libvirt by the vCPUs' cpuset (QEMU's own threads
 // follow it), LXC by its cgroup's cpuset, whichever hierarchy holds the controller; unpinned
 // guests say nothing of CPUs.
