@@ -10,12 +10,14 @@
 
 #include "core/base/clock.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <chrono>
 #include <fcntl.h>
 #include <fstream>
+#include <sstream>
 #include <thread>
 #include <time.h>
 #include <unistd.h>
@@ -151,7 +153,11 @@ public:
         }
     }
 
-    bool alive() const override { return child_.pid > 0 && !child_exited(child_.pid); }
+    // A QEMU whose accelerator failed the vCPU (qemu_vcpu_failure) still runs, but its guest never
+    // will again: not alive, so waits for it end at once with failure_hint()'s reason.
+    bool alive() const override {
+        return child_.pid > 0 && !child_exited(child_.pid) && vcpu_failure().empty();
+    }
     pid_t main_pid() const override { return child_.pid; }
     std::vector<pid_t> pids() const override { return {child_.pid}; }
 
@@ -179,8 +185,12 @@ public:
     }
 
     std::string failure_hint() const override {
-        std::string q = read_tail((spec_.run_dir / "qemu.log").string(), 300);
         std::string c = read_tail((spec_.run_dir / "console.log").string(), 300);
+        if (auto f = vcpu_failure(); !f.empty())
+            return "QEMU stopped the VM: \"" + f + "\": the host's " + std::string(spec_.accel == Accel::kvm ? "KVM" : "TCG") +
+                   " could not run its vCPU (QEMU's register dump is in " + (spec_.run_dir / "qemu.log").string() +
+                   ")" + (c.empty() ? "" : "; console: " + c);
+        std::string q = read_tail((spec_.run_dir / "qemu.log").string(), 300);
         return (q.empty() ? "" : "qemu: " + q) + (c.empty() ? "" : " console: " + c);
     }
 
@@ -197,6 +207,19 @@ public:
     }
 
 private:
+    // qemu_vcpu_failure() of qemu.log, read again only when the log grew
+    std::string vcpu_failure() const {
+        std::error_code ec;
+        const auto log = spec_.run_dir / "qemu.log";
+        const auto size = std::filesystem::file_size(log, ec);
+        if (ec || size == log_size_) return failure_;
+        log_size_ = size;
+        std::ifstream in(log, std::ios::binary);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        failure_ = qemu_vcpu_failure(text);
+        return failure_;
+    }
+
     // Migration capabilities: events (a restore's marks) and, for lazy checkpoints, x-ignore-shared
     // (shared RAM stays in its file, out of the saved state).
     nlohmann::json capabilities(bool events) const {
@@ -208,6 +231,8 @@ private:
 
     GuestSpec spec_;
     Child child_;
+    mutable uintmax_t log_size_ = 0;
+    mutable std::string failure_;
     std::unique_ptr<QmpClient> qmp_;  // a restore's, from start() until stopped
     uint64_t load_ns_ = 0;            // when it was told to load the state
     int ping_fd_ = -1;
@@ -292,5 +317,30 @@ void QemuDriver::preflight(const GuestSpec& spec) const {
 }
 
 std::unique_ptr<Guest> QemuDriver::create(const GuestSpec& spec) { return std::make_unique<QemuGuest>(spec); }
+
+std::string qemu_vcpu_failure(const std::string& log) {
+    auto trim = [](std::string t) {
+        while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
+        t.erase(0, t.find_first_not_of(" \t"));
+        return t;
+    };
+    // accel/kvm and target/i386/kvm's messages before QEMU dumps the vCPU and stops the VM
+    static const char* const kFatal[] = {"KVM internal error", "KVM: entry failed", "kvm run failed",
+                                         "KVM: unknown exit reason"};
+    std::istringstream in(log);
+    std::string line, before_dump;
+    bool dump = false;
+    for (std::string prev; std::getline(in, line); prev = line) {
+        for (const char* f : kFatal)
+            if (line.find(f) != std::string::npos) return trim(line);
+        // a register dump with no message we know (QEMU prints one only when a vCPU failed)
+        if (!dump && (line.rfind("RAX=", 0) == 0 || line.rfind("EAX=", 0) == 0)) {
+            dump = true;
+            before_dump = trim(prev);
+        }
+    }
+    if (!dump) return "";
+    return before_dump.empty() ? "QEMU dumped the vCPU's registers" : before_dump;
+}
 
 }  // namespace ht

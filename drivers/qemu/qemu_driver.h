@@ -18,4 +18,10 @@ public:
     static std::vector<std::string> command_line(const GuestSpec& spec);
 };
 
+// The line of QEMU's output (its qemu.log) saying the accelerator stopped running the guest's
+// vCPU for good ("KVM internal error. Suberror: 1", "KVM: entry failed, hardware error 0x...",
+// "error: kvm run failed ..."): QEMU then dumps the registers and pauses the VM, and its process
+// lives on with a guest that never runs again. "" when there is none.
+std::string qemu_vcpu_failure(const std::string& log);
+
 }  // namespace ht

@@ -7,7 +7,8 @@
 #     firing (bpftrace cross-checks), a kvm module, cgroup v2 (containers found, smem PSS).
 # Each test runs as its own process under a time limit that ends before the host's budget for the
 # lab (hypetrace.budget= on the kernel command line, seconds of lab uptime): a test that hangs is
-# killed and named, with what ran at the time, and the others still run. The last lines are one
+# killed and named, with what ran at the time, and the others still run. A test whose nested guest's
+# vCPU failed under TCG's emulated AMD-V (hypetrace says so) runs once more. The last lines are one
 # line per test (PASS/FAIL/TIMEOUT and seconds). Exit status: non-zero if any test did not pass.
 set -u
 echo "lab-boot-s: $(cut -d' ' -f1 /proc/uptime)"
@@ -47,10 +48,26 @@ run_tests() {
     fi
     [ "$left" -lt "$limit" ] && lim=$left || lim=$limit
     t0=$(uptime_s)
-    timeout -k 10 "$lim" "$bin" --gtest_filter="$t" --gtest_output="json:$out/json/$(echo "$t" | tr / _).json"
+    log=$out/json/$(echo "$t" | tr / _).log
+    timeout -k 10 "$lim" "$bin" --gtest_filter="$t" --gtest_output="json:$out/json/$(echo "$t" | tr / _).json" >"$log" 2>&1
     rc=$?
+    cat "$log"
+    retried=
+    # TCG's emulated AMD-V now and then fails a nested guest's vCPU (QEMU: "KVM internal error",
+    # register dump; seen in CI on 2026-12-04): hypetrace names it (QEMU stopped the VM ... could
+    # not run its vCPU) and the test runs once more, said in the summary. Any other failure stands.
+    if [ "$rc" != 0 ] && [ "$rc" != 124 ] && [ "$rc" != 137 ] && grep -q "could not run its vCPU" "$log" \
+       && [ $(( budget - 30 - $(uptime_s) )) -ge 60 ]; then
+      retried=" (passed on its second run: the first one's nested vCPU failed: $(grep -o -m1 'QEMU stopped the VM: "[^"]*"' "$log"))"
+      echo "lab: $t: the nested guest's vCPU failed under TCG's AMD-V; running it once more"
+      left=$(( budget - 30 - $(uptime_s) ))
+      [ "$left" -lt "$lim" ] && lim=$left
+      timeout -k 10 "$lim" "$bin" --gtest_filter="$t" --gtest_output="json:$out/json/$(echo "$t" | tr / _).json" >"$log" 2>&1
+      rc=$?
+      cat "$log"
+    fi
     took=$(( $(uptime_s) - t0 ))
-    if [ "$rc" = 0 ]; then echo "PASS $t $took s" >>"$summary"
+    if [ "$rc" = 0 ]; then echo "PASS $t $took s$retried" >>"$summary"
     elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
       status=1
       echo "TIMEOUT $t $took s (limit $lim s)" >>"$summary"

@@ -193,7 +193,7 @@ CheckpointInfo ensure_checkpoint(Driver& driver, GuestSpec spec, const fs::path&
     if (!l.ready()) {
         guest->stop();
         throw UserError("the guest to checkpoint " +
-                        std::string(l.outcome == Launched::Outcome::died ? "exited before it was ready"
+                        std::string(l.outcome == Launched::Outcome::died ? "stopped before it was ready"
                                                                          : "was not ready after " + fmt("%.0f", timeout_s) + " s") +
                         (l.last_output.empty() ? "" : ": " + l.last_output));
     }

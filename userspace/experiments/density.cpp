@@ -486,7 +486,7 @@ DensityResult run_density(TraceBackend& tracer, const HostInfo& host, const Dens
                 };
                 const Launched l = launch_guest(&tracer, gid, *guest, boot);
                 if (l.outcome == Launched::Outcome::died)
-                    throw UserError(t.label + ": the benchmark guest exited before it was ready: " + l.last_output);
+                    throw UserError(t.label + ": the benchmark guest stopped before it was ready: " + l.last_output);
                 if (!l.ready())
                     throw UserError(t.label + ": the benchmark guest did not start its job within " + fmt("%.0f", boot_limit) +
                                     " s (" + ref(Setting::boot_timeout) + ")" +

@@ -59,7 +59,7 @@ void GuestFleet::wait_ready(uint64_t since_ns, const std::function<void(int)>& w
             all = false;
             if (!g->guest->alive())
                 throw UserError(cfg_.label + " guest " + std::to_string(g->index) +
-                                " exited before it was ready: " + g->guest->failure_hint());
+                                " stopped before it was ready: " + g->guest->failure_hint());
         }
         if (all) return;
         if (mono_ns() > deadline) {

@@ -99,7 +99,7 @@ RunResult run_once(TraceBackend& tracer, const HostInfo& host, const StartupConf
         guest->stop();
         tracer.end_run();
         if (l.outcome == Launched::Outcome::died)
-            throw UserError(t.label + " run " + std::to_string(index) + ": the guest exited before it was ready: " +
+            throw UserError(t.label + " run " + std::to_string(index) + ": the guest stopped before it was ready: " +
                             l.last_output);
         throw UserError(t.label + " run " + std::to_string(index) + ": not ready after " +
                         fmt("%.0f", timeout_s) + " s (" + ref(Setting::timeout) + ")" + timeout_hint(t, cfg, host) +

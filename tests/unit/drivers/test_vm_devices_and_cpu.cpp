@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Pure parts of the VM drivers: the device sets a default VM carries (drivers/guest), the libvirt
-// domain XML (drivers/libvirt) and the choice of QEMU's CPU model under KVM (drivers/qemu/kvm_cpu).
+// domain XML (drivers/libvirt), the choice of QEMU's CPU model under KVM (drivers/qemu/kvm_cpu) and
+// QEMU's own word that its accelerator failed a vCPU (drivers/qemu).
 #include "core/base/error.h"
 #include "core/base/setting.h"
 #include "drivers/guest.h"
 #include "drivers/libvirt/libvirt_driver.h"
 #include "drivers/lxc/lxc_driver.h"
 #include "drivers/qemu/kvm_cpu.h"
+#include "drivers/qemu/qemu_driver.h"
 
 #include <gtest/gtest.h>
 
@@ -141,4 +143,22 @@ TEST(QemuCpu, TheFirstModelThatStartsIsChosenAndTheRefusalsAreSaid) {
         EXPECT_NE(std::string(e.what()).find("-cpu qemu64 refused: no"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find(ref(Setting::accel) + " tcg"), std::string::npos);
     }
+}
+
+// What QEMU printed in the nested lab's CI run (2026-12-04) when TCG's emulated AMD-V failed the
+// nested guest's vCPU: its error line, then the register dump; the VM then stays paused for good.
+TEST(QemuVcpuFailure, KvmErrorsAreFoundAndAHealthyLogIsNot) {
+    EXPECT_EQ(qemu_vcpu_failure(""), "");
+    EXPECT_EQ(qemu_vcpu_failure("qemu-system-x86_64: warning: host doesn't support requested feature\n"), "");
+    EXPECT_EQ(qemu_vcpu_failure("KVM internal error. Suberror: 1\nextra data[0]: 0x0\nemulation failure\n"
+                                "RAX=0000000000000000 RBX=ffffffff\nDR6=00000000ffff0ff0 DR7=0000000000000400\n"),
+              "KVM internal error. Suberror: 1");
+    EXPECT_EQ(qemu_vcpu_failure("KVM: entry failed, hardware error 0xffffffffffffffff\nEAX=00000000 EBX=0\n"),
+              "KVM: entry failed, hardware error 0xffffffffffffffff");
+    EXPECT_EQ(qemu_vcpu_failure("error: kvm run failed Bad address\nRAX=0\n"), "error: kvm run failed Bad address");
+    // an error line QEMU may word differently one day: the dump alone still says the vCPU failed
+    EXPECT_EQ(qemu_vcpu_failure("some new failure\nRAX=0000000000000000 RBX=0\n"), "some new failure");
+    EXPECT_EQ(qemu_vcpu_failure("RAX=0000000000000000 RBX=0\n"), "QEMU dumped the vCPU's registers");
+    // "RAX=" inside a line (a guest's console echoed to QEMU's log) is not a dump
+    EXPECT_EQ(qemu_vcpu_failure("[    0.1] oops: RAX=0000\n"), "");
 }

@@ -222,7 +222,7 @@ TEST(MemoryOrchestration, AGuestThatDiesIsNamedWithItsLastOutputAndEveryGuestSto
     {  // before it was ready
         MemoryRun r(fake::Boot::dies, {1});
         const std::string m = fake::what_of([&] { r.run(); });
-        EXPECT_EQ(m, "Fake guest 1 exited before it was ready: out of luck");
+        EXPECT_EQ(m, "Fake guest 1 stopped before it was ready: out of luck");
         EXPECT_FALSE(r.tracer.armed);
         EXPECT_EQ(r.driver.stats.destroyed, 1);
         EXPECT_TRUE(r.scratch_empty());

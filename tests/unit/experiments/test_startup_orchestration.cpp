@@ -88,7 +88,7 @@ TEST(StartupOrchestration, AGuestThatDiesIsNamedWithItsLastOutput) {
         FAIL() << "a guest that died must fail the run";
     } catch (const UserError& e) {
         const std::string m = e.what();
-        EXPECT_NE(m.find("exited before it was ready"), std::string::npos) << m;
+        EXPECT_NE(m.find("stopped before it was ready"), std::string::npos) << m;
         EXPECT_NE(m.find("out of luck"), std::string::npos) << m;
     }
     EXPECT_EQ(r.tracer.begun, r.tracer.ended);
@@ -312,7 +312,7 @@ TEST(StartupOrchestration, AGuestThatDiesBeforeItIsSavedLeavesNoCheckpoint) {
     d.checkpointing.on = true;
     const std::string err = fake::what_of(
         [&] { ensure_checkpoint(d, make_guest_spec(Variant::app, {}, Accel::tcg), cache.path, scratch.path, 5, {}); });
-    EXPECT_NE(err.find("exited before it was ready"), std::string::npos) << err;
+    EXPECT_NE(err.find("stopped before it was ready"), std::string::npos) << err;
     EXPECT_TRUE(std::filesystem::is_empty(cache.path)) << "a half-made checkpoint was left in the cache";
     EXPECT_TRUE(std::filesystem::is_empty(scratch.path));
     EXPECT_EQ(d.stats.checkpointed, 0);
