@@ -4,6 +4,8 @@
 
 #include "core/base/error.h"
 #include "core/base/text.h"
+#include "core/host/proc.h"
+#include "core/host/spawn.h"
 
 #include <cstdio>
 #include <cstring>
@@ -114,6 +116,16 @@ bool send_serial_ping(int& fd, const std::filesystem::path& sock, const std::str
     while (read(fd, sink, sizeof sink) > 0) {
     }
     return send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT) == ssize_t(line.size());
+}
+
+void create_qcow2_overlay(const std::filesystem::path& disk, const std::filesystem::path& backing, const char* format,
+                          const std::filesystem::path& log, const std::string& what) {
+    std::error_code ec;
+    std::filesystem::remove(disk, ec);
+    SpawnOptions o;
+    o.stdout_path = o.stderr_path = log.string();
+    int rc = run_and_wait({"qemu-img", "create", "-q", "-f", "qcow2", "-F", format, "-b", backing.string(), disk.string()}, o);
+    if (rc != 0) throw UserError("qemu-img could not create " + what + ": " + read_tail(o.stderr_path, 200));
 }
 
 std::optional<uint64_t> vm_ram_resident_bytes(pid_t qemu, unsigned memory_mb, const std::filesystem::path& ram_file) noexcept {

@@ -209,6 +209,10 @@ public:
 // dropped: QEMU also logs it to the file the console watcher reads. False when the socket is not
 // there yet or the line did not go whole. Never throws.
 bool send_serial_ping(int& fd, const std::filesystem::path& sock, const std::string& line) noexcept;
+// Creates `disk`, a qcow2 overlay on `backing` (whose format is `format`: "raw", "qcow2"), with
+// qemu-img, replacing any file there; its output goes to `log`. Throws UserError naming `what`.
+void create_qcow2_overlay(const std::filesystem::path& disk, const std::filesystem::path& backing, const char* format,
+                          const std::filesystem::path& log, const std::string& what);
 // The RSS of a VM's guest RAM in QEMU (pid): the mapping of `ram_file` when it is given (a lazy
 // restore's), else the anonymous rw-p mapping of exactly memory_mb. nullopt when none is found.
 std::optional<uint64_t> vm_ram_resident_bytes(pid_t qemu, unsigned memory_mb, const std::filesystem::path& ram_file) noexcept;

@@ -33,18 +33,6 @@ std::string last_error() {
 // A restored domain's name, kept in its scratch directory for LibvirtDriver::reap.
 constexpr const char* kDomainFile = "libvirt-domain";
 
-// An overlay `disk` on `backing` (of `format`); throws UserError naming `what`.
-void create_overlay(const fs::path& disk, const fs::path& backing, const char* format, const fs::path& log,
-                    const std::string& what) {
-    std::error_code ec;
-    fs::remove(disk, ec);
-    SpawnOptions o;
-    o.stdout_path = o.stderr_path = log.string();
-    int rc = run_and_wait({"qemu-img", "create", "-q", "-f", "qcow2", "-F", format, "-b", backing.string(), disk.string()}, o);
-    if (rc != 0) throw UserError("qemu-img could not create " + what + ": " + read_tail(o.stderr_path, 200));
-}
-
-
 class LibvirtGuest : public Guest {
 public:
     LibvirtGuest(const LibvirtDriver& driver, GuestSpec spec) : driver_(driver), spec_(std::move(spec)), domain_(spec_.name) {}
@@ -55,13 +43,13 @@ public:
     void prepare() override {
         const fs::path log = spec_.run_dir / "qemu-img.log";
         if (spec_.restore)  // writes go to the run's own overlay; the checkpoint's disk stays as saved
-            create_overlay(spec_.run_dir / "disk.qcow2", spec_.checkpoint_dir / kCheckpointDisk, "qcow2", log,
+            create_qcow2_overlay(spec_.run_dir / "disk.qcow2", spec_.checkpoint_dir / kCheckpointDisk, "qcow2", log,
                            "the disk overlay for " + spec_.name);
         else if (!spec_.checkpoint_dir.empty())  // the checkpoint's disk, kept with its state
-            create_overlay(spec_.checkpoint_dir / kCheckpointDisk, spec_.images.disk(), "raw", log,
+            create_qcow2_overlay(spec_.checkpoint_dir / kCheckpointDisk, spec_.images.disk(), "raw", log,
                            "the checkpoint's disk overlay");
         else
-            create_overlay(spec_.run_dir / "disk.qcow2", spec_.images.disk(), "raw", log, "the disk overlay for " + spec_.name);
+            create_qcow2_overlay(spec_.run_dir / "disk.qcow2", spec_.images.disk(), "raw", log, "the disk overlay for " + spec_.name);
         prepared_ = true;
     }
 

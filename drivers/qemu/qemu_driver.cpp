@@ -38,13 +38,8 @@ public:
         if (!spec_.checkpoint_dir.empty() && !spec_.restore && spec_.variant == Variant::full) {
             // the checkpoint's disk: a fresh overlay on the image, kept (the restored guests see it
             // as it was when the state was saved)
-            const auto disk = spec_.checkpoint_dir / kCheckpointDisk;
-            std::error_code ec;
-            std::filesystem::remove(disk, ec);
-            int rc = run_and_wait({"qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
-                                   spec_.images.disk().string(), disk.string()});
-            if (rc != 0) throw UserError("cannot create the checkpoint's disk overlay " + disk.string() +
-                                         " (qemu-img exit " + std::to_string(rc) + ")");
+            create_qcow2_overlay(spec_.checkpoint_dir / kCheckpointDisk, spec_.images.disk(), "raw",
+                                 spec_.run_dir / "qemu-img.log", "the checkpoint's disk overlay");
         }
         if (spec_.job_dir.empty()) return;
         // The job travels as a tar archive on a second, read-only virtio disk.
