@@ -69,6 +69,19 @@ TEST(Restore, AVmRestoredEagerAndLazyAnswersAPingSoonerThanItBootsAndItsCheckpoi
     EXPECT_GT((*eager)["checkpoint"]["state_bytes"].get<double>(), 32.0 * (1 << 20));
     EXPECT_GT((*lazy)["checkpoint"]["ram_file_bytes"].get<double>(), 32.0 * (1 << 20));
     EXPECT_NE(r.out.find("From a checkpoint (Table 3's restore rows)"), std::string::npos) << r.out;
+    // What QEMU read until it answered (/proc/PID/io): the eager one its whole saved state through
+    // the pipe, the lazy one far less (its RAM comes in by page faults on the mapped file instead).
+    const double eager_state = (*eager)["checkpoint"]["state_bytes"].get<double>();
+    for (const auto& run : (*eager)["runs"]) {
+        ASSERT_TRUE(run["main_process_at_ready"].is_object()) << run.dump();
+        EXPECT_GE(run["main_process_at_ready"]["rchar_bytes"].get<double>(), eager_state) << run.dump();
+    }
+    for (const auto& run : (*lazy)["runs"]) {
+        ASSERT_TRUE(run["main_process_at_ready"].is_object()) << run.dump();
+        EXPECT_LT(run["main_process_at_ready"]["rchar_bytes"].get<double>(), eager_state / 2) << run.dump();
+        EXPECT_GT(run["main_process_at_ready"]["minor_faults"].get<double>(), 0) << run.dump();
+    }
+    EXPECT_NE(r.out.find("QEMU when it answered: read "), std::string::npos) << r.out;
 
     // Again: the lazy checkpoint is reused, nothing is booted for it.
     r = run_hypetrace({"startup", "--kvm", "--accel", "tcg", "--restore", "lazy", "--runs", "1", "--warmup", "0",

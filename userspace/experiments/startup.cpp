@@ -10,6 +10,7 @@
 #include "core/base/setting.h"
 #include "core/host/files.h"
 #include "core/host/interrupt.h"
+#include "core/host/proc.h"
 #include "core/memscan/memusage.h"
 
 #include <algorithm>
@@ -23,7 +24,22 @@
 namespace ht {
 namespace {
 
-
+std::optional<RunResult::ProcessIo> process_io(pid_t pid) {
+    if (pid <= 0) return std::nullopt;
+    const std::string dir = "/proc/" + std::to_string(pid);
+    const auto stat_text = read_text(dir + "/stat");
+    const auto io_text = read_text(dir + "/io");
+    if (!stat_text || !io_text) return std::nullopt;
+    const auto st = parse_proc_stat(*stat_text);
+    const auto io = parse_proc_io(*io_text);
+    if (!st || !io.count("rchar")) return std::nullopt;
+    RunResult::ProcessIo p;
+    p.rchar = io.at("rchar");
+    p.read_bytes = io.count("read_bytes") ? io.at("read_bytes") : 0;
+    p.minflt = st->minflt;
+    p.majflt = st->majflt;
+    return p;
+}
 
 PhaseCounts scaled(const PhaseCounts& c, unsigned n) {
     if (n <= 1) return c;
@@ -105,6 +121,7 @@ RunResult run_once(TraceBackend& tracer, const HostInfo& host, const StartupConf
                         fmt("%.0f", timeout_s) + " s (" + ref(Setting::timeout) + ")" + timeout_hint(t, cfg, host) +
                         (l.last_output.empty() ? "" : "; last output: " + l.last_output));
     }
+    r.io_at_ready = process_io(r.main_pid);
     std::vector<MarkerHit> restored;
     if (t.restore) {
         r.ram_at_ready = guest->ram_resident_bytes();
@@ -385,6 +402,24 @@ std::string render_restore(const StartupResult& r) {
             o << (t.technique.lazy ? " (faulted in from the checkpoint's RAM file on demand)"
                                    : " (loaded whole from the saved state)") << "\n";
         }
+        std::vector<double> rchar, storage, majflt, minflt;
+        for (const auto& run : t.runs) {
+            if (run.warmup || !run.io_at_ready) continue;
+            rchar.push_back(double(run.io_at_ready->rchar) / (1 << 20));
+            storage.push_back(double(run.io_at_ready->read_bytes) / (1 << 20));
+            majflt.push_back(double(run.io_at_ready->majflt));
+            minflt.push_back(double(run.io_at_ready->minflt));
+        }
+        if (!rchar.empty()) {
+            const bool vm = t.technique.driver->kind() == GuestKind::vm;
+            o << "    " << (vm ? "QEMU" : "its init") << " when it answered (mean per run, /proc/PID/io and stat, with the "
+              << "children it reaped): read " << fmt("%.1f", summarize(rchar).mean) << " MiB";
+            if (vm && t.technique.restore && !t.technique.lazy)
+                o << " (a state streamed by a child of QEMU counts twice: the child read the file, QEMU the pipe)";
+            o << ", " << fmt("%.1f", summarize(storage).mean) << " MiB of it from storage (the rest from the page cache or pipes); "
+              << fmt("%.0f", summarize(majflt).mean) << " major and " << fmt("%.0f", summarize(minflt).mean)
+              << " minor page faults\n";
+        }
         if (const auto& c = t.checkpoint) {
             o << "    checkpoint: " << fmt("%.0f", double(c->state_bytes) / (1 << 20)) << " MiB of saved state";
             if (c->ram_file_bytes) o << " + " << fmt("%.0f", double(c->ram_file_bytes) / (1 << 20)) << " MiB RAM file";
@@ -511,6 +546,12 @@ nlohmann::json to_json(const StartupResult& r) {
                             {"totals", counts_json(run.totals)},
                             {"ram_resident_at_ready_bytes", run.ram_at_ready ? nlohmann::json(*run.ram_at_ready) : nlohmann::json(nullptr)},
                             {"ram_resident_after_1s_bytes", run.ram_after_1s ? nlohmann::json(*run.ram_after_1s) : nlohmann::json(nullptr)},
+                            {"main_process_at_ready",
+                             run.io_at_ready ? nlohmann::json{{"rchar_bytes", run.io_at_ready->rchar},
+                                                              {"read_bytes", run.io_at_ready->read_bytes},
+                                                              {"minor_faults", run.io_at_ready->minflt},
+                                                              {"major_faults", run.io_at_ready->majflt}}
+                                             : nlohmann::json(nullptr)},
                             {"lost_counter_updates", run.lost.counts},
                             {"lost_events", run.lost.events},
                             {"lost_untracked_processes", run.lost.tracked}});

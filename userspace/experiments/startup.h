@@ -77,6 +77,14 @@ struct RunResult {
     // restore runs: the guest's RAM resident on the host when it answered, and a second later
     // (Guest::ram_resident_bytes: for a lazy restore, its working set faulted in so far)
     std::optional<uint64_t> ram_at_ready, ram_after_1s;
+    // The guest's main process (QEMU; a container's init) when it was ready, from /proc: what it
+    // read (rchar: every read, a restore's saved state included; read_bytes: from storage, not
+    // the page cache) and its page faults (major: a page read from storage). nullopt when /proc
+    // could not tell (the process already gone).
+    struct ProcessIo {
+        uint64_t rchar = 0, read_bytes = 0, minflt = 0, majflt = 0;
+    };
+    std::optional<ProcessIo> io_at_ready;
 };
 
 struct PhaseSummary {
