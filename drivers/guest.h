@@ -155,6 +155,9 @@ public:
 
     // Start-up from a checkpoint (spec.checkpoint_dir set). Whether this guest can do it at all.
     virtual bool can_checkpoint() const { return false; }
+    // What a checkpoint of this guest depends on beyond the images, for the cache's key: how the
+    // guest that made it was started. describe() unless the backend holds more (libvirt: its XML).
+    virtual std::string checkpoint_identity() const { return describe(); }
     // The console stream ping answers appear on.
     virtual std::string ping_stream() const { return {}; }
     // Sends `token` through the guest: a process in it answers with a line holding kPongMarker,
@@ -192,9 +195,13 @@ public:
     // it can (or cannot restore at all: restore_problem says so).
     virtual std::string lazy_restore_problem() const { return ""; }
     // Stops whatever a dead hypetrace run of this backend left running from `run_dir` (a guest's
-    // scratch directory); one line per thing stopped. Most backends leave nothing: QEMU dies with
-    // hypetrace (PDEATHSIG), libvirt domains with its connection. Never throws.
-    virtual std::vector<std::string> reap(const std::filesystem::path& run_dir) noexcept {
+    // scratch directory): one line per thing stopped, and one per thing it could not stop (the
+    // directory, which names it, is then kept for a later cleanup). Most backends leave nothing:
+    // QEMU dies with hypetrace (PDEATHSIG), libvirt domains with its connection. Never throws.
+    struct Reaped {
+        std::vector<std::string> stopped, still_running;
+    };
+    virtual Reaped reap(const std::filesystem::path& run_dir) noexcept {
         (void)run_dir;
         return {};
     }

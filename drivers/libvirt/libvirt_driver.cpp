@@ -68,6 +68,14 @@ public:
     }
 
     bool can_checkpoint() const override { return spec_.variant == Variant::full; }
+    // The domain XML the checkpoint's maker starts (the guest's configuration: its devices, CPU,
+    // memory), on the checkpoint's disk.
+    std::string checkpoint_identity() const override {
+        GuestSpec maker = spec_;
+        maker.restore = false;
+        return describe() + "\n" +
+               LibvirtDriver::domain_xml(maker, driver_.devices(), (maker.checkpoint_dir / kCheckpointDisk).string());
+    }
     std::string ping_stream() const override { return "marks"; }
     bool ping(uint64_t token) noexcept override {
         return send_serial_ping(ping_fd_, spec_.run_dir / "ping.sock", std::to_string(token) + "\n");
@@ -297,7 +305,7 @@ std::string LibvirtDriver::restore_xml(const std::string& saved, const std::stri
     return x;
 }
 
-std::vector<std::string> LibvirtDriver::reap(const fs::path& run_dir) noexcept {
+Driver::Reaped LibvirtDriver::reap(const fs::path& run_dir) noexcept {
     try {
         auto name = read_text(run_dir / kDomainFile);
         if (!name) return {};
@@ -312,8 +320,10 @@ std::vector<std::string> LibvirtDriver::reap(const fs::path& run_dir) noexcept {
             stopped = virDomainIsActive(dom) != 1;
         }
         virDomainFree(dom);
-        if (stopped) return {"stopped libvirt domain " + *name};
-        return {"could not stop libvirt domain " + *name + ": " + last_error()};
+        Reaped r;
+        if (stopped) r.stopped.push_back("stopped libvirt domain " + *name);
+        else r.still_running.push_back("libvirt domain " + *name + " would not stop: " + last_error());
+        return r;
     } catch (...) {  // libvirtd not running: nothing of it runs either
     }
     return {};

@@ -34,7 +34,7 @@ public:
     }
     // A restored domain cannot be auto-destroyed with the connection (virDomainRestore has no such
     // flag): its name is kept in its scratch directory, and a dead run's domain is destroyed here.
-    std::vector<std::string> reap(const std::filesystem::path& run_dir) noexcept override;
+    Reaped reap(const std::filesystem::path& run_dir) noexcept override;
     // The XML a restore passes to libvirt: the saved domain's, with its files under the
     // checkpointed run's scratch directory moved to `new_run` and its disk to `disk` (an overlay on
     // `backing`, the checkpoint's disk, itself on `base`). Its name and UUID stay: libvirt refuses

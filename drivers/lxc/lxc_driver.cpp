@@ -255,8 +255,8 @@ void LxcDriver::preflight(const GuestSpec& spec) const {
 
 std::unique_ptr<Guest> LxcDriver::create(const GuestSpec& spec) { return std::make_unique<LxcGuest>(spec); }
 
-std::vector<std::string> LxcDriver::reap(const fs::path& run_dir) noexcept {
-    std::vector<std::string> out;
+Driver::Reaped LxcDriver::reap(const fs::path& run_dir) noexcept {
+    Reaped out;
     std::error_code ec;
     const fs::path lxcpath = run_dir / "lxc";
     for (const auto& e : fs::directory_iterator(lxcpath, ec)) {
@@ -267,9 +267,12 @@ std::vector<std::string> LxcDriver::reap(const fs::path& run_dir) noexcept {
             const pid_t init = c->init_pid(c);
             c->stop(c);
             c->wait(c, "STOPPED", 10);
-            queue_monitor_cgroup(name);
+            const bool still = c->is_running(c);
+            if (!still) queue_monitor_cgroup(name);
             try {
-                out.push_back("stopped container " + name + " (init pid " + std::to_string(init) + ")");
+                if (still) out.still_running.push_back("container " + name + " (init pid " + std::to_string(init) +
+                                                       ") did not stop within 10 s");
+                else out.stopped.push_back("stopped container " + name + " (init pid " + std::to_string(init) + ")");
             } catch (...) {
             }
         }

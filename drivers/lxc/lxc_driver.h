@@ -17,7 +17,7 @@ public:
     void preflight(const GuestSpec& spec) const override;
     std::unique_ptr<Guest> create(const GuestSpec& spec) override;
     // Daemonized containers outlive a SIGKILLed hypetrace: stops those under run_dir/lxc.
-    std::vector<std::string> reap(const std::filesystem::path& run_dir) noexcept override;
+    Reaped reap(const std::filesystem::path& run_dir) noexcept override;
     // Dead runs' empty monitor cgroups (lxc.monitor.ht-*, which liblxc leaves on hybrid hosts).
     std::vector<std::string> reap_host() noexcept override;
     // Containers are checkpointed by CRIU: `criu check` must pass on this kernel.

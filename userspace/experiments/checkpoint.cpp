@@ -97,7 +97,7 @@ std::string checkpoint_key(Driver& driver, const GuestSpec& spec) {
     s.host_cpu = -1;
     auto g = driver.create(s);
     std::string what = "hypetrace checkpoint v" + std::to_string(kMetaVersion) + "\n" + driver.name() + "\n" +
-                       to_string(s.variant) + "\n" + g->describe() + "\n" + slurp(s.images.dir / "recipe.sha256");
+                       to_string(s.variant) + "\n" + g->checkpoint_identity() + "\n" + slurp(s.images.dir / "recipe.sha256");
     struct stat st{};
     const std::string prog = g->init_path();
     if (!prog.empty() && stat(prog.c_str(), &st) == 0)

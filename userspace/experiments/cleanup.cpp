@@ -70,13 +70,21 @@ CleanupResult clean_dead_runs(const std::vector<Driver*>& reapers, bool ksm, con
     r.kept.insert(r.kept.end(), half_made.kept.begin(), half_made.kept.end());
     for (const auto& parent : parents) {
         for (const auto& dir : stale_scratch_dirs(parent)) {
-            for (Driver* d : reapers)
-                for (auto& what : d->reap(dir)) r.undone.push_back(what + ", left by a run that was killed");
+            bool keep = false;
+            for (Driver* d : reapers) {
+                auto reaped = d->reap(dir);
+                for (auto& what : reaped.stopped) r.undone.push_back(what + ", left by a run that was killed");
+                for (auto& what : reaped.still_running)
+                    r.kept.push_back(what + " (left by a run that was killed; " + dir.string() +
+                                     " is kept so that a later cleanup tries again)");
+                keep = keep || !reaped.still_running.empty();
+            }
             // What the drivers do not know: a native workload's children (fio, orphaned when its
             // runner died with hypetrace).
             if (auto run = scratch_dir_owner(dir))  // stale_scratch_dirs found one for each
                 for (const auto& what : {end_processes_of_run(*run), remove_partial_trace(dir, *run)})
                     if (!what.empty()) r.undone.push_back(what + ", left by a run that was killed");
+            if (keep) continue;
             std::error_code ec;
             fs::remove_all(dir, ec);
             if (ec) r.kept.push_back("cannot remove " + dir.string() + ": " + ec.message());

@@ -81,6 +81,27 @@ TEST(LibvirtRestore, CheckpointedDomainPingsOnASocketAndARestoreMovesItsFilesAnd
     EXPECT_EQ(LibvirtDriver::xml_domain_name("<domain/>"), "");
 }
 
+// A libvirt checkpoint's cache key holds the domain XML its maker started: another device set is
+// another checkpoint (libvirt's describe() names the set, but not memory or the rest of the XML).
+TEST(LibvirtRestore, CheckpointIdentityIsTheMakersDomainXml) {
+    GuestSpec spec;
+    spec.name = "ht-checkpoint";
+    spec.images.dir = "/img";
+    spec.run_dir = "/RUN";
+    spec.checkpoint_dir = "/CHECKPOINT";
+    spec.restore = true;
+    spec.accel = Accel::tcg;  // no CPU model probe
+    LibvirtDriver all("qemu:///system", DeviceSet{});
+    const std::string id = all.create(spec)->checkpoint_identity();
+    EXPECT_NE(id.find(LibvirtDriver::domain_xml([&] { GuestSpec m = spec; m.restore = false; return m; }(), DeviceSet{},
+                                                "/CHECKPOINT/disk.qcow2")),
+              std::string::npos) << id;
+    LibvirtDriver fewer("qemu:///system", DeviceSet{false, false, false});
+    EXPECT_NE(fewer.create(spec)->checkpoint_identity(), id);
+    spec.memory_mb *= 2;
+    EXPECT_NE(all.create(spec)->checkpoint_identity(), id);
+}
+
 // Density confines each guest to one host CPU: libvirt by the vCPUs' cpuset (QEMU's own threads
 // follow it), LXC by its cgroup's cpuset, whichever hierarchy holds the controller; unpinned
 // guests say nothing of CPUs.
