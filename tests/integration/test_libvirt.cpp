@@ -103,8 +103,8 @@ TEST(Libvirt, DomainDiesWithAKilledHypetrace) {
 TEST(Libvirt, RestoredDomainAnswersAPingAndAKilledRunsDomainIsStoppedByCleanup) {
     HT_REQUIRE_LIBVIRT();
     ASSERT_FALSE(has_domain_with("ht-checkpoint-")) << "a restored domain of another run is running";
-    char tmpl[] = "/tmp/ht-lvrestore-XXXXXX";
-    const std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-lvrestore-XXXXXX");
+    const std::string& dir = tmp.path;
     const std::string cache = dir + "/checkpoints", json = dir + "/r.json";
     BinaryResult lazy = run_hypetrace({"startup", "--kvm", "--driver", "libvirt", "--accel", "tcg", "--restore", "lazy",
                                        "--checkpoint-dir", cache});
@@ -165,5 +165,4 @@ TEST(Libvirt, RestoredDomainAnswersAPingAndAKilledRunsDomainIsStoppedByCleanup) 
     EXPECT_NE(c.out.find("stopped libvirt domain " + needle), std::string::npos) << c.out;
     EXPECT_FALSE(has_domain_with(needle));
     EXPECT_TRUE(pids_with(needle).empty()) << "its QEMU still runs";
-    fs::remove_all(dir);
 }

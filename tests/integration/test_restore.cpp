@@ -33,8 +33,8 @@ std::string mark_names(const nlohmann::json& run) {
 TEST(Restore, AVmRestoredEagerAndLazyAnswersAPingSoonerThanItBootsAndItsCheckpointsAreReused) {
     HT_REQUIRE_ROOT();
     const HostSnapshot before = HostSnapshot::take();
-    char tmpl[] = "/tmp/ht-restore-XXXXXX";
-    const std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-restore-XXXXXX");
+    const std::string& dir = tmp.path;
     const std::string cache = dir + "/checkpoints", json = dir + "/r.json";
     BinaryResult r = run_hypetrace({"startup", "--kvm", "--accel", "tcg", "--restore", "both", "--runs", "2",
                                     "--warmup", "0", "--checkpoint-dir", cache, "--json", json});
@@ -102,6 +102,5 @@ TEST(Restore, AVmRestoredEagerAndLazyAnswersAPingSoonerThanItBootsAndItsCheckpoi
         ++removed;
     EXPECT_EQ(removed, 2u) << r.out;
     EXPECT_TRUE(fs::is_empty(cache));
-    fs::remove_all(dir);
     EXPECT_EQ(HostSnapshot::take().changes_since(before), "");
 }
