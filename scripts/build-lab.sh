@@ -37,6 +37,7 @@ packages=(
   systemd-sysv udev procps kmod util-linux linux-image-amd64 initramfs-tools
   libbpf1 libxxhash0 liblxc1 libvirt0        # hypetrace's own libraries
   qemu-system-x86 qemu-utils lxc criu        # the inner guests; qemu-img and criu for startup --restore
+  iptables                                   # criu locks a container's network with it while it dumps
   bpftrace linux-perf smem fio               # the peers hypetrace is checked against; fio for io
 )
 mmdebstrap --quiet --variant=apt --include="$(IFS=,; echo "${packages[*]}")" \
