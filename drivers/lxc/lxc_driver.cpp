@@ -257,26 +257,29 @@ std::unique_ptr<Guest> LxcDriver::create(const GuestSpec& spec) { return std::ma
 
 Driver::Reaped LxcDriver::reap(const fs::path& run_dir) noexcept {
     Reaped out;
-    std::error_code ec;
-    const fs::path lxcpath = run_dir / "lxc";
-    for (const auto& e : fs::directory_iterator(lxcpath, ec)) {
-        std::string name = e.path().filename().string();
-        lxc_container* c = lxc_container_new(name.c_str(), lxcpath.c_str());
-        if (!c) continue;
-        if (c->is_running(c)) {
-            const pid_t init = c->init_pid(c);
-            c->stop(c);
-            c->wait(c, "STOPPED", 10);
-            const bool still = c->is_running(c);
-            if (!still) queue_monitor_cgroup(name);
-            try {
-                if (still) out.still_running.push_back("container " + name + " (init pid " + std::to_string(init) +
-                                                       ") did not stop within 10 s");
-                else out.stopped.push_back("stopped container " + name + " (init pid " + std::to_string(init) + ")");
-            } catch (...) {
+    try {  // noexcept: what could not be listed is left for the next cleanup
+        std::error_code ec;
+        const fs::path lxcpath = run_dir / "lxc";
+        for (const auto& e : fs::directory_iterator(lxcpath, ec)) {
+            std::string name = e.path().filename().string();
+            lxc_container* c = lxc_container_new(name.c_str(), lxcpath.c_str());
+            if (!c) continue;
+            if (c->is_running(c)) {
+                const pid_t init = c->init_pid(c);
+                c->stop(c);
+                c->wait(c, "STOPPED", 10);
+                const bool still = c->is_running(c);
+                if (!still) queue_monitor_cgroup(name);
+                try {
+                    if (still) out.still_running.push_back("container " + name + " (init pid " + std::to_string(init) +
+                                                           ") did not stop within 10 s");
+                    else out.stopped.push_back("stopped container " + name + " (init pid " + std::to_string(init) + ")");
+                } catch (...) {
+                }
             }
+            lxc_container_put(c);
         }
-        lxc_container_put(c);
+    } catch (...) {
     }
     return out;
 }

@@ -31,15 +31,22 @@ int cmd_cleanup(const CleanupArgs& a) {
         r.kept.insert(r.kept.end(), c.kept.begin(), c.kept.end());
     }
     if (a.json) {
-        std::cout << dump_json(worded_json(nlohmann::json{{"undone", r.undone}, {"kept", r.kept}}), 2) << "\n";
-        return 0;
+        std::cout << dump_json(worded_json(nlohmann::json{{"undone", r.undone}, {"kept", r.kept}, {"stuck", r.stuck}}), 2)
+                  << "\n";
+        return r.stuck.empty() ? 0 : 1;
     }
     for (const auto& l : r.undone) std::cout << "undone: " << worded(l) << "\n";
     for (const auto& l : r.kept) std::cout << "kept:   " << worded(l) << "\n";
-    if (r.undone.empty())
+    for (const auto& l : r.stuck) std::cout << "stuck:  " << worded(l) << "\n";
+    if (r.undone.empty() && r.stuck.empty())
         std::cout << "nothing left by killed runs" << (r.kept.empty() ? "" : " (what is kept belongs to a live run)") << "\n";
-    else
+    else if (!r.undone.empty())
         std::cout << r.undone.size() << " thing" << (r.undone.size() > 1 ? "s" : "") << " left by killed runs undone\n";
+    if (!r.stuck.empty()) {
+        std::cout << r.stuck.size() << " guest" << (r.stuck.size() > 1 ? "s" : "")
+                  << " of killed runs could not be stopped: stop them by hand, or run hypetrace cleanup again\n";
+        return 1;
+    }
     return 0;
 }
 

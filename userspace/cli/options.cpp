@@ -95,7 +95,9 @@ void require_root(const std::string& what) {
 void repair_dead_runs(bool quiet, bool ksm) {
     LxcDriver lxc;
     LibvirtDriver libvirt;  // connects only for a dead run's restored domain
-    for (const auto& line : clean_dead_runs({&lxc, &libvirt}, ksm).undone) progress_printer(quiet)(line);
+    const CleanupResult r = clean_dead_runs({&lxc, &libvirt}, ksm);
+    for (const auto& line : r.undone) progress_printer(quiet)(line);
+    for (const auto& line : r.stuck) progress_printer(false)("warning: " + line);
 }
 
 CLI::Validator finite_range(double lo, double hi, const std::string& what) {

@@ -75,8 +75,8 @@ CleanupResult clean_dead_runs(const std::vector<Driver*>& reapers, bool ksm, con
                 auto reaped = d->reap(dir);
                 for (auto& what : reaped.stopped) r.undone.push_back(what + ", left by a run that was killed");
                 for (auto& what : reaped.still_running)
-                    r.kept.push_back(what + " (left by a run that was killed; " + dir.string() +
-                                     " is kept so that a later cleanup tries again)");
+                    r.stuck.push_back(what + " (left by a run that was killed; " + dir.string() +
+                                      " is kept so that a later cleanup tries again)");
                 keep = keep || !reaped.still_running.empty();
             }
             // What the drivers do not know: a native workload's children (fio, orphaned when its

@@ -21,6 +21,9 @@ const std::vector<std::filesystem::path>& scratch_parents();
 struct CleanupResult {
     std::vector<std::string> undone;  // one line per thing undone
     std::vector<std::string> kept;    // one line per thing found that belongs to a live run
+    // one line per guest of a dead run its backend could not stop (its scratch directory is kept,
+    // so the next cleanup tries again)
+    std::vector<std::string> stuck;
 };
 
 // Stops what `reapers` find in each dead run's scratch directory and removes it; with `ksm`,

@@ -51,7 +51,7 @@ TEST(Cleanup, AGuestABackendCouldNotStopKeepsItsScratchDirectory) {
     StubbornDriver d;
     const auto r = clean_dead_runs({&d}, false, {parent.path}, fs::path(parent.path) / "no-checkpoints");
     std::string kept, undone;
-    for (const auto& k : r.kept) kept += k + "\n";
+    for (const auto& k : r.stuck) kept += k + "\n";
     for (const auto& u : r.undone) undone += u + "\n";
     EXPECT_TRUE(fs::exists(stubborn)) << undone;
     EXPECT_NE(kept.find("guest stubborn would not stop (left by a run that was killed; " + stubborn.string() + " is kept"),
