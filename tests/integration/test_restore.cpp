@@ -81,7 +81,7 @@ TEST(Restore, AVmRestoredEagerAndLazyAnswersAPingSoonerThanItBootsAndItsCheckpoi
         EXPECT_LT(run["main_process_at_ready"]["rchar_bytes"].get<double>(), eager_state / 2) << run.dump();
         EXPECT_GT(run["main_process_at_ready"]["minor_faults"].get<double>(), 0) << run.dump();
     }
-    EXPECT_NE(r.out.find("QEMU when it answered (mean per run"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("QEMU when it answered (mean per run;"), std::string::npos) << r.out;
 
     // Again: the lazy checkpoint is reused, nothing is booted for it.
     r = run_hypetrace({"startup", "--kvm", "--accel", "tcg", "--restore", "lazy", "--runs", "1", "--warmup", "0",

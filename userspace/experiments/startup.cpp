@@ -412,10 +412,13 @@ std::string render_restore(const StartupResult& r) {
         }
         if (!rchar.empty()) {
             const bool vm = t.technique.driver->kind() == GuestKind::vm;
-            o << "    " << (vm ? "QEMU" : "its init") << " when it answered (mean per run, /proc/PID/io and stat, with the "
-              << "children it reaped): read " << fmt("%.1f", summarize(rchar).mean) << " MiB";
-            if (vm && t.technique.restore && !t.technique.lazy)
-                o << " (a state streamed by a child of QEMU counts twice: the child read the file, QEMU the pipe)";
+            const double read_mib = summarize(rchar).mean;
+            o << "    " << (vm ? "QEMU" : "its init") << " when it answered (mean per run; /proc/PID/io, which counts the "
+              << "children it reaped, and its own faults from /proc/PID/stat): read " << fmt("%.1f", read_mib) << " MiB";
+            // read twice over: the state streamed to QEMU through a pipe by a child it reaped
+            if (t.checkpoint && t.checkpoint->state_bytes &&
+                read_mib >= 2 * double(t.checkpoint->state_bytes) / (1 << 20))
+                o << " (the saved state counts twice: a child of QEMU read the file, QEMU the pipe)";
             o << ", " << fmt("%.1f", summarize(storage).mean) << " MiB of it from storage (the rest from the page cache or pipes); "
               << fmt("%.0f", summarize(majflt).mean) << " major and " << fmt("%.0f", summarize(minflt).mean)
               << " minor page faults\n";
