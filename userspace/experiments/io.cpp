@@ -53,11 +53,6 @@ std::string run_script(unsigned runs, unsigned runtime_s, bool until_stopped = f
     return s.str();
 }
 
-// /proc/PID/io fields.
-std::map<std::string, uint64_t> proc_io(pid_t pid) {
-    return parse_proc_io(read_text("/proc/" + std::to_string(pid) + "/io").value_or(""));
-}
-
 // utime/stime (ticks) of every thread of a process, by tid, with its name.
 std::map<pid_t, std::pair<std::string, std::pair<uint64_t, uint64_t>>> thread_times(pid_t pid) {
     std::map<pid_t, std::pair<std::string, std::pair<uint64_t, uint64_t>>> out;
@@ -266,7 +261,7 @@ IoResult run_io(TraceBackend& tracer, const HostInfo& host, const IoConfig& cfg)
                     end_ns = mono_ns();
                     for (auto& c : tracer.drain_counters()) counted.push_back(c);
                     if (guest && guest->kind() == GuestKind::vm) {
-                        io_seen = proc_io(guest->main_pid());
+                        io_seen = read_proc_io(guest->main_pid());
                         th_seen = thread_times(guest->main_pid());
                     }
                     tr.runs = runs;
@@ -318,7 +313,7 @@ IoResult run_io(TraceBackend& tracer, const HostInfo& host, const IoConfig& cfg)
                                 " s (" + ref(Setting::boot_timeout) + ")");
             begin_ns = l.ready_ns;
             if (guest->kind() == GuestKind::vm) {
-                io0 = proc_io(guest->main_pid());
+                io0 = read_proc_io(guest->main_pid());
                 th0 = thread_times(guest->main_pid());
             }
             if (guest->kind() == GuestKind::vm && cfg.accel == Accel::kvm) {
@@ -351,7 +346,7 @@ IoResult run_io(TraceBackend& tracer, const HostInfo& host, const IoConfig& cfg)
                 w.poll();
             }
             if (guest->kind() == GuestKind::vm) {
-                auto io1 = stopped ? io_seen : proc_io(guest->main_pid());
+                auto io1 = stopped ? io_seen : read_proc_io(guest->main_pid());
                 tr.syscr = io1["syscr"] - io0["syscr"];
                 tr.syscw = io1["syscw"] - io0["syscw"];
                 tr.read_bytes = io1["read_bytes"] - io0["read_bytes"];

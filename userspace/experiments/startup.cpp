@@ -26,12 +26,9 @@ namespace {
 
 std::optional<RunResult::ProcessIo> process_io(pid_t pid) {
     if (pid <= 0) return std::nullopt;
-    const std::string dir = "/proc/" + std::to_string(pid);
-    const auto stat_text = read_text(dir + "/stat");
-    const auto io_text = read_text(dir + "/io");
-    if (!stat_text || !io_text) return std::nullopt;
-    const auto st = parse_proc_stat(*stat_text);
-    const auto io = parse_proc_io(*io_text);
+    const auto stat_text = read_text("/proc/" + std::to_string(pid) + "/stat");
+    const auto io = read_proc_io(pid);
+    const auto st = stat_text ? parse_proc_stat(*stat_text) : std::nullopt;
     if (!st || !io.count("rchar")) return std::nullopt;
     RunResult::ProcessIo p;
     p.rchar = io.at("rchar");

@@ -142,6 +142,10 @@ std::map<std::string, uint64_t> parse_proc_io(const std::string& text) {
     return m;
 }
 
+std::map<std::string, uint64_t> read_proc_io(pid_t pid) {
+    return parse_proc_io(read_text("/proc/" + std::to_string(pid) + "/io").value_or(""));
+}
+
 std::vector<int> parse_cpu_list(const std::string& text) {
     constexpr long kMaxCpus = 8192;
     std::vector<int> cpus;

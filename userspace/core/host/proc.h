@@ -49,6 +49,8 @@ std::optional<CpuTicks> parse_cpu_ticks(const std::string& proc_stat, int cpu);
 
 // /proc/PID/io ("rchar: 123" per line) by field name; lines that are not "name: number" are skipped.
 std::map<std::string, uint64_t> parse_proc_io(const std::string& text);
+// A live process's /proc/PID/io, parsed (empty when it cannot be read: the process is gone).
+std::map<std::string, uint64_t> read_proc_io(pid_t pid);
 
 // "0-3,5" (the format of /sys/devices/system/cpu/online) -> {0, 1, 2, 3, 5}; parts that are not
 // CPU numbers (0 to 8191, the kernel's largest NR_CPUS) or ranges of them are skipped.
