@@ -48,23 +48,24 @@ run_tests() {
     fi
     [ "$left" -lt "$limit" ] && lim=$left || lim=$limit
     t0=$(uptime_s)
-    log=$out/json/$(echo "$t" | tr / _).log
-    timeout -k 10 "$lim" "$bin" --gtest_filter="$t" --gtest_output="json:$out/json/$(echo "$t" | tr / _).json" >"$log" 2>&1
-    rc=$?
-    cat "$log"
+    base=$out/json/$(echo "$t" | tr / _)  # its gtest JSON and its output
+    run_one() {
+      timeout -k 10 "$lim" "$bin" --gtest_filter="$t" --gtest_output="json:$base.json" >"$base.log" 2>&1
+      rc=$?
+      cat "$base.log"
+    }
+    run_one
     retried=
     # TCG's emulated AMD-V now and then fails a nested guest's vCPU (QEMU: "KVM internal error",
     # register dump; seen in CI on 2026-12-04): hypetrace names it (QEMU stopped the VM ... could
     # not run its vCPU) and the test runs once more, said in the summary. Any other failure stands.
-    if [ "$rc" != 0 ] && [ "$rc" != 124 ] && [ "$rc" != 137 ] && grep -q "could not run its vCPU" "$log" \
+    if [ "$rc" != 0 ] && [ "$rc" != 124 ] && [ "$rc" != 137 ] && grep -q "could not run its vCPU" "$base.log" \
        && [ $(( budget - 30 - $(uptime_s) )) -ge 60 ]; then
-      retried=" (passed on its second run: the first one's nested vCPU failed: $(grep -o -m1 'QEMU stopped the VM: "[^"]*"' "$log"))"
+      retried=" (passed on its second run: the first one's nested vCPU failed: $(grep -o -m1 'QEMU stopped the VM: "[^"]*"' "$base.log"))"
       echo "lab: $t: the nested guest's vCPU failed under TCG's AMD-V; running it once more"
       left=$(( budget - 30 - $(uptime_s) ))
       [ "$left" -lt "$lim" ] && lim=$left
-      timeout -k 10 "$lim" "$bin" --gtest_filter="$t" --gtest_output="json:$out/json/$(echo "$t" | tr / _).json" >"$log" 2>&1
-      rc=$?
-      cat "$log"
+      run_one
     fi
     took=$(( $(uptime_s) - t0 ))
     if [ "$rc" = 0 ]; then echo "PASS $t $took s$retried" >>"$summary"
