@@ -53,6 +53,9 @@ static_cc "$bench/ht-quantum" "$here/guest/bench/quantum.c" -fopenmp -lquantum -
 static_cc "$bench/ht-busy" "$here/guest/bench/busy.c"
 install -m 0755 "$here/guest/bench/ht-bench" "$bench/ht-bench"
 
+# Units that would load systemd credentials, each given guest/no-credentials.conf (why: there).
+credential_units="procps systemd-firstboot systemd-sysctl systemd-sysusers systemd-tmpfiles-clean systemd-tmpfiles-setup-dev systemd-tmpfiles-setup"
+
 # Debian 12 with systemd, a kernel and its initrd, and stockfish (the chess benchmark); the host's
 # own apt sources are used.
 mmdebstrap --quiet --variant=apt \
@@ -66,6 +69,7 @@ mmdebstrap --quiet --variant=apt \
   --customize-hook='mkdir -p "$1/etc/hypetrace" "$1/etc/systemd/journald.conf.d"' \
   --customize-hook="copy-in $here/guest/app.rc /etc/hypetrace" \
   --customize-hook="copy-in $here/guest/journald.conf /etc/systemd/journald.conf.d" \
+  --customize-hook="for u in $credential_units; do mkdir -p \"\$1/etc/systemd/system/\$u.service.d\" && cp '$here/guest/no-credentials.conf' \"\$1/etc/systemd/system/\$u.service.d/\"; done" \
   --customize-hook="copy-in $bench/ht-bench $bench/ht-quantum $bench/ht-busy /usr/local/bin" \
   --customize-hook='chmod 0755 "$1/usr/local/bin/ht-bench" "$1/usr/local/bin/ht-quantum" "$1/usr/local/bin/ht-busy"' \
   --customize-hook='chmod 0755 "$1/usr/local/sbin/hypetrace-init" "$1/usr/local/sbin/hypetrace-job" "$1/usr/local/sbin/hypetrace-echo"' \
