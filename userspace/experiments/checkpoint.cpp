@@ -58,13 +58,38 @@ std::optional<uint64_t> file_hash(const fs::path& p) {
     return h;
 }
 
+// A saved state that is a directory of files (a container's CRIU images): its files' sizes
+// summed, and a hash over their names and hashes in name order; nullopt when one cannot be read.
+std::optional<FileSig> directory_sig(const fs::path& dir) {
+    std::map<std::string, fs::path> files;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+        if (e.is_regular_file(ec)) files[e.path().filename().string()] = e.path();
+    if (ec) return std::nullopt;
+    FileSig sig;
+    std::string all;
+    for (const auto& [name, path] : files) {
+        auto h = file_hash(path);
+        if (!h) return std::nullopt;
+        sig.bytes += fs::file_size(path, ec);
+        all += name + " " + hex64(*h) + "\n";
+    }
+    sig.xxh3 = XXH3_64bits(all.data(), all.size());
+    return sig;
+}
+
 // Every file of a checkpoint directory but its record, with its size and hash (those that cannot
-// be read are left out, so they count as missing).
+// be read are left out, so they count as missing); a saved state that is a directory counts as
+// one file (directory_sig).
 std::map<std::string, FileSig> signatures(const fs::path& dir) {
     std::map<std::string, FileSig> m;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(dir, ec)) {
         const std::string name = e.path().filename().string();
+        if (name == kCheckpointState && e.is_directory(ec) && !e.is_symlink(ec)) {
+            if (auto sig = directory_sig(e.path())) m[name] = *sig;
+            continue;
+        }
         if (name == kMeta || !e.is_regular_file(ec) || name.find(".part") != std::string::npos ||
             name.rfind(kMakingPrefix, 0) == 0)
             continue;
@@ -73,10 +98,29 @@ std::map<std::string, FileSig> signatures(const fs::path& dir) {
     return m;
 }
 
-// The bytes a (sparse) file holds on disk; 0 when it is missing.
+// The bytes a (sparse) file holds on disk, a directory's files summed; 0 when it is missing.
 uint64_t allocated_bytes(const fs::path& p) {
     struct stat st{};
-    return stat(p.c_str(), &st) == 0 ? uint64_t(st.st_blocks) * 512 : 0;
+    if (stat(p.c_str(), &st) != 0) return 0;
+    uint64_t bytes = uint64_t(st.st_blocks) * 512;
+    std::error_code ec;
+    if (S_ISDIR(st.st_mode))
+        for (const auto& e : fs::recursive_directory_iterator(p, ec))
+            if (!e.is_directory(ec) && stat(e.path().c_str(), &st) == 0) bytes += uint64_t(st.st_blocks) * 512;
+    return bytes;
+}
+
+// The saved state's size: the file's, or a directory's files summed.
+uint64_t state_size(const fs::path& state) {
+    std::error_code ec;
+    if (!fs::is_directory(state, ec)) {
+        const auto n = fs::file_size(state, ec);
+        return ec ? 0 : uint64_t(n);
+    }
+    uint64_t bytes = 0;
+    for (const auto& e : fs::recursive_directory_iterator(state, ec))
+        if (e.is_regular_file(ec)) bytes += e.file_size(ec);
+    return bytes;
 }
 
 std::string slurp(const fs::path& p) {
@@ -140,7 +184,7 @@ CheckpointInfo ensure_checkpoint(Driver& driver, GuestSpec spec, const fs::path&
         info.made_why = checkpoint_problem(meta, info.key, signatures(info.dir));
         if (info.made_why.empty()) {
             info.reused = true;
-            info.state_bytes = fs::file_size(state, ec);
+            info.state_bytes = state_size(state);
             info.ram_file_bytes = allocated_bytes(info.dir / kCheckpointRam);
             if (meta.contains("ping_rtt_ms") && meta["ping_rtt_ms"].is_array())
                 for (const auto& v : meta["ping_rtt_ms"])
@@ -222,7 +266,7 @@ CheckpointInfo ensure_checkpoint(Driver& driver, GuestSpec spec, const fs::path&
     const uint64_t t0 = mono_ns();
     guest->checkpoint();
     info.save_s = ns_to_s(int64_t(mono_ns() - t0));
-    info.state_bytes = fs::file_size(state);
+    info.state_bytes = state_size(state);
     info.ram_file_bytes = allocated_bytes(info.dir / kCheckpointRam);
     nlohmann::json files = nlohmann::json::object();
     for (const auto& [name, sig] : signatures(info.dir)) files[name] = {{"bytes", sig.bytes}, {"xxh3", hex64(sig.xxh3)}};

@@ -148,17 +148,26 @@ std::vector<Mark> derive_marks(GuestKind kind, uint64_t launch_ns, const std::ve
     return in_order(c);
 }
 
-std::vector<Mark> derive_restore_marks(uint64_t launch_ns, const std::vector<ProcEvent>& events,
+std::vector<Mark> derive_restore_marks(GuestKind kind, uint64_t launch_ns, const std::vector<ProcEvent>& events,
                                        const std::vector<MarkerHit>& backend, const std::vector<MarkerHit>& hits) {
     std::vector<Candidate> c;
     c.push_back({"launch", launch_ns, "host", "launcher"});
-    c.push_back({"qemu_exec", first_event(events, EventType::exec), "bpf:sched_process_exec", "qemu init"});
     auto from_backend = [&](const std::string& name, const std::string& phase) {
         Candidate k{name, console_hit(backend, name), "host", phase};
         for (const auto& b : backend)
             if (b.mark == name) k.source = b.stream;
         return k;
     };
+    if (kind == GuestKind::container) {
+        const auto criu = first_event(events, EventType::exec, [](const ProcEvent& e) {
+            return e.path == "criu" || (e.path.size() > 5 && e.path.compare(e.path.size() - 5, 5, "/criu") == 0);
+        });
+        c.push_back({"criu_exec", criu, "bpf:sched_process_exec", "criu restore"});
+        c.push_back(from_backend("resumed", "guest answers"));
+        c.push_back({"ready", console_hit(hits, "ready"), "console:ping answered", ""});
+        return in_order(c);
+    }
+    c.push_back({"qemu_exec", first_event(events, EventType::exec), "bpf:sched_process_exec", "qemu init"});
     c.push_back(from_backend("state_load", "state load"));
     // The guest runs once the state is loaded: "resumed" where the backend says so, else the end
     // of the load ("state_loaded": QEMU resumes the guest a few microseconds before it says so).

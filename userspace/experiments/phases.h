@@ -49,11 +49,14 @@ struct Phase {
 std::vector<Mark> derive_marks(GuestKind kind, uint64_t launch_ns, const std::vector<ProcEvent>& events,
                                const std::vector<MarkerHit>& hits, const std::string& init_path);
 
-// A VM restored from a checkpoint: launch (host), exec of QEMU (tracer), then the backend's
-// restore marks (Guest::restore_marks: state_load, then resumed, or state_loaded where no resume
-// was seen) and ready (the guest answered a ping). Phases: launcher, qemu init, state load, guest
-// answers. Absent or out-of-order marks are left out as in derive_marks.
-std::vector<Mark> derive_restore_marks(uint64_t launch_ns, const std::vector<ProcEvent>& events,
+// A guest restored from a checkpoint: launch (host), then
+// - VM: exec of QEMU (tracer), the backend's restore marks (Guest::restore_marks: state_load, then
+//   resumed, or state_loaded where no resume was seen). Phases: launcher, qemu init, state load,
+//   guest answers.
+// - container: exec of CRIU (tracer), resumed (the backend: CRIU had restored the processes and
+//   let them run). Phases: launcher, criu restore, guest answers.
+// and ready (the guest answered a ping). Absent or out-of-order marks are left out as in derive_marks.
+std::vector<Mark> derive_restore_marks(GuestKind kind, uint64_t launch_ns, const std::vector<ProcEvent>& events,
                                        const std::vector<MarkerHit>& backend, const std::vector<MarkerHit>& hits);
 
 // Splits the trace between consecutive marks. Events count by timestamp; counter buckets by their

@@ -138,7 +138,7 @@ RunResult run_once(TraceBackend& tracer, const HostInfo& host, const StartupConf
 
     r.total_s = ns_to_s(int64_t(l.ready_ns - l.launch_ns));
     r.started_s = ns_to_s(int64_t(l.started_ns - l.launch_ns));
-    r.marks = t.restore ? derive_restore_marks(l.launch_ns, trace.events, restored, watcher.hits())
+    r.marks = t.restore ? derive_restore_marks(guest->kind(), l.launch_ns, trace.events, restored, watcher.hits())
                         : derive_marks(guest->kind(), l.launch_ns, trace.events, watcher.hits(), guest->init_path());
     r.phases = attribute_phases(r.marks, trace, guest_id);
     r.totals = total_counts(trace, guest_id);
@@ -270,6 +270,11 @@ void preflight_startup(const StartupConfig& cfg) {
     }
 }
 
+namespace {
+TechniqueResult measure_technique(TraceBackend& tracer, const HostInfo& host, const StartupConfig& cfg,
+                                  const Technique& t, uint32_t& guest_id, StartupResult& res);
+}  // namespace
+
 StartupResult run_startup(TraceBackend& tracer, const HostInfo& host, const StartupConfig& cfg) {
     StartupResult res;
     res.host = host;
@@ -282,64 +287,86 @@ StartupResult run_startup(TraceBackend& tracer, const HostInfo& host, const Star
     res.not_measured = cfg.not_measured;
     uint32_t guest_id = 1;
     for (const auto& t : cfg.techniques) {
-        TechniqueResult tr;
-        tr.technique = t;
-        if (t.driver->kind() == GuestKind::vm) tr.accel = to_string(cfg.accel.accel);
-        std::filesystem::path checkpoint_dir;
-        if (t.restore) {
-            auto say = [&](const std::string& line) {
-                if (cfg.progress) cfg.progress(t.label + ": " + line);
-            };
-            GuestSpec base = make_guest_spec(t.variant, cfg.images, cfg.accel.accel);
-            base.lazy = t.lazy;
-            tr.checkpoint = ensure_checkpoint(*t.driver, base, cfg.checkpoint_cache, cfg.scratch_parent,
-                                              ready_timeout_s(cfg, t), say);
-            if (tr.checkpoint->reused)
-                say("checkpoint reused from " + tr.checkpoint->dir.string() + " (" +
-                    fmt("%.0f", double(tr.checkpoint->state_bytes) / (1 << 20)) + " MiB of saved state)");
-            checkpoint_dir = tr.checkpoint->dir;
+        // A container CRIU could not checkpoint or restore here (what it cannot save, e.g. a systemd
+        // container's inotify watches on its cgroup files) is not measured, with CRIU's reason; the
+        // other techniques still are. A VM's restore failing is an error (--restore is for them).
+        if (t.restore && t.driver->kind() == GuestKind::container) {
+            try {
+                res.techniques.push_back(measure_technique(tracer, host, cfg, t, guest_id, res));
+            } catch (const UserError& e) {
+                res.not_measured.push_back({t.label, e.what()});
+                if (cfg.progress) cfg.progress(t.label + ": not measured: " + e.what());
+            }
+            continue;
         }
-        const unsigned total = cfg.warmup + cfg.runs;
-        std::vector<double> measured;  // auto: the figure it settles on, so far
-        uint64_t first_ns = 0;         // auto: when the first measured run began
-        for (unsigned i = 0; cfg.auto_runs.on || i < total; ++i) {
-            bool warm = i < cfg.warmup;
-            const uint32_t gid = guest_id++;
-            if (i == cfg.warmup) first_ns = mono_ns();
-            RunResult r = run_once(tracer, host, cfg, t, i, gid, checkpoint_dir);
-            r.warmup = warm;
-            if (RunSink* sink = tracer.sink()) {  // --trace: the run's phases on the guest's track
-                const std::string name = t.label + (warm ? " warm-up" : " run " + std::to_string(i - cfg.warmup + 1));
-                sink->name_guest(gid, name);
-                for (const auto& ph : r.phases) sink->span(name, ph.name, ph.start_ns, ph.end_ns);
-            }
-            if (cfg.progress) {
-                std::string what = warm ? "warm-up"
-                                        : "run " + std::to_string(i - cfg.warmup + 1) +
-                                              (cfg.auto_runs.on ? " (until settled)" : "/" + std::to_string(cfg.runs));
-                cfg.progress(t.label + " " + what + ": ready in " + fmt("%.3f", r.total_s) + " s" +
-                             (warm ? " (discarded)" : ""));
-            }
-            if (!warm) measured.push_back(r.total_s);
-            tr.runs.push_back(std::move(r));
-            if (res.techniques.empty() && i == 0) res.self_first = {self_open_fds(), self_rss_kb()};
-            else ++res.runs_between;
-            if (!cfg.auto_runs.on || warm) continue;
-            // the figure Table 3 reports: the start-up latency (phases explain it, they are not settled on)
-            if (auto end = auto_runs_end(cfg.auto_runs, measured.size(), ns_to_s(int64_t(mono_ns() - first_ns)),
-                                         {summarize(measured)})) {
-                tr.runs_end = *end;
-                if (cfg.progress) cfg.progress(t.label + ": " + runs_end_note(*end, measured.size(), cfg.auto_runs));
-                break;
-            }
-        }
-        tr.command = tr.runs.back().command;
-        summarize_technique(tr);
-        res.techniques.push_back(std::move(tr));
+        res.techniques.push_back(measure_technique(tracer, host, cfg, t, guest_id, res));
     }
     res.self_last = {self_open_fds(), self_rss_kb()};
     return res;
 }
+
+namespace {
+
+// One technique's warm-up and measured runs (its checkpoint first, for a restore technique).
+TechniqueResult measure_technique(TraceBackend& tracer, const HostInfo& host, const StartupConfig& cfg,
+                                  const Technique& t, uint32_t& guest_id, StartupResult& res) {
+    TechniqueResult tr;
+    tr.technique = t;
+    if (t.driver->kind() == GuestKind::vm) tr.accel = to_string(cfg.accel.accel);
+    std::filesystem::path checkpoint_dir;
+    if (t.restore) {
+        auto say = [&](const std::string& line) {
+            if (cfg.progress) cfg.progress(t.label + ": " + line);
+        };
+        GuestSpec base = make_guest_spec(t.variant, cfg.images, cfg.accel.accel);
+        base.lazy = t.lazy;
+        tr.checkpoint = ensure_checkpoint(*t.driver, base, cfg.checkpoint_cache, cfg.scratch_parent,
+                                          ready_timeout_s(cfg, t), say);
+        if (tr.checkpoint->reused)
+            say("checkpoint reused from " + tr.checkpoint->dir.string() + " (" +
+                fmt("%.0f", double(tr.checkpoint->state_bytes) / (1 << 20)) + " MiB of saved state)");
+        checkpoint_dir = tr.checkpoint->dir;
+    }
+    const unsigned total = cfg.warmup + cfg.runs;
+    std::vector<double> measured;  // auto: the figure it settles on, so far
+    uint64_t first_ns = 0;         // auto: when the first measured run began
+    for (unsigned i = 0; cfg.auto_runs.on || i < total; ++i) {
+        bool warm = i < cfg.warmup;
+        const uint32_t gid = guest_id++;
+        if (i == cfg.warmup) first_ns = mono_ns();
+        RunResult r = run_once(tracer, host, cfg, t, i, gid, checkpoint_dir);
+        r.warmup = warm;
+        if (RunSink* sink = tracer.sink()) {  // --trace: the run's phases on the guest's track
+            const std::string name = t.label + (warm ? " warm-up" : " run " + std::to_string(i - cfg.warmup + 1));
+            sink->name_guest(gid, name);
+            for (const auto& ph : r.phases) sink->span(name, ph.name, ph.start_ns, ph.end_ns);
+        }
+        if (cfg.progress) {
+            std::string what = warm ? "warm-up"
+                                    : "run " + std::to_string(i - cfg.warmup + 1) +
+                                          (cfg.auto_runs.on ? " (until settled)" : "/" + std::to_string(cfg.runs));
+            cfg.progress(t.label + " " + what + ": ready in " + fmt("%.3f", r.total_s) + " s" +
+                         (warm ? " (discarded)" : ""));
+        }
+        if (!warm) measured.push_back(r.total_s);
+        tr.runs.push_back(std::move(r));
+        if (res.techniques.empty() && i == 0) res.self_first = {self_open_fds(), self_rss_kb()};
+        else ++res.runs_between;
+        if (!cfg.auto_runs.on || warm) continue;
+        // the figure Table 3 reports: the start-up latency (phases explain it, they are not settled on)
+        if (auto end = auto_runs_end(cfg.auto_runs, measured.size(), ns_to_s(int64_t(mono_ns() - first_ns)),
+                                     {summarize(measured)})) {
+            tr.runs_end = *end;
+            if (cfg.progress) cfg.progress(t.label + ": " + runs_end_note(*end, measured.size(), cfg.auto_runs));
+            break;
+        }
+    }
+    tr.command = tr.runs.back().command;
+    summarize_technique(tr);
+    return tr;
+}
+
+}  // namespace
 
 namespace {
 

@@ -102,6 +102,8 @@ using StreamJob = std::function<std::vector<std::string>(const std::filesystem::
 struct Checkpointing {
     bool on = false;
     std::string state = "fake saved state";
+    bool state_dir = false;  // the state is a directory of files (as a container's CRIU images)
+    std::string save_error;  // non-empty: saving fails with this UserError (the guest stopped)
     int answers_after = 0;  // pings ignored first (the guest not running yet); < 0: never answers
 };
 
@@ -177,8 +179,18 @@ public:
         return true;
     }
     void checkpoint() override {
+        if (!ckpt_.save_error.empty()) {
+            stop();
+            throw UserError(ckpt_.save_error);
+        }
         ++stats_.checkpointed;
-        std::ofstream(spec_.checkpoint_dir / kCheckpointState) << ckpt_.state;
+        if (ckpt_.state_dir) {
+            std::filesystem::create_directories(spec_.checkpoint_dir / kCheckpointState);
+            std::ofstream(spec_.checkpoint_dir / kCheckpointState / "pages-1.img") << ckpt_.state;
+            std::ofstream(spec_.checkpoint_dir / kCheckpointState / "dump.log") << "dumped\n";
+        } else {
+            std::ofstream(spec_.checkpoint_dir / kCheckpointState) << ckpt_.state;
+        }
         stop();
     }
     std::vector<MarkerHit> restore_marks() override {
@@ -216,7 +228,7 @@ class Driver : public ht::Driver {
 public:
     explicit Driver(Boot boot) : boot_(boot) {}
     std::string name() const override { return "fake"; }
-    GuestKind kind() const override { return GuestKind::process; }
+    GuestKind kind() const override { return kind_of; }
     void preflight(const GuestSpec&) const override {}
     std::unique_ptr<ht::Guest> create(const GuestSpec& spec) override {
         const double start_s = start_s_each.empty() ? 0 : start_s_each[std::size_t(stats.created) % start_s_each.size()];
@@ -233,6 +245,7 @@ public:
     // at once): start-up times a test chooses.
     std::vector<double> start_s_each;
     Checkpointing checkpointing;  // its guests' (off: they cannot be checkpointed)
+    GuestKind kind_of = GuestKind::process;  // what the driver says its guests are
 
 private:
     Boot boot_;

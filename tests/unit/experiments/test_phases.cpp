@@ -167,7 +167,7 @@ TEST(Phases, RestoredVmPhasesFromLaunchToTheAnsweredPing) {
                                    {"resumed", T0 + 400 * ms, "qmp:RESUME"},
                                    {"state_loaded", T0 + 401 * ms, "qmp:MIGRATION completed"}};
     std::vector<MarkerHit> hits{{"ready", T0 + 450 * ms, "marks"}};
-    auto marks = derive_restore_marks(T0, events, backend, hits);
+    auto marks = derive_restore_marks(GuestKind::vm, T0, events, backend, hits);
     std::vector<std::string> names, phases;
     for (const auto& m : marks) {
         names.push_back(m.name);
@@ -179,14 +179,39 @@ TEST(Phases, RestoredVmPhasesFromLaunchToTheAnsweredPing) {
     EXPECT_EQ(marks[3].source, "qmp:RESUME");
 
     backend.erase(backend.begin() + 1);  // no RESUME seen: the load's end stands for it
-    marks = derive_restore_marks(T0, events, backend, hits);
+    marks = derive_restore_marks(GuestKind::vm, T0, events, backend, hits);
     ASSERT_EQ(marks.size(), 5u);
     EXPECT_EQ(marks[3].name, "state_loaded");
     EXPECT_EQ(marks[3].phase, "guest answers");
     backend[1].ts_ns = T0 + 10 * ms;  // before the load began (a clock step): left out
-    marks = derive_restore_marks(T0, events, backend, hits);
+    marks = derive_restore_marks(GuestKind::vm, T0, events, backend, hits);
     ASSERT_EQ(marks.size(), 4u);
     EXPECT_EQ(marks[2].name, "state_load");
     EXPECT_EQ(marks[3].name, "ready");
-    EXPECT_TRUE(derive_restore_marks(T0, events, {}, {}).size() == 2u);  // launch and exec: nothing else known
+    EXPECT_TRUE(derive_restore_marks(GuestKind::vm, T0, events, {}, {}).size() == 2u);  // launch and exec: nothing else known
+}
+
+// A restored container: liblxc's helpers run first (execs of their own), then CRIU's exec, then the
+// backend's "resumed" (CRIU let the processes run), then the answered ping.
+TEST(Phases, RestoredContainerPhasesSplitAtCriusExecAndItsResume) {
+    std::vector<ProcEvent> events{ev(EventType::fork, 0), ev(EventType::exec, 3, "lxc-helper", "/usr/libexec/lxc/x"),
+                                  ev(EventType::exec, 20, "criu", "/usr/sbin/criu"),
+                                  ev(EventType::exec, 30, "criu", "/usr/sbin/criu")};
+    std::vector<MarkerHit> backend{{"resumed", T0 + 300 * ms, "liblxc:restore returned"}};
+    std::vector<MarkerHit> hits{{"ready", T0 + 302 * ms, "marks"}};
+    auto marks = derive_restore_marks(GuestKind::container, T0, events, backend, hits);
+    std::vector<std::string> names, phases;
+    for (const auto& m : marks) {
+        names.push_back(m.name);
+        phases.push_back(m.phase);
+    }
+    EXPECT_EQ(names, (std::vector<std::string>{"launch", "criu_exec", "resumed", "ready"}));
+    EXPECT_EQ(phases, (std::vector<std::string>{"launcher", "criu restore", "guest answers", ""}));
+    EXPECT_EQ(marks[1].ts_ns, T0 + 20 * ms) << "CRIU's first exec, not liblxc's helper's";
+    EXPECT_EQ(marks[2].source, "liblxc:restore returned");
+    // no CRIU exec seen (not traced): the launcher runs until the resume
+    events.erase(events.begin() + 2, events.end());
+    marks = derive_restore_marks(GuestKind::container, T0, events, backend, hits);
+    ASSERT_EQ(marks.size(), 3u);
+    EXPECT_EQ(marks[1].name, "resumed");
 }

@@ -286,6 +286,68 @@ TEST(StartupOrchestration, RestoreMakesTheCheckpointOnceThenEachRunAnswersAPing)
     EXPECT_EQ(third.driver.stats.checkpointed, 1);
 }
 
+// A container's CRIU images are a directory: checked as one saved state, its files summed.
+TEST(StartupOrchestration, ASavedStateThatIsADirectoryIsCheckedWholeAndRebuiltWhenAFileChanges) {
+    fake::TempDir cache, scratch;
+    fake::Driver d(fake::Boot::ready);
+    d.checkpointing.on = true;
+    d.checkpointing.state_dir = true;
+    const GuestSpec spec = make_guest_spec(Variant::app, {}, Accel::tcg);
+    const auto made = ensure_checkpoint(d, spec, cache.path, scratch.path, 5, {});
+    EXPECT_FALSE(made.reused);
+    EXPECT_EQ(made.state_bytes, std::string("fake saved state").size() + std::string("dumped\n").size());
+    const auto again = ensure_checkpoint(d, spec, cache.path, scratch.path, 5, {});
+    EXPECT_TRUE(again.reused) << again.made_why;
+    EXPECT_EQ(again.state_bytes, made.state_bytes);
+    EXPECT_EQ(d.stats.checkpointed, 1);
+    // one byte of one image changed, its size kept: the hash over the directory notices
+    {
+        std::fstream f(made.dir / kCheckpointState / "pages-1.img", std::ios::in | std::ios::out);
+        f.seekp(0);
+        f << 'F';
+    }
+    const auto third = ensure_checkpoint(d, spec, cache.path, scratch.path, 5, {});
+    EXPECT_FALSE(third.reused);
+    EXPECT_NE(third.made_why.find("its saved state's content changed"), std::string::npos) << third.made_why;
+    // an image gone: its size no longer adds up
+    std::filesystem::remove(third.dir / kCheckpointState / "dump.log");
+    const auto fourth = ensure_checkpoint(d, spec, cache.path, scratch.path, 5, {});
+    EXPECT_FALSE(fourth.reused);
+    EXPECT_NE(fourth.made_why.find("its saved state has 16 bytes"), std::string::npos) << fourth.made_why;
+    EXPECT_EQ(d.stats.checkpointed, 3);
+}
+
+// CRIU failing on a container (what it cannot save here) leaves that row unmeasured with its
+// reason, the others measured; the same failure on a VM's restore stops the run.
+TEST(StartupOrchestration, AContainerCriuCannotSaveIsNotMeasuredAndTheOthersAre) {
+    fake::TempDir cache;
+    StartupRun r(fake::Boot::ready, 1, 0);
+    r.driver.kind_of = GuestKind::container;
+    r.driver.checkpointing.on = true;
+    r.driver.checkpointing.save_error = "CRIU could not checkpoint container x: Error (criu/files-ext.c:94): bpf";
+    r.cfg.checkpoint_cache = cache.path;
+    r.cfg.techniques.push_back({"fake-restore", "Fake restore", &r.driver, Variant::app, NAN, true});
+    r.cfg.techniques.push_back({"fake2", "Fake again", &r.driver, Variant::app, NAN});
+    const StartupResult res = run_startup(r.tracer, HostInfo{}, r.cfg);
+    ASSERT_EQ(res.techniques.size(), 2u);
+    EXPECT_EQ(res.techniques[0].technique.label, "Fake");
+    EXPECT_EQ(res.techniques[1].technique.label, "Fake again");
+    ASSERT_EQ(res.not_measured.size(), 1u);
+    EXPECT_EQ(res.not_measured[0].first, "Fake restore");
+    EXPECT_NE(res.not_measured[0].second.find("files-ext.c:94"), std::string::npos);
+    EXPECT_NE(render_text(res).find("Fake restore: not measured: CRIU could not checkpoint"), std::string::npos);
+    EXPECT_TRUE(std::filesystem::is_empty(cache.path)) << "nothing half-made left in the cache";
+    EXPECT_EQ(r.driver.stats.created, r.driver.stats.destroyed);
+    EXPECT_TRUE(r.scratch_empty());
+
+    StartupRun vm(fake::Boot::ready, 1, 0);
+    vm.driver.kind_of = GuestKind::vm;
+    vm.driver.checkpointing = r.driver.checkpointing;
+    vm.cfg.checkpoint_cache = cache.path;
+    vm.cfg.techniques.push_back({"fake-restore", "Fake restore", &vm.driver, Variant::app, NAN, true});
+    EXPECT_NE(fake::what_of([&] { run_startup(vm.tracer, HostInfo{}, vm.cfg); }).find("files-ext.c:94"), std::string::npos);
+}
+
 TEST(StartupOrchestration, ARestoredGuestThatNeverAnswersTimesOutAndIsStopped) {
     fake::TempDir cache;
     StartupRun r(fake::Boot::ready, 1, 0);
