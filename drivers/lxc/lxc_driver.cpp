@@ -2,7 +2,9 @@
 #include "drivers/lxc/lxc_driver.h"
 #include "core/base/setting.h"
 
+#include "core/base/clock.h"
 #include "core/base/error.h"
+#include "core/host/files.h"
 #include "core/host/proc.h"
 #include "core/host/spawn.h"
 #include "core/base/text.h"
@@ -15,7 +17,9 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <fcntl.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -52,6 +56,16 @@ void queue_monitor_cgroup(const std::string& name) noexcept {
     }
 }
 
+// A cgroup and its descendants, deepest first; a cgroup still holding a process stays. Never throws.
+void remove_empty_cgroups(const fs::path& dir) noexcept {
+    std::error_code ec;
+    std::vector<fs::path> subs;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+        if (e.is_directory(ec) && !e.is_symlink(ec)) subs.push_back(e.path());
+    for (const auto& sub : subs) remove_empty_cgroups(sub);
+    rmdir(dir.c_str());
+}
+
 void try_remove_monitor_cgroups() {
     std::lock_guard<std::mutex> g(leftovers_mutex());
     auto& names = leftover_monitor_cgroups();
@@ -70,6 +84,14 @@ void try_remove_monitor_cgroups() {
 
 constexpr const char* kAppInit = "/bin/bash";
 
+// A checkpointable container's seccomp profile (in its run_dir): LXC's common one, bpf() refused.
+constexpr const char* kCommonSeccomp = "/usr/share/lxc/config/common.seccomp";
+std::string no_bpf_seccomp() {
+    std::string common = read_text(kCommonSeccomp).value_or("2\ndenylist\n[all]\n");
+    if (!common.empty() && common.back() != '\n') common += '\n';
+    return common + "bpf errno 1\n";
+}
+
 class LxcGuest : public Guest {
 public:
     explicit LxcGuest(GuestSpec spec) : spec_(std::move(spec)) {}
@@ -82,6 +104,7 @@ public:
         fs::create_directories(lxcpath / spec_.name);
         if (spec_.rootfs == RootfsMode::shared) fs::create_directories(spec_.run_dir / "ovl" / "upper");
         for (const auto& [stream, file] : console_files()) std::ofstream(spec_.run_dir / file).flush();
+        if (checkpointable()) write_file_atomic(spec_.run_dir / kNoBpfSeccomp, no_bpf_seccomp());
         if (!prepared_) prepare();
         c_ = lxc_container_new(spec_.name.c_str(), lxcpath.c_str());
         if (!c_) throw UserError("liblxc could not create container " + spec_.name + " in " + lxcpath.string());
@@ -95,9 +118,22 @@ public:
         // monitor cgroup, which could not be removed while hypetrace lives. Moved back at once.
         const auto home = cgroup_dirs(read_text("/proc/self/cgroup").value_or(""),
                                       read_text("/proc/self/mountinfo").value_or(""));
-        const bool started = c_->start(c_, 0, nullptr);
+        const auto children_before = own_children();
+        std::string images = criu_dir().string();  // liblxc's restore takes a char*
+        const bool started = spec_.restore ? c_->restore(c_, images.data(), false) : c_->start(c_, 0, nullptr);
         const std::string me = std::to_string(getpid());
         for (const auto& dir : home) std::ofstream(dir + "/cgroup.procs") << me << std::flush;
+        if (spec_.restore) {
+            restored_ns_ = mono_ns();  // CRIU restored the processes and let them run (--restore-detached)
+            // liblxc's restore forks the container's monitor from hypetrace and leaves it there: it
+            // is the one new child, reaped by stop().
+            for (pid_t p : own_children())
+                if (std::find(children_before.begin(), children_before.end(), p) == children_before.end())
+                    restore_monitor_ = p;
+            if (!started)
+                throw UserError("CRIU could not restore container " + spec_.name + " from " +
+                                spec_.checkpoint_dir.string() + ": " + criu_error(criu_dir() / "restore.log"));
+        }
         if (!started)
             throw UserError("liblxc could not start container " + spec_.name + ": " +
                             read_tail((spec_.run_dir / "lxc.log").string(), 300));
@@ -124,9 +160,17 @@ public:
         }
         lxc_container_put(c_);
         c_ = nullptr;
+        if (restore_monitor_ > 0) {  // our child (see start): it ends once the container stopped
+            for (int i = 0; i < 500 && waitpid(restore_monitor_, nullptr, WNOHANG) == 0; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            restore_monitor_ = -1;
+        }
         // The monitor process removes the container's cgroups after STOPPED: wait for that, so
         // nothing of this guest is left when stop() returns.
         for (int i = 0; i < 200 && !cgroup().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        // A container CRIU checkpointed (and killed) keeps its cgroups: its monitor ends without
+        // removing them (seen with liblxc 5.0.2, CRIU 3.17). Empty by now: removed here.
+        if (!cgroup().empty()) remove_empty_cgroups(cgroup_dir_);
         queue_monitor_cgroup(spec_.name);
         try_remove_monitor_cgroups();
     }
@@ -156,10 +200,15 @@ public:
     }
 
     std::map<std::string, std::string> console_files() const override {
+        if (checkpointable()) return {{"marks", kMarksFile}};  // no console: see LxcDriver::config
         if (spec_.variant == Variant::full) return {{"console", "console.log"}, {"marks", kMarksFile}};
         return {{"console", "console.log"}};
     }
-    std::vector<MarkerSpec> milestones() const override { return console_milestones(spec_.variant); }
+    std::vector<MarkerSpec> milestones() const override {
+        if (spec_.restore) return {{"marks", kPongMarker, "ready"}};  // it answers: proven running
+        if (checkpointable()) return {{"marks", kReadyMarker, "ready"}};
+        return console_milestones(spec_.variant);
+    }
     std::string init_path() const override { return spec_.variant == Variant::app ? kAppInit : kFullInit; }
     std::string describe() const override {
         std::string s = "liblxc";
@@ -167,16 +216,81 @@ public:
         return s;
     }
     std::string failure_hint() const override {
+        if (checkpointable())
+            return "lxc: " + read_tail((spec_.run_dir / "lxc.log").string(), 300) +
+                   " marks: " + read_tail((spec_.run_dir / kMarksFile).string(), 300);
         return "lxc: " + read_tail((spec_.run_dir / "lxc.log").string(), 300) +
                " console: " + read_tail((spec_.run_dir / "console.log").string(), 300);
     }
 
+    // Checkpointed by CRIU through liblxc (lxc_container::checkpoint), restored likewise.
+    bool can_checkpoint() const override { return spec_.variant != Variant::firmware; }
+    std::string ping_stream() const override { return "marks"; }
+    // Into the FIFO the container's answerer reads (scripts/guest/hypetrace-echo, app.rc), reached
+    // through its init's root; not there yet (ENOENT) or no reader (ENXIO): call again.
+    bool ping(uint64_t token) noexcept override {
+        if (init_pid_ <= 0) return false;
+        const std::string fifo = "/proc/" + std::to_string(init_pid_) + "/root/dev/hypetrace-ping";
+        const int fd = open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) return false;
+        const std::string line = std::to_string(token) + "\n";
+        const bool sent = write(fd, line.data(), line.size()) == ssize_t(line.size());
+        close(fd);
+        return sent;
+    }
+    std::vector<MarkerHit> restore_marks() override {
+        if (!spec_.restore || !restored_ns_) return {};
+        return {{"resumed", restored_ns_, "liblxc:restore returned"}};
+    }
+    // CRIU's images go to checkpoint_dir/state (a directory), the container stopped by the dump.
+    void checkpoint() override {
+        const fs::path dir = spec_.checkpoint_dir / kCheckpointState;
+        fs::create_directories(dir);
+        std::string images = dir.string();  // liblxc takes a char*
+        const bool saved = c_ && c_->is_running(c_) && c_->checkpoint(c_, images.data(), true, false);
+        stop();
+        if (!saved)
+            throw UserError("CRIU could not checkpoint container " + spec_.name + ": " + criu_error(dir / "dump.log"));
+    }
+
     void prepare() override {
         if (spec_.rootfs == RootfsMode::copied) copy_rootfs();
+        if (spec_.restore) copy_saved_images();
         prepared_ = true;
     }
 
 private:
+    bool checkpointable() const { return !spec_.checkpoint_dir.empty(); }
+
+    // What a restore hands CRIU: a copy of the saved images in run_dir, made before the timed start
+    // (as a VM's disk overlay), so what CRIU writes beside them (its log, its statistics) never
+    // touches the cache. Not symlinks: CRIU resolves them after it entered the container's root.
+    fs::path criu_dir() const { return spec_.run_dir / "criu"; }
+    void copy_saved_images() {
+        const fs::path saved = spec_.checkpoint_dir / kCheckpointState;
+        std::error_code ec;
+        fs::copy(saved, criu_dir(), fs::copy_options::recursive, ec);
+        if (ec) throw UserError("cannot copy the container's checkpoint " + saved.string() + ": " + ec.message());
+    }
+
+    // CRIU's first own error in its log ("Error (criu/mount.c:...): ..."), else the log's last line.
+    static std::string criu_error(const fs::path& log) {
+        std::ifstream f(log);
+        for (std::string l; std::getline(f, l);)
+            if (l.find("Error (") != std::string::npos) return l.substr(l.find("Error ("));
+        const std::string tail = read_tail(log.string(), 300);
+        return tail.empty() ? "no log in " + log.string() : tail;
+    }
+
+    // This process's children (/proc/self/task/*/children).
+    static std::vector<pid_t> own_children() {
+        std::vector<pid_t> out;
+        std::error_code ec;
+        for (const auto& t : fs::directory_iterator("/proc/self/task", ec))
+            for (pid_t p : parse_pid_list(read_text(t.path() / "children").value_or(""))) out.push_back(p);
+        return out;
+    }
+
     void copy_rootfs() {
         fs::path dst = spec_.run_dir / "rootfs";
         SpawnOptions o;
@@ -192,6 +306,8 @@ private:
     pid_t init_pid_ = -1;
     pid_t monitor_pid_ = -1;
     std::string cgroup_dir_;  // "" until started
+    pid_t restore_monitor_ = -1;  // a restored container's monitor: our child
+    uint64_t restored_ns_ = 0;    // when liblxc's restore returned (CLOCK_MONOTONIC)
     bool prepared_ = false;
 };
 
@@ -217,19 +333,35 @@ std::vector<std::pair<std::string, std::string>> LxcDriver::config(const GuestSp
         {"lxc.net.0.type", "empty"},
         {"lxc.apparmor.profile", "unconfined"},
         {"lxc.mount.auto", "proc:mixed sys:mixed cgroup:mixed"},
-        {"lxc.console.logfile", (spec.run_dir / "console.log").string()},
-        {"lxc.tty.max", "1"},
         {"lxc.pty.max", "16"},
         {"lxc.log.file", (spec.run_dir / "lxc.log").string()},
         {"lxc.log.level", "WARN"},
     };
+    // A container to checkpoint (or restored) has no console and no ttys: CRIU cannot save a
+    // terminal whose other end is on the host. It says it is ready and answers pings on its marks
+    // channel instead (scripts/guest/hypetrace-echo, app.rc).
+    const bool checkpointable = !spec.checkpoint_dir.empty();
+    // Nor BPF programs: CRIU cannot save a BPF program's file descriptor, and systemd holds some
+    // (IPAddressDeny=, DeviceAllow= on cgroup v2) where bpf() works; with bpf() refused (EPERM,
+    // its seccomp profile: see kNoBpfSeccomp) systemd runs those units without them.
+    if (checkpointable) {
+        c.push_back({"lxc.console.path", "none"});
+        c.push_back({"lxc.tty.max", "0"});
+        c.push_back({"lxc.seccomp.profile", (spec.run_dir / kNoBpfSeccomp).string()});
+    } else {
+        c.push_back({"lxc.console.logfile", (spec.run_dir / "console.log").string()});
+        c.push_back({"lxc.tty.max", "1"});
+    }
+    // The ready marker's own channel (see kMarksFile), in /dev (LXC's tmpfs, not the rootfs). A
+    // bind mount from the host: liblxc maps it for CRIU (--ext-mount-map), so a restored container
+    // writes to its own run's file.
+    if (spec.variant == Variant::full || checkpointable)
+        c.push_back({"lxc.mount.entry",
+                     (spec.run_dir / kMarksFile).string() + " dev/hypetrace-marks none bind,create=file 0 0"});
     if (spec.variant == Variant::app) {
         c.push_back({"lxc.init.cmd", std::string(kAppInit) + " --rcfile /etc/hypetrace/app.rc -i"});
     } else {
         c.push_back({"lxc.init.cmd", kFullInit});
-        // The ready marker's own channel (see kMarksFile), in /dev (LXC's tmpfs, not the rootfs).
-        c.push_back({"lxc.mount.entry",
-                     (spec.run_dir / kMarksFile).string() + " dev/hypetrace-marks none bind,create=file 0 0"});
         if (!spec.job_dir.empty())  // the job (hypetrace-job in the image runs it)
             c.push_back({"lxc.mount.entry", spec.job_dir.string() + " hypetrace-job none bind,ro,create=dir 0 0"});
     }
@@ -351,7 +483,7 @@ std::string LxcDriver::restore_problem() const {
             out = l.substr(at + 3);
     }
     if (out.empty()) out = last_line(all);
-    if (rc == 0) return "container checkpoint/restore through liblxc is not built yet (criu check passes here)";
+    if (rc == 0) return "";
     utsname u{};
     uname(&u);
     return "criu check fails on this kernel (" + std::string(u.release) + "): " + (out.empty() ? "exit " + std::to_string(rc) : out);

@@ -9,6 +9,9 @@
 
 namespace ht {
 
+// A checkpointable container's seccomp profile, in its run_dir (see LxcDriver::config).
+inline constexpr const char* kNoBpfSeccomp = "seccomp-no-bpf";
+
 class LxcDriver : public Driver {
 public:
     ~LxcDriver() override;  // removes the containers' monitor cgroups liblxc left (see reap_host)

@@ -4,13 +4,17 @@
 // restored VM maps and faults in), each restored VM ready only once it answered a ping through
 // the guest; the checkpoints kept and reused, then removed by `hypetrace cleanup --checkpoints`.
 // Nothing else is left behind: no QEMU, no BPF program, no scratch directory.
+// Containers through liblxc's checkpoint/restore (CRIU): restored and proven by a ping where
+// `criu check` passes (the nested lab's 6.1 kernel), refused with criu's reason where it fails.
 #include "common.h"
 #include "host_snapshot.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <filesystem>
+#include <map>
 
 namespace {
 
@@ -101,6 +105,67 @@ TEST(Restore, AVmRestoredEagerAndLazyAnswersAPingSoonerThanItBootsAndItsCheckpoi
          at = r.out.find("removed the checkpoint", at + 1))
         ++removed;
     EXPECT_EQ(removed, 2u) << r.out;
+    EXPECT_TRUE(fs::is_empty(cache));
+    EXPECT_EQ(HostSnapshot::take().changes_since(before), "");
+}
+
+// Cold containers are measured either way. Where `criu check` fails (this machine kind's kernel)
+// both restore rows are refused with its reason. Where it passes, LXC-bash is restored by CRIU and
+// ready once bash itself answered a ping; the systemd container is either restored the same way or
+// refused with what CRIU said it could not save or reopen (never a failure of the whole run); the
+// checkpoint is reused by the next run and removed by cleanup.
+TEST(Restore, ContainersRestoredByCriuAnswerAPingOrAreRefusedWithCriusReason) {
+    HT_REQUIRE_ROOT();
+    const HostSnapshot before = HostSnapshot::take();
+    const TestTempDir tmp("/tmp/ht-restore-lxc-XXXXXX");
+    const std::string cache = tmp.path + "/checkpoints", json = tmp.path + "/r.json";
+    BinaryResult r = run_hypetrace({"startup", "--lxc", "--lxc-app", "--restore", "--runs", "2", "--warmup", "1",
+                                    "--checkpoint-dir", cache, "--json", json});
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto d = nlohmann::json::parse(ht_slurp(json));
+    ASSERT_TRUE(technique(d, "lxc") && technique(d, "lxc-app")) << d["techniques"].dump();
+    std::map<std::string, std::string> refused;
+    for (const auto& n : d["not_measured"]) refused[n["technique"]] = n["reason"];
+    const bool criu_works = std::system("criu check >/dev/null 2>&1") == 0;
+    if (!criu_works) {
+        for (const std::string label : {"LXC restore", "LXC-bash restore"}) {
+            ASSERT_TRUE(refused.count(label)) << label << " " << d["not_measured"].dump();
+            EXPECT_EQ(refused[label].rfind("criu check fails on this kernel", 0), 0u) << refused[label];
+        }
+        EXPECT_NE(r.out.find("LXC-bash restore: not measured: criu check fails"), std::string::npos) << r.out;
+        EXPECT_EQ(HostSnapshot::take().changes_since(before), "");
+        return;
+    }
+    const auto* app = technique(d, "lxc-app-restore");
+    ASSERT_TRUE(app) << "LXC-bash restore not measured: " << refused["LXC-bash restore"];
+    EXPECT_EQ((*app)["paper_s"], 0.072);
+    EXPECT_FALSE((*app)["checkpoint"]["reused"].get<bool>());
+    EXPECT_EQ((*app)["checkpoint"]["ping_rtt_ms"].size(), 9u);
+    ASSERT_EQ((*app)["runs"].size(), 3u);
+    for (const auto& run : (*app)["runs"]) {
+        // CRIU ran, let bash run again, and bash answered the ping
+        EXPECT_EQ(mark_names(run), "launch criu_exec resumed ready ") << run.dump();
+        EXPECT_GT(run["total_s"].get<double>(), 0);
+    }
+    if (const auto* full = technique(d, "lxc-restore")) {
+        for (const auto& run : (*full)["runs"]) EXPECT_EQ(mark_names(run), "launch criu_exec resumed ready ");
+    } else {
+        ASSERT_TRUE(refused.count("LXC restore")) << d["not_measured"].dump();
+        EXPECT_NE(refused["LXC restore"].find("CRIU could not"), std::string::npos) << refused["LXC restore"];
+    }
+    EXPECT_NE(r.out.find("LXC-bash restore: "), std::string::npos) << r.out;
+
+    // Again: reused, nothing booted for it
+    r = run_hypetrace({"startup", "--lxc-app", "--restore", "--runs", "1", "--warmup", "0", "--checkpoint-dir", cache,
+                       "--json", json});
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto again = nlohmann::json::parse(ht_slurp(json));
+    const auto* reused = technique(again, "lxc-app-restore");
+    ASSERT_TRUE(reused);
+    EXPECT_TRUE((*reused)["checkpoint"]["reused"].get<bool>()) << (*reused)["checkpoint"].dump();
+
+    r = run_hypetrace({"cleanup", "--checkpoints", "--checkpoint-dir", cache});
+    EXPECT_EQ(r.code, 0) << r.err;
     EXPECT_TRUE(fs::is_empty(cache));
     EXPECT_EQ(HostSnapshot::take().changes_since(before), "");
 }

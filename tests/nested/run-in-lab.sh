@@ -4,7 +4,8 @@
 # it from the shared tree with HYPETRACE_LAB_OUT set): what the lab is, then
 #  1. the nested tests (tests/nested): hypetrace against perf kvm stat on real AMD-V;
 #  2. integration tests of the host suite that need what only the lab has: KVM with kvm_exit
-#     firing (bpftrace cross-checks), a kvm module, cgroup v2 (containers found, smem PSS).
+#     firing (bpftrace cross-checks), a kvm module, cgroup v2 (containers found, smem PSS), a
+#     kernel `criu check` passes on (containers checkpointed and restored).
 # Each test runs as its own process under a time limit that ends before the host's budget for the
 # lab (hypetrace.budget= on the kernel command line, seconds of lab uptime): a test that hangs is
 # killed and named, with what ran at the time, and the others still run. A test whose nested guest's
@@ -85,7 +86,7 @@ run_tests "$root/build/tests/ht_nested_tests" 600
 t1=$(uptime_s)
 echo "lab: nested tests took $((t1 - t0)) s"
 run_tests "$root/build/tests/ht_integration_tests" 300 \
-  'Sources/KvmExits.*:Exitcost.ExitFlameGraphShowsQemuHandlingThePort:Guests.LxcFullContainerReachesMultiUser:Guests.LxcAppContainerRunsBash:Memory.PssSumsAgreeWithSmem'
+  'Sources/KvmExits.*:Exitcost.ExitFlameGraphShowsQemuHandlingThePort:Guests.LxcFullContainerReachesMultiUser:Guests.LxcAppContainerRunsBash:Memory.PssSumsAgreeWithSmem:Restore.Containers*'
 # faults in exitcost (issue 13): it needs /dev/kvm, which only the lab has
 export HT_FAULT_ONLY=exitcost
 run_tests "$root/build/tests/ht_integration_tests" 300 'Faults.*'

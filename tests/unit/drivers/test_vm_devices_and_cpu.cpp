@@ -125,6 +125,41 @@ TEST(Pinning, AGuestsHostCpuReachesItsDomainXmlAndContainerConfig) {
     EXPECT_TRUE(c == "lxc.cgroup.cpuset.cpus=1;" || c == "lxc.cgroup2.cpuset.cpus=1;") << c;
 }
 
+// A container CRIU checkpoints has no console and no tty (their other end would be on the host,
+// which CRIU cannot save) and, app or full, its marks channel bound in from the run's directory;
+// a cold one keeps its console log.
+TEST(LxcConfig, ACheckpointableContainerHasNoConsoleAndAMarksChannel) {
+    auto items = [](const GuestSpec& g) {
+        std::map<std::string, std::string> m;
+        for (const auto& [k, v] : LxcDriver::config(g)) m[k] += v + ";";
+        return m;
+    };
+    GuestSpec spec = make_guest_spec(Variant::app, {}, Accel::tcg);
+    spec.name = "ht-x";
+    spec.run_dir = "/run/x";
+    auto cold = items(spec);
+    EXPECT_EQ(cold["lxc.console.logfile"], "/run/x/console.log;");
+    EXPECT_EQ(cold["lxc.tty.max"], "1;");
+    EXPECT_EQ(cold.count("lxc.console.path"), 0u);
+    EXPECT_EQ(cold.count("lxc.mount.entry"), 0u) << "a cold app container has only its console";
+    spec.checkpoint_dir = "/ckpt";
+    auto ckpt = items(spec);
+    EXPECT_EQ(ckpt["lxc.console.path"], "none;");
+    EXPECT_EQ(ckpt["lxc.tty.max"], "0;");
+    EXPECT_EQ(ckpt.count("lxc.console.logfile"), 0u);
+    EXPECT_EQ(ckpt["lxc.seccomp.profile"], "/run/x/seccomp-no-bpf;") << "bpf() refused: CRIU cannot save BPF programs";
+    EXPECT_EQ(cold.count("lxc.seccomp.profile"), 0u) << "a cold container keeps LXC's own profile";
+    EXPECT_EQ(ckpt["lxc.mount.entry"], "/run/x/marks.log dev/hypetrace-marks none bind,create=file 0 0;");
+    spec.restore = true;
+    EXPECT_EQ(items(spec), ckpt) << "a restored container is configured as the one that was saved";
+    auto guest = LxcDriver().create(spec);
+    EXPECT_TRUE(guest->can_checkpoint());
+    EXPECT_EQ(guest->ping_stream(), "marks");
+    EXPECT_EQ(guest->console_files(), (std::map<std::string, std::string>{{"marks", "marks.log"}}));
+    ASSERT_EQ(guest->milestones().size(), 1u);
+    EXPECT_EQ(guest->milestones()[0].pattern, kPongMarker);
+}
+
 TEST(Devices, KvmCpuModelsBecomeLibvirtCpuElements) {
     EXPECT_EQ(LibvirtDriver::cpu_xml({"host", {}, ""}), "  <cpu mode='host-passthrough'/>\n");
     EXPECT_EQ(LibvirtDriver::cpu_xml({"host", {"arch-capabilities"}, ""}),
