@@ -285,7 +285,7 @@ CheckpointInfo ensure_checkpoint(Driver& driver, GuestSpec spec, const fs::path&
     undo.keep = true;
     if (progress)
         progress("checkpoint: booted in " + fmt("%.1f", info.boot_s) + " s, saved " +
-                 fmt("%.0f", double(info.state_bytes) / (1 << 20)) + " MiB in " + fmt("%.2f", info.save_s) + " s to " +
+                 fmt_size(info.state_bytes) + " in " + fmt("%.2f", info.save_s) + " s to " +
                  info.dir.string());
     return info;
 }

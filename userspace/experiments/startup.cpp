@@ -324,7 +324,7 @@ TechniqueResult measure_technique(TraceBackend& tracer, const HostInfo& host, co
                                           ready_timeout_s(cfg, t), say);
         if (tr.checkpoint->reused)
             say("checkpoint reused from " + tr.checkpoint->dir.string() + " (" +
-                fmt("%.0f", double(tr.checkpoint->state_bytes) / (1 << 20)) + " MiB of saved state)");
+                fmt_size(tr.checkpoint->state_bytes) + " of saved state)");
         checkpoint_dir = tr.checkpoint->dir;
     }
     const unsigned total = cfg.warmup + cfg.runs;
@@ -448,7 +448,7 @@ std::string render_restore(const StartupResult& r) {
               << " minor page faults\n";
         }
         if (const auto& c = t.checkpoint) {
-            o << "    checkpoint: " << fmt("%.0f", double(c->state_bytes) / (1 << 20)) << " MiB of saved state";
+            o << "    checkpoint: " << fmt_size(c->state_bytes) << " of saved state";
             if (c->ram_file_bytes) o << " + " << fmt("%.0f", double(c->ram_file_bytes) / (1 << 20)) << " MiB RAM file";
             o << " in " << c->dir.string();
             if (c->reused) o << " (reused)";

@@ -13,6 +13,13 @@ std::string fmt(const char* f, double v) {
     return buf;
 }
 
+std::string fmt_size(uint64_t bytes) {
+    const double mib = double(bytes) / (1 << 20);
+    if (mib >= 10) return fmt("%.0f", mib) + " MiB";
+    if (mib >= 1) return fmt("%.1f", mib) + " MiB";
+    return fmt("%.0f", double(bytes) / 1024) + " KiB";
+}
+
 std::string loss_headline(const Losses& l) {
     if (!l.any()) return "";
     std::string s;

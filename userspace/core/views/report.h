@@ -13,6 +13,8 @@ namespace ht {
 
 // printf-style formatting of one number.
 std::string fmt(const char* f, double v);
+// A size with the precision it needs: "312 KiB", "3.4 MiB", "108 MiB".
+std::string fmt_size(uint64_t bytes);
 // Current UTC time, ISO 8601.
 std::string utc_now();
 // Left- or right-aligned columns (right[i] per column), two spaces apart, indented by two.

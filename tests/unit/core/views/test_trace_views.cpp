@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Trace directories (write, read back), folded stacks (round trip, guest filter, exits, faults),
 // differential folding, the SVG document and the Chrome trace timeline, on a trace made here.
-#include "core/base/error.h"
+#include "core/views/report.h"
+#include "core//base/error.h"
 #include "core/views/flamegraph.h"
 #include "core/host/proc.h"
 #include "core/base/text.h"
@@ -304,4 +305,12 @@ TEST(Text, SplitKeepsEmptyFieldsAndBaseNameTakesTheLastComponent) {
     EXPECT_EQ(f, (std::vector<std::string_view>{""}));
     EXPECT_EQ(base_name("/usr/bin/qemu-system-x86_64"), "qemu-system-x86_64");
     EXPECT_EQ(base_name("bash"), "bash");
+}
+
+// Sizes keep the digits that matter: a container's 0.3 MiB of CRIU images is not "0 MiB".
+TEST(Report, SizesHaveThePrecisionTheyNeed) {
+    EXPECT_EQ(fmt_size(299896), "293 KiB");
+    EXPECT_EQ(fmt_size(3546196), "3.4 MiB");
+    EXPECT_EQ(fmt_size(113246208), "108 MiB");
+    EXPECT_EQ(fmt_size(0), "0 KiB");
 }
