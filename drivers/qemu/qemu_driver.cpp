@@ -187,7 +187,7 @@ public:
                    " could not run its vCPU (QEMU's register dump is in " + (spec_.run_dir / "qemu.log").string() +
                    ")" + (c.empty() ? "" : "; console: " + c);
         std::string q = read_tail((spec_.run_dir / "qemu.log").string(), 300);
-        return (q.empty() ? "" : "qemu: " + q) + (c.empty() ? "" : " console: " + c);
+        return (q.empty() ? "" : "qemu: " + q) + run_state() + (c.empty() ? "" : " console: " + c);
     }
 
     // QEMU's flat memory tree, over the QMP socket command_line() gives every VM.
@@ -203,6 +203,25 @@ public:
     }
 
 private:
+    // For a QEMU still running: its monitor's word on the VM (" QEMU says the VM is running" or
+    // "... is paused (inmigrate)"): a guest that never answers while running is stuck inside, one
+    // that is paused was never resumed. "" when QEMU is gone or its monitor does not answer.
+    std::string run_state() const {
+        if (child_.pid <= 0 || child_exited(child_.pid)) return "";
+        try {
+            std::optional<QmpClient> own;
+            QmpClient* q = qmp_.get();
+            if (!q) q = &own.emplace((spec_.run_dir / "qmp.sock").string(), 500);
+            const auto st = q->execute("query-status");
+            if (!st.is_object()) return "";
+            const std::string status = st.value("status", "");
+            return st.value("running", false) ? " QEMU says the VM is running (" + status + ")"
+                                              : " QEMU says the VM is paused (" + status + ")";
+        } catch (...) {
+            return "";
+        }
+    }
+
     // qemu_vcpu_failure() of qemu.log, read again only when the log grew
     std::string vcpu_failure() const {
         std::error_code ec;
@@ -289,9 +308,8 @@ std::vector<std::string> QemuDriver::command_line(const GuestSpec& spec) {
         else  // the checkpoint's overlay: written by the guest checkpointed, read-only to those restored
             a.insert(a.end(), {"-drive", "file=" + qemu_opt_escape((spec.checkpoint_dir / kCheckpointDisk).string()) +
                                              ",if=virtio,format=qcow2" + (spec.restore ? ",snapshot=on" : "")});
-        if (!spec.job_dir.empty())  // /dev/vdb: the job (hypetrace-job in the image reads it); QMP to name devices
-            a.insert(a.end(), {"-drive", "file=" + qemu_opt_escape((run / "job.tar").string()) + ",if=virtio,format=raw,readonly=on",
-                               "-qmp", "unix:" + qemu_opt_escape((run / "qmp.sock").string()) + ",server=on,wait=off"});
+        if (!spec.job_dir.empty())  // /dev/vdb: the job (hypetrace-job in the image reads it)
+            a.insert(a.end(), {"-drive", "file=" + qemu_opt_escape((run / "job.tar").string()) + ",if=virtio,format=raw,readonly=on"});
         break;
     case Variant::app:
         a.insert(a.end(), {"-kernel", spec.images.kernel().string(), "-initrd", spec.images.app_initramfs().string(),
@@ -305,11 +323,9 @@ std::vector<std::string> QemuDriver::command_line(const GuestSpec& spec) {
         a.insert(a.end(), {"-object", "memory-backend-file,id=ram,size=" + std::to_string(spec.memory_mb) +
                                           "M,mem-path=" + qemu_opt_escape((spec.checkpoint_dir / kCheckpointRam).string()) +
                                           ",share=" + (spec.restore ? "off" : "on")});
-    if (ckpt) {
-        if (spec.job_dir.empty() || spec.variant != Variant::full)
-            a.insert(a.end(), {"-qmp", "unix:" + qemu_opt_escape((run / "qmp.sock").string()) + ",server=on,wait=off"});
-        if (spec.restore) a.insert(a.end(), {"-incoming", "defer"});
-    }
+    // Every VM's monitor: devices named (io), migration (checkpoints), its run state (failure_hint).
+    a.insert(a.end(), {"-qmp", "unix:" + qemu_opt_escape((run / "qmp.sock").string()) + ",server=on,wait=off"});
+    if (ckpt && spec.restore) a.insert(a.end(), {"-incoming", "defer"});
     return a;
 }
 

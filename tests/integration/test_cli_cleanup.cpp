@@ -2,6 +2,7 @@
 // Environment errors and interruption: one line, non-zero exit, nothing left behind.
 #include "../run_binary.h"
 #include "common.h"
+#include "host_snapshot.h"
 #include "core/host/proc.h"
 
 #include <csignal>
@@ -28,6 +29,19 @@ TEST(CliCleanup, UnwritableJsonIsRefusedBeforeAnyRun) {
     EXPECT_EQ(r.code, 2);
     EXPECT_EQ(r.lines(r.err), 1) << r.err;
     EXPECT_NE(r.err.find("/nonexistent-dir"), std::string::npos);
+}
+
+// A VM that is not ready in time is stopped, and the error says what QEMU said of it: running
+// (stuck inside the guest) or paused (never resumed), beside its console's last lines.
+TEST(CliCleanup, AVmNotReadyInTimeIsStoppedAndQemusRunStateIsSaid) {
+    HT_REQUIRE_ROOT();
+    const HostSnapshot before = HostSnapshot::take();
+    BinaryResult r = run_hypetrace({"startup", "--kvm-app", "--accel", "tcg", "--timeout", "1", "--runs", "1",
+                                    "--warmup", "0"});
+    EXPECT_NE(r.code, 0);
+    EXPECT_NE(r.err.find("not ready after 1 s"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("QEMU says the VM is running (running)"), std::string::npos) << r.err;
+    EXPECT_EQ(HostSnapshot::take().changes_since(before), "");
 }
 
 TEST(CliCleanup, CtrlCDuringBootStopsTheVmAndDetaches) {
