@@ -130,9 +130,11 @@ public:
             for (pid_t p : own_children())
                 if (std::find(children_before.begin(), children_before.end(), p) == children_before.end())
                     restore_monitor_ = p;
-            if (!started)
+            if (!started) {
+                remove_makers_cgroups();
                 throw UserError("CRIU could not restore container " + spec_.name + " from " +
                                 spec_.checkpoint_dir.string() + ": " + criu_error(criu_dir() / "restore.log"));
+            }
         }
         if (!started)
             throw UserError("liblxc could not start container " + spec_.name + ": " +
@@ -168,9 +170,13 @@ public:
         // The monitor process removes the container's cgroups after STOPPED: wait for that, so
         // nothing of this guest is left when stop() returns.
         for (int i = 0; i < 200 && !cgroup().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        // A container CRIU checkpointed (and killed) keeps its cgroups: its monitor ends without
-        // removing them (seen with liblxc 5.0.2, CRIU 3.17). Empty by now: removed here.
-        if (!cgroup().empty()) remove_empty_cgroups(cgroup_dir_);
+        // A container CRIU checkpointed (and killed), or failed to, keeps its cgroups: its monitor
+        // ends without removing them (seen with liblxc 5.0.2, CRIU 3.17). Removed here once empty:
+        // its last processes may still be exiting (up to 5 s more).
+        for (int i = 0; i < 250 && !cgroup().empty(); ++i) {
+            remove_empty_cgroups(cgroup_dir_);
+            if (!cgroup().empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
         queue_monitor_cgroup(spec_.name);
         try_remove_monitor_cgroups();
     }
@@ -249,6 +255,7 @@ public:
         std::string images = dir.string();  // liblxc takes a char*
         const bool saved = c_ && c_->is_running(c_) && c_->checkpoint(c_, images.data(), true, false);
         stop();
+        if (saved) write_file_atomic(dir / kMakerFile, spec_.name);  // see remove_makers_cgroups
         if (!saved)
             throw UserError("CRIU could not checkpoint container " + spec_.name + ": " + criu_error(dir / "dump.log"));
     }
@@ -271,6 +278,22 @@ private:
         std::error_code ec;
         fs::copy(saved, criu_dir(), fs::copy_options::recursive, ec);
         if (ec) throw UserError("cannot copy the container's checkpoint " + saved.string() + ": " + ec.message());
+    }
+
+    // A restore CRIU gave up on leaves the cgroups it had made for the restored processes, named
+    // after the container that was saved (lxc.payload.MAKER/...: seen in the lab, CRIU 3.17):
+    // removed, where empty, by the name the checkpoint keeps (kMakerFile).
+    static constexpr const char* kMakerFile = "hypetrace-container";
+    void remove_makers_cgroups() const noexcept {
+        try {
+            const std::string maker = read_text(criu_dir() / kMakerFile).value_or("");  // as written: no newline
+            if (maker.empty() || maker.find_first_of("/\n") != std::string::npos) return;
+            for (const auto& m : cgroup_mounts()) {
+                std::error_code ec;
+                if (fs::is_directory(m / ("lxc.payload." + maker), ec)) remove_empty_cgroups(m / ("lxc.payload." + maker));
+            }
+        } catch (...) {
+        }
     }
 
     // CRIU's first own error in its log ("Error (criu/mount.c:...): ..."), else the log's last line.

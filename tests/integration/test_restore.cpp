@@ -122,6 +122,7 @@ TEST(Restore, ContainersRestoredByCriuAnswerAPingOrAreRefusedWithCriusReason) {
     BinaryResult r = run_hypetrace({"startup", "--lxc", "--lxc-app", "--restore", "--runs", "2", "--warmup", "1",
                                     "--checkpoint-dir", cache, "--json", json});
     ASSERT_EQ(r.code, 0) << r.err;
+    const std::string first_run = r.err;  // its progress lines: what CRIU did, for a failure below
     const auto d = nlohmann::json::parse(ht_slurp(json));
     ASSERT_TRUE(technique(d, "lxc") && technique(d, "lxc-app")) << d["techniques"].dump();
     std::map<std::string, std::string> refused;
@@ -167,5 +168,5 @@ TEST(Restore, ContainersRestoredByCriuAnswerAPingOrAreRefusedWithCriusReason) {
     r = run_hypetrace({"cleanup", "--checkpoints", "--checkpoint-dir", cache});
     EXPECT_EQ(r.code, 0) << r.err;
     EXPECT_TRUE(fs::is_empty(cache));
-    EXPECT_EQ(HostSnapshot::take().changes_since(before), "");
+    EXPECT_EQ(HostSnapshot::take().changes_since(before), "") << first_run;
 }
