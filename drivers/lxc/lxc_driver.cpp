@@ -84,6 +84,18 @@ void try_remove_monitor_cgroups() {
 
 constexpr const char* kAppInit = "/bin/bash";
 
+// CRIU's first own error in its output, from "Error (" on ("Error (criu/files-ext.c:94): Can't
+// dump ..."): the ones after it are its consequences, and "exited, status=1" lines its helpers'
+// exits. "" when there is none.
+std::string first_criu_error(const std::string& text) {
+    std::istringstream lines(text);
+    for (std::string l; std::getline(lines, l);) {
+        const auto at = l.find("Error (");
+        if (at != std::string::npos && l.find("exited, status", at) == std::string::npos) return l.substr(at);
+    }
+    return "";
+}
+
 // A checkpointable container's seccomp profile (in its run_dir): LXC's common one, bpf() refused.
 constexpr const char* kCommonSeccomp = "/usr/share/lxc/config/common.seccomp";
 std::string no_bpf_seccomp() {
@@ -298,9 +310,7 @@ private:
 
     // CRIU's first own error in its log ("Error (criu/mount.c:...): ..."), else the log's last line.
     static std::string criu_error(const fs::path& log) {
-        std::ifstream f(log);
-        for (std::string l; std::getline(f, l);)
-            if (l.find("Error (") != std::string::npos) return l.substr(l.find("Error ("));
+        if (auto e = first_criu_error(read_text(log).value_or("")); !e.empty()) return e;
         const std::string tail = read_tail(log.string(), 300);
         return tail.empty() ? "no log in " + log.string() : tail;
     }
@@ -496,15 +506,9 @@ std::string LxcDriver::restore_problem() const {
     int rc = run_and_wait({"criu", "check"}, o);
     const std::string all = read_tail(path, 4000);
     unlink(path);
-    // criu's first own error says why ("vdso: Unexpected rt vDSO area bounds"); the ones after it
-    // are its consequences, and "exited, status=1" lines its helpers' exits
-    std::string out;
-    std::istringstream lines(all);
-    for (std::string l; out.empty() && std::getline(lines, l);) {
-        const auto at = l.find("): ");
-        if (l.rfind("Error (", 0) == 0 && at != std::string::npos && l.find("exited, status", at) == std::string::npos)
-            out = l.substr(at + 3);
-    }
+    // criu's first own error says why ("vdso: Unexpected rt vDSO area bounds"), without its source line
+    std::string out = first_criu_error(all);
+    if (const auto at = out.find("): "); at != std::string::npos) out = out.substr(at + 3);
     if (out.empty()) out = last_line(all);
     if (rc == 0) return "";
     utsname u{};

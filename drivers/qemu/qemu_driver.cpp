@@ -208,18 +208,25 @@ private:
     // that is paused was never resumed. "" when QEMU is gone or its monitor does not answer.
     std::string run_state() const {
         if (child_.pid <= 0 || child_exited(child_.pid)) return "";
+        const auto st = query_status(500);
+        if (!st) return "";
+        const std::string status = st->value("status", "");
+        return st->value("running", false) ? " QEMU says the VM is running (" + status + ")"
+                                           : " QEMU says the VM is paused (" + status + ")";
+    }
+
+    // QMP's query-status, over the restore's connection where there is one; nullopt when the
+    // monitor does not answer within timeout_ms.
+    std::optional<nlohmann::json> query_status(int timeout_ms) const {
         try {
             std::optional<QmpClient> own;
             QmpClient* q = qmp_.get();
-            if (!q) q = &own.emplace((spec_.run_dir / "qmp.sock").string(), 500);
-            const auto st = q->execute("query-status");
-            if (!st.is_object()) return "";
-            const std::string status = st.value("status", "");
-            return st.value("running", false) ? " QEMU says the VM is running (" + status + ")"
-                                              : " QEMU says the VM is paused (" + status + ")";
+            if (!q) q = &own.emplace((spec_.run_dir / "qmp.sock").string(), timeout_ms);
+            auto st = q->execute("query-status");
+            if (st.is_object()) return st;
         } catch (...) {
-            return "";
         }
+        return std::nullopt;
     }
 
     // qemu_vcpu_failure() of qemu.log, read again only when the log grew
@@ -235,16 +242,8 @@ private:
         // QEMU also prints its error and dump for an emulation failure in guest user mode, then
         // runs on: only a VM QEMU stopped (run state internal-error) has failed. Without an answer
         // from its monitor, the log's word stands.
-        if (!failure_.empty()) {
-            try {
-                std::optional<QmpClient> own;
-                QmpClient* q = qmp_.get();
-                if (!q) q = &own.emplace((spec_.run_dir / "qmp.sock").string(), 2000);
-                const auto st = q->execute("query-status");
-                if (st.is_object() && st.value("status", "") != "internal-error") failure_.clear();
-            } catch (...) {
-            }
-        }
+        if (!failure_.empty())
+            if (const auto st = query_status(2000); st && st->value("status", "") != "internal-error") failure_.clear();
         return failure_;
     }
 

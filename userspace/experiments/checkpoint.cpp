@@ -110,19 +110,6 @@ uint64_t allocated_bytes(const fs::path& p) {
     return bytes;
 }
 
-// The saved state's size: the file's, or a directory's files summed.
-uint64_t state_size(const fs::path& state) {
-    std::error_code ec;
-    if (!fs::is_directory(state, ec)) {
-        const auto n = fs::file_size(state, ec);
-        return ec ? 0 : uint64_t(n);
-    }
-    uint64_t bytes = 0;
-    for (const auto& e : fs::recursive_directory_iterator(state, ec))
-        if (e.is_regular_file(ec)) bytes += e.file_size(ec);
-    return bytes;
-}
-
 std::string slurp(const fs::path& p) {
     std::ifstream f(p);
     std::stringstream s;
@@ -181,10 +168,11 @@ CheckpointInfo ensure_checkpoint(Driver& driver, GuestSpec spec, const fs::path&
     std::error_code ec;
     if (fs::exists(info.dir / kMeta, ec)) {
         nlohmann::json meta = nlohmann::json::parse(slurp(info.dir / kMeta), nullptr, false);
-        info.made_why = checkpoint_problem(meta, info.key, signatures(info.dir));
+        const auto found = signatures(info.dir);
+        info.made_why = checkpoint_problem(meta, info.key, found);
         if (info.made_why.empty()) {
             info.reused = true;
-            info.state_bytes = state_size(state);
+            info.state_bytes = found.at(kCheckpointState).bytes;  // checked: present
             info.ram_file_bytes = allocated_bytes(info.dir / kCheckpointRam);
             if (meta.contains("ping_rtt_ms") && meta["ping_rtt_ms"].is_array())
                 for (const auto& v : meta["ping_rtt_ms"])
@@ -266,11 +254,12 @@ CheckpointInfo ensure_checkpoint(Driver& driver, GuestSpec spec, const fs::path&
     const uint64_t t0 = mono_ns();
     guest->checkpoint();
     info.save_s = ns_to_s(int64_t(mono_ns() - t0));
-    info.state_bytes = state_size(state);
     info.ram_file_bytes = allocated_bytes(info.dir / kCheckpointRam);
+    const auto saved = signatures(info.dir);
     nlohmann::json files = nlohmann::json::object();
-    for (const auto& [name, sig] : signatures(info.dir)) files[name] = {{"bytes", sig.bytes}, {"xxh3", hex64(sig.xxh3)}};
-    if (!files.contains(kCheckpointState)) throw UserError("cannot read back the saved state " + state.string());
+    for (const auto& [name, sig] : saved) files[name] = {{"bytes", sig.bytes}, {"xxh3", hex64(sig.xxh3)}};
+    if (!saved.count(kCheckpointState)) throw UserError("cannot read back the saved state " + state.string());
+    info.state_bytes = saved.at(kCheckpointState).bytes;
     nlohmann::json meta{{"version", kMetaVersion},
                         {"key", info.key},
                         {"files", files},

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/phases.h"
 
+#include "core/base/text.h"
+
 #include "core/tracing/kvm_names.h"
 
 #include <algorithm>
@@ -159,9 +161,8 @@ std::vector<Mark> derive_restore_marks(GuestKind kind, uint64_t launch_ns, const
         return k;
     };
     if (kind == GuestKind::container) {
-        const auto criu = first_event(events, EventType::exec, [](const ProcEvent& e) {
-            return e.path == "criu" || (e.path.size() > 5 && e.path.compare(e.path.size() - 5, 5, "/criu") == 0);
-        });
+        const auto criu =
+            first_event(events, EventType::exec, [](const ProcEvent& e) { return base_name(e.path) == "criu"; });
         c.push_back({"criu_exec", criu, "bpf:sched_process_exec", "criu restore"});
         c.push_back(from_backend("resumed", "guest answers"));
         c.push_back({"ready", console_hit(hits, "ready"), "console:ping answered", ""});

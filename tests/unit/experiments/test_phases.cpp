@@ -158,6 +158,16 @@ TEST(Phases, SummaryExcludesWarmupAndAveragesCounts) {
     EXPECT_EQ(t.mean_totals.faults_user, 200u);
 }
 
+// The marks' names and their phases, in order.
+static std::pair<std::vector<std::string>, std::vector<std::string>> names_and_phases(const std::vector<Mark>& marks) {
+    std::pair<std::vector<std::string>, std::vector<std::string>> out;
+    for (const auto& m : marks) {
+        out.first.push_back(m.name);
+        out.second.push_back(m.phase);
+    }
+    return out;
+}
+
 // A restored VM: QEMU's exec from the trace, then the backend's restore marks, then the answered
 // ping; a mark out of order (a clock step) is left out and its phase merges into the one before.
 TEST(Phases, RestoredVmPhasesFromLaunchToTheAnsweredPing) {
@@ -168,11 +178,7 @@ TEST(Phases, RestoredVmPhasesFromLaunchToTheAnsweredPing) {
                                    {"state_loaded", T0 + 401 * ms, "qmp:MIGRATION completed"}};
     std::vector<MarkerHit> hits{{"ready", T0 + 450 * ms, "marks"}};
     auto marks = derive_restore_marks(GuestKind::vm, T0, events, backend, hits);
-    std::vector<std::string> names, phases;
-    for (const auto& m : marks) {
-        names.push_back(m.name);
-        phases.push_back(m.phase);
-    }
+    const auto [names, phases] = names_and_phases(marks);
     EXPECT_EQ(names, (std::vector<std::string>{"launch", "qemu_exec", "state_load", "resumed", "ready"}));
     EXPECT_EQ(phases, (std::vector<std::string>{"launcher", "qemu init", "state load", "guest answers", ""}));
     EXPECT_EQ(marks[1].ts_ns, T0 + 2 * ms);  // QEMU's exec, not the state reader's
@@ -200,11 +206,7 @@ TEST(Phases, RestoredContainerPhasesSplitAtCriusExecAndItsResume) {
     std::vector<MarkerHit> backend{{"resumed", T0 + 300 * ms, "liblxc:restore returned"}};
     std::vector<MarkerHit> hits{{"ready", T0 + 302 * ms, "marks"}};
     auto marks = derive_restore_marks(GuestKind::container, T0, events, backend, hits);
-    std::vector<std::string> names, phases;
-    for (const auto& m : marks) {
-        names.push_back(m.name);
-        phases.push_back(m.phase);
-    }
+    const auto [names, phases] = names_and_phases(marks);
     EXPECT_EQ(names, (std::vector<std::string>{"launch", "criu_exec", "resumed", "ready"}));
     EXPECT_EQ(phases, (std::vector<std::string>{"launcher", "criu restore", "guest answers", ""}));
     EXPECT_EQ(marks[1].ts_ns, T0 + 20 * ms) << "CRIU's first exec, not liblxc's helper's";
