@@ -23,6 +23,7 @@ Command add_dedup(CLI::App& app);
 Command add_exitcost(CLI::App& app);
 Command add_io(CLI::App& app);
 Command add_density(CLI::App& app);
+Command add_paper(CLI::App& app);
 Command add_record(CLI::App& app);
 Command add_flamegraph(CLI::App& app);
 Command add_timeline(CLI::App& app);

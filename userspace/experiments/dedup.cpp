@@ -404,7 +404,7 @@ std::string render_text(const DedupResult& r) {
     o << "The guest maps " << mb(t.frames) << " MB in distinct frames (anonymous " << mb(t.anon_frames) << ", file "
       << mb(t.file_frames) << "); " << mb(t.total() + t.zero_frames) << " MB of it duplicates other memory:\n\n";
     static const char* row_names[] = {"within the guest", "between guest and host", "between the two guests"};
-    static const double paper[4][4] = {{28, 0.5, 0.5, 29}, {18, 2, 12, 32}, {48, 8, 3, 59}, {94, 10.5, 15.5, 120}};
+    const auto& paper = kPaperTable1Mb;
     std::vector<std::vector<std::string>> rows{{"duplicate MB", "anon/anon", "file/file", "anon/file", "total", "",
                                                 "paper: a/a", "f/f", "a/f", "total"}};
     auto pfmt = [](double v) { return fmt(v < 1 ? "%.1f" : "%.0f", v); };
@@ -417,7 +417,7 @@ std::string render_text(const DedupResult& r) {
                     "", "", "", ""});
     o << render_table(rows, {false, true, true, true, true, false, true, true, true, true});
     o << "Each duplicate frame is counted once, in the first row that explains it. Zero-filled frames are\n"
-         "apart (columns: anonymous, file). The paper's guest mapped 235 MB; Table 1 is from its section 4.1.\n";
+         "apart (columns: anonymous, file). The paper's guest mapped " << fmt("%.0f", kPaperTable1VmMb) << " MB; Table 1 is from its section 4.1.\n";
     if (!r.host_copies_in_files.empty()) {
         o << "The host's copies of 'between guest and host' pages, in the page cache of:";
         std::size_t shown = 0;

@@ -107,7 +107,8 @@ std::string render_line_plot_svg(const PlotSpec& spec) {
     // Lines, markers, legend.
     for (std::size_t i = 0; i < spec.lines.size(); ++i) {
         const auto& l = spec.lines[i];
-        const char* c = kColors[i % (sizeof kColors / sizeof *kColors)];
+        const std::size_t ci = l.color >= 0 ? std::size_t(l.color) : i;
+        const char* c = kColors[ci % (sizeof kColors / sizeof *kColors)];
         std::string pts;
         for (auto [x, y] : l.points) pts += fmt("%.1f", px(x)) + "," + fmt("%.1f", py(y)) + " ";
         o << "<polyline fill=\"none\" stroke=\"" << c << "\" stroke-width=\"2\""
@@ -120,7 +121,9 @@ std::string render_line_plot_svg(const PlotSpec& spec) {
                 o << "<path d=\"M" << xs << "," << ya << "V" << yb << "M" << xs - 4 << "," << ya << "h8M" << xs - 4 << "," << yb
                   << "h8\" stroke=\"" << c << "\" fill=\"none\"/>\n";
             }
-            o << "<circle cx=\"" << px(x) << "\" cy=\"" << py(y) << "\" r=\"3.5\" fill=\"" << c << "\"><title>"
+            o << "<circle cx=\"" << px(x) << "\" cy=\"" << py(y) << "\" r=\"" << (l.hollow ? "4.5" : "3.5")
+              << (l.hollow ? std::string("\" fill=\"white\" stroke-width=\"2\" stroke=\"") : std::string("\" fill=\""))
+              << c << "\"><title>"
               << xml_escape(l.label) << ": " << num(x) << " -> " << fmt("%.4g", y) << (e > 0 ? " +- " + fmt("%.3g", e) : "")
               << "</title></circle>\n";
         }

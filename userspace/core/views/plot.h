@@ -14,6 +14,8 @@ struct PlotLine {
     std::vector<std::pair<double, double>> points;  // (x, y), x ascending
     bool dashed = false;
     std::vector<double> err;  // empty, or per point: an error bar y +- err (a 95 % interval)
+    bool hollow = false;      // markers drawn as rings (the paper's values beside ours)
+    int color = -1;           // index into the palette; -1: the line's own index
 };
 
 struct PlotSpec {
