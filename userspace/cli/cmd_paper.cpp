@@ -32,13 +32,6 @@ struct PaperArgs {
 
 constexpr const char* kDefaultBudget = "30m";
 
-std::string self_exe() {
-    std::error_code ec;
-    const fs::path p = fs::read_symlink("/proc/self/exe", ec);
-    if (ec) throw UserError("cannot find hypetrace's own binary (/proc/self/exe): " + ec.message());
-    return p.string();
-}
-
 void write_report(const fs::path& dir, bool quiet) {
     PaperInputs in = read_paper_dir(dir);
     if (in.results.empty())
@@ -46,7 +39,7 @@ void write_report(const fs::path& dir, bool quiet) {
                                        "`hypetrace paper -o " + dir.string() + "` runs them");
     write_file_atomic(dir / "report.html", render_paper_html(in));
     std::cout << render_paper_text(in);
-    if (!quiet) std::cerr << "[hypetrace] report: " << (dir / "report.html").string() << std::endl;
+    if (!quiet) std::cerr << "[hypetrace] wrote " << (dir / "report.html").string() << std::endl;
 }
 
 std::string plan_text(const PaperPlan& plan) {
@@ -74,30 +67,36 @@ int cmd_paper(const PaperArgs& a) {
         try {
             earlier = nlohmann::json::parse(text.value_or(""));
         } catch (const std::exception&) {
-            throw UserError((dir / "paper.json").string() + " is not valid JSON: remove it (or the directory) to start again");
         }
+        if (!earlier.is_object() || !earlier.contains("plan") || !earlier["plan"].is_object())
+            throw UserError((dir / "paper.json").string() + " is not a run hypetrace wrote: remove it (or choose another -o)");
     }
-    std::string budget = a.budget;
-    if (a.resume) {
-        if (earlier.is_null())
-            throw UserError("--resume: " + dir.string() + " holds no earlier run (no paper.json); leave out --resume to start one");
-        const std::string was = earlier["plan"].value("budget", "");
-        if (!budget.empty() && budget != was)
-            throw usage_error("--resume: the run in " + dir.string() + " was planned for --budget " + was +
-                              "; resume it with that budget, or start a new run in another -o");
-        budget = was;
-    } else if (!earlier.is_null() && !a.dry_run) {
-        throw UserError(dir.string() + " holds an earlier run (paper.json): --resume continues it, `--from " + dir.string() +
-                        "` re-renders its report; or choose another -o");
-    }
-    if (budget.empty()) budget = kDefaultBudget;
-    const double budget_s = parse_budget(budget);
     HostInfo host = probe_host();
     const AccelChoice accel = choose_accel(parse_accel_request("auto"), host);
     PaperHostFacts facts;
     facts.kvm = accel.accel == Accel::kvm;
     facts.cpus = host.cpus;
-    PaperPlan plan = plan_paper(budget, budget_s, facts, paper_experiments(), fs::absolute(dir));
+    PaperPlan plan;
+    if (a.resume) {
+        if (earlier.is_null())
+            throw UserError("--resume: " + dir.string() + " holds no earlier run (no paper.json); leave out --resume to start one");
+        plan = plan_from_json(earlier["plan"]);
+        if (!a.budget.empty() && a.budget != plan.budget)
+            throw usage_error("--resume: the run in " + dir.string() + " was planned for --budget " + plan.budget +
+                              "; resume it with that budget, or start a new run in another -o");
+        if (plan.kvm != facts.kvm)
+            warn(std::string("the run being resumed planned its VMs under ") + (plan.kvm ? "KVM" : "TCG") + "; they now get " +
+                 (facts.kvm ? "KVM" : "TCG") + ": the report will mix the two");
+    } else {
+        if (!earlier.is_null() && !a.dry_run)
+            throw UserError(dir.string() + " holds an earlier run (paper.json): --resume continues it, `--from " + dir.string() +
+                            "` re-renders its report; or choose another -o");
+        if (!a.dry_run && fs::is_directory(dir, ec) && !fs::is_empty(dir, ec))
+            throw UserError("-o " + dir.string() + ": not empty; give a new or empty directory (the run removes and writes files "
+                            "there by name)");
+        const std::string budget = a.budget.empty() ? kDefaultBudget : a.budget;
+        plan = plan_paper(budget, parse_budget(budget), facts, paper_experiments(), fs::absolute(dir));
+    }
     if (a.dry_run) {
         std::cout << plan_text(plan);
         return 0;
@@ -110,25 +109,33 @@ int cmd_paper(const PaperArgs& a) {
     if (!a.quiet) std::cerr << plan_text(plan);
     PaperRunOptions o;
     o.dir = fs::absolute(dir);
-    o.self = self_exe();
+    o.self = "/proc/self/exe";  // this very binary, even if the file was rebuilt meanwhile
     o.resume = a.resume;
     o.quiet = a.quiet;
     o.progress = progress;
     if (!a.quiet) o.child_line = [](const std::string& l) { std::cerr << "    " << l << "\n"; };
     const PaperRunResult r = run_paper(plan, o);
-    std::size_t failed = 0;
-    for (const auto& s : r.steps) failed += s.status == "failed";
-    bool any = false;
-    for (const auto& s : r.steps) any |= s.status == "done" || s.status == "done before";
-    if (any) write_report(dir, a.quiet);
+    std::size_t failed = 0, done = 0, kept = 0, left_out = 0;
+    for (const auto& s : r.steps) {
+        failed += s.status == "failed";
+        done += s.status == "done";
+        kept += s.status == "done before";
+        left_out += s.status == "left out";
+    }
+    if (done + kept > 0) write_report(dir, a.quiet);
+    std::cerr << "hypetrace: paper: " << done << " step(s) done" << (kept ? ", " + std::to_string(kept) + " kept from before" : "")
+              << (failed ? ", " + std::to_string(failed) + " failed" : "")
+              << (left_out ? ", " + std::to_string(left_out) + " left out" : "") << " in " << fmt_duration(r.seconds) << " (planned "
+              << fmt_duration(plan.estimate_s) << ")"
+              << (done + kept ? "; report: " + (dir / "report.html").string() : "; no step finished: no report") << std::endl;
     if (r.interrupted) {
-        std::cerr << "hypetrace: interrupted by signal " << r.signal << "; the step under way was stopped (its guests and host "
-                  << "settings with it); `hypetrace paper -o " << dir.string() << " --resume` continues" << std::endl;
+        std::cerr << "hypetrace: interrupted by signal " << r.signal << "; the step under way was stopped; `hypetrace paper -o "
+                  << dir.string() << " --resume` continues" << std::endl;
         return 128 + r.signal;
     }
     if (failed) {
-        std::cerr << "hypetrace: " << failed << " step(s) failed; the report says which and why; their logs are "
-                  << dir.string() << "/NAME.log; `--resume` reruns them" << std::endl;
+        std::cerr << "hypetrace: " << failed << " step(s) failed (the report says which and why; their logs are " << dir.string()
+                  << "/NAME.log); `--resume` reruns them" << std::endl;
         return 1;
     }
     return 0;
@@ -154,7 +161,9 @@ Command add_paper(CLI::App& app) {
               "  hypetrace paper -o out/paper --resume           # after Ctrl-C: only what is missing runs\n"
               "  hypetrace paper --from out/paper                # re-render the report, run nothing\n"
               "Each step is `hypetrace EXPERIMENT ...` with --json DIR/NAME.json; its text report is DIR/NAME.txt,\n"
-              "its progress DIR/NAME.log. Host settings (KSM, THP) are restored by each step however it ends.");
+              "its progress DIR/NAME.log. Host settings (KSM, THP) are restored by each step however it ends.\n"
+              "Exit: 0 every step planned ran; 1 a step failed (the others ran; --resume reruns it); 2 bad\n"
+              "usage; 128+N interrupted by signal N (--resume continues).");
     return {p, [a] { return cmd_paper(*a); }};
 }
 

@@ -88,9 +88,10 @@ int cmd_startup(const StartupArgs& a) {
                 r.lazy = lazy;
                 r.paper_s = lazy ? NAN : t.id == "kvm" ? kPaperRestoreKvmS : t.id == "lxc" ? kPaperRestoreLxcS
                                        : t.id == "lxc-app" ? kPaperRestoreLxcBashS : NAN;
-                std::string why = t.driver->restore_problem();
-                if (why.empty() && lazy && t.driver->kind() != GuestKind::vm)
-                    why = "a lazy restore maps a VM's RAM from its checkpoint; containers have no such RAM";
+                // a container has no lazy restore whatever CRIU can do: that reason first
+                std::string why = lazy && t.driver->kind() != GuestKind::vm
+                                      ? "a lazy restore maps a VM's RAM from its checkpoint; containers have no such RAM"
+                                      : t.driver->restore_problem();
                 const bool lazy_only = why.empty() && lazy && !(why = t.driver->lazy_restore_problem()).empty();
                 if (!why.empty()) {
                     // the VM rows are the point of --restore; with "both", the eager one can still be measured

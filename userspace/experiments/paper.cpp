@@ -17,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <poll.h>
+#include <csignal>
 #include <sstream>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,20 +29,36 @@ namespace fs = std::filesystem;
 std::string fmt_duration(double s) {
     const long t = std::lround(std::max(0.0, s));
     char b[32];
-    if (t >= 3600) std::snprintf(b, sizeof b, "%ldh%02ldm", t / 3600, (t % 3600 + 30) / 60 % 60);
-    else if (t >= 60) std::snprintf(b, sizeof b, "%ldm%02lds", t / 60, t % 60);
-    else std::snprintf(b, sizeof b, "%lds", t);
+    if (t >= 3600) {
+        const long m = (t + 30) / 60;
+        std::snprintf(b, sizeof b, "%ldh%02ldm", m / 60, m % 60);
+    } else if (t >= 60) {
+        std::snprintf(b, sizeof b, "%ldm%02lds", t / 60, t % 60);
+    } else {
+        std::snprintf(b, sizeof b, "%lds", t);
+    }
     return b;
 }
 
 namespace {
 
-double level_cost(const PaperLevel& l, bool kvm) { return kvm ? l.kvm_s : l.tcg_s; }
+// The levels' times were measured on 2 CPUs; a step with guests per CPU has cpus/2 times as many.
+double level_cost(const PaperExperiment& e, const PaperLevel& l, const PaperHostFacts& h) {
+    const double t = h.kvm ? l.kvm_s : l.tcg_s;
+    return e.per_cpu ? t * std::max(1.0, h.cpus / 2.0) : t;
+}
+
+std::string expand(const std::string& t, const PaperExperiment& e, const fs::path& dir) {
+    if (t == "{json}") return (dir / (e.name + ".json")).string();
+    if (t == "{svg}") return (dir / (e.name + ".svg")).string();
+    if (t.rfind("{dir}", 0) == 0) return dir.string() + t.substr(5);
+    return t;
+}
 
 std::vector<std::string> step_args(const PaperExperiment& e, const PaperLevel& l, const fs::path& dir) {
-    std::vector<std::string> a = l.args;
-    for (const auto& t : e.outputs)
-        a.push_back(t == "{json}" ? (dir / (e.name + ".json")).string() : t == "{svg}" ? (dir / (e.name + ".svg")).string() : t);
+    std::vector<std::string> a;
+    for (const auto& t : l.args) a.push_back(expand(t, e, dir));
+    for (const auto& t : e.outputs) a.push_back(expand(t, e, dir));
     return a;
 }
 
@@ -64,7 +81,7 @@ PaperPlan plan_paper(const std::string& budget, double budget_s, const PaperHost
             why[i] = "needs /dev/kvm, which this host lacks (the nested lab runs it under AMD-V: scripts/test-nested.sh)";
             continue;
         }
-        const double c = level_cost(e.levels.front(), host.kvm);
+        const double c = level_cost(e, e.levels.front(), host);
         if (!full && used + c > budget_s) {
             why[i] = "left out: its smallest size takes about " + fmt_duration(c) + ", and " +
                      fmt_duration(std::max(0.0, budget_s - used)) + " of the " + budget + " budget was left";
@@ -79,7 +96,7 @@ PaperPlan plan_paper(const std::string& budget, double budget_s, const PaperHost
         for (std::size_t i = 0; i < experiments.size(); ++i) {
             const auto& e = experiments[i];
             if (level[i] < 0 || level[i] + 1 >= int(e.levels.size())) continue;
-            const double extra = level_cost(e.levels[level[i] + 1], host.kvm) - level_cost(e.levels[level[i]], host.kvm);
+            const double extra = level_cost(e, e.levels[level[i] + 1], host) - level_cost(e, e.levels[level[i]], host);
             if (!full && used + extra > budget_s) continue;
             ++level[i];
             used += extra;
@@ -102,14 +119,20 @@ PaperPlan plan_paper(const std::string& budget, double budget_s, const PaperHost
         const auto& l = e.levels[level[i]];
         s.level = unsigned(level[i] + 1);
         s.args = step_args(e, l, out_dir);
+        for (const auto& t : e.outputs)
+            if (t == "{dir}/" + e.name) s.own_dir = (out_dir / e.name).string();
+        for (const auto& cmd : e.after) {
+            s.after.emplace_back();
+            for (const auto& t : cmd) s.after.back().push_back(expand(t, e, out_dir));
+        }
         s.sizes = l.sizes;
-        s.estimate_s = level_cost(l, host.kvm);
+        s.estimate_s = level_cost(e, l, host);
         plan.estimate_s += s.estimate_s;
         if (s.level == s.levels)
             s.why = s.levels == 1 ? "its only size" : "its largest size";
         else
             s.why = "the next size (" + e.levels[level[i] + 1].sizes + ") would take about " +
-                    fmt_duration(level_cost(e.levels[level[i] + 1], host.kvm)) + ", more than the " + budget +
+                    fmt_duration(level_cost(e, e.levels[level[i] + 1], host)) + ", more than the " + budget +
                     " budget had left";
         plan.steps.push_back(s);
     }
@@ -122,6 +145,8 @@ nlohmann::json to_json(const PaperPlan& plan) {
         steps.push_back({{"name", s.name},
                          {"what", s.what},
                          {"args", s.args},
+                         {"after", s.after},
+                         {"own_dir", s.own_dir},
                          {"sizes", s.sizes},
                          {"estimate_s", s.estimate_s},
                          {"level", s.level},
@@ -135,11 +160,42 @@ nlohmann::json to_json(const PaperPlan& plan) {
             {"steps", steps}};
 }
 
+PaperPlan plan_from_json(const nlohmann::json& j) {
+    PaperPlan p;
+    try {
+        p.budget = j.at("budget").get<std::string>();
+        p.budget_s = j.at("budget_s").get<double>();
+        p.kvm = j.at("accel").get<std::string>() == "kvm";
+        p.estimate_s = j.at("estimate_s").get<double>();
+        for (const auto& s : j.at("steps")) {
+            PaperStep st;
+            st.name = s.at("name").get<std::string>();
+            st.what = s.at("what").get<std::string>();
+            st.args = s.at("args").get<std::vector<std::string>>();
+            st.after = s.value("after", std::vector<std::vector<std::string>>{});
+            st.own_dir = s.value("own_dir", "");
+            st.sizes = s.at("sizes").get<std::string>();
+            st.estimate_s = s.at("estimate_s").get<double>();
+            st.level = s.at("level").get<unsigned>();
+            st.levels = s.at("levels").get<unsigned>();
+            st.why = s.at("why").get<std::string>();
+            st.left_out = s.at("left_out").get<bool>();
+            if (st.name.empty() || st.name.find('/') != std::string::npos || (!st.left_out && st.args.empty()))
+                throw std::runtime_error("step " + st.name);
+            p.steps.push_back(std::move(st));
+        }
+    } catch (const std::exception& e) {
+        throw UserError(std::string("the plan in paper.json is not one hypetrace wrote (") + e.what() + ")");
+    }
+    return p;
+}
+
 std::vector<bool> paper_steps_done(const PaperPlan& plan, const fs::path& dir) {
     std::vector<bool> done;
     for (const auto& s : plan.steps) {
         std::error_code ec;
-        done.push_back(!s.left_out && fs::is_regular_file(dir / (s.name + ".json"), ec));
+        done.push_back(!s.left_out && fs::is_regular_file(dir / (s.name + ".json"), ec) &&
+                       (s.own_dir.empty() || fs::is_directory(s.own_dir, ec)));
     }
     return done;
 }
@@ -185,6 +241,66 @@ struct LogTail {
 
 }  // namespace
 
+namespace {
+
+struct ChildEnd {
+    int status = 0, exit_code = 0, signal = 0;
+    bool interrupted = false, killed = false;
+    std::string last;  // its last non-empty line on stderr
+};
+
+// Runs one child hypetrace, its stdout appended to `out`, its stderr to `log` (handed out line by
+// line as it grows); on a signal to us, the child is stopped (it cleans up on SIGTERM as on
+// Ctrl-C: stopping guests and restoring KSM can take a while, so it gets a minute before SIGKILL).
+ChildEnd run_child(const std::vector<std::string>& argv, const fs::path& out, const fs::path& log,
+                   const std::function<void(const std::string&)>& line,
+                   const std::function<void(const std::string&)>& progress) {
+    SpawnOptions so;
+    so.stdout_path = out.string();
+    so.stderr_path = log.string();
+    so.own_process_group = true;
+    so.die_with_parent = true;
+    LogTail tail;
+    tail.path = log;
+    std::error_code ec;
+    tail.offset = off_t(fs::exists(log, ec) ? fs::file_size(log, ec) : 0);
+    Child child = spawn(argv, so);
+    // However this returns or unwinds, the child is not left running.
+    struct Reaper {
+        pid_t pid;
+        bool reaped = false;
+        ~Reaper() {
+            if (!reaped) terminate(pid, std::chrono::seconds(60));
+        }
+    } reaper{child.pid};
+    ChildEnd end;
+    for (;;) {
+        tail.pump(line);
+        if (child_exited(child.pid, &end.status)) break;
+        if (interrupted()) {
+            if (progress) progress("stopping " + argv.at(1) + " (it stops its guests and restores host settings; up to 60 s)");
+            end.status = terminate(child.pid, std::chrono::seconds(60));
+            end.interrupted = true;
+            end.signal = interrupt_signal();
+            break;
+        }
+        pollfd p{interrupt_fd(), POLLIN, 0};
+        ::poll(&p, 1, 250);
+    }
+    reaper.reaped = true;
+    tail.pump(line);
+    if (!tail.partial.empty()) {
+        if (line) line(tail.partial);
+        tail.last = tail.partial;
+    }
+    end.exit_code = WIFEXITED(end.status) ? WEXITSTATUS(end.status) : 128 + WTERMSIG(end.status);
+    end.killed = WIFSIGNALED(end.status) && WTERMSIG(end.status) == SIGKILL;
+    end.last = tail.last;
+    return end;
+}
+
+}  // namespace
+
 PaperRunResult run_paper(const PaperPlan& plan, const PaperRunOptions& o) {
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
@@ -225,6 +341,11 @@ PaperRunResult run_paper(const PaperPlan& plan, const PaperRunOptions& o) {
     for (std::size_t k = 0; k < plan.steps.size(); ++k) to_run += !plan.steps[k].left_out && !done[k];
     std::size_t ordinal = 0;
     for (std::size_t k = 0; k < plan.steps.size(); ++k) {
+        if (interrupted()) {  // between two steps: the next one is not started
+            result.interrupted = true;
+            result.signal = interrupt_signal();
+            break;
+        }
         const PaperStep& s = plan.steps[k];
         PaperStepRun r;
         r.name = s.name;
@@ -252,54 +373,47 @@ PaperRunResult run_paper(const PaperPlan& plan, const PaperRunOptions& o) {
                        ", at " + hhmm + ")");
         }
         const fs::path txt = o.dir / (s.name + ".txt"), log = o.dir / (s.name + ".log");
+        const fs::path json = o.dir / (s.name + ".json"), svg = o.dir / (s.name + ".svg");
         std::error_code ec;
-        fs::remove(txt, ec);
-        fs::remove(log, ec);
-        SpawnOptions so;
-        so.stdout_path = txt.string();
-        so.stderr_path = log.string();
-        so.own_process_group = true;
-        so.die_with_parent = true;
-        std::vector<std::string> argv{o.self};
-        argv.insert(argv.end(), s.args.begin(), s.args.end());
+        // What an earlier run of this step left (cut short, or from another run) is not this run's.
+        for (const auto& f : {txt, log, json, svg}) fs::remove(f, ec);
+        if (!s.own_dir.empty()) fs::remove_all(s.own_dir, ec);
         const auto ts = clock::now();
-        Child child = spawn(argv, so);
-        LogTail tail;
-        tail.path = log;
-        int status = 0;
-        for (;;) {
-            tail.pump(o.child_line);
-            if (child_exited(child.pid, &status)) break;
-            if (interrupted()) {
-                // The child cleans up on SIGTERM as on Ctrl-C: stopping guests and restoring KSM
-                // can take a while, so it gets a minute before SIGKILL.
-                status = terminate(child.pid, std::chrono::seconds(60));
-                tail.pump(o.child_line);
-                result.interrupted = true;
-                result.signal = interrupt_signal();
-                break;
+        ChildEnd end;
+        try {
+            std::vector<std::string> argv{o.self};
+            argv.insert(argv.end(), s.args.begin(), s.args.end());
+            end = run_child(argv, txt, log, o.child_line, o.progress);
+            for (std::size_t c = 0; c < s.after.size() && end.exit_code == 0 && !end.interrupted; ++c) {
+                std::vector<std::string> more{o.self};
+                more.insert(more.end(), s.after[c].begin(), s.after[c].end());
+                end = run_child(more, log, log, o.child_line, o.progress);
             }
-            pollfd p{interrupt_fd(), POLLIN, 0};
-            ::poll(&p, 1, 250);
+        } catch (const UserError& e) {  // the binary could not be started
+            end.exit_code = 127;
+            end.last = e.what();
         }
-        tail.pump(o.child_line);
-        if (!tail.partial.empty()) {
-            if (o.child_line) o.child_line(tail.partial);
-            tail.last = tail.partial;
+        if (end.interrupted) {
+            result.interrupted = true;
+            result.signal = end.signal;
         }
         r.seconds = std::chrono::duration<double>(clock::now() - ts).count();
-        r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        const bool ok = r.exit_code == 0 && !result.interrupted && fs::is_regular_file(o.dir / (s.name + ".json"), ec);
+        r.exit_code = end.exit_code;
+        // A step that finished as the signal came keeps its result.
+        const bool ok = r.exit_code == 0 && fs::is_regular_file(json, ec);
         if (ok) {
             r.status = "done";
             est_done += s.estimate_s;
             took_done += r.seconds;
         } else {
             r.status = result.interrupted ? "interrupted" : "failed";
-            r.error = tail.last.empty() ? "exited " + std::to_string(r.exit_code) + " without a word" : tail.last;
+            r.error = end.last.empty() ? "exited " + std::to_string(r.exit_code) + " without a word" : end.last;
+            if (end.killed)
+                r.error += " (killed after 60 s: it may have left guests or host settings; `hypetrace cleanup` repairs)";
             fs::remove(txt, ec);  // no report of a run that did not finish; its log says what happened
-            fs::remove(o.dir / (s.name + ".json"), ec);
-            fs::remove(o.dir / (s.name + ".svg"), ec);
+            fs::remove(json, ec);
+            fs::remove(svg, ec);
+            if (!s.own_dir.empty()) fs::remove_all(s.own_dir, ec);
         }
         result.steps.push_back(r);
         save();

@@ -29,13 +29,19 @@ struct PaperLevel {
 };
 
 struct PaperExperiment {
-    std::string name;  // file stem in the output directory: NAME.json, NAME.txt, NAME.log
+    // File stem in the output directory: NAME.json, NAME.txt, NAME.log, NAME.svg.
+    std::string name;
     std::string what;  // "Table 3: start-up latency, cold and from a checkpoint"
     // Appended to every level's args, with "{json}" and "{svg}" standing for DIR/NAME.json and
-    // DIR/NAME.svg (the CLI knows its flags; this layer does not).
+    // DIR/NAME.svg, and "{dir}/NAME" for a directory the step writes (the CLI knows its flags;
+    // this layer does not).
     std::vector<std::string> outputs;
     bool needs_kvm = false;
     std::vector<PaperLevel> levels;  // smallest first
+    // hypetrace commands run once the step succeeded (views of what it wrote), "{dir}" standing
+    // for the output directory; one failing fails the step.
+    std::vector<std::vector<std::string>> after;
+    bool per_cpu = false;  // its guests are so many per host CPU: its time grows with the CPUs
 };
 
 // The experiments, in the order they run and in which the budget is spent, are the CLI's
@@ -44,6 +50,8 @@ struct PaperExperiment {
 struct PaperStep {
     std::string name, what;
     std::vector<std::string> args;  // with --json (and --plot) naming files in the output directory
+    std::vector<std::vector<std::string>> after;
+    std::string own_dir;  // DIR/NAME when the step writes that directory: removed if it fails
     std::string sizes;
     double estimate_s = 0;
     unsigned level = 0, levels = 0;  // 1-based level chosen, of how many
@@ -59,9 +67,6 @@ struct PaperPlan {
     double estimate_s = 0;  // the steps that run
 };
 
-// The experiments, in the order they run and in which the budget is spent, are the CLI's
-// (cli/paper_steps.h): their arguments are its flags.
-
 // The largest sizes that fit `budget_s` (0: every experiment at its largest): first each
 // experiment at its smallest, in order, while they fit (the rest left out, said so); then the
 // room left raises sizes, experiment by experiment in order, one level at a time.
@@ -69,6 +74,9 @@ PaperPlan plan_paper(const std::string& budget, double budget_s, const PaperHost
                      const std::vector<PaperExperiment>& experiments, const std::filesystem::path& out_dir);
 
 nlohmann::json to_json(const PaperPlan& plan);
+// The plan a run recorded in its paper.json, which --resume carries on (not a new one: the steps
+// kept were measured at its sizes). Throws UserError if `j` is not such a plan.
+PaperPlan plan_from_json(const nlohmann::json& j);
 
 // How one step ended, as the runner records it in DIR/paper.json.
 struct PaperStepRun {
@@ -95,7 +103,7 @@ struct PaperRunResult {
     int signal = 0;
 };
 
-// Which steps of `plan` a resumed run still has to do: those without their JSON in `dir`.
+// Which steps of `plan` a resumed run can keep: those whose JSON (and own directory) are in `dir`.
 std::vector<bool> paper_steps_done(const PaperPlan& plan, const std::filesystem::path& dir);
 
 // Runs the plan's steps (those not done, with --resume), each as a child hypetrace; a failed step

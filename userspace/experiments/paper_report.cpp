@@ -25,7 +25,7 @@ namespace {
 
 // The steps whose JSON the report reads (experiments/paper's names).
 const char* kStepNames[] = {"startup",         "memory",        "memory-copied", "dedup",   "devices",
-                            "density-quantum", "density-chess", "density-io",    "io",      "exitcost"};
+                            "density-quantum", "density-chess", "density-io",    "io",      "exitcost", "trace"};
 
 // The paper's host (section 2).
 constexpr const char* kPaperHost =
@@ -52,6 +52,16 @@ const json& sub(const json& j, const std::string& key) {
     return it == j.end() || it->is_null() ? none : *it;
 }
 
+// j[key] as a number, NaN when it is missing, null (NaN as the experiments write it) or not a number.
+double num(const json& j, const std::string& key) {
+    if (!j.is_object()) return NAN;
+    auto it = j.find(key);
+    return it != j.end() && it->is_number() ? it->get<double>() : NAN;
+}
+
+// printf-style, "-" for NaN (a figure that was not measured).
+std::string fmtn(const char* f, double v) { return std::isnan(v) ? "-" : fmt(f, v); }
+
 const json* at(const json& j, const std::string& ptr) {
     try {
         const json& v = j.at(json::json_pointer(ptr));
@@ -76,8 +86,8 @@ std::string ours(const json& doc, const std::string& file, const std::string& pt
     const double v = num_at(doc, ptr);
     if (std::isnan(v)) return "<td class=\"na\">-</td>";
     std::ostringstream o;
-    o << "<td class=\"n ours\" data-src=\"" << esc(file) << "#" << esc(ptr) << "\" data-value=\"" << fmt("%.17g", v)
-      << "\"" << (scale != 1 ? " data-scale=\"" + fmt("%.17g", scale) + "\"" : "") << ">" << fmt(f, v * scale) << "</td>";
+    o << "<td class=\"n ours\" data-src=\"" << esc(file) << "#" << esc(ptr) << "\" data-value=\"" << fmtn("%.17g", v)
+      << "\"" << (scale != 1 ? " data-scale=\"" + fmtn("%.17g", scale) + "\"" : "") << ">" << fmt(f, v * scale) << "</td>";
     return o.str();
 }
 
@@ -87,20 +97,20 @@ std::string ours_ci(const json& doc, const std::string& file, const std::string&
     const double v = num_at(doc, ptr), ci = num_at(doc, ci_ptr);
     if (std::isnan(v)) return "<td class=\"na\">-</td>";
     std::ostringstream o;
-    o << "<td class=\"n ours\" data-src=\"" << esc(file) << "#" << esc(ptr) << "\" data-value=\"" << fmt("%.17g", v)
-      << "\"" << (scale != 1 ? " data-scale=\"" + fmt("%.17g", scale) + "\"" : "") << ">" << fmt(f, v * scale);
+    o << "<td class=\"n ours\" data-src=\"" << esc(file) << "#" << esc(ptr) << "\" data-value=\"" << fmtn("%.17g", v)
+      << "\"" << (scale != 1 ? " data-scale=\"" + fmtn("%.17g", scale) + "\"" : "") << ">" << fmt(f, v * scale);
     if (!std::isnan(ci) && ci > 0) o << " <span class=\"ci\">&plusmn; " << fmt(f, ci * scale) << "</span>";
     o << "</td>";
     return o.str();
 }
 
 std::string paper_cell(double v, const char* f) {
-    return std::isnan(v) ? "<td class=\"na\">-</td>" : "<td class=\"n paper\">" + fmt(f, v) + "</td>";
+    return std::isnan(v) ? "<td class=\"na\">-</td>" : "<td class=\"n paper\">" + fmtn(f, v) + "</td>";
 }
 
 std::string ratio_cell(double a, double b) {
     if (std::isnan(a) || std::isnan(b) || b == 0) return "<td class=\"na\">-</td>";
-    return "<td class=\"n ratio\">x" + fmt(a / b >= 10 ? "%.1f" : "%.2f", a / b) + "</td>";
+    return "<td class=\"n ratio\">x" + fmtn(a / b >= 10 ? "%.1f" : "%.2f", a / b) + "</td>";
 }
 
 std::string badge(const std::string& text, const std::string& cls) {
@@ -146,10 +156,19 @@ std::string missing(const PaperInputs& in, const std::string& name) {
                 why = st + (r.value("error", "").empty() ? "" : ": " + r.value("error", ""));
             }
     }
+    if (why.rfind("left out", 0) == 0) {  // the plan chose not to run it: not an error
+        for (const auto& st : sub(in.paper, "plan").value("steps", json::array()))
+            if (st.value("name", "") == name) why = st.value("why", "");
+        return "<p class=\"notrun\">Not run in this report: " + esc(why) + ".</p>\n";
+    }
     return "<p class=\"missing\">No result (" + esc(name) + ".json): " + esc(why) + ".</p>\n";
 }
 
 // ---- Table 3 ----
+
+std::string runs_words(const json& runs) {
+    return runs.is_string() ? runs.get<std::string>() + " (until each interval settled)" : runs.dump();
+}
 
 int find_technique(const json& s, const std::string& id) {
     const auto& t = s.value("techniques", json::array());
@@ -175,9 +194,9 @@ int cold_index(const json& s, const json& t) {
 std::string phases_line(const json& t) {
     std::string o;
     for (const auto& p : t.value("phases", json::array())) {
-        const double m = p.value("mean_s", NAN);
+        const double m = num(p, "mean_s");
         if (std::isnan(m)) continue;
-        o += (o.empty() ? "" : " &middot; ") + esc(p.value("name", "")) + " " + fmt(m < 0.1 ? "%.3f" : "%.2f", m) + " s";
+        o += (o.empty() ? "" : " &middot; ") + esc(p.value("name", "")) + " " + fmtn(m < 0.1 ? "%.3f" : "%.2f", m) + " s";
     }
     return o;
 }
@@ -191,7 +210,7 @@ std::string table3(const PaperInputs& in) {
     const std::string file = "startup.json";
     o << "<p>Mean seconds from the launcher's start until the guest is ready (cold) or answers a ping through itself "
          "(restored), with the 95 % interval over "
-      << esc(sub(s, "config").value("runs", json(0)).dump()) << " runs after a warm-up.</p>\n"
+      << esc(runs_words(sub(s, "config").value("runs", json(0)))) << " runs after a warm-up.</p>\n"
       << "<table><tr><th>technique</th><th>ours (s)</th><th>paper (s)</th><th>ours / paper</th><th>restore / cold</th>"
          "<th>restore / cold, paper</th></tr>\n";
     const auto& ts = s.value("techniques", json::array());
@@ -207,15 +226,15 @@ std::string table3(const PaperInputs& in) {
             const int c = cold_index(s, t);
             if (c >= 0) {
                 rc = num_at(s, "/techniques/" + std::to_string(c) + "/mean_s");
-                rc = t.value("mean_s", NAN) / rc;
+                rc = num(t, "mean_s") / rc;
                 const double cp = num_at(s, "/techniques/" + std::to_string(c) + "/paper_s");
                 rc_paper = paper / cp;
             }
         }
         o << "<tr><td>" << label << "</td>" << ours_ci(s, file, p + "/mean_s", p + "/ci95_s", "%.3f")
-          << paper_cell(paper, "%.3f") << ratio_cell(t.value("mean_s", NAN), paper)
-          << (std::isnan(rc) ? "<td class=\"na\">-</td>" : "<td class=\"n ratio\">x" + fmt("%.3f", rc) + "</td>")
-          << (std::isnan(rc_paper) ? "<td class=\"na\">-</td>" : "<td class=\"n paper\">x" + fmt("%.3f", rc_paper) + "</td>")
+          << paper_cell(paper, "%.3f") << ratio_cell(num(t, "mean_s"), paper)
+          << (std::isnan(rc) ? "<td class=\"na\">-</td>" : "<td class=\"n ratio\">x" + fmtn("%.3f", rc) + "</td>")
+          << (std::isnan(rc_paper) ? "<td class=\"na\">-</td>" : "<td class=\"n paper\">x" + fmtn("%.3f", rc_paper) + "</td>")
           << "</tr>\n";
     }
     auto paper_of_label = [](const std::string& l) {
@@ -237,8 +256,8 @@ std::string table3(const PaperInputs& in) {
     o << "<ul class=\"gaps\">";
     auto gap = [&](const std::string& what, double a, double b, double pa, double pb) {
         if (std::isnan(a) || std::isnan(b) || b <= 0) return;
-        o << "<li>" << esc(what) << ": <b>x" << fmt("%.1f", a / b) << "</b>"
-          << (std::isnan(pa) ? "" : " (paper x" + fmt("%.1f", pa / pb) + ")") << "</li>";
+        o << "<li>" << esc(what) << ": <b>x" << fmtn("%.1f", a / b) << "</b>"
+          << (std::isnan(pa) ? "" : " (paper x" + fmtn("%.1f", pa / pb) + ")") << "</li>";
     };
     gap("VM / container, cold", kvm, lxc, kPaperStartupKvmS, kPaperStartupLxcS);
     gap("VM / container, both restored", kvm_r, lxc_r, kPaperRestoreKvmS, kPaperRestoreLxcS);
@@ -250,8 +269,8 @@ std::string table3(const PaperInputs& in) {
     for (const auto& t : ts) {
         const auto& c = t.value("totals_per_run", json::object());
         o << "<tr><td>" << esc(t.value("label", "")) << "</td><td>" << phases_line(t) << "</td><td class=\"n\">"
-          << fmt("%.0f", c.value("page_faults_user", 0.0) + c.value("page_faults_kernel", 0.0)) << "</td><td class=\"n\">"
-          << (t.value("accel", json()) == "kvm" ? fmt("%.0f", c.value("kvm_exits", 0.0)) : "-") << "</td></tr>\n";
+          << fmtn("%.0f", num(c, "page_faults_user") + num(c, "page_faults_kernel")) << "</td><td class=\"n\">"
+          << (t.value("accel", json()) == "kvm" ? fmtn("%.0f", num(c, "kvm_exits")) : "-") << "</td></tr>\n";
     }
     o << "</table>\n</section>\n";
     return o.str();
@@ -273,6 +292,7 @@ std::string figure4(const PaperInputs& in) {
     std::ostringstream tab;
     tab << "<table><tr><th>series</th><th>1 guest, ours (MB)</th><th>paper</th><th>largest count</th>"
            "<th>per guest there, ours</th><th>each added guest, ours</th><th>paper, in the limit</th></tr>\n";
+    int series_color = 0;  // one colour per series of ours, shared by its paper and TCG lines
     auto add_series = [&](const json& m, const std::string& file) {
         const auto& ser = m.value("series", json::array());
         for (std::size_t i = 0; i < ser.size(); ++i) {
@@ -284,23 +304,24 @@ std::string figure4(const PaperInputs& in) {
             PlotLine l;
             l.label = label;
             l.dashed = vm && !s.value("ksm", false);
-            l.color = int(p.lines.size());
+            l.color = series_color++;
             const int color = l.color;
             const auto& steps = s.value("steps", json::array());
             for (const auto& st : steps) {
-                const double y = sub(st, "per_guest_mb").value("mean", NAN);
+                const double y = num(sub(st, "per_guest_mb"), "mean");
                 l.points.push_back({double(st.value("guests", 0)), y});
-                l.err.push_back(sub(st, "per_guest_mb").value("ci95", 0.0));
+                l.err.push_back(num(sub(st, "per_guest_mb"), "ci95"));
                 lo = std::min(lo, y);
                 hi = std::max(hi, y);
             }
             p.lines.push_back(l);
             // The paper's line, from its two numbers: the first guest alone, each next one at the limit.
             const double single = num_at(s, "/paper/single_mb"), limit = num_at(s, "/paper/limit_mb");
-            const bool paper_line = !std::isnan(single) && (!vm || s.value("ksm", false));
+            // The paper's numbers are of a shared rootfs (a copied one: about 14 MB, said below).
+            const bool paper_line = !std::isnan(single) && (!vm || s.value("ksm", false)) && s.value("rootfs", json()) != "copied";
             if (paper_line) {
                 PlotLine pl;
-                pl.label = "paper: " + s.value("label", "") + " (" + fmt("%.0f", single) + " MB, then " +
+                pl.label = "paper: " + s.value("label", "") + " (" + fmtn("%.0f", single) + " MB, then " +
                            fmt(limit < 2 ? "%.1f" : "%.0f", limit) + " each)";
                 pl.dashed = true;
                 pl.hollow = true;
@@ -328,8 +349,8 @@ std::string figure4(const PaperInputs& in) {
                 nt.color = color;
                 for (const auto& st : steps)
                     if (sub(st, "vm_parts_mb_per_guest").contains("guest_ram"))
-                        nt.points.push_back({double(st.value("guests", 0)), sub(st, "vm_parts_mb_per_guest").value("guest_ram", 0.0) +
-                                                                             sub(st, "vm_parts_mb_per_guest").value("qemu", 0.0)});
+                        nt.points.push_back({double(st.value("guests", 0)), num(sub(st, "vm_parts_mb_per_guest"), "guest_ram") +
+                                                                             num(sub(st, "vm_parts_mb_per_guest"), "qemu")});
                 p.lines.push_back(nt);
             }
         }
@@ -346,16 +367,16 @@ std::string figure4(const PaperInputs& in) {
     for (const auto& s : mp->value("series", json::array())) {
         if (!s.value("ksm", false) || s.value("steps", json::array()).empty()) continue;
         const auto& st = s["steps"].back();
-        const double sharing = sub(st, "ksm_host").value("pages_sharing", 0.0) * 4096 / 1048576.0;
+        const double sharing = num(sub(st, "ksm_host"), "pages_sharing") * 4096 / 1048576.0;
         o << "<li>" << esc(s.value("label", "")) << ", " << st.value("guests", 0) << " guests: KSM saved "
-          << fmt("%.0f", sharing) << " MB (pages_sharing), " << st.value("traced_ksm_merges", 0) << " merges traced, "
+          << fmtn("%.0f", sharing) << " MB (pages_sharing), " << st.value("traced_ksm_merges", 0) << " merges traced, "
           << "settled " << (st.value("settled", false) ? "yes" : "no") << " (" << esc(st.value("settle_note", "")) << ")</li>";
     }
     o << "</ul>\n";
     if (const json* c = result(in, "memory-copied"); c && !c->value("series", json::array()).empty()) {
         const json st = (*c)["series"][0].value("steps", json::array());
         if (!st.empty())
-            o << "<p>A copied rootfs: each container added costs " << fmt("%.1f", st.back().value("incremental_mb", NAN))
+            o << "<p>A copied rootfs: each container added costs " << fmtn("%.1f", num(st.back(), "incremental_mb"))
               << " MB here (paper: about 14 MB, against 8 MB on a shared one).</p>\n";
     }
     o << "</section>\n";
@@ -403,10 +424,13 @@ std::string table1(const PaperInputs& in) {
     if (!dp) return o.str() + missing(in, "dedup") + "</section>\n";
     const json& d = *dp;
     const double mb = 4096.0 / 1048576.0;
-    o << "<p>Pages of the first VM whose content another page also holds, MB (a page counted once, in the first row "
-         "that has its twin). The VM maps "
-      << fmt("%.0f", num_at(d, "/guest_frames/all") * mb) << " MB in distinct frames (paper: " << fmt("%.0f", kPaperTable1VmMb)
-      << " MB).</p>\n<table><tr><th></th><th>anon/anon</th><th>file/file</th><th>anon/file</th><th>total</th>"
+    const std::string kind = str_at(d, "/guest/kind");
+    const std::string guest = kind == "vm" ? "VM" : kind == "container" ? "container" : "guest";
+    o << "<p>Pages of the first " << guest << " whose content another page also holds, MB (a page counted once, in the "
+         "first row that has its twin). The " << guest << " maps "
+      << fmtn("%.0f", num_at(d, "/guest_frames/all") * mb) << " MB in distinct frames (paper's VM: " << fmtn("%.0f", kPaperTable1VmMb)
+      << " MB)." << (kind == "vm" ? "" : " The paper's table is of a VM: at this size a container was scanned instead.")
+      << "</p>\n<table><tr><th></th><th>anon/anon</th><th>file/file</th><th>anon/file</th><th>total</th>"
          "<th class=\"sep\"></th><th>paper a/a</th><th>f/f</th><th>a/f</th><th>total</th></tr>\n";
     const char* keys[] = {"within_guest", "guest_host", "guest_guest"};
     const char* names[] = {"within the VM process", "between VM and host", "between 2 VM processes"};
@@ -427,22 +451,22 @@ std::string table1(const PaperInputs& in) {
     for (int c = 0; c < 4; ++c) {
         std::string srcs;
         for (const char* k : keys) srcs += std::string(srcs.empty() ? "" : " ") + "dedup.json#/table1/" + k + "/" + cols[c];
-        o << "<td class=\"n ours\" data-sum=\"" << srcs << "\" data-value=\"" << fmt("%.17g", sum[c]) << "\" data-scale=\""
-          << fmt("%.17g", mb) << "\">" << fmt("%.1f", sum[c] * mb) << "</td>";
+        o << "<td class=\"n ours\" data-sum=\"" << srcs << "\" data-value=\"" << fmtn("%.17g", sum[c]) << "\" data-scale=\""
+          << fmtn("%.17g", mb) << "\">" << fmtn("%.1f", sum[c] * mb) << "</td>";
     }
     o << "<td class=\"sep\"></td>";
     for (int c = 0; c < 4; ++c) o << paper_cell(kPaperTable1Mb[3][c], "%.1f");
     o << "</tr>\n</table>\n";
     if (d.contains("ksm_check")) {
-        o << "<p>KSM, switched on after the scan, shared " << fmt("%.0f", num_at(d, "/ksm_check/pages_sharing_after") * mb)
-          << " MB; the scan's estimate of what it could merge was " << fmt("%.0f", num_at(d, "/ksm_check/estimate_pages_sharing") * mb)
+        o << "<p>KSM, switched on after the scan, shared " << fmtn("%.0f", num_at(d, "/ksm_check/pages_sharing_after") * mb)
+          << " MB; the scan's estimate of what it could merge was " << fmtn("%.0f", num_at(d, "/ksm_check/estimate_pages_sharing") * mb)
           << " MB (paper: KSM takes 94 of the 120 MB; the 26 MB of file-backed duplicates it cannot).</p>\n";
     }
     o << "<h3>Where the VM's unique memory is</h3><table><tr><th>part</th><th>MB</th><th>duplicate</th><th>unique</th></tr>\n";
     for (const auto& p : d.value("parts", json::array()))
-        o << "<tr><td>" << esc(p.value("part", "")) << "</td><td class=\"n\">" << fmt("%.1f", p.value("frames", 0.0) * mb)
-          << "</td><td class=\"n\">" << fmt("%.1f", p.value("duplicate", 0.0) * mb) << "</td><td class=\"n\">"
-          << fmt("%.1f", p.value("unique", 0.0) * mb) << "</td></tr>\n";
+        o << "<tr><td>" << esc(p.value("part", "")) << "</td><td class=\"n\">" << fmtn("%.1f", num(p, "frames") * mb)
+          << "</td><td class=\"n\">" << fmtn("%.1f", num(p, "duplicate") * mb) << "</td><td class=\"n\">"
+          << fmtn("%.1f", num(p, "unique") * mb) << "</td></tr>\n";
     o << "</table><p>Paper (section 4): 91 MB unique per VM: 23 MB QEMU, 2 MB EPT tables, 66 MB guest RAM (11 anonymous, 55 page "
          "cache).</p>\n</section>\n";
     return o.str();
@@ -465,7 +489,7 @@ std::string density_figure(const PaperInputs& in, const std::string& name, const
     p.y_label = io ? "ops/s of the benchmark guest" : "seconds per run of the benchmark guest";
     std::set<double> xs;
     for (const auto& t : d.value("techniques", json::array()))
-        for (const auto& st : t.value("steps", json::array())) xs.insert(st.value("per_cpu", 0.0));
+        for (const auto& st : t.value("steps", json::array())) xs.insert(num(st, "per_cpu"));
     o << "<table><tr><th>technique</th><th>guests</th><th>per CPU</th><th>ours (" << (io ? "ops/s" : "s")
       << ")</th><th>slowdown</th><th>why, from the scheduler's trace</th></tr>\n";
     const auto& ts = d.value("techniques", json::array());
@@ -484,16 +508,16 @@ std::string density_figure(const PaperInputs& in, const std::string& name, const
                 l.label += " (alone)";
                 for (double x : xs) l.points.push_back({x, y});
             } else {
-                l.points.push_back({st.value("per_cpu", 0.0), y});
+                l.points.push_back({num(st, "per_cpu"), y});
                 l.err.push_back(num_at(d, sp + "/" + key + "/ci95"));
             }
             std::string tl = esc(t.value("label", ""));
             if (t.value("accel", "") == "tcg") tl += badge("TCG", "tcg");
             if (st.value("noisy", false)) tl += badge("noisy", "noisy");
             o << "<tr><td>" << tl << "</td><td class=\"n\">" << st.value("guests", 0) << "</td><td class=\"n\">"
-              << fmt("%.2g", st.value("per_cpu", 0.0)) << "</td>"
+              << fmtn("%.2g", num(st, "per_cpu")) << "</td>"
               << ours_ci(d, file, sp + "/" + key + "/mean", sp + "/" + key + "/ci95", io ? "%.0f" : "%.3f") << "<td class=\"n\">x"
-              << fmt("%.2f", st.value("slowdown", 1.0)) << "</td><td class=\"why\">" << esc(st.value("explained", ""))
+              << fmtn("%.2f", st.value("slowdown", 1.0)) << "</td><td class=\"why\">" << esc(st.value("explained", ""))
               << "</td></tr>\n";
         }
         p.lines.push_back(l);
@@ -511,17 +535,19 @@ std::string density_figure(const PaperInputs& in, const std::string& name, const
         for (const auto& a : ts[kvm].value("steps", json::array()))
             for (const auto& b : ts[lxc].value("steps", json::array()))
                 if (a.value("guests", 0) == b.value("guests", 0)) {
-                    const double va = sub(a, key).value("mean", NAN), vb = sub(b, key).value("mean", NAN);
+                    const double va = num(sub(a, key), "mean"), vb = num(sub(b, key), "mean");
                     if (!(vb > 0)) continue;
                     worst = std::max(worst, std::fabs(va - vb) / vb);
                     lo = std::min(lo, va / vb);
                     hi = std::max(hi, va / vb);
                 }
-        if (io)
-            finding = "Ours: the VM gets x" + fmt("%.2f", lo) + " to x" + fmt("%.2f", hi) +
+        if (!std::isfinite(lo))
+            finding = "The VM and the container ran at no common density.";
+        else if (io)
+            finding = "Ours: the VM gets x" + fmtn("%.2f", lo) + " to x" + fmtn("%.2f", hi) +
                       " of the container's ops/s across densities. Paper: KVM below LXC by a near-constant factor.";
         else
-            finding = "Ours: the VM and the container differ by at most " + fmt("%.1f", worst * 100) +
+            finding = "Ours: the VM and the container differ by at most " + fmtn("%.1f", worst * 100) +
                       " % at the same density. Paper: 8.6 % in the worst case.";
         if (ts[kvm].value("accel", "") == "tcg")
             finding += " Our VM ran under TCG (no hardware virtualization here), so its figure is not KVM's.";
@@ -543,7 +569,8 @@ std::string io_section(const PaperInputs& in) {
     o << "<table><tr><th>technique</th><th>section</th><th>ops/s, ours</th><th>p99 latency (&micro;s)</th><th>host CPU (s)</th></tr>\n";
     const auto& ts = d.value("techniques", json::array());
     for (std::size_t i = 0; i < ts.size(); ++i) {
-        for (const auto& [sec, v] : ts[i].value("summary", json::object()).items()) {
+        const json& summary = sub(ts[i], "summary");
+        for (const auto& [sec, v] : summary.items()) {
             const std::string p = "/techniques/" + std::to_string(i) + "/summary/" + sec;
             std::string tl = esc(ts[i].value("label", ""));
             if (ts[i].value("accel", "") == "tcg") tl += badge("TCG", "tcg");
@@ -551,7 +578,7 @@ std::string io_section(const PaperInputs& in) {
             o << "<tr><td>" << tl << "</td><td>" << esc(sec) << "</td>"
               << ours_ci(d, "io.json", p + "/ops_per_s/mean", p + "/ops_per_s/ci95", "%.0f")
               << ours_ci(d, "io.json", p + "/p99_us/mean", p + "/p99_us/ci95", "%.0f") << "<td class=\"n\">"
-              << fmt("%.1f", sub(ts[i], "host_side").value("cpu_s", NAN)) << "</td></tr>\n";
+              << fmtn("%.1f", num(sub(ts[i], "host_side"), "cpu_s")) << "</td></tr>\n";
         }
     }
     o << "</table>\n</section>\n";
@@ -579,9 +606,9 @@ std::string plan_section(const PaperInputs& in) {
     std::ostringstream o;
     o << "<section id=\"plan\"><h2>What ran, at which sizes, and why</h2>\n";
     if (!in.paper.is_object()) return o.str() + "<p>No paper.json: the results were read as found.</p></section>\n";
-    const json& plan = in.paper["plan"];
-    o << "<p>Budget " << esc(plan.value("budget", "")) << " (estimated " << fmt_duration(plan.value("estimate_s", 0.0))
-      << "; took " << fmt_duration(in.paper.value("seconds", 0.0)) << ").</p>\n"
+    const json& plan = sub(in.paper, "plan");
+    o << "<p>Budget " << esc(plan.value("budget", "")) << " (estimated " << fmt_duration(num(plan, "estimate_s"))
+      << "; took " << fmt_duration(num(in.paper, "seconds")) << ").</p>\n"
       << "<table><tr><th>step</th><th>what</th><th>sizes</th><th>why these</th><th>estimated</th><th>took</th><th>status</th></tr>\n";
     std::map<std::string, json> runs;
     for (const auto& r : in.paper.value("runs", json::array())) runs[r.value("name", "")] = r;
@@ -590,8 +617,8 @@ std::string plan_section(const PaperInputs& in) {
         const std::string status = r.value("status", "not run");
         o << "<tr><td>" << esc(s.value("name", "")) << "</td><td>" << esc(s.value("what", "")) << "</td><td>"
           << esc(s.value("sizes", "")) << "</td><td>" << esc(s.value("why", "")) << "</td><td class=\"n\">"
-          << (s.value("left_out", false) ? "-" : fmt_duration(s.value("estimate_s", 0.0))) << "</td><td class=\"n\">"
-          << (r.value("seconds", 0.0) > 0 ? fmt_duration(r.value("seconds", 0.0)) : "-") << "</td><td class=\"status "
+          << (s.value("left_out", false) ? "-" : fmt_duration(num(s, "estimate_s"))) << "</td><td class=\"n\">"
+          << (num(r, "seconds") > 0 ? fmt_duration(num(r, "seconds")) : "-") << "</td><td class=\"status "
           << (status == "failed" || status == "interrupted" ? "bad" : "") << "\">" << esc(status)
           << (r.value("error", "").empty() || status == "left out" ? "" : ": " + esc(r.value("error", ""))) << "</td></tr>\n";
     }
@@ -617,7 +644,14 @@ PaperInputs read_paper_dir(const fs::path& dir) {
         }
     };
     load(dir / "paper.json", in.paper);
+    // With a paper.json, only the steps it ran or kept: a NAME.json from another run is not this one's.
+    std::set<std::string> ran;
+    const bool known = in.paper.is_object() && in.paper.contains("runs");
+    if (known)
+        for (const auto& r : sub(in.paper, "runs").is_array() ? in.paper["runs"] : json::array())
+            if (r.value("status", "") == "done" || r.value("status", "") == "done before") ran.insert(r.value("name", ""));
     for (const char* n : kStepNames) {
+        if (known && !ran.count(n)) continue;
         json j;
         if (load(dir / (std::string(n) + ".json"), j)) in.results[n] = std::move(j);
     }
@@ -641,13 +675,13 @@ std::vector<std::string> paper_differences(const PaperInputs& in) {
         if (std::isnan(ours) || std::isnan(paper) || paper <= 0 || ours <= 0) return;
         const double r = ours / paper;
         if (r < 1.5 && r > 1 / 1.5) return;
-        out.push_back(what + " " + (r > 1 ? more : less) + " here: x" + fmt("%.1f", r > 1 ? r : 1 / r) + " (" +
+        out.push_back(what + " " + (r > 1 ? more : less) + " here: x" + fmtn("%.1f", r > 1 ? r : 1 / r) + " (" +
                       fmt(ours < 1 ? "%.3f" : "%.1f", ours) + " " + unit + " vs the paper's " +
                       fmt(paper < 1 ? "%.3f" : "%.1f", paper) + " " + unit + ")." + cause(vm));
     };
     if (const json* s = result(in, "startup")) {
         for (const auto& t : s->value("techniques", json::array()))
-            compare(t.value("label", "") + " starts", t.value("mean_s", NAN), t.value("paper_s", json()).is_number() ? t["paper_s"].get<double>() : NAN,
+            compare(t.value("label", "") + " starts", num(t, "mean_s"), t.value("paper_s", json()).is_number() ? t["paper_s"].get<double>() : NAN,
                     "s", t.value("accel", json()).is_string(), "slower", "faster");
         const double kvm = mean_of(*s, "kvm"), lxc = mean_of(*s, "lxc");
         if (kvm > 0 && lxc > 0)
@@ -658,19 +692,39 @@ std::vector<std::string> paper_differences(const PaperInputs& in) {
         for (const auto& s : m->value("series", json::array())) {
             const bool vm = s.value("accel", json()).is_string();
             if (s.value("steps", json::array()).empty() || !s.contains("paper") || (vm && !s.value("ksm", false))) continue;
-            compare(s.value("label", "") + " alone takes", sub(s["steps"][0], "per_guest_mb").value("mean", NAN),
-                    sub(s, "paper").value("single_mb", NAN), "MB", vm, "more memory", "less memory");
-            compare(s.value("label", "") + " costs per added guest", s["steps"].back().value("incremental_mb", NAN),
-                    sub(s, "paper").value("limit_mb", NAN), "MB", vm, "more", "less");
+            const auto& steps = s["steps"];
+            double single = num(sub(steps[0], "per_guest_mb"), "mean"), added = num(steps.back(), "incremental_mb");
+            std::string label = s.value("label", "");
+            // Under TCG a VM's footprint holds TCG's code cache, which KVM has not: compared without it.
+            auto no_tcg = [](const json& st) {
+                const json& p = sub(st, "vm_parts_mb_per_guest");
+                return p.contains("guest_ram") ? num(p, "guest_ram") + num(p, "qemu") : double(NAN);
+            };
+            if (vm && s.value("accel", "") == "tcg" && !std::isnan(no_tcg(steps[0]))) {
+                single = no_tcg(steps[0]);
+                added = NAN;
+                if (steps.size() >= 2) {
+                    const json &a = steps[steps.size() - 2], &b = steps.back();
+                    const double ga = a.value("guests", 0), gb = b.value("guests", 0);
+                    if (gb > ga) added = (no_tcg(b) * gb - no_tcg(a) * ga) / (gb - ga);
+                }
+                label += " without TCG's code cache";
+            }
+            compare(label + " alone takes", single, num(sub(s, "paper"), "single_mb"), "MB", vm, "more memory",
+                    "less memory");
+            compare(label + " costs per added guest", added, num(sub(s, "paper"), "limit_mb"), "MB", vm, "more", "less");
         }
     }
     if (const json* d = result(in, "devices")) {
         for (const auto& r : d->value("devices", json::array()))
-            if (r.value("paper_saving_mb", json()).is_number())
-                compare("Removing " + r.value("devices", "") + " saves", r.value("saving_mb", NAN), r["paper_saving_mb"].get<double>(),
-                        "MB", true, "more", "less");
+            if (r.value("paper_saving_mb", json()).is_number()) {
+                const bool no_tcg = tcg && r.value("saving_without_tcg_cache_mb", json()).is_number();
+                compare("Removing " + r.value("devices", "") + (no_tcg ? " (without TCG's code cache)" : "") + " saves",
+                        no_tcg ? r["saving_without_tcg_cache_mb"].get<double>() : num(r, "saving_mb"),
+                        r["paper_saving_mb"].get<double>(), "MB", true, "more", "less");
+            }
     }
-    if (const json* d = result(in, "dedup")) {
+    if (const json* d = result(in, "dedup"); d && str_at(*d, "/guest/kind") == "vm") {
         double total = 0;
         for (const char* k : {"within_guest", "guest_host", "guest_guest"}) total += num_at(*d, std::string("/table1/") + k + "/total");
         compare("A VM's duplicate pages come to", total * 4096 / 1048576.0, kPaperTable1Mb[3][3], "MB", true, "more", "less");
@@ -692,13 +746,13 @@ std::string render_paper_html(const PaperInputs& in) {
          "td.na{color:#888}td.why{font-size:.85em}td.sep{border:none;width:1em}.ci{color:#666;font-size:.85em}\n"
          ".badge{font-size:.75em;padding:0 .4em;border-radius:.6em;color:white}.badge.tcg{background:#b35900}\n"
          ".badge.noisy{background:#888}tr.refused td{color:#777}.host{background:#f8f8f8;padding:.6em 1em;border-left:4px solid #1f77b4}\n"
-         ".tcgnote{background:#fff4e5;padding:.6em 1em;border-left:4px solid #b35900}.missing{color:#a00}td.status.bad{color:#a00}\n"
+         ".tcgnote{background:#fff4e5;padding:.6em 1em;border-left:4px solid #b35900}.missing{color:#a00}.notrun{color:#666;font-style:italic}td.status.bad{color:#a00}\n"
          "figure{margin:1em 0}figcaption{font-size:.9em;color:#444;max-width:880px}\n"
          "</style></head><body>\n"
       << "<h1>Containing the Hype (APSys '15), reproduced by hypetrace</h1>\n"
       << "<div class=\"host\"><b>This host:</b> " << esc(host.value("hostname", "?")) << ", " << esc(host.value("os", "?"))
       << ", Linux " << esc(host.value("kernel", "?")) << ", " << esc(host.value("cpu", "?")) << " x" << host.value("cpus", 0)
-      << ", " << host.value("memory_mb", 0) / 1024 << " GiB; VMs under <b>"
+      << ", " << fmtn("%.1f", num(host, "memory_mb") / 1024) << " GiB; VMs under <b>"
       << (accel == "kvm" ? "KVM" : accel == "tcg" ? "TCG (QEMU's emulator: no VT-x/AMD-V here)" : "-") << "</b>.<br>"
       << "<b>The paper's host:</b> " << kPaperHost << ".</div>\n";
     if (accel == "tcg")
@@ -737,8 +791,8 @@ std::string render_paper_text(const PaperInputs& in) {
     if (const json* s = result(in, "startup")) {
         std::vector<std::vector<std::string>> rows{{"Table 3", "ours (s)", "95 % CI", "paper (s)"}};
         for (const auto& t : s->value("techniques", json::array()))
-            rows.push_back({t.value("label", ""), fmt("%.3f", t.value("mean_s", NAN)), "+-" + fmt("%.3f", t.value("ci95_s", NAN)),
-                            t.value("paper_s", json()).is_number() ? fmt("%.3f", t["paper_s"].get<double>()) : "-"});
+            rows.push_back({t.value("label", ""), fmtn("%.3f", num(t, "mean_s")), "+-" + fmtn("%.3f", num(t, "ci95_s")),
+                            t.value("paper_s", json()).is_number() ? fmtn("%.3f", t["paper_s"].get<double>()) : "-"});
         for (const auto& n : s->value("not_measured", json::array()))
             rows.push_back({n.value("technique", ""), "not measured", "", ""});
         o << render_table(rows, {false, true, true, true}) << "\n";

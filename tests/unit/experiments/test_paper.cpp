@@ -119,7 +119,9 @@ TEST(PaperPlan, TheRealPlanFitsItsBudgetAndEveryStepWritesItsJson) {
             for (const auto& s : p.steps) {
                 if (s.left_out) continue;
                 ++run;
-                EXPECT_EQ(s.args.end()[-1 - 2 * std::count(s.args.begin(), s.args.end(), "--plot")], "/o/" + s.name + ".json");
+                const auto j = std::find(s.args.begin(), s.args.end(), "--json");
+                ASSERT_TRUE(j != s.args.end() && j + 1 != s.args.end()) << s.name;
+                EXPECT_EQ(j[1], "/o/" + s.name + ".json");
             }
             EXPECT_GE(run, 7u) << "a 30 min budget runs most of the paper";
         }
@@ -317,4 +319,68 @@ TEST(PaperReport, ReadsADirectoryAndSaysWhatItCouldNotRead) {
     ASSERT_EQ(in.problems.size(), 1u);
     EXPECT_NE(in.problems[0].find("memory.json: not valid JSON"), std::string::npos);
     EXPECT_NE(render_paper_html(in).find("memory.json: not valid JSON"), std::string::npos);
+}
+
+TEST(PaperPlan, ResumeCarriesOnTheRecordedPlanAndRefusesAForeignOne) {
+    PaperPlan p = plan_paper("400s", 400, {false, 2}, toy(), "/out");
+    const PaperPlan back = plan_from_json(to_json(p));
+    ASSERT_EQ(back.steps.size(), p.steps.size());
+    for (std::size_t i = 0; i < p.steps.size(); ++i) {
+        EXPECT_EQ(back.steps[i].args, p.steps[i].args);
+        EXPECT_EQ(back.steps[i].left_out, p.steps[i].left_out);
+        EXPECT_EQ(back.steps[i].sizes, p.steps[i].sizes);
+    }
+    EXPECT_EQ(back.budget, "400s");
+    json bad = to_json(p);
+    bad["steps"][0]["name"] = "../etc";
+    EXPECT_THROW(plan_from_json(bad), UserError);
+    EXPECT_THROW(plan_from_json(json::array()), UserError);
+}
+
+TEST(PaperPlan, GuestsPerCpuCostMoreOnMoreCpus) {
+    auto e = toy();
+    e[1].per_cpu = true;  // b: 50 s on 2 CPUs
+    EXPECT_DOUBLE_EQ(step(plan_paper("full", 0, {false, 2}, e, "/o"), "b").estimate_s, 300);
+    EXPECT_DOUBLE_EQ(step(plan_paper("full", 0, {false, 16}, e, "/o"), "b").estimate_s, 2400);
+    EXPECT_DOUBLE_EQ(step(plan_paper("full", 0, {false, 16}, e, "/o"), "a").estimate_s, 400) << "not per CPU";
+}
+
+TEST(PaperRun, AStepsOwnDirectoryGoesWithItsFailureAndNothingElse) {
+    TempDir t;
+    const fs::path out = t.path / "out";
+    fs::create_directories(out / "keep");
+    std::ofstream(out / "keep" / "mine") << "x";
+    const fs::path self = fake_hypetrace(t.path);
+    // "fail" declares DIR/fail as its own, which the fake leaves half made before failing.
+    std::vector<PaperExperiment> e{{"fail", "2", {"--json", "{json}", "--trace", "{dir}/fail"}, false, {{{"fail"}, "s", 1, 1}}},
+                                   {"keep", "3", {"--json", "{json}"}, false, {{{"keep"}, "s", 1, 1}}}};
+    fs::create_directories(out / "fail");
+    const PaperPlan plan = plan_paper("full", 0, {false, 2}, e, out);
+    EXPECT_EQ(plan.steps[0].own_dir, (out / "fail").string());
+    EXPECT_EQ(plan.steps[1].own_dir, "");
+    PaperRunOptions o;
+    o.dir = out;
+    o.self = self.string();
+    run_paper(plan, o);
+    EXPECT_FALSE(fs::exists(out / "fail"));
+    EXPECT_TRUE(fs::exists(out / "keep" / "mine")) << "a directory that is not a step's own is never touched";
+}
+
+TEST(PaperReport, OnlyTheStepsTheRunDidAreReportedAndLeftOutOnesSayWhy) {
+    TempDir t;
+    const PaperInputs full = inputs();
+    std::ofstream(t.path / "startup.json") << full.results.at("startup").dump();
+    std::ofstream(t.path / "memory.json") << full.results.at("memory").dump();  // from another run
+    const json paper{{"plan", {{"budget", "30m"}, {"estimate_s", 100},
+                               {"steps", {{{"name", "startup"}, {"left_out", false}},
+                                          {{"name", "exitcost"}, {"left_out", true}, {"why", "needs /dev/kvm"}}}}}},
+                     {"runs", {{{"name", "startup"}, {"status", "done"}, {"seconds", 90}},
+                               {{"name", "exitcost"}, {"status", "left out"}}}}};
+    std::ofstream(t.path / "paper.json") << paper.dump();
+    const PaperInputs in = read_paper_dir(t.path);
+    EXPECT_EQ(in.results.size(), 1u);
+    EXPECT_TRUE(in.results.count("startup"));
+    const std::string html = render_paper_html(in);
+    EXPECT_NE(html.find("Not run in this report: needs /dev/kvm"), std::string::npos);
+    EXPECT_NE(html.find("No result (memory.json): not run"), std::string::npos);
 }

@@ -31,7 +31,27 @@ double nice_step(double hi, int ticks) {
 }  // namespace
 
 
-std::string render_line_plot_svg(const PlotSpec& spec) {
+// The spec without points that were not measured (NaN or infinite x, y or interval): a gap in a
+// line, never "nan" in the SVG.
+static PlotSpec without_gaps(const PlotSpec& in) {
+    PlotSpec out = in;
+    for (auto& l : out.lines) {
+        PlotLine kept = l;
+        kept.points.clear();
+        kept.err.clear();
+        for (std::size_t k = 0; k < l.points.size(); ++k) {
+            const double e = k < l.err.size() ? l.err[k] : 0;
+            if (!std::isfinite(l.points[k].first) || !std::isfinite(l.points[k].second)) continue;
+            kept.points.push_back(l.points[k]);
+            if (!l.err.empty()) kept.err.push_back(std::isfinite(e) ? e : 0);
+        }
+        l = std::move(kept);
+    }
+    return out;
+}
+
+std::string render_line_plot_svg(const PlotSpec& given) {
+    const PlotSpec spec = without_gaps(given);
     const double W = 880, H = 480, left = 80, right = 330, top = 50, bottom = 60;  // right: the legend
     const double pw = W - left - right, ph = H - top - bottom;
 
