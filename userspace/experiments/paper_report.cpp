@@ -31,17 +31,8 @@ const char* kStepNames[] = {"startup",         "memory",        "memory-copied",
 constexpr const char* kPaperHost =
     "4-core Intel i7 at 3.4 GHz, 4 GB RAM; Ubuntu 14.10, Linux 3.16, QEMU 2.1.0 with KVM (EPT), LXC 1.1.0";
 
-std::string esc(const std::string& s) {
-    std::string o;
-    for (char c : s) switch (c) {
-            case '&': o += "&amp;"; break;
-            case '<': o += "&lt;"; break;
-            case '>': o += "&gt;"; break;
-            case '"': o += "&quot;"; break;
-            default: o += c;
-        }
-    return o;
-}
+// HTML text and attribute values (core/base/text's escaping serves XML and HTML alike).
+std::string esc(const std::string& s) { return xml_escape(s); }
 
 // j[key] when j is an object that has it, else an empty object: what the experiments leave out
 // (a container's KSM figures, a VM's parts) reads as absent, never as undefined.

@@ -7,6 +7,7 @@
 #include "cli/paper_steps.h"
 #include "experiments/paper.h"
 #include "experiments/paper_report.h"
+#include "fakes.h"
 
 #include <gtest/gtest.h>
 
@@ -22,16 +23,10 @@ using nlohmann::json;
 
 namespace {
 
+// fake::TempDir's directory, as a path.
 struct TempDir {
-    fs::path path;
-    TempDir() {
-        char t[] = "/tmp/ht-paper-XXXXXX";
-        path = mkdtemp(t);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
+    fake::TempDir dir;
+    fs::path path{dir.path};
 };
 
 std::string slurp(const fs::path& p) {
