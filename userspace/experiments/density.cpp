@@ -666,9 +666,11 @@ std::string explain_step(const DensityStep& step, const DensityStep* alone) {
     const SchedWhy& w = step.why;
     if (!w.traced) return o.str() + " (the scheduler was not traced)";
     if (w.wall_ns <= 0) return o.str();
-    // A CPU benchmark is one thread: its share of wall time. fio's threads wait and run at once:
-    // their sum per second of wall time (1.2: on average 1.2 of them waiting).
-    const bool threads = is_io(step);
+    // A one-thread benchmark: its share of wall time. fio's threads, or a CPU benchmark whose
+    // threads wait and run at once (stockfish's search beside its main thread: waiting and running
+    // add up to more than the wall time), are said as their sum per second of wall time (1.2: on
+    // average 1.2 of them waiting).
+    const bool threads = is_io(step) || w.runq_ns + w.oncpu_ns > 1.05 * w.wall_ns;
     auto part = [&](double ns) { return threads ? fmt("%.2f", ns / w.wall_ns) + " s per s" : fmt("%.0f", 100 * ns / w.wall_ns) + " %"; };
     if (threads) o << ": its threads waiting to run " << part(w.runq_ns) << " of wall time";
     else o << ": " << part(w.runq_ns) << " of its wall time waiting to run";

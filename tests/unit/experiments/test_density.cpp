@@ -152,6 +152,12 @@ TEST(DensityExplain, SlowdownWaitShareAndTheTwoMainPreemptorsButNeverItself) {
               "slowed x1.90: 47 % of its wall time waiting to run, behind guest 3 (busy, CPU 0) and guest 5 (busy, "
               "CPU 0); on a CPU 53 %, 40 preemptions, 0 migrations");
     EXPECT_EQ(explain_step(alone, &alone).rfind("alone: 0 %", 0), 0u) << explain_step(alone, &alone);
+    // A CPU benchmark whose threads wait and run at once (stockfish's search beside its main
+    // thread) waits and runs for more than the wall time: said per second, never "109 %".
+    const DensityStep threads = step_of(4.0, 4e9, 4.36e9, 1e9);
+    EXPECT_NE(explain_step(threads, &alone).find("its threads waiting to run 1.09 s per s of wall time"), std::string::npos)
+        << explain_step(threads, &alone);
+    EXPECT_NE(explain_step(threads, &alone).find("on a CPU 0.25 s per s"), std::string::npos) << explain_step(threads, &alone);
     // a VM under KVM: its exits per second of the runs, the three main reasons
     busy.why.exits = 3800;
     busy.why.user_exits = 190;
