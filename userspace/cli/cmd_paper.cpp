@@ -111,7 +111,7 @@ int cmd_paper(const PaperArgs& a) {
     o.dir = fs::absolute(dir);
     o.self = "/proc/self/exe";  // this very binary, even if the file was rebuilt meanwhile
     o.resume = a.resume;
-    o.quiet = a.quiet;
+    o.earlier = earlier;
     o.progress = progress;
     if (!a.quiet) o.child_line = [](const std::string& l) { std::cerr << "    " << l << "\n"; };
     const PaperRunResult r = run_paper(plan, o);

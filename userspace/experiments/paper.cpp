@@ -10,15 +10,12 @@
 #include "core/views/report.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <fcntl.h>
-#include <fstream>
 #include <map>
 #include <poll.h>
 #include <csignal>
-#include <sstream>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -239,10 +236,6 @@ struct LogTail {
     }
 };
 
-}  // namespace
-
-namespace {
-
 struct ChildEnd {
     int status = 0, exit_code = 0, signal = 0;
     bool interrupted = false, killed = false;
@@ -309,16 +302,11 @@ PaperRunResult run_paper(const PaperPlan& plan, const PaperRunOptions& o) {
     const std::string started = utc_now();
     // A resumed run keeps what the earlier one measured of the steps it keeps.
     std::map<std::string, double> earlier_s;
-    if (o.resume) {
-        try {
-            std::ifstream in(o.dir / "paper.json");
-            const auto j = nlohmann::json::parse(in);
-            for (const auto& r : j.value("runs", nlohmann::json::array()))
-                if (r.value("status", "") == "done" || r.value("status", "") == "done before")
-                    earlier_s[r.value("name", "")] = r.value("seconds", 0.0);
-        } catch (const std::exception&) {
-        }
-    }
+    if (o.resume && o.earlier.is_object() && o.earlier.contains("runs") && o.earlier["runs"].is_array())
+        for (const auto& r : o.earlier["runs"])
+            if (r.is_object() && (r.value("status", "") == "done" || r.value("status", "") == "done before") &&
+                r.contains("seconds") && r["seconds"].is_number())
+                earlier_s[r.value("name", "")] = r["seconds"].get<double>();
     auto save = [&] {
         nlohmann::json j{{"schema", 1},
                          {"tool", "hypetrace paper"},

@@ -91,7 +91,7 @@ struct PaperRunOptions {
     std::filesystem::path dir;
     std::string self;  // the hypetrace binary the steps run
     bool resume = false;
-    bool quiet = false;
+    nlohmann::json earlier;  // with resume: the earlier run's paper.json, whose kept steps' times are kept
     std::function<void(const std::string&)> progress;  // "[3/9] memory ... ETA"
     std::function<void(const std::string&)> child_line; // each line a step prints on stderr
 };
