@@ -7,6 +7,7 @@
 #include "core/host/proc.h"
 #include "core/host/spawn.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -95,6 +96,51 @@ void ImageSet::require(const std::vector<std::filesystem::path>& files) const {
             throw UserError("guest image missing: " + visible(f.string()) +
                             " (build the images with: scripts/build-images.sh, or point " + ref(Setting::images) + " at them)");
     }
+}
+
+std::vector<std::string> ImageSet::kernel_releases() const {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir / "kernels", ec))
+        if (std::filesystem::exists(e.path() / "vmlinuz", ec)) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::string ImageSet::default_kernel() const {
+    auto text = read_text((dir / "kernel.release").string());
+    return text ? trim(*text) : std::string();
+}
+
+std::string ImageSet::kernel_version(const std::string& release) const {
+    auto text = read_text((dir / "kernels" / release / "version").string());
+    return text ? trim(*text) : std::string();
+}
+
+std::string ImageSet::resolve_kernel(const std::string& name) const {
+    const auto all = kernel_releases();
+    const std::string def = default_kernel();
+    auto listing = [&] {
+        std::string s;
+        for (const auto& r : all) s += (s.empty() ? "" : ", ") + r + (r == def ? " (default)" : "");
+        return s;
+    };
+    if (all.empty())
+        throw UserError("no guest kernels in " + visible((dir / "kernels").string()) +
+                        ": these images predate them; rebuild with scripts/build-images.sh");
+    if (name == "default") {
+        if (def.empty() || std::find(all.begin(), all.end(), def) == all.end())
+            throw UserError("the images name no default guest kernel (" + visible((dir / "kernel.release").string()) +
+                            "); rebuild them with scripts/build-images.sh");
+        return def;
+    }
+    if (std::find(all.begin(), all.end(), name) != all.end()) return name;
+    std::vector<std::string> hits;
+    for (const auto& r : all)
+        if (!name.empty() && r.compare(0, name.size(), name) == 0) hits.push_back(r);
+    if (hits.size() == 1) return hits[0];
+    throw UserError("guest kernel '" + visible(name) + "' " + (hits.empty() ? "is not one" : "names more than one") +
+                    " of the images' kernels: " + listing() + " (say \"default\", a release or its unique start)");
 }
 
 bool send_serial_ping(int& fd, const std::filesystem::path& sock, const std::string& line) noexcept {

@@ -31,8 +31,22 @@ struct ImageSet {
     std::filesystem::path dir;
     std::filesystem::path rootfs() const { return dir / "rootfs"; }
     std::filesystem::path disk() const { return dir / "full.img"; }
-    std::filesystem::path kernel() const { return dir / "vmlinuz"; }
-    std::filesystem::path initrd() const { return dir / "initrd.img"; }
+    // A guest kernel and its initrd: `release` "" is the default one (kernel.release names it),
+    // else one of kernel_releases() (kernels/RELEASE/).
+    std::filesystem::path kernel(const std::string& release = "") const {
+        return release.empty() ? dir / "vmlinuz" : dir / "kernels" / release / "vmlinuz";
+    }
+    std::filesystem::path initrd(const std::string& release = "") const {
+        return release.empty() ? dir / "initrd.img" : dir / "kernels" / release / "initrd.img";
+    }
+    // The guest kernels the images hold, sorted; the default's release ("" if the images predate
+    // kernel.release); a kernel's package version ("6.1.170-3"; "" if unknown).
+    std::vector<std::string> kernel_releases() const;
+    std::string default_kernel() const;
+    std::string kernel_version(const std::string& release) const;
+    // A guest kernel as a user names it: "default", a release ("6.1.0-47-cloud-amd64") or the
+    // start of exactly one ("6.1.0-47", "6.12"). Throws UserError naming the kernels there are.
+    std::string resolve_kernel(const std::string& name) const;
     std::filesystem::path app_initramfs() const { return dir / "app-initramfs.cpio"; }
     // Throws UserError naming the missing file and the command that builds it.
     void require(const std::vector<std::filesystem::path>& files) const;
@@ -56,6 +70,8 @@ struct GuestSpec {
     unsigned memory_mb = 1024;        // as the paper: 1 GiB per VM
     unsigned vcpus = 1;
     RootfsMode rootfs = RootfsMode::direct;  // containers only
+    // VMs booting a kernel (full variant): which one of images.kernel_releases(); "" the default.
+    std::string kernel;
     // Full guests: a host directory holding run.sh, run once by the guest when it is ready
     // (scripts/guest/hypetrace-job); its output arrives on the "marks" stream between
     // HYPETRACE-JOB-BEGIN and HYPETRACE-JOB-END <rc>. VM: a read-only tar disk (/dev/vdb);

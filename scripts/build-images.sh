@@ -6,6 +6,12 @@
 #   rootfs/             the container's root (LXC, "full" and "app")
 #   full.img            the same tree as an ext4 disk image for the VM (virtio, root=/dev/vda)
 #   vmlinuz, initrd.img the guest kernel and its initramfs-tools initrd, from rootfs/boot
+#   kernel.release      that kernel's release (Debian's current cloud kernel)
+#   kernels/RELEASE/    every guest kernel the VM disk can boot (vmlinuz, initrd.img, version: the
+#                       package version): the current one, an older 6.1 ABI (a guest that did not
+#                       take the security updates since) and 6.12; `memory --guest-kernels` boots
+#                       them side by side. full.img holds the modules of all of them; rootfs/ only
+#                       the current one's (containers run the host's kernel; copies stay small)
 #   app-initramfs.cpio  kernel + this initramfs boots straight into /bin/bash (the VM "app" guest)
 #   bench/              the density benchmarks for native runs on the host (ht-bench, ht-quantum,
 #                       ht-busy; stockfish is the host's own): the same files as rootfs/usr/local/bin
@@ -56,10 +62,15 @@ install -m 0755 "$here/guest/bench/ht-bench" "$bench/ht-bench"
 # Units that would load systemd credentials, each given guest/no-credentials.conf (why: there).
 credential_units="procps systemd-firstboot systemd-sysctl systemd-sysusers systemd-tmpfiles-clean systemd-tmpfiles-setup-dev systemd-tmpfiles-setup"
 
-# Debian 12 with systemd, a kernel and its initrd, and stockfish (the chess benchmark); the host's
-# own apt sources are used.
+# The guest kernels besides Debian 12's current cloud kernel: an older ABI of the same 6.1 series
+# and the newer 6.12 series Debian 12 also ships (the paper's section 3 compares 3.15/3.17/3.2
+# guests with 3.16).
+extra_kernels="linux-image-6.1.0-47-cloud-amd64 linux-image-6.12-cloud-amd64"
+
+# Debian 12 with systemd, kernels and their initrds, and stockfish (the chess benchmark); the
+# host's own apt sources are used.
 mmdebstrap --quiet --variant=apt \
-  --include=systemd-sysv,udev,procps,linux-image-cloud-amd64,initramfs-tools,fio,stockfish \
+  --include=systemd-sysv,udev,procps,linux-image-cloud-amd64,${extra_kernels// /,},initramfs-tools,fio,stockfish \
   --customize-hook="copy-in $here/guest/hypetrace-init /usr/local/sbin" \
   --customize-hook="copy-in $here/guest/hypetrace-ready.service /etc/systemd/system" \
   --customize-hook="copy-in $here/guest/hypetrace-job /usr/local/sbin" \
@@ -78,9 +89,27 @@ mmdebstrap --quiet --variant=apt \
   --customize-hook='chroot "$1" passwd -d root >/dev/null' \
   bookworm "$tmp/rootfs"
 
-cp "$(ls "$tmp"/rootfs/boot/vmlinuz-* | sort | tail -n1)" "$tmp/vmlinuz"
-cp "$(ls "$tmp"/rootfs/boot/initrd.img-* | sort | tail -n1)" "$tmp/initrd.img"
-mkfs.ext4 -q -L hypetrace -d "$tmp/rootfs" "$tmp/full.img" 1G
+# Every kernel under kernels/RELEASE; the current one (what linux-image-cloud-amd64 depends on)
+# also at the top, the default of every VM.
+default=$(chroot "$tmp/rootfs" dpkg-query -W -f='${Depends}' linux-image-cloud-amd64 | sed -E 's/^linux-image-([^ ,]+).*/\1/')
+[ -f "$tmp/rootfs/boot/vmlinuz-$default" ] || { echo "build-images.sh: no kernel $default in the guest rootfs" >&2; exit 1; }
+for k in "$tmp"/rootfs/boot/vmlinuz-*; do
+  release=${k##*/vmlinuz-}
+  mkdir -p "$tmp/kernels/$release"
+  cp "$k" "$tmp/kernels/$release/vmlinuz"
+  cp "$tmp/rootfs/boot/initrd.img-$release" "$tmp/kernels/$release/initrd.img"
+  chroot "$tmp/rootfs" dpkg-query -W -f='${Version}\n' "linux-image-$release" > "$tmp/kernels/$release/version"
+done
+cp "$tmp/kernels/$default/vmlinuz" "$tmp/vmlinuz"
+cp "$tmp/kernels/$default/initrd.img" "$tmp/initrd.img"
+echo "$default" > "$tmp/kernel.release"
+mkfs.ext4 -q -L hypetrace -d "$tmp/rootfs" "$tmp/full.img" 2G
+# The containers' rootfs keeps the current kernel only.
+extra_packages=$(chroot "$tmp/rootfs" dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' 'linux-image-*' |
+  awk '$1 == "ii" { print $2 }' | grep -vx -e linux-image-cloud-amd64 -e "linux-image-$default")
+# shellcheck disable=SC2086
+log=$(chroot "$tmp/rootfs" dpkg --purge $extra_packages 2>&1) ||
+  { printf '%s\n' "$log" >&2; echo "build-images.sh: could not remove the extra kernels from the containers' rootfs" >&2; exit 1; }
 
 # The "app" VM: the kernel runs /bin/bash from this initramfs as its first and only process.
 app="$tmp/app-stage"
@@ -100,3 +129,6 @@ rm -rf "$out"
 mv "$tmp" "$out"
 trap - EXIT
 du -sh "$out"/rootfs "$out"/full.img "$out"/app-initramfs.cpio "$out"/bench | sed 's/^/guest images: /'
+for k in "$out"/kernels/*; do
+  echo "guest images: kernel ${k##*/} ($(cat "$k/version"))$([ "${k##*/}" = "$(cat "$out/kernel.release")" ] && echo ", the default")"
+done

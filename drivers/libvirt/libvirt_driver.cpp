@@ -230,8 +230,8 @@ std::string LibvirtDriver::domain_xml(const GuestSpec& spec, const DeviceSet& d,
     x += "  <vcpu" + (spec.host_cpu >= 0 ? " placement='static' cpuset='" + std::to_string(spec.host_cpu) + "'" : std::string()) +
          ">" + std::to_string(spec.vcpus) + "</vcpu>\n";
     x += "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n";
-    x += "    <kernel>" + xml_escape(spec.images.kernel().string()) + "</kernel>\n";
-    x += "    <initrd>" + xml_escape(spec.images.initrd().string()) + "</initrd>\n";
+    x += "    <kernel>" + xml_escape(spec.images.kernel(spec.kernel).string()) + "</kernel>\n";
+    x += "    <initrd>" + xml_escape(spec.images.initrd(spec.kernel).string()) + "</initrd>\n";
     x += "    <cmdline>root=/dev/vda rw console=ttyS0 quiet init=/usr/local/sbin/hypetrace-init</cmdline>\n";
     x += "  </os>\n";
     x += "  <features><acpi/><apic/></features>\n";
@@ -332,7 +332,7 @@ Driver::Reaped LibvirtDriver::reap(const fs::path& run_dir) noexcept {
 void LibvirtDriver::preflight(const GuestSpec& spec) const {
     if (spec.variant != Variant::full)
         throw UserError(ref(Setting::driver) + " libvirt runs full VMs only (a Debian 12 guest booted to multi-user)");
-    spec.images.require({spec.images.kernel(), spec.images.initrd(), spec.images.disk()});
+    spec.images.require({spec.images.kernel(spec.kernel), spec.images.initrd(spec.kernel), spec.images.disk()});
     if (which("qemu-img").empty()) throw UserError("qemu-img not found: install qemu-utils (scripts/setup.sh does)");
     connection();
 }

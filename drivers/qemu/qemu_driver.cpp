@@ -297,7 +297,7 @@ std::vector<std::string> QemuDriver::command_line(const GuestSpec& spec) {
     }
     switch (spec.variant) {
     case Variant::full:
-        a.insert(a.end(), {"-kernel", spec.images.kernel().string(), "-initrd", spec.images.initrd().string(),
+        a.insert(a.end(), {"-kernel", spec.images.kernel(spec.kernel).string(), "-initrd", spec.images.initrd(spec.kernel).string(),
                            "-append", "root=/dev/vda rw console=ttyS0 quiet init=/usr/local/sbin/hypetrace-init"});
         // ttyS1: the ready marker's own channel (see kMarksFile)
         for (auto& x : serial(kMarksFile, ckpt)) a.push_back(x);
@@ -334,7 +334,7 @@ void QemuDriver::preflight(const GuestSpec& spec) const {
     if (!spec.checkpoint_dir.empty() && spec.variant == Variant::full && which("qemu-img").empty())
         throw UserError("qemu-img not found: a checkpoint's disk is a qcow2 overlay; install qemu-utils (scripts/setup.sh does)");
     switch (spec.variant) {
-    case Variant::full: spec.images.require({spec.images.kernel(), spec.images.initrd(), spec.images.disk()}); break;
+    case Variant::full: spec.images.require({spec.images.kernel(spec.kernel), spec.images.initrd(spec.kernel), spec.images.disk()}); break;
     case Variant::app: spec.images.require({spec.images.kernel(), spec.images.app_initramfs()}); break;
     case Variant::firmware: break;
     }

@@ -16,6 +16,8 @@ std::string hex(uint64_t v, bool prefix = true);
 
 // The last component of a path ("/usr/bin/qemu-system-x86_64" -> "qemu-system-x86_64").
 std::string base_name(const std::string& path);
+// Without leading and trailing blanks (spaces, tabs, CR, LF).
+std::string trim(std::string_view s);
 
 // The last non-empty line of `s`, without trailing newlines, carriage returns and spaces ("" if none):
 // the one line of a tool's output that says what went wrong.

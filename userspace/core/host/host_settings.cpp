@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "core/host/host_settings.h"
+#include "core/base/text.h"
 #include "core/base/setting.h"
 
 #include "core/base/error.h"
@@ -29,11 +30,6 @@ std::mutex& held_mutex() {
 }
 std::set<std::string>& held_paths() {
     static std::set<std::string> s;
-    return s;
-}
-
-std::string trim(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
     return s;
 }
 

@@ -30,13 +30,6 @@ std::string read_tail(const std::string& path, std::size_t max_bytes) {
     return s.size() > max_bytes ? s.substr(s.size() - max_bytes) : s;
 }
 
-static std::string trim(const std::string& s) {
-    auto b = s.find_first_not_of(" \t\r\n");
-    if (b == std::string::npos) return {};
-    auto e = s.find_last_not_of(" \t\r\n");
-    return s.substr(b, e - b + 1);
-}
-
 CpuInfo parse_cpuinfo(const std::string& text) {
     CpuInfo info;
     std::istringstream in(text);
