@@ -4,6 +4,7 @@
 // "KSM could merge" estimate against what KSM then merges.
 #include "common.h"
 #include "core/memscan/dedup_scan.h"
+#include "core/memscan/ksm_share.h"
 #include "core/host/host_settings.h"
 #include "core/host/spawn.h"
 
@@ -167,6 +168,39 @@ TEST(Dedup, FileContentOnlyInTheHostPageCacheIsFound) {
     ASSERT_EQ(files.size(), 1u) << files[0].first << (files.size() > 1 ? " " + files[1].first : "");
     EXPECT_EQ(files[0].first, copy);
     EXPECT_EQ(files[0].second, uint64_t(kPairs));
+}
+
+// What real KSM merged, read back from the frames (memory --guest-kernels): two helpers with the
+// same SAME content share its frame; a third with other content shares nothing with them.
+TEST(KsmFrames, WhatKsmMergedBetweenTwoProcessesAndWithinEach) {
+    HT_REQUIRE_ROOT();
+    const unsigned long seed = fresh_seed();
+    Helper a(seed, kSame, 1, 1, kZero, kDistinct), b(seed, kSame, 1, 1, kZero, kDistinct);
+    Helper c(seed + 2, kSame, 1, 1, kZero, kDistinct);
+    ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+    const auto flags = ht::kpage_reader();
+    ASSERT_TRUE(bool(flags)) << "/proc/kpageflags unreadable as root";
+    ht::HostSettingsGuard ksm;
+    ksm.enable(20000, 20);
+    std::optional<std::vector<uint64_t>> fa, fb, fc;
+    for (int i = 0; i < 600; ++i) {  // up to 60 s for ksmd to merge all three
+        fa = ht::read_ksm_frames(a.child.pid, flags);
+        fb = ht::read_ksm_frames(b.child.pid, flags);
+        fc = ht::read_ksm_frames(c.child.pid, flags);
+        ASSERT_TRUE(fa && fb && fc) << "a helper died";
+        if (fa->size() == kSame && fb->size() == kSame && fc->size() == kSame) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(fa->size(), std::size_t(kSame)) << "KSM did not merge a's SAME pages within 60 s";
+    const ht::KsmShare ab = ht::ksm_share(*fa, *fb);
+    EXPECT_EQ(ab.frames_a, 1u);
+    EXPECT_EQ(ab.frames_b, 1u);
+    EXPECT_EQ(ab.between, 1u) << "one content, one frame for both";
+    EXPECT_EQ(ab.saved(), uint64_t(2 * kSame - 1));
+    const ht::KsmShare ac = ht::ksm_share(*fa, *fc);
+    EXPECT_EQ(ac.between, 0u) << "c's content is its own";
+    EXPECT_EQ(ac.saved_within_b(), uint64_t(kSame - 1));
+    EXPECT_TRUE(ksm.restore()) << ksm.restore_failures();
 }
 
 TEST(Dedup, CliRefusesAnUnknownGuestInOneLine) {
