@@ -69,6 +69,10 @@ std::vector<Case> matrix(const std::string& tmp) {
     add(memory, "--json", outputs);
     add(memory, "--plot", outputs);
     add(memory, "--images", image_dirs);
+    add({"memory", "--kvm"}, "--guest-kernels", {"6.2", "default", "bogus,default", "", "default,default", "6.1"});
+    add({"memory", "--kvm", "--lxc"}, "--guest-kernels", {"all"});
+    add({"memory", "--kvm", "--count", "1,2"}, "--guest-kernels", {"all"});
+    add({"memory", "--kvm", "--ksm", "both"}, "--guest-kernels", {"all"});
     const std::vector<std::string> devices = {"devices"};
     add(devices, "--guests", {"0", "-1", "abc", "1e300"});
     add(devices, "--sets", enums);

@@ -5,6 +5,7 @@
 #include "cli/options.h"
 #include "cli/trace_cmds.h"
 #include "core/base/error.h"
+#include "core/base/text.h"
 #include "core/host/files.h"
 #include "core/host/host.h"
 #include "core/host/host_settings.h"
@@ -30,13 +31,65 @@ struct MemoryArgs {
     unsigned pages_to_scan = 20000, sleep_ms = 20;
     bool quiet = false, verbose = false;
     std::string trace;  // --trace DIR
+    std::string guest_kernels;
+    const CLI::Option* count_opt = nullptr;
+    const CLI::Option* kernels_opt = nullptr;  // given at all, even as ""
 };
+
+// --guest-kernels A,B[,C...] (or "all"): releases, the first the reference, each named once.
+std::vector<std::string> guest_kernel_list(const std::string& text, const ImageSet& images) {
+    std::vector<std::string> out;
+    if (text == "all") {
+        std::string def;
+        try {
+            def = images.resolve_kernel("default");
+        } catch (const UserError& e) {
+            throw usage_error("--guest-kernels all: " + std::string(e.what()));
+        }
+        out.push_back(def);
+        for (const auto& r : images.kernel_releases())
+            if (r != def) out.push_back(r);
+    } else {
+        std::size_t start = 0;
+        while (start <= text.size()) {
+            std::size_t end = text.find(',', start);
+            if (end == std::string::npos) end = text.size();
+            std::string release;
+            try {
+                release = images.resolve_kernel(text.substr(start, end - start));
+            } catch (const UserError& e) {
+                throw usage_error("--guest-kernels " + visible(text) + ": " + e.what());
+            }
+            if (std::find(out.begin(), out.end(), release) != out.end())
+                throw usage_error("--guest-kernels " + visible(text) + ": " + release + " is named twice");
+            out.push_back(release);
+            start = end + 1;
+        }
+    }
+    if (out.size() < 2) {
+        std::string have;
+        for (const auto& r : images.kernel_releases()) have += (have.empty() ? "" : ", ") + r;
+        throw usage_error("--guest-kernels " + visible(text) + ": name at least two kernels, the first the reference (e.g. "
+                          "default,6.1.0-47, or all); the images have " + (have.empty() ? "none" : have));
+    }
+    return out;
+}
 
 
 int cmd_memory(const MemoryArgs& a) {
     if (!(a.kvm || a.lxc || a.lxc_app)) throw usage_error("choose at least one technique: --kvm, --lxc or --lxc-app");
     MemoryConfig cfg;
     cfg.counts = parse_number_list(a.counts, "--count", 1, 256, "guest counts", "1,2,4,8");
+    const bool kernel_pairs = a.kernels_opt && a.kernels_opt->count();
+    if (kernel_pairs) {
+        if (!a.kvm || a.lxc || a.lxc_app)
+            throw usage_error("--guest-kernels boots VMs with different kernels: use it with --kvm alone "
+                              "(containers run the host's kernel)");
+        if (a.count_opt && a.count_opt->count())
+            throw usage_error("--guest-kernels runs two VMs per pair of kernels: leave out --count");
+        if (a.ksm != "on") throw usage_error("--guest-kernels measures what KSM merges: leave --ksm at on");
+        cfg.counts = {1, 2};
+    }
     AccelRequest req = parse_accel_request(a.accel);
     if (a.ksm == "on") cfg.ksm_modes = {true};
     else if (a.ksm == "off") cfg.ksm_modes = {false};
@@ -52,6 +105,10 @@ int cmd_memory(const MemoryArgs& a) {
     LxcDriver lxc;
     Driver* vm_driver = a.driver == "libvirt" ? static_cast<Driver*>(&libvirt) : &qemu;
     cfg.images.dir = a.images;
+    if (kernel_pairs) {
+        const auto kernels = guest_kernel_list(a.guest_kernels, cfg.images);
+        for (const auto& k : kernels) cfg.kernel_pairs.push_back({kernels[0], k});
+    }
     if (a.kvm) cfg.accel = choose_accel(req, host);
     cfg.boot_timeout_s = a.boot_timeout;  // 0: by kind (default_ready_timeout_s)
     cfg.settle_timeout_s = a.settle_timeout;
@@ -107,11 +164,17 @@ Command add_memory(CLI::App& app) {
     memory->add_flag("--kvm", a->kvm, "full VMs: QEMU, Debian 12 with systemd, idle at multi-user, 1 GiB each");
     memory->add_flag("--lxc", a->lxc, "full containers: the same rootfs, systemd as init (liblxc)");
     memory->add_flag("--lxc-app", a->lxc_app, "containers running a single /bin/bash (the paper's LXC-bash)");
-    memory->add_option("--count", a->counts, "guest counts to measure, added step by step")->capture_default_str();
+    a->count_opt = memory->add_option("--count", a->counts, "guest counts to measure, added step by step")->capture_default_str();
     memory->add_option("--ksm", a->ksm, "KSM during the run: on, off, or both (one series each); host settings "
                                          "are restored on every exit")
         ->check(CLI::IsMember({"on", "off", "both"}))
         ->capture_default_str();
+    a->kernels_opt = memory->add_option("--guest-kernels", a->guest_kernels,
+                       "with --kvm: KSM across guest kernel versions (paper section 3). KERNELS: two or more of the "
+                       "images' guest kernels (\"default\", a release or its unique start, e.g. default,6.1.0-47,6.12; "
+                       "or all); the first is the reference. For each, two VMs: the reference, then that kernel; what "
+                       "KSM merged between them is read from the frames both map")
+        ->type_name("KERNELS");
     memory->add_option("--rootfs", a->rootfs, "containers: shared (overlayfs over one rootfs) or copied (a private copy each)")
         ->check(CLI::IsMember({"shared", "copied"}))
         ->capture_default_str();
@@ -155,6 +218,7 @@ Command add_memory(CLI::App& app) {
                    "  hypetrace memory --kvm --lxc --count 1,2,4,8 --ksm on      # Figure 4, VMs deduplicated\n"
                    "  hypetrace memory --kvm --ksm both --json mem.json --plot fig4.svg\n"
                    "  hypetrace memory --lxc --rootfs copied --count 1,4,16     # the paper's copied chroot\n"
+                   "  hypetrace memory --kvm --guest-kernels default,6.1.0-47   # a guest that missed updates\n"
                    "KSM, THP and the inotify instance limit are host-wide: hypetrace takes\n"
                    "/run/hypetrace/settings.lock for the run and restores every /sys/kernel/mm/ksm setting, the THP\n"
                    "mode and the limit when it ends (error, Ctrl-C, SIGTERM; a killed run's are restored by the next).");

@@ -25,12 +25,23 @@ namespace {
 
 double kb_to_mb(uint64_t kb) { return double(kb) / 1024.0; }
 
+// "6.1.0-57-cloud-amd64" -> "6.1.0-57": a guest kernel as the reports name it.
+std::string short_release(const std::string& release) { return release.substr(0, release.find("-cloud")); }
+
+// The technique, and a kernel-pair series' kernels ("KVM (TCG) 6.1.0-57+6.1.0-47").
+std::string series_label(const MemorySeries& s) {
+    std::string l = s.technique.label;
+    for (std::size_t i = 0; i < s.kernels.size(); ++i) l += (i ? "+" : " ") + short_release(s.kernels[i]);
+    return l;
+}
+
 struct Series {
     TraceBackend& tracer;
     const MemoryHost& host;  // readings
     const MemoryConfig& cfg;
     const MemoryTechnique& t;
     bool ksm_on;
+    std::vector<std::string> kernels;  // a kernel-pair series: each guest's kernel, in order
     MemorySeries out;
     uint64_t origin = 0;
     GuestFleet fleet;                                // stops every guest on every exit path
@@ -57,8 +68,9 @@ struct Series {
         return f;
     }
     Series(TraceBackend& tr, const MemoryHost& h, const MemoryConfig& c, const MemoryTechnique& tech, bool on,
-           uint32_t first_id)
-        : tracer(tr), host(h), cfg(c), t(tech), ksm_on(on), fleet(fleet_config(c, tech), &tr, first_id), guests(fleet.members()) {
+           std::vector<std::string> kernels_in_order, uint32_t first_id)
+        : tracer(tr), host(h), cfg(c), t(tech), ksm_on(on), kernels(std::move(kernels_in_order)),
+          fleet(fleet_config(c, tech), &tr, first_id), guests(fleet.members()) {
         ksm_from_sysfs = true;
         for (const auto& src : tr.sources())
             if (src.name == "ksm:ksm_stop_scan" && src.attached) ksm_from_sysfs = false;
@@ -83,7 +95,11 @@ struct Series {
     void stop_all() noexcept { fleet.stop_all(); }
     uint32_t next_trace_id() const { return fleet.next_trace_id(); }
 
-    std::string tag() const { return t.id + (ksm_on ? " KSM on" : " KSM off"); }
+    std::string tag() const {
+        std::string k;
+        for (const auto& r : kernels) k += (k.empty() ? " " : "+") + short_release(r);
+        return t.id + k + (ksm_on ? " KSM on" : " KSM off");
+    }
     void say(const std::string& s) const {
         if (cfg.progress) cfg.progress("[" + tag() + "] " + s);
     }
@@ -183,7 +199,10 @@ struct Series {
             const std::size_t first_new = guests.size();
             unsigned adding = n - unsigned(first_new);
             say("adding " + std::to_string(adding) + " guest" + (adding > 1 ? "s" : "") + " -> " + std::to_string(n));
-            while (guests.size() < n) fleet.add();
+            while (guests.size() < n)
+                fleet.add([this](GuestSpec& spec) {
+                    if (guests.size() < kernels.size()) spec.kernel = kernels[guests.size()];
+                });
             const uint64_t step_begin = mono_ns();  // provisioning done: boot time starts here
             for (std::size_t i = first_new; i < guests.size(); ++i) fleet.launch(*guests[i]);
             if (out.command.empty()) out.command = fleet.first_command();
@@ -222,6 +241,10 @@ struct Series {
             for (std::size_t i = 0; i < guests.size(); ++i) {
                 st.per_guest[i].faults = faults_by_guest[guests[i]->trace_id];
                 st.per_guest[i].ksm_merges = merges_by_guest[guests[i]->trace_id];
+            }
+            if (kernels.size() >= 2 && guests.size() >= 2) {  // what KSM merged between guests 1 and 2
+                auto a = host.ksm_frames(guests[0]->guest->main_pid()), b = host.ksm_frames(guests[1]->guest->main_pid());
+                if (a && b) st.ksm_between = ksm_share(*a, *b);
             }
             summarize_step(st, prev_total, prev_n);
             say(std::to_string(n) + " guests: " + fmt("%.1f", st.pss_mb.mean) + " MB per guest, last added " +
@@ -338,7 +361,15 @@ void summarize_step(MemoryStep& s, double previous_total_mb, unsigned previous_g
 }
 
 void preflight_memory(const MemoryConfig& cfg) {
-    for (const auto& t : cfg.techniques) t.driver->preflight(fleet_guest_spec(Series::fleet_config(cfg, t)));
+    for (const auto& t : cfg.techniques) {
+        GuestSpec spec = fleet_guest_spec(Series::fleet_config(cfg, t));
+        t.driver->preflight(spec);
+        for (const auto& [a, b] : cfg.kernel_pairs)
+            for (const auto& k : {a, b}) {
+                spec.kernel = k;
+                t.driver->preflight(spec);
+            }
+    }
 }
 
 MemoryResult run_memory(TraceBackend& tracer, HostSettingsGuard& ksm, const HostInfo& host, const MemoryConfig& cfg) {
@@ -361,24 +392,60 @@ MemoryResult run_memory(TraceBackend& tracer, MemoryHost& ksm, const HostInfo& h
     if (!cfg.counts.empty()) ksm.ensure_inotify_instances(128 + 8 * cfg.counts.back());
     res.thp = ksm.thp();
     uint32_t trace_id = 1;
+    std::vector<std::vector<std::string>> kernel_sets;  // one series per set: its guests' kernels
+    for (const auto& [a, b] : cfg.kernel_pairs) kernel_sets.push_back({a, b});
+    if (kernel_sets.empty()) kernel_sets.push_back({});  // identical guests of the default kernel
     for (const auto& t : cfg.techniques)
-        for (bool on : cfg.ksm_modes) {
-            if (on) ksm.enable(cfg.ksm_pages_to_scan, cfg.ksm_sleep_ms);
-            else ksm.disable();
-            Series s(tracer, ksm, cfg, t, on, trace_id);
-            s.out.technique = t;
-            s.out.ksm = on;
-            if (t.driver->kind() == GuestKind::vm) s.out.accel = to_string(cfg.accel.accel);
-            else s.out.rootfs = to_string(cfg.rootfs);
-            s.run();
-            trace_id = s.next_trace_id();
-            res.series.push_back(std::move(s.out));
-        }
+        for (bool on : cfg.ksm_modes)
+            for (const auto& kernels : kernel_sets) {
+                if (on) ksm.enable(cfg.ksm_pages_to_scan, cfg.ksm_sleep_ms);
+                else ksm.disable();
+                Series s(tracer, ksm, cfg, t, on, kernels, trace_id);
+                s.out.technique = t;
+                s.out.ksm = on;
+                s.out.kernels = kernels;
+                for (const auto& k : kernels) s.out.kernel_versions.push_back(cfg.images.kernel_version(k));
+                if (t.driver->kind() == GuestKind::vm) s.out.accel = to_string(cfg.accel.accel);
+                else s.out.rootfs = to_string(cfg.rootfs);
+                s.run();
+                trace_id = s.next_trace_id();
+                res.series.push_back(std::move(s.out));
+            }
     if (!ksm.restore())
         std::cerr << "[hypetrace] warning: KSM is not fully restored: " << ksm.restore_failures()
                   << "; the next run that takes KSM retries from its saved settings" << std::endl;
     res.self_peak_rss_mb = kb_to_mb(self_peak_rss_kb());
     return res;
+}
+
+std::vector<KernelPairRow> kernel_pair_rows(const MemoryResult& r) {
+    auto mb = [](uint64_t pages) { return double(pages) * 4096.0 / 1048576.0; };
+    std::vector<KernelPairRow> rows;
+    for (const auto& s : r.series) {
+        if (s.kernels.size() < 2) continue;
+        KernelPairRow row;
+        row.label = s.technique.label;
+        row.kernel_a = s.kernels[0];
+        row.kernel_b = s.kernels[1];
+        row.version_a = s.kernel_versions.size() > 0 ? s.kernel_versions[0] : "";
+        row.version_b = s.kernel_versions.size() > 1 ? s.kernel_versions[1] : "";
+        for (const auto& st : s.steps)
+            if (st.ksm_between) {
+                row.between_mb = mb(st.ksm_between->between);
+                row.within_a_mb = mb(st.ksm_between->saved_within_a());
+                row.within_b_mb = mb(st.ksm_between->saved_within_b());
+                row.saved_mb = mb(st.ksm_between->saved());
+                if (st.per_guest.size() >= 2) row.pss_b_mb = kb_to_mb(st.per_guest[1].mem.pss_kb);
+            }
+        rows.push_back(row);
+    }
+    for (auto& row : rows)
+        for (const auto& ref : rows)
+            if (ref.kernel_a == ref.kernel_b && ref.label == row.label && ref.between_mb > 0) {
+                row.vs_identical = row.between_mb / ref.between_mb;
+                break;
+            }
+    return rows;
 }
 
 nlohmann::json to_json(const MemoryResult& r) {
@@ -418,6 +485,12 @@ nlohmann::json to_json(const MemoryResult& r) {
                           {"lost_counts", s.lost.counts},
                           {"lost_events", s.lost.events},
                           {"lost_untracked", s.lost.tracked}};
+        if (!s.kernels.empty()) {
+            nlohmann::json k = nlohmann::json::array();
+            for (std::size_t i = 0; i < s.kernels.size(); ++i)
+                k.push_back({{"release", s.kernels[i]}, {"version", i < s.kernel_versions.size() ? s.kernel_versions[i] : ""}});
+            sj["guest_kernels"] = k;
+        }
         if (!std::isnan(s.technique.paper_single_mb))
             sj["paper"] = {{"single_mb", s.technique.paper_single_mb}, {"limit_mb", s.technique.paper_limit_mb}};
         nlohmann::json steps = nlohmann::json::array();
@@ -440,7 +513,17 @@ nlohmann::json to_json(const MemoryResult& r) {
             nlohmann::json parts = nullptr;
             if (!std::isnan(st.guest_ram_mb))
                 parts = {{"guest_ram", st.guest_ram_mb}, {"tcg_code_cache", st.tcg_cache_mb}, {"qemu", st.qemu_mb}};
+            nlohmann::json between = nullptr;
+            if (st.ksm_between) {
+                const KsmShare& k = *st.ksm_between;
+                between = {{"pages_on_ksm_frames", {k.pages_a, k.pages_b}},
+                           {"ksm_frames", {k.frames_a, k.frames_b}},
+                           {"frames_in_common", k.between},
+                           {"saved_pages", {{"within_guest_1", k.saved_within_a()}, {"within_guest_2", k.saved_within_b()},
+                                            {"between", k.between}, {"all", k.saved()}}}};
+            }
             steps.push_back({{"guests", st.guests},
+                             {"ksm_between_guests_1_and_2", between},
                              {"vm_parts_mb_per_guest", parts},
                              {"per_guest_mb", {{"mean", st.pss_mb.mean}, {"ci95", st.pss_mb.ci95},
                                                {"min", st.pss_mb.min}, {"max", st.pss_mb.max}}},
@@ -480,6 +563,23 @@ nlohmann::json to_json(const MemoryResult& r) {
         series.push_back(sj);
     }
     j["series"] = series;
+    auto num = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
+    nlohmann::json pairs = nlohmann::json::array();
+    for (const auto& row : kernel_pair_rows(r))
+        pairs.push_back({{"technique", row.label},
+                         {"kernels", {row.kernel_a, row.kernel_b}},
+                         {"versions", {row.version_a, row.version_b}},
+                         {"merged_between_mb", num(row.between_mb)},
+                         {"saved_within_mb", {num(row.within_a_mb), num(row.within_b_mb)}},
+                         {"saved_mb", num(row.saved_mb)},
+                         {"between_vs_identical", num(row.vs_identical)},
+                         {"guest_2_pss_mb", num(row.pss_b_mb)}});
+    if (!pairs.empty()) {
+        j["guest_kernels"] = pairs;
+        nlohmann::json paper = nlohmann::json::array();
+        for (const auto& p : kPaperKsmKernels) paper.push_back({{"guest", p.guest}, {"mb", p.mb}});
+        j["paper_guest_kernels"] = {{"host", "3.16"}, {"deduplicated", paper}};
+    }
     return j;
 }
 
@@ -499,7 +599,7 @@ std::string render_text(const MemoryResult& r) {
                                                 "total", "boot s", "settle s", "KSM-merged/guest", "faults in step"}};
     for (const auto& s : r.series)
         for (const auto& st : s.steps)
-            rows.push_back({s.technique.label + (s.rootfs.empty() ? "" : " (" + s.rootfs + " rootfs)"),
+            rows.push_back({series_label(s) + (s.rootfs.empty() ? "" : " (" + s.rootfs + " rootfs)"),
                             s.ksm ? "on" : "off", std::to_string(st.guests), fmt("%.1f", st.pss_mb.mean),
                             fmt("%.1f", st.pss_mb.ci95), fmt("%.1f", st.incremental_mb), fmt("%.1f", st.total_mb),
                             fmt("%.1f", st.boot_s), fmt("%.1f", st.settle_s) + (st.settled ? "" : "!"),
@@ -513,7 +613,7 @@ std::string render_text(const MemoryResult& r) {
     for (const auto& s : r.series)
         for (const auto& st : s.steps)
             if (!std::isnan(st.guest_ram_mb))
-                vrows.push_back({s.technique.label, s.ksm ? "on" : "off", std::to_string(st.guests),
+                vrows.push_back({series_label(s), s.ksm ? "on" : "off", std::to_string(st.guests),
                                  fmt("%.1f", st.guest_ram_mb), fmt("%.1f", st.tcg_cache_mb), fmt("%.1f", st.qemu_mb),
                                  fmt("%.1f", st.guest_ram_mb + st.qemu_mb)});
     if (vrows.size() > 1) {
@@ -548,7 +648,7 @@ std::string render_text(const MemoryResult& r) {
 
     for (const auto& s : r.series) {
         if (!s.ksm || s.scans.empty()) continue;
-        o << "\nKSM burndown, " << s.technique.label
+        o << "\nKSM burndown, " << series_label(s)
           << ": mean merges per full scan in 8 equal slices of each step (launch -> measured)\n";
         for (const auto& st : s.steps) {
             const double t1 = st.t_s, t0 = std::max(0.0, t1 - st.settle_s - st.boot_s);
@@ -566,6 +666,27 @@ std::string render_text(const MemoryResult& r) {
             o << "\n    " << st.settle_note << "; host pages_sharing " << st.ksm.pages_sharing
               << ", traced merges of guest pages in the step " << st.ksm_merges << "\n";
         }
+    }
+
+    const auto pairs = kernel_pair_rows(r);
+    if (!pairs.empty()) {
+        o << "\nKSM across guest kernels (paper section 3): two VMs, the second booting another kernel;\n"
+             "the KSM frames both QEMUs map once memory settled are what KSM merged between them (MB)\n\n";
+        std::vector<std::vector<std::string>> krows{
+            {"guest 1", "guest 2", "merged between", "vs identical", "within guest 1", "within guest 2", "all saved"}};
+        auto f1 = [](double v) { return std::isnan(v) ? std::string("-") : fmt("%.1f", v); };
+        for (const auto& k : pairs)
+            krows.push_back({short_release(k.kernel_a) + " (" + k.version_a + ")",
+                             short_release(k.kernel_b) + " (" + k.version_b + ")", f1(k.between_mb),
+                             std::isnan(k.vs_identical) ? "-" : fmt("x%.2f", k.vs_identical), f1(k.within_a_mb),
+                             f1(k.within_b_mb), f1(k.saved_mb)});
+        o << render_table(krows, {false, false, true, true, true, true, true});
+        o << "  (a frame both guests map saves one page between them; pages on a frame of one guest only are\n"
+             "  its own duplicates, zero pages most of them, whatever the kernel)\n";
+        o << "the paper (host 3.16, one VM, KSM on): deduplicated";
+        for (const auto& p : kPaperKsmKernels)
+            o << " " << p.guest << " " << fmt("%.0f", p.mb) << " MB" << (p.mb == kPaperKsmKernels[0].mb ? "" : fmt(" (x%.2f)", p.mb / kPaperKsmKernels[0].mb)) << ";";
+        o << "\n";
     }
 
     double acc = 0;
@@ -613,7 +734,7 @@ std::string render_svg(const MemoryResult& r) {
         const bool vm = !s.accel.empty();
         PlotLine l;
         // KSM only matters to VMs (containers' memory is never registered with it).
-        l.label = s.technique.label + (vm ? (s.ksm ? " KSM" : " no KSM") : "") +
+        l.label = series_label(s) + (vm ? (s.ksm ? " KSM" : " no KSM") : "") +
                   (s.rootfs == "copied" ? " (copied rootfs)" : "");
         l.dashed = vm && !s.ksm;
         PlotLine no_tcg;

@@ -8,6 +8,7 @@
 #include "core/tracing/trace_backend.h"
 #include "core/host/host.h"
 #include "core/host/host_settings.h"
+#include "core/memscan/ksm_share.h"
 #include "core/memscan/memusage.h"
 #include "core/base/stats.h"
 #include "drivers/guest.h"
@@ -35,6 +36,14 @@ inline constexpr double kPaperMemoryKvmSingleMb = 194, kPaperMemoryKvmLimitMb = 
 inline constexpr double kPaperMemoryLxcSingleMb = 16, kPaperMemoryLxcLimitMb = 8;
 inline constexpr double kPaperMemoryLxcBashSingleMb = 2, kPaperMemoryLxcBashLimitMb = 1.3;
 
+// The paper's section 3, "Deduplicating Different Guest Kernel Versions" (host 3.16): what KSM
+// deduplicates for one VM whose kernel is the host's (35 MB), 3.17 (33), 3.15 (26) and 3.2 (23).
+struct PaperKernelSaving {
+    const char* guest;
+    double mb;
+};
+inline constexpr PaperKernelSaving kPaperKsmKernels[] = {{"3.16 (the host's)", 35}, {"3.17", 33}, {"3.15", 26}, {"3.2", 23}};
+
 // The tracer's counter buckets in memory runs: one second, the step of the per-second merge and
 // fault series.
 inline constexpr uint64_t kMemoryBucketNs = 1'000'000'000;
@@ -58,6 +67,10 @@ struct MemoryConfig {
     double settle_merges = 0;        // KSM on: merges per full scan under which it has settled; 0 = burndown flat
     double settle_change = 0.01;     // KSM off: relative footprint change over 3 samples under which it has
     double settle_min_s = 3;         // KSM off (or nothing mergeable): not settled sooner after ready
+    // `memory --guest-kernels`: each pair a series of two VMs, the first booting pair.first, the
+    // second pair.second (releases of images.kernel_releases()); counts {1, 2} and KSM on. After
+    // the second settles, the KSM frames both QEMUs map are what KSM merged between the kernels.
+    std::vector<std::pair<std::string, std::string>> kernel_pairs;
     std::function<void(const std::string&)> progress;
 };
 
@@ -91,6 +104,8 @@ struct MemoryStep {
     uint64_t faults = 0;          // page faults of all guests during this step (traced)
     uint64_t ksm_merges = 0;      // KSM merges of the guests' pages during this step (traced)
     double t_s = 0;               // when measured, from the series start
+    // Kernel-pair series, 2 guests: what KSM merged within guest 1 (a), guest 2 (b), between them.
+    std::optional<KsmShare> ksm_between;
 };
 
 struct MemorySample {
@@ -106,6 +121,8 @@ struct MemorySeries {
     std::string accel;   // VMs
     std::string rootfs;  // containers
     std::string command; // how the first guest was started
+    // Kernel-pair series: each guest's kernel release, in the order added, and its package version.
+    std::vector<std::string> kernels, kernel_versions;
     std::vector<MemoryStep> steps;
     std::vector<MemorySample> timeline;
     std::vector<KsmScan> scans;           // ts relative to the series start
@@ -147,6 +164,8 @@ public:
     virtual KsmCounters ksm_counters() const = 0;
     virtual bool ksm_mergeable(pid_t pid) const = 0;
     virtual std::optional<VmMemParts> vm_parts(pid_t qemu_pid, uint64_t guest_ram_bytes) const = 0;
+    // The KSM frames behind a process's anonymous memory (read_ksm_frames); nullopt if gone.
+    virtual std::optional<std::vector<uint64_t>> ksm_frames(pid_t pid) const = 0;
 };
 
 // The real host: settings through a HostSettingsGuard held for the run, readings from /proc and
@@ -168,6 +187,9 @@ public:
     bool ksm_mergeable(pid_t pid) const override { return ht::ksm_mergeable(pid); }
     std::optional<VmMemParts> vm_parts(pid_t qemu_pid, uint64_t guest_ram_bytes) const override {
         return read_vm_parts(qemu_pid, guest_ram_bytes);
+    }
+    std::optional<std::vector<uint64_t>> ksm_frames(pid_t pid) const override {
+        return read_ksm_frames(pid, kpage_reader());
     }
 
 private:
@@ -196,6 +218,18 @@ bool ksm_settled(const std::vector<KsmScan>& scans, uint64_t since_ns, uint64_t 
 bool footprint_settled(const std::vector<double>& totals, std::size_t window, double rel);
 // Per-guest statistics of a step from its per_guest entries and the previous step's total.
 void summarize_step(MemoryStep& s, double previous_total_mb, unsigned previous_guests);
+
+// The kernel-pair series side by side: what KSM merged between the two guests, and that against
+// the pair of identical kernels (the first pair whose kernels are the same; NAN without one).
+struct KernelPairRow {
+    std::string label;                 // technique
+    std::string kernel_a, kernel_b;    // releases
+    std::string version_a, version_b;  // package versions
+    double between_mb = NAN, within_a_mb = NAN, within_b_mb = NAN, saved_mb = NAN;
+    double vs_identical = NAN;         // between_mb / the identical pair's
+    double pss_b_mb = NAN;             // guest 2's footprint beside guest 1
+};
+std::vector<KernelPairRow> kernel_pair_rows(const MemoryResult& r);
 
 nlohmann::json to_json(const MemoryResult& r);
 std::string render_text(const MemoryResult& r);

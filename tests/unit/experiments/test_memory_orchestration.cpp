@@ -63,18 +63,24 @@ public:
     }
     bool ksm_mergeable(pid_t) const override { return mergeable; }
     std::optional<VmMemParts> vm_parts(pid_t, uint64_t) const override { return std::nullopt; }
+    // The KSM frames of each read in turn, cycled (none: the process is gone).
+    std::optional<std::vector<uint64_t>> ksm_frames(pid_t) const override {
+        if (frames.empty()) return std::nullopt;
+        return frames[frame_reads_++ % frames.size()];
+    }
 
     std::vector<std::string> log;
     double pss_mb = 10, growth_mb = 0;
     bool mergeable = false;
     uint64_t scans_per_reading = 0, merges_per_scan = 0;
+    std::vector<std::vector<uint64_t>> frames;
 
 private:
     const fake::Stats& guests_;
     KsmSettings saved_{{"run", "0"}, {"pages_to_scan", "100"}};
     std::string thp_ = "madvise";
     bool ksm_on_ = false;
-    mutable unsigned readings_ = 0;
+    mutable unsigned readings_ = 0, frame_reads_ = 0;
     mutable KsmCounters k_;
 };
 
@@ -245,6 +251,50 @@ TEST(MemoryOrchestration, AStartThatThrowsDisarmsTheSpawnerAndCleansUpEveryGuest
     EXPECT_EQ(r.driver.stats.created, 2);
     EXPECT_EQ(r.driver.stats.started, 1);  // the first start threw
     EXPECT_EQ(r.driver.stats.destroyed, 2);
+    EXPECT_TRUE(r.scratch_empty());
+}
+
+}  // namespace ht
+
+namespace ht {
+
+TEST(MemoryOrchestration, KernelPairsBootEachGuestOnItsKernelAndSplitWhatKsmMergedBetweenThem) {
+    MemoryRun r(fake::Boot::ready, {1, 2});
+    r.cfg.ksm_modes = {true};
+    r.cfg.kernel_pairs = {{"k-a", "k-a"}, {"k-a", "k-b"}};
+    // Read after each pair's second guest settled, guest 1 then guest 2. First pair: frames 1 and 3
+    // in common; second pair: frame 6 only.
+    r.host.frames = {{1, 1, 2, 3}, {1, 3, 9}, {5, 5, 6}, {6, 7}};
+    MemoryResult res = r.run();
+    ASSERT_EQ(res.series.size(), 2u);
+    ASSERT_EQ(r.driver.specs.size(), 4u);
+    EXPECT_EQ(r.driver.specs[0].kernel, "k-a");
+    EXPECT_EQ(r.driver.specs[1].kernel, "k-a");
+    EXPECT_EQ(r.driver.specs[2].kernel, "k-a");
+    EXPECT_EQ(r.driver.specs[3].kernel, "k-b") << "the second guest of a pair boots the pair's second kernel";
+    EXPECT_EQ(res.series[1].kernels, (std::vector<std::string>{"k-a", "k-b"}));
+    EXPECT_FALSE(res.series[0].steps[0].ksm_between) << "one guest: nothing between guests yet";
+    ASSERT_TRUE(res.series[0].steps[1].ksm_between);
+    const KsmShare& k = *res.series[0].steps[1].ksm_between;
+    EXPECT_EQ(k.between, 2u);
+    EXPECT_EQ(k.saved_within_a(), 1u);
+    EXPECT_EQ(k.saved_within_b(), 0u);
+    EXPECT_EQ(r.host.log, (std::vector<std::string>{"inotify 144", "ksm on 20000 20", "ksm on 20000 20",
+                                                    "restore, 0 guests running"}));
+    EXPECT_TRUE(r.said_in_order({"[fake k-a+k-a KSM on] adding 1 guest -> 1", "[fake k-a+k-b KSM on] adding 1 guest -> 2"}));
+
+    const auto rows = kernel_pair_rows(res);
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_DOUBLE_EQ(rows[0].between_mb, 2 * 4096.0 / 1048576.0);
+    EXPECT_DOUBLE_EQ(rows[0].vs_identical, 1.0);
+    EXPECT_DOUBLE_EQ(rows[1].between_mb, 4096.0 / 1048576.0);
+    EXPECT_DOUBLE_EQ(rows[1].vs_identical, 0.5) << "against the pair of identical kernels";
+    const auto j = to_json(res);
+    EXPECT_EQ(j["guest_kernels"][1]["kernels"][1], "k-b");
+    EXPECT_DOUBLE_EQ(j["guest_kernels"][1]["between_vs_identical"].get<double>(), 0.5);
+    EXPECT_EQ(j["series"][0]["steps"][1]["ksm_between_guests_1_and_2"]["frames_in_common"], 2u);
+    EXPECT_TRUE(j["series"][0]["steps"][0]["ksm_between_guests_1_and_2"].is_null());
+    EXPECT_NE(render_text(res).find("KSM across guest kernels"), std::string::npos);
     EXPECT_TRUE(r.scratch_empty());
 }
 
