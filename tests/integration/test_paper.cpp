@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// `hypetrace paper` on the real thing, at its quickest sizes (a 5-minute budget): interrupted by
+// `hypetrace paper` on the real thing, at its quickest sizes (a 7-minute budget): interrupted by
 // SIGINT in its third step, it stops that step (which puts the host back as it was) and keeps the
 // two finished; --resume runs only what is missing; the report renders in headless Chromium, a
 // screenshot of each table and figure shows it drawn, and every number of ours in it is the one in
@@ -83,7 +83,7 @@ TEST(Paper, AQuickRunResumedAfterSigintRendersEveryTableAndFigure) {
     ht::SpawnOptions o;
     o.stdout_path = (fs::path(tmp.path) / "first.out").string();
     o.stderr_path = (fs::path(tmp.path) / "first.err").string();
-    ht::Child c = ht::spawn({HYPETRACE_BIN, "paper", "--budget", "5m", "-o", dir.string()}, o);
+    ht::Child c = ht::spawn({HYPETRACE_BIN, "paper", "--budget", "7m", "-o", dir.string()}, o);
     // The third step (memory-copied) has begun adding its containers.
     const fs::path third_log = dir / "memory-copied.log";
     const bool third_started = wait_for(
@@ -125,7 +125,8 @@ TEST(Paper, AQuickRunResumedAfterSigintRendersEveryTableAndFigure) {
     for (const auto& s : paper["runs"]) status[s["name"]] = s["status"];
     EXPECT_EQ(status["startup"], "done before");
     EXPECT_EQ(status["memory"], "done before");
-    for (const char* n : {"memory-copied", "dedup", "devices", "density-quantum", "density-chess", "density-io", "io", "trace"}) {
+    for (const char* n : {"memory-copied", "memory-kernels", "dedup", "devices", "density-quantum", "density-chess",
+                          "density-io", "io", "trace"}) {
         EXPECT_EQ(status[n], "done") << n << "\n" << r.err;
         EXPECT_TRUE(fs::exists(dir / (std::string(n) + ".json"))) << n;
     }
@@ -166,7 +167,7 @@ TEST(Paper, AQuickRunResumedAfterSigintRendersEveryTableAndFigure) {
     const std::string dom = ht_slurp((fs::path(tmp.path) / "dom.html").string());
     EXPECT_NE(dom.find("</table>"), std::string::npos);
     std::set<std::string> shots;
-    for (const char* id : {"table3", "figure4", "table2", "table1", "density-quantum", "density-chess", "density-io"}) {
+    for (const char* id : {"table3", "figure4", "kernels", "table2", "table1", "density-quantum", "density-chess", "density-io"}) {
         std::string page = html;
         const std::size_t head = page.find("</head>");
         ASSERT_NE(head, std::string::npos);
@@ -187,5 +188,5 @@ TEST(Paper, AQuickRunResumedAfterSigintRendersEveryTableAndFigure) {
         }
         EXPECT_GT(d.table, 1500u) << id << ": its table's borders are on screen";
     }
-    EXPECT_EQ(shots.size(), 7u) << "each section's screenshot is its own";
+    EXPECT_EQ(shots.size(), 8u) << "each section's screenshot is its own";
 }
