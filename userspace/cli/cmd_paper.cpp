@@ -37,8 +37,9 @@ void write_report(const fs::path& dir, bool quiet) {
     if (in.results.empty())
         throw UserError(dir.string() + " holds no experiment's JSON (startup.json, memory.json, ...): nothing to report; "
                                        "`hypetrace paper -o " + dir.string() + "` runs them");
-    write_file_atomic(dir / "report.html", render_paper_html(in));
-    std::cout << render_paper_text(in);
+    // The report names settings by their marks (core/base/setting.h): here they become flags.
+    write_file_atomic(dir / "report.html", worded(render_paper_html(in)));
+    std::cout << worded(render_paper_text(in));
     if (!quiet) std::cerr << "[hypetrace] wrote " << (dir / "report.html").string() << std::endl;
 }
 

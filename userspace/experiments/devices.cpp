@@ -54,11 +54,16 @@ std::vector<DeviceRow> summarize_devices(const MemoryResult& m, const std::vecto
     };
     for (auto& r : rows) {
         r.saving_mb = base.pss_mb.mean - r.pss_mb.mean;
-        r.saving_ci95 = std::sqrt(base.pss_mb.ci95 * base.pss_mb.ci95 + r.pss_mb.ci95 * r.pss_mb.ci95);
+        // The interval of a difference of two independent means.
+        auto ci = [](const Summary& a, const Summary& b) { return std::sqrt(a.ci95 * a.ci95 + b.ci95 * b.ci95); };
+        r.saving_ci95 = ci(base.pss_mb, r.pss_mb);
         if (base.no_tcg_mb.n && r.no_tcg_mb.n) {
             r.saving_no_tcg_mb = base.no_tcg_mb.mean - r.no_tcg_mb.mean;
+            r.saving_no_tcg_ci95 = ci(base.no_tcg_mb, r.no_tcg_mb);
             r.saving_qemu_mb = base.qemu_mb.mean - r.qemu_mb.mean;
+            r.saving_qemu_ci95 = ci(base.qemu_mb, r.qemu_mb);
             r.saving_guest_ram_mb = base.guest_ram_mb.mean - r.guest_ram_mb.mean;
+            r.saving_guest_ram_ci95 = ci(base.guest_ram_mb, r.guest_ram_mb);
         }
     }
     for (auto& r : rows) {
@@ -92,8 +97,11 @@ nlohmann::json to_json(const DevicesResult& r) {
                         {"saving_mb", num(x.saving_mb)},
                         {"saving_ci95_mb", num(x.saving_ci95)},
                         {"saving_without_tcg_cache_mb", num(x.saving_no_tcg_mb)},
+                        {"saving_without_tcg_cache_ci95_mb", num(x.saving_no_tcg_ci95)},
                         {"saving_in_qemu_mb", num(x.saving_qemu_mb)},
+                        {"saving_in_qemu_ci95_mb", num(x.saving_qemu_ci95)},
                         {"saving_in_guest_ram_mb", num(x.saving_guest_ram_mb)},
+                        {"saving_in_guest_ram_ci95_mb", num(x.saving_guest_ram_ci95)},
                         {"qemu_mb", x.qemu_mb.n ? nlohmann::json{{"mean", x.qemu_mb.mean}, {"ci95", x.qemu_mb.ci95}}
                                                 : nlohmann::json(nullptr)},
                         {"guest_ram_mb", x.guest_ram_mb.n ? nlohmann::json{{"mean", x.guest_ram_mb.mean},
@@ -119,8 +127,8 @@ std::string render_text(const DevicesResult& r) {
     for (const auto& x : r.rows) {
         bool base = x.devices.video && x.devices.sound && x.devices.usb;
         rows.push_back({x.devices.name(), f(x.pss_mb.mean), f(x.pss_mb.ci95), base ? "-" : f(x.saving_mb),
-                        base ? "-" : f(x.saving_ci95), base ? "-" : f(x.saving_qemu_mb),
-                        base ? "-" : f(x.saving_guest_ram_mb), f(x.additive_mb), f(x.paper_mb)});
+                        base ? "-" : f(x.saving_ci95), base ? "-" : f(x.saving_qemu_mb) + " ±" + f(x.saving_qemu_ci95),
+                        base ? "-" : f(x.saving_guest_ram_mb) + " ±" + f(x.saving_guest_ram_ci95), f(x.additive_mb), f(x.paper_mb)});
     }
     o << render_table(rows, {false, true, true, true, true, true, true, true, true});
     if (!r.rows.empty() && r.rows.front().qemu_mb.n)

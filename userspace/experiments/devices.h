@@ -20,8 +20,9 @@ struct DeviceRow {
     Summary no_tcg_mb;        // per VM, guest RAM + QEMU (without TCG's code cache)
     Summary qemu_mb, guest_ram_mb;  // per VM, the two parts a device can change
     double saving_mb = NAN, saving_ci95 = NAN;  // default's mean minus this one's
-    double saving_no_tcg_mb = NAN;
+    double saving_no_tcg_mb = NAN, saving_no_tcg_ci95 = NAN;
     double saving_qemu_mb = NAN, saving_guest_ram_mb = NAN;  // where the saving comes from
+    double saving_qemu_ci95 = NAN, saving_guest_ram_ci95 = NAN;
     double additive_mb = NAN; // sum of the single-device savings of the devices removed here
     double paper_mb = NAN;    // the paper's saving, where it has one
 };

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "experiments/paper_report.h"
 
+#include "core/base/setting.h"
 #include "core/base/text.h"
 #include "core/host/files.h"
 #include "core/views/plot.h"
@@ -94,6 +95,9 @@ std::string ours_ci(const json& doc, const std::string& file, const std::string&
     o << "</td>";
     return o.str();
 }
+
+// A figure whose 95 % interval holds zero (or is wider than the figure): it says nothing either way.
+bool within_noise(double v, double ci95) { return !std::isnan(v) && !std::isnan(ci95) && ci95 >= std::fabs(v); }
 
 std::string paper_cell(double v, const char* f) {
     return std::isnan(v) ? "<td class=\"na\">-</td>" : "<td class=\"n paper\">" + fmtn(f, v) + "</td>";
@@ -428,9 +432,10 @@ std::string table2(const PaperInputs& in) {
     for (const auto& s : d.value("series", json::array())) tcg |= s.value("accel", json()) == "tcg";
     o << "<p>PSS per VM of a libvirt-default VM minus that of the same VM without the devices, MB, "
       << "mean over the VMs of a set" << (tcg ? "; under TCG, also without TCG's code cache (KVM has none)" : "")
-      << ".</p>\n<table><tr><th>devices removed</th><th>saved, ours (MB)</th>" << (tcg ? "<th>w/o TCG code cache</th>" : "")
-      << "<th>paper (MB)</th></tr>\n";
+      << "; and of it, what QEMU itself saved (its device emulation).</p>\n<table><tr><th>devices removed</th><th>saved, ours (MB)</th>"
+      << (tcg ? "<th>w/o TCG code cache</th>" : "") << "<th>of it in QEMU</th><th>paper (MB)</th></tr>\n";
     const auto& rows = d.value("devices", json::array());
+    bool any_noise = false;
     const std::pair<const char*, const char*> names[] = {{"no-video", "Video and Graphics"},
                                                          {"no-audio", "Audio"},
                                                          {"no-usb", "2 USB controllers"},
@@ -440,11 +445,24 @@ std::string table2(const PaperInputs& in) {
         for (std::size_t i = 0; i < rows.size(); ++i) {
             if (rows[i].value("devices", "") != id) continue;
             const std::string p = "/devices/" + std::to_string(i);
-            o << "<tr><td>" << name << "</td>" << ours_ci(d, "devices.json", p + "/saving_mb", p + "/saving_ci95_mb", "%.1f")
-              << (tcg ? ours(d, "devices.json", p + "/saving_without_tcg_cache_mb", "%.1f") : "")
+            const double v = num_at(d, p + "/saving_mb"), ci = num_at(d, p + "/saving_ci95_mb");
+            const bool noise = within_noise(v, ci);
+            any_noise |= noise;
+            o << "<tr><td>" << name << (noise ? badge("within the noise", "noisy") : "") << "</td>"
+              << ours_ci(d, "devices.json", p + "/saving_mb", p + "/saving_ci95_mb", "%.1f")
+              << (tcg ? ours_ci(d, "devices.json", p + "/saving_without_tcg_cache_mb", p + "/saving_without_tcg_cache_ci95_mb", "%.1f") : "")
+              << ours_ci(d, "devices.json", p + "/saving_in_qemu_mb", p + "/saving_in_qemu_ci95_mb", "%.1f")
               << paper_cell(num_at(d, p + "/paper_saving_mb"), "%.1f") << "</tr>\n";
         }
-    o << "</table>\n</section>\n";
+    o << "</table>\n";
+    if (any_noise) {
+        std::string guests;
+        for (const auto& r : rows) guests = std::to_string(r.value("guests", 0));
+        o << "<p><span class=\"badge noisy\">within the noise</span>: the 95 % interval of the saving holds zero. Guest RAM "
+             "varies from boot to boot (" << esc(guests) << " VMs per set here) by more than a driver's footprint; what QEMU "
+             "itself saves is resolved. More VMs per set (<code>" << ref(Setting::guests) << "</code>) narrow the rest.</p>\n";
+    }
+    o << "</section>\n";
     return o.str();
 }
 
@@ -703,9 +721,18 @@ std::vector<std::string> paper_differences(const PaperInputs& in) {
         return " Here: Linux " + kernel + " on " + std::to_string(host.value("cpus", 0)) + " CPUs (" + host.value("cpu", "?") +
                "); the paper's: Linux 3.16, LXC 1.1, 4 cores.";
     };
+    // `ci` (optional): our figure's 95 % interval. One that holds zero is said as noise, with
+    // `resolved` (what part of it is resolved, or ""), not as a difference.
     auto compare = [&](const std::string& what, double ours, double paper, const std::string& unit, bool vm,
-                       const char* more, const char* less) {
-        if (std::isnan(ours) || std::isnan(paper) || paper <= 0 || ours <= 0) return;
+                       const char* more, const char* less, double ci = NAN, const std::string& resolved = "") {
+        if (std::isnan(ours) || std::isnan(paper) || paper <= 0) return;
+        if (within_noise(ours, ci)) {
+            out.push_back(what + " an amount within the noise here: " + fmt("%.1f", ours) + " ± " + fmt("%.1f", ci) + " " +
+                          unit + " (its 95 % interval holds zero), so it is not compared with the paper's " +
+                          fmt(paper < 1 ? "%.3f" : "%.1f", paper) + " " + unit + "." + resolved);
+            return;
+        }
+        if (ours <= 0) return;
         const double r = ours / paper;
         if (r < 1.5 && r > 1 / 1.5) return;
         out.push_back(what + " " + (r > 1 ? more : less) + " here: x" + fmtn("%.1f", r > 1 ? r : 1 / r) + " (" +
@@ -752,9 +779,17 @@ std::vector<std::string> paper_differences(const PaperInputs& in) {
         for (const auto& r : d->value("devices", json::array()))
             if (r.value("paper_saving_mb", json()).is_number()) {
                 const bool no_tcg = tcg && r.value("saving_without_tcg_cache_mb", json()).is_number();
+                const double q = num(r, "saving_in_qemu_mb"), qci = num(r, "saving_in_qemu_ci95_mb");
+                const std::string resolved =
+                    std::isnan(q) || within_noise(q, qci)
+                        ? ""
+                        : " What QEMU itself saves is resolved: " + fmt("%.1f", q) + " ± " + fmt("%.1f", qci) +
+                              " MB; guest RAM varies from boot to boot by more than the rest (" +
+                              std::to_string(r.value("guests", 0)) + " VMs per set).";
                 compare("Removing " + r.value("devices", "") + (no_tcg ? " (without TCG's code cache)" : "") + " saves",
                         no_tcg ? r["saving_without_tcg_cache_mb"].get<double>() : num(r, "saving_mb"),
-                        r["paper_saving_mb"].get<double>(), "MB", true, "more", "less");
+                        r["paper_saving_mb"].get<double>(), "MB", true, "more", "less",
+                        no_tcg ? num(r, "saving_without_tcg_cache_ci95_mb") : num(r, "saving_ci95_mb"), resolved);
             }
     }
     if (const json* d = result(in, "dedup"); d && str_at(*d, "/guest/kind") == "vm") {
