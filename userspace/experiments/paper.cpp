@@ -294,6 +294,12 @@ ChildEnd run_child(const std::vector<std::string>& argv, const fs::path& out, co
 
 }  // namespace
 
+double paper_eta_s(double left_s, double estimated_s, double took_s, double plan_s) {
+    const double prior = std::max(0.0, plan_s) / 2;
+    if (estimated_s + prior <= 0) return left_s;
+    return left_s * std::clamp((took_s + prior) / (estimated_s + prior), 0.5, 3.0);
+}
+
 PaperRunResult run_paper(const PaperPlan& plan, const PaperRunOptions& o) {
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
@@ -317,13 +323,14 @@ PaperRunResult run_paper(const PaperPlan& plan, const PaperRunOptions& o) {
         write_file_atomic(o.dir / "paper.json", dump_json(j, 2) + "\n");
     };
     // What is left, in estimated seconds, scaled by how the steps run so far compared with theirs.
-    double est_done = 0, took_done = 0;
+    double est_done = 0, took_done = 0, plan_s = 0;
+    for (std::size_t k = 0; k < plan.steps.size(); ++k)
+        if (!plan.steps[k].left_out && !done[k]) plan_s += plan.steps[k].estimate_s;
     auto eta = [&](std::size_t from) {
         double left = 0;
         for (std::size_t k = from; k < plan.steps.size(); ++k)
             if (!plan.steps[k].left_out && !done[k]) left += plan.steps[k].estimate_s;
-        const double scale = est_done > 0 ? std::clamp(took_done / est_done, 0.5, 3.0) : 1.0;
-        return left * scale;
+        return paper_eta_s(left, est_done, took_done, plan_s);
     };
     std::size_t to_run = 0;
     for (std::size_t k = 0; k < plan.steps.size(); ++k) to_run += !plan.steps[k].left_out && !done[k];

@@ -114,4 +114,10 @@ PaperRunResult run_paper(const PaperPlan& plan, const PaperRunOptions& opts);
 // "12m40s", "45s", "1h05m".
 std::string fmt_duration(double seconds);
 
+// The time the steps left will take: their estimate `left_s`, scaled by how the steps done so far
+// compared with theirs (took_s / estimated_s), that evidence weighed against half the whole
+// plan's estimate (`plan_s`) taken as on time: early, quick steps (start-up, containers) say
+// little about the VM-heavy ones after them. The scale stays within [0.5, 3].
+double paper_eta_s(double left_s, double estimated_s, double took_s, double plan_s);
+
 }  // namespace ht
