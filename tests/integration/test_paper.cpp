@@ -7,6 +7,7 @@
 #include "common.h"
 #include "host_snapshot.h"
 #include "png.h"
+#include "../report_cells.h"
 
 #include "core/host/spawn.h"
 
@@ -140,20 +141,11 @@ TEST(Paper, AQuickRunResumedAfterSigintRendersEveryTableAndFigure) {
     EXPECT_EQ(html.find("No result ("), std::string::npos) << "every section has its result";
     EXPECT_TRUE(fs::exists(dir / "trace" / "flamegraph-cpu.svg"));
     EXPECT_NE(html.find("href=\"trace/flamegraph-cpu.svg\""), std::string::npos);
-    const std::regex cell("data-src=\"([a-z-]+\\.json)#([^\"]+)\" data-value=\"([^\"]+)\"(?: data-scale=\"([^\"]+)\")?>([-0-9.]+)");
     std::map<std::string, json> docs;
     std::size_t cells = 0;
-    for (auto it = std::sregex_iterator(html.begin(), html.end(), cell); it != std::sregex_iterator(); ++it) {
-        const auto& m = *it;
-        if (!docs.count(m[1])) docs[m[1]] = read_json(dir / m[1].str());
-        const json& v = docs[m[1]].at(json::json_pointer(m[2].str()));
-        ASSERT_TRUE(v.is_number()) << m[0];
-        EXPECT_DOUBLE_EQ(std::stod(m[3]), v.get<double>()) << m[0];
-        const double scale = m[4].matched ? std::stod(m[4]) : 1.0;
-        const std::string shown = m[5];
-        const std::size_t dot = shown.find('.');
-        const int decimals = dot == std::string::npos ? 0 : int(shown.size() - dot - 1);
-        EXPECT_NEAR(std::stod(shown), v.get<double>() * scale, 0.5 * std::pow(10, -decimals) + 1e-9) << m[0];
+    for (const auto& c : ht_test::report_cells(html)) {
+        if (!docs.count(c.file)) docs[c.file] = read_json(dir / c.file);
+        EXPECT_EQ(ht_test::check_cell(c, docs[c.file]), "");
         ++cells;
     }
     EXPECT_GE(cells, 40u);

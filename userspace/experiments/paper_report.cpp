@@ -73,20 +73,11 @@ std::string str_at(const json& j, const std::string& ptr) {
     return v && v->is_string() ? v->get<std::string>() : "";
 }
 
-// A number of ours in a table: shown with `f`, and where it came from.
-std::string ours(const json& doc, const std::string& file, const std::string& ptr, const char* f, double scale = 1) {
-    const double v = num_at(doc, ptr);
-    if (std::isnan(v)) return "<td class=\"na\">-</td>";
-    std::ostringstream o;
-    o << "<td class=\"n ours\" data-src=\"" << esc(file) << "#" << esc(ptr) << "\" data-value=\"" << fmtn("%.17g", v)
-      << "\"" << (scale != 1 ? " data-scale=\"" + fmtn("%.17g", scale) + "\"" : "") << ">" << fmt(f, v * scale) << "</td>";
-    return o.str();
-}
-
-// Our number with its 95 % interval, in one cell.
+// A number of ours in a table: shown with `f`, where it came from, and its 95 % interval when
+// `ci_ptr` names one.
 std::string ours_ci(const json& doc, const std::string& file, const std::string& ptr, const std::string& ci_ptr,
                     const char* f, double scale = 1) {
-    const double v = num_at(doc, ptr), ci = num_at(doc, ci_ptr);
+    const double v = num_at(doc, ptr), ci = ci_ptr.empty() ? NAN : num_at(doc, ci_ptr);
     if (std::isnan(v)) return "<td class=\"na\">-</td>";
     std::ostringstream o;
     o << "<td class=\"n ours\" data-src=\"" << esc(file) << "#" << esc(ptr) << "\" data-value=\"" << fmtn("%.17g", v)
@@ -94,6 +85,10 @@ std::string ours_ci(const json& doc, const std::string& file, const std::string&
     if (!std::isnan(ci) && ci > 0) o << " <span class=\"ci\">&plusmn; " << fmt(f, ci * scale) << "</span>";
     o << "</td>";
     return o.str();
+}
+
+std::string ours(const json& doc, const std::string& file, const std::string& ptr, const char* f, double scale = 1) {
+    return ours_ci(doc, file, ptr, "", f, scale);
 }
 
 // A figure whose 95 % interval holds zero (or is wider than the figure): it says nothing either way.
@@ -141,15 +136,22 @@ const json* result(const PaperInputs& in, const std::string& name) {
     return it == in.results.end() ? nullptr : &it->second;
 }
 
+// paper.json's runs by step name (a step's last run), empty without a paper.json.
+std::map<std::string, json> runs_of(const json& paper) {
+    std::map<std::string, json> m;
+    const json& runs = sub(paper, "runs");
+    if (runs.is_array())
+        for (const auto& r : runs) m[r.value("name", "")] = r;
+    return m;
+}
+
 // How a step of the plan ended, for a section whose JSON is missing.
 std::string missing(const PaperInputs& in, const std::string& name) {
     std::string why = "not run";
-    if (in.paper.is_object()) {
-        for (const auto& r : in.paper.value("runs", json::array()))
-            if (r.value("name", "") == name) {
-                const std::string st = r.value("status", "");
-                why = st + (r.value("error", "").empty() ? "" : ": " + r.value("error", ""));
-            }
+    const auto runs = runs_of(in.paper);
+    if (auto it = runs.find(name); it != runs.end()) {
+        const json& r = it->second;
+        why = r.value("status", "") + (r.value("error", "").empty() ? "" : ": " + r.value("error", ""));
     }
     if (why.rfind("left out", 0) == 0) {  // the plan chose not to run it: not an error
         for (const auto& st : sub(in.paper, "plan").value("steps", json::array()))
@@ -661,8 +663,7 @@ std::string plan_section(const PaperInputs& in) {
     o << "<p>Budget " << esc(plan.value("budget", "")) << " (estimated " << fmt_duration(num(plan, "estimate_s"))
       << "; took " << fmt_duration(num(in.paper, "seconds")) << ").</p>\n"
       << "<table><tr><th>step</th><th>what</th><th>sizes</th><th>why these</th><th>estimated</th><th>took</th><th>status</th></tr>\n";
-    std::map<std::string, json> runs;
-    for (const auto& r : in.paper.value("runs", json::array())) runs[r.value("name", "")] = r;
+    auto runs = runs_of(in.paper);
     for (const auto& s : plan.value("steps", json::array())) {
         const json r = runs.count(s.value("name", "")) ? runs[s.value("name", "")] : json::object();
         const std::string status = r.value("status", "not run");
@@ -698,9 +699,8 @@ PaperInputs read_paper_dir(const fs::path& dir) {
     // With a paper.json, only the steps it ran or kept: a NAME.json from another run is not this one's.
     std::set<std::string> ran;
     const bool known = in.paper.is_object() && in.paper.contains("runs");
-    if (known)
-        for (const auto& r : sub(in.paper, "runs").is_array() ? in.paper["runs"] : json::array())
-            if (r.value("status", "") == "done" || r.value("status", "") == "done before") ran.insert(r.value("name", ""));
+    for (const auto& [name, r] : runs_of(in.paper))
+        if (r.value("status", "") == "done" || r.value("status", "") == "done before") ran.insert(name);
     for (const char* n : kStepNames) {
         if (known && !ran.count(n)) continue;
         json j;
