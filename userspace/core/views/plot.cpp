@@ -92,7 +92,8 @@ std::string render_line_plot_svg(const PlotSpec& given) {
     o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" viewBox=\"0 0 " << W
       << " " << H << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
       << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      << "<text x=\"" << left + pw / 2 << "\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">" << xml_escape(spec.title)
+      // From the left edge: a title wider than the plot area is never cut off on the left.
+      << "<text x=\"10\" y=\"28\" font-size=\"15\">" << xml_escape(spec.title)
       << "</text>\n";
     // Grid and y ticks.
     std::vector<double> yticks;
