@@ -32,8 +32,8 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 const volatile __u64 bucket_ns = 1000000;
 const volatile __u32 ioctl_nr = 16;		/* __NR_ioctl of the target arch */
 const volatile __u32 kvm_run_cmd = 0xAE80;	/* _IO(KVMIO, 0x80) */
-/* The KVM programs return at once: what the tracepoints cost by themselves (a benchmark's baseline,
- * `hypetrace exitcost --attach-only`). */
+/* The KVM and page-fault programs return at once: what the tracepoints cost by themselves (the
+ * benchmarks' floor: `hypetrace exitcost --attach-only`, `ht_bench_faults`). */
 const volatile bool attach_only = false;
 
 /* Set by userspace between runs (.bss). */
@@ -470,9 +470,12 @@ static __always_inline int on_rename(struct task_struct *task, const char *comm)
 
 static __always_inline int on_fault(__u32 kind)
 {
-	__u32 *g = guest_of(current_tgid());
+	__u32 *g;
 	struct ht_cpu_state *c;
 
+	if (attach_only)
+		return 0;
+	g = guest_of(current_tgid());
 	if (g && (c = this_cpu()))
 		count_on(c, *g, bucket_time(c), kind, 0, 1);
 	return 0;

@@ -21,20 +21,27 @@
 #    traced vs --no-sched (target: under 2 % slower), and with `perf sched record -a` running
 #    beside an untraced run (the peer tool's cost, same run shape); hypetrace's own CPU while the
 #    benchmark runs, as a share of one CPU (target under 1 %). Arms alternate, 5 rounds each.
+#  faults (issue 18): a fault storm in a child (8 MiB touched a page at a time, 64 times: 131072
+#    faults a run), ns per fault with nothing attached, with hypetrace's programs attached but
+#    returning at once (the tracepoints' floor), with hypetrace tracking the child, with bpftrace
+#    counting faults per pid, with perf record on the tracepoint; 10 interleaved rounds, medians,
+#    bootstrap intervals (targets: hypetrace within 2 points of the floor, at most a quarter of
+#    bpftrace's cost); then the BPF programs' own ns per run from the kernel's statistics
+#    (BPF_ENABLE_STATS, on only while the bench holds it).
 #  restore (issue 16): `hypetrace startup --kvm --restore both --runs 5`: eager restore vs cold boot
 #    (target at least 5x faster), lazy vs eager (target faster), the guest RAM a lazy restore has
 #    faulted in when the guest answers (target under half), and what the responsiveness proof adds
 #    (a ping's round trip on the running guest plus the ping interval: target under 5 ms).
-# Usage: scripts/bench.sh [memory|dedup|exitcost|views|density|restore|all] [--guests N]   (as root; runs scripts/setup.sh first)
+# Usage: scripts/bench.sh [memory|dedup|exitcost|views|density|faults|restore|all] [--guests N]   (as root; runs scripts/setup.sh first)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 what=all
 guests=32
 while [ $# -gt 0 ]; do
   case "$1" in
-    memory|dedup|exitcost|views|density|restore|all) what=$1 ;;
+    memory|dedup|exitcost|views|density|faults|restore|all) what=$1 ;;
     --guests) guests=$2; shift ;;
-    *) echo "usage: scripts/bench.sh [memory|dedup|exitcost|views|density|restore|all] [--guests N]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [memory|dedup|exitcost|views|density|faults|restore|all] [--guests N]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -151,6 +158,11 @@ fi
 if [ "$what" = views ] || [ "$what" = all ]; then
   echo "bench: flame graph folding, SVG size, sampling overhead (about two minutes)"
   "$root/build/tests/ht_bench_views" all | tee "$root/out/bench-views.txt"
+fi
+
+if [ "$what" = faults ] || [ "$what" = all ]; then
+  echo "bench: page faults, untraced / tracepoints alone / hypetrace / bpftrace / perf record, 10 rounds (about 2 minutes)"
+  "$root/build/tests/ht_bench_faults" 10 8 64 | tee "$root/out/bench-faults.txt"
 fi
 
 if [ "$what" = density ] || [ "$what" = all ]; then

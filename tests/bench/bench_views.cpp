@@ -12,6 +12,7 @@
 #include "core/views/flamegraph.h"
 #include "core/tracing/profiler.h"
 #include "core/tracing/trace_dir.h"
+#include "bench_stats.h"
 
 #include <linux/perf_event.h>
 #include <sys/syscall.h>
@@ -159,24 +160,8 @@ void bench_sampling() {
         for (const auto& s : prof.samples) samples += s.count;
         lost += prof.lost_samples + prof.lost_stacks;
     }
-    auto median = [](std::vector<double> v) {
-        std::sort(v.begin(), v.end());
-        return v[v.size() / 2];
-    };
-    // 95 % interval of a slowdown: bootstrap of the two medians (rounds resampled, fixed seed).
-    std::mt19937 rng(1);
-    auto interval = [&](const std::vector<double>& arm) {
-        std::uniform_int_distribution<std::size_t> pick(0, bare.size() - 1);
-        std::vector<double> r;
-        for (int i = 0; i < 2000; ++i) {
-            std::vector<double> a, b;
-            for (std::size_t k = 0; k < arm.size(); ++k) a.push_back(arm[pick(rng)]);
-            for (std::size_t k = 0; k < bare.size(); ++k) b.push_back(bare[pick(rng)]);
-            r.push_back(100 * (median(a) / median(b) - 1));
-        }
-        std::sort(r.begin(), r.end());
-        return std::make_pair(r[50], r[1949]);
-    };
+    using ht_bench::median;
+    auto interval = [&](const std::vector<double>& arm) { return ht_bench::slowdown_interval(arm, bare); };
     const double b = median(bare), t = median(timers), s = median(sampled);
     const auto [tlo, thi] = interval(timers);
     const auto [slo, shi] = interval(sampled);

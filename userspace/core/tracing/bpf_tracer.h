@@ -22,8 +22,8 @@ struct TracerOptions {
     // the guest's FPU state loaded: vcpu_load...) and the rest (CounterKind::kvm_run_entry_ns).
     // Costs two more program runs per KVM_RUN.
     bool kvm_entry_split = false;
-    // The KVM programs attach but return at once, counting nothing: what the tracepoints cost by
-    // themselves (the overhead benchmark's second baseline).
+    // The KVM and page-fault programs attach but return at once, counting nothing: what the
+    // tracepoints cost by themselves (the overhead benchmarks' floor).
     bool attach_only = false;
     // Also attach the scheduler's tracepoints (sched:sched_switch, sched_wakeup, sched_wakeup_new,
     // sched_migrate_task): run-queue waits, time on a CPU, voluntary and involuntary switches (by
