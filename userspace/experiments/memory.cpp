@@ -25,15 +25,15 @@ namespace {
 
 double kb_to_mb(uint64_t kb) { return double(kb) / 1024.0; }
 
-// "6.1.0-57-cloud-amd64" -> "6.1.0-57": a guest kernel as the reports name it.
-std::string short_release(const std::string& release) { return release.substr(0, release.find("-cloud")); }
+// A kernel-pair series' kernels after its name (" 6.1.0-57+6.1.0-47"); "" for identical guests.
+std::string kernels_suffix(const std::vector<std::string>& kernels) {
+    std::string k;
+    for (const auto& r : kernels) k += (k.empty() ? " " : "+") + short_release(r);
+    return k;
+}
 
 // The technique, and a kernel-pair series' kernels ("KVM (TCG) 6.1.0-57+6.1.0-47").
-std::string series_label(const MemorySeries& s) {
-    std::string l = s.technique.label;
-    for (std::size_t i = 0; i < s.kernels.size(); ++i) l += (i ? "+" : " ") + short_release(s.kernels[i]);
-    return l;
-}
+std::string series_label(const MemorySeries& s) { return s.technique.label + kernels_suffix(s.kernels); }
 
 struct Series {
     TraceBackend& tracer;
@@ -41,8 +41,7 @@ struct Series {
     const MemoryConfig& cfg;
     const MemoryTechnique& t;
     bool ksm_on;
-    std::vector<std::string> kernels;  // a kernel-pair series: each guest's kernel, in order
-    MemorySeries out;
+    MemorySeries out;  // out.kernels: a kernel-pair series' kernel of each guest, in order
     uint64_t origin = 0;
     GuestFleet fleet;                                // stops every guest on every exit path
     std::vector<std::unique_ptr<FleetMember>>& guests;
@@ -69,8 +68,9 @@ struct Series {
     }
     Series(TraceBackend& tr, const MemoryHost& h, const MemoryConfig& c, const MemoryTechnique& tech, bool on,
            std::vector<std::string> kernels_in_order, uint32_t first_id)
-        : tracer(tr), host(h), cfg(c), t(tech), ksm_on(on), kernels(std::move(kernels_in_order)),
-          fleet(fleet_config(c, tech), &tr, first_id), guests(fleet.members()) {
+        : tracer(tr), host(h), cfg(c), t(tech), ksm_on(on), fleet(fleet_config(c, tech), &tr, first_id),
+          guests(fleet.members()) {
+        out.kernels = std::move(kernels_in_order);
         ksm_from_sysfs = true;
         for (const auto& src : tr.sources())
             if (src.name == "ksm:ksm_stop_scan" && src.attached) ksm_from_sysfs = false;
@@ -95,11 +95,7 @@ struct Series {
     void stop_all() noexcept { fleet.stop_all(); }
     uint32_t next_trace_id() const { return fleet.next_trace_id(); }
 
-    std::string tag() const {
-        std::string k;
-        for (const auto& r : kernels) k += (k.empty() ? " " : "+") + short_release(r);
-        return t.id + k + (ksm_on ? " KSM on" : " KSM off");
-    }
+    std::string tag() const { return t.id + kernels_suffix(out.kernels) + (ksm_on ? " KSM on" : " KSM off"); }
     void say(const std::string& s) const {
         if (cfg.progress) cfg.progress("[" + tag() + "] " + s);
     }
@@ -201,7 +197,7 @@ struct Series {
             say("adding " + std::to_string(adding) + " guest" + (adding > 1 ? "s" : "") + " -> " + std::to_string(n));
             while (guests.size() < n)
                 fleet.add([this](GuestSpec& spec) {
-                    if (guests.size() < kernels.size()) spec.kernel = kernels[guests.size()];
+                    if (guests.size() < out.kernels.size()) spec.kernel = out.kernels[guests.size()];
                 });
             const uint64_t step_begin = mono_ns();  // provisioning done: boot time starts here
             for (std::size_t i = first_new; i < guests.size(); ++i) fleet.launch(*guests[i]);
@@ -242,7 +238,7 @@ struct Series {
                 st.per_guest[i].faults = faults_by_guest[guests[i]->trace_id];
                 st.per_guest[i].ksm_merges = merges_by_guest[guests[i]->trace_id];
             }
-            if (kernels.size() >= 2 && guests.size() >= 2) {  // what KSM merged between guests 1 and 2
+            if (out.kernels.size() >= 2 && guests.size() >= 2) {  // what KSM merged between guests 1 and 2
                 auto a = host.ksm_frames(guests[0]->guest->main_pid()), b = host.ksm_frames(guests[1]->guest->main_pid());
                 if (a && b) st.ksm_between = ksm_share(*a, *b);
             }
@@ -403,7 +399,6 @@ MemoryResult run_memory(TraceBackend& tracer, MemoryHost& ksm, const HostInfo& h
                 Series s(tracer, ksm, cfg, t, on, kernels, trace_id);
                 s.out.technique = t;
                 s.out.ksm = on;
-                s.out.kernels = kernels;
                 for (const auto& k : kernels) s.out.kernel_versions.push_back(cfg.images.kernel_version(k));
                 if (t.driver->kind() == GuestKind::vm) s.out.accel = to_string(cfg.accel.accel);
                 else s.out.rootfs = to_string(cfg.rootfs);
@@ -416,6 +411,16 @@ MemoryResult run_memory(TraceBackend& tracer, MemoryHost& ksm, const HostInfo& h
                   << "; the next run that takes KSM retries from its saved settings" << std::endl;
     res.self_peak_rss_mb = kb_to_mb(self_peak_rss_kb());
     return res;
+}
+
+std::string short_release(const std::string& release) { return release.substr(0, release.find("-cloud")); }
+
+std::string paper_ksm_kernels_text() {
+    std::string s;
+    for (const auto& p : kPaperKsmKernels)
+        s += std::string(" ") + p.guest + ": " + fmt("%.0f", p.mb) + " MB" +
+             (&p == &kPaperKsmKernels[0] ? "" : fmt(" (x%.2f)", p.mb / kPaperKsmKernels[0].mb)) + ";";
+    return s;
 }
 
 std::vector<KernelPairRow> kernel_pair_rows(const MemoryResult& r) {
@@ -683,10 +688,7 @@ std::string render_text(const MemoryResult& r) {
         o << render_table(krows, {false, false, true, true, true, true, true});
         o << "  (a frame both guests map saves one page between them; pages on a frame of one guest only are\n"
              "  its own duplicates, zero pages most of them, whatever the kernel)\n";
-        o << "the paper (host 3.16, one VM, KSM on): deduplicated";
-        for (const auto& p : kPaperKsmKernels)
-            o << " " << p.guest << " " << fmt("%.0f", p.mb) << " MB" << (p.mb == kPaperKsmKernels[0].mb ? "" : fmt(" (x%.2f)", p.mb / kPaperKsmKernels[0].mb)) << ";";
-        o << "\n";
+        o << "the paper (host 3.16, one VM, KSM on): deduplicated" << paper_ksm_kernels_text() << "\n";
     }
 
     double acc = 0;

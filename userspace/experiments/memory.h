@@ -43,6 +43,10 @@ struct PaperKernelSaving {
     double mb;
 };
 inline constexpr PaperKernelSaving kPaperKsmKernels[] = {{"3.16 (the host's)", 35}, {"3.17", 33}, {"3.15", 26}, {"3.2", 23}};
+// Those figures in words, each against the first: " 3.16 (the host's): 35 MB; 3.17: 33 MB (x0.94); ...".
+std::string paper_ksm_kernels_text();
+// "6.1.0-57-cloud-amd64" -> "6.1.0-57": a guest kernel as the reports name it.
+std::string short_release(const std::string& release);
 
 // The tracer's counter buckets in memory runs: one second, the step of the per-second merge and
 // fault series.

@@ -393,7 +393,6 @@ std::string kernels_section(const PaperInputs& in) {
     const json& k = *kp;
     const std::string file = "memory-kernels.json";
     const bool tcg = !k.value("series", json::array()).empty() && k["series"][0].value("accel", json()) == "tcg";
-    auto short_release = [](const std::string& r) { return r.substr(0, r.find("-cloud")); };
     o << "<p>Two VMs at a time, the first on the reference kernel, the second on another; once memory settled, the KSM "
          "frames both QEMUs map are what KSM merged <i>between</i> them (a frame both map saves one page). "
          "What each guest merges within itself (its zero pages, most of it) is the same whatever the other runs.</p>\n"
@@ -415,11 +414,8 @@ std::string kernels_section(const PaperInputs& in) {
           << ours(k, file, ptr + "saved_within_mb/0", "%.1f") << ours(k, file, ptr + "saved_within_mb/1", "%.1f")
           << ours(k, file, ptr + "saved_mb", "%.1f") << "</tr>\n";
     }
-    o << "</table>\n<p>The paper (host 3.16, one VM beside it, KSM on) deduplicated";
-    for (const auto& p : kPaperKsmKernels)
-        o << " " << esc(p.guest) << ": " << fmt("%.0f", p.mb) << " MB"
-          << (p.mb == kPaperKsmKernels[0].mb ? "" : fmt(" (x%.2f)", p.mb / kPaperKsmKernels[0].mb)) << ";";
-    o << " the further apart the kernels, the less, but never nothing. KSM merges only process memory, so here the "
+    o << "</table>\n<p>The paper (host 3.16, one VM beside it, KSM on) deduplicated" << esc(paper_ksm_kernels_text())
+      << " the further apart the kernels, the less, but never nothing. KSM merges only process memory, so here the "
          "comparison is between two guests (the paper's own motivation: one guest took a security update, one did "
          "not); the ratios are what compares.</p>\n</section>\n";
     return o.str();
