@@ -371,9 +371,13 @@ TEST_P(SchedVsPerf, PinnedSpinnersWaitsRunsAndPreemptionsMatchPerfSched) {
     // perf 6.1 files the wait after them under "sleep".
     const uint64_t perf_runq_all = p.preempt_ns + p.delay_ns + p.r_plus_wait_ns;
     const uint64_t intervals = s.switches();
-    auto near = [&](uint64_t bpf, uint64_t perf_ns, uint64_t n) {
+    // Each tracer stamps a switch at its own instant: BPF reads the clock inside its program, perf
+    // when its own handler of the same tracepoint runs. Where the two split a switch between "on
+    // CPU" and "waiting" may differ by about a microsecond per switch (1.1 us seen under raw_tp on
+    // a PVM host), in opposite directions for the two parts; their sum has no such shift.
+    auto near = [&](uint64_t bpf, uint64_t perf_ns, uint64_t n, uint64_t per_switch_ns) {
         const uint64_t d = bpf > perf_ns ? bpf - perf_ns : perf_ns - bpf;
-        return d <= 1'000 * n + 20'000;
+        return d <= per_switch_ns * n + 20'000;
     };
     std::printf("\n  spinner %d (tracked) and %d on CPU %d (the first on CPU %d for 200 ms), %s, wall %s (spawn to "
                 "reaped)\n",
@@ -409,10 +413,12 @@ TEST_P(SchedVsPerf, PinnedSpinnersWaitsRunsAndPreemptionsMatchPerfSched) {
     // Every run but the first began with a wait (it was preempted, or woken); the first with one
     // too (sched_wakeup_new): as many waits as runs.
     EXPECT_EQ(s.waits, p.sched_outs);
-    EXPECT_TRUE(near(s.runq_ns, perf_runq_all, intervals))
+    EXPECT_TRUE(near(s.runq_ns, perf_runq_all, intervals, 3'000))
         << "run-queue wait: BPF " << s.runq_ns << " ns, perf " << perf_runq_all << " ns over " << intervals << " waits";
-    EXPECT_TRUE(near(s.oncpu_ns, p.run_ns, intervals))
+    EXPECT_TRUE(near(s.oncpu_ns, p.run_ns, intervals, 3'000))
         << "on CPU: BPF " << s.oncpu_ns << " ns, perf " << p.run_ns << " ns over " << intervals << " runs";
+    EXPECT_TRUE(near(s.oncpu_ns + s.runq_ns, p.run_ns + perf_runq_all, intervals, 500))
+        << "on CPU + waiting: BPF " << s.oncpu_ns + s.runq_ns << " ns, perf " << p.run_ns + perf_runq_all << " ns";
     // Never blocking, it was always running or waiting to.
     EXPECT_LE(s.oncpu_ns + s.runq_ns, wall);
     EXPECT_GE(s.oncpu_ns + s.runq_ns + wall / 100 + 20'000'000, wall);
