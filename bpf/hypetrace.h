@@ -116,19 +116,26 @@ enum {
 	HT_PENDING_SLOTS = 9
 };
 
+/* The first 64 bytes hold all a page fault reads and writes besides its pending slot (one cache
+ * line when the map's value is so aligned: a fault, under a hypervisor above all, finds the caches
+ * cold). */
 struct ht_cpu_state {
-	unsigned int vcpu_tid;		/* the vCPU thread that last entered KVM_RUN on this CPU */
-	unsigned int vcpu_guest;	/* and its guest */
+	unsigned int fault_tgid;	/* the process whose fault was looked up last on this CPU, */
+	unsigned int fault_guest;	/* its guest | HT_FAULT_TRACKED, or 0 when untracked, */
+	unsigned int fault_gen;		/* as `tracked` was at tracked_gen == fault_gen */
+	unsigned int bucket;
 	unsigned long long origin;	/* the origin_ns the bucket below was computed for */
 	unsigned long long bucket_lo;	/* [bucket_lo, bucket_hi): timestamps of `bucket` */
 	unsigned long long bucket_hi;
-	unsigned int bucket;
-	unsigned int pad;
 	unsigned long long last_ts;	/* the last bpf_ktime_get_ns() read on this CPU */
 	unsigned long long last_jiffies;/* jiffies then */
-	unsigned long long last_switch;	/* the last sched_switch seen on this CPU (sched source) */
+	unsigned int vcpu_tid;		/* the vCPU thread that last entered KVM_RUN on this CPU */
+	unsigned int vcpu_guest;	/* and its guest */
 	struct ht_pending pending[HT_PENDING_SLOTS];
+	unsigned long long last_switch;	/* the last sched_switch seen on this CPU (sched source) */
 };
+
+#define HT_FAULT_TRACKED 0x80000000u
 
 /* A vCPU thread's KVM_RUN state, in its task storage (trace.bpf.c's kvm_run_start, which
  * profile.bpf.c shares): the KVM_RUN in progress, and between two KVM_RUNs the exit QEMU is

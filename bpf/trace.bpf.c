@@ -47,6 +47,8 @@ __u64 lost_tracked;	/* processes not followed because `tracked` was full */
 __u64 ksm_scan_merges;	/* pages merged since the current full KSM scan started */
 __u64 ksm_scan_errors;	/* failed merge attempts since then */
 __u32 phase_port;	/* a guest's OUT to this port sets its phase (0: phases off) */
+__u32 tracked_gen;	/* +1 after every change to `tracked` (here and by userspace): a CPU's cached
+			 * lookup (ht_cpu_state.fault_*) made at another generation is stale */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -414,6 +416,7 @@ static __always_inline int on_fork(struct task_struct *parent, struct task_struc
 		return 0;
 	if (bpf_map_update_elem(&tracked, &ctgid, &guest, BPF_ANY))
 		__sync_fetch_and_add(&lost_tracked, 1);
+	__sync_fetch_and_add(&tracked_gen, 1);	/* after the change: see cached_guest_of */
 	ts = bpf_ktime_get_ns();
 	count(guest, ts, HT_CNT_FORK, 0, 1);
 	emit(HT_EV_FORK, guest, ts, BPF_CORE_READ(child, pid), ctgid, ptgid, ctgid, 0);
@@ -437,6 +440,7 @@ static __always_inline int on_exit(struct task_struct *p)
 	emit(HT_EV_EXIT, guest, ts, pid, tgid, BPF_CORE_READ(p, real_parent, tgid),
 	     BPF_CORE_READ(p, exit_code) >> 8, 0);
 	bpf_map_delete_elem(&tracked, &tgid);
+	__sync_fetch_and_add(&tracked_gen, 1);
 	return 0;
 }
 
@@ -468,16 +472,35 @@ static __always_inline int on_rename(struct task_struct *task, const char *comm)
 
 /* ---- page faults ---- */
 
+/* The guest of process `tgid` through this CPU's one-entry cache, tracked or not (most faults on a
+ * host are of untracked processes, and come in runs from one process): a hash lookup only when the
+ * process differs from the last one looked up here, or `tracked` changed since. The generation is
+ * read before the lookup and bumped after every change, so a lookup that missed a change is cached
+ * under a generation already gone. 0 if untracked. */
+static __always_inline int cached_guest_of(struct ht_cpu_state *c, __u32 tgid, __u32 *guest)
+{
+	__u32 gen = *(volatile __u32 *)&tracked_gen, *g;
+
+	if (c->fault_tgid != tgid || c->fault_gen != gen) {
+		g = guest_of(tgid);
+		c->fault_tgid = tgid;
+		c->fault_gen = gen;
+		c->fault_guest = g ? *g | HT_FAULT_TRACKED : 0;
+	}
+	*guest = c->fault_guest & ~HT_FAULT_TRACKED;
+	return c->fault_guest != 0;
+}
+
 static __always_inline int on_fault(__u32 kind)
 {
-	__u32 *g;
 	struct ht_cpu_state *c;
+	__u32 guest;
 
 	if (attach_only)
 		return 0;
-	g = guest_of(current_tgid());
-	if (g && (c = this_cpu()))
-		count_on(c, *g, bucket_time(c), kind, 0, 1);
+	c = this_cpu();
+	if (c && cached_guest_of(c, current_tgid(), &guest))
+		count_on(c, guest, bucket_time(c), kind, 0, 1);
 	return 0;
 }
 

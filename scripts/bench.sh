@@ -23,11 +23,13 @@
 #    benchmark runs, as a share of one CPU (target under 1 %). Arms alternate, 5 rounds each.
 #  faults (issue 18): a fault storm in a child (8 MiB touched a page at a time, 64 times: 131072
 #    faults a run), ns per fault with nothing attached, with hypetrace's programs attached but
-#    returning at once (the tracepoints' floor), with hypetrace tracking the child, with bpftrace
-#    counting faults per pid, with perf record on the tracepoint; 10 interleaved rounds, medians,
-#    bootstrap intervals (targets: hypetrace within 2 points of the floor, at most a quarter of
-#    bpftrace's cost); then the BPF programs' own ns per run from the kernel's statistics
-#    (BPF_ENABLE_STATS, on only while the bench holds it).
+#    returning at once (the tracepoints' floor), with hypetrace tracking the child at memory's 1 s
+#    buckets and at startup's 1 ms (a clock read every fault), with bpftrace counting faults per
+#    pid, with perf record on the tracepoint; 10 interleaved rounds, medians, bootstrap intervals
+#    (targets: hypetrace within 2 points of the floor, at most a quarter of bpftrace's cost); then
+#    the BPF programs' own ns per run from the kernel's statistics (BPF_ENABLE_STATS, on only while
+#    the bench holds it), 5 more interleaved storms per arm. `ht_bench_faults --programs-only`
+#    runs those alone (a minute).
 #  restore (issue 16): `hypetrace startup --kvm --restore both --runs 5`: eager restore vs cold boot
 #    (target at least 5x faster), lazy vs eager (target faster), the guest RAM a lazy restore has
 #    faulted in when the guest answers (target under half), and what the responsiveness proof adds
@@ -161,8 +163,8 @@ if [ "$what" = views ] || [ "$what" = all ]; then
 fi
 
 if [ "$what" = faults ] || [ "$what" = all ]; then
-  echo "bench: page faults, untraced / tracepoints alone / hypetrace / bpftrace / perf record, 10 rounds (about 2 minutes)"
-  "$root/build/tests/ht_bench_faults" 10 8 64 | tee "$root/out/bench-faults.txt"
+  echo "bench: page faults, untraced / tracepoints alone / hypetrace (1 s, 1 ms buckets) / bpftrace / perf record, 10 rounds (about 4 minutes)"
+  "$root/build/tests/ht_bench_faults" 10 8 64 5 | tee "$root/out/bench-faults.txt"
 fi
 
 if [ "$what" = density ] || [ "$what" = all ]; then

@@ -1,23 +1,26 @@
 // SPDX-License-Identifier: MIT
 // Issue 18's page-fault benchmark, figures printed, never asserted. A fault storm in a child
 // process (MiB of fresh anonymous memory touched a page at a time, THP off on the range, so one
-// fault per page; unmapped; repeated), nanoseconds per fault, under five arms in interleaved
+// fault per page; unmapped; repeated), nanoseconds per fault, under six arms in interleaved
 // rounds (arm order shuffled each round, fixed seed):
-//   nothing    nothing attached;
-//   floor      hypetrace's programs attached but returning at once (TracerOptions::attach_only):
-//              what the tracepoints cost by themselves, which no program body can go below;
-//   hypetrace  hypetrace tracking the child as a guest: each fault looked up and counted under the
-//              guest, in the kernel (what `memory` and `startup` run with);
-//   bpftrace   bpftrace counting faults per pid (`@[pid] = count()`), the usual one-liner;
-//   perf       `perf record -e exceptions:page_fault_user -p PID`, a sample per fault.
+//   nothing        nothing attached;
+//   floor          hypetrace's programs attached but returning at once (TracerOptions::attach_only):
+//                  what the tracepoints cost by themselves, which no program body can go below;
+//   hypetrace      hypetrace tracking the child as a guest, at memory's 1 s buckets: each fault
+//                  counted under the guest, in the kernel;
+//   hypetrace-1ms  the same at startup's 1 ms buckets: a clock read every fault;
+//   bpftrace       bpftrace counting faults per pid (`@[pid] = count()`), the usual one-liner;
+//   perf           `perf record -e exceptions:page_fault_user -p PID`, a sample per fault.
 // Medians, bootstrap 95 % intervals of each slowdown against nothing. Each tracer's count of the
 // child's faults is printed beside the storm's own. Targets: hypetrace within 2 points of the
 // floor, and at most a quarter of bpftrace's cost.
 // Where a fault itself costs microseconds (a hypervisor's shadow paging), a program's hundred
-// nanoseconds hide in the storm's noise: after the rounds, one more run of each BPF arm with the
-// kernel's BPF run-time statistics on (BPF_ENABLE_STATS, held by a file descriptor: off again when
-// it closes) gives the programs' own nanoseconds per run, exactly.
-// Usage: ht_bench_faults [ROUNDS] [MIB] [REPEATS]   (root; bpftrace and perf from scripts/setup.sh)
+// nanoseconds hide in the storm's noise: after the rounds, STATS more interleaved runs of each BPF
+// arm with the kernel's BPF run-time statistics on (BPF_ENABLE_STATS, held by a file descriptor:
+// off again when it closes) give the programs' own nanoseconds per run, exactly; what each
+// hypetrace arm adds beyond the floor is compared with what bpftrace adds, round by round.
+// Usage: ht_bench_faults [--programs-only] [ROUNDS] [MIB] [REPEATS] [STATS]
+//        (root; bpftrace and perf from scripts/setup.sh; --programs-only: the statistics runs alone)
 #include "core/base/clock.h"
 #include "core/host/host.h"
 #include "core/host/proc.h"
@@ -142,9 +145,11 @@ public:
         const std::string peer_out = tmp_ + "/" + arm + ".out", peer_err = tmp_ + "/" + arm + ".err";
         std::filesystem::remove(peer_out);
         std::filesystem::remove(peer_err);
-        if (arm == "floor" || arm == "hypetrace") {
+        if (arm == "floor" || arm == "hypetrace" || arm == "hypetrace-1ms") {
             TracerOptions o;
             o.attach_only = arm == "floor";
+            // memory's 1 s buckets (a clock read now and then), or startup's 1 ms (one every fault)
+            o.bucket_ns = arm == "hypetrace-1ms" ? 1'000'000 : 1'000'000'000;
             tracer = std::make_unique<Tracer>(o);
             tracer->begin_run(mono_ns());
             tracer->track(child, 1);
@@ -186,7 +191,7 @@ public:
             };
             add(tracer->drain_counters());
             add(tracer->end_run().counters);
-            if (arm == "hypetrace") r.counted = n;
+            if (arm != "floor") r.counted = n;
         } else if (arm == "bpftrace") {
             kill(peer.pid, SIGINT);  // it prints its map and exits
             int st = 0;
@@ -214,9 +219,16 @@ private:
 }  // namespace
 
 int main(int argc, char** argv) {
+    // --programs-only: the statistics rounds alone (a quick look at the programs' own cost).
+    const bool programs_only = argc > 1 && std::string(argv[1]) == "--programs-only";
+    if (programs_only) {
+        --argc;
+        ++argv;
+    }
     const int rounds = argc > 1 ? std::max(3, std::atoi(argv[1])) : 10;
     const long mib = argc > 2 ? std::max(1, std::atoi(argv[2])) : 8;
     const int repeats = argc > 3 ? std::max(1, std::atoi(argv[3])) : 64;
+    const int stat_rounds = argc > 4 ? std::max(1, std::atoi(argv[4])) : 5;
     if (geteuid() != 0) {
         std::fprintf(stderr, "ht_bench_faults: run as root (BPF, perf, bpftrace)\n");
         return 1;
@@ -228,18 +240,19 @@ int main(int argc, char** argv) {
         }
     char tmpl[] = "/tmp/ht-bench-faults-XXXXXX";
     const std::string tmp = mkdtemp(tmpl);
-    const std::vector<std::string> arms{"nothing", "floor", "hypetrace", "bpftrace", "perf"};
+    const std::vector<std::string> arms{"nothing", "floor", "hypetrace", "hypetrace-1ms", "bpftrace", "perf"};
     std::map<std::string, std::vector<double>> ns;
     std::map<std::string, std::vector<std::string>> counts;
     uint64_t faults = 0;
-    std::map<std::string, ProgStats> programs;
+    std::map<std::string, std::vector<double>> programs;  // ns per run, one per statistics round
+    std::map<std::string, uint64_t> program_runs;
     try {
         Bench b(mib * 1024 * 1024 / kPage, repeats, tmp);
         b.run("nothing");  // warm-up: page tables, the allocator, the tools' caches
         std::mt19937 rng(7);
         std::vector<std::string> order = arms;
         const uint64_t t0 = mono_ns();
-        for (int r = 0; r < rounds; ++r) {
+        for (int r = 0; r < (programs_only ? 0 : rounds); ++r) {
             std::shuffle(order.begin(), order.end(), rng);
             for (const auto& arm : order) {
                 const Run x = b.run(arm);
@@ -249,10 +262,20 @@ int main(int argc, char** argv) {
             }
             std::fprintf(stderr, "  round %d/%d done (%.0f s)\n", r + 1, rounds, double(mono_ns() - t0) / 1e9);
         }
-        // The programs' own time, with the kernel's statistics on for one more run of each.
+        // The programs' own time, with the kernel's statistics on, over a few more interleaved runs
+        // of each (a run's figure moves with what the storm left in the caches).
         const int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
         if (stats_fd < 0) throw std::runtime_error("BPF_ENABLE_STATS refused: " + std::string(std::strerror(errno)));
-        for (const char* arm : {"floor", "hypetrace", "bpftrace"}) programs[arm] = b.run(arm).programs;
+        std::vector<std::string> stat_arms{"floor", "hypetrace", "hypetrace-1ms", "bpftrace"};
+        for (int r = 0; r < stat_rounds; ++r) {
+            std::shuffle(stat_arms.begin(), stat_arms.end(), rng);
+            for (const auto& arm : stat_arms) {
+                const Run x = b.run(arm);
+                faults = x.faults;
+                if (x.programs.runs) programs[arm].push_back(double(x.programs.ns) / double(x.programs.runs));
+                program_runs[arm] = x.programs.runs;
+            }
+        }
         close(stats_fd);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "ht_bench_faults: %s\n", e.what());
@@ -263,58 +286,84 @@ int main(int argc, char** argv) {
 
     const HostInfo host = probe_host();
     using ht_bench::median;
-    const double base = median(ns["nothing"]);
-    std::printf("faults: %ld MiB touched %d times in a child (%llu faults a run), %d interleaved rounds, medians\n", mib,
-                repeats, (unsigned long long)faults, rounds);
+    std::printf("faults: %ld MiB touched %d times in a child (%llu faults a run)\n", mib, repeats,
+                (unsigned long long)faults);
     std::printf("  on %s x%u, Linux %s\n", host.cpu_model.c_str(), host.cpus, host.kernel.c_str());
     const std::map<std::string, std::string> what{
         {"nothing", "nothing attached"},
         {"floor", "tracepoints alone (floor)"},
-        {"hypetrace", "hypetrace, tracking it"},
+        {"hypetrace", "hypetrace, 1 s buckets"},
+        {"hypetrace-1ms", "hypetrace, 1 ms buckets"},
         {"bpftrace", "bpftrace @[pid] = count()"},
         {"perf", "perf record -p"}};
-    std::map<std::string, double> cost;
-    for (const auto& arm : arms) {
-        const double m = median(ns[arm]);
-        cost[arm] = 100 * (m / base - 1);
-        std::printf("  %-27s %7.0f ns per fault", what.at(arm).c_str(), m);
-        if (arm != "nothing") {
+    double base = 0;
+    if (!programs_only) {
+        base = median(ns["nothing"]);
+        std::printf("  wall time, %d interleaved rounds, medians:\n", rounds);
+        for (const auto& arm : arms) {
+            const double m = median(ns[arm]);
+            std::printf("  %-27s %7.0f ns per fault", what.at(arm).c_str(), m);
+            if (arm != "nothing") {
+                const auto [lo, hi] = ht_bench::slowdown_interval(ns[arm], ns["nothing"]);
+                std::printf("  %+6.1f %% [%+.1f, %+.1f]", 100 * (m / base - 1), lo, hi);
+            }
+            if (!counts[arm].empty()) {
+                std::string all = counts[arm].front();
+                const bool same =
+                    std::all_of(counts[arm].begin(), counts[arm].end(), [&](const auto& c) { return c == all; });
+                std::printf("  counted %s of the child's faults%s", same ? all.c_str() : "different numbers",
+                            same ? "" : " per run");
+            }
+            std::printf("\n");
+        }
+        double widest = 0;
+        for (const char* arm : {"floor", "hypetrace", "hypetrace-1ms", "bpftrace"}) {
             const auto [lo, hi] = ht_bench::slowdown_interval(ns[arm], ns["nothing"]);
-            std::printf("  %+6.1f %% [%+.1f, %+.1f]", cost[arm], lo, hi);
+            widest = std::max(widest, hi - lo);
         }
-        if (!counts[arm].empty()) {
-            std::string all = counts[arm].front();
-            const bool same = std::all_of(counts[arm].begin(), counts[arm].end(), [&](const auto& c) { return c == all; });
-            std::printf("  counted %s of the child's faults%s", same ? all.c_str() : "different numbers", same ? "" : " per run");
+        if (widest > 4)
+            std::printf("  (a storm's time varies here by more than the tracers cost: intervals up to %.0f points wide; "
+                        "the\n  verdicts below come from the programs' own time, which the kernel measures exactly)\n",
+                        widest);
+    }
+    std::printf("  BPF programs' own time, %d interleaved storms each (BPF_ENABLE_STATS; every fault on the host runs "
+                "them), median [min, max]:\n",
+                stat_rounds);
+    auto range = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.empty() ? std::pair<double, double>{NAN, NAN} : std::pair<double, double>{v.front(), v.back()};
+    };
+    for (const char* arm : {"floor", "hypetrace", "hypetrace-1ms", "bpftrace"}) {
+        const auto [lo, hi] = range(programs[arm]);
+        std::printf("    %-27s %6.0f ns per run [%.0f, %.0f], %llu runs a storm\n", what.at(arm).c_str(),
+                    median(programs[arm]), lo, hi, (unsigned long long)program_runs[arm]);
+    }
+    // Per statistics round (the arms of one round ran back to back): what each hypetrace arm and
+    // bpftrace add beyond the floor's program, and their ratio.
+    const double bt = median(programs["bpftrace"]);
+    for (const char* arm : {"hypetrace", "hypetrace-1ms"}) {
+        std::vector<double> beyond, ratio;
+        const auto& h = programs[arm];
+        const auto& f = programs["floor"];
+        const auto& b = programs["bpftrace"];
+        for (std::size_t i = 0; i < f.size() && i < h.size() && i < b.size(); ++i) {
+            beyond.push_back(h[i] - f[i]);
+            ratio.push_back((h[i] - f[i]) / (b[i] - f[i]));
         }
-        std::printf("\n");
+        const auto [blo, bhi] = range(beyond);
+        const auto [rlo, rhi] = range(ratio);
+        std::printf("    %s beyond the floor: %+.0f ns per run [%+.0f, %+.0f]", what.at(arm).c_str(), median(beyond), blo,
+                    bhi);
+        if (!programs_only) {
+            // In points of an untraced fault, as the wall-time figures.
+            const double points = median(beyond) / base * 100;
+            std::printf(", %+.2f points of a %.0f ns fault   target within 2: %s", points, base,
+                        points <= 2 ? "met" : "MISSED");
+        }
+        std::printf("\n      / bpftrace's beyond the floor: %.2f [%.2f, %.2f]   target at most 0.25: %s;  whole "
+                    "programs: %.2f\n",
+                    median(ratio), rlo, rhi, median(ratio) <= 0.25 ? "met" : "MISSED", median(h) / bt);
     }
-    double widest = 0;
-    for (const char* arm : {"floor", "hypetrace", "bpftrace"}) {
-        const auto [lo, hi] = ht_bench::slowdown_interval(ns[arm], ns["nothing"]);
-        widest = std::max(widest, hi - lo);
-    }
-    if (widest > 4)
-        std::printf("  (a storm's time varies here by more than the tracers cost: intervals up to %.0f points wide; the\n"
-                    "  verdicts below come from the programs' own time, which the kernel measures exactly)\n",
-                    widest);
-    std::printf("  BPF programs' own time during one more storm (BPF_ENABLE_STATS; every fault on the host runs them):\n");
-    for (const char* arm : {"floor", "hypetrace", "bpftrace"}) {
-        const ProgStats& p = programs[arm];
-        std::printf("    %-27s %6.0f ns per run, %llu runs, %.0f ns per fault of the storm\n", what.at(arm).c_str(),
-                    p.runs ? double(p.ns) / double(p.runs) : NAN, (unsigned long long)p.runs,
-                    faults ? double(p.ns) / double(faults) : NAN);
-    }
-    const double h = programs["hypetrace"].runs ? double(programs["hypetrace"].ns) / double(programs["hypetrace"].runs) : NAN;
-    const double f = programs["floor"].runs ? double(programs["floor"].ns) / double(programs["floor"].runs) : NAN;
-    const double bt = programs["bpftrace"].runs ? double(programs["bpftrace"].ns) / double(programs["bpftrace"].runs) : NAN;
-    // In points of an untraced fault, as the wall-time figures: hypetrace's program beyond the floor's.
-    const double points = (h - f) / base * 100;
-    std::printf("    hypetrace's program beyond the floor's: %+.0f ns per run, %+.2f points of a %.0f ns fault   target "
-                "within 2: %s\n",
-                h - f, points, base, points <= 2 ? "met" : "MISSED");
-    std::printf("    hypetrace's program / bpftrace's: %.2f   target at most 0.25: %s   (bpftrace's tracepoint also goes "
-                "through perf, which these figures leave out)\n",
-                h / bt, h / bt <= 0.25 ? "met" : "MISSED");
+    std::printf("    (bpftrace's tracepoint also goes through perf, which these figures leave out)\n");
     return 0;
 }

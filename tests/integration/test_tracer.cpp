@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <thread>
 
@@ -103,6 +105,56 @@ TEST(Tracer, DrainingWhileCountingNeitherLosesNorDoubles) {
     EXPECT_GE(total, uint64_t(n_parent + n_child));
     EXPECT_LE(total, uint64_t(n_parent + n_child + 1500));
     EXPECT_EQ(tr.lost_counts, 0u);
+}
+
+// A fault looks its process up through a one-entry cache per CPU (trace.bpf.c's cached_guest_of),
+// which also remembers "untracked". A process that faulted untracked on a CPU, then was told about
+// (track), must be counted from then on, exactly: a stale cache would count none of it.
+TEST(Tracer, CountsAProcessFromTheMomentItIsTrackedThoughItFaultedBefore) {
+    HT_REQUIRE_ROOT();
+    Tracer t;
+    const long before = 3000, after = 2000;
+    int go[2], done[2];
+    ASSERT_EQ(pipe(go), 0);
+    ASSERT_EQ(pipe(done), 0);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(0, &one);
+        sched_setaffinity(0, sizeof one, &one);  // both storms on one CPU: one cache entry
+        auto storm = [](long pages) {
+            char* p = static_cast<char*>(
+                mmap(nullptr, size_t(pages) * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+            if (p == MAP_FAILED) _exit(10);
+            madvise(p, size_t(pages) * 4096, MADV_NOHUGEPAGE);
+            for (long i = 0; i < pages; ++i) p[i * 4096] = 1;
+        };
+        char c;
+        for (long pages : {before, after}) {
+            if (read(go[0], &c, 1) != 1) _exit(11);
+            storm(pages);
+            if (write(done[1], &c, 1) != 1) _exit(12);
+        }
+        _exit(0);
+    }
+    t.begin_run(mono_ns());
+    char c = 1;
+    ASSERT_EQ(write(go[1], &c, 1), 1);
+    ASSERT_EQ(read(done[0], &c, 1), 1);  // faulted untracked
+    t.track(child, 7);
+    ASSERT_EQ(write(go[1], &c, 1), 1);
+    ASSERT_EQ(read(done[0], &c, 1), 1);
+    int status = 0;
+    waitpid(child, &status, 0);
+    RunTrace tr = t.end_run();
+    for (int fd : {go[0], go[1], done[0], done[1]}) close(fd);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    const uint64_t n = total_counts(tr, 7).faults_user;
+    std::cout << n << " faults counted for the " << after << " pages touched once tracked" << std::endl;
+    EXPECT_GE(n, uint64_t(after));
+    EXPECT_LE(n, uint64_t(after + 100));  // the pipe's and the exit's few, never the untracked storm's
 }
 
 TEST(Tracer, IgnoresProcessesItWasNotToldAbout) {

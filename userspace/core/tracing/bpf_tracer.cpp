@@ -344,6 +344,7 @@ void Tracer::begin_run(uint64_t origin_ns) {
     auto* s = impl_->skel.get();
     s->bss->spawner_tgid = 0;
     clear_map<uint32_t>(bpf_map__fd(s->maps.tracked));
+    tracked_changed();
     std::memset(s->bss->first_run_seen, 0, sizeof s->bss->first_run_seen);
     // kvm_run_start is task storage: entries of earlier runs are told apart by their origin
     {  // this run's guest ids may name other processes than the last run's; nothing pending
@@ -384,7 +385,11 @@ void Tracer::note_exits_handled(bool on) { impl_->skel->bss->note_io = on ? 1 : 
 void Tracer::track(pid_t tgid, uint32_t guest) {
     uint32_t key = uint32_t(tgid);
     bpf_map_update_elem(bpf_map__fd(impl_->skel->maps.tracked), &key, &guest, BPF_ANY);
+    tracked_changed();
 }
+
+// After every change to `tracked`: the CPUs' cached lookups (trace.bpf.c's cached_guest_of) are stale.
+void Tracer::tracked_changed() { __atomic_fetch_add(&impl_->skel->bss->tracked_gen, 1u, __ATOMIC_SEQ_CST); }
 
 int Tracer::events_fd() const { return ring_buffer__epoll_fd(impl_->rb.get()); }
 
@@ -575,6 +580,7 @@ RunTrace Tracer::end_run() {
     rt.lost_events = s->bss->lost_events;
     rt.lost_tracked = s->bss->lost_tracked;
     clear_map<uint32_t>(bpf_map__fd(s->maps.tracked));
+    tracked_changed();
     if (sink_) {  // the scans not taken yet stay for take_ksm_scans()
         std::vector<KsmScan> scans = impl_->ksm_taken;
         scans.insert(scans.end(), impl_->ksm_scans.begin(), impl_->ksm_scans.end());
