@@ -10,9 +10,11 @@
 #    the overhead the other phases show. A fourth arm attaches the KVM programs with bodies that
 #    return at once (--attach-only): what the tracepoints cost by themselves, which no program body
 #    can go below.
-#  dedup (issue 4): scan rate of `hypetrace dedup` on 1 GiB of a process's memory, beside the hash
-#    alone and the copy alone: target at least 2 GB/s scanned and classified; index at most 16
-#    bytes per page; a whole-host scan with four 1 GiB TCG VMs running: target under a minute.
+#  dedup (issues 4, 18): scan rate of `hypetrace dedup` on 1 GiB of a process's memory, on one
+#    thread and on every CPU, beside the hash alone and the copy alone (the memory-speed bound), 7
+#    repeats, medians: target at least 5 GB/s scanned and classified on this 2-core machine
+#    (issue 4's was 2); index at most 16 bytes per page; a whole-host scan with four 1 GiB TCG VMs
+#    running: target under a minute.
 #  views (issue 6): reading and folding a trace of 10 million samples (target under 5 s); the SVG
 #    of a 100k-frame profile (target under 10 MB); a CPU-bound job with the 999 Hz profiler
 #    attached vs not (target under 2 % slower), and with the 999 Hz cpu-clock timers enabled but
@@ -69,7 +71,7 @@ fi
 
 if [ "$what" = dedup ] || [ "$what" = all ]; then
   echo "bench: dedup scan of a 1 GiB process"
-  "$root/build/tests/ht_bench_dedup" 1024 | tee "$root/out/bench-dedup-process.txt"
+  "$root/build/tests/ht_bench_dedup" 1024 7 | tee "$root/out/bench-dedup-process.txt"
   echo "bench: hypetrace dedup --kvm --guests 4 (boots four 1 GiB VMs; a few minutes under TCG)"
   json="$root/out/bench-dedup.json"
   "$root/build/hypetrace" dedup --kvm --guests 4 --quiesce 10 -q --json "$json" >"$root/out/bench-dedup.txt"
@@ -84,8 +86,8 @@ PY
 )
   printf 'whole-host scan, four 1 GiB TCG VMs: %6.2f s for %s GB (%s processes, %s files)  target < 60 s: %s\n' \
     "$scan_s" "$gb" "$procs" "$files" "$(verdict "$scan_s" 60)"
-  printf 'scanned and classified:              %6.2f GB/s                                   target >= 2 GB/s: %s\n' \
-    "$gbps" "$(verdict "$gbps" 2 ge)"
+  printf 'scanned and classified:              %6.2f GB/s                                   target >= 5 GB/s: %s\n' \
+    "$gbps" "$(verdict "$gbps" 5 ge)"
   printf 'index:                               %6.2f B/page                                 target <= 16: %s\n' \
     "$bpp" "$(verdict "$bpp" 16 le)"
   printf 'hypetrace peak RSS:                  %6.1f MB\n' "$rss"

@@ -339,6 +339,7 @@ nlohmann::json to_json(const DedupResult& r) {
           {"unreadable_pages", r.stats.unreadable_pages},
           {"vanished_processes", r.stats.vanished},
           {"scan_s", r.stats.scan_s},
+          {"scan_threads", r.stats.threads},
           {"classify_s", r.stats.classify_s},
           {"gb_per_s", r.stats.bytes() / 1e9 / std::max(1e-9, r.stats.scan_s + r.stats.classify_s)},
           {"index_entries", r.index_entries},
@@ -393,7 +394,8 @@ std::string render_text(const DedupResult& r) {
     else
         o << "; host not scanned (" << ref(Setting::no_host) << ")";
     o << ") in " << fmt("%.2f", secs)
-      << " s (read+hash " << fmt("%.2f", s.scan_s) << ", classify " << fmt("%.2f", s.classify_s) << "): "
+      << " s (read+hash " << fmt("%.2f", s.scan_s) << " on " << s.threads << (s.threads == 1 ? " thread" : " threads")
+      << ", classify " << fmt("%.2f", s.classify_s) << "): "
       << fmt("%.2f", double(s.bytes()) / 1e9 / std::max(1e-9, secs)) << " GB/s; index "
       << fmt("%.0f", r.index_entries ? double(r.index_bytes) / double(r.index_entries) : 0.0) << " B/page ("
       << fmt("%.1f", double(r.index_bytes) / 1048576.0) << " MiB)";

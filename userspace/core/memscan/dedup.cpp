@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "core/memscan/dedup.h"
 
+#include "core/base/parallel.h"
+
 #include <algorithm>
 #include <fcntl.h>
 #include <memory>
@@ -41,10 +43,11 @@ uint64_t zero_page_hash() {
 uint64_t DedupTable::total() const { return row_total(0) + row_total(1) + row_total(2); }
 
 void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_flags) {
-    std::sort(refs.begin(), refs.end(), [](const PageRef& a, const PageRef& b) {
+    const unsigned threads = worker_threads();
+    parallel_sort(refs.begin(), refs.end(), [](const PageRef& a, const PageRef& b) {
         if (a.pfn != b.pfn) return a.pfn < b.pfn;
         return a.owner < b.owner;  // a guest ref first: it carries the guest part
-    });
+    }, threads);
     std::size_t out = 0;
     for (std::size_t i = 0; i < refs.size();) {
         std::size_t j = i + 1;
@@ -66,31 +69,19 @@ void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_fla
     refs.resize(out);
     refs.shrink_to_fit();
     if (!read_flags) return;
-    // kpageflags/kpagecount in runs of nearby PFNs: one read covers frames up to 64 apart.
-    std::vector<uint64_t> flags, counts;
-    for (std::size_t i = 0; i < refs.size();) {
-        if (refs[i].pfn == 0) {
-            ++i;
-            continue;
-        }
-        std::size_t j = i + 1;
-        while (j < refs.size() && refs[j].pfn - refs[j - 1].pfn <= 64 && refs[j].pfn - refs[i].pfn < 4096) ++j;
-        const uint64_t first = refs[i].pfn;
-        const std::size_t n = std::size_t(refs[j - 1].pfn - first + 1);
-        flags.assign(n, 0);
-        counts.assign(n, 0);
-        read_flags(first, n, flags.data(), counts.data());
-        for (std::size_t k = i; k < j; ++k) {
-            const uint64_t fl = flags[refs[k].pfn - first], c = counts[refs[k].pfn - first];
-            if (fl) {
-                refs[k].anon = (fl & kKpfAnon) != 0;
-                refs[k].ksm = (fl & kKpfKsm) != 0;
-                refs[k].kzero = (fl & kKpfZeroPage) != 0;
-            }
-            refs[k].mapcount = unsigned(std::min<uint64_t>(c, 1023));
-        }
-        i = j;
-    }
+    // Each thread its own stretch of frames (a run cut at a stretch's edge is one more read).
+    for_chunks(refs.size(), 32768, threads, [&](std::size_t begin, std::size_t end) {
+        read_frame_runs(
+            begin, end, [&](std::size_t k) { return uint64_t(refs[k].pfn); }, read_flags,
+            [&](std::size_t k, uint64_t fl, uint64_t c) {
+                if (fl) {
+                    refs[k].anon = (fl & kKpfAnon) != 0;
+                    refs[k].ksm = (fl & kKpfKsm) != 0;
+                    refs[k].kzero = (fl & kKpfZeroPage) != 0;
+                }
+                refs[k].mapcount = unsigned(std::min<uint64_t>(c, 1023));
+            });
+    });
 }
 
 FrameFlagReader kpage_reader() {
@@ -120,7 +111,8 @@ DedupTable classify_frames(std::vector<PageRef>& frames, const std::vector<uint6
     DedupTable t;
     t.image_files_known = !image_hashes.empty();
     const uint64_t zh = zero_page_hash();
-    std::sort(frames.begin(), frames.end(), [](const PageRef& a, const PageRef& b) { return a.hash < b.hash; });
+    parallel_sort(frames.begin(), frames.end(), [](const PageRef& a, const PageRef& b) { return a.hash < b.hash; },
+                  worker_threads());
     const uint64_t mps = std::max<uint64_t>(2, ksm.max_page_sharing);
 
     for (std::size_t i = 0; i < frames.size();) {

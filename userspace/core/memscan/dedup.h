@@ -58,8 +58,33 @@ uint64_t zero_page_hash();
 // unless a process maps it; guest part and anon from a guest ref), then reads kpageflags and
 // kpagecount for each frame (`read_flags` gets a sorted PFN run [first, first+n) and fills
 // flags/counts; 0 when unknown). Leaves `refs` holding the frames, sorted by PFN.
+// The sort and the reads run on every CPU for a large index (`read_flags` must then be callable
+// from several threads at once, as kpage_reader's is); small ones stay on this thread.
 using FrameFlagReader = std::function<void(uint64_t first, std::size_t n, uint64_t* flags, uint64_t* counts)>;
 void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_flags);
+
+// kpageflags and kpagecount of frames pfn_at(k), k in [begin, end), sorted by PFN (0: unknown,
+// skipped), read in runs of nearby frames: one read covers frames up to 64 apart, at most 4096
+// wide. visit(k, flags, count) for each known one.
+template <class PfnAt, class Visit>
+void read_frame_runs(std::size_t begin, std::size_t end, PfnAt&& pfn_at, const FrameFlagReader& read, Visit&& visit) {
+    std::vector<uint64_t> flags, counts;
+    for (std::size_t i = begin; i < end;) {
+        if (pfn_at(i) == 0) {
+            ++i;
+            continue;
+        }
+        std::size_t j = i + 1;
+        while (j < end && pfn_at(j) - pfn_at(j - 1) <= 64 && pfn_at(j) - pfn_at(i) < 4096) ++j;
+        const uint64_t first = pfn_at(i);
+        const std::size_t n = std::size_t(pfn_at(j - 1) - first + 1);
+        flags.assign(n, 0);
+        counts.assign(n, 0);
+        read(first, n, flags.data(), counts.data());
+        for (std::size_t k = i; k < j; ++k) visit(k, flags[pfn_at(k) - first], counts[pfn_at(k) - first]);
+        i = j;
+    }
+}
 // The real reader: /proc/kpageflags and /proc/kpagecount. Empty function if not readable.
 FrameFlagReader kpage_reader();
 

@@ -2,16 +2,20 @@
 #include "core/memscan/dedup_scan.h"
 
 #include "core/base/clock.h"
+#include "core/base/parallel.h"
 #include "core/memscan/memusage.h"
 #include "core/host/proc.h"
 #include "core/memscan/sigbus_guard.h"
 #include "core/base/text.h"
 
 #include <algorithm>
+#include <atomic>
 #include <dirent.h>
 #include <fcntl.h>
 #include <filesystem>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <sys/mman.h>
@@ -194,11 +198,21 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
         if (files.insert(k).second) openers.push_back({k, via});
     };
 
-    auto scan_one = [&](pid_t pid, PageOwner owner) {
+    // A process is read in two steps: its maps, what each mapping is, and the files it maps (here,
+    // one at a time); then its pages, split into ranges of at most kRangePages that every worker
+    // thread takes from one list (pagemap + copy + hash: the scan's cost, on every core).
+    struct Proc {
+        pid_t pid;
+        PageOwner owner;
+        std::vector<MapRange> maps;
+        std::vector<uint8_t> part, mergeable;
+    };
+    auto prepare = [&](pid_t pid, PageOwner owner) -> std::optional<Proc> {
         const std::string base = "/proc/" + std::to_string(pid);
         auto maps_text = read_text(base + "/maps");
-        if (!maps_text || maps_text->empty()) return;  // gone, or a kernel thread
-        std::vector<MapRange> maps = parse_maps(*maps_text);
+        if (!maps_text || maps_text->empty()) return std::nullopt;  // gone, or a kernel thread
+        Proc p{pid, owner, parse_maps(*maps_text), {}, {}};
+        std::vector<MapRange>& maps = p.maps;
         if (owner != PageOwner::host && src.guest_map_filter)
             for (auto& m : maps)
                 if (!src.guest_map_filter(pid, m)) m.perms = "----";  // not scanned, its file not noted
@@ -209,42 +223,25 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
                                   : hex(maps[std::size_t(ram)].start, false) + "-" + hex(maps[std::size_t(ram)].end, false) + " (" +
                                         std::to_string((maps[std::size_t(ram)].end - maps[std::size_t(ram)].start) >> 20) +
                                         " MiB anonymous" + (src.guest_ram_bytes ? ", the guest's RAM size" : ", the largest") + ")";
-        std::vector<uint8_t> part(maps.size()), mergeable(maps.size());
+        p.part.resize(maps.size());
+        p.mergeable.resize(maps.size());
         std::vector<uint64_t> mg;
         if (ksm_mergeable(pid))
             if (auto sm = read_text(base + "/smaps")) mg = parse_mergeable_starts(*sm);
         for (std::size_t i = 0; i < maps.size(); ++i) {
-            part[i] = uint8_t(classify_mapping(maps[i], qemu, int(i) == ram, i ? &maps[i - 1] : nullptr));
-            mergeable[i] = std::binary_search(mg.begin(), mg.end(), maps[i].start);
+            p.part[i] = uint8_t(classify_mapping(maps[i], qemu, int(i) == ram, i ? &maps[i - 1] : nullptr));
+            p.mergeable[i] = std::binary_search(mg.begin(), mg.end(), maps[i].start);
             const MapRange& m = maps[i];
             if (m.readable() && !m.anonymous() && !m.path.empty() && m.path[0] == '/')
                 note_file({makedev(m.dev_major, m.dev_minor), ino_t(m.inode)},
                           base + "/map_files/" + hex(m.start, false) + "-" + hex(m.end, false));
         }
-        const std::size_t before = refs.size();
-        bool ok = visit_process_pages(
-            pid, maps,
-            [&](const PageVisit& v) {
-                PageRef r;
-                r.hash = page_hash(v.data);
-                r.pfn = v.pfn;
-                r.owner = unsigned(owner);
-                r.anon = !v.file_or_shared;  // private anonymous, or a private file page written to (COW)
-                r.zero = r.hash == zh;
-                r.mergeable = mergeable[v.map_index];
-                r.part = owner == PageOwner::guest ? part[v.map_index] : 0;
-                push(refs, r);
-            },
-            &s.unreadable_pages);
-        if (!ok) {
-            ++s.vanished;
-            refs.resize(before);
-            return;
-        }
-        s.pages[unsigned(owner)] += refs.size() - before;
-        ++s.processes[unsigned(owner)];
-        // Files it holds open (a VM's disk image): their page cache is host memory too.
-        if (owner == PageOwner::host || !src.guest_map_filter)
+        return p;
+    };
+    // Files it holds open (a VM's disk image): their page cache is host memory too.
+    auto note_open_files = [&](const Proc& p) {
+        if (p.owner != PageOwner::host && src.guest_map_filter) return;
+        const std::string base = "/proc/" + std::to_string(p.pid);
         if (DIR* d = opendir((base + "/fd").c_str())) {
             while (dirent* e = readdir(d)) {
                 if (e->d_name[0] == '.') continue;
@@ -254,6 +251,105 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
                     note_file({sb.st_dev, sb.st_ino}, link);
             }
             closedir(d);
+        }
+    };
+    const unsigned threads = worker_threads(src.threads);
+    s.threads = threads;
+    auto scan_group = [&](const std::vector<pid_t>& pids, PageOwner owner) {
+        std::vector<Proc> procs;
+        for (pid_t pid : pids)
+            if (auto p = prepare(pid, owner)) procs.push_back(std::move(*p));
+        struct Range {
+            uint32_t proc, map;
+            uint64_t start, end;
+        };
+        constexpr uint64_t kRangePages = 4096;  // 16 MiB: small enough to balance, big enough to amortise
+        std::vector<Range> ranges;
+        for (uint32_t pi = 0; pi < procs.size(); ++pi)
+            for (uint32_t mi = 0; mi < procs[pi].maps.size(); ++mi) {
+                const MapRange& m = procs[pi].maps[mi];
+                if (!scannable(m)) continue;
+                for (uint64_t a = m.start; a < m.end; a += kRangePages * kPage)
+                    ranges.push_back({pi, mi, a, std::min(m.end, a + kRangePages * kPage)});
+            }
+        // What each worker found goes to `refs` a range at a time, under the lock, noted as a segment
+        // of its process: a process that vanished while scanned has its segments taken out after.
+        struct Segment {
+            uint32_t proc;
+            std::size_t at, n;
+        };
+        std::vector<Segment> segments;
+        std::vector<uint8_t> vanished(procs.size());
+        std::atomic<std::size_t> next{0};
+        std::atomic<uint64_t> unreadable{0};
+        std::mutex lock;
+        auto worker = [&] {
+            std::vector<PageRef> found;
+            found.reserve(kRangePages);
+            uint32_t open_proc = UINT32_MAX;
+            int pagemap = -1;
+            uint64_t unread = 0;
+            for (std::size_t k; (k = next.fetch_add(1)) < ranges.size();) {
+                const Range& r = ranges[k];
+                const Proc& p = procs[r.proc];
+                if (__atomic_load_n(&vanished[r.proc], __ATOMIC_RELAXED)) continue;
+                if (r.proc != open_proc) {
+                    if (pagemap >= 0) close(pagemap);
+                    pagemap = open(("/proc/" + std::to_string(p.pid) + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC);
+                    open_proc = r.proc;
+                }
+                found.clear();
+                const bool ok = pagemap >= 0 && visit_range(
+                    p.pid, pagemap, r.map, r.start, r.end,
+                    [&](const PageVisit& v) {
+                        PageRef ref;
+                        ref.hash = page_hash(v.data);
+                        ref.pfn = v.pfn;
+                        ref.owner = unsigned(p.owner);
+                        ref.anon = !v.file_or_shared;  // private anonymous, or a private file page written to (COW)
+                        ref.zero = ref.hash == zh;
+                        ref.mergeable = p.mergeable[v.map_index];
+                        ref.part = p.owner == PageOwner::guest ? p.part[v.map_index] : 0;
+                        found.push_back(ref);
+                    },
+                    &unread);
+                if (!ok) {
+                    __atomic_store_n(&vanished[r.proc], uint8_t(1), __ATOMIC_RELAXED);
+                    continue;
+                }
+                if (found.empty()) continue;
+                std::lock_guard<std::mutex> g(lock);
+                segments.push_back({r.proc, refs.size(), found.size()});
+                for (const PageRef& ref : found) push(refs, ref);
+            }
+            if (pagemap >= 0) close(pagemap);
+            unreadable += unread;
+        };
+        on_threads(unsigned(std::clamp<std::size_t>(ranges.size(), 1, threads)), [&](unsigned) { worker(); });
+        s.unreadable_pages += unreadable;
+        // Out with the pages of processes that vanished (their segments, wherever they landed).
+        bool any_vanished = false;
+        for (uint8_t v : vanished) any_vanished |= v != 0;
+        if (any_vanished) {
+            std::sort(segments.begin(), segments.end(), [](const Segment& a, const Segment& b) { return a.at < b.at; });
+            std::size_t to = segments.empty() ? refs.size() : segments.front().at;
+            for (const Segment& g : segments) {
+                if (vanished[g.proc]) continue;
+                std::move(refs.begin() + std::ptrdiff_t(g.at), refs.begin() + std::ptrdiff_t(g.at + g.n),
+                          refs.begin() + std::ptrdiff_t(to));
+                to += g.n;
+            }
+            refs.resize(to);
+        }
+        for (const Segment& g : segments)
+            if (!vanished[g.proc]) s.pages[unsigned(owner)] += g.n;
+        for (uint32_t pi = 0; pi < procs.size(); ++pi) {
+            if (vanished[pi]) {
+                ++s.vanished;
+                continue;
+            }
+            ++s.processes[unsigned(owner)];
+            note_open_files(procs[pi]);
         }
     };
 
@@ -275,15 +371,15 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
     for (pid_t p : host_pids) expect += resident_pages(p);
     refs.reserve(std::size_t(expect));
 
-    for (pid_t p : src.guest) scan_one(p, PageOwner::guest);
+    scan_group(src.guest, PageOwner::guest);
     say("guest: " + std::to_string(s.pages[0] * kPage >> 20) + " MiB resident in " + std::to_string(s.processes[0]) +
         " processes");
-    for (pid_t p : src.other) scan_one(p, PageOwner::other);
+    scan_group(src.other, PageOwner::other);
     if (!src.other.empty())
         say("second guest: " + std::to_string(s.pages[1] * kPage >> 20) + " MiB in " + std::to_string(s.processes[1]) +
             " processes");
     if (src.host) {
-        for (pid_t p : host_pids) scan_one(p, PageOwner::host);
+        scan_group(host_pids, PageOwner::host);
         say("host: " + std::to_string(s.pages[2] * kPage >> 20) + " MiB in " + std::to_string(s.processes[2]) +
             " processes");
         int self_pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);

@@ -20,6 +20,7 @@ struct IndexSources {
     // helper's known regions only; the host is always scanned whole.
     std::function<bool(pid_t, const MapRange&)> guest_map_filter;
     std::function<void(const std::string&)> progress;
+    unsigned threads = 0;             // threads reading and hashing pages (0: one per CPU, at most 16)
 };
 
 struct IndexStats {
@@ -30,6 +31,7 @@ struct IndexStats {
     unsigned vanished = 0;           // processes gone while scanned
     uint64_t bytes() const { return (pages[0] + pages[1] + pages[2] + pages[3]) * 4096; }
     double scan_s = 0;               // reading and hashing
+    unsigned threads = 0;            // threads that did it
     double classify_s = 0;           // collapse + classify (filled by the caller)
     std::string guest_ram;           // how guest RAM was found ("" if not a VM)
     // The files whose page cache was scanned: how to open each (a /proc/PID/map_files or fd

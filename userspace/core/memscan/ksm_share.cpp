@@ -35,20 +35,12 @@ std::optional<std::vector<uint64_t>> read_ksm_frames(pid_t pid, const FrameFlagR
     if (!process_alive(pid)) return std::nullopt;
     std::sort(pfns.begin(), pfns.end());
     if (!flags) return std::vector<uint64_t>{};
-    // kpageflags in runs of nearby frames, as collapse_frames reads them.
-    std::vector<uint64_t> out, fl, counts;
-    for (std::size_t i = 0; i < pfns.size();) {
-        std::size_t j = i + 1;
-        while (j < pfns.size() && pfns[j] - pfns[j - 1] <= 64 && pfns[j] - pfns[i] < 4096) ++j;
-        const uint64_t first = pfns[i];
-        const std::size_t n = std::size_t(pfns[j - 1] - first + 1);
-        fl.assign(n, 0);
-        counts.assign(n, 0);
-        flags(first, n, fl.data(), counts.data());
-        for (std::size_t k = i; k < j; ++k)
-            if (fl[pfns[k] - first] & kKpfKsm) out.push_back(pfns[k]);
-        i = j;
-    }
+    std::vector<uint64_t> out;
+    read_frame_runs(
+        0, pfns.size(), [&](std::size_t k) { return pfns[k]; }, flags,
+        [&](std::size_t k, uint64_t fl, uint64_t) {
+            if (fl & kKpfKsm) out.push_back(pfns[k]);
+        });
     return out;
 }
 

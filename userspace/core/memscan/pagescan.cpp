@@ -53,59 +53,70 @@ bool page_is_zero(const void* page) {
     return true;
 }
 
+bool scannable(const MapRange& m) {
+    return m.readable() && m.path != "[vsyscall]" && m.path != "[vvar]" && m.path != "[vvar_vclock]";
+}
+
+bool visit_range_impl(pid_t pid, int pagemap_fd, uint32_t map_index, uint64_t start, uint64_t end,
+                      void (*fn)(void*, const PageVisit&), void* ctx, uint64_t* unreadable) {
+    // Page-aligned: process_vm_readv copies whole pages, and the hash reads 64-byte lines.
+    static thread_local std::unique_ptr<char, decltype(&free)> buf(
+        static_cast<char*>(aligned_alloc(kPage, kBatch * kPage)), &free);
+    static thread_local std::vector<uint64_t> entries(kBatch);
+    static thread_local std::vector<iovec> local(1), remote(kBatch);
+    static thread_local std::vector<std::size_t> which(kBatch);
+    for (uint64_t addr = start; addr < end; addr += kBatch * kPage) {
+        const std::size_t n = std::size_t(std::min<uint64_t>(kBatch, (end - addr) / kPage));
+        ssize_t got = pread(pagemap_fd, entries.data(), n * sizeof(uint64_t), off_t(addr / kPage * sizeof(uint64_t)));
+        if (got != ssize_t(n * sizeof(uint64_t))) {
+            if (!process_alive(pid)) return false;
+            break;
+        }
+        // Read the present pages of the batch in one call, packed into the buffer: a remote iovec
+        // per stretch of consecutive present pages (one for a fully resident batch).
+        std::size_t present = 0, stretches = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            if (!(entries[i] >> 63 & 1)) continue;
+            if (present && which[present - 1] == i - 1) {
+                remote[stretches - 1].iov_len += kPage;
+            } else {
+                remote[stretches++] = {reinterpret_cast<void*>(addr + i * kPage), kPage};
+            }
+            which[present++] = i;
+        }
+        if (!present) continue;
+        local[0] = {buf.get(), present * kPage};
+        ssize_t r = process_vm_readv(pid, local.data(), 1, remote.data(), stretches, 0);
+        std::size_t full = r > 0 ? std::size_t(r) / kPage : 0;  // it stops at the first failing page
+        for (std::size_t k = 0; k < present; ++k) {
+            iovec one_local{buf.get() + k * kPage, kPage},
+                one_remote{reinterpret_cast<void*>(addr + which[k] * kPage), kPage};
+            if (k >= full &&  // past the failure: this page alone
+                process_vm_readv(pid, &one_local, 1, &one_remote, 1, 0) != ssize_t(kPage)) {
+                if (unreadable) ++*unreadable;
+                continue;
+            }
+            PagemapEntry e = decode_pagemap(entries[which[k]]);
+            PageVisit v;
+            v.addr = addr + which[k] * kPage;
+            v.pfn = e.pfn;
+            v.map_index = map_index;
+            v.file_or_shared = e.file_or_shared;
+            v.data = buf.get() + k * kPage;
+            fn(ctx, v);
+        }
+    }
+    return true;
+}
+
 bool visit_process_pages_impl(pid_t pid, const std::vector<MapRange>& maps,
                               void (*fn)(void*, const PageVisit&), void* ctx, uint64_t* unreadable) {
     Fd pagemap("/proc/" + std::to_string(pid) + "/pagemap");
     if (pagemap.fd < 0) return false;
-    std::vector<uint64_t> entries(kBatch);
-    // Page-aligned: process_vm_readv copies whole pages, and the hash reads 64-byte lines.
-    static thread_local std::unique_ptr<char, decltype(&free)> buf(
-        static_cast<char*>(aligned_alloc(kPage, kBatch * kPage)), &free);
-    std::vector<iovec> local, remote;
-    std::vector<std::size_t> which;
-    local.reserve(kBatch);
-    remote.reserve(kBatch);
-    which.reserve(kBatch);
-    for (uint32_t mi = 0; mi < maps.size(); ++mi) {
-        const MapRange& m = maps[mi];
-        if (!m.readable() || m.path == "[vsyscall]" || m.path == "[vvar]" || m.path == "[vvar_vclock]") continue;
-        for (uint64_t addr = m.start; addr < m.end; addr += kBatch * kPage) {
-            const std::size_t n = std::size_t(std::min<uint64_t>(kBatch, (m.end - addr) / kPage));
-            ssize_t got = pread(pagemap.fd, entries.data(), n * sizeof(uint64_t), off_t(addr / kPage * sizeof(uint64_t)));
-            if (got != ssize_t(n * sizeof(uint64_t))) {
-                if (!process_alive(pid)) return false;
-                break;
-            }
-            // Read the present pages of the batch in one call: an iovec per present page.
-            local.clear();
-            remote.clear();
-            which.clear();
-            for (std::size_t i = 0; i < n; ++i) {
-                if (!(entries[i] >> 63 & 1)) continue;
-                local.push_back({buf.get() + local.size() * kPage, kPage});
-                remote.push_back({reinterpret_cast<void*>(addr + i * kPage), kPage});
-                which.push_back(i);
-            }
-            if (which.empty()) continue;
-            ssize_t r = process_vm_readv(pid, local.data(), local.size(), remote.data(), remote.size(), 0);
-            std::size_t full = r > 0 ? std::size_t(r) / kPage : 0;  // it stops at the first failing page
-            for (std::size_t k = 0; k < which.size(); ++k) {
-                if (k >= full &&  // past the failure: this page alone
-                    process_vm_readv(pid, &local[k], 1, &remote[k], 1, 0) != ssize_t(kPage)) {
-                    if (unreadable) ++*unreadable;
-                    continue;
-                }
-                PagemapEntry e = decode_pagemap(entries[which[k]]);
-                PageVisit v;
-                v.addr = addr + which[k] * kPage;
-                v.pfn = e.pfn;
-                v.map_index = mi;
-                v.file_or_shared = e.file_or_shared;
-                v.data = buf.get() + k * kPage;
-                fn(ctx, v);
-            }
-        }
-    }
+    for (uint32_t mi = 0; mi < maps.size(); ++mi)
+        if (scannable(maps[mi]) &&
+            !visit_range_impl(pid, pagemap.fd, mi, maps[mi].start, maps[mi].end, fn, ctx, unreadable))
+            return false;
     return true;
 }
 

@@ -75,6 +75,22 @@ bool visit_process_pages(pid_t pid, const std::vector<MapRange>& maps, F&& visit
         unreadable);
 }
 
+// Whether the fast path reads mapping `m` at all (readable, not the kernel's vsyscall/vvar pages).
+bool scannable(const MapRange& m);
+
+// The same for part of one mapping: pages [start, end) of maps[map_index], through the
+// process's /proc/PID/pagemap already open as `pagemap_fd`. Safe to run on several threads at
+// once (each has its own buffer). The parallel dedup scan splits processes into such ranges.
+bool visit_range_impl(pid_t pid, int pagemap_fd, uint32_t map_index, uint64_t start, uint64_t end,
+                      void (*fn)(void*, const PageVisit&), void* ctx, uint64_t* unreadable);
+template <class F>
+bool visit_range(pid_t pid, int pagemap_fd, uint32_t map_index, uint64_t start, uint64_t end,
+                 F&& visit, uint64_t* unreadable) {
+    return visit_range_impl(
+        pid, pagemap_fd, map_index, start, end,
+        [](void* c, const PageVisit& v) { (*static_cast<std::remove_reference_t<F>*>(c))(v); }, &visit, unreadable);
+}
+
 // XXH3-64 of one page, and whether it is all zeros.
 uint64_t page_hash(const void* page);
 bool page_is_zero(const void* page);
