@@ -55,14 +55,16 @@ void push(std::vector<PageRef>& v, const PageRef& r) {
 
 // Visits the resident page-cache pages of one open file, read through a shared read-only mapping
 // in 4 MiB windows (our RSS stays small): fn(hash, pfn). Pages not resident are never touched.
+// Only the windows that start in [from, to) when given (the parallel scan's share of a file).
+constexpr uint64_t kCacheWindow = 4ull << 20;
 template <class F>
-void visit_cached_pages(int fd, uint64_t size, int self_pagemap, F&& fn) {
-    constexpr uint64_t kWindow = 4ull << 20;
+void visit_cached_pages(int fd, uint64_t size, int self_pagemap, F&& fn, uint64_t from = 0, uint64_t to = UINT64_MAX) {
+    constexpr uint64_t kWindow = kCacheWindow;
     std::vector<unsigned char> vec(kWindow / kPage);
     std::vector<uint64_t> pm(kWindow / kPage);
     std::vector<std::pair<uint64_t, uint64_t>> found;  // (hash, pfn), filled under the guard
     found.reserve(kWindow / kPage);
-    for (uint64_t off = 0; off < size; off += kWindow) {
+    for (uint64_t off = from; off < size && off < to; off += kWindow) {
         const uint64_t len = std::min(kWindow, size - off);
         void* m = mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, off_t(off));
         if (m == MAP_FAILED) return;
@@ -111,19 +113,23 @@ uint64_t resident_pages(pid_t pid) {
     return res;
 }
 
-// Resident pages of a file, from mincore over 4 MiB windows (no page is touched).
-uint64_t file_resident_pages(int fd, uint64_t size) {
-    constexpr uint64_t kWindow = 4ull << 20;
-    std::vector<unsigned char> vec(kWindow / kPage);
+// Resident pages of a file, from mincore over the whole file mapped at once (no page is touched),
+// and the windows (kCacheWindow apart) holding any: the others are not visited again.
+uint64_t file_resident_pages(int fd, uint64_t size, std::vector<uint64_t>* windows) {
+    void* m = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) return 0;
+    std::vector<unsigned char> vec((size + kPage - 1) / kPage);
     uint64_t n = 0;
-    for (uint64_t off = 0; off < size; off += kWindow) {
-        const uint64_t len = std::min(kWindow, size - off);
-        void* m = mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, off_t(off));
-        if (m == MAP_FAILED) return n;
-        if (mincore(m, len, vec.data()) == 0)
-            for (std::size_t i = 0; i < (len + kPage - 1) / kPage; ++i) n += vec[i] & 1;
-        munmap(m, len);
+    if (mincore(m, size, vec.data()) == 0) {
+        constexpr std::size_t per = kCacheWindow / kPage;
+        for (std::size_t w = 0; w < vec.size(); w += per) {
+            uint64_t in = 0;
+            for (std::size_t i = w; i < std::min(vec.size(), w + per); ++i) in += vec[i] & 1;
+            if (in) windows->push_back(uint64_t(w) * kPage);
+            n += in;
+        }
     }
+    munmap(m, size);
     return n;
 }
 
@@ -382,8 +388,9 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
         scan_group(host_pids, PageOwner::host);
         say("host: " + std::to_string(s.pages[2] * kPage >> 20) + " MiB in " + std::to_string(s.processes[2]) +
             " processes");
-        int self_pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
         std::vector<std::pair<int, uint64_t>> open_files;  // fd, size
+        std::vector<std::pair<std::size_t, uint64_t>> windows;  // (file, first byte) of the windows with resident pages
+        std::vector<uint64_t> file_windows;
         uint64_t cached = 0;
         for (const auto& [key, via] : openers) {
             std::error_code ec;
@@ -396,24 +403,45 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
                 ++s.files_skipped;
                 continue;
             }
-            cached += file_resident_pages(fd, uint64_t(sb.st_size));
+            file_windows.clear();
+            cached += file_resident_pages(fd, uint64_t(sb.st_size), &file_windows);
+            for (uint64_t w : file_windows) windows.push_back({open_files.size(), w});
             open_files.push_back({fd, uint64_t(sb.st_size)});
         }
         if (refs.capacity() < refs.size() + cached) refs.reserve(refs.size() + cached);
+        // The files' resident windows on every CPU too, 8 at a time.
+        constexpr std::size_t kShare = 8;
+        std::atomic<std::size_t> next{0};
+        std::mutex lock;
+        on_threads(unsigned(std::clamp<std::size_t>((windows.size() + kShare - 1) / kShare, 1, threads)), [&](unsigned) {
+            const int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+            std::vector<PageRef> found;
+            for (std::size_t k; (k = next.fetch_add(kShare)) < windows.size();) {
+                found.clear();
+                for (std::size_t w = k; w < std::min(windows.size(), k + kShare); ++w) {
+                    const auto [f, off] = windows[w];
+                    visit_cached_pages(
+                        open_files[f].first, open_files[f].second, pm,
+                        [&](uint64_t hash, uint64_t pfn) {
+                            PageRef r;
+                            r.hash = hash;
+                            r.pfn = pfn;
+                            r.owner = unsigned(PageOwner::cache);
+                            r.zero = hash == zh;
+                            found.push_back(r);
+                        },
+                        off, off + kCacheWindow);
+                }
+                std::lock_guard<std::mutex> g(lock);
+                for (const PageRef& r : found) push(refs, r);
+                s.pages[3] += found.size();
+            }
+            if (pm >= 0) close(pm);
+        });
         for (auto [fd, size] : open_files) {
-            visit_cached_pages(fd, size, self_pm, [&](uint64_t hash, uint64_t pfn) {
-                PageRef r;
-                r.hash = hash;
-                r.pfn = pfn;
-                r.owner = unsigned(PageOwner::cache);
-                r.zero = hash == zh;
-                push(refs, r);
-                ++s.pages[3];
-            });
             close(fd);
             ++s.files;
         }
-        if (self_pm >= 0) close(self_pm);
         say("host page cache: " + std::to_string(s.pages[3] * kPage >> 20) + " MiB resident in " +
             std::to_string(s.files) + " files");
     }
