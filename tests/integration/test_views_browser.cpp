@@ -46,6 +46,7 @@ TraceData synthetic_trace() {
     t.sampled = true;
     t.profile.freq_hz = 999;
     t.profile.bucket_ns = 100'000'000;
+    CommIndex comms;
     for (int i = 0; i < 60; ++i) {
         std::vector<std::string> u{"main"};
         for (int d = 0; d < 2 + i % 6; ++d) u.push_back("fn_" + std::to_string(i % (3 + d)) + "_" + std::to_string(d));
@@ -53,7 +54,7 @@ TraceData synthetic_trace() {
         StackSample s;
         s.tgid = uint32_t(100 * (i % 3));
         s.pid = s.tgid;
-        s.comm = i % 3 == 1 ? "qemu-system-x86" : i % 3 == 2 ? "systemd" : "sshd";
+        s.comm = comms.id(t.profile, i % 3 == 1 ? "qemu-system-x86" : i % 3 == 2 ? "systemd" : "sshd");
         s.ustack = uint32_t(t.profile.stacks.size() - 1);
         s.count = uint64_t(10 + i * 7 % 50);
         t.profile.samples.push_back(s);

@@ -241,12 +241,13 @@ Profile Profiler::stop() {
     std::unordered_map<uint64_t, uint32_t> kernel_ids;
     std::map<std::pair<uint32_t, uint64_t>, uint32_t> user_ids;
     const Symbolizer& sym = impl_->symbolizer;
+    CommIndex comms;
     for (const auto& [k, count] : impl_->counts) {
         StackSample s;
         s.bucket_start_ns = p.start_ns + uint64_t(k.bucket) * p.bucket_ns;
         s.tgid = k.tgid;
         s.pid = k.pid;
-        s.comm.assign(k.comm, strnlen(k.comm, sizeof k.comm));
+        s.comm = comms.id(p, std::string_view(k.comm, strnlen(k.comm, sizeof k.comm)));
         s.count = count;
         s.handling = k.handling;
         if (k.kstack) {

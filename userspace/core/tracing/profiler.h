@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace ht {
@@ -26,7 +28,8 @@ struct ProfileOptions {
 struct StackSample {
     uint64_t bucket_start_ns = 0;  // CLOCK_MONOTONIC
     uint32_t tgid = 0, pid = 0;
-    std::string comm;              // the thread's name
+    uint32_t comm = 0;             // the thread's name: an id into Profile::comms (a trace holds
+                                   // millions of samples and a few dozen names)
     uint32_t ustack = 0, kstack = 0;  // ids into Profile::stacks; 0: no such stack
     uint64_t count = 0;
     uint64_t handling = 0;  // a vCPU thread in QEMU: the exit it handled (HT_HANDLING_* of bpf/hypetrace.h)
@@ -40,9 +43,33 @@ struct Profile {
     // frames are function names, "[file]" where a mapped file has no symbol there, "[unknown]".
     std::vector<std::vector<std::string>> stacks{{}};
     std::vector<StackSample> samples;
+    std::vector<std::string> comms{""};  // id -> thread name; id 0 is no name
     uint64_t idle_samples = 0, lost_samples = 0, lost_stacks = 0;
     uint64_t user_frames = 0, user_frames_named = 0;  // how many user frames got a function name
 };
+
+// The id of thread name `name` in p.comms, added if new; `index` (name -> id) is the caller's,
+// kept across calls (empty at first: filled from p.comms).
+struct CommIndex {
+    struct Hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+    };
+    std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> ids;
+    uint32_t id(Profile& p, std::string_view name) {
+        if (name.empty()) return 0;
+        if (ids.size() + 1 < p.comms.size())
+            for (uint32_t i = 1; i < p.comms.size(); ++i) ids.emplace(p.comms[i], i);
+        auto it = ids.find(name);
+        if (it != ids.end()) return it->second;
+        p.comms.emplace_back(name);
+        return ids.emplace(std::string(name), uint32_t(p.comms.size() - 1)).first->second;
+    }
+};
+// A sample's thread name ("" if none).
+inline const std::string& comm_of(const Profile& p, const StackSample& s) {
+    return s.comm < p.comms.size() ? p.comms[s.comm] : p.comms.front();
+}
 
 class Profiler {
 public:

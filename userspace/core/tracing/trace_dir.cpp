@@ -9,6 +9,10 @@
 #include "core/base/text.h"
 
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <cerrno>
 
 #include <algorithm>
 #include <optional>
@@ -51,25 +55,46 @@ std::string clean(std::string s, bool frame = false) {
     return s;
 }
 
-// The lines of a file's text, split at tabs, comment lines (#) skipped; `fn` gets the fields.
-// `path` names the file in messages.
+// A line with too few fields: which one (counted from the text's first line) and what it had.
+struct RowError {
+    std::size_t line, fields;
+};
+
+// One line of a file's text, split at tabs, a comment line (#) skipped; `fn` gets the fields.
 template <typename Fn>
-void for_each_row(const std::string& text, const std::string& path, std::size_t min_fields, Fn fn) {
+void parse_row(std::string_view line, std::size_t lineno, std::size_t min_fields, std::vector<std::string_view>& f,
+               Fn& fn) {
+    if (line.empty() || line[0] == '#') return;
+    split_into(line, '\t', f);
+    if (f.size() < min_fields) throw RowError{lineno, f.size()};
+    fn(f);
+}
+
+// Every line of a text (RowError's line counted from 1 there).
+template <typename Fn>
+void for_each_line(std::string_view all, std::size_t min_fields, Fn fn) {
     std::vector<std::string_view> f;
-    std::string_view all(text);
     std::size_t pos = 0, lineno = 0;
     while (pos < all.size()) {
         std::size_t nl = all.find('\n', pos);
         if (nl == std::string_view::npos) nl = all.size();
-        std::string_view line = all.substr(pos, nl - pos);
+        parse_row(all.substr(pos, nl - pos), ++lineno, min_fields, f, fn);
         pos = nl + 1;
-        ++lineno;
-        if (line.empty() || line[0] == '#') continue;
-        split_into(line, '\t', f);
-        if (f.size() < min_fields)
-            throw UserError(path + " line " + std::to_string(lineno) + ": " + std::to_string(f.size()) + " fields, " +
-                            std::to_string(min_fields) + " expected");
-        fn(f);
+    }
+}
+
+std::string row_error_text(const std::string& path, std::size_t line, std::size_t fields, std::size_t min_fields) {
+    return path + " line " + std::to_string(line) + ": " + std::to_string(fields) + " fields, " +
+           std::to_string(min_fields) + " expected";
+}
+
+// Every line of a file's text; `path` names it in messages.
+template <typename Fn>
+void for_each_row(std::string_view text, const std::string& path, std::size_t min_fields, Fn fn) {
+    try {
+        for_each_line(text, min_fields, fn);
+    } catch (const RowError& e) {
+        throw UserError(row_error_text(path, e.line, e.fields, min_fields));
     }
 }
 
@@ -175,7 +200,7 @@ void write_trace_dir(const std::string& dir, const TraceData& t) {
             auto o = open("samples.tsv",
                           "bucket_start_ns tgid pid comm ustack kstack count exit (stacks in stacks.tsv)");
             for (const auto& s : t.profile.samples)
-                o << s.bucket_start_ns << '\t' << s.tgid << '\t' << s.pid << '\t' << clean(s.comm) << '\t' << s.ustack
+                o << s.bucket_start_ns << '\t' << s.tgid << '\t' << s.pid << '\t' << clean(comm_of(t.profile, s)) << '\t' << s.ustack
                   << '\t' << s.kstack << '\t' << s.count << '\t' << s.handling << '\n';
             done(o, "samples.tsv");
         }
@@ -261,6 +286,78 @@ nlohmann::json parse_trace_meta(const std::string& text, const std::string& dir)
 
 }  // namespace
 
+namespace {
+
+// A row of samples.tsv, into `out`; its thread name an id into names.comms (`stacks`: how many
+// stacks stacks.tsv has).
+void add_sample_row(const std::vector<std::string_view>& f, std::size_t stacks, std::vector<StackSample>& out,
+                    Profile& names, CommIndex& comms, const std::string& dir) {
+    StackSample s;
+    s.bucket_start_ns = num(f[0]);
+    s.tgid = uint32_t(num(f[1]));
+    s.pid = uint32_t(num(f[2]));
+    s.comm = comms.id(names, f[3]);
+    s.ustack = uint32_t(num(f[4]));
+    s.kstack = uint32_t(num(f[5]));
+    s.count = num(f[6]);
+    if (f.size() > 7) s.handling = num(f[7]);
+    if (s.ustack >= stacks || s.kstack >= stacks)
+        throw UserError(dir + "/samples.tsv names a stack that stacks.tsv does not have");
+    out.push_back(s);
+}
+
+// Room for `rows` samples, on huge pages where the host allows them (THP "madvise"): hundreds of
+// MB of samples would otherwise take a page fault per 4 KiB, dear under a hypervisor (13 us each
+// on this project's test machines).
+void reserve_samples(std::vector<StackSample>& v, std::size_t rows) {
+    v.reserve(rows);
+    const auto lo = (reinterpret_cast<uintptr_t>(v.data()) + (2u << 20) - 1) & ~uintptr_t((2u << 20) - 1);
+    const auto hi = reinterpret_cast<uintptr_t>(v.data() + v.capacity()) & ~uintptr_t((2u << 20) - 1);
+    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+}
+
+// Every line of the file open as `fd` (`path` names it), read 4 MiB at a time into one buffer
+// (mapping the file instead took longer here); RowError's line counted from the file's first.
+template <typename Fn>
+void for_each_file_line(int fd, const std::string& path, std::size_t min_fields, Fn fn) {
+    std::vector<std::string_view> f;
+    std::string buf(4u << 20, '\0');
+    std::size_t have = 0, lineno = 0;
+    for (;;) {
+        if (have == buf.size()) buf.resize(buf.size() * 2);  // a line longer than the buffer
+        const ssize_t n = read(fd, buf.data() + have, buf.size() - have);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw UserError(errno_text("cannot read " + path, errno));
+        have += std::size_t(n);
+        const std::string_view all(buf.data(), have);
+        std::size_t pos = 0;
+        for (std::size_t nl; (nl = all.find('\n', pos)) != std::string_view::npos; pos = nl + 1)
+            parse_row(all.substr(pos, nl - pos), ++lineno, min_fields, f, fn);
+        if (n == 0) {
+            if (pos < have) parse_row(all.substr(pos), ++lineno, min_fields, f, fn);  // no final newline
+            return;
+        }
+        std::memmove(buf.data(), buf.data() + pos, have - pos);
+        have -= pos;
+    }
+}
+
+// samples.tsv's text (the unit tests' and fuzzers' TraceTexts) into p.samples (p.stacks already
+// read), reserved once from the text's size. (Parsed in parts side by side, the parts appended
+// after, it took longer here: the copy touched as much fresh memory again, and fresh memory is
+// what costs.)
+void parse_samples(std::string_view text, const std::string& path, Profile& p, const std::string& dir) {
+    constexpr std::size_t kMinRow = 24;  // bytes: the shortest real row is longer
+    reserve_samples(p.samples, p.samples.size() + text.size() / kMinRow);
+    CommIndex comms;
+    const std::size_t stacks = p.stacks.size();
+    for_each_row(text, path, 7, [&](const std::vector<std::string_view>& f) {
+        add_sample_row(f, stacks, p.samples, p, comms, dir);
+    });
+}
+
+}  // namespace
+
 TraceData read_trace_dir(const std::string& dir) {
     TraceTexts x;
     const fs::path d(dir);
@@ -268,13 +365,42 @@ TraceData read_trace_dir(const std::string& dir) {
     if (!meta) throw UserError(dir + " is not a hypetrace trace directory (no trace.json): make one with " + ref(Setting::trace) + " DIR");
     x.meta = std::move(*meta);
     parse_trace_meta(x.meta, dir);  // a newer format is refused before its files are looked for
-    for (auto [name, text] : {std::pair{"stacks.tsv", &x.stacks}, {"samples.tsv", &x.samples},
-                              {"events.tsv", &x.events}, {"counters.tsv", &x.counters}, {"ksm.tsv", &x.ksm}}) {
+    const std::string samples = (d / "samples.tsv").string();
+    for (auto [name, text] : {std::pair{"stacks.tsv", &x.stacks}, {"events.tsv", &x.events},
+                              {"counters.tsv", &x.counters}, {"ksm.tsv", &x.ksm}}) {
         auto t = read_text((d / name).string());
         if (!t) throw UserError("cannot read " + (d / name).string() + ": not a complete hypetrace trace directory");
         *text = std::move(*t);
     }
-    return parse_trace_texts(x, dir);
+    if (access(samples.c_str(), R_OK) != 0)
+        throw UserError("cannot read " + samples + ": not a complete hypetrace trace directory");
+    TraceData t = parse_trace_texts(x, dir);  // all but the samples, then those straight from the file
+    // Streamed, never held whole: a trace's samples can be hundreds of MB, and fresh memory is
+    // dear to touch where a hypervisor shadows the page tables.
+    const int fd = open(samples.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat sb {};
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        if (fd >= 0) close(fd);
+        throw UserError("cannot read " + samples + ": not a complete hypetrace trace directory");
+    }
+    if (sb.st_size > 0) {
+        reserve_samples(t.profile.samples, std::size_t(sb.st_size) / 24);  // rows of 24 B or more
+        CommIndex comms;
+        const std::size_t stacks = t.profile.stacks.size();
+        try {
+            for_each_file_line(fd, samples, 7, [&](const std::vector<std::string_view>& f) {
+                add_sample_row(f, stacks, t.profile.samples, t.profile, comms, dir);
+            });
+        } catch (const RowError& e) {
+            close(fd);
+            throw UserError(row_error_text(samples, e.line, e.fields, 7));
+        } catch (...) {
+            close(fd);
+            throw;
+        }
+    }
+    close(fd);
+    return t;
 }
 
 TraceData parse_trace_texts(const TraceTexts& x, const std::string& dir) {
@@ -305,20 +431,7 @@ TraceData parse_trace_texts(const TraceTexts& x, const std::string& dir) {
         split_into(f[1], ';', parts);
         p.stacks[id].assign(parts.begin(), parts.end());
     });
-    for_each_row(x.samples, (d / "samples.tsv").string(), 7, [&](const std::vector<std::string_view>& f) {
-        StackSample s;
-        s.bucket_start_ns = num(f[0]);
-        s.tgid = uint32_t(num(f[1]));
-        s.pid = uint32_t(num(f[2]));
-        s.comm = std::string(f[3]);
-        s.ustack = uint32_t(num(f[4]));
-        s.kstack = uint32_t(num(f[5]));
-        s.count = num(f[6]);
-        if (f.size() > 7) s.handling = num(f[7]);
-        if (s.ustack >= p.stacks.size() || s.kstack >= p.stacks.size())
-            throw UserError(dir + "/samples.tsv names a stack that stacks.tsv does not have");
-        p.samples.push_back(std::move(s));
-    });
+    parse_samples(x.samples, (d / "samples.tsv").string(), p, dir);
     for_each_row(x.events, (d / "events.tsv").string(), 9, [&](const std::vector<std::string_view>& f) {
         ProcEvent e;
         e.ts_ns = num(f[0]);

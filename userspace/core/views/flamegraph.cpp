@@ -338,7 +338,8 @@ Folded fold(const TraceData& t, const FoldOptions& o) {
             if (!smp.handling) continue;
             auto g = guest_of.find(smp.tgid);
             if (g == guest_of.end() || !stack_of.count({g->second, smp.handling})) continue;
-            std::string q = frame_safe(smp.comm.empty() ? "[unknown]" : smp.comm);
+            const std::string& comm = comm_of(t.profile, smp);
+            std::string q = frame_safe(comm.empty() ? "[unknown]" : comm);
             for (const auto& f : t.profile.stacks.at(smp.ustack)) q += ";" + frame_safe(f);
             for (const auto& f : t.profile.stacks.at(smp.kstack)) q += ";" + frame_safe(f) + "_[k]";
             handled[{g->second, smp.handling}][q] += smp.count;
@@ -359,15 +360,37 @@ Folded fold(const TraceData& t, const FoldOptions& o) {
         return from_map(out);
     }
 
-    // cpu / faults: every distinct (guest, thread name, stacks) once, then the strings.
+    // cpu / faults: every distinct (guest, thread name, stacks) once, then the strings. Millions of
+    // samples: hashed on the samples' own names, the guest looked up once per run of one process.
     const auto guest_of = t.guest_of_process();
-    std::map<std::tuple<uint32_t, std::string, uint32_t, uint32_t>, uint64_t> rows;
+    struct Row {
+        uint32_t g, us, ks, comm;  // comm: an id into t.profile.comms
+        bool operator==(const Row& o) const { return g == o.g && us == o.us && ks == o.ks && comm == o.comm; }
+    };
+    struct RowHash {
+        std::size_t operator()(const Row& r) const {
+            return (std::size_t(r.g) << 32 | r.comm) * 0x9E3779B97F4A7C15ull ^
+                   (std::size_t(r.us) << 32 | r.ks) * 0xC2B2AE3D27D4EB4Full;
+        }
+    };
+    std::unordered_map<Row, uint64_t, RowHash> hashed;
+    uint32_t last_tgid = 0, guest = 0;
+    bool last_wanted = false, have_last = false;
     for (const auto& s : t.profile.samples) {
-        auto it = guest_of.find(s.tgid);
-        const uint32_t g = it == guest_of.end() ? 0 : it->second;
-        auto w = wanted.find(g);
-        if (w == wanted.end() ? !o.guest.empty() : !w->second) continue;
-        rows[{g, s.comm, s.ustack, s.kstack}] += s.count;
+        if (!have_last || s.tgid != last_tgid) {
+            auto it = guest_of.find(s.tgid);
+            guest = it == guest_of.end() ? 0 : it->second;
+            auto w = wanted.find(guest);
+            last_wanted = w == wanted.end() ? o.guest.empty() : w->second;
+            last_tgid = s.tgid;
+            have_last = true;
+        }
+        if (last_wanted) hashed[{guest, s.ustack, s.kstack, s.comm}] += s.count;
+    }
+    std::map<std::tuple<uint32_t, std::string_view, uint32_t, uint32_t>, uint64_t> rows;  // in a stable order
+    for (const auto& [r, n] : hashed) {
+        const std::string& comm = r.comm < t.profile.comms.size() ? t.profile.comms[r.comm] : t.profile.comms.front();
+        rows[{r.g, comm, r.us, r.ks}] += n;
     }
     for (const auto& [k, count] : rows) {
         const auto& [g, comm, us, ks] = k;
@@ -379,7 +402,7 @@ Folded fold(const TraceData& t, const FoldOptions& o) {
             from = std::size_t(f - kframes.begin());
         }
         std::string s = o.guest_root ? frame_safe(guest_name(g)) + ";" : "";
-        s += frame_safe(comm.empty() ? "[unknown]" : comm);
+        s += frame_safe(comm.empty() ? std::string("[unknown]") : std::string(comm));
         if (o.of == FlameOf::cpu)
             for (const auto& f : t.profile.stacks.at(us)) s += ";" + frame_safe(f);
         for (std::size_t i = from; i < kframes.size(); ++i) s += ";" + frame_safe(kframes[i]) + "_[k]";

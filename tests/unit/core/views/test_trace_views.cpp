@@ -67,12 +67,13 @@ TraceData sample_trace() {
                 {"entry_SYSCALL_64", "do_syscall_64", "__x64_sys_ioctl"},                       // 2 kernel
                 {"asm_exc_page_fault", "exc_page_fault", "handle_mm_fault", "clear_page_erms"}, // 3 kernel
                 {"main", "manager_loop"}};                                                      // 4 user
-    p.samples = {{1'000'000, 100, 101, "CPU 0/KVM", 1, 0, 50},
-                 {1'000'000, 100, 101, "CPU 0/KVM", 1, 2, 20},
-                 {1'000'000, 100, 100, "qemu-system-x86", 0, 3, 4},
-                 {1'000'000, 201, 201, "systemd", 4, 3, 6},
-                 {1'000'000, 201, 201, "systemd", 4, 0, 10},
-                 {1'000'000, 300, 300, "sshd", 0, 2, 3}};
+    CommIndex c;
+    p.samples = {{1'000'000, 100, 101, c.id(p, "CPU 0/KVM"), 1, 0, 50},
+                 {1'000'000, 100, 101, c.id(p, "CPU 0/KVM"), 1, 2, 20},
+                 {1'000'000, 100, 100, c.id(p, "qemu-system-x86"), 0, 3, 4},
+                 {1'000'000, 201, 201, c.id(p, "systemd"), 4, 3, 6},
+                 {1'000'000, 201, 201, c.id(p, "systemd"), 4, 0, 10},
+                 {1'000'000, 300, 300, c.id(p, "sshd"), 0, 2, 3}};
     return t;
 }
 
@@ -108,7 +109,7 @@ TEST(TraceDir, WritesAndReadsBackEverything) {
     EXPECT_EQ(r.counters[1].sub, t.counters[1].sub);
     ASSERT_EQ(r.profile.samples.size(), t.profile.samples.size());
     EXPECT_EQ(r.profile.stacks, t.profile.stacks);
-    EXPECT_EQ(r.profile.samples[1].comm, "CPU 0/KVM");
+    EXPECT_EQ(comm_of(r.profile, r.profile.samples[1]), "CPU 0/KVM");
     EXPECT_EQ(r.ksm_scans.size(), 1u);
     // The same folded stacks from the original and from what was read back.
     EXPECT_EQ(folded_text(fold(r, {})), folded_text(fold(t, {})));
