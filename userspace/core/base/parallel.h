@@ -4,6 +4,8 @@
 #pragma once
 #include <algorithm>
 #include <cstddef>
+#include <exception>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -15,13 +17,32 @@ inline unsigned worker_threads(unsigned asked = 0) {
     return std::clamp(std::thread::hardware_concurrency(), 1u, 16u);
 }
 
-// Runs fn(worker index) on `threads` threads, this one included, and waits for all.
+// Runs fn(worker index) on `threads` threads, this one included, and waits for all. What one
+// throws is rethrown here once all have ended (the first, by index); a thread that cannot be
+// started has its share run on this thread.
 template <class F>
 void on_threads(unsigned threads, F&& fn) {
+    std::vector<std::exception_ptr> errors(std::max(1u, threads));
+    auto run = [&](unsigned t) {
+        try {
+            fn(t);
+        } catch (...) {
+            errors[t] = std::current_exception();
+        }
+    };
     std::vector<std::thread> pool;
-    for (unsigned t = 1; t < threads; ++t) pool.emplace_back([&fn, t] { fn(t); });
-    fn(0u);
+    std::vector<unsigned> inline_shares{0u};
+    for (unsigned t = 1; t < threads; ++t) {
+        try {
+            pool.emplace_back(run, t);
+        } catch (const std::system_error&) {  // out of threads (a container's pids.max)
+            inline_shares.push_back(t);
+        }
+    }
+    for (unsigned t : inline_shares) run(t);
     for (auto& t : pool) t.join();
+    for (const auto& e : errors)
+        if (e) std::rethrow_exception(e);
 }
 
 // Splits [0, n) into one contiguous chunk per thread, at least `min_chunk` long (fewer threads

@@ -27,11 +27,10 @@ std::optional<std::string> read_text(const std::string& path) {
     if (fd < 0) return std::nullopt;
     std::string out;
     struct stat sb {};
-    std::size_t want = 1 << 16;
-    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0) want = std::size_t(sb.st_size) + 1;
+    std::size_t want = 1 << 16;  // room past the size: the read that finds the end needs no growth
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0) want = std::size_t(sb.st_size) + 4096;
     for (;;) {
-        if (out.size() == out.capacity() || out.capacity() - out.size() < 4096)
-            out.reserve(std::max(want, out.capacity() * 2));
+        if (out.size() == out.capacity()) out.reserve(std::max(want, out.capacity() * 2));
         const std::size_t at = out.size();
         out.resize(out.capacity());
         const ssize_t n = read(fd, out.data() + at, out.size() - at);

@@ -46,7 +46,8 @@ void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_fla
     const unsigned threads = worker_threads();
     parallel_sort(refs.begin(), refs.end(), [](const PageRef& a, const PageRef& b) {
         if (a.pfn != b.pfn) return a.pfn < b.pfn;
-        return a.owner < b.owner;  // a guest ref first: it carries the guest part
+        if (a.owner != b.owner) return a.owner < b.owner;  // a guest ref first: it carries the guest part
+        return a.part < b.part;  // the same one kept whatever order the scan's threads left
     }, threads);
     std::size_t out = 0;
     for (std::size_t i = 0; i < refs.size();) {

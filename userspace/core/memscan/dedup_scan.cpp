@@ -113,23 +113,27 @@ uint64_t resident_pages(pid_t pid) {
     return res;
 }
 
-// Resident pages of a file, from mincore over the whole file mapped at once (no page is touched),
+// Resident pages of a file, from mincore over 1 GiB of it mapped at a time (no page is touched),
 // and the windows (kCacheWindow apart) holding any: the others are not visited again.
 uint64_t file_resident_pages(int fd, uint64_t size, std::vector<uint64_t>* windows) {
-    void* m = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED) return 0;
-    std::vector<unsigned char> vec((size + kPage - 1) / kPage);
+    constexpr uint64_t kSpan = 1ull << 30;  // a multiple of kCacheWindow
+    constexpr std::size_t per = kCacheWindow / kPage;
+    std::vector<unsigned char> vec(kSpan / kPage);
     uint64_t n = 0;
-    if (mincore(m, size, vec.data()) == 0) {
-        constexpr std::size_t per = kCacheWindow / kPage;
-        for (std::size_t w = 0; w < vec.size(); w += per) {
-            uint64_t in = 0;
-            for (std::size_t i = w; i < std::min(vec.size(), w + per); ++i) in += vec[i] & 1;
-            if (in) windows->push_back(uint64_t(w) * kPage);
-            n += in;
-        }
+    for (uint64_t off = 0; off < size; off += kSpan) {
+        const uint64_t len = std::min(kSpan, size - off);
+        void* m = mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, off_t(off));
+        if (m == MAP_FAILED) return n;
+        const std::size_t pages = std::size_t((len + kPage - 1) / kPage);
+        if (mincore(m, len, vec.data()) == 0)
+            for (std::size_t w = 0; w < pages; w += per) {
+                uint64_t in = 0;
+                for (std::size_t i = w; i < std::min(pages, w + per); ++i) in += vec[i] & 1;
+                if (in) windows->push_back(off + uint64_t(w) * kPage);
+                n += in;
+            }
+        munmap(m, len);
     }
-    munmap(m, size);
     return n;
 }
 

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+// core/base/parallel.h: every share runs once, what a thread throws reaches the caller, and the
+// parallel sort orders as std::sort does.
+#include "core/base/parallel.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+using namespace ht;
+
+TEST(Parallel, EveryThreadRunsItsShareOnce) {
+    std::vector<std::atomic<int>> ran(5);
+    on_threads(5, [&](unsigned t) { ++ran[t]; });
+    for (const auto& r : ran) EXPECT_EQ(r.load(), 1);
+}
+
+TEST(Parallel, WhatAThreadThrowsReachesTheCallerAfterAllEnded) {
+    std::atomic<int> ended{0};
+    EXPECT_THROW(on_threads(4,
+                            [&](unsigned t) {
+                                ++ended;
+                                if (t == 2) throw std::runtime_error("share 2 failed");
+                            }),
+                 std::runtime_error);
+    EXPECT_EQ(ended.load(), 4);
+    EXPECT_THROW(on_threads(3, [](unsigned t) { if (t == 0) throw std::bad_alloc(); }), std::bad_alloc);
+}
+
+TEST(Parallel, ChunksCoverTheRangeOnceAndSmallOnesStayWhole) {
+    std::vector<std::atomic<int>> seen(100'003);
+    for_chunks(seen.size(), 1000, 4, [&](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e; ++i) ++seen[i];
+    });
+    for (const auto& s : seen) ASSERT_EQ(s.load(), 1);
+    int calls = 0;
+    for_chunks(500, 1000, 4, [&](std::size_t b, std::size_t e) {
+        ++calls;
+        EXPECT_EQ(b, 0u);
+        EXPECT_EQ(e, 500u);
+    });
+    EXPECT_EQ(calls, 1);
+}
+
+TEST(Parallel, SortOrdersAsStdSort) {
+    std::mt19937_64 rng(3);
+    for (std::size_t n : {std::size_t(10), std::size_t(70'000), std::size_t(300'001)}) {
+        std::vector<uint64_t> v(n);
+        for (auto& x : v) x = rng() % 5000;  // many equal keys
+        std::vector<uint64_t> want = v;
+        std::sort(want.begin(), want.end());
+        for (unsigned threads : {1u, 2u, 3u, 8u}) {
+            std::vector<uint64_t> got = v;
+            parallel_sort(got.begin(), got.end(), std::less<>(), threads);
+            ASSERT_EQ(got, want) << n << " elements on " << threads << " threads";
+        }
+    }
+}
