@@ -337,11 +337,11 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
         };
         on_threads(unsigned(std::clamp<std::size_t>(ranges.size(), 1, threads)), [&](unsigned) { worker(); });
         s.unreadable_pages += unreadable;
-        // Out with the pages of processes that vanished (their segments, wherever they landed).
+        // Out with the pages of processes that vanished (their segments, interleaved with the
+        // others': segments were noted in the order they were appended, so by `at`).
         bool any_vanished = false;
         for (uint8_t v : vanished) any_vanished |= v != 0;
         if (any_vanished) {
-            std::sort(segments.begin(), segments.end(), [](const Segment& a, const Segment& b) { return a.at < b.at; });
             std::size_t to = segments.empty() ? refs.size() : segments.front().at;
             for (const Segment& g : segments) {
                 if (vanished[g.proc]) continue;

@@ -343,8 +343,7 @@ Tracer::~Tracer() = default;
 void Tracer::begin_run(uint64_t origin_ns) {
     auto* s = impl_->skel.get();
     s->bss->spawner_tgid = 0;
-    clear_map<uint32_t>(bpf_map__fd(s->maps.tracked));
-    tracked_changed();
+    clear_tracked();
     std::memset(s->bss->first_run_seen, 0, sizeof s->bss->first_run_seen);
     // kvm_run_start is task storage: entries of earlier runs are told apart by their origin
     {  // this run's guest ids may name other processes than the last run's; nothing pending
@@ -390,6 +389,11 @@ void Tracer::track(pid_t tgid, uint32_t guest) {
 
 // After every change to `tracked`: the CPUs' cached lookups (trace.bpf.c's cached_guest_of) are stale.
 void Tracer::tracked_changed() { __atomic_fetch_add(&impl_->skel->bss->tracked_gen, 1u, __ATOMIC_SEQ_CST); }
+
+void Tracer::clear_tracked() {
+    clear_map<uint32_t>(bpf_map__fd(impl_->skel->maps.tracked));
+    tracked_changed();
+}
 
 int Tracer::events_fd() const { return ring_buffer__epoll_fd(impl_->rb.get()); }
 
@@ -579,8 +583,7 @@ RunTrace Tracer::end_run() {
     rt.lost_counts = s->bss->lost_counts;
     rt.lost_events = s->bss->lost_events;
     rt.lost_tracked = s->bss->lost_tracked;
-    clear_map<uint32_t>(bpf_map__fd(s->maps.tracked));
-    tracked_changed();
+    clear_tracked();
     if (sink_) {  // the scans not taken yet stay for take_ksm_scans()
         std::vector<KsmScan> scans = impl_->ksm_taken;
         scans.insert(scans.end(), impl_->ksm_scans.begin(), impl_->ksm_scans.end());

@@ -83,6 +83,7 @@ private:
     // `final`: the run's guests have stopped, and the per-CPU pending counts are emptied after.
     std::vector<CounterSample> take_counters(bool final);
     void tracked_changed();
+    void clear_tracked();  // and tracked_changed()
 
     TracerOptions opts_;
     std::unique_ptr<Impl> impl_;

@@ -48,8 +48,8 @@ struct Profile {
     uint64_t user_frames = 0, user_frames_named = 0;  // how many user frames got a function name
 };
 
-// The id of thread name `name` in p.comms, added if new; `index` (name -> id) is the caller's,
-// kept across calls (empty at first: filled from p.comms).
+// Thread names to ids into a Profile's comms: id(p, name) gives name's id, adding it if new. One
+// index serves one Profile, kept across calls (empty at first: filled from p.comms).
 struct CommIndex {
     struct Hash {
         using is_transparent = void;

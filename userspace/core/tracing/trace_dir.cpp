@@ -15,6 +15,7 @@
 #include <cerrno>
 
 #include <algorithm>
+#include <functional>
 #include <optional>
 #include <charconv>
 #include <cstring>
@@ -288,33 +289,38 @@ nlohmann::json parse_trace_meta(const std::string& text, const std::string& dir)
 
 namespace {
 
-// A row of samples.tsv, into `out`; its thread name an id into names.comms (`stacks`: how many
-// stacks stacks.tsv has).
-void add_sample_row(const std::vector<std::string_view>& f, std::size_t stacks, std::vector<StackSample>& out,
-                    Profile& names, CommIndex& comms, const std::string& dir) {
-    StackSample s;
-    s.bucket_start_ns = num(f[0]);
-    s.tgid = uint32_t(num(f[1]));
-    s.pid = uint32_t(num(f[2]));
-    s.comm = comms.id(names, f[3]);
-    s.ustack = uint32_t(num(f[4]));
-    s.kstack = uint32_t(num(f[5]));
-    s.count = num(f[6]);
-    if (f.size() > 7) s.handling = num(f[7]);
-    if (s.ustack >= stacks || s.kstack >= stacks)
-        throw UserError(dir + "/samples.tsv names a stack that stacks.tsv does not have");
-    out.push_back(s);
-}
+// samples.tsv's rows into p.samples (p.stacks already read): a row's thread name becomes an id
+// into p.comms. Made with the file's size, it reserves room for every row once, on huge pages
+// where the host allows them (THP "madvise"): hundreds of MB of samples would otherwise take a
+// page fault per 4 KiB, dear under a hypervisor (13 us each on this project's test machines).
+struct SampleRows {
+    Profile& p;
+    const std::string& dir;
+    CommIndex comms;
 
-// Room for `rows` samples, on huge pages where the host allows them (THP "madvise"): hundreds of
-// MB of samples would otherwise take a page fault per 4 KiB, dear under a hypervisor (13 us each
-// on this project's test machines).
-void reserve_samples(std::vector<StackSample>& v, std::size_t rows) {
-    v.reserve(rows);
-    const auto lo = (reinterpret_cast<uintptr_t>(v.data()) + (2u << 20) - 1) & ~uintptr_t((2u << 20) - 1);
-    const auto hi = reinterpret_cast<uintptr_t>(v.data() + v.capacity()) & ~uintptr_t((2u << 20) - 1);
-    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
-}
+    SampleRows(Profile& profile, const std::string& trace_dir, std::size_t bytes) : p(profile), dir(trace_dir) {
+        constexpr std::size_t kMinRow = 24;  // bytes: the shortest real row is longer
+        std::vector<StackSample>& v = p.samples;
+        v.reserve(v.size() + bytes / kMinRow);
+        const auto lo = (reinterpret_cast<uintptr_t>(v.data()) + (2u << 20) - 1) & ~uintptr_t((2u << 20) - 1);
+        const auto hi = reinterpret_cast<uintptr_t>(v.data() + v.capacity()) & ~uintptr_t((2u << 20) - 1);
+        if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+    }
+    void operator()(const std::vector<std::string_view>& f) {
+        StackSample s;
+        s.bucket_start_ns = num(f[0]);
+        s.tgid = uint32_t(num(f[1]));
+        s.pid = uint32_t(num(f[2]));
+        s.comm = comms.id(p, f[3]);
+        s.ustack = uint32_t(num(f[4]));
+        s.kstack = uint32_t(num(f[5]));
+        s.count = num(f[6]);
+        if (f.size() > 7) s.handling = num(f[7]);
+        if (s.ustack >= p.stacks.size() || s.kstack >= p.stacks.size())
+            throw UserError(dir + "/samples.tsv names a stack that stacks.tsv does not have");
+        p.samples.push_back(s);
+    }
+};
 
 // Every line of the file open as `fd` (`path` names it), read 4 MiB at a time into one buffer
 // (mapping the file instead took longer here); RowError's line counted from the file's first.
@@ -340,20 +346,6 @@ void for_each_file_line(int fd, const std::string& path, std::size_t min_fields,
         std::memmove(buf.data(), buf.data() + pos, have - pos);
         have -= pos;
     }
-}
-
-// samples.tsv's text (the unit tests' and fuzzers' TraceTexts) into p.samples (p.stacks already
-// read), reserved once from the text's size. (Parsed in parts side by side, the parts appended
-// after, it took longer here: the copy touched as much fresh memory again, and fresh memory is
-// what costs.)
-void parse_samples(std::string_view text, const std::string& path, Profile& p, const std::string& dir) {
-    constexpr std::size_t kMinRow = 24;  // bytes: the shortest real row is longer
-    reserve_samples(p.samples, p.samples.size() + text.size() / kMinRow);
-    CommIndex comms;
-    const std::size_t stacks = p.stacks.size();
-    for_each_row(text, path, 7, [&](const std::vector<std::string_view>& f) {
-        add_sample_row(f, stacks, p.samples, p, comms, dir);
-    });
 }
 
 }  // namespace
@@ -384,13 +376,9 @@ TraceData read_trace_dir(const std::string& dir) {
         throw UserError("cannot read " + samples + ": not a complete hypetrace trace directory");
     }
     if (sb.st_size > 0) {
-        reserve_samples(t.profile.samples, std::size_t(sb.st_size) / 24);  // rows of 24 B or more
-        CommIndex comms;
-        const std::size_t stacks = t.profile.stacks.size();
+        SampleRows rows(t.profile, dir, std::size_t(sb.st_size));
         try {
-            for_each_file_line(fd, samples, 7, [&](const std::vector<std::string_view>& f) {
-                add_sample_row(f, stacks, t.profile.samples, t.profile, comms, dir);
-            });
+            for_each_file_line(fd, samples, 7, std::ref(rows));
         } catch (const RowError& e) {
             close(fd);
             throw UserError(row_error_text(samples, e.line, e.fields, 7));
@@ -431,7 +419,9 @@ TraceData parse_trace_texts(const TraceTexts& x, const std::string& dir) {
         split_into(f[1], ';', parts);
         p.stacks[id].assign(parts.begin(), parts.end());
     });
-    parse_samples(x.samples, (d / "samples.tsv").string(), p, dir);
+    // (parsed in parts side by side and appended after, they took longer here: the copy touched
+    // as much fresh memory again, and fresh memory is what costs)
+    for_each_row(x.samples, (d / "samples.tsv").string(), 7, SampleRows(p, dir, x.samples.size()));
     for_each_row(x.events, (d / "events.tsv").string(), 9, [&](const std::vector<std::string_view>& f) {
         ProcEvent e;
         e.ts_ns = num(f[0]);
