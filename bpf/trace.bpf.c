@@ -35,6 +35,10 @@ const volatile __u32 kvm_run_cmd = 0xAE80;	/* _IO(KVMIO, 0x80) */
 /* The KVM and page-fault programs return at once: what the tracepoints cost by themselves (the
  * benchmarks' floor: `hypetrace exitcost --attach-only`, `ht_bench_faults`). */
 const volatile bool attach_only = false;
+/* Each VT-x/AMD-V exit's time in KVM (kvm_exit to kvm_entry: two clock reads and a task storage
+ * lookup per exit). Off: kvm_exit only counts, by reason, and kvm_entry is not attached
+ * (`hypetrace exitcost` without --detail). */
+const volatile bool exit_times = true;
 
 /* Set by userspace between runs (.bss). */
 __u64 origin_ns;
@@ -673,23 +677,22 @@ static __always_inline int on_kvm_mmio(int type, __u64 gpa)
 SEC("tp/kvm/kvm_exit")
 int ht_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 {
-	struct ht_cpu_state *c = this_cpu();
+	struct ht_cpu_state *c;
 	struct exit_start *st;
 	__u32 guest, isa, reason;
+	__u64 sub;
 
-	if (!c || !vcpu_guest(c, bpf_get_current_pid_tgid(), &guest))
+	if (attach_only)
 		return TP_KEEP;
-	st = bpf_task_storage_get(&kvm_exit_start, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!st)
+	c = this_cpu();
+	if (!c || !vcpu_guest(c, bpf_get_current_pid_tgid(), &guest))
 		return TP_KEEP;
 	isa = ctx->isa;
 	reason = ctx->exit_reason;
 	if (isa == 1)	/* KVM_ISA_VMX: the basic reason; bits 16-31 are flags (FAILED_VMENTRY...) */
 		reason &= 0xffff;
-	st->sub = (__u64)reason | ((__u64)isa << 32);
-	st->origin = origin_ns;
-	st->guest = guest;
-	count_in(c, HT_PENDING_KVM_EXIT, guest, bucket_time(c), HT_CNT_KVM_EXIT, st->sub, 1);
+	sub = (__u64)reason | ((__u64)isa << 32);
+	count_in(c, HT_PENDING_KVM_EXIT, guest, bucket_time(c), HT_CNT_KVM_EXIT, sub, 1);
 	/* A port I/O exit names its port here (SVM EXITINFO1, VMX exit qualification: port in bits
 	 * 16-31, IN in bit 0 / bit 3): an IN that QEMU completes fires kvm_pio only on the next
 	 * KVM_RUN, too late to say which access QEMU is handling now. */
@@ -701,6 +704,14 @@ int ht_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 		if (rs)
 			rs->io = HT_HANDLING_PIO | ((q >> 16) & 0xffff) | ((in ^ 1) << 16);
 	}
+	if (!exit_times)
+		return TP_KEEP;
+	st = bpf_task_storage_get(&kvm_exit_start, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st)
+		return TP_KEEP;
+	st->sub = sub;
+	st->origin = origin_ns;
+	st->guest = guest;
 	/* The exit's time is read last here (and first in kvm_entry), so that the time in KVM it
 	 * starts holds as little of hypetrace's own work as it can. */
 	st->ts = now(c);
@@ -711,10 +722,13 @@ int ht_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 SEC("tp/kvm/kvm_entry")
 int ht_kvm_entry(void *ctx)
 {
-	struct exit_start *st = bpf_task_storage_get(&kvm_exit_start, bpf_get_current_task_btf(), 0, 0);
+	struct exit_start *st;
 	struct ht_cpu_state *c;
 	__u64 ts;
 
+	if (attach_only)
+		return TP_KEEP;
+	st = bpf_task_storage_get(&kvm_exit_start, bpf_get_current_task_btf(), 0, 0);
 	if (!st || !st->active || st->origin != origin_ns || !(c = this_cpu()))
 		return TP_KEEP;
 	st->active = 0;

@@ -250,7 +250,7 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
     // access to kvm_pio's `void *data`), a raw_tp twin or a classic tracepoint program is left out
     // with the verifier's reason (e.g. a CO-RE relocation that cannot resolve on this kernel).
     // Every source not refused keeps its choice.
-    const PlanOptions plan_opts{opts_.raw_tp_only, opts_.kvm_entry_split, opts_.sched};
+    const PlanOptions plan_opts{opts_.raw_tp_only, opts_.kvm_entry_split, opts_.sched, opts_.exit_times};
     std::map<std::string, std::pair<Forced, std::string>> forced;  // source -> what, why
     const std::size_t max_attempts = 40;  // each retry settles one program: far more than there are
     for (std::size_t attempt = 0;; ++attempt) {
@@ -261,6 +261,7 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
         ro->ioctl_nr = SYS_ioctl;
         ro->kvm_run_cmd = 0xAE80;
         ro->attach_only = opts_.attach_only;
+        ro->exit_times = opts_.exit_times;
         sources_.clear();
         std::map<std::string, std::pair<std::string, Forced>> prog_source;  // program -> source, on failure
         auto forced_of = [&](const std::string& source) {

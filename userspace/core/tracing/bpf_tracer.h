@@ -22,6 +22,10 @@ struct TracerOptions {
     // the guest's FPU state loaded: vcpu_load...) and the rest (CounterKind::kvm_run_entry_ns).
     // Costs two more program runs per KVM_RUN.
     bool kvm_entry_split = false;
+    // Each VT-x/AMD-V exit's time in KVM (kvm:kvm_exit to kvm:kvm_entry, CounterKind::kvm_exit_ns):
+    // two clock reads and a task storage lookup per exit, kvm:kvm_entry attached. Off: exits are
+    // still counted exactly, by reason (kvm:kvm_exit alone, no clock read).
+    bool exit_times = true;
     // The KVM and page-fault programs attach but return at once, counting nothing: what the
     // tracepoints cost by themselves (the overhead benchmarks' floor).
     bool attach_only = false;

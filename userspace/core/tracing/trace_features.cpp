@@ -147,7 +147,7 @@ const std::vector<TraceSourceDef>& trace_source_defs() {
         {"sched", "sched_wakeup_new", false, kSchedWhy, false, OptIn::sched},
         {"sched", "sched_migrate_task", false, kSchedWhy, false, OptIn::sched},
         {"kvm", "kvm_exit", true},
-        {"kvm", "kvm_entry", true},
+        {"kvm", "kvm_entry", true, "two clock reads per exit: each exit's time in KVM", false, OptIn::exit_times},
     };
     return defs;
 }
@@ -160,13 +160,15 @@ bool essential_source(std::string_view name) {
 
 AttachPlan plan_attach(const TraceSourceDef& def, bool tracepoint, bool btf_type, const PlanOptions& opts,
                        Forced forced, const std::string& forced_note) {
-    if (def.classic) {
-        if (!tracepoint || forced == Forced::off)
-            return {AttachMode::none, tracepoint ? forced_note : "tracepoint not in this kernel"};
-        return {AttachMode::tp, ""};
-    }
     const bool not_asked = !opts.asked(def.opt_in);
     const std::string why = def.opt_in_why ? def.opt_in_why : "opt-in";
+    if (def.classic) {
+        if (!tracepoint || not_asked || forced == Forced::off)
+            return {AttachMode::none, forced == Forced::off ? forced_note
+                                      : tracepoint          ? "not asked for (" + why + ")"
+                                                            : "tracepoint not in this kernel"};
+        return {AttachMode::tp, ""};
+    }
     if (!tracepoint || not_asked || forced == Forced::off)
         return {AttachMode::none, forced == Forced::off ? forced_note
                                   : tracepoint          ? "not asked for (" + why + ")"

@@ -18,7 +18,7 @@ enum class AttachMode { none, tp_btf, raw_tp, tp };
 const char* to_string(AttachMode m);
 
 // The tracer option that asks for an opt-in source (TracerOptions, PlanOptions).
-enum class OptIn { none, kvm_entry_split, sched };
+enum class OptIn { none, kvm_entry_split, sched, exit_times };
 
 // One trace source of bpf/trace.bpf.c, as the program set defines it (no probing).
 struct TraceSourceDef {
@@ -30,7 +30,8 @@ struct TraceSourceDef {
     // Hypetrace cannot follow guests without it: a load or attach failure is fatal, not skipped.
     bool essential = false;
     // Attached only when this option asks for it (kvm:kvm_fpu: kvm_entry_split; sched:sched_switch,
-    // sched_wakeup, sched_wakeup_new, sched_migrate_task: sched); none: always attached.
+    // sched_wakeup, sched_wakeup_new, sched_migrate_task: sched; kvm:kvm_entry: exit_times); none:
+    // always attached.
     OptIn opt_in = OptIn::none;
 
     std::string name() const { return std::string(category) + ":" + event; }
@@ -50,9 +51,11 @@ struct PlanOptions {
     bool raw_tp_only = false;      // raw_tp even where tp_btf would load
     bool kvm_entry_split = false;  // attach kvm:kvm_fpu too
     bool sched = false;            // attach the scheduler's sources too
+    bool exit_times = true;        // attach kvm:kvm_entry (each exit's time in KVM)
 
     bool asked(OptIn o) const {
-        return o == OptIn::none || (o == OptIn::kvm_entry_split && kvm_entry_split) || (o == OptIn::sched && sched);
+        return o == OptIn::none || (o == OptIn::kvm_entry_split && kvm_entry_split) || (o == OptIn::sched && sched) ||
+               (o == OptIn::exit_times && exit_times);
     }
 };
 

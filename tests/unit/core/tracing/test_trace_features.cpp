@@ -95,6 +95,27 @@ TEST(PlanAttach, EachOptInAnswersToItsOwnOption) {
     EXPECT_EQ(plan_attach(kSched, false, true, sched).note, "tracepoint not in this kernel");
 }
 
+// A classic tracepoint can be opt-in too (kvm:kvm_entry, by exit_times, which is on by default):
+// left out with its reason when not asked for, a missing tracepoint said as such either way.
+TEST(PlanAttach, AClassicOptInAttachesOnlyWhenAsked) {
+    const TraceSourceDef entry{"kvm", "kvm_entry", true, "two clock reads per exit", false, OptIn::exit_times};
+    PlanOptions o;
+    EXPECT_TRUE(o.exit_times);
+    EXPECT_EQ(plan_attach(entry, true, false, o).mode, AttachMode::tp);
+    o.exit_times = false;
+    AttachPlan p = plan_attach(entry, true, false, o);
+    EXPECT_EQ(p.mode, AttachMode::none);
+    EXPECT_EQ(p.note, "not asked for (two clock reads per exit)");
+    EXPECT_EQ(plan_attach(entry, false, false, o).note, "tracepoint not in this kernel");
+    // the other options do not stand in for it, nor it for them
+    o.kvm_entry_split = o.sched = true;
+    EXPECT_EQ(plan_attach(entry, true, false, o).mode, AttachMode::none);
+    EXPECT_EQ(plan_attach(kClassic, true, false, o).mode, AttachMode::tp);
+    o = PlanOptions{};
+    EXPECT_EQ(plan_attach(kOptIn, true, true, o).mode, AttachMode::none);
+    EXPECT_EQ(plan_attach(kSched, true, true, o).mode, AttachMode::none);
+}
+
 TEST(PlanAttach, ARefusedProgramForcesItsFallbackWithTheReason) {
     AttachPlan p = plan_attach(kTwin, true, true, {}, Forced::raw_tp, "tp_btf refused by this kernel (x): raw_tp");
     EXPECT_EQ(p.mode, AttachMode::raw_tp);
@@ -130,8 +151,8 @@ TEST(PlanAttach, ModesReadAsSourceStatusWords) {
 }
 
 // The table the tracer matches its programs against: every source once, twins before classics
-// (the order SourceStatus lists them in), kvm_fpu opt-in by kvm_entry_split and the four scheduler
-// sources by sched, each saying why, fork and exec the essential ones.
+// (the order SourceStatus lists them in), kvm_fpu opt-in by kvm_entry_split, kvm_entry by
+// exit_times and the four scheduler sources by sched, each saying why, fork and exec the essential ones.
 TEST(TraceSources, EachOnceTwinsThenClassicsOptInsByTheirOptionTwoEssential) {
     const auto& defs = trace_source_defs();
     EXPECT_EQ(defs.size(), 20u);
@@ -143,9 +164,10 @@ TEST(TraceSources, EachOnceTwinsThenClassicsOptInsByTheirOptionTwoEssential) {
         EXPECT_TRUE(names.insert(d.name()).second) << d.name() << " twice";
         if (d.classic) classic_seen = true;
         else EXPECT_FALSE(classic_seen) << d.name() << " (a twin) after a classic";
-        const OptIn want = d.name() == "kvm:kvm_fpu" ? OptIn::kvm_entry_split
-                           : sched.count(d.name())   ? OptIn::sched
-                                                     : OptIn::none;
+        const OptIn want = d.name() == "kvm:kvm_fpu"     ? OptIn::kvm_entry_split
+                           : d.name() == "kvm:kvm_entry" ? OptIn::exit_times
+                           : sched.count(d.name())       ? OptIn::sched
+                                                         : OptIn::none;
         EXPECT_EQ(d.opt_in, want) << d.name();
         EXPECT_EQ(d.opt_in_why != nullptr, want != OptIn::none) << d.name();
         if (sched.count(d.name())) {
