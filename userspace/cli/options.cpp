@@ -47,6 +47,7 @@ std::string flag_of(Setting s) {
     case Setting::run_timeout: return "--run-timeout";
     case Setting::runs: return "--runs";
     case Setting::max_time: return "--max-time";
+    case Setting::detail: return "--detail";
     }
     return "";
 }

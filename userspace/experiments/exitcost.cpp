@@ -55,6 +55,7 @@ ExitcostResult run_exitcost(TraceBackend* tracer, const HostInfo& host, const Ex
     r.accel = cfg.accel;
     r.params = cfg.params;
     r.runs = cfg.runs;
+    r.detail = cfg.detail;
     if (tracer) r.sources = tracer->sources();
     std::map<uint8_t, PhaseResult> phases;
     for (PayloadPhase p : kMeasured) {
@@ -227,6 +228,7 @@ nlohmann::json to_json(const ExitcostResult& r) {
             {"runs", r.runs},
             {"command", r.command},
             {"kvm_exit_fired", r.kvm_exit_fired},
+            {"detail", r.detail},
             {"run_wall_s", r.run_wall_s},
             {"phases", phases},
             {"lost", {{"counts", r.lost.counts}, {"events", r.lost.events}, {"untracked", r.lost.tracked}}},
@@ -241,6 +243,9 @@ std::string render_text(const ExitcostResult& r) {
     o << "payload: " << r.params.ops << " operations per phase, " << r.params.sectors << " disk sectors, "
       << r.params.hlts << " HLTs; "
       << r.runs << " runs; phases marked by the payload, counted per phase in the kernel\n";
+    if (!r.detail)
+        o << "timed per exit to QEMU: KVM_RUN (two clock reads); not timed: each exit's time in KVM and KVM_RUN's\n"
+             "entry work (" << ref(Setting::detail) << " adds them: three more clock reads per exit)\n";
     if (!r.kvm_exit_fired)
         o << "kvm:kvm_exit did not fire (KVM without VT-x/AMD-V, e.g. PVM): exits are seen where they leave KVM\n"
              "(kvm_pio, kvm_mmio, kvm_userspace_exit) and costs come from the phases' durations\n";
@@ -312,12 +317,13 @@ std::string render_text(const ExitcostResult& r) {
         o << "  " << to_string(p.phase) << ": " << kvm_run_time_line(c) << "\n";
     }
     if (r.kvm_exit_fired) {
-        o << "\nkvm_exit reasons per phase (time from exit to re-entry):\n";
+        o << "\nkvm_exit reasons per phase" << (r.detail ? " (time from exit to re-entry)" : "") << ":\n";
         for (const auto& p : r.phases)
             for (auto [k, v] : p.counts.kvm_exits) {
                 uint64_t ns = p.counts.kvm_exit_ns.count(k) ? p.counts.kvm_exit_ns.at(k) : 0;
-                o << "  " << to_string(p.phase) << ": " << kvm_exit_reason_name(uint32_t(k >> 32), uint32_t(k)) << " "
-                  << v << " (" << fmt("%.2f", v ? double(ns) / double(v) / 1e3 : 0.0) << " us each in KVM)\n";
+                o << "  " << to_string(p.phase) << ": " << kvm_exit_reason_name(uint32_t(k >> 32), uint32_t(k)) << " " << v;
+                if (r.detail) o << " (" << fmt("%.2f", v ? double(ns) / double(v) / 1e3 : 0.0) << " us each in KVM)";
+                o << "\n";
             }
     }
     return o.str();

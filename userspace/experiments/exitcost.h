@@ -26,6 +26,10 @@ struct ExitcostConfig {
     PayloadParams params;
     unsigned runs = 3;
     double timeout_s = 120;  // per run
+    // The tracer also times each VT-x/AMD-V exit in KVM (kvm_exit to kvm_entry) and KVM_RUN's entry
+    // work (kvm_fpu): TracerOptions::exit_times and kvm_entry_split, set by whoever makes it. Off,
+    // every count is still exact and KVM_RUN is still timed (two clock reads per exit to QEMU).
+    bool detail = false;
     std::filesystem::path scratch_parent = "/var/tmp/hypetrace";
     std::function<void(const std::string&)> progress;
 };
@@ -55,6 +59,7 @@ struct ExitcostResult {
     DeviceMap mtree;  // the payload VM's device map (QEMU: its memory tree)
     std::vector<double> run_wall_s;   // resume -> QEMU exited, per run
     bool kvm_exit_fired = false;      // VT-x/AMD-V: kvm_exit/kvm_entry fire; PVM: they do not
+    bool detail = false;              // ExitcostConfig::detail
     Losses lost;  // what the tracer lost (the report's headline says so)
     std::vector<SourceStatus> sources;
 };

@@ -2,6 +2,8 @@
 // Pure parts of exitcost and io: QEMU's memory tree, the payload's disk, phase durations from
 // phase events, exit counts and the time per KVM_RUN, fio's JSON.
 #include "drivers/payload.h"
+#include "core/base/setting.h"
+#include "core/tracing/kvm_names.h"
 #include "drivers/qemu/qmp.h"
 #include "experiments/exitcost.h"
 #include "experiments/io.h"
@@ -137,4 +139,31 @@ TEST(Exitcost, ExitCountsAddCountsAndKeepRunExtremes) {
     EXPECT_EQ(c.kvm_run_min_ns, 700u);
     EXPECT_EQ(c.kvm_run_max_ns, 1500u);
     EXPECT_EQ(kvm_run_time_line(c), "5 runs, min 0.70 us, avg 1.00 us, max 1.50 us; 512ns-1.0us 100%");
+}
+
+// Without --detail the report counts each exit reason and says what it did not time (and which
+// setting would); with it, each reason's time in KVM per exit. The JSON says which it was.
+TEST(Exitcost, ReportTimesExitsInKvmOnlyWithDetail) {
+    ExitcostResult r;
+    r.kvm_exit_fired = true;
+    r.runs = 1;
+    PhaseResult p;
+    p.phase = PayloadPhase::cpuid;
+    p.ops = 100;
+    p.duration_ns = {5000};
+    const uint64_t key = uint64_t(kSvmIoio) | uint64_t(kIsaSvm) << 32;
+    p.counts.kvm_exits[key] = 100;
+    p.counts.kvm_exit_ns[key] = 250000;
+    r.phases.push_back(p);
+    const std::string plain = render_text(r);
+    EXPECT_NE(plain.find(ref(Setting::detail) + " adds them"), std::string::npos) << plain;
+    EXPECT_NE(plain.find(": " + kvm_exit_reason_name(kIsaSvm, kSvmIoio) + " 100\n"), std::string::npos) << plain;
+    EXPECT_EQ(plain.find("us each in KVM"), std::string::npos) << plain;
+    EXPECT_EQ(to_json(r)["detail"], false);
+    r.detail = true;
+    const std::string detail = render_text(r);
+    EXPECT_EQ(detail.find(ref(Setting::detail)), std::string::npos) << detail;
+    EXPECT_NE(detail.find(kvm_exit_reason_name(kIsaSvm, kSvmIoio) + " 100 (2.50 us each in KVM)"), std::string::npos)
+        << detail;
+    EXPECT_EQ(to_json(r)["detail"], true);
 }

@@ -30,6 +30,7 @@ const char* setting_key(Setting s) {
     case Setting::run_timeout: return "run_timeout";
     case Setting::runs: return "runs";
     case Setting::max_time: return "max_time";
+    case Setting::detail: return "detail";
     }
     return "?";
 }

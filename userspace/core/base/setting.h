@@ -34,13 +34,14 @@ enum class Setting {
     run_timeout,     // seconds one benchmark run of density may take
     runs,            // measured runs per technique (a number, or auto: until settled)
     max_time,        // seconds runs auto may keep measuring one technique
+    detail,          // exitcost's per-exit times (more clock reads per exit)
 };
 inline constexpr Setting kAllSettings[] = {
     Setting::accel,   Setting::boot_timeout, Setting::timeout,     Setting::settle_timeout, Setting::trace,
     Setting::ksm,     Setting::pid,          Setting::vs_guest,    Setting::no_host,        Setting::image_files,
     Setting::images,  Setting::guests,       Setting::verbose,     Setting::kvm_bios,       Setting::list,
     Setting::kvm,     Setting::lxc,          Setting::driver,      Setting::run_timeout,    Setting::runs,
-    Setting::max_time};
+    Setting::max_time, Setting::detail};
 
 // "boot_timeout"
 const char* setting_key(Setting s);
