@@ -70,7 +70,8 @@ TEST(Exitcost, CountsEqualBpftraceOnTheSameRun) {
                      o);
     ASSERT_TRUE(wait_for([&] { return slurp(dir + "/bt.out").find("Attaching") != std::string::npos; }, 30000))
         << slurp(dir + "/bt.err");
-    auto r = run_hypetrace({"exitcost", "--runs", "1", "--ops", "2000", "--sectors", "50", "--hlts", "200", "--json", dir + "/x.json", "-q"});
+    auto r = run_hypetrace({"exitcost", "--runs", "1", "--ops", "2000", "--sectors", "50", "--hlts", "200", "--detail",
+                            "--json", dir + "/x.json", "-q"});
     kill(bt.pid, SIGINT);
     waitpid(bt.pid, nullptr, 0);
     ASSERT_EQ(r.code, 0) << r.err;
@@ -119,8 +120,8 @@ TEST(Exitcost, CountsEqualBpftraceOnTheSameRun) {
     EXPECT_GE(eoi, 200 + 1);
     EXPECT_LE(eoi, 200 + 3) << "more interrupts than HLTs";
     for (auto& [name, ph] : phases) EXPECT_GT(ph["us_per_op"]["mean"].get<double>(), 0.0) << name;
-    // KVM_RUN split at kvm:kvm_fpu: every pio-out operation goes through a KVM_RUN whose entry
-    // work (ioctl to guest state loaded) is a part, not all, of its time.
+    // KVM_RUN split at kvm:kvm_fpu (--detail): every pio-out operation goes through a KVM_RUN whose
+    // entry work (ioctl to guest state loaded) is a part, not all, of its time.
     const auto& run = phases["pio-out"]["kvm_run"];
     EXPECT_GE(run["count"].get<long>(), 2000);
     EXPECT_GT(run["entry_ns"].get<long>(), 0);
@@ -160,6 +161,19 @@ TEST(Exitcost, NoHltPhaseWhenAskedForNone) {
     for (const auto& ph : j["phases"]) names.insert(ph["phase"].get<std::string>());
     EXPECT_EQ(names, (std::set<std::string>{"pio-out", "pio-in", "pio-kernel", "mmio", "cpuid", "disk"}));
     for (const auto& ph : j["all_phases"]) EXPECT_NE(ph["phase"], "hlt") << "counts in a phase that did not run";
+    // Without --detail KVM_RUN is timed but its entry work is not split (kvm:kvm_fpu not attached),
+    // nor is any exit's time in KVM (kvm:kvm_entry), each saying why.
+    EXPECT_EQ(j["detail"], false);
+    for (const auto& ph : j["phases"]) {
+        EXPECT_EQ(ph["kvm_run"]["entry_ns"].get<long>(), 0) << ph["phase"];
+        EXPECT_TRUE(ph["kvm_exit_ns"].empty()) << ph["phase"];
+    }
+    EXPECT_GT(j["phases"][0]["kvm_run"]["ns"].get<long>(), 0);
+    for (const auto& s : j["sources"])
+        if (s["name"] == "kvm:kvm_fpu" || s["name"] == "kvm:kvm_entry") {
+            EXPECT_FALSE(s["attached"].get<bool>()) << s.dump();
+            EXPECT_NE(s["note"].get<std::string>().find("not asked for"), std::string::npos) << s.dump();
+        }
 }
 
 TEST(Exitcost, RefusesTcgInOneLine) {

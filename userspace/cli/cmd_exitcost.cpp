@@ -58,8 +58,9 @@ int cmd_exitcost(const ExitcostArgs& a) {
         topts.verbose = a.verbose;
         topts.bucket_ns = kExitcostBucketNs;
         topts.attach_only = a.attach_only;
-        // --detail: each exit's time in KVM (kvm_entry) and KVM_RUN's entry work (kvm_fpu), three
-        // more clock reads per exit; without it the counts stay exact and KVM_RUN is still timed
+        // --detail: each exit's time in KVM (kvm_entry: two more clock reads per exit) and KVM_RUN's
+        // entry work (kvm_fpu: one more per KVM_RUN); without it the counts stay exact and KVM_RUN
+        // is still timed
         topts.exit_times = a.detail;
         topts.kvm_entry_split = a.detail;
         tracer = std::make_unique<Tracer>(topts);
@@ -105,7 +106,7 @@ Command add_exitcost(CLI::App& app) {
         ->excludes(no_trace);
     exitcost->add_flag("--detail", a->detail,
                        "also time each VT-x/AMD-V exit in KVM (kvm_exit to kvm_entry) and KVM_RUN's entry work "
-                       "(kvm_fpu): three more clock reads per exit; without it every count is exact and KVM_RUN is timed")
+                       "(kvm_fpu): two more clock reads per exit, one more per KVM_RUN; without it every count is exact and KVM_RUN is timed")
         ->excludes(no_trace);
     exitcost->add_option("--json", a->json, "write the result as versioned JSON to FILE (atomically)");
     add_trace_option(exitcost, a->trace);

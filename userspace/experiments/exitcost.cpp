@@ -244,8 +244,8 @@ std::string render_text(const ExitcostResult& r) {
       << r.params.hlts << " HLTs; "
       << r.runs << " runs; phases marked by the payload, counted per phase in the kernel\n";
     if (!r.detail)
-        o << "timed per exit to QEMU: KVM_RUN (two clock reads); not timed: each exit's time in KVM and KVM_RUN's\n"
-             "entry work (" << ref(Setting::detail) << " adds them: three more clock reads per exit)\n";
+        o << "timed per exit to QEMU: KVM_RUN (two clock reads); not timed: each VT-x/AMD-V exit's time in KVM and\n"
+             "KVM_RUN's entry work (" << ref(Setting::detail) << " adds them: two more clock reads per exit, one per KVM_RUN)\n";
     if (!r.kvm_exit_fired)
         o << "kvm:kvm_exit did not fire (KVM without VT-x/AMD-V, e.g. PVM): exits are seen where they leave KVM\n"
              "(kvm_pio, kvm_mmio, kvm_userspace_exit) and costs come from the phases' durations\n";
@@ -317,12 +317,18 @@ std::string render_text(const ExitcostResult& r) {
         o << "  " << to_string(p.phase) << ": " << kvm_run_time_line(c) << "\n";
     }
     if (r.kvm_exit_fired) {
-        o << "\nkvm_exit reasons per phase" << (r.detail ? " (time from exit to re-entry)" : "") << ":\n";
+        // Times in KVM where asked for and kvm:kvm_entry attached (the kernel may refuse it).
+        const SourceStatus* entry = nullptr;
+        for (const auto& s : r.sources)
+            if (s.name == "kvm:kvm_entry") entry = &s;
+        const bool timed = r.detail && !(entry && !entry->attached);
+        o << "\nkvm_exit reasons per phase" << (timed ? " (time from exit to re-entry)" : "") << ":\n";
+        if (r.detail && !timed) o << "  (no exit timed in KVM: kvm:kvm_entry not attached: " << entry->note << ")\n";
         for (const auto& p : r.phases)
             for (auto [k, v] : p.counts.kvm_exits) {
                 uint64_t ns = p.counts.kvm_exit_ns.count(k) ? p.counts.kvm_exit_ns.at(k) : 0;
                 o << "  " << to_string(p.phase) << ": " << kvm_exit_reason_name(uint32_t(k >> 32), uint32_t(k)) << " " << v;
-                if (r.detail) o << " (" << fmt("%.2f", v ? double(ns) / double(v) / 1e3 : 0.0) << " us each in KVM)";
+                if (timed) o << " (" << fmt("%.2f", v ? double(ns) / double(v) / 1e3 : 0.0) << " us each in KVM)";
                 o << "\n";
             }
     }

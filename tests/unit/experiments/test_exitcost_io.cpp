@@ -167,3 +167,24 @@ TEST(Exitcost, ReportTimesExitsInKvmOnlyWithDetail) {
         << detail;
     EXPECT_EQ(to_json(r)["detail"], true);
 }
+
+// --detail asked, but the kernel refused kvm:kvm_entry: no "0.00 us each in KVM" as if measured;
+// the report says why there are no times.
+TEST(Exitcost, NoTimeInKvmPrintedWhenKvmEntryDidNotAttach) {
+    ExitcostResult r;
+    r.kvm_exit_fired = true;
+    r.detail = true;
+    r.runs = 1;
+    PhaseResult p;
+    p.phase = PayloadPhase::cpuid;
+    p.ops = 10;
+    p.duration_ns = {500};
+    p.counts.kvm_exits[uint64_t(kSvmIoio) | uint64_t(kIsaSvm) << 32] = 10;
+    r.phases.push_back(p);
+    r.sources.push_back({"kvm:kvm_entry", "-", false, "not loaded: the kernel refused it (x)"});
+    const std::string text = render_text(r);
+    EXPECT_EQ(text.find("us each in KVM"), std::string::npos) << text;
+    EXPECT_NE(text.find("no exit timed in KVM: kvm:kvm_entry not attached: not loaded: the kernel refused it (x)"),
+              std::string::npos)
+        << text;
+}
