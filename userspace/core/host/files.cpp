@@ -17,6 +17,15 @@ namespace fs = std::filesystem;
 
 namespace ht {
 
+Fd Fd::open_read(const std::string& path, int extra_flags) {
+    return Fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | extra_flags));
+}
+
+void Fd::reset(int fd) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = fd;
+}
+
 void check_writable(const fs::path& path, const std::string& flag) {
     fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
     std::error_code ec;

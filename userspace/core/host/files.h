@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Files the tool writes: results atomically (temp file + rename, never half-written), and
-// per-run scratch directories that are removed on every exit path.
+// per-run scratch directories that are removed on every exit path; file descriptors that close
+// themselves.
 #pragma once
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <sys/types.h>
+#include <utility>
 #include <vector>
 
 namespace ht {
@@ -33,6 +35,30 @@ std::optional<pid_t> scratch_dir_owner(const std::filesystem::path& dir);
 // user made first in a shared place (/var/tmp) could be swapped for symlinks under a root run and
 // steer its writes anywhere: refused, with one line saying what to remove. Throws UserError.
 void ensure_private_dir(const std::filesystem::path& dir);
+
+// An owned file descriptor, closed when it goes or is replaced (-1: none). Move-only.
+class Fd {
+public:
+    Fd() = default;
+    explicit Fd(int fd) : fd_(fd) {}
+    // open(path, O_RDONLY | O_CLOEXEC | extra_flags); holds -1 (errno set) if it cannot.
+    static Fd open_read(const std::string& path, int extra_flags = 0);
+    ~Fd() { reset(); }
+    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    Fd& operator=(Fd&& o) noexcept {
+        if (this != &o) reset(std::exchange(o.fd_, -1));
+        return *this;
+    }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    int get() const { return fd_; }
+    explicit operator bool() const { return fd_ >= 0; }
+    // Closes the one held, holds `fd`.
+    void reset(int fd = -1);
+
+private:
+    int fd_ = -1;
+};
 
 class ScratchDir {
 public:

@@ -4,6 +4,7 @@
 #include "core/base/clock.h"
 #include "core/base/parallel.h"
 #include "core/memscan/memusage.h"
+#include "core/host/files.h"
 #include "core/host/proc.h"
 #include "core/memscan/sigbus_guard.h"
 #include "core/base/text.h"
@@ -113,6 +114,16 @@ uint64_t resident_pages(pid_t pid) {
     return res;
 }
 
+// A cached file to read pages of, through `via` (a /proc/PID/map_files or fd link): open without
+// touching its access time where allowed; nullopt unless a regular file with something in it.
+std::optional<std::pair<Fd, uint64_t>> open_cached_file(const std::string& via) {
+    Fd fd = Fd::open_read(via, O_NOATIME);
+    if (!fd) fd = Fd::open_read(via);
+    struct stat sb {};
+    if (!fd || fstat(fd.get(), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0) return std::nullopt;
+    return std::pair<Fd, uint64_t>{std::move(fd), uint64_t(sb.st_size)};
+}
+
 // Resident pages of a file, from mincore over 1 GiB of it mapped at a time (no page is touched),
 // and the windows (kCacheWindow apart) holding any: the others are not visited again.
 uint64_t file_resident_pages(int fd, uint64_t size, std::vector<uint64_t>* windows) {
@@ -213,15 +224,22 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
     // thread takes from one list (pagemap + copy + hash: the scan's cost, on every core).
     struct Proc {
         pid_t pid;
+        uint64_t started;  // its start time (ticks since boot): the same pid later is the same process
         PageOwner owner;
         std::vector<MapRange> maps;
         std::vector<uint8_t> part, mergeable;
     };
+    auto started_at = [](pid_t pid) -> std::optional<uint64_t> {
+        const auto text = read_text("/proc/" + std::to_string(pid) + "/stat");
+        const auto st = text ? parse_proc_stat(*text) : std::nullopt;
+        return st ? std::optional<uint64_t>(st->starttime_ticks) : std::nullopt;
+    };
     auto prepare = [&](pid_t pid, PageOwner owner) -> std::optional<Proc> {
         const std::string base = "/proc/" + std::to_string(pid);
+        const auto started = started_at(pid);
         auto maps_text = read_text(base + "/maps");
-        if (!maps_text || maps_text->empty()) return std::nullopt;  // gone, or a kernel thread
-        Proc p{pid, owner, parse_maps(*maps_text), {}, {}};
+        if (!started || !maps_text || maps_text->empty()) return std::nullopt;  // gone, or a kernel thread
+        Proc p{pid, *started, owner, parse_maps(*maps_text), {}, {}};
         std::vector<MapRange>& maps = p.maps;
         if (owner != PageOwner::host && src.guest_map_filter)
             for (auto& m : maps)
@@ -297,20 +315,19 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
             std::vector<PageRef> found;
             found.reserve(kRangePages);
             uint32_t open_proc = UINT32_MAX;
-            int pagemap = -1;
+            Fd pagemap;
             uint64_t unread = 0;
             for (std::size_t k; (k = next.fetch_add(1)) < ranges.size();) {
                 const Range& r = ranges[k];
                 const Proc& p = procs[r.proc];
                 if (__atomic_load_n(&vanished[r.proc], __ATOMIC_RELAXED)) continue;
                 if (r.proc != open_proc) {
-                    if (pagemap >= 0) close(pagemap);
-                    pagemap = open(("/proc/" + std::to_string(p.pid) + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC);
+                    pagemap = Fd::open_read("/proc/" + std::to_string(p.pid) + "/pagemap");
                     open_proc = r.proc;
                 }
                 found.clear();
-                const bool ok = pagemap >= 0 && visit_range(
-                    p.pid, pagemap, r.map, r.start, r.end,
+                const bool ok = pagemap && visit_range(
+                    p.pid, pagemap.get(), r.map, r.start, r.end,
                     [&](const PageVisit& v) {
                         PageRef ref;
                         ref.hash = page_hash(v.data);
@@ -332,11 +349,15 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
                 segments.push_back({r.proc, refs.size(), found.size()});
                 for (const PageRef& ref : found) push(refs, ref);
             }
-            if (pagemap >= 0) close(pagemap);
             unreadable += unread;
         };
         on_threads(unsigned(std::clamp<std::size_t>(ranges.size(), 1, threads)), [&](unsigned) { worker(); });
         s.unreadable_pages += unreadable;
+        // A process that ended before its scan was over, even after its last page was read (its
+        // frames are freed: they would be stale in the index), or whose pid another process took
+        // (its pages would have been read under the first one's maps), vanished too.
+        for (uint32_t pi = 0; pi < procs.size(); ++pi)
+            if (!vanished[pi] && started_at(procs[pi].pid) != procs[pi].started) vanished[pi] = 1;
         // Out with the pages of processes that vanished (their segments, interleaved with the
         // others': segments were noted in the order they were appended, so by `at`).
         bool any_vanished = false;
@@ -392,25 +413,22 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
         scan_group(host_pids, PageOwner::host);
         say("host: " + std::to_string(s.pages[2] * kPage >> 20) + " MiB in " + std::to_string(s.processes[2]) +
             " processes");
-        std::vector<std::pair<int, uint64_t>> open_files;  // fd, size
+        std::vector<std::pair<Fd, uint64_t>> open_files;  // fd, size
         std::vector<std::pair<std::size_t, uint64_t>> windows;  // (file, first byte) of the windows with resident pages
         std::vector<uint64_t> file_windows;
         uint64_t cached = 0;
         for (const auto& [key, via] : openers) {
             std::error_code ec;
             s.cache_files.push_back({via, std::filesystem::read_symlink(via, ec).string()});
-            int fd = open(via.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
-            if (fd < 0) fd = open(via.c_str(), O_RDONLY | O_CLOEXEC);
-            struct stat sb {};
-            if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0) {
-                if (fd >= 0) close(fd);
+            auto file = open_cached_file(via);
+            if (!file) {
                 ++s.files_skipped;
                 continue;
             }
             file_windows.clear();
-            cached += file_resident_pages(fd, uint64_t(sb.st_size), &file_windows);
+            cached += file_resident_pages(file->first.get(), file->second, &file_windows);
             for (uint64_t w : file_windows) windows.push_back({open_files.size(), w});
-            open_files.push_back({fd, uint64_t(sb.st_size)});
+            open_files.push_back(std::move(*file));
         }
         if (refs.capacity() < refs.size() + cached) refs.reserve(refs.size() + cached);
         // The files' resident windows on every CPU too, 8 at a time.
@@ -418,14 +436,14 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
         std::atomic<std::size_t> next{0};
         std::mutex lock;
         on_threads(unsigned(std::clamp<std::size_t>((windows.size() + kShare - 1) / kShare, 1, threads)), [&](unsigned) {
-            const int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+            const Fd pm = Fd::open_read("/proc/self/pagemap");
             std::vector<PageRef> found;
             for (std::size_t k; (k = next.fetch_add(kShare)) < windows.size();) {
                 found.clear();
                 for (std::size_t w = k; w < std::min(windows.size(), k + kShare); ++w) {
                     const auto [f, off] = windows[w];
                     visit_cached_pages(
-                        open_files[f].first, open_files[f].second, pm,
+                        open_files[f].first.get(), open_files[f].second, pm.get(),
                         [&](uint64_t hash, uint64_t pfn) {
                             PageRef r;
                             r.hash = hash;
@@ -440,12 +458,9 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
                 for (const PageRef& r : found) push(refs, r);
                 s.pages[3] += found.size();
             }
-            if (pm >= 0) close(pm);
         });
-        for (auto [fd, size] : open_files) {
-            close(fd);
-            ++s.files;
-        }
+        s.files += open_files.size();
+        open_files.clear();
         say("host page cache: " + std::to_string(s.pages[3] * kPage >> 20) + " MiB resident in " +
             std::to_string(s.files) + " files");
     }
@@ -461,11 +476,11 @@ std::vector<uint64_t> hash_file_blocks(const std::string& dir, uint64_t* nfiles,
              dir, std::filesystem::directory_options::skip_permission_denied, ec);
          !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
         if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
-        int fd = open(it->path().c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
-        if (fd < 0) continue;
+        const Fd fd = Fd::open_read(it->path(), O_NOATIME);
+        if (!fd) continue;
         if (nfiles) ++*nfiles;
         for (;;) {
-            ssize_t got = read(fd, buf.data(), buf.size());
+            ssize_t got = read(fd.get(), buf.data(), buf.size());
             if (got <= 0) break;
             if (nbytes) *nbytes += uint64_t(got);
             std::size_t n = std::size_t(got);
@@ -476,7 +491,6 @@ std::vector<uint64_t> hash_file_blocks(const std::string& dir, uint64_t* nfiles,
             }
             for (std::size_t o = 0; o < n; o += kPage) out.push_back(page_hash(buf.data() + o));
         }
-        close(fd);
     }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -492,24 +506,17 @@ std::vector<std::pair<std::string, uint64_t>> pages_in_files(const std::vector<s
                                                              const std::vector<uint64_t>& skip_pfns) {
     std::map<std::string, uint64_t> by_name;
     if (sorted_hashes.empty()) return {};
-    int self_pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    const Fd self_pm = Fd::open_read("/proc/self/pagemap");
     for (const auto& [via, name] : files) {
-        int fd = open(via.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
-        if (fd < 0) fd = open(via.c_str(), O_RDONLY | O_CLOEXEC);
-        struct stat sb {};
-        if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0) {
-            if (fd >= 0) close(fd);
-            continue;
-        }
+        const auto file = open_cached_file(via);
+        if (!file) continue;
         uint64_t n = 0;
-        visit_cached_pages(fd, uint64_t(sb.st_size), self_pm, [&](uint64_t hash, uint64_t pfn) {
+        visit_cached_pages(file->first.get(), file->second, self_pm.get(), [&](uint64_t hash, uint64_t pfn) {
             n += std::binary_search(sorted_hashes.begin(), sorted_hashes.end(), hash) &&
                  !std::binary_search(skip_pfns.begin(), skip_pfns.end(), pfn);
         });
-        close(fd);
         if (n) by_name[name.empty() ? via : name] += n;
     }
-    if (self_pm >= 0) close(self_pm);
     std::vector<std::pair<std::string, uint64_t>> out(by_name.begin(), by_name.end());
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
     return out;

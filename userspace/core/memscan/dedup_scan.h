@@ -28,7 +28,7 @@ struct IndexStats {
     uint64_t pages[4] = {};          // by PageOwner, as scanned (before collapse)
     uint64_t files = 0, files_skipped = 0;
     uint64_t unreadable_pages = 0;   // present, content not readable (device memory)
-    unsigned vanished = 0;           // processes gone while scanned
+    unsigned vanished = 0;           // processes gone before their scan was over (or their pid taken by another)
     uint64_t bytes() const { return (pages[0] + pages[1] + pages[2] + pages[3]) * 4096; }
     double scan_s = 0;               // reading and hashing
     unsigned threads = 0;            // threads that did it

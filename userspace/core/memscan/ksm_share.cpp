@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "core/memscan/ksm_share.h"
 #include "core/memscan/pagescan.h"
+#include "core/host/files.h"
 #include "core/host/proc.h"
 
 #include <algorithm>
@@ -14,8 +15,8 @@ std::optional<std::vector<uint64_t>> read_ksm_frames(pid_t pid, const FrameFlagR
     const std::string proc = "/proc/" + std::to_string(pid);
     auto maps_text = read_text(proc + "/maps");
     if (!maps_text) return std::nullopt;
-    int fd = open((proc + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
+    const Fd fd = Fd::open_read(proc + "/pagemap");
+    if (!fd) return std::nullopt;
     constexpr uint64_t kPage = 4096;
     constexpr std::size_t kBatch = 4096;  // entries per pagemap read (32 KiB)
     std::vector<uint64_t> entries(kBatch), pfns;
@@ -23,7 +24,7 @@ std::optional<std::vector<uint64_t>> read_ksm_frames(pid_t pid, const FrameFlagR
         if (!m.anonymous() || m.path == "[vsyscall]" || m.path == "[vvar]" || m.path == "[vvar_vclock]") continue;
         for (uint64_t addr = m.start; addr < m.end; addr += kBatch * kPage) {
             const std::size_t n = std::size_t(std::min<uint64_t>(kBatch, (m.end - addr) / kPage));
-            const ssize_t got = pread(fd, entries.data(), n * sizeof(uint64_t), off_t(addr / kPage * sizeof(uint64_t)));
+            const ssize_t got = pread(fd.get(), entries.data(), n * sizeof(uint64_t), off_t(addr / kPage * sizeof(uint64_t)));
             if (got != ssize_t(n * sizeof(uint64_t))) break;  // the mapping went away
             for (std::size_t i = 0; i < n; ++i) {
                 const PagemapEntry e = decode_pagemap(entries[i]);
@@ -31,7 +32,6 @@ std::optional<std::vector<uint64_t>> read_ksm_frames(pid_t pid, const FrameFlagR
             }
         }
     }
-    close(fd);
     if (!process_alive(pid)) return std::nullopt;
     std::sort(pfns.begin(), pfns.end());
     if (!flags) return std::vector<uint64_t>{};

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "core/memscan/pagescan.h"
 
+#include "core/host/files.h"
 #include "core/host/proc.h"
 
 #include <cstdlib>
@@ -17,14 +18,6 @@ namespace {
 
 constexpr std::size_t kPage = 4096;
 constexpr std::size_t kBatch = 256;  // pages per pagemap read and per process_vm_readv
-
-struct Fd {
-    int fd = -1;
-    explicit Fd(const std::string& path) : fd(open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
-    ~Fd() {
-        if (fd >= 0) close(fd);
-    }
-};
 
 uint64_t read_u64_at(int fd, uint64_t index) {
     uint64_t v = 0;
@@ -111,11 +104,11 @@ bool visit_range_impl(pid_t pid, int pagemap_fd, uint32_t map_index, uint64_t st
 
 bool visit_process_pages_impl(pid_t pid, const std::vector<MapRange>& maps,
                               void (*fn)(void*, const PageVisit&), void* ctx, uint64_t* unreadable) {
-    Fd pagemap("/proc/" + std::to_string(pid) + "/pagemap");
-    if (pagemap.fd < 0) return false;
+    const Fd pagemap = Fd::open_read("/proc/" + std::to_string(pid) + "/pagemap");
+    if (!pagemap) return false;
     for (uint32_t mi = 0; mi < maps.size(); ++mi)
         if (scannable(maps[mi]) &&
-            !visit_range_impl(pid, pagemap.fd, mi, maps[mi].start, maps[mi].end, fn, ctx, unreadable))
+            !visit_range_impl(pid, pagemap.get(), mi, maps[mi].start, maps[mi].end, fn, ctx, unreadable))
             return false;
     return true;
 }
@@ -126,7 +119,7 @@ std::optional<ProcessScan> scan_process(pid_t pid) {
     ProcessScan scan;
     scan.pid = pid;
     scan.maps = parse_maps(*maps_text);
-    Fd kflags("/proc/kpageflags"), kcount("/proc/kpagecount");
+    const Fd kflags = Fd::open_read("/proc/kpageflags"), kcount = Fd::open_read("/proc/kpagecount");
     bool ok = visit_process_pages(
         pid, scan.maps,
         [&](const PageVisit& v) {
@@ -134,11 +127,11 @@ std::optional<ProcessScan> scan_process(pid_t pid) {
             p.hash = page_hash(v.data);
             p.pfn = v.pfn;
             p.map_index = v.map_index;
-            uint64_t flags = v.pfn ? read_u64_at(kflags.fd, v.pfn) : 0;
+            uint64_t flags = v.pfn ? read_u64_at(kflags.get(), v.pfn) : 0;
             p.anon = flags ? (flags & kKpfAnon) != 0 : (scan.maps[v.map_index].anonymous() && !v.file_or_shared);
             p.ksm = (flags & kKpfKsm) != 0;
             p.zero = (flags & kKpfZeroPage) != 0 || page_is_zero(v.data);
-            p.mapcount = v.pfn ? uint32_t(read_u64_at(kcount.fd, v.pfn)) : 0;
+            p.mapcount = v.pfn ? uint32_t(read_u64_at(kcount.get(), v.pfn)) : 0;
             scan.pages.push_back(p);
         },
         &scan.unreadable_pages);

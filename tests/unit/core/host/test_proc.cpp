@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <filesystem>
 #include <stdlib.h>
 
@@ -167,4 +168,34 @@ TEST(Spawn, ACpuConfinesTheChildAndWhatItStarts) {
     ASSERT_NE(at, std::string::npos);
     EXPECT_EQ(ht::read_text(out).value_or(""), own.substr(at, own.find('\n', at) - at + 1));
     std::filesystem::remove_all(dir);
+}
+
+// An Fd closes what it holds when it goes, when it is given another, and when one is moved into
+// it; a move leaves the source empty; a path that does not open is an empty Fd.
+TEST(Fd, ClosesOnDestructionResetAndMoveAssignment) {
+    auto is_open = [](int fd) { return fd >= 0 && fcntl(fd, F_GETFD) != -1; };
+    int a = -1, b = -1;
+    {
+        Fd f = Fd::open_read("/proc/self/stat");
+        ASSERT_TRUE(f);
+        a = f.get();
+        EXPECT_TRUE(fcntl(a, F_GETFD) & FD_CLOEXEC);
+        Fd g(std::move(f));
+        EXPECT_FALSE(f);
+        EXPECT_EQ(g.get(), a);
+        EXPECT_TRUE(is_open(a));
+        Fd h = Fd::open_read("/proc/self/status");
+        b = h.get();
+        g = std::move(h);  // a closed, b now g's
+        EXPECT_FALSE(is_open(a));
+        EXPECT_TRUE(is_open(b));
+        EXPECT_FALSE(h);
+    }
+    EXPECT_FALSE(is_open(b));
+    Fd r = Fd::open_read("/proc/self/stat");
+    const int c = r.get();
+    r.reset();
+    EXPECT_FALSE(is_open(c));
+    EXPECT_FALSE(r);
+    EXPECT_FALSE(Fd::open_read("/nonexistent/hypetrace"));
 }
