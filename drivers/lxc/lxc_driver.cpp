@@ -175,20 +175,21 @@ public:
         lxc_container_put(c_);
         c_ = nullptr;
         if (restore_monitor_ > 0) {  // our child (see start): it ends once the container stopped
-            for (int i = 0; i < 500 && waitpid(restore_monitor_, nullptr, WNOHANG) == 0; ++i)
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            poll_until([&] { return waitpid(restore_monitor_, nullptr, WNOHANG) != 0; }, 5000, 10);
             restore_monitor_ = -1;
         }
-        // The monitor process removes the container's cgroups after STOPPED: wait for that, so
-        // nothing of this guest is left when stop() returns.
-        for (int i = 0; i < 200 && !cgroup().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        // A container CRIU checkpointed (and killed), or failed to, keeps its cgroups: its monitor
-        // ends without removing them (seen with liblxc 5.0.2, CRIU 3.17). Removed here once empty:
-        // its last processes may still be exiting (up to 5 s more).
-        for (int i = 0; i < 250 && !cgroup().empty(); ++i) {
-            remove_empty_cgroups(cgroup_dir_);
-            if (!cgroup().empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
+        // The monitor process removes the container's cgroups after STOPPED: wait for that (2 s at
+        // most), so nothing of this guest is left when stop() returns. A container CRIU checkpointed
+        // (and killed), or failed to, keeps its cgroups: its monitor ends without removing them
+        // (seen with liblxc 5.0.2, CRIU 3.17). Removed here once empty: its last processes may
+        // still be exiting (up to 5 s more).
+        if (!poll_until([&] { return cgroup().empty(); }, 2000, 10))
+            poll_until(
+                [&] {
+                    remove_empty_cgroups(cgroup_dir_);
+                    return cgroup().empty();
+                },
+                5000, 20);
         queue_monitor_cgroup(spec_.name);
         try_remove_monitor_cgroups();
     }
@@ -452,14 +453,13 @@ Driver::Reaped LxcDriver::reap(const fs::path& run_dir) noexcept {
 LxcDriver::~LxcDriver() {
     // The last monitors' zombies are reaped by init at its pace (about 2 s on this machine kind's
     // init; at once under systemd): wait up to 5 s so a run leaves none of their cgroups.
-    for (int i = 0; i < 500; ++i) {
-        try_remove_monitor_cgroups();
-        {
+    poll_until(
+        [] {
+            try_remove_monitor_cgroups();
             std::lock_guard<std::mutex> g(leftovers_mutex());
-            if (leftover_monitor_cgroups().empty()) break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+            return leftover_monitor_cgroups().empty();
+        },
+        5000, 10);
 }
 
 std::vector<std::string> LxcDriver::reap_host() noexcept {

@@ -27,6 +27,7 @@
 #include "core/host/spawn.h"
 #include "core/tracing/bpf_tracer.h"
 #include "bench_stats.h"
+#include "../wait_for.h"
 
 #include <bpf/bpf.h>
 #include <sys/mman.h>
@@ -105,14 +106,6 @@ ProgStats new_programs(const std::map<uint32_t, ProgStats>& before, const std::m
     return s;
 }
 
-bool wait_until(const std::function<bool()>& done, int ms) {
-    for (int i = 0; i < ms / 10; ++i) {
-        if (done()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return done();
-}
-
 struct Run {
     double ns_per_fault = 0;
     uint64_t faults = 0;               // the storm's own
@@ -158,7 +151,7 @@ public:
             o.stdout_path = peer_out;
             o.stderr_path = peer_err;
             peer = spawn({"bpftrace", "-e", "tracepoint:exceptions:page_fault_user { @[pid] = count(); }"}, o);
-            if (!wait_until([&] { return slurp(peer_out).find("Attaching") != std::string::npos; }, 30'000))
+            if (!wait_for([&] { return slurp(peer_out).find("Attaching") != std::string::npos; }, 30'000, 10))
                 throw std::runtime_error("bpftrace did not attach within 30 s: " + slurp(peer_err));
             std::this_thread::sleep_for(std::chrono::milliseconds(200));  // "Attaching" comes just before it has
         } else if (arm == "perf") {
@@ -195,14 +188,14 @@ public:
         } else if (arm == "bpftrace") {
             kill(peer.pid, SIGINT);  // it prints its map and exits
             int st = 0;
-            if (!wait_until([&] { return child_exited(peer.pid, &st); }, 30'000)) terminate(peer.pid);
+            if (!wait_for([&] { return child_exited(peer.pid, &st); }, 30'000, 10)) terminate(peer.pid);
             std::smatch m;
             const std::string text = slurp(peer_out);
             const std::regex line("@\\[" + std::to_string(child) + "\\]: ([0-9]+)");
             if (std::regex_search(text, m, line)) r.counted = std::stoull(m[1]);
         } else if (arm == "perf") {
             int st = 0;
-            if (!wait_until([&] { return child_exited(peer.pid, &st); }, 30'000)) terminate(peer.pid);
+            if (!wait_for([&] { return child_exited(peer.pid, &st); }, 30'000, 10)) terminate(peer.pid);
             std::smatch m;
             const std::string text = slurp(peer_err);
             if (std::regex_search(text, m, std::regex("\\(([0-9]+) samples\\)"))) r.counted = std::stoull(m[1]);

@@ -2,6 +2,7 @@
 #pragma once
 #include <gtest/gtest.h>
 #include "../run_binary.h"
+#include "../wait_for.h"
 #include "core/host/proc.h"
 
 #include <chrono>
@@ -65,21 +66,11 @@ inline int hypetrace_bpf_programs() {
     return n;
 }
 
-
 // The selected transparent huge page mode ("" without THP).
 inline std::string thp_mode() {
     std::string s = ht::read_text("/sys/kernel/mm/transparent_hugepage/enabled").value_or("");
     auto a = s.find('['), b = s.find(']');
     return a == std::string::npos ? "" : s.substr(a + 1, b - a - 1);
-}
-
-// Polls `cond` every 20 ms for up to `ms`.
-inline bool wait_for(const std::function<bool()>& cond, int ms) {
-    for (int i = 0; i < ms / 20; ++i) {
-        if (cond()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return cond();
 }
 
 // LXC monitors of containers whose name contains `needle` that run on their own: a container

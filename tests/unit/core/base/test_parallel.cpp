@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // core/base/parallel.h: every share runs once, what a thread throws reaches the caller, and the
-// parallel sort orders as std::sort does.
+// parallel sort orders as std::sort does; core/base/clock.h: poll_until.
+#include "core/base/clock.h"
 #include "core/base/parallel.h"
 
 #include <gtest/gtest.h>
@@ -60,4 +61,22 @@ TEST(Parallel, SortOrdersAsStdSort) {
             ASSERT_EQ(got, want) << n << " elements on " << threads << " threads";
         }
     }
+}
+
+// poll_until asks until the answer is yes (then at once true), or until its time is up (false,
+// having asked at the end too); an answer that is yes at once costs no wait.
+TEST(PollUntil, TrueOnceDoneFalseAfterTheTimeout) {
+    int asked = 0;
+    EXPECT_TRUE(ht::poll_until([&] { return ++asked == 3; }, 5000, 1));
+    EXPECT_EQ(asked, 3);
+    asked = 0;
+    const uint64_t t0 = ht::mono_ns();
+    EXPECT_FALSE(ht::poll_until([&] { return ++asked < 0; }, 30, 5));
+    EXPECT_GE(ht::mono_ns() - t0, 30'000'000u);
+    EXPECT_GE(asked, 2);
+    asked = 0;
+    const uint64_t t1 = ht::mono_ns();
+    EXPECT_TRUE(ht::poll_until([&] { return ++asked > 0; }, 5000, 1000));
+    EXPECT_EQ(asked, 1);
+    EXPECT_LT(ht::mono_ns() - t1, 500'000'000u);
 }
