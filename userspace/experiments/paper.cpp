@@ -310,7 +310,7 @@ PaperRunResult run_paper(const PaperPlan& plan, const PaperRunOptions& o) {
     std::map<std::string, double> earlier_s;
     if (o.resume && o.earlier.is_object() && o.earlier.contains("runs") && o.earlier["runs"].is_array())
         for (const auto& r : o.earlier["runs"])
-            if (r.is_object() && (r.value("status", "") == "done" || r.value("status", "") == "done before") &&
+            if (r.is_object() && step_has_result(r.value("status", "")) &&
                 r.contains("seconds") && r["seconds"].is_number())
                 earlier_s[r.value("name", "")] = r["seconds"].get<double>();
     auto save = [&] {

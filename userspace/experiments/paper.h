@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ht {
@@ -86,6 +87,9 @@ struct PaperStepRun {
     int exit_code = 0;
     std::string error;   // a failed step's last line on stderr
 };
+
+// Whether a step that ended so left its result: run now ("done") or kept by --resume ("done before").
+inline bool step_has_result(std::string_view status) { return status == "done" || status == "done before"; }
 
 struct PaperRunOptions {
     std::filesystem::path dir;

@@ -117,8 +117,14 @@ TEST(Plot, OneLinePerSeriesWithEscapedLabels) {
     PlotSpec p;
     p.title = "A & B";
     p.log2_x = true;
-    p.lines.push_back({"VM <KSM>", {{1, 500}, {2, 450}, {4, 400}}, false});
-    p.lines.push_back({"LXC", {{1, 15}, {2, 10}, {4, 7}}, true});
+    PlotLine vm, lxc;
+    vm.label = "VM <KSM>";
+    vm.points = {{1, 500}, {2, 450}, {4, 400}};
+    lxc.label = "LXC";
+    lxc.points = {{1, 15}, {2, 10}, {4, 7}};
+    lxc.dashed = true;
+    p.lines.push_back(vm);
+    p.lines.push_back(lxc);
     std::string svg = render_line_plot_svg(p);
     EXPECT_EQ(svg.rfind("<svg", 0), 0u);
     std::size_t lines = 0;
