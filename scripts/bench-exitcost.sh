@@ -14,7 +14,9 @@
 #   bpftrace      bpftrace counting the same events (the peer), KVM_RUN timed per thread
 # Prints seconds per run (medians), each arm's slowdown against bare with a bootstrap 95 % interval,
 # the points each traced arm costs beyond its floor (target: within 1 point for the default) and
-# ns per exit, and the machine it ran on.
+# ns per exit, and the machine it ran on; then, from one more run of each arm with the kernel's BPF
+# statistics on, the programs' own time per exit in points of an exit's time (the figure that holds
+# where the wall time varies by more than a tracer costs).
 # In the lab it prints a line per arm (a job silent for 240 s counts as frozen) and starts no round
 # the lab's budget (hypetrace.budget=) cannot hold: the rounds done are analysed.
 # Usage: scripts/bench-exitcost.sh [OUTDIR]   (as root, after scripts/setup.sh; OUTDIR default
@@ -89,6 +91,53 @@ for r in $(seq "$rounds"); do
   echo "bench: round $r of $rounds done, $((now - start)) s; about $(( (now - start) * (rounds - r) / r )) s left"
 done
 [ "$done_rounds" -ge 2 ] || { echo "bench-exitcost.sh: fewer than 2 rounds ran: nothing to compare" >&2; exit 1; }
+
+# The programs' own time, which the wall time cannot resolve where it varies by more than a tracer
+# costs (the lab's TCG: runs vary by a fifth): the kernel's BPF statistics (kernel.bpf_stats_enabled,
+# on only for these runs and restored on every exit), summed over the tracer's program fds
+# (/proc/PID/fdinfo: run_time_ns, run_cnt), read every 50 ms while it runs, the last reading kept.
+stats_was=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || true)
+restore_stats() { if [ -n "$stats_was" ]; then sysctl -q -w kernel.bpf_stats_enabled="$stats_was" >/dev/null 2>&1 || true; fi; }
+trap restore_stats EXIT
+trap 'restore_stats; exit 130' INT TERM
+if [ -n "$stats_was" ] && sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null 2>&1; then
+  # (awk exits 2 when an fd closed under it: the sums it printed stand)
+  prog_time() { awk '/^run_time_ns:/ {t += $2} /^run_cnt:/ {c += $2} END {print t + 0, c + 0}' /proc/"$1"/fdinfo/* 2>/dev/null || true; }
+  # progs NAME ARGS...: one hypetrace exitcost run, its programs' time read while it runs
+  progs() {
+    local name=$1 pid seen; shift
+    "$ht" exitcost "$@" "${args[@]}" --json "$dir/progs-$name.json" >/dev/null &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+      seen=$(prog_time "$pid")
+      case "$seen" in *" "[1-9]*) echo "$seen" >"$dir/progs-$name.txt" ;; esac
+      sleep 0.05
+    done
+    wait "$pid"
+    echo "bench: programs' own time: $name done"
+  }
+  progs floor --attach-only
+  progs hypetrace
+  progs floor-detail --attach-only --detail
+  progs detail --detail
+  bpftrace -e '
+    tracepoint:kvm:kvm_pio { @pio[args->port, args->rw] = count(); }
+    tracepoint:kvm:kvm_mmio { @mmio[args->gpa, args->type] = count(); }
+    tracepoint:kvm:kvm_userspace_exit { @uexit[args->reason] = count(); }
+    tracepoint:kvm:kvm_exit { @exit[args->exit_reason] = count(); }
+    tracepoint:raw_syscalls:sys_enter /args->id == 16 && args->args[1] == 0xAE80/ { @start[tid] = nsecs; }
+    tracepoint:raw_syscalls:sys_exit /@start[tid]/ { @run_ns = hist(nsecs - @start[tid]); delete(@start[tid]); }' \
+    >"$dir/progs-bpftrace.out" 2>&1 &
+  bt=$!
+  for _ in $(seq 1200); do grep -q Attaching "$dir/progs-bpftrace.out" 2>/dev/null && break; sleep 0.1; done
+  sleep 0.2
+  "$ht" exitcost --no-trace "${args[@]}" --json "$dir/progs-bpftrace.json" >/dev/null
+  prog_time "$bt" >"$dir/progs-bpftrace.txt"  # bpftrace holds its programs until stopped: an exact reading
+  kill -INT "$bt" 2>/dev/null || true; wait "$bt" 2>/dev/null || true
+  restore_stats
+else
+  echo "bench: the programs' own time not read: kernel.bpf_stats_enabled cannot be set here"
+fi
 python3 - "$dir" <<'PY'
 import glob, json, random, statistics, sys
 d = sys.argv[1]
@@ -159,4 +208,36 @@ print(f"per exit against bare: the floor {per_exit('floor'):.0f} ns, hypetrace {
 bt_cost, ht_cost = rows["bpftrace"][0] - bare, rows["hypetrace"][0] - rows["floor"][0]
 if bt_cost > 0:
     print(f"hypetrace beyond its floor / bpftrace beyond bare: {ht_cost / bt_cost:.2f}")
+# The programs' own time per exit (BPF statistics, one run of each arm), in points of an exit's time
+# with nothing attached: what each tracer's bodies cost, which no wall-time noise hides.
+import os
+progs = {}
+for mode in ("floor", "hypetrace", "floor-detail", "detail", "bpftrace"):
+    f = f"{d}/progs-{mode}.txt"
+    if os.path.exists(f):
+        t_ns, runs = map(int, open(f).read().split())
+        progs[mode] = (t_ns, runs)
+if progs:
+    exit_ns = bare / exits * 1e9
+    n_exits = exits * t["runs"]
+    print(f"the programs' own time (BPF statistics; {t['runs']} runs, {n_exits:.0f} exits; an exit takes {exit_ns:.0f} ns with nothing attached):")
+    for mode, label in modes[1:]:
+        if mode not in progs:
+            continue
+        t_ns, runs = progs[mode]
+        print(f"  {label:22s} {t_ns / n_exits:8.0f} ns per exit ({runs / n_exits:.2f} program runs per exit, "
+              f"{t_ns / max(runs, 1):.0f} ns each) = {t_ns / n_exits / exit_ns * 100:5.2f} points")
+    def own_beyond(mode, floor, target=None):
+        if mode in progs and floor in progs:
+            pts = (progs[mode][0] - progs[floor][0]) / n_exits / exit_ns * 100
+            line = f"  {mode} beyond {floor}: {pts:+.2f} points ({(progs[mode][0] - progs[floor][0]) / n_exits:+.0f} ns per exit)"
+            if target is not None:
+                line += f"   target within {target} point: {'met' if pts <= target else 'MISSED'}"
+            print(line)
+    own_beyond("hypetrace", "floor", 1)
+    own_beyond("detail", "floor-detail")
+    own_beyond("detail", "hypetrace")
+    if "bpftrace" in progs and "hypetrace" in progs and "floor" in progs and progs["bpftrace"][0] > 0:
+        print(f"  hypetrace beyond its floor / bpftrace's programs: "
+              f"{(progs['hypetrace'][0] - progs['floor'][0]) / progs['bpftrace'][0]:.2f}")
 PY

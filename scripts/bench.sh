@@ -9,7 +9,7 @@
 #    nothing attached, with the programs attached but returning at once (--attach-only: the
 #    tracepoints' floor), with hypetrace (target: within 1 point of the floor), with --detail and
 #    its own floor, and with bpftrace counting the same events; interleaved rounds, bootstrap
-#    intervals, ns per exit.
+#    intervals, ns per exit; then each arm's programs' own time per exit (BPF statistics).
 #  dedup (issues 4, 18): scan rate of `hypetrace dedup` on 1 GiB of a process's memory, on one
 #    thread and on every CPU, beside the hash alone and the copy alone (the memory-speed bound), 7
 #    repeats, medians: target at least 5 GB/s scanned and classified on this 2-core machine
