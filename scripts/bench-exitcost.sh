@@ -43,6 +43,26 @@ command -v python3 >/dev/null || { echo "bench-exitcost.sh: python3 is missing (
 args=(--runs "$runs" --ops "$ops" --sectors "$sectors" --hlts 0 -q)
 rm -rf "$dir"; mkdir -p "$dir"
 echo "bench: exitcost payload ($ops operations per phase, $sectors sectors, no HLTs), $rounds rounds of $runs runs in each of six arms: nothing attached, the floor, hypetrace, the floor of --detail, hypetrace --detail, bpftrace (interleaved)"
+# start_bpftrace OUT: the peer, counting what hypetrace counts (and timing KVM_RUN per thread), in
+# the background ($bt), once it has attached; its output in OUT
+start_bpftrace() {
+  bpftrace -e '
+    tracepoint:kvm:kvm_pio { @pio[args->port, args->rw] = count(); }
+    tracepoint:kvm:kvm_mmio { @mmio[args->gpa, args->type] = count(); }
+    tracepoint:kvm:kvm_userspace_exit { @uexit[args->reason] = count(); }
+    tracepoint:kvm:kvm_exit { @exit[args->exit_reason] = count(); }
+    tracepoint:raw_syscalls:sys_enter /args->id == 16 && args->args[1] == 0xAE80/ { @start[tid] = nsecs; }
+    tracepoint:raw_syscalls:sys_exit /@start[tid]/ { @run_ns = hist(nsecs - @start[tid]); delete(@start[tid]); }' \
+    >"$1" 2>&1 &
+  bt=$!
+  for _ in $(seq 1200); do grep -q Attaching "$1" 2>/dev/null && break; sleep 0.1; done
+  if ! grep -q Attaching "$1"; then
+    kill -INT "$bt" 2>/dev/null || true; wait "$bt" 2>/dev/null || true
+    echo "bench-exitcost.sh: bpftrace did not attach within 120 s: $(tail -n 3 "$1")" >&2
+    exit 1
+  fi
+  sleep 0.2
+}
 start=$(date +%s)
 uptime_s() { cut -d. -f1 /proc/uptime; }
 # arm NAME ARGS...: one hypetrace exitcost run of the round, and a line (the lab counts a job that
@@ -68,22 +88,7 @@ for r in $(seq "$rounds"); do
   arm floor-detail --attach-only --detail
   arm detail --detail
   bt_out="$dir/bpftrace-$r.txt"
-  bpftrace -e '
-    tracepoint:kvm:kvm_pio { @pio[args->port, args->rw] = count(); }
-    tracepoint:kvm:kvm_mmio { @mmio[args->gpa, args->type] = count(); }
-    tracepoint:kvm:kvm_userspace_exit { @uexit[args->reason] = count(); }
-    tracepoint:kvm:kvm_exit { @exit[args->exit_reason] = count(); }
-    tracepoint:raw_syscalls:sys_enter /args->id == 16 && args->args[1] == 0xAE80/ { @start[tid] = nsecs; }
-    tracepoint:raw_syscalls:sys_exit /@start[tid]/ { @run_ns = hist(nsecs - @start[tid]); delete(@start[tid]); }' \
-    >"$bt_out" 2>&1 &
-  bt=$!
-  for _ in $(seq 1200); do grep -q Attaching "$bt_out" 2>/dev/null && break; sleep 0.1; done
-  if ! grep -q Attaching "$bt_out"; then
-    kill -INT "$bt" 2>/dev/null || true; wait "$bt" 2>/dev/null || true
-    echo "bench-exitcost.sh: bpftrace did not attach within 120 s: $(tail -n 3 "$bt_out")" >&2
-    exit 1
-  fi
-  sleep 0.2
+  start_bpftrace "$bt_out"
   arm bpftrace --no-trace
   kill -INT "$bt" 2>/dev/null || true; wait "$bt" 2>/dev/null || true
   done_rounds=$r
@@ -120,17 +125,7 @@ if [ -n "$stats_was" ] && sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null 2>&
   progs hypetrace
   progs floor-detail --attach-only --detail
   progs detail --detail
-  bpftrace -e '
-    tracepoint:kvm:kvm_pio { @pio[args->port, args->rw] = count(); }
-    tracepoint:kvm:kvm_mmio { @mmio[args->gpa, args->type] = count(); }
-    tracepoint:kvm:kvm_userspace_exit { @uexit[args->reason] = count(); }
-    tracepoint:kvm:kvm_exit { @exit[args->exit_reason] = count(); }
-    tracepoint:raw_syscalls:sys_enter /args->id == 16 && args->args[1] == 0xAE80/ { @start[tid] = nsecs; }
-    tracepoint:raw_syscalls:sys_exit /@start[tid]/ { @run_ns = hist(nsecs - @start[tid]); delete(@start[tid]); }' \
-    >"$dir/progs-bpftrace.out" 2>&1 &
-  bt=$!
-  for _ in $(seq 1200); do grep -q Attaching "$dir/progs-bpftrace.out" 2>/dev/null && break; sleep 0.1; done
-  sleep 0.2
+  start_bpftrace "$dir/progs-bpftrace.out"
   "$ht" exitcost --no-trace "${args[@]}" --json "$dir/progs-bpftrace.json" >/dev/null
   prog_time "$bt" >"$dir/progs-bpftrace.txt"  # bpftrace holds its programs until stopped: an exact reading
   kill -INT "$bt" 2>/dev/null || true; wait "$bt" 2>/dev/null || true

@@ -143,18 +143,28 @@ TEST(Exitcost, ExitCountsAddCountsAndKeepRunExtremes) {
 
 // Without --detail the report counts each exit reason and says what it did not time (and which
 // setting would); with it, each reason's time in KVM per exit. The JSON says which it was.
-TEST(Exitcost, ReportTimesExitsInKvmOnlyWithDetail) {
+namespace {
+
+// A one-phase result under AMD-V: `n` IOIO exits, `ns` in KVM in all.
+ExitcostResult one_phase_result(uint64_t n, uint64_t ns) {
     ExitcostResult r;
     r.kvm_exit_fired = true;
     r.runs = 1;
     PhaseResult p;
     p.phase = PayloadPhase::cpuid;
-    p.ops = 100;
-    p.duration_ns = {5000};
+    p.ops = uint32_t(n);
+    p.duration_ns = {double(n) * 50};
     const uint64_t key = uint64_t(kSvmIoio) | uint64_t(kIsaSvm) << 32;
-    p.counts.kvm_exits[key] = 100;
-    p.counts.kvm_exit_ns[key] = 250000;
+    p.counts.kvm_exits[key] = n;
+    if (ns) p.counts.kvm_exit_ns[key] = ns;
     r.phases.push_back(p);
+    return r;
+}
+
+}  // namespace
+
+TEST(Exitcost, ReportTimesExitsInKvmOnlyWithDetail) {
+    ExitcostResult r = one_phase_result(100, 250000);
     const std::string plain = render_text(r);
     EXPECT_NE(plain.find(ref(Setting::detail) + " adds them"), std::string::npos) << plain;
     EXPECT_NE(plain.find(": " + kvm_exit_reason_name(kIsaSvm, kSvmIoio) + " 100\n"), std::string::npos) << plain;
@@ -171,16 +181,8 @@ TEST(Exitcost, ReportTimesExitsInKvmOnlyWithDetail) {
 // --detail asked, but the kernel refused kvm:kvm_entry: no "0.00 us each in KVM" as if measured;
 // the report says why there are no times.
 TEST(Exitcost, NoTimeInKvmPrintedWhenKvmEntryDidNotAttach) {
-    ExitcostResult r;
-    r.kvm_exit_fired = true;
+    ExitcostResult r = one_phase_result(10, 0);
     r.detail = true;
-    r.runs = 1;
-    PhaseResult p;
-    p.phase = PayloadPhase::cpuid;
-    p.ops = 10;
-    p.duration_ns = {500};
-    p.counts.kvm_exits[uint64_t(kSvmIoio) | uint64_t(kIsaSvm) << 32] = 10;
-    r.phases.push_back(p);
     r.sources.push_back({"kvm:kvm_entry", "-", false, "not loaded: the kernel refused it (x)"});
     const std::string text = render_text(r);
     EXPECT_EQ(text.find("us each in KVM"), std::string::npos) << text;
