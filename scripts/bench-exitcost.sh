@@ -184,14 +184,13 @@ for mode, label in modes:
         lo, hi = interval(mode)
         line += f"  slowdown {100 * (m / bare - 1):+5.2f} % [{lo:+.2f}, {hi:+.2f}]"
     print(line)
+def verdict(pts, target):
+    return "" if target is None else f"   target within {target} point: {'met' if pts <= target else 'MISSED'}"
 def beyond(mode, floor, target=None):
     pts = (rows[mode][0] - rows[floor][0]) / bare * 100
     lo, hi = interval(mode, floor)
     ns = (rows[mode][0] - rows[floor][0]) / exits * 1e9
-    line = f"{mode} beyond {floor}: {pts:+.2f} points [{lo:+.2f}, {hi:+.2f}], {ns:+.0f} ns per exit"
-    if target is not None:
-        line += f"   target within {target} point: {'met' if pts <= target else 'MISSED'}"
-    print(line)
+    print(f"{mode} beyond {floor}: {pts:+.2f} points [{lo:+.2f}, {hi:+.2f}], {ns:+.0f} ns per exit" + verdict(pts, target))
 beyond("hypetrace", "floor", 1)
 beyond("detail", "floor-detail")
 beyond("detail", "hypetrace")
@@ -224,11 +223,9 @@ if progs:
               f"{t_ns / max(runs, 1):.0f} ns each) = {t_ns / n_exits / exit_ns * 100:5.2f} points")
     def own_beyond(mode, floor, target=None):
         if mode in progs and floor in progs:
-            pts = (progs[mode][0] - progs[floor][0]) / n_exits / exit_ns * 100
-            line = f"  {mode} beyond {floor}: {pts:+.2f} points ({(progs[mode][0] - progs[floor][0]) / n_exits:+.0f} ns per exit)"
-            if target is not None:
-                line += f"   target within {target} point: {'met' if pts <= target else 'MISSED'}"
-            print(line)
+            ns = (progs[mode][0] - progs[floor][0]) / n_exits
+            pts = ns / exit_ns * 100
+            print(f"  {mode} beyond {floor}: {pts:+.2f} points ({ns:+.0f} ns per exit)" + verdict(pts, target))
     own_beyond("hypetrace", "floor", 1)
     own_beyond("detail", "floor-detail")
     own_beyond("detail", "hypetrace")
