@@ -162,17 +162,11 @@ AttachPlan plan_attach(const TraceSourceDef& def, bool tracepoint, bool btf_type
                        Forced forced, const std::string& forced_note) {
     const bool not_asked = !opts.asked(def.opt_in);
     const std::string why = def.opt_in_why ? def.opt_in_why : "opt-in";
-    if (def.classic) {
-        if (!tracepoint || not_asked || forced == Forced::off)
-            return {AttachMode::none, forced == Forced::off ? forced_note
-                                      : tracepoint          ? "not asked for (" + why + ")"
-                                                            : "tracepoint not in this kernel"};
-        return {AttachMode::tp, ""};
-    }
     if (!tracepoint || not_asked || forced == Forced::off)
         return {AttachMode::none, forced == Forced::off ? forced_note
                                   : tracepoint          ? "not asked for (" + why + ")"
                                                         : "tracepoint not in this kernel"};
+    if (def.classic) return {AttachMode::tp, ""};
     if (!opts.raw_tp_only && forced == Forced::none && btf_type) return {AttachMode::tp_btf, ""};
     return {AttachMode::raw_tp, forced == Forced::none ? "" : forced_note};
 }
