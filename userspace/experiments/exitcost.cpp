@@ -321,7 +321,7 @@ std::string render_text(const ExitcostResult& r) {
         const SourceStatus* entry = nullptr;
         for (const auto& s : r.sources)
             if (s.name == "kvm:kvm_entry") entry = &s;
-        const bool timed = r.detail && !(entry && !entry->attached);
+        const bool timed = r.detail && (!entry || entry->attached);
         o << "\nkvm_exit reasons per phase" << (timed ? " (time from exit to re-entry)" : "") << ":\n";
         if (r.detail && !timed) o << "  (no exit timed in KVM: kvm:kvm_entry not attached: " << entry->note << ")\n";
         for (const auto& p : r.phases)
