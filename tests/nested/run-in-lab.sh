@@ -76,7 +76,11 @@ run_tests() {
       echo "lab: $t ran past its $lim s and was killed; what ran just before:"
       tail -n 26 "$out/ps.log" 2>/dev/null
       echo "lab: the kernel's last messages:"; dmesg | tail -n 15
-    else echo "FAIL $t $took s" >>"$summary"; status=1
+    else
+      status=1
+      echo "FAIL $t $took s" >>"$summary"
+      # what failed, in the summary too: CI keeps only the head and tail of a long output
+      grep -A 6 -E ': Failure$' "$base.log" | head -n 30 | sed 's/^/    /' >>"$summary"
     fi
   done
 }
