@@ -164,6 +164,9 @@ public:
     virtual std::string describe() const = 0;
     // Last lines of its console, for "did not become ready" errors.
     virtual std::string failure_hint() const { return {}; }
+    // A VM whose kernel panicked: what its console said (then it is not alive()); "" otherwise,
+    // and for guests that have no kernel of their own.
+    virtual std::string kernel_panic() const { return {}; }
     // Its device map, where the backend can tell (a QEMU VM, asked over its monitor; read it once
     // the guest has placed its PCI devices); nullopt where there is none. Throws UserError when
     // the backend cannot answer.

@@ -19,6 +19,7 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <string_view>
 #include <thread>
 #include <time.h>
 #include <unistd.h>
@@ -149,10 +150,15 @@ public:
         }
     }
 
-    // A QEMU whose accelerator failed the vCPU (qemu_vcpu_failure) still runs, but its guest never
-    // will again: not alive, so waits for it end at once with failure_hint()'s reason.
+    // A QEMU whose accelerator failed the vCPU (qemu_vcpu_failure) or whose guest kernel panicked
+    // (guest_kernel_panic) still runs, but its guest never will again: not alive, so waits for it
+    // end at once with failure_hint()'s reason.
     bool alive() const override {
-        return child_.pid > 0 && !child_exited(child_.pid) && vcpu_failure().empty();
+        return child_.pid > 0 && !child_exited(child_.pid) && vcpu_failure().empty() && kernel_panic().empty();
+    }
+    std::string kernel_panic() const override {
+        if (panic_.empty()) scan_console();
+        return panic_;
     }
     pid_t main_pid() const override { return child_.pid; }
     std::vector<pid_t> pids() const override { return {child_.pid}; }
@@ -186,6 +192,7 @@ public:
             return "QEMU stopped the VM: \"" + f + "\": the host's " + std::string(spec_.accel == Accel::kvm ? "KVM" : "TCG") +
                    " could not run its vCPU (QEMU's register dump is in " + (spec_.run_dir / "qemu.log").string() +
                    ")" + (c.empty() ? "" : "; console: " + c);
+        if (auto p = kernel_panic(); !p.empty()) return "the guest's kernel panicked: " + p;
         std::string q = read_tail((spec_.run_dir / "qemu.log").string(), 300);
         return (q.empty() ? "" : "qemu: " + q) + run_state() + (c.empty() ? "" : " console: " + c);
     }
@@ -247,6 +254,32 @@ private:
         return failure_;
     }
 
+    // Reads what the console gained since the last call (and the marker's length before it, for a
+    // marker split between two reads); once the marker's line is whole, the whole console for the
+    // oops.
+    void scan_console() const {
+        static constexpr std::string_view kMarker = "Kernel panic - not syncing";
+        const auto path = spec_.run_dir / "console.log";
+        std::ifstream in(path, std::ios::binary);
+        if (!in) return;
+        in.seekg(std::streamoff(console_seen_));
+        std::string fresh((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (fresh.empty()) return;
+        console_seen_ += fresh.size();
+        console_tail_ += fresh;
+        const bool found = console_tail_.find(kMarker) != std::string::npos;
+        if (console_tail_.size() > kMarker.size()) console_tail_.erase(0, console_tail_.size() - kMarker.size());
+        if (!found) return;
+        std::ifstream all(path, std::ios::binary);
+        const std::string text((std::istreambuf_iterator<char>(all)), std::istreambuf_iterator<char>());
+        if (const auto at = text.rfind(kMarker); at != std::string::npos && text.find('\n', at) == std::string::npos) {
+            console_seen_ = at;  // its line is still being written: read again from the marker on
+            console_tail_.clear();
+            return;
+        }
+        panic_ = guest_kernel_panic(text);
+    }
+
     // Migration capabilities: events (a restore's marks) and, for lazy checkpoints, x-ignore-shared
     // (shared RAM stays in its file, out of the saved state).
     nlohmann::json capabilities(bool events) const {
@@ -260,6 +293,9 @@ private:
     Child child_;
     mutable uintmax_t log_size_ = 0;
     mutable std::string failure_;
+    mutable uint64_t console_seen_ = 0;  // bytes of console.log scan_console() has read
+    mutable std::string console_tail_;   // their end, as long as the panic marker
+    mutable std::string panic_;          // guest_kernel_panic() once seen
     std::unique_ptr<QmpClient> qmp_;  // a restore's, from start() until stopped
     uint64_t load_ns_ = 0;            // when it was told to load the state
     int ping_fd_ = -1;
@@ -365,6 +401,29 @@ std::string qemu_vcpu_failure(const std::string& log) {
     }
     if (!dump) return "";
     return before_dump.empty() ? "QEMU dumped the vCPU's registers" : before_dump;
+}
+
+std::string guest_kernel_panic(const std::string& console) {
+    // each line without its "[   19.333284] " stamp and trailing blanks
+    auto clean = [](std::string t) {
+        while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
+        if (const auto open = t.find_first_not_of(' '); open != std::string::npos && t[open] == '[')
+            if (const auto close = t.find(']', open); close != std::string::npos) t.erase(0, close + 1);
+        t.erase(0, t.find_first_not_of(" \t"));
+        return t;
+    };
+    static const char* const kCause[] = {"BUG: ", "kernel BUG at", "general protection fault", "Oops: ",
+                                         "unable to handle", "divide error", "invalid opcode"};
+    std::istringstream in(console);
+    std::string line, cause;
+    while (std::getline(in, line)) {
+        std::string t = clean(line);
+        if (t.rfind("Kernel panic - not syncing", 0) == 0)
+            return cause.empty() || t.find(cause) != std::string::npos ? t : cause + "; " + t;
+        for (const char* c : kCause)
+            if (cause.empty() && t.find(c) != std::string::npos) cause = t;
+    }
+    return "";
 }
 
 }  // namespace ht

@@ -24,4 +24,10 @@ public:
 // lives on with a guest that never runs again. "" when there is none.
 std::string qemu_vcpu_failure(const std::string& log);
 
+// What a guest kernel's console says when it panicked: "Kernel panic - not syncing: <why>",
+// after the oops that led to it where the console holds one ("BUG: ...", "general protection
+// fault ...", "Oops: ..."), the kernel's time stamps dropped. "" when it did not panic. QEMU
+// runs on with a guest that never answers again.
+std::string guest_kernel_panic(const std::string& console);
+
 }  // namespace ht

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <signal.h>
 #include <thread>
 
 using namespace ht;
@@ -136,6 +137,36 @@ std::string run_job(Driver& d, const std::string& name) {
     return marks;
 }
 }  // namespace
+
+// A VM whose kernel panics (its job crashes it through sysrq) is no longer alive, at once, and
+// says why: waits for it end then, not at their timeout. QEMU itself runs on until stopped.
+TEST(Guests, AVmWhoseKernelPanicsIsNotAliveAndSaysWhy) {
+    HT_REQUIRE_ROOT();
+    char tmpl[] = "/var/tmp/ht-panic-XXXXXX";
+    std::filesystem::path dir = mkdtemp(tmpl);
+    std::filesystem::create_directories(dir / "job");
+    std::ofstream(dir / "job" / "run.sh") << "echo c > /proc/sysrq-trigger\n";
+    GuestSpec spec;
+    spec.name = "ht-it-panic-" + std::to_string(getpid());
+    spec.variant = Variant::full;
+    spec.images = images();
+    spec.run_dir = dir;
+    spec.accel = Accel::tcg;
+    spec.rootfs = RootfsMode::shared;
+    spec.job_dir = dir / "job";
+    QemuDriver qemu;
+    auto g = qemu.create(spec);
+    g->prepare();
+    g->start();
+    const pid_t pid = g->main_pid();
+    EXPECT_TRUE(wait_for([&] { return !g->alive(); }, 120000, 100)) << read_text((dir / "console.log").string()).value_or("");
+    EXPECT_EQ(g->kernel_panic(), "Kernel panic - not syncing: sysrq triggered crash");
+    EXPECT_EQ(g->failure_hint(), "the guest's kernel panicked: Kernel panic - not syncing: sysrq triggered crash");
+    EXPECT_EQ(kill(pid, 0), 0) << "QEMU runs on with the panicked guest";
+    g->stop();
+    EXPECT_NE(kill(pid, 0), 0) << "stopped";
+    std::filesystem::remove_all(dir);
+}
 
 TEST(Guests, JobRunsInAVmAndAContainer) {
     HT_REQUIRE_ROOT();

@@ -38,6 +38,7 @@ Launched launch_guest(TraceBackend* tracer, uint32_t trace_id, Guest& guest, con
         if (!guest.alive()) {
             l.outcome = Launched::Outcome::died;
             l.last_output = guest.failure_hint();
+            l.panic = guest.kernel_panic();
             return l;
         }
         if (now > deadline) {

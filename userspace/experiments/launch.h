@@ -37,13 +37,14 @@ struct Launched {
         started,    // no wait was asked for
         ready,      // the milestone was seen
         timed_out,  // not seen within timeout_s (the guest still runs: the caller stops it)
-        died,       // the guest exited before it
+        died,       // the guest exited before it (or its kernel panicked: it never will be)
     };
     Outcome outcome = Outcome::started;
     uint64_t launch_ns = 0;   // just before start() (CLOCK_MONOTONIC)
     uint64_t started_ns = 0;  // when start() returned
     uint64_t ready_ns = 0;    // the milestone's time stamp (ready only)
     std::string last_output;  // timed_out, died: the guest's failure_hint() when it was found so
+    std::string panic;        // died: its kernel_panic(), where that is why
     bool ready() const { return outcome == Outcome::ready; }
 };
 

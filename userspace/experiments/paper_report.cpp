@@ -261,7 +261,11 @@ std::string table3(const PaperInputs& in) {
     gap("restored VM / cold container", kvm_r, lxc, kPaperRestoreKvmS, kPaperStartupLxcS);
     gap("KVM-bash / LXC-bash, cold", app, lapp, NAN, NAN);
     gap("KVM-bash / LXC-bash, both restored", app_r, lapp_r, NAN, NAN);
-    o << "</ul>\n<h3>Where the time goes</h3>\n<table class=\"explain\"><tr><th>technique</th><th>phases (mean)</th>"
+    o << "</ul>\n";
+    for (const auto& t : ts)  // a run whose guest's kernel panicked was run again: said, not hidden
+        for (const auto& why : t.value("reruns", json::array()))
+            if (why.is_string()) o << "<p class=\"note\">Run again: " << esc(why.get<std::string>()) << "</p>\n";
+    o << "<h3>Where the time goes</h3>\n<table class=\"explain\"><tr><th>technique</th><th>phases (mean)</th>"
          "<th>page faults / run</th><th>VM exits / run</th></tr>\n";
     for (const auto& t : ts) {
         const auto& c = t.value("totals_per_run", json::object());

@@ -68,6 +68,12 @@ std::string timeout_hint(const Technique& t, const StartupConfig& cfg, const Hos
     return "";
 }
 
+// A run whose guest kernel panicked (seen under TCG, now and then, in a guest restored from its
+// checkpoint): measure_technique runs it once more, and says so.
+struct GuestPanicked : UserError {
+    using UserError::UserError;
+};
+
 RunResult run_once(TraceBackend& tracer, const HostInfo& host, const StartupConfig& cfg, const Technique& t,
                    unsigned index, uint32_t guest_id, const std::filesystem::path& checkpoint_dir) {
     // PREFIX-PID-XXXXXX: a killed run's directory (and the container liblxc keeps running from it)
@@ -111,6 +117,9 @@ RunResult run_once(TraceBackend& tracer, const HostInfo& host, const StartupConf
     if (!l.ready()) {
         guest->stop();
         tracer.end_run();
+        if (!l.panic.empty())
+            throw GuestPanicked(t.label + " run " + std::to_string(index) + ": the guest's kernel panicked before it was ready: " +
+                                l.panic);
         if (l.outcome == Launched::Outcome::died)
             throw UserError(t.label + " run " + std::to_string(index) + ": the guest stopped before it was ready: " +
                             l.last_output);
@@ -332,9 +341,17 @@ TechniqueResult measure_technique(TraceBackend& tracer, const HostInfo& host, co
     uint64_t first_ns = 0;         // auto: when the first measured run began
     for (unsigned i = 0; cfg.auto_runs.on || i < total; ++i) {
         bool warm = i < cfg.warmup;
-        const uint32_t gid = guest_id++;
         if (i == cfg.warmup) first_ns = mono_ns();
-        RunResult r = run_once(tracer, host, cfg, t, i, gid, checkpoint_dir);
+        uint32_t gid = guest_id++;
+        RunResult r;
+        try {
+            r = run_once(tracer, host, cfg, t, i, gid, checkpoint_dir);
+        } catch (const GuestPanicked& e) {  // once per run: a second panic ends the experiment
+            tr.reruns.push_back(e.what());
+            if (cfg.progress) cfg.progress(std::string(e.what()) + "; running it once more");
+            gid = guest_id++;
+            r = run_once(tracer, host, cfg, t, i, gid, checkpoint_dir);
+        }
         r.warmup = warm;
         if (RunSink* sink = tracer.sink()) {  // --trace: the run's phases on the guest's track
             const std::string name = t.label + (warm ? " warm-up" : " run " + std::to_string(i - cfg.warmup + 1));
@@ -531,6 +548,7 @@ nlohmann::json to_json(const StartupResult& r) {
         tj["ci95_s"] = t.total.ci95;
         tj["noisy"] = noisy(t.total);
         tj["runs_end"] = to_string(t.runs_end);
+        tj["reruns"] = t.reruns;
         tj["stddev_s"] = t.total.stddev;
         tj["min_s"] = t.total.min;
         tj["max_s"] = t.total.max;
@@ -635,6 +653,8 @@ std::string render_text(const StartupResult& r) {
     for (const auto& t : r.techniques)
         if (t.runs_end != RunsEnd::count)
             o << "  " << t.technique.label << ": " << runs_end_note(t.runs_end, t.total.n, r.auto_runs) << "\n";
+    for (const auto& t : r.techniques)
+        for (const auto& why : t.reruns) o << "  run again: " << why << "\n";
     for (const auto& [label, why] : r.not_measured) o << "  " << label << ": not measured: " << why << "\n";
     o << render_restore(r);
 

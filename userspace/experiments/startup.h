@@ -104,6 +104,7 @@ struct TechniqueResult {
     std::vector<PhaseSummary> phases;
     PhaseCounts mean_totals;
     std::optional<CheckpointInfo> checkpoint;  // restore techniques: what they restored from
+    std::vector<std::string> reruns;  // runs run once more, and why (their guest's kernel panicked)
 };
 
 struct StartupResult {

@@ -218,3 +218,26 @@ TEST(QemuVcpuFailure, KvmErrorsAreFoundAndAHealthyLogIsNot) {
     // "RAX=" inside a line (a guest's console echoed to QEMU's log) is not a dump
     EXPECT_EQ(qemu_vcpu_failure("[    0.1] oops: RAX=0000\n"), "");
 }
+
+// What a restored TCG guest's console said in CI (2026-12-05) before hypetrace waited out its
+// 600 s: the panic line (the oops before it had scrolled out of the hint), then the kernel's end.
+TEST(GuestKernelPanic, PanicLineAfterItsOopsStampsDroppedAndAHealthyConsoleIsNot) {
+    EXPECT_EQ(guest_kernel_panic(""), "");
+    EXPECT_EQ(guest_kernel_panic("[    1.000000] Run /usr/local/sbin/hypetrace-init as init process\nhypetrace: ready\n"), "");
+    EXPECT_EQ(guest_kernel_panic("000000000006b0\n[   19.333284] Kernel panic - not syncing: Fatal exception in interrupt\r\n"
+                                 "[   19.334253] Kernel Offset: 0x35200000 from 0xffffffff81000000\n"
+                                 "[   19.334992] ---[ end Kernel panic - not syncing: Fatal exception in interrupt ]---\n"),
+              "Kernel panic - not syncing: Fatal exception in interrupt");
+    // the oops that led to it comes first
+    EXPECT_EQ(guest_kernel_panic("[   18.1] BUG: kernel NULL pointer dereference, address: 0000000000000008\n"
+                                 "[   18.1] #PF: supervisor read access in kernel mode\n"
+                                 "[   18.1] Oops: 0000 [#1] PREEMPT SMP NOPTI\n"
+                                 "[   18.2] Kernel panic - not syncing: Fatal exception in interrupt\n"),
+              "BUG: kernel NULL pointer dereference, address: 0000000000000008; Kernel panic - not syncing: Fatal "
+              "exception in interrupt");
+    // a panic that names its cause itself is not repeated
+    EXPECT_EQ(guest_kernel_panic("[ 0.5] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n"),
+              "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)");
+    // a program that merely prints the words, not at a line's start, is no panic
+    EXPECT_EQ(guest_kernel_panic("echo 'Kernel panic - not syncing' > /dev/null\n"), "");
+}

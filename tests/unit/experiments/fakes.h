@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -110,9 +111,9 @@ struct Checkpointing {
 class Guest : public ht::Guest {
 public:
     Guest(GuestSpec spec, Boot boot, Stats& stats, Job job = {}, StreamJob stream = {}, double start_s = 0,
-          Checkpointing ckpt = {})
+          Checkpointing ckpt = {}, bool panics = false)
         : spec_(std::move(spec)), boot_(boot), stats_(stats), job_(std::move(job)), stream_(std::move(stream)),
-          start_s_(start_s), ckpt_(std::move(ckpt)) {}
+          start_s_(start_s), ckpt_(std::move(ckpt)), panics_(panics) {}
     ~Guest() override { ++stats_.destroyed; }
     GuestKind kind() const override { return GuestKind::process; }
     void prepare() override { ++stats_.prepared; }
@@ -121,6 +122,11 @@ public:
         if (boot_ == Boot::start_fails) throw UserError("fake guest: start refused");
         if (start_s_ > 0) std::this_thread::sleep_for(std::chrono::duration<double>(start_s_));
         std::ofstream out(spec_.run_dir / "console.log");
+        if (panics_) {  // its kernel panics before it is ready: QEMU would run on, the guest never
+            out << "[    1.000000] Kernel panic - not syncing: fake\n";
+            running_ = true;
+            return;
+        }
         if (spec_.restore) {  // from the saved state: it answers pings, it does not boot
             ++stats_.restored;
             EXPECT_TRUE(std::filesystem::exists(spec_.checkpoint_dir / kCheckpointState)) << "restored from nothing";
@@ -156,8 +162,9 @@ public:
                 ended_ = stats_.job_ended = true;
             }
         }
-        return running_ && boot_ != Boot::ready_then_dies;
+        return running_ && boot_ != Boot::ready_then_dies && !panics_;
     }
+    std::string kernel_panic() const override { return panics_ ? "Kernel panic - not syncing: fake" : ""; }
     pid_t main_pid() const override { return 4242; }
     std::vector<pid_t> pids() const override { return {4242, 4243}; }
     std::map<std::string, std::string> console_files() const override {
@@ -211,6 +218,7 @@ private:
     StreamJob stream_;
     double start_s_;
     Checkpointing ckpt_;
+    bool panics_;
     int pings_ = 0;
     uint64_t loaded_ns_ = 0, answered_ns_ = 0;
     static uint64_t mono_now() {
@@ -232,9 +240,10 @@ public:
     void preflight(const GuestSpec&) const override {}
     std::unique_ptr<ht::Guest> create(const GuestSpec& spec) override {
         const double start_s = start_s_each.empty() ? 0 : start_s_each[std::size_t(stats.created) % start_s_each.size()];
+        const bool panics = std::find(panic_at.begin(), panic_at.end(), stats.created) != panic_at.end();
         ++stats.created;
         specs.push_back(spec);
-        return std::make_unique<Guest>(spec, boot_, stats, job, stream_job, start_s, checkpointing);
+        return std::make_unique<Guest>(spec, boot_, stats, job, stream_job, start_s, checkpointing, panics);
     }
     std::string restore_problem() const override { return checkpointing.on ? "" : "fake: no checkpoints"; }
     Stats stats;
@@ -245,6 +254,7 @@ public:
     // at once): start-up times a test chooses.
     std::vector<double> start_s_each;
     Checkpointing checkpointing;  // its guests' (off: they cannot be checkpointed)
+    std::vector<int> panic_at;    // the guests (0: the first created) whose kernel panics as they start
     GuestKind kind_of = GuestKind::process;  // what the driver says its guests are
 
 private:

@@ -96,6 +96,42 @@ TEST(StartupOrchestration, AGuestThatDiesIsNamedWithItsLastOutput) {
     EXPECT_TRUE(r.scratch_empty());
 }
 
+// A run whose guest's kernel panicked (seen under TCG in a restored guest) is run once more, said
+// as it happens and in the result; the panicked guest is stopped and its run ended all the same.
+TEST(StartupOrchestration, ARunWhoseGuestPanickedIsRunOnceMoreAndSaysSo) {
+    StartupRun r(fake::Boot::ready, 2, 1);
+    r.driver.panic_at = {1};  // the first measured run's guest
+    std::vector<std::string> said;
+    r.cfg.progress = [&](const std::string& line) { said.push_back(line); };
+    StartupResult res = run_startup(r.tracer, HostInfo{}, r.cfg);
+    const auto& t = res.techniques.at(0);
+    EXPECT_EQ(t.runs.size(), 3u);
+    EXPECT_EQ(t.total.n, 2u);
+    const std::string why = "Fake run 1: the guest's kernel panicked before it was ready: Kernel panic - not syncing: fake";
+    EXPECT_EQ(t.reruns, std::vector<std::string>{why});
+    ASSERT_EQ(said.size(), 4u);
+    EXPECT_EQ(said[1], why + "; running it once more");
+    EXPECT_EQ(said[2].rfind("Fake run 1/2: ready in ", 0), 0u) << said[2];
+    EXPECT_EQ(r.driver.stats.created, 4);
+    EXPECT_EQ(r.driver.stats.stopped, 4);
+    EXPECT_EQ(r.tracer.begun, 4);
+    EXPECT_EQ(r.tracer.ended, 4);
+    EXPECT_EQ(to_json(res)["techniques"][0]["reruns"], nlohmann::json::array({why}));
+    EXPECT_NE(render_text(res).find("  run again: " + why + "\n"), std::string::npos) << render_text(res);
+    EXPECT_TRUE(r.scratch_empty());
+}
+
+TEST(StartupOrchestration, ARunWhoseGuestPanicsTwiceEndsTheExperiment) {
+    StartupRun r(fake::Boot::ready, 2, 1);
+    r.driver.panic_at = {1, 2};
+    const std::string m = fake::what_of([&] { run_startup(r.tracer, HostInfo{}, r.cfg); });
+    EXPECT_EQ(m, "Fake run 1: the guest's kernel panicked before it was ready: Kernel panic - not syncing: fake");
+    EXPECT_EQ(r.driver.stats.created, 3);
+    EXPECT_EQ(r.driver.stats.stopped, 3);
+    EXPECT_EQ(r.tracer.begun, r.tracer.ended);
+    EXPECT_TRUE(r.scratch_empty());
+}
+
 TEST(StartupOrchestration, AStartThatThrowsEndsTheRunAndDisarmsTheSpawner) {
     StartupRun r(fake::Boot::start_fails, 1, 0);
     EXPECT_THROW(run_startup(r.tracer, HostInfo{}, r.cfg), UserError);
