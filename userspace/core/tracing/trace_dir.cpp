@@ -15,6 +15,8 @@
 #include <cerrno>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <functional>
 #include <optional>
 #include <charconv>
@@ -322,6 +324,47 @@ struct SampleRows {
     }
 };
 
+// How many rows a samples file of `bytes` holds, from the mean length of its first 64 KiB's lines
+// (read with pread: the file offset stays where it was).
+std::size_t expected_rows(int fd, std::size_t bytes) {
+    std::string head(std::min<std::size_t>(bytes, 64u << 10), '\0');
+    const ssize_t n = pread(fd, head.data(), head.size(), 0);
+    if (n <= 0) return 0;
+    const auto lines = std::size_t(std::count(head.data(), head.data() + n, '\n'));
+    return lines ? bytes / (std::size_t(n) / lines) + 1 : 0;
+}
+
+// Faults in the part of `v`'s capacity that `rows` more rows will fill (MADV_POPULATE_WRITE, Linux
+// 5.14; older kernels: nothing), 16 MiB at a time, on a thread of its own; stopped and joined when
+// it goes out of scope. The rows' writes then find their pages present. Only pages are touched,
+// never their contents: a capacity that moved (the vector grew) is merely faulted in for nothing.
+class Prefault {
+public:
+    template <typename T>
+    Prefault(const std::vector<T>& v, std::size_t rows) {
+        constexpr uintptr_t kPage = 4096;
+        const auto from = (reinterpret_cast<uintptr_t>(v.data() + v.size()) + kPage - 1) & ~(kPage - 1);
+        const auto to = reinterpret_cast<uintptr_t>(v.data() + std::min(v.capacity(), v.size() + rows)) & ~(kPage - 1);
+        if (to <= from || to - from < (64u << 20)) return;  // not worth a thread
+        worker_ = std::thread([this, from, to] {
+            constexpr uintptr_t kChunk = 16u << 20;
+            for (uintptr_t a = from; a < to && !stop_.load(std::memory_order_relaxed); a += kChunk)
+                if (madvise(reinterpret_cast<void*>(a), std::min(kChunk, to - a), MADV_POPULATE_WRITE) != 0)
+                    break;
+        });
+    }
+    ~Prefault() {
+        stop_ = true;
+        if (worker_.joinable()) worker_.join();
+    }
+    Prefault(const Prefault&) = delete;
+    Prefault& operator=(const Prefault&) = delete;
+
+private:
+    std::atomic<bool> stop_{false};
+    std::thread worker_;
+};
+
 // Every line of the file open as `fd` (`path` names it), read 4 MiB at a time into one buffer
 // (mapping the file instead took longer here); RowError's line counted from the file's first.
 template <typename Fn>
@@ -377,6 +420,9 @@ TraceData read_trace_dir(const std::string& dir) {
     }
     if (sb.st_size > 0) {
         SampleRows rows(t.profile, dir, std::size_t(sb.st_size));
+        // The rows' memory, faulted in on another CPU while this one parses: the kernel zeroes
+        // every fresh page, which took 0.9 s of 2 s for 10 M rows here (under a hypervisor).
+        Prefault ahead(t.profile.samples, expected_rows(fd, std::size_t(sb.st_size)));
         try {
             for_each_file_line(fd, samples, 7, std::ref(rows));
         } catch (const RowError& e) {
