@@ -38,9 +38,9 @@ std::string slurp(const fs::path& p) {
 // Three experiments: a (100 s, 200 s, 400 s), b (50 s, 300 s), k (needs KVM, 10 s).
 std::vector<PaperExperiment> toy() {
     return {{"a", "A", {"--json", "{json}", "--plot", "{svg}"}, false, {{{"a", "--n", "1"}, "small", 100, 100}, {{"a", "--n", "2"}, "mid", 200, 200},
-                                     {{"a", "--n", "3"}, "large", 400, 400}}},
-            {"b", "B", {"--json", "{json}"}, false, {{{"b", "--n", "1"}, "small", 50, 50}, {{"b", "--n", "2"}, "large", 300, 300}}},
-            {"k", "K", {"--json", "{json}"}, true, {{{"k"}, "only", 10, 10}}}};
+                                     {{"a", "--n", "3"}, "large", 400, 400}}, {}, false},
+            {"b", "B", {"--json", "{json}"}, false, {{{"b", "--n", "1"}, "small", 50, 50}, {{"b", "--n", "2"}, "large", 300, 300}}, {}, false},
+            {"k", "K", {"--json", "{json}"}, true, {{{"k"}, "only", 10, 10}}, {}, false}};
 }
 
 const PaperStep& step(const PaperPlan& p, const std::string& name) {
@@ -140,9 +140,9 @@ fs::path fake_hypetrace(const fs::path& dir) {
 }
 
 PaperPlan three_steps(const fs::path& out) {
-    std::vector<PaperExperiment> e{{"one", "1", {"--json", "{json}"}, false, {{{"one"}, "s", 10, 10}}},
-                                   {"fail", "2", {"--json", "{json}"}, false, {{{"fail"}, "s", 10, 10}}},
-                                   {"three", "3", {"--json", "{json}", "--plot", "{svg}"}, false, {{{"three"}, "s", 10, 10}}}};
+    std::vector<PaperExperiment> e{{"one", "1", {"--json", "{json}"}, false, {{{"one"}, "s", 10, 10}}, {}, false},
+                                   {"fail", "2", {"--json", "{json}"}, false, {{{"fail"}, "s", 10, 10}}, {}, false},
+                                   {"three", "3", {"--json", "{json}", "--plot", "{svg}"}, false, {{{"three"}, "s", 10, 10}}, {}, false}};
     return plan_paper("full", 0, {false, 2}, e, out);
 }
 
@@ -387,8 +387,8 @@ TEST(PaperRun, AStepsOwnDirectoryGoesWithItsFailureAndNothingElse) {
     std::ofstream(out / "keep" / "mine") << "x";
     const fs::path self = fake_hypetrace(t.path);
     // "fail" declares DIR/fail as its own, which the fake leaves half made before failing.
-    std::vector<PaperExperiment> e{{"fail", "2", {"--json", "{json}", "--trace", "{dir}/fail"}, false, {{{"fail"}, "s", 1, 1}}},
-                                   {"keep", "3", {"--json", "{json}"}, false, {{{"keep"}, "s", 1, 1}}}};
+    std::vector<PaperExperiment> e{{"fail", "2", {"--json", "{json}", "--trace", "{dir}/fail"}, false, {{{"fail"}, "s", 1, 1}}, {}, false},
+                                   {"keep", "3", {"--json", "{json}"}, false, {{{"keep"}, "s", 1, 1}}, {}, false}};
     fs::create_directories(out / "fail");
     const PaperPlan plan = plan_paper("full", 0, {false, 2}, e, out);
     EXPECT_EQ(plan.steps[0].own_dir, (out / "fail").string());
