@@ -310,7 +310,21 @@ Driver::Reaped LibvirtDriver::reap(const fs::path& run_dir) noexcept {
         auto name = read_text(run_dir / kDomainFile);
         if (!name) return {};
         while (!name->empty() && name->back() == '\n') name->pop_back();
-        virDomainPtr dom = virDomainLookupByName(connection(), name->c_str());
+        virConnect* conn = nullptr;
+        try {
+            conn = connection();
+        } catch (const UserError& e) {
+            // libvirtd is gone, its QEMUs need not be (they outlive it, for its restart to find):
+            // the domain's QEMU, found by its -name argument, is ended here.
+            const auto pids = pids_with_arg_prefix("guest=" + *name + ",");
+            if (pids.empty()) return {};
+            Reaped r;
+            const std::string what = "the QEMU of libvirt domain " + *name + " (pid " + std::to_string(pids.front()) + ")";
+            if (kill_processes(pids)) r.stopped.push_back("stopped " + what + " directly: libvirtd is not running");
+            else r.still_running.push_back(what + " would not stop, and libvirtd is not running: " + e.what());
+            return r;
+        }
+        virDomainPtr dom = virDomainLookupByName(conn, name->c_str());
         if (!dom) return {};
         // Destroyed while libvirtd still restores it (the run was killed during the restore), the
         // call may fail or the domain come up after: ask again until it is no longer active.
@@ -324,7 +338,7 @@ Driver::Reaped LibvirtDriver::reap(const fs::path& run_dir) noexcept {
         if (stopped) r.stopped.push_back("stopped libvirt domain " + *name);
         else r.still_running.push_back("libvirt domain " + *name + " would not stop: " + last_error());
         return r;
-    } catch (...) {  // libvirtd not running: nothing of it runs either
+    } catch (...) {
     }
     return {};
 }

@@ -10,7 +10,6 @@
 
 #include <chrono>
 #include <csignal>
-#include <thread>
 
 namespace fs = std::filesystem;
 
@@ -33,14 +32,8 @@ std::string end_processes_of_run(pid_t run) {
         std::string comm = read_text("/proc/" + std::to_string(p) + "/comm").value_or("?");
         while (!comm.empty() && comm.back() == '\n') comm.pop_back();
         if (names.find(comm) == std::string::npos) names += (names.empty() ? "" : ", ") + comm;
-        kill(p, SIGKILL);
     }
-    for (int i = 0; i < 200; ++i) {  // up to 2 s for them to be gone
-        bool any = false;
-        for (pid_t p : pids) any = any || process_alive(p);
-        if (!any) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    kill_processes(pids);  // up to 2 s for them to be gone
     return "ended " + std::to_string(pids.size()) + " process" + (pids.size() == 1 ? "" : "es") + " (" + names +
            ") that run " + std::to_string(run) + " started";
 }

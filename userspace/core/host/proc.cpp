@@ -16,6 +16,8 @@
 #include <sstream>
 #include <optional>
 #include <set>
+#include <functional>
+#include <string_view>
 
 namespace ht {
 
@@ -330,28 +332,39 @@ std::vector<std::string> cgroup_mount_points(const std::string& mountinfo) {
     return out;
 }
 
-std::vector<pid_t> pids_with_env(const std::string& name, const std::string& value) {
+namespace {
+// Live processes one of whose NUL-separated fields of /proc/PID/FILE `match` takes, except this
+// process and its ancestors.
+std::vector<pid_t> pids_with_field(const char* file, const std::function<bool(std::string_view)>& match) {
     std::vector<pid_t> out;
     std::set<pid_t> ancestors;
     for (pid_t p = getpid(); p > 1 && ancestors.insert(p).second;) {
         auto st = parse_proc_stat(read_text("/proc/" + std::to_string(p) + "/stat").value_or(""));
         p = st ? st->ppid : 0;
     }
-    const std::string want = name + "=" + value;
     for (pid_t pid : all_pids()) {
         if (ancestors.count(pid)) continue;
-        const std::string env = read_text("/proc/" + std::to_string(pid) + "/environ").value_or("");
-        for (std::size_t at = 0; at < env.size();) {
-            const auto end = env.find('\0', at);
-            if (env.compare(at, (end == std::string::npos ? env.size() : end) - at, want) == 0) {
+        const std::string text = read_text("/proc/" + std::to_string(pid) + "/" + file).value_or("");
+        for (std::size_t at = 0; at < text.size();) {
+            const auto end = std::min(text.find('\0', at), text.size());
+            if (match(std::string_view(text).substr(at, end - at))) {
                 if (process_alive(pid)) out.push_back(pid);
                 break;
             }
-            if (end == std::string::npos) break;
             at = end + 1;
         }
     }
     return out;
+}
+}  // namespace
+
+std::vector<pid_t> pids_with_env(const std::string& name, const std::string& value) {
+    const std::string want = name + "=" + value;
+    return pids_with_field("environ", [&](std::string_view f) { return f == want; });
+}
+
+std::vector<pid_t> pids_with_arg_prefix(const std::string& prefix) {
+    return pids_with_field("cmdline", [&](std::string_view f) { return f.substr(0, prefix.size()) == prefix; });
 }
 
 pid_t pid_max() {

@@ -88,6 +88,9 @@ std::vector<std::string> cgroup_mount_points(const std::string& mountinfo);
 // Live processes whose environment holds NAME=VALUE (read as root from /proc/PID/environ), except
 // this process and its ancestors.
 std::vector<pid_t> pids_with_env(const std::string& name, const std::string& value);
+// Live processes one of whose arguments begins with PREFIX (/proc/PID/cmdline), except this
+// process and its ancestors.
+std::vector<pid_t> pids_with_arg_prefix(const std::string& prefix);
 
 // True if /proc/PID exists and is not a zombie.
 bool process_alive(pid_t pid);

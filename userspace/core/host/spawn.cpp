@@ -186,4 +186,17 @@ int run_and_wait(const std::vector<std::string>& argv, const SpawnOptions& opts)
     }
 }
 
+bool kill_processes(const std::vector<pid_t>& pids, std::chrono::milliseconds wait) {
+    for (pid_t p : pids)
+        if (p > 0) kill(p, SIGKILL);
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+        bool any = false;
+        for (pid_t p : pids) any = any || (p > 0 && process_alive(p));
+        if (!any) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
 }  // namespace ht

@@ -41,6 +41,10 @@ int run_and_wait(const std::vector<std::string>& argv, const SpawnOptions& opts 
 // Safe to call for an already reaped child.
 int terminate(pid_t pid, std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
 
+// For processes that are not our children (found by what they carry, not spawned here): sends
+// them SIGKILL and waits up to `wait` for every one to be gone. True if none is left.
+bool kill_processes(const std::vector<pid_t>& pids, std::chrono::milliseconds wait = std::chrono::milliseconds(2000));
+
 // Non-blocking: true if the child has exited (and reaps it, storing the status).
 bool child_exited(pid_t pid, int* status = nullptr);
 

@@ -199,3 +199,23 @@ TEST(Fd, ClosesOnDestructionResetAndMoveAssignment) {
     EXPECT_FALSE(r);
     EXPECT_FALSE(Fd::open_read("/nonexistent/hypetrace"));
 }
+
+// What cleanup does for a libvirt domain whose libvirtd is gone: its QEMU found by an argument's
+// prefix ("guest=NAME," of -name), then killed though it is not hypetrace's child.
+TEST(Proc, AProcessIsFoundByAnArgumentsPrefixAndKilled) {
+    const std::string tag = "guest=ht-unit-" + std::to_string(getpid()) + ",";
+    // a shell that stops itself (no child of its own), carrying the tag as its $0
+    ht::Child c = ht::spawn({"sh", "-c", "kill -STOP $$", tag + "debug-threads=on"});
+    std::vector<pid_t> found;
+    for (int i = 0; i < 500 && found.empty(); ++i) {
+        found = ht::pids_with_arg_prefix(tag);
+        if (found.empty()) usleep(10000);
+    }
+    EXPECT_EQ(found, std::vector<pid_t>{c.pid});
+    EXPECT_TRUE(ht::pids_with_arg_prefix("guest=ht-unit-" + std::to_string(getpid()) + "0,").empty()) << "another name";
+    EXPECT_TRUE(ht::pids_with_arg_prefix("debug-threads").empty()) << "a prefix, not a part";
+    EXPECT_TRUE(ht::kill_processes({c.pid}));
+    EXPECT_FALSE(ht::process_alive(c.pid));
+    EXPECT_TRUE(ht::pids_with_arg_prefix(tag).empty());
+    ht::terminate(c.pid);  // reaped
+}
