@@ -110,11 +110,12 @@ TEST(Guests, NativeBaselineStartsBash) {
 // The job channel (hypetrace io hands its workload to guests this way): a directory given at
 // start runs once the guest is ready, its output back on the marks stream, in a VM and a container.
 namespace {
-std::string run_job(Driver& d, const std::string& name) {
+// A full guest (a VM under TCG) in a fresh scratch directory `dir` that runs `script` as its job.
+GuestSpec job_guest(const std::string& name, const std::string& script, std::filesystem::path& dir) {
     char tmpl[] = "/var/tmp/ht-job-XXXXXX";
-    std::filesystem::path dir = mkdtemp(tmpl);
+    dir = mkdtemp(tmpl);
     std::filesystem::create_directories(dir / "job");
-    std::ofstream(dir / "job" / "run.sh") << "echo JOB-OK $(cat /proc/1/comm) $(command -v fio)\nexit 3\n";
+    std::ofstream(dir / "job" / "run.sh") << script;
     GuestSpec spec;
     spec.name = name + "-" + std::to_string(getpid());
     spec.variant = Variant::full;
@@ -123,7 +124,12 @@ std::string run_job(Driver& d, const std::string& name) {
     spec.accel = Accel::tcg;
     spec.rootfs = RootfsMode::shared;
     spec.job_dir = dir / "job";
-    auto g = d.create(spec);
+    return spec;
+}
+
+std::string run_job(Driver& d, const std::string& name) {
+    std::filesystem::path dir;
+    auto g = d.create(job_guest(name, "echo JOB-OK $(cat /proc/1/comm) $(command -v fio)\nexit 3\n", dir));
     g->prepare();
     g->start();
     std::string marks;
@@ -142,20 +148,9 @@ std::string run_job(Driver& d, const std::string& name) {
 // says why: waits for it end then, not at their timeout. QEMU itself runs on until stopped.
 TEST(Guests, AVmWhoseKernelPanicsIsNotAliveAndSaysWhy) {
     HT_REQUIRE_ROOT();
-    char tmpl[] = "/var/tmp/ht-panic-XXXXXX";
-    std::filesystem::path dir = mkdtemp(tmpl);
-    std::filesystem::create_directories(dir / "job");
-    std::ofstream(dir / "job" / "run.sh") << "echo c > /proc/sysrq-trigger\n";
-    GuestSpec spec;
-    spec.name = "ht-it-panic-" + std::to_string(getpid());
-    spec.variant = Variant::full;
-    spec.images = images();
-    spec.run_dir = dir;
-    spec.accel = Accel::tcg;
-    spec.rootfs = RootfsMode::shared;
-    spec.job_dir = dir / "job";
+    std::filesystem::path dir;
     QemuDriver qemu;
-    auto g = qemu.create(spec);
+    auto g = qemu.create(job_guest("ht-it-panic", "echo c > /proc/sysrq-trigger\n", dir));
     g->prepare();
     g->start();
     const pid_t pid = g->main_pid();
