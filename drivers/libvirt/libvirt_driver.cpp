@@ -305,6 +305,37 @@ std::string LibvirtDriver::restore_xml(const std::string& saved, const std::stri
     return x;
 }
 
+namespace {
+
+std::string comm_of_pid(pid_t pid) {
+    std::string c = read_text("/proc/" + std::to_string(pid) + "/comm").value_or("");
+    while (!c.empty() && c.back() == '\n') c.pop_back();
+    return c;
+}
+
+// Whether a libvirt daemon that runs QEMU domains is up (the monolithic one or the modular one).
+bool libvirt_daemon_runs() {
+    for (pid_t p : all_pids()) {
+        const std::string c = comm_of_pid(p);
+        if (c == "libvirtd" || c == "virtqemud") return true;
+    }
+    return false;
+}
+
+// The QEMU processes libvirt started for domain `name`: a qemu* program whose arguments hold
+// "-name" "guest=NAME,..." (libvirt's spelling of a domain's name to QEMU).
+std::vector<pid_t> domain_qemus(const std::string& name) {
+    std::vector<pid_t> out;
+    const std::string args = std::string("\0-name\0guest=", 13) + name + ",";
+    for (pid_t p : pids_with_arg_prefix("guest=" + name + ",")) {
+        const std::string cmdline = read_text("/proc/" + std::to_string(p) + "/cmdline").value_or("");
+        if (comm_of_pid(p).rfind("qemu", 0) == 0 && cmdline.find(args) != std::string::npos) out.push_back(p);
+    }
+    return out;
+}
+
+}  // namespace
+
 Driver::Reaped LibvirtDriver::reap(const fs::path& run_dir) noexcept {
     try {
         auto name = read_text(run_dir / kDomainFile);
@@ -315,13 +346,14 @@ Driver::Reaped LibvirtDriver::reap(const fs::path& run_dir) noexcept {
             conn = connection();
         } catch (const UserError& e) {
             // libvirtd is gone, its QEMUs need not be (they outlive it, for its restart to find):
-            // the domain's QEMU, found by its -name argument, is ended here.
-            const auto pids = pids_with_arg_prefix("guest=" + *name + ",");
+            // the domain's QEMU, found by its -name argument, is ended here. A daemon that runs
+            // but refused us is asked again by a later cleanup, never gone around.
+            const auto pids = libvirt_daemon_runs() ? std::vector<pid_t>{} : domain_qemus(*name);
             if (pids.empty()) return {};
             Reaped r;
             const std::string what = "the QEMU of libvirt domain " + *name + " (pid " + std::to_string(pids.front()) + ")";
-            if (kill_processes(pids)) r.stopped.push_back("stopped " + what + " directly: libvirtd is not running");
-            else r.still_running.push_back(what + " would not stop, and libvirtd is not running: " + e.what());
+            if (kill_processes(pids)) r.stopped.push_back("stopped " + what + " directly: no libvirt daemon runs");
+            else r.still_running.push_back(what + " would not stop, and no libvirt daemon runs: " + e.what());
             return r;
         }
         virDomainPtr dom = virDomainLookupByName(conn, name->c_str());

@@ -260,6 +260,13 @@ private:
     void scan_console() const {
         static constexpr std::string_view kMarker = "Kernel panic - not syncing";
         const auto path = spec_.run_dir / "console.log";
+        std::error_code ec;
+        const auto size = std::filesystem::file_size(path, ec);
+        if (ec || size == console_seen_) return;
+        if (size < console_seen_) {  // written anew (a second start): read from its beginning
+            console_seen_ = 0;
+            console_tail_.clear();
+        }
         std::ifstream in(path, std::ios::binary);
         if (!in) return;
         in.seekg(std::streamoff(console_seen_));
@@ -404,12 +411,17 @@ std::string qemu_vcpu_failure(const std::string& log) {
 }
 
 std::string guest_kernel_panic(const std::string& console) {
-    // each line without its "[   19.333284] " stamp and trailing blanks
+    // each line without its "[   19.333284] " stamp (and "[    T1] ", CONFIG_PRINTK_CALLER's) and
+    // trailing blanks
     auto clean = [](std::string t) {
         while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
-        if (const auto open = t.find_first_not_of(' '); open != std::string::npos && t[open] == '[')
-            if (const auto close = t.find(']', open); close != std::string::npos) t.erase(0, close + 1);
-        t.erase(0, t.find_first_not_of(" \t"));
+        for (auto open = t.find_first_not_of(" \t"); open != std::string::npos && t[open] == '[';
+             open = t.find_first_not_of(" \t")) {
+            const auto close = t.find(']', open);
+            if (close == std::string::npos) break;
+            t.erase(0, close + 1);
+        }
+        t.erase(0, std::min(t.size(), t.find_first_not_of(" \t")));
         return t;
     };
     static const char* const kCause[] = {"BUG: ", "kernel BUG at", "general protection fault", "Oops: ",

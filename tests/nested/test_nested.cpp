@@ -214,13 +214,16 @@ TEST_P(LabExitcost, ByReasonEqualsPerfKvmStat) {
     // the two stamp the same events from different places (hypetrace inside its BPF program, perf
     // in its tracepoint handler, each on its own side of the other), which under nested TCG puts
     // hypetrace 1.5-3 us above perf on every exit here, more on a slower host. The offset (the
-    // median difference) at most 8 us; each reason within 10 % of perf's, or 4 us, once shifted.
-    if (!timed.empty()) {
+    // median difference over at least 3 reasons) between -1 and 8 us; each reason within 10 % of
+    // perf's, or 4 us, once shifted.
+    if (detail) {
+        ASSERT_GE(timed.size(), 3u) << "reasons with 20 exits or more, timed by both";
         std::vector<double> diff;
         for (const auto& t : timed) diff.push_back(t.ours - t.perf);
         std::sort(diff.begin(), diff.end());
         const double offset = diff[diff.size() / 2];
-        EXPECT_LE(std::abs(offset), 8.0) << "hypetrace's time per exit minus perf's, the median over reasons";
+        EXPECT_GE(offset, -1.0) << "hypetrace's time per exit below perf's, the median over reasons";
+        EXPECT_LE(offset, 8.0) << "hypetrace's time per exit minus perf's, the median over reasons";
         for (const auto& t : timed)
             EXPECT_NEAR(t.ours - offset, t.perf, std::max(t.perf * 0.10, 4.0))
                 << t.name << ": hypetrace " << t.ours << " us, perf " << t.perf << " us, offset " << offset << " us";

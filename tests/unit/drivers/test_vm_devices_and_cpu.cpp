@@ -235,6 +235,9 @@ TEST(GuestKernelPanic, PanicLineAfterItsOopsStampsDroppedAndAHealthyConsoleIsNot
                                  "[   18.2] Kernel panic - not syncing: Fatal exception in interrupt\n"),
               "BUG: kernel NULL pointer dereference, address: 0000000000000008; Kernel panic - not syncing: Fatal "
               "exception in interrupt");
+    // a kernel that also stamps the caller (CONFIG_PRINTK_CALLER)
+    EXPECT_EQ(guest_kernel_panic("[   19.333284][    C0] Kernel panic - not syncing: Fatal exception in interrupt\n"),
+              "Kernel panic - not syncing: Fatal exception in interrupt");
     // a panic that names its cause itself is not repeated
     EXPECT_EQ(guest_kernel_panic("[ 0.5] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n"),
               "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)");

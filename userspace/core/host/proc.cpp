@@ -364,6 +364,7 @@ std::vector<pid_t> pids_with_env(const std::string& name, const std::string& val
 }
 
 std::vector<pid_t> pids_with_arg_prefix(const std::string& prefix) {
+    if (prefix.empty()) return {};  // every process: never what a caller that kills them means
     return pids_with_field("cmdline", [&](std::string_view f) { return f.substr(0, prefix.size()) == prefix; });
 }
 

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <system_error>
 #include <thread>
 #include <functional>
 #include <optional>
@@ -346,12 +347,15 @@ public:
         const auto from = (reinterpret_cast<uintptr_t>(v.data() + v.size()) + kPage - 1) & ~(kPage - 1);
         const auto to = reinterpret_cast<uintptr_t>(v.data() + std::min(v.capacity(), v.size() + rows)) & ~(kPage - 1);
         if (to <= from || to - from < (64u << 20)) return;  // not worth a thread
-        worker_ = std::thread([this, from, to] {
-            constexpr uintptr_t kChunk = 16u << 20;
-            for (uintptr_t a = from; a < to && !stop_.load(std::memory_order_relaxed); a += kChunk)
-                if (madvise(reinterpret_cast<void*>(a), std::min(kChunk, to - a), MADV_POPULATE_WRITE) != 0)
-                    break;
-        });
+        try {
+            worker_ = std::thread([this, from, to] {
+                constexpr uintptr_t kChunk = 16u << 20;
+                for (uintptr_t a = from; a < to && !stop_.load(std::memory_order_relaxed); a += kChunk)
+                    if (madvise(reinterpret_cast<void*>(a), std::min(kChunk, to - a), MADV_POPULATE_WRITE) != 0)
+                        break;
+            });
+        } catch (const std::system_error&) {  // no thread to spare: the rows fault their pages in themselves
+        }
     }
     ~Prefault() {
         stop_ = true;
