@@ -307,16 +307,10 @@ std::string LibvirtDriver::restore_xml(const std::string& saved, const std::stri
 
 namespace {
 
-std::string comm_of_pid(pid_t pid) {
-    std::string c = read_text("/proc/" + std::to_string(pid) + "/comm").value_or("");
-    while (!c.empty() && c.back() == '\n') c.pop_back();
-    return c;
-}
-
 // Whether a libvirt daemon that runs QEMU domains is up (the monolithic one or the modular one).
 bool libvirt_daemon_runs() {
     for (pid_t p : all_pids()) {
-        const std::string c = comm_of_pid(p);
+        const std::string c = process_comm(p);
         if (c == "libvirtd" || c == "virtqemud") return true;
     }
     return false;
@@ -329,7 +323,7 @@ std::vector<pid_t> domain_qemus(const std::string& name) {
     const std::string args = std::string("\0-name\0guest=", 13) + name + ",";
     for (pid_t p : pids_with_arg_prefix("guest=" + name + ",")) {
         const std::string cmdline = read_text("/proc/" + std::to_string(p) + "/cmdline").value_or("");
-        if (comm_of_pid(p).rfind("qemu", 0) == 0 && cmdline.find(args) != std::string::npos) out.push_back(p);
+        if (process_comm(p).rfind("qemu", 0) == 0 && cmdline.find(args) != std::string::npos) out.push_back(p);
     }
     return out;
 }

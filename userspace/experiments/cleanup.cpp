@@ -29,8 +29,8 @@ std::string end_processes_of_run(pid_t run) {
     if (pids.empty()) return "";
     std::string names;
     for (pid_t p : pids) {
-        std::string comm = read_text("/proc/" + std::to_string(p) + "/comm").value_or("?");
-        while (!comm.empty() && comm.back() == '\n') comm.pop_back();
+        std::string comm = process_comm(p);
+        if (comm.empty()) comm = "?";
         if (names.find(comm) == std::string::npos) names += (names.empty() ? "" : ", ") + comm;
     }
     kill_processes(pids);  // up to 2 s for them to be gone

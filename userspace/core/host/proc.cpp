@@ -368,6 +368,12 @@ std::vector<pid_t> pids_with_arg_prefix(const std::string& prefix) {
     return pids_with_field("cmdline", [&](std::string_view f) { return f.substr(0, prefix.size()) == prefix; });
 }
 
+std::string process_comm(pid_t pid) {
+    std::string c = read_text("/proc/" + std::to_string(pid) + "/comm").value_or("");
+    while (!c.empty() && c.back() == '\n') c.pop_back();
+    return c;
+}
+
 pid_t pid_max() {
     auto t = read_text("/proc/sys/kernel/pid_max");
     long v = t ? std::strtol(t->c_str(), nullptr, 10) : 0;

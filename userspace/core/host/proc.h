@@ -92,6 +92,9 @@ std::vector<pid_t> pids_with_env(const std::string& name, const std::string& val
 // process and its ancestors.
 std::vector<pid_t> pids_with_arg_prefix(const std::string& prefix);
 
+// The process's name (/proc/PID/comm without its newline); "" if it is gone.
+std::string process_comm(pid_t pid);
+
 // True if /proc/PID exists and is not a zombie.
 bool process_alive(pid_t pid);
 
