@@ -291,7 +291,12 @@ INSTANTIATE_TEST_SUITE_P(Sched, SchedSource, ::testing::Values(TwinCase{false}, 
 //  - involuntary switch-outs: perf's R (and R+) switch-outs of the thread, exactly: the same
 //    events, classified from the same prev_state; migrations: perf's, and the two made;
 //  - run-queue wait: perf's preempt (switch-out R to switch-in) + delay (wakeup to switch-in) +
-//    the waits after R+ switch-outs; time on the CPU: perf's run time. Each of the N waits (runs)
+//    the waits after R+ switch-outs, less at most perf's delay: a woken thread's wait begins at
+//    sched_wakeup for hypetrace (as for bcc's runqlat) and at sched_waking for perf (`perf sched
+//    record` records sched_waking in place of sched_wakeup). The two are microseconds apart on
+//    one CPU; a wakeup sent to another CPU's queue is done there when that vCPU runs, which the
+//    hypervisor may delay (0.45 ms seen once in CI over the spinner's 3 wakeups: its sum fell
+//    short by that); time on the CPU: perf's run time. Each of the N waits (runs)
 //    is two timestamps of the same tracepoint calls, on the same clock, taken by hypetrace's
 //    program first and by perf's handler after it: they differ by how long the program ran, which
 //    is not the same at a switch-in as at a switch-out (measured: 0.05 to 0.3 us per interval,
@@ -375,9 +380,11 @@ TEST_P(SchedVsPerf, PinnedSpinnersWaitsRunsAndPreemptionsMatchPerfSched) {
     // when its own handler of the same tracepoint runs. Where the two split a switch between "on
     // CPU" and "waiting" may differ by about a microsecond per switch (1.1 us seen under raw_tp on
     // a PVM host), in opposite directions for the two parts; their sum has no such shift.
-    auto near = [&](uint64_t bpf, uint64_t perf_ns, uint64_t n, uint64_t per_switch_ns) {
-        const uint64_t d = bpf > perf_ns ? bpf - perf_ns : perf_ns - bpf;
-        return d <= per_switch_ns * n + 20'000;
+    // `short_by_up_to`: how much less than perf's the BPF figure may be on top (its wakeups' part
+    // of perf's delay, between sched_waking and sched_wakeup).
+    auto near = [&](uint64_t bpf, uint64_t perf_ns, uint64_t n, uint64_t per_switch_ns, uint64_t short_by_up_to = 0) {
+        const uint64_t slack = per_switch_ns * n + 20'000;
+        return bpf > perf_ns ? bpf - perf_ns <= slack : perf_ns - bpf <= slack + short_by_up_to;
     };
     std::printf("\n  spinner %d (tracked) and %d on CPU %d (the first on CPU %d for 200 ms), %s, wall %s (spawn to "
                 "reaped)\n",
@@ -413,12 +420,13 @@ TEST_P(SchedVsPerf, PinnedSpinnersWaitsRunsAndPreemptionsMatchPerfSched) {
     // Every run but the first began with a wait (it was preempted, or woken); the first with one
     // too (sched_wakeup_new): as many waits as runs.
     EXPECT_EQ(s.waits, p.sched_outs);
-    EXPECT_TRUE(near(s.runq_ns, perf_runq_all, intervals, 3'000))
+    EXPECT_TRUE(near(s.runq_ns, perf_runq_all, intervals, 3'000, p.delay_ns))
         << "run-queue wait: BPF " << s.runq_ns << " ns, perf " << perf_runq_all << " ns over " << intervals << " waits";
     EXPECT_TRUE(near(s.oncpu_ns, p.run_ns, intervals, 3'000))
         << "on CPU: BPF " << s.oncpu_ns << " ns, perf " << p.run_ns << " ns over " << intervals << " runs";
-    EXPECT_TRUE(near(s.oncpu_ns + s.runq_ns, p.run_ns + perf_runq_all, intervals, 500))
-        << "on CPU + waiting: BPF " << s.oncpu_ns + s.runq_ns << " ns, perf " << p.run_ns + perf_runq_all << " ns";
+    EXPECT_TRUE(near(s.oncpu_ns + s.runq_ns, p.run_ns + perf_runq_all, intervals, 500, p.delay_ns))
+        << "on CPU + waiting: BPF " << s.oncpu_ns + s.runq_ns << " ns, perf " << p.run_ns + perf_runq_all
+        << " ns (perf's delay after wakeups " << p.delay_ns << " ns)";
     // Never blocking, it was always running or waiting to.
     EXPECT_LE(s.oncpu_ns + s.runq_ns, wall);
     EXPECT_GE(s.oncpu_ns + s.runq_ns + wall / 100 + 20'000'000, wall);
