@@ -115,10 +115,16 @@ TEST(Exitcost, CountsEqualBpftraceOnTheSameRun) {
     }
     EXPECT_EQ(phases["mmio"]["mmio"][0]["device"], "vga-lowmem");
     // hlt: 200 HLTs, each woken by a timer interrupt the handler acknowledges (EOI to port 0x20);
-    // the PIC's first initialisation word goes to the same port.
+    // the PIC's first initialisation word goes to the same port. A tick that comes while the vCPU
+    // is not halted (its handler and loop slower than the PIT's 99.7 us period: a nested guest's
+    // exits take 20 to 260 us) is one interrupt more than HLTs; never more than the ticks in the
+    // phase's time.
     const long eoi = pio_count("hlt", 0x20, "out");
+    double hlt_ns = 0;  // the phase's time over its runs (one here)
+    for (const auto& d : phases["hlt"]["duration_ns"]) hlt_ns += d.get<double>();
+    const double ticks = hlt_ns / (119 * 1e9 / 1193182);
     EXPECT_GE(eoi, 200 + 1);
-    EXPECT_LE(eoi, 200 + 3) << "more interrupts than HLTs";
+    EXPECT_LE(eoi, std::max(200.0, 1.02 * ticks) + 3) << "more interrupts than HLTs and PIT ticks (" << ticks << ")";
     for (auto& [name, ph] : phases) EXPECT_GT(ph["us_per_op"]["mean"].get<double>(), 0.0) << name;
     // KVM_RUN split at kvm:kvm_fpu (--detail): every pio-out operation goes through a KVM_RUN whose
     // entry work (ioctl to guest state loaded) is a part, not all, of its time.
