@@ -264,9 +264,8 @@ SchedWhy sched_why(const std::vector<CounterSample>& counters, uint32_t gid,
         else if (p.guest) p.name = "guest id " + std::to_string(p.guest);
         else if (p.tgid == 0) p.name = "idle";
         else {
-            auto comm = read_text("/proc/" + std::to_string(p.tgid) + "/comm");
-            std::string name = comm.value_or("");
-            while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+            std::string name = process_comm(pid_t(p.tgid));
+            while (!name.empty() && name.back() == ' ') name.pop_back();
             p.name = !name.empty() ? name + " (host, pid " + std::to_string(p.tgid) + ")"
                           : "host pid " + std::to_string(p.tgid);
         }

@@ -74,8 +74,10 @@ struct GuestPanicked : UserError {
     using UserError::UserError;
 };
 
+// `index` counts from 0, warm-ups first (the guest's name, the JSON's index); `what` names the run
+// as the progress lines do ("warm-up", "run 3"), for its errors.
 RunResult run_once(TraceBackend& tracer, const HostInfo& host, const StartupConfig& cfg, const Technique& t,
-                   unsigned index, uint32_t guest_id, const std::filesystem::path& checkpoint_dir) {
+                   unsigned index, const std::string& what, uint32_t guest_id, const std::filesystem::path& checkpoint_dir) {
     // PREFIX-PID-XXXXXX: a killed run's directory (and the container liblxc keeps running from it)
     // is found by the next run's repair, or by `hypetrace cleanup`.
     ScratchDir dir(cfg.scratch_parent, t.id + "-" + std::to_string(getpid()));
@@ -118,12 +120,12 @@ RunResult run_once(TraceBackend& tracer, const HostInfo& host, const StartupConf
         guest->stop();
         tracer.end_run();
         if (!l.panic.empty())
-            throw GuestPanicked(t.label + " run " + std::to_string(index) + ": the guest's kernel panicked before it was ready: " +
+            throw GuestPanicked(t.label + " " + what + ": the guest's kernel panicked before it was ready: " +
                                 l.panic);
         if (l.outcome == Launched::Outcome::died)
-            throw UserError(t.label + " run " + std::to_string(index) + ": the guest stopped before it was ready: " +
+            throw UserError(t.label + " " + what + ": the guest stopped before it was ready: " +
                             l.last_output);
-        throw UserError(t.label + " run " + std::to_string(index) + ": not ready after " +
+        throw UserError(t.label + " " + what + ": not ready after " +
                         fmt("%.0f", timeout_s) + " s (" + ref(Setting::timeout) + ")" + timeout_hint(t, cfg, host) +
                         (l.last_output.empty() ? "" : "; last output: " + l.last_output));
     }
@@ -343,18 +345,22 @@ TechniqueResult measure_technique(TraceBackend& tracer, const HostInfo& host, co
         bool warm = i < cfg.warmup;
         if (i == cfg.warmup) first_ns = mono_ns();
         uint32_t gid = guest_id++;
+        // as the progress lines say it: warm-ups, then the measured runs from 1
+        const std::string run_name = warm ? (cfg.warmup > 1 ? "warm-up " + std::to_string(i + 1) : std::string("warm-up"))
+                                          : "run " + std::to_string(i - cfg.warmup + 1);
         RunResult r;
         try {
-            r = run_once(tracer, host, cfg, t, i, gid, checkpoint_dir);
+            r = run_once(tracer, host, cfg, t, i, run_name, gid, checkpoint_dir);
         } catch (const GuestPanicked& e) {  // once per run: a second panic ends the experiment
             tr.reruns.push_back(e.what());
             if (cfg.progress) cfg.progress(std::string(e.what()) + "; running it once more");
+            if (RunSink* sink = tracer.sink()) sink->name_guest(gid, t.label + " " + run_name + " (its kernel panicked; run again)");
             gid = guest_id++;
-            r = run_once(tracer, host, cfg, t, i, gid, checkpoint_dir);
+            r = run_once(tracer, host, cfg, t, i, run_name, gid, checkpoint_dir);
         }
         r.warmup = warm;
         if (RunSink* sink = tracer.sink()) {  // --trace: the run's phases on the guest's track
-            const std::string name = t.label + (warm ? " warm-up" : " run " + std::to_string(i - cfg.warmup + 1));
+            const std::string name = t.label + " " + run_name;
             sink->name_guest(gid, name);
             for (const auto& ph : r.phases) sink->span(name, ph.name, ph.start_ns, ph.end_ns);
         }

@@ -121,6 +121,18 @@ TEST(StartupOrchestration, ARunWhoseGuestPanickedIsRunOnceMoreAndSaysSo) {
     EXPECT_TRUE(r.scratch_empty());
 }
 
+// Named as the progress lines name them: the warm-up, then the measured runs from 1.
+TEST(StartupOrchestration, APanickedRunIsNamedAsTheProgressLinesNameIt) {
+    StartupRun r(fake::Boot::ready, 2, 1);
+    r.driver.panic_at = {0, 3};  // the warm-up's first guest; the second measured run's
+    StartupResult res = run_startup(r.tracer, HostInfo{}, r.cfg);
+    const std::string tail = ": the guest's kernel panicked before it was ready: Kernel panic - not syncing: fake";
+    EXPECT_EQ(res.techniques.at(0).reruns, (std::vector<std::string>{"Fake warm-up" + tail, "Fake run 2" + tail}));
+    EXPECT_EQ(res.techniques.at(0).total.n, 2u);
+    EXPECT_EQ(r.driver.stats.created, 5);
+    EXPECT_TRUE(r.scratch_empty());
+}
+
 TEST(StartupOrchestration, ARunWhoseGuestPanicsTwiceEndsTheExperiment) {
     StartupRun r(fake::Boot::ready, 2, 1);
     r.driver.panic_at = {1, 2};
