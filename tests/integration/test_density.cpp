@@ -86,9 +86,9 @@ TEST(Density, LxcSlowsByItsCpuShareAndNamesTheBusyNeighbourNativeAlone) {
     ASSERT_TRUE(ns["traced"].get<bool>());
     EXPECT_GT(double(ns["oncpu_ns"]) / double(ns["wall_ns"]), 0.85) << "alone on its CPU, it runs\n" << r.out;
     EXPECT_EQ(ns["migrations"], 0) << "confined to CPU 0, it never moves";
-    for (const auto& p : ns["preemptors"]) EXPECT_EQ(p["name"].get<std::string>().rfind("guest ", 0), std::string::npos) << ns.dump();
-    // As fast as the lone container (measured just after it), run for run: their fastest runs
-    // within 25 %. Not their means: this host's CPU (a VM's) runs some seconds at a time x1.5
+    for (const auto& p : ns["preemptors"])
+        EXPECT_TRUE(p["guest"] == 0 || p["name"] == "the benchmark guest") << "no guest runs beside native\n" << ns.dump();
+    // As fast as the lone container (measured just after it): their fastest runs within 25 %. Not their means: this host's CPU (a VM's) runs some seconds at a time x1.5
     // slower (runs of 0.22 s and 0.34 s seen back to back, every one of them on a CPU all its wall
     // time), which moved the native mean alone to x1.25-1.26 the container's in two CI runs.
     EXPECT_NEAR(double(native[0]["seconds"]["min"]) / double(lxc[0]["seconds"]["min"]), 1.0, 0.25) << r.out;

@@ -75,7 +75,7 @@ struct GuestPanicked : UserError {
 };
 
 // `index` counts from 0, warm-ups first (the guest's name, the JSON's index); `what` names the run
-// as the progress lines do ("warm-up", "run 3"), for its errors.
+// as its progress line does ("warm-up", "warm-up 2" of several, "run 3"), for its errors.
 RunResult run_once(TraceBackend& tracer, const HostInfo& host, const StartupConfig& cfg, const Technique& t,
                    unsigned index, const std::string& what, uint32_t guest_id, const std::filesystem::path& checkpoint_dir) {
     // PREFIX-PID-XXXXXX: a killed run's directory (and the container liblxc keeps running from it)
@@ -345,7 +345,7 @@ TechniqueResult measure_technique(TraceBackend& tracer, const HostInfo& host, co
         bool warm = i < cfg.warmup;
         if (i == cfg.warmup) first_ns = mono_ns();
         uint32_t gid = guest_id++;
-        // as the progress lines say it: warm-ups, then the measured runs from 1
+        // warm-ups, then the measured runs from 1: in its progress line, its errors and its --trace track
         const std::string run_name = warm ? (cfg.warmup > 1 ? "warm-up " + std::to_string(i + 1) : std::string("warm-up"))
                                           : "run " + std::to_string(i - cfg.warmup + 1);
         RunResult r;
@@ -365,9 +365,8 @@ TechniqueResult measure_technique(TraceBackend& tracer, const HostInfo& host, co
             for (const auto& ph : r.phases) sink->span(name, ph.name, ph.start_ns, ph.end_ns);
         }
         if (cfg.progress) {
-            std::string what = warm ? "warm-up"
-                                    : "run " + std::to_string(i - cfg.warmup + 1) +
-                                          (cfg.auto_runs.on ? " (until settled)" : "/" + std::to_string(cfg.runs));
+            const std::string what =
+                warm ? run_name : run_name + (cfg.auto_runs.on ? " (until settled)" : "/" + std::to_string(cfg.runs));
             cfg.progress(t.label + " " + what + ": ready in " + fmt("%.3f", r.total_s) + " s" +
                          (warm ? " (discarded)" : ""));
         }

@@ -133,6 +133,21 @@ TEST(StartupOrchestration, APanickedRunIsNamedAsTheProgressLinesNameIt) {
     EXPECT_TRUE(r.scratch_empty());
 }
 
+TEST(StartupOrchestration, SeveralWarmUpsAreNumberedAlikeInProgressAndErrors) {
+    StartupRun r(fake::Boot::ready, 1, 2);
+    r.driver.panic_at = {1};  // the second warm-up's first guest
+    std::vector<std::string> said;
+    r.cfg.progress = [&](const std::string& line) { said.push_back(line); };
+    StartupResult res = run_startup(r.tracer, HostInfo{}, r.cfg);
+    ASSERT_EQ(said.size(), 4u);
+    EXPECT_EQ(said[0].rfind("Fake warm-up 1: ready in ", 0), 0u) << said[0];
+    EXPECT_EQ(said[1].rfind("Fake warm-up 2: the guest's kernel panicked", 0), 0u) << said[1];
+    EXPECT_EQ(said[2].rfind("Fake warm-up 2: ready in ", 0), 0u) << said[2];
+    EXPECT_EQ(said[3].rfind("Fake run 1/1: ready in ", 0), 0u) << said[3];
+    EXPECT_EQ(res.techniques.at(0).reruns.size(), 1u);
+    EXPECT_TRUE(r.scratch_empty());
+}
+
 TEST(StartupOrchestration, ARunWhoseGuestPanicsTwiceEndsTheExperiment) {
     StartupRun r(fake::Boot::ready, 2, 1);
     r.driver.panic_at = {1, 2};
