@@ -53,6 +53,13 @@ while [ $# -gt 0 ]; do
 done
 "$root/scripts/setup.sh" >/dev/null
 mkdir -p "$root/out"
+# The peers (bpftrace, perf) find tracepoints through tracefs, which a fresh host may not have
+# mounted (hypetrace mounts it only while it traces): mounted here if absent, unmounted at exit.
+tracefs=/sys/kernel/tracing
+if [ ! -d "$tracefs/events" ]; then
+  mount -t tracefs nodev "$tracefs"
+  trap 'umount "$tracefs" 2>/dev/null || true' EXIT
+fi
 verdict() { awk -v v="$1" -v t="$2" -v dir="${3:-lt}" 'BEGIN {
   ok = (dir == "lt") ? (v < t) : (dir == "le") ? (v <= t) : (v >= t); print ok ? "met" : "MISSED" }'; }
 

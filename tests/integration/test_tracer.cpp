@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -107,6 +108,27 @@ TEST(Tracer, DrainingWhileCountingNeitherLosesNorDoubles) {
     EXPECT_EQ(tr.lost_counts, 0u);
 }
 
+namespace {
+
+// Touches `pages` fresh pages: one user page fault each (no huge page). In a forked child only.
+void storm(long pages) {
+    char* p = static_cast<char*>(mmap(nullptr, size_t(pages) * 4096, PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (p == MAP_FAILED) _exit(10);
+    madvise(p, size_t(pages) * 4096, MADV_NOHUGEPAGE);
+    for (long i = 0; i < pages; ++i) p[i * 4096] = 1;
+}
+
+// Confines the calling thread to `cpu`; false if it may not run there.
+bool to_cpu(int cpu) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    return sched_setaffinity(0, sizeof one, &one) == 0;
+}
+
+}  // namespace
+
 // A fault looks its process up through a one-entry cache per CPU (trace.bpf.c's cached_guest_of),
 // which also remembers "untracked". A process that faulted untracked on a CPU, then was told about
 // (track), must be counted from then on, exactly: a stale cache would count none of it.
@@ -120,17 +142,7 @@ TEST(Tracer, CountsAProcessFromTheMomentItIsTrackedThoughItFaultedBefore) {
     const pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
-        cpu_set_t one;
-        CPU_ZERO(&one);
-        CPU_SET(0, &one);
-        sched_setaffinity(0, sizeof one, &one);  // both storms on one CPU: one cache entry
-        auto storm = [](long pages) {
-            char* p = static_cast<char*>(
-                mmap(nullptr, size_t(pages) * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-            if (p == MAP_FAILED) _exit(10);
-            madvise(p, size_t(pages) * 4096, MADV_NOHUGEPAGE);
-            for (long i = 0; i < pages; ++i) p[i * 4096] = 1;
-        };
+        if (!to_cpu(0)) _exit(13);  // both storms on one CPU: one cache entry
         char c;
         for (long pages : {before, after}) {
             if (read(go[0], &c, 1) != 1) _exit(11);
@@ -155,6 +167,74 @@ TEST(Tracer, CountsAProcessFromTheMomentItIsTrackedThoughItFaultedBefore) {
     std::cout << n << " faults counted for the " << after << " pages touched once tracked" << std::endl;
     EXPECT_GE(n, uint64_t(after));
     EXPECT_LE(n, uint64_t(after + 100));  // the pipe's and the exit's few, never the untracked storm's
+}
+
+// The other way round, across CPUs: a tracked process faults on CPU 1 (cached there as tracked),
+// exits on CPU 0, and an untracked process gets its pid (ns_last_pid) and faults on CPU 1. The
+// exit program runs on CPU 0 and must make CPU 1's cached lookup stale too (its bump of
+// tracked_gen): a bump CPU 1 did not see would count the newcomer's storm to the dead process's
+// guest (without the exit's bump: 4031 faults for 1000). Another process faulting on
+// CPU 1 in between would hide such a bug, never fake one.
+TEST(Tracer, ForgetsAnExitedProcessOnEveryCpuThoughItsPidComesBack) {
+    HT_REQUIRE_ROOT();
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) GTEST_SKIP() << "this host has one CPU: the test needs a second";
+    struct Affinity {  // this thread's, back on every way out
+        cpu_set_t saved;
+        Affinity() { sched_getaffinity(0, sizeof saved, &saved); }
+        ~Affinity() { sched_setaffinity(0, sizeof saved, &saved); }
+    } affinity;
+    if (!to_cpu(1) || !to_cpu(0)) GTEST_SKIP() << "this process may not run on CPUs 0 and 1";
+    // this thread, and what it forks, stays off CPU 1 from here
+    Tracer t;
+    const long tracked_pages = 1000, newcomer_pages = 3000;
+    int go[2];
+    ASSERT_EQ(pipe(go), 0);
+    t.begin_run(mono_ns());
+    const pid_t dead = fork();
+    ASSERT_GE(dead, 0);
+    if (dead == 0) {
+        char c;
+        close(go[1]);
+        if (read(go[0], &c, 1) != 1 || !to_cpu(1)) _exit(11);
+        storm(tracked_pages);
+        if (!to_cpu(0)) _exit(12);  // returns on CPU 0: the exit program runs there
+        _exit(0);
+    }
+    close(go[0]);
+    t.track(dead, 7);
+    char c = 1;
+    const bool told = write(go[1], &c, 1) == 1;
+    close(go[1]);  // the child's read ends either way
+    ASSERT_TRUE(told);
+    int status = 0;
+    waitpid(dead, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pid_t newcomer = -1;
+    for (int attempt = 0; attempt < 20 && newcomer != dead; ++attempt) {
+        if (newcomer > 0) waitpid(newcomer, nullptr, 0);
+        {
+            std::ofstream last("/proc/sys/kernel/ns_last_pid");
+            last << dead - 1 << std::flush;
+            if (!last) GTEST_SKIP() << "cannot write /proc/sys/kernel/ns_last_pid (CONFIG_CHECKPOINT_RESTORE)";
+        }
+        newcomer = fork();
+        ASSERT_GE(newcomer, 0);
+        if (newcomer == 0) {
+            if (getpid() != dead) _exit(0);
+            if (!to_cpu(1)) _exit(13);
+            storm(newcomer_pages);
+            _exit(0);
+        }
+    }
+    waitpid(newcomer, &status, 0);
+    RunTrace tr = t.end_run();
+    ASSERT_EQ(newcomer, dead) << "no process got pid " << dead << " back in 20 forks (ns_last_pid)";
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the newcomer's storm failed";
+    const uint64_t n = total_counts(tr, 7).faults_user;
+    std::cout << n << " faults counted to the dead process's guest for its " << tracked_pages
+              << " pages; its pid's newcomer touched " << newcomer_pages << " untracked" << std::endl;
+    EXPECT_GE(n, uint64_t(tracked_pages));
+    EXPECT_LE(n, uint64_t(tracked_pages + 100));  // its exit's and migrations' few, never the newcomer's
 }
 
 TEST(Tracer, IgnoresProcessesItWasNotToldAbout) {
