@@ -257,3 +257,23 @@ TEST(Sigbus, AReadPastATruncatedFilesEndFailsTheReadNotTheProcess) {
     close(fd);
     unlink(tmpl);
 }
+
+// A result is written unnamed and linked in whole: a new file and a replaced one are the content
+// written, with the mode asked, and nothing else is left in the directory.
+TEST(AtomicWrite, NewAndReplacedFilesAreWholeAndNothingElseIsLeft) {
+    namespace fs = std::filesystem;
+    char tmpl[] = "/tmp/ht-atomic-XXXXXX";
+    const fs::path root = mkdtemp(tmpl);
+    const fs::path file = root / "result.json";
+    ht::write_file_atomic(file, "first");
+    ht::write_file_atomic(file, "second, longer");
+    std::ifstream in(file);
+    const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(got, "second, longer");
+    EXPECT_EQ(fs::status(file).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(root)) names.push_back(e.path().filename().string());
+    EXPECT_EQ(names, std::vector<std::string>{"result.json"});
+    fs::remove_all(root);
+}

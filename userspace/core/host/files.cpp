@@ -44,26 +44,70 @@ void check_writable(const fs::path& path, const std::string& flag) {
     unlink(buf.data());
 }
 
-void write_file_atomic(const fs::path& path, const std::string& content) {
-    fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
-    std::string tmpl = (dir / ("." + path.filename().string() + ".XXXXXX")).string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    int fd = mkstemp(buf.data());
-    if (fd < 0) throw UserError(errno_text("cannot write " + path.string(), errno));
+namespace {
+
+// Writes all of `content` to `fd`; false with errno set on failure.
+bool write_all(int fd, const std::string& content) {
     const char* p = content.data();
     std::size_t left = content.size();
     while (left) {
         ssize_t n = write(fd, p, left);
         if (n < 0) {
             if (errno == EINTR) continue;
-            int err = errno;
-            close(fd);
-            unlink(buf.data());
-            throw UserError(errno_text("cannot write " + path.string(), err));
+            return false;
         }
         p += n;
         left -= size_t(n);
+    }
+    return true;
+}
+
+// The file is written unnamed (O_TMPFILE) and gets its name only once whole and synced: a run
+// killed (SIGKILL) while writing leaves nothing, where a named temp file would stay behind in a
+// directory no cleanup knows about. False if this filesystem has no O_TMPFILE (9p, NFS).
+bool write_unnamed_then_link(const fs::path& dir, const fs::path& path, const std::string& content) {
+    int fd = open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) return false;
+        throw UserError(errno_text("cannot write " + path.string(), errno));
+    }
+    const std::string self = "/proc/self/fd/" + std::to_string(fd);
+    auto fail = [&](int err) {
+        close(fd);
+        throw UserError(errno_text("cannot write " + path.string(), err));
+    };
+    if (!write_all(fd, content) || fchmod(fd, 0644) != 0 || fsync(fd) != 0) fail(errno);
+    if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+        if (errno != EEXIST) fail(errno);
+        // Replacing a file: a name of its own for the moment between link and rename.
+        const fs::path named = dir / ("." + path.filename().string() + "." + std::to_string(getpid()) + ".new");
+        unlink(named.c_str());
+        if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, named.c_str(), AT_SYMLINK_FOLLOW) != 0) fail(errno);
+        if (rename(named.c_str(), path.c_str()) != 0) {
+            const int err = errno;
+            unlink(named.c_str());
+            fail(err);
+        }
+    }
+    if (close(fd) != 0) throw UserError(errno_text("cannot write " + path.string(), errno));
+    return true;
+}
+
+}  // namespace
+
+void write_file_atomic(const fs::path& path, const std::string& content) {
+    fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+    if (write_unnamed_then_link(dir, path, content)) return;
+    std::string tmpl = (dir / ("." + path.filename().string() + ".XXXXXX")).string();
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    int fd = mkstemp(buf.data());
+    if (fd < 0) throw UserError(errno_text("cannot write " + path.string(), errno));
+    if (!write_all(fd, content)) {
+        int err = errno;
+        close(fd);
+        unlink(buf.data());
+        throw UserError(errno_text("cannot write " + path.string(), err));
     }
     fchmod(fd, 0644);
     if (fsync(fd) != 0 || close(fd) != 0) {
