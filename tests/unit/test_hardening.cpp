@@ -17,7 +17,10 @@
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -272,6 +275,44 @@ TEST(AtomicWrite, NewAndReplacedFilesAreWholeAndNothingElseIsLeft) {
     EXPECT_EQ(got, "second, longer");
     EXPECT_EQ(fs::status(file).permissions() & fs::perms::all,
               fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(root)) names.push_back(e.path().filename().string());
+    EXPECT_EQ(names, std::vector<std::string>{"result.json"});
+    fs::remove_all(root);
+}
+
+// Where /proc is not mounted (a minimal container), the unnamed file cannot be linked in through
+// /proc/self/fd: the named temp file's way writes it instead, new and replaced, and leaves nothing
+// else. A child in a mount namespace of its own, without /proc, does the writes.
+TEST(AtomicWrite, WithoutProcTheNamedWayStillWritesWholeAndLeavesNothingElse) {
+    namespace fs = std::filesystem;
+    if (geteuid() != 0) GTEST_SKIP() << "needs root: a mount namespace without /proc";
+    char tmpl[] = "/tmp/ht-atomic-XXXXXX";
+    const fs::path root = mkdtemp(tmpl);
+    const fs::path file = root / "result.json";
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+            umount2("/proc", MNT_DETACH) != 0 || access("/proc/self/fd", F_OK) == 0)
+            _exit(3);
+        try {
+            ht::write_file_atomic(file, "first");
+            ht::write_file_atomic(file, "second, longer");
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "%s\n", e.what());
+            _exit(1);
+        }
+        _exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 3) GTEST_SKIP() << "cannot unmount /proc in a mount namespace here";
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+    std::ifstream in(file);
+    const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(got, "second, longer");
     std::vector<std::string> names;
     for (const auto& e : fs::directory_iterator(root)) names.push_back(e.path().filename().string());
     EXPECT_EQ(names, std::vector<std::string>{"result.json"});

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 #include <cstdlib>
+#include <random>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,7 +34,7 @@ void check_writable(const fs::path& path, const std::string& flag) {
         throw UserError(flag + " " + path.string() + ": directory " + dir.string() + " does not exist", 2);
     if (fs::is_directory(path, ec))
         throw UserError(flag + " " + path.string() + ": is a directory, give a file name", 2);
-    // A file made and removed there, as write_file_atomic will: access(2) says yes to root for
+    // A file made and removed there, as write_file_atomic's fallback does: access(2) says yes to root for
     // /proc or a read-only mount, where the result would be lost at the run's end.
     std::string tmpl = (dir / ".hypetrace-probe-XXXXXX").string();
     std::vector<char> buf(tmpl.begin(), tmpl.end());
@@ -62,34 +63,53 @@ bool write_all(int fd, const std::string& content) {
     return true;
 }
 
+[[noreturn]] void cannot_write(const fs::path& path, int err) {
+    throw UserError(errno_text("cannot write " + path.string(), err));
+}
+
+// A name in `dir` that nothing has now: ".NAME.XXXXXX.new", the X's random.
+fs::path fresh_name(const fs::path& dir, const fs::path& path) {
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    std::random_device rd;
+    std::string x(6, '0');
+    for (char& c : x) c = digits[rd() % 36];
+    return dir / ("." + path.filename().string() + "." + x + ".new");
+}
+
 // The file is written unnamed (O_TMPFILE) and gets its name only once whole and synced: a run
 // killed (SIGKILL) while writing leaves nothing, where a named temp file would stay behind in a
-// directory no cleanup knows about. False if this filesystem has no O_TMPFILE (9p, NFS).
+// directory no cleanup knows about. False (nothing made) where that cannot be done: a filesystem
+// without O_TMPFILE (9p, NFS), or no /proc to link the file in through.
 bool write_unnamed_then_link(const fs::path& dir, const fs::path& path, const std::string& content) {
-    int fd = open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) return false;
-        throw UserError(errno_text("cannot write " + path.string(), errno));
+    Fd fd(open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644));
+    if (!fd) {
+        const int err = errno;
+        if (err == EOPNOTSUPP || err == EISDIR || err == EINVAL) return false;
+        cannot_write(path, err);
     }
-    const std::string self = "/proc/self/fd/" + std::to_string(fd);
-    auto fail = [&](int err) {
-        close(fd);
-        throw UserError(errno_text("cannot write " + path.string(), err));
-    };
-    if (!write_all(fd, content) || fchmod(fd, 0644) != 0 || fsync(fd) != 0) fail(errno);
-    if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) != 0) {
-        if (errno != EEXIST) fail(errno);
-        // Replacing a file: a name of its own for the moment between link and rename.
-        const fs::path named = dir / ("." + path.filename().string() + "." + std::to_string(getpid()) + ".new");
-        unlink(named.c_str());
-        if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, named.c_str(), AT_SYMLINK_FOLLOW) != 0) fail(errno);
+    if (!write_all(fd.get(), content) || fchmod(fd.get(), 0644) != 0 || fsync(fd.get()) != 0) cannot_write(path, errno);
+    const std::string self = "/proc/self/fd/" + std::to_string(fd.get());
+    if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+        if (close(fd.release()) != 0) cannot_write(path, errno);
+        return true;
+    }
+    if (errno == ENOENT && access("/proc/self/fd", F_OK) != 0) return false;
+    if (errno != EEXIST) cannot_write(path, errno);
+    // Replacing a file: a name of its own for the moment between link and rename.
+    for (int attempt = 0;; ++attempt) {
+        const fs::path named = fresh_name(dir, path);
+        if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, named.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+            if (errno == EEXIST && attempt < 16) continue;
+            cannot_write(path, errno);
+        }
         if (rename(named.c_str(), path.c_str()) != 0) {
             const int err = errno;
             unlink(named.c_str());
-            fail(err);
+            cannot_write(path, err);
         }
+        break;
     }
-    if (close(fd) != 0) throw UserError(errno_text("cannot write " + path.string(), errno));
+    if (close(fd.release()) != 0) cannot_write(path, errno);
     return true;
 }
 
@@ -101,25 +121,16 @@ void write_file_atomic(const fs::path& path, const std::string& content) {
     std::string tmpl = (dir / ("." + path.filename().string() + ".XXXXXX")).string();
     std::vector<char> buf(tmpl.begin(), tmpl.end());
     buf.push_back('\0');
-    int fd = mkstemp(buf.data());
-    if (fd < 0) throw UserError(errno_text("cannot write " + path.string(), errno));
-    if (!write_all(fd, content)) {
-        int err = errno;
-        close(fd);
+    Fd fd(mkstemp(buf.data()));
+    if (!fd) cannot_write(path, errno);
+    auto fail = [&](int err) {
+        fd.reset();
         unlink(buf.data());
-        throw UserError(errno_text("cannot write " + path.string(), err));
-    }
-    fchmod(fd, 0644);
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int err = errno;
-        unlink(buf.data());
-        throw UserError(errno_text("cannot write " + path.string(), err));
-    }
-    if (rename(buf.data(), path.c_str()) != 0) {
-        int err = errno;
-        unlink(buf.data());
-        throw UserError(errno_text("cannot write " + path.string(), err));
-    }
+        cannot_write(path, err);
+    };
+    if (!write_all(fd.get(), content) || fchmod(fd.get(), 0644) != 0 || fsync(fd.get()) != 0) fail(errno);
+    if (close(fd.release()) != 0) fail(errno);
+    if (rename(buf.data(), path.c_str()) != 0) fail(errno);
 }
 
 std::optional<pid_t> scratch_dir_owner(const fs::path& dir) {

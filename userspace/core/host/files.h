@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Files the tool writes: results atomically (temp file + rename, never half-written), and
-// per-run scratch directories that are removed on every exit path; file descriptors that close
-// themselves.
+// Files the tool writes: results atomically (whole and synced before they get their name, never
+// half-written), and per-run scratch directories that are removed on every exit path; file
+// descriptors that close themselves.
 #pragma once
 #include <filesystem>
 #include <optional>
@@ -14,8 +14,8 @@ namespace ht {
 
 // Writes `content` to `path`, never half: an unnamed file (O_TMPFILE) in the same directory,
 // fsync, then linked in under its name (so a SIGKILL leaves nothing); where the filesystem has
-// no O_TMPFILE, a named temp file, fsync, rename. Throws UserError with one line if the
-// directory is missing or not writable.
+// no O_TMPFILE (or there is no /proc to link through), a named temp file, fsync, rename. Throws
+// UserError with one line if the directory is missing or not writable.
 void write_file_atomic(const std::filesystem::path& path, const std::string& content);
 
 // fsync(2) of a file or directory (its entries), so what was written survives a crash before
@@ -57,6 +57,8 @@ public:
     explicit operator bool() const { return fd_ >= 0; }
     // Closes the one held, holds `fd`.
     void reset(int fd = -1);
+    // Gives the descriptor up (to close it oneself and see close's error); holds -1.
+    int release() { return std::exchange(fd_, -1); }
 
 private:
     int fd_ = -1;
