@@ -83,7 +83,7 @@ struct ht_run_value {
 	unsigned long long max_ns;
 };
 
-/* Per CPU: the hot path's state, one inlined per-CPU array lookup away (map `cpu_state`).
+/* Per CPU: the hot path's state, one inlined array lookup away (map `cpu_state`, indexed by CPU).
  * Repeated counts of one key add up in `pending` and reach the hash maps only when the key changes
  * (a phase of N exits of one kind costs one hash update, not N); userspace adds what is still
  * pending when it drains the maps, during a run and after it. */
@@ -116,9 +116,12 @@ enum {
 	HT_PENDING_SLOTS = 9
 };
 
-/* The first 64 bytes hold all a page fault reads and writes besides its pending slot (one cache
- * line when the map's value is so aligned: a fault, under a hypervisor above all, finds the caches
- * cold). */
+/* The first 64 bytes hold all a page fault reads and writes besides its pending slot, which is the
+ * next 64: each a cache line of its own, since every CPU's record starts on a 128-byte boundary
+ * (cpu_state's values start on a page, and the record's size is a multiple of 128), so no two CPUs
+ * share a line either. A fault, under a hypervisor above all, finds the caches cold: a per-CPU
+ * array's value (8-byte aligned, reached through the map's table of per-CPU pointers) cost one line
+ * more, +43 to +51 ns beyond the floor against +19 to +34 (scripts/bench.sh faults). */
 struct ht_cpu_state {
 	unsigned int fault_tgid;	/* the process whose fault was looked up last on this CPU, */
 	unsigned int fault_guest;	/* its guest | HT_FAULT_TRACKED, or 0 when untracked, */
@@ -133,7 +136,7 @@ struct ht_cpu_state {
 	unsigned int vcpu_guest;	/* and its guest */
 	struct ht_pending pending[HT_PENDING_SLOTS];
 	unsigned long long last_switch;	/* the last sched_switch seen on this CPU (sched source) */
-};
+} __attribute__((aligned(128)));
 
 #define HT_FAULT_TRACKED 0x80000000u
 

@@ -110,10 +110,14 @@ static __always_inline bool in_run(const struct run_start *rs)
 /* Per CPU (struct ht_cpu_state): the vCPU thread that last entered KVM_RUN here and its guest
  * (kvm_pio and kvm_mmio fire inside KVM_RUN, so they find their guest without a hash lookup; a
  * thread's guest never changes, so an entry left by a thread that migrated is still right for that
- * thread), the current time bucket (no division per event), and the pending counts. */
+ * thread), the current time bucket (no division per event), and the pending counts. An array
+ * indexed by bpf_get_smp_processor_id() (programs do not migrate while they run), not a per-CPU
+ * array: its values are laid out as struct ht_cpu_state's alignment asks (from a page, with
+ * BPF_F_MMAPABLE), and its inlined lookup reads no table of per-CPU pointers. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);		/* set to the possible CPUs before load */
 	__type(key, __u32);
 	__type(value, struct ht_cpu_state);
 } cpu_state SEC(".maps");
@@ -154,9 +158,9 @@ static __always_inline __u32 current_tgid(void)
 
 static __always_inline struct ht_cpu_state *this_cpu(void)
 {
-	__u32 zero = 0;
+	__u32 cpu = bpf_get_smp_processor_id();
 
-	return bpf_map_lookup_elem(&cpu_state, &zero);
+	return bpf_map_lookup_elem(&cpu_state, &cpu);
 }
 
 /* The guest of thread `pt` (bpf_get_current_pid_tgid()), found through this CPU's vCPU cache first.

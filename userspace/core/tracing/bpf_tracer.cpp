@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <cstddef>
 #include <cstring>
 #include <tuple>
 #include <map>
@@ -225,6 +226,17 @@ const SourceFeature& feature_of(const TraceFeatures& features, const char* categ
     throw std::logic_error("trace source " + source + " is missing from trace_source_defs()");
 }
 
+// A page fault touches the record's first two lines only: its own fields, then pending[0].
+static_assert(offsetof(ht_cpu_state, pending) == 64 && sizeof(ht_pending) == 64 && sizeof(ht_cpu_state) % 128 == 0,
+              "struct ht_cpu_state's hot lines moved (bpf/hypetrace.h)");
+
+// Every CPU's state (map cpu_state, one entry per possible CPU) zeroed: no count pending.
+void clear_cpu_state(int fd) {
+    const ht_cpu_state zero{};
+    const uint32_t cpus = uint32_t(std::max(1, libbpf_num_possible_cpus()));
+    for (uint32_t c = 0; c < cpus; ++c) bpf_map_update_elem(fd, &c, &zero, BPF_ANY);
+}
+
 }  // namespace
 
 Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<Impl>()) {
@@ -262,6 +274,7 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
         ro->kvm_run_cmd = 0xAE80;
         ro->attach_only = opts_.attach_only;
         ro->exit_times = opts_.exit_times;
+        bpf_map__set_max_entries(impl_->skel->maps.cpu_state, uint32_t(std::max(1, libbpf_num_possible_cpus())));
         sources_.clear();
         std::map<std::string, std::pair<std::string, Forced>> prog_source;  // program -> source, on failure
         auto forced_of = [&](const std::string& source) {
@@ -347,11 +360,8 @@ void Tracer::begin_run(uint64_t origin_ns) {
     clear_tracked();
     std::memset(s->bss->first_run_seen, 0, sizeof s->bss->first_run_seen);
     // kvm_run_start is task storage: entries of earlier runs are told apart by their origin
-    {  // this run's guest ids may name other processes than the last run's; nothing pending
-        std::vector<ht_cpu_state> zeros(std::size_t(std::max(1, libbpf_num_possible_cpus())));
-        uint32_t zero = 0;
-        bpf_map_update_elem(bpf_map__fd(s->maps.cpu_state), &zero, zeros.data(), BPF_ANY);
-    }
+    // this run's guest ids may name other processes than the last run's; nothing pending
+    clear_cpu_state(bpf_map__fd(s->maps.cpu_state));
     // kvm_exit_start too is task storage, told apart by origin
     std::memset(s->bss->guest_phase, 0, sizeof s->bss->guest_phase);
     clear_map<ht_counter_key>(bpf_map__fd(s->maps.counters));
@@ -433,13 +443,13 @@ ht_counter_key key_of(const std::array<uint64_t, 3>& w) {
 
 // Every CPU's pending slots (struct ht_cpu_state), in PendingLedger's order: cpu * slots + slot.
 std::vector<PendingSlot> read_pending(int fd, std::size_t cpus) {
-    std::vector<ht_cpu_state> st(cpus);
     std::vector<PendingSlot> out(cpus * HT_PENDING_SLOTS);
-    uint32_t zero = 0;
-    if (bpf_map_lookup_elem(fd, &zero, st.data()) != 0) return out;
-    for (std::size_t c = 0; c < cpus; ++c)
+    ht_cpu_state st[1];
+    for (std::size_t c = 0; c < cpus; ++c) {
+        const uint32_t cpu = uint32_t(c);
+        if (bpf_map_lookup_elem(fd, &cpu, st) != 0) continue;
         for (int slot = 0; slot < HT_PENDING_SLOTS; ++slot) {
-            const ht_pending& p = st[c].pending[slot];
+            const ht_pending& p = st->pending[slot];
             PendingSlot& o = out[c * HT_PENDING_SLOTS + std::size_t(slot)];
             o.key = key_words(p.key);
             o.count = p.count;
@@ -448,8 +458,10 @@ std::vector<PendingSlot> read_pending(int fd, std::size_t cpus) {
             o.max_ns = p.max_ns;
             o.seq = p.seq;
         }
+    }
     return out;
 }
+
 
 int map_of_slot(std::size_t i) { return int(i % HT_PENDING_SLOTS) == HT_PENDING_RUN_EXITS ? 1 : 0; }
 
@@ -532,9 +544,7 @@ std::vector<CounterSample> Tracer::take_counters(bool final) {
         else out.push_back(add);
     }
     if (final) {  // the run's guests have stopped: nothing left pending for the next run
-        std::vector<ht_cpu_state> zeros(cpus);
-        uint32_t zero = 0;
-        bpf_map_update_elem(cfd, &zero, zeros.data(), BPF_ANY);
+        clear_cpu_state(cfd);
         impl_->ledger.clear();
     }
     // Ends of KVM_RUN (struct ht_run_value): one kernel record per (reason, log2 duration) gives
