@@ -14,6 +14,7 @@
 #include "core/views/report.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -288,7 +289,12 @@ TEST(AtomicWrite, WithoutProcTheNamedWayStillWritesWholeAndLeavesNothingElse) {
     namespace fs = std::filesystem;
     if (geteuid() != 0) GTEST_SKIP() << "needs root: a mount namespace without /proc";
     char tmpl[] = "/tmp/ht-atomic-XXXXXX";
-    const fs::path root = mkdtemp(tmpl);
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    const fs::path root = tmpl;
+    struct Removed {
+        fs::path dir;
+        ~Removed() { fs::remove_all(dir); }
+    } removed{root};
     const fs::path file = root / "result.json";
     const pid_t pid = fork();
     ASSERT_GE(pid, 0);
@@ -313,8 +319,10 @@ TEST(AtomicWrite, WithoutProcTheNamedWayStillWritesWholeAndLeavesNothingElse) {
     std::ifstream in(file);
     const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     EXPECT_EQ(got, "second, longer");
+    // mkstemp makes 0600: the named way must give the result the mode the unnamed way does
+    EXPECT_EQ(fs::status(file).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
     std::vector<std::string> names;
     for (const auto& e : fs::directory_iterator(root)) names.push_back(e.path().filename().string());
     EXPECT_EQ(names, std::vector<std::string>{"result.json"});
-    fs::remove_all(root);
 }

@@ -67,12 +67,14 @@ bool write_all(int fd, const std::string& content) {
     throw UserError(errno_text("cannot write " + path.string(), err));
 }
 
-// A name in `dir` that nothing has now: ".NAME.XXXXXX.new", the X's random.
+// A name in `dir` for the moment between link and rename: ".NAME.XXXXXX.new", the X's random
+// (the caller retries if one is taken).
 fs::path fresh_name(const fs::path& dir, const fs::path& path) {
     static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-    std::random_device rd;
+    static thread_local std::mt19937_64 rng(
+        uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) ^ (uint64_t(getpid()) << 32));
     std::string x(6, '0');
-    for (char& c : x) c = digits[rd() % 36];
+    for (char& c : x) c = digits[rng() % 36];
     return dir / ("." + path.filename().string() + "." + x + ".new");
 }
 
@@ -81,6 +83,7 @@ fs::path fresh_name(const fs::path& dir, const fs::path& path) {
 // directory no cleanup knows about. False (nothing made) where that cannot be done: a filesystem
 // without O_TMPFILE (9p, NFS), or no /proc to link the file in through.
 bool write_unnamed_then_link(const fs::path& dir, const fs::path& path, const std::string& content) {
+    if (access("/proc/self/fd", F_OK) != 0) return false;
     Fd fd(open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644));
     if (!fd) {
         const int err = errno;
@@ -93,9 +96,9 @@ bool write_unnamed_then_link(const fs::path& dir, const fs::path& path, const st
         if (close(fd.release()) != 0) cannot_write(path, errno);
         return true;
     }
-    if (errno == ENOENT && access("/proc/self/fd", F_OK) != 0) return false;
-    if (errno != EEXIST) cannot_write(path, errno);
-    // Replacing a file: a name of its own for the moment between link and rename.
+    if (const int err = errno; err != EEXIST) cannot_write(path, err);
+    // Replacing a file: a name of its own for the moment between link and rename (a SIGKILL in
+    // that moment, two syscalls long, leaves the whole new file under that name).
     for (int attempt = 0;; ++attempt) {
         const fs::path named = fresh_name(dir, path);
         if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, named.c_str(), AT_SYMLINK_FOLLOW) != 0) {

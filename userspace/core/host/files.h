@@ -13,9 +13,10 @@
 namespace ht {
 
 // Writes `content` to `path`, never half: an unnamed file (O_TMPFILE) in the same directory,
-// fsync, then linked in under its name (so a SIGKILL leaves nothing); where the filesystem has
-// no O_TMPFILE (or there is no /proc to link through), a named temp file, fsync, rename. Throws
-// UserError with one line if the directory is missing or not writable.
+// fsync, then linked in under its name (so a SIGKILL leaves nothing, but in the two syscalls that
+// rename it over a file it replaces); where the filesystem has no O_TMPFILE (or there is no /proc
+// to link through), a named temp file, fsync, rename. Throws UserError with one line if the
+// directory is missing or not writable.
 void write_file_atomic(const std::filesystem::path& path, const std::string& content);
 
 // fsync(2) of a file or directory (its entries), so what was written survives a crash before
