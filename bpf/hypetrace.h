@@ -121,7 +121,9 @@ enum {
  * (cpu_state's values start on a page, and the record's size is a multiple of 128), so no two CPUs
  * share a line either. A fault, under a hypervisor above all, finds the caches cold: a per-CPU
  * array's value (8-byte aligned, reached through the map's table of per-CPU pointers) cost one line
- * more, +43 to +51 ns beyond the floor against +19 to +34 (scripts/bench.sh faults). */
+ * more, +39 to +51 ns beyond the floor against +19 to +34 (ht_bench_faults --programs-only). The
+ * records share one allocation, so on a host with several NUMA nodes the CPUs of all but one reach
+ * theirs remotely (this machine kind has one node). */
 struct ht_cpu_state {
 	unsigned int fault_tgid;	/* the process whose fault was looked up last on this CPU, */
 	unsigned int fault_guest;	/* its guest | HT_FAULT_TRACKED, or 0 when untracked, */

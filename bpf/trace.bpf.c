@@ -41,8 +41,8 @@ const volatile bool attach_only = false;
 const volatile bool exit_times = true;
 
 /* Set by userspace between runs (.bss). Those every counted event reads come first, in one cache
- * line: under a hypervisor each line a program touches first costs it tens of ns (a page fault's
- * program: +35 ns for its per-CPU state's line alone, beside a floor of ~105). */
+ * line: under a hypervisor each line a program touches first costs it tens of ns (see struct
+ * ht_cpu_state). */
 __u64 origin_ns;
 __u32 tracked_gen;	/* +1 after every change to `tracked` (here and by userspace): a CPU's cached
 			 * lookup (ht_cpu_state.fault_*) made at another generation is stale */
@@ -159,8 +159,11 @@ static __always_inline __u32 current_tgid(void)
 static __always_inline struct ht_cpu_state *this_cpu(void)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
+	struct ht_cpu_state *c = bpf_map_lookup_elem(&cpu_state, &cpu);
 
-	return bpf_map_lookup_elem(&cpu_state, &cpu);
+	if (!c)	/* a CPU id beyond the map: never, as userspace sizes it, but never silently */
+		__sync_fetch_and_add(&lost_counts, 1);
+	return c;
 }
 
 /* The guest of thread `pt` (bpf_get_current_pid_tgid()), found through this CPU's vCPU cache first.
@@ -275,10 +278,13 @@ static __always_inline void atomic_extreme(__u64 *at, __u64 v, bool want_max)
 }
 
 /* Adds to this CPU's pending count for `key` in map `slot`; a pending count of another key goes
- * to its map first. None of the tracepoints counted here fires in interrupt context (sched_wakeup
- * and sched_migrate_task can: they never come here, see count_direct), and sched_switch runs with
- * interrupts off, so a program never interrupts another one's update of the same CPU's pending
- * slot. */
+ * to its map first. The tracepoints counted here fire in task context (sched_wakeup and
+ * sched_migrate_task can fire in an interrupt: they never come here, see count_direct), and
+ * sched_switch and the page faults' run with interrupts off, so a program does not interrupt
+ * another one's update of the same CPU's pending slot. One exception, rare: page_fault_kernel in
+ * an interrupt, when the CPU profiler's timer reads a user stack that is not resident; if that
+ * interrupt came in the middle of an exec, fork or exit program's update of the same slot, one of
+ * the two counts can be lost. */
 static __always_inline void add(struct ht_cpu_state *c, int slot, struct ht_counter_key *key, __u64 delta, __u64 ns)
 {
 	struct ht_pending *p = &c->pending[slot];

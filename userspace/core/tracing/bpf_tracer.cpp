@@ -7,6 +7,7 @@
 #include "core/tracing/pending_ledger.h"
 #include "core/tracing/trace_features.h"
 #include "core/base/text.h"
+#include "core/host/proc.h"
 #include "hypetrace.h"
 #include "trace.skel.h"
 
@@ -25,10 +26,12 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <utility>
 
 static_assert(HT_CNT_FAULT_USER == int(ht::CounterKind::fault_user));
 static_assert(HT_CNT_KVM_EXIT == int(ht::CounterKind::kvm_exit));
@@ -115,13 +118,62 @@ struct TracefsMount {
     }
 };
 
+// The map cpu_state (one struct ht_cpu_state per CPU id) mapped into this process: the pending
+// counts are read from it with word-sized loads, as the programs write them, with no syscall per
+// CPU; and zeroed in it between runs.
+class CpuStates {
+public:
+    CpuStates() = default;
+    CpuStates(int map_fd, uint32_t cpus) : cpus_(cpus) {
+        const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
+        bytes_ = (cpus * sizeof(ht_cpu_state) + page - 1) / page * page;
+        void* m = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, 0);
+        if (m == MAP_FAILED) throw UserError(errno_text("cannot map hypetrace's per-CPU state (map cpu_state)", errno));
+        at_ = static_cast<ht_cpu_state*>(m);
+    }
+    ~CpuStates() {
+        if (at_) munmap(at_, bytes_);
+    }
+    CpuStates(CpuStates&& o) noexcept
+        : at_(std::exchange(o.at_, nullptr)), bytes_(o.bytes_), cpus_(std::exchange(o.cpus_, 0)) {}
+    CpuStates& operator=(CpuStates&& o) noexcept {
+        std::swap(at_, o.at_);
+        std::swap(bytes_, o.bytes_);
+        std::swap(cpus_, o.cpus_);
+        return *this;
+    }
+    const ht_cpu_state* at() const { return at_; }
+    uint32_t cpus() const { return cpus_; }
+    // Nothing pending, no cached lookup, no bucket: only while no program counts (between runs).
+    void clear() {
+        if (at_) std::memset(static_cast<void*>(at_), 0, cpus_ * sizeof(ht_cpu_state));
+    }
+
+private:
+    ht_cpu_state* at_ = nullptr;
+    std::size_t bytes_ = 0;
+    uint32_t cpus_ = 0;
+};
+
+// How many CPU ids a map indexed by CPU needs room for: the highest possible CPU's + 1
+// (/sys/devices/system/cpu/possible; ids may have gaps, so its count of CPUs is not enough).
+uint32_t cpu_id_slots() {
+    const std::vector<int> ids = parse_cpu_list(read_text("/sys/devices/system/cpu/possible").value_or(""));
+    if (ids.empty())
+        throw UserError("cannot read the possible CPUs from /sys/devices/system/cpu/possible: mount sysfs "
+                        "(mount -t sysfs sysfs /sys) and run again");
+    return uint32_t(*std::max_element(ids.begin(), ids.end()) + 1);
+}
+
 }  // namespace
 
-// Members are destroyed in reverse order: the ring buffer, the links, the skeleton (detaching and
-// freeing the programs and maps), then tracefs unmounted if it was mounted here.
+// Members are destroyed in reverse order: the ring buffer, the links, the per-CPU state's mapping,
+// the skeleton (detaching and freeing the programs and maps), then tracefs unmounted if it was
+// mounted here.
 struct Tracer::Impl {
     TracefsMount tracefs;
     SkelPtr skel;
+    CpuStates cpu_states;
     std::vector<BpfLinkPtr> links;
     RingBufferPtr rb;
     std::vector<ProcEvent> pending;
@@ -230,13 +282,6 @@ const SourceFeature& feature_of(const TraceFeatures& features, const char* categ
 static_assert(offsetof(ht_cpu_state, pending) == 64 && sizeof(ht_pending) == 64 && sizeof(ht_cpu_state) % 128 == 0,
               "struct ht_cpu_state's hot lines moved (bpf/hypetrace.h)");
 
-// Every CPU's state (map cpu_state, one entry per possible CPU) zeroed: no count pending.
-void clear_cpu_state(int fd) {
-    const ht_cpu_state zero{};
-    const uint32_t cpus = uint32_t(std::max(1, libbpf_num_possible_cpus()));
-    for (uint32_t c = 0; c < cpus; ++c) bpf_map_update_elem(fd, &c, &zero, BPF_ANY);
-}
-
 }  // namespace
 
 Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<Impl>()) {
@@ -265,6 +310,7 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
     const PlanOptions plan_opts{opts_.raw_tp_only, opts_.kvm_entry_split, opts_.sched, opts_.exit_times};
     std::map<std::string, std::pair<Forced, std::string>> forced;  // source -> what, why
     const std::size_t max_attempts = 40;  // each retry settles one program: far more than there are
+    const uint32_t cpu_slots = cpu_id_slots();
     for (std::size_t attempt = 0;; ++attempt) {
         impl_->skel.reset(trace_bpf__open());
         if (!impl_->skel) throw UserError(errno_text("cannot open hypetrace's BPF object", errno));
@@ -274,7 +320,7 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
         ro->kvm_run_cmd = 0xAE80;
         ro->attach_only = opts_.attach_only;
         ro->exit_times = opts_.exit_times;
-        bpf_map__set_max_entries(impl_->skel->maps.cpu_state, uint32_t(std::max(1, libbpf_num_possible_cpus())));
+        bpf_map__set_max_entries(impl_->skel->maps.cpu_state, cpu_slots);
         sources_.clear();
         std::map<std::string, std::pair<std::string, Forced>> prog_source;  // program -> source, on failure
         auto forced_of = [&](const std::string& source) {
@@ -322,6 +368,7 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
         forced[source] = {force, force == Forced::raw_tp ? "tp_btf refused by this kernel (" + why + "): raw_tp"
                                                          : "not loaded: the kernel refused it (" + why + ")"};
     }
+    impl_->cpu_states = CpuStates(bpf_map__fd(impl_->skel->maps.cpu_state), cpu_slots);
 
     // Attach one by one, so that a source that cannot attach is reported, not fatal.
     std::size_t i = 0;
@@ -359,9 +406,9 @@ void Tracer::begin_run(uint64_t origin_ns) {
     s->bss->spawner_tgid = 0;
     clear_tracked();
     std::memset(s->bss->first_run_seen, 0, sizeof s->bss->first_run_seen);
-    // kvm_run_start is task storage: entries of earlier runs are told apart by their origin
-    // this run's guest ids may name other processes than the last run's; nothing pending
-    clear_cpu_state(bpf_map__fd(s->maps.cpu_state));
+    // kvm_run_start is task storage: entries of earlier runs are told apart by their origin.
+    // This run's guest ids may name other processes than the last run's: nothing pending.
+    impl_->cpu_states.clear();
     // kvm_exit_start too is task storage, told apart by origin
     std::memset(s->bss->guest_phase, 0, sizeof s->bss->guest_phase);
     clear_map<ht_counter_key>(bpf_map__fd(s->maps.counters));
@@ -442,26 +489,28 @@ ht_counter_key key_of(const std::array<uint64_t, 3>& w) {
 }
 
 // Every CPU's pending slots (struct ht_cpu_state), in PendingLedger's order: cpu * slots + slot.
-std::vector<PendingSlot> read_pending(int fd, std::size_t cpus) {
-    std::vector<PendingSlot> out(cpus * HT_PENDING_SLOTS);
-    ht_cpu_state st[1];
-    for (std::size_t c = 0; c < cpus; ++c) {
-        const uint32_t cpu = uint32_t(c);
-        if (bpf_map_lookup_elem(fd, &cpu, st) != 0) continue;
+// Read while the programs write them: each 8-byte word at once, in the struct's order (key,
+// count, ..., seq), as the ledger expects.
+std::vector<PendingSlot> read_pending(const CpuStates& states) {
+    static_assert(sizeof(ht_pending) == 8 * sizeof(uint64_t) && offsetof(ht_pending, count) == 24 &&
+                  offsetof(ht_pending, seq) == 56);
+    auto word = [](const ht_pending& p, std::size_t i) {
+        return __atomic_load_n(reinterpret_cast<const uint64_t*>(&p) + i, __ATOMIC_RELAXED);
+    };
+    std::vector<PendingSlot> out(std::size_t(states.cpus()) * HT_PENDING_SLOTS);
+    for (std::size_t c = 0; c < states.cpus(); ++c)
         for (int slot = 0; slot < HT_PENDING_SLOTS; ++slot) {
-            const ht_pending& p = st->pending[slot];
+            const ht_pending& p = states.at()[c].pending[slot];
             PendingSlot& o = out[c * HT_PENDING_SLOTS + std::size_t(slot)];
-            o.key = key_words(p.key);
-            o.count = p.count;
-            o.ns = p.ns;
-            o.min_ns = p.min_ns;
-            o.max_ns = p.max_ns;
-            o.seq = p.seq;
+            o.key = {word(p, 0), word(p, 1), word(p, 2)};
+            o.count = word(p, 3);
+            o.ns = word(p, 4);
+            o.min_ns = word(p, 5);
+            o.max_ns = word(p, 6);
+            o.seq = word(p, 7);
         }
-    }
     return out;
 }
-
 
 int map_of_slot(std::size_t i) { return int(i % HT_PENDING_SLOTS) == HT_PENDING_RUN_EXITS ? 1 : 0; }
 
@@ -514,9 +563,7 @@ std::vector<CounterSample> Tracer::take_counters(bool final) {
     // 2. Counts still pending on each CPU, read twice, never written while the programs run
     // (core/pending_ledger.h): each run of counts' growth since the last drain; what was reported
     // of a run that has since moved to its map comes off that map's value.
-    const int cfd = bpf_map__fd(s->maps.cpu_state);
-    const std::size_t cpus = std::size_t(std::max(1, libbpf_num_possible_cpus()));
-    const std::vector<PendingSlot> a = read_pending(cfd, cpus), b = read_pending(cfd, cpus);
+    const std::vector<PendingSlot> a = read_pending(impl_->cpu_states), b = read_pending(impl_->cpu_states);
     const std::vector<PendingSlot> growth = impl_->ledger.advance(a, b, map_of_slot);
     for (auto& [k, v] : counted) {
         const uint64_t left = impl_->ledger.settle(0, key_words(k), v);
@@ -544,7 +591,7 @@ std::vector<CounterSample> Tracer::take_counters(bool final) {
         else out.push_back(add);
     }
     if (final) {  // the run's guests have stopped: nothing left pending for the next run
-        clear_cpu_state(cfd);
+        impl_->cpu_states.clear();
         impl_->ledger.clear();
     }
     // Ends of KVM_RUN (struct ht_run_value): one kernel record per (reason, log2 duration) gives
