@@ -32,8 +32,9 @@
 #    pid, with perf record on the tracepoint; 10 interleaved rounds, medians, bootstrap intervals
 #    (targets: hypetrace within 2 points of the floor, at most a quarter of bpftrace's cost); then
 #    the BPF programs' own ns per run from the kernel's statistics (BPF_ENABLE_STATS, on only while
-#    the bench holds it), 5 more interleaved storms per arm. `ht_bench_faults --programs-only`
-#    runs those alone (a minute).
+#    the bench holds it), 5 more interleaved storms per arm, and what 1 ms buckets add to 1 s ones
+#    (the clock read, on this host's clock source) beside bpftrace's cost.
+#    `ht_bench_faults --programs-only` runs those alone (a minute).
 #  restore (issue 16): `hypetrace startup --kvm --restore both --runs 5`: eager restore vs cold boot
 #    (target at least 5x faster), lazy vs eager (target faster), the guest RAM a lazy restore has
 #    faulted in when the guest answers (target under half), and what the responsiveness proof adds

@@ -18,7 +18,8 @@
 // nanoseconds hide in the storm's noise: after the rounds, STATS more interleaved runs of each BPF
 // arm with the kernel's BPF run-time statistics on (BPF_ENABLE_STATS, held by a file descriptor:
 // off again when it closes) give the programs' own nanoseconds per run, exactly; what each
-// hypetrace arm adds beyond the floor is compared with what bpftrace adds, round by round.
+// hypetrace arm adds beyond the floor is compared with what bpftrace adds, round by round; and
+// what 1 ms buckets add to 1 s ones (the clock read every fault, on this host's clock source).
 // Usage: ht_bench_faults [--programs-only] [ROUNDS] [MIB] [REPEATS] [STATS]
 //        (root; bpftrace and perf from scripts/setup.sh; --programs-only: the statistics runs alone)
 #include "core/base/clock.h"
@@ -114,6 +115,13 @@ struct Run {
 };
 
 std::string slurp(const std::string& path) { return read_text(path).value_or(""); }
+
+// The kernel's clock source (what bpf_ktime_get_ns reads: kvm-clock, tsc, ...).
+std::string clock_source() {
+    std::string s = slurp("/sys/devices/system/clocksource/clocksource0/current_clocksource");
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s.empty() ? "unknown" : s;
+}
 
 class Bench {
 public:
@@ -356,6 +364,25 @@ int main(int argc, char** argv) {
         std::printf("\n      / bpftrace's beyond the floor: %.2f [%.2f, %.2f]   target at most 0.25: %s;  whole "
                     "programs: %.2f\n",
                     median(ratio), rlo, rhi, median(ratio) <= 0.25 ? "met" : "MISSED", median(h) / bt);
+    }
+    // What 1 ms buckets add to 1 s ones, round by round: the clock read every fault (1 s buckets
+    // read the clock about once a jiffy, see bucket_time in bpf/trace.bpf.c), on this host's
+    // clock source; beside bpftrace's whole cost beyond the floor.
+    {
+        std::vector<double> clock, share;
+        const auto& s1 = programs["hypetrace"];
+        const auto& ms = programs["hypetrace-1ms"];
+        const auto& f = programs["floor"];
+        const auto& b = programs["bpftrace"];
+        for (std::size_t i = 0; i < s1.size() && i < ms.size() && i < f.size() && i < b.size(); ++i) {
+            clock.push_back(ms[i] - s1[i]);
+            share.push_back((ms[i] - s1[i]) / (b[i] - f[i]));
+        }
+        const auto [clo, chi] = range(clock);
+        const auto [slo, shi] = range(share);
+        std::printf("    1 ms buckets beyond 1 s ones: %+.0f ns per run [%+.0f, %+.0f], a clock read every fault "
+                    "(bpf_ktime_get_ns, clock source %s): alone %.2f [%.2f, %.2f] of bpftrace's beyond the floor\n",
+                    median(clock), clo, chi, clock_source().c_str(), median(share), slo, shi);
     }
     std::printf("    (bpftrace's tracepoint also goes through perf, which these figures leave out)\n");
     return 0;
