@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <stdexcept>
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -262,40 +263,51 @@ TEST(Sigbus, AReadPastATruncatedFilesEndFailsTheReadNotTheProcess) {
     unlink(tmpl);
 }
 
+namespace {
+
+// A scratch directory for the atomic writes, removed on every exit from the test.
+struct AtomicDir {
+    std::filesystem::path root;
+    AtomicDir() {
+        char tmpl[] = "/tmp/ht-atomic-XXXXXX";
+        if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+        root = tmpl;
+    }
+    ~AtomicDir() { std::filesystem::remove_all(root); }
+    std::filesystem::path file() const { return root / "result.json"; }
+};
+
+// The directory holds only result.json, whole ("second, longer", the second write), mode 0644:
+// mkstemp's 0600 and O_TMPFILE's umask both made right.
+void expect_only_the_whole_result(const AtomicDir& d) {
+    namespace fs = std::filesystem;
+    std::ifstream in(d.file());
+    const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(got, "second, longer");
+    EXPECT_EQ(fs::status(d.file()).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(d.root)) names.push_back(e.path().filename().string());
+    EXPECT_EQ(names, std::vector<std::string>{"result.json"});
+}
+
+}  // namespace
+
 // A result is written unnamed and linked in whole: a new file and a replaced one are the content
 // written, with the mode asked, and nothing else is left in the directory.
 TEST(AtomicWrite, NewAndReplacedFilesAreWholeAndNothingElseIsLeft) {
-    namespace fs = std::filesystem;
-    char tmpl[] = "/tmp/ht-atomic-XXXXXX";
-    const fs::path root = mkdtemp(tmpl);
-    const fs::path file = root / "result.json";
-    ht::write_file_atomic(file, "first");
-    ht::write_file_atomic(file, "second, longer");
-    std::ifstream in(file);
-    const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    EXPECT_EQ(got, "second, longer");
-    EXPECT_EQ(fs::status(file).permissions() & fs::perms::all,
-              fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(root)) names.push_back(e.path().filename().string());
-    EXPECT_EQ(names, std::vector<std::string>{"result.json"});
-    fs::remove_all(root);
+    const AtomicDir d;
+    ht::write_file_atomic(d.file(), "first");
+    ht::write_file_atomic(d.file(), "second, longer");
+    expect_only_the_whole_result(d);
 }
 
 // Where /proc is not mounted (a minimal container), the unnamed file cannot be linked in through
 // /proc/self/fd: the named temp file's way writes it instead, new and replaced, and leaves nothing
 // else. A child in a mount namespace of its own, without /proc, does the writes.
 TEST(AtomicWrite, WithoutProcTheNamedWayStillWritesWholeAndLeavesNothingElse) {
-    namespace fs = std::filesystem;
     if (geteuid() != 0) GTEST_SKIP() << "needs root: a mount namespace without /proc";
-    char tmpl[] = "/tmp/ht-atomic-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    const fs::path root = tmpl;
-    struct Removed {
-        fs::path dir;
-        ~Removed() { fs::remove_all(dir); }
-    } removed{root};
-    const fs::path file = root / "result.json";
+    const AtomicDir d;
     const pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
@@ -303,8 +315,8 @@ TEST(AtomicWrite, WithoutProcTheNamedWayStillWritesWholeAndLeavesNothingElse) {
             umount2("/proc", MNT_DETACH) != 0 || access("/proc/self/fd", F_OK) == 0)
             _exit(3);
         try {
-            ht::write_file_atomic(file, "first");
-            ht::write_file_atomic(file, "second, longer");
+            ht::write_file_atomic(d.file(), "first");
+            ht::write_file_atomic(d.file(), "second, longer");
         } catch (const std::exception& e) {
             std::fprintf(stderr, "%s\n", e.what());
             _exit(1);
@@ -316,13 +328,5 @@ TEST(AtomicWrite, WithoutProcTheNamedWayStillWritesWholeAndLeavesNothingElse) {
     ASSERT_TRUE(WIFEXITED(status));
     if (WEXITSTATUS(status) == 3) GTEST_SKIP() << "cannot unmount /proc in a mount namespace here";
     ASSERT_EQ(WEXITSTATUS(status), 0);
-    std::ifstream in(file);
-    const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    EXPECT_EQ(got, "second, longer");
-    // mkstemp makes 0600: the named way must give the result the mode the unnamed way does
-    EXPECT_EQ(fs::status(file).permissions() & fs::perms::all,
-              fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(root)) names.push_back(e.path().filename().string());
-    EXPECT_EQ(names, std::vector<std::string>{"result.json"});
+    expect_only_the_whole_result(d);
 }
