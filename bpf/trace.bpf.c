@@ -54,7 +54,8 @@ __u32 spawner_guest;
 /* Written by the programs as they run (ksmd's merges among them): a line of their own, so that
  * their writes do not take the line above from the other CPUs. */
 __u64 lost_counts __attribute__((aligned(64)));	/* counter updates dropped because `counters` was
-			 * full, or scheduler waits and runs not timed because `sched_threads` refused an entry */
+			 * full, scheduler waits and runs not timed because `sched_threads` refused an entry,
+			 * or (never, as userspace sizes it) events on a CPU beyond `cpu_state` */
 __u64 lost_events;	/* ring buffer records dropped because it was full */
 __u64 lost_tracked;	/* processes not followed because `tracked` was full */
 __u64 ksm_scan_merges;	/* pages merged since the current full KSM scan started */
@@ -117,7 +118,7 @@ static __always_inline bool in_run(const struct run_start *rs)
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 1);		/* set to the possible CPUs before load */
+	__uint(max_entries, 1);		/* set to the highest possible CPU id + 1 before load */
 	__type(key, __u32);
 	__type(value, struct ht_cpu_state);
 } cpu_state SEC(".maps");
@@ -280,11 +281,13 @@ static __always_inline void atomic_extreme(__u64 *at, __u64 v, bool want_max)
 /* Adds to this CPU's pending count for `key` in map `slot`; a pending count of another key goes
  * to its map first. The tracepoints counted here fire in task context (sched_wakeup and
  * sched_migrate_task can fire in an interrupt: they never come here, see count_direct), and
- * sched_switch and the page faults' run with interrupts off, so a program does not interrupt
- * another one's update of the same CPU's pending slot. One exception, rare: page_fault_kernel in
- * an interrupt, when the CPU profiler's timer reads a user stack that is not resident; if that
- * interrupt came in the middle of an exec, fork or exit program's update of the same slot, one of
- * the two counts can be lost. */
+ * sched_switch and the page faults' run with interrupts off, so a program rarely interrupts
+ * another one's update of the same CPU's pending slot. The exception: page_fault_kernel in an
+ * interrupt, when the CPU profiler's timer reads a user stack that is not resident, over a program
+ * counting in the same slot with interrupts on (exec, fork, exit, KVM's userspace exits, port I/O,
+ * MMIO, KSM merges). A run leaving the slot is therefore taken out of it (its count zeroed)
+ * before it goes to its map: the nested program finds no run to move a second time, and at worst
+ * the single count it adds is lost. */
 static __always_inline void add(struct ht_cpu_state *c, int slot, struct ht_counter_key *key, __u64 delta, __u64 ns)
 {
 	struct ht_pending *p = &c->pending[slot];
@@ -301,19 +304,26 @@ static __always_inline void add(struct ht_cpu_state *c, int slot, struct ht_coun
 		return;
 	}
 	if (p->count) {
+		/* Userspace reading the slot meanwhile sees the run with no count: it skips it, and
+		 * takes what it reported of it off the map once seq moves (core/pending_ledger.h). */
+		struct ht_counter_key k = p->key;
+		__u64 n = p->count, run_ns = p->ns, lo = p->min_ns, hi = p->max_ns;
+
+		p->count = 0;
+		asm volatile("" ::: "memory");
 		if (slot != HT_PENDING_RUN_EXITS) {
-			__u64 zero = 0, *v = value_of(&counters, &p->key, &zero);
+			__u64 zero = 0, *v = value_of(&counters, &k, &zero);
 
 			if (v)
-				__sync_fetch_and_add(v, p->count);
+				__sync_fetch_and_add(v, n);
 		} else {
-			struct ht_run_value zero = {}, *v = value_of(&run_exits, &p->key, &zero);
+			struct ht_run_value zero = {}, *v = value_of(&run_exits, &k, &zero);
 
 			if (v) {
-				__sync_fetch_and_add(&v->count, p->count);
-				__sync_fetch_and_add(&v->ns, p->ns);
-				atomic_extreme(&v->min_ns, p->min_ns, false);
-				atomic_extreme(&v->max_ns, p->max_ns, true);
+				__sync_fetch_and_add(&v->count, n);
+				__sync_fetch_and_add(&v->ns, run_ns);
+				atomic_extreme(&v->min_ns, lo, false);
+				atomic_extreme(&v->max_ns, hi, true);
 			}
 		}
 	}
