@@ -365,9 +365,11 @@ int main(int argc, char** argv) {
                     "programs: %.2f\n",
                     median(ratio), rlo, rhi, median(ratio) <= 0.25 ? "met" : "MISSED", median(h) / bt);
     }
-    // What 1 ms buckets add to 1 s ones, round by round: the clock read every fault (1 s buckets
-    // read the clock about once a jiffy, see bucket_time in bpf/trace.bpf.c), on this host's
-    // clock source; beside bpftrace's whole cost beyond the floor.
+    // What 1 ms buckets add to 1 s ones, round by round: mostly the clock read every fault (1 s
+    // buckets read the clock a few dozen times a second, and at every fault of a bucket's last
+    // jiffies: about 1 % of a storm's faults, see bucket_time in bpf/trace.bpf.c), on this host's
+    // clock source, plus a pending run moved to its map each ms; beside bpftrace's whole cost
+    // beyond the floor.
     {
         std::vector<double> clock, share;
         const auto& s1 = programs["hypetrace"];

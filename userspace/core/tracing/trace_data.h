@@ -84,7 +84,7 @@ struct RunTrace {
 
 // What the tracer lost over a result's runs (RunTrace's lost_* summed).
 struct Losses {
-    uint64_t counts = 0;   // counter updates: the counters map was full
+    uint64_t counts = 0;   // counter updates: the counters map or sched_threads was full
     uint64_t events = 0;   // ring buffer records: it was full
     uint64_t tracked = 0;  // forked processes not followed: the tracked map was full
     bool any() const { return counts || events || tracked; }

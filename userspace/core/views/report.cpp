@@ -26,7 +26,7 @@ std::string loss_headline(const Losses& l) {
     auto part = [&](uint64_t n, const std::string& what) {
         if (n) s += (s.empty() ? "" : ", ") + std::to_string(n) + " " + what;
     };
-    part(l.counts, "counter updates lost (the counters map was full)");
+    part(l.counts, "counter updates lost (a kernel map was full)");
     part(l.events, "events lost (the ring buffer was full)");
     part(l.tracked, "processes not followed (the tracked map was full)");
     return "INCOMPLETE COUNTS: " + s + "; the figures below that count them are too low\n";
