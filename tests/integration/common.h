@@ -2,6 +2,7 @@
 #pragma once
 #include <gtest/gtest.h>
 #include "../run_binary.h"
+#include "../temp_dir.h"
 #include "../wait_for.h"
 #include "core/host/proc.h"
 
@@ -17,23 +18,6 @@
     do {                                                                                           \
         if (geteuid() != 0) GTEST_SKIP() << "needs root (BPF, QEMU, LXC): run the suite as root"; \
     } while (0)
-
-// A directory under /tmp made for one test (template like "/tmp/ht-x-XXXXXX"), removed however
-// the test ends: a failed assertion does not leave its checkpoints (hundreds of MiB) behind.
-struct TestTempDir {
-    std::string path;
-    explicit TestTempDir(std::string tmpl) {
-        const char* made = mkdtemp(tmpl.data());
-        if (!made) throw std::runtime_error("mkdtemp " + tmpl + " failed");
-        path = made;
-    }
-    ~TestTempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    TestTempDir(const TestTempDir&) = delete;
-    TestTempDir& operator=(const TestTempDir&) = delete;
-};
 
 // Pids whose command line contains `needle`.
 inline std::vector<pid_t> pids_with(const std::string& needle) {

@@ -2,6 +2,7 @@
 // Outside text and numbers that used to break hypetrace (issue 13): text that is not UTF-8 in
 // results, pids past the kernel's range, guest names that walk out of a directory, commas in paths
 // spliced into QEMU options.
+#include "../temp_dir.h"
 #include "core/base/error.h"
 #include "core/host/files.h"
 #include "core/base/json_text.h"
@@ -267,18 +268,8 @@ namespace {
 
 // A scratch directory for the atomic writes, removed on every exit from the test.
 struct AtomicDir {
-    std::filesystem::path root;
-    AtomicDir() {
-        char tmpl[] = "/tmp/ht-atomic-XXXXXX";
-        if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-        root = tmpl;
-    }
-    ~AtomicDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(root, ec);
-    }
-    AtomicDir(const AtomicDir&) = delete;
-    AtomicDir& operator=(const AtomicDir&) = delete;
+    const TestTempDir dir{"/tmp/ht-atomic-XXXXXX"};
+    const std::filesystem::path root{dir.path};
     std::filesystem::path file() const { return root / "result.json"; }
 };
 
