@@ -2,7 +2,7 @@
 // Everything a hypetrace run may change on the host, in one snapshot, and the differences between
 // two of them as text ("" when the host is as it was): KSM's settings, THP, the inotify limits,
 // QEMU processes, LXC containers (their monitors and cgroups), libvirt domains, BPF programs and
-// links, mounts of hypetrace's directories, and the scratch directories. The bad-input matrix and
+// links, mounts of hypetrace's directories and of tracefs, and the scratch directories. The bad-input matrix and
 // the fault-injection test both compare against it.
 #pragma once
 #include "common.h"
@@ -25,6 +25,7 @@ struct HostSnapshot {
     std::set<std::string> domains;                // libvirt domains (qemu:///system), running or not
     std::set<std::string> bpf;                    // "prog <id> <name>", "link <id>"
     std::set<std::string> mounts;                 // mount points under hypetrace's directories
+    std::set<std::string> tracefs;                // where tracefs is mounted (a tracer mounts it where it is not)
     std::set<std::string> scratch;                // entries of /var/tmp/hypetrace and /run/hypetrace
     std::set<std::string> dead_scratch;           // those of them a killed run left (its pid is gone)
 
@@ -65,8 +66,17 @@ struct HostSnapshot {
         }
         for (uint32_t id = 0; bpf_link_get_next_id(id, &id) == 0;) s.bpf.insert("link " + std::to_string(id));
         std::istringstream mi(ht::read_text("/proc/self/mountinfo").value_or(""));
-        for (std::string line; std::getline(mi, line);)
+        for (std::string line; std::getline(mi, line);) {
             if (line.find("hypetrace") != std::string::npos) s.mounts.insert(line.substr(0, line.find(" - ")));
+            // "id parent major:minor root mountpoint ... - tracefs ...": by mount point, as a
+            // remount makes a new id
+            if (line.find(" - tracefs ") != std::string::npos) {
+                std::istringstream fields(line);
+                std::string id, parent, dev, root, point;
+                fields >> id >> parent >> dev >> root >> point;
+                s.tracefs.insert(point);
+            }
+        }
         for (const char* parent : {"/var/tmp/hypetrace", "/run/hypetrace"})
             for (const auto& e : fs::directory_iterator(parent, ec))
                 // settings.lock stays once made: the KSM owner's lock file, empty of meaning between runs
@@ -105,6 +115,8 @@ struct HostSnapshot {
         sets("libvirt domain", before.domains, domains);
         sets("BPF", before.bpf, bpf);
         sets("mount", before.mounts, mounts);
+        // tracefs both ways: a run that mounted it must not leave it, nor unmount the host's
+        sets("tracefs mount", before.tracefs, tracefs, true);
         sets("scratch", before.scratch, scratch, true);
         return out;
     }

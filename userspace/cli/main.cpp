@@ -7,6 +7,7 @@
 #include "cli/trace_cmds.h"
 #include "core/base/error.h"
 #include "core/host/interrupt.h"
+#include "core/host/mount_ns.h"
 
 #include <CLI/CLI.hpp>
 
@@ -24,6 +25,10 @@ int interrupted_by(int sig) {
 
 int main(int argc, char** argv) {
     using namespace ht;
+    // First, before any thread: tracefs, mounted by a tracer where the host has none, then stays
+    // in this process's namespace and goes with it, even when the process is killed. Where this
+    // cannot be (not root: nothing will be mounted), the tracer unmounts what it mounted itself.
+    enter_private_mount_namespace(nullptr);
     install_interrupt_handlers();
     remember_command_line(argc, argv);
     CLI::App app{"hypetrace: measure and explain the real cost of containers vs virtual machines, traced with eBPF"};

@@ -23,11 +23,11 @@
 #include <cstring>
 #include <tuple>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <sys/mman.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -51,7 +51,6 @@ static_assert(HT_CNT_SCHED_MIGRATE == int(ht::CounterKind::sched_migrate));
 namespace ht {
 namespace {
 
-constexpr const char* kTracefs = kTracefsDir;
 
 bool verbose_libbpf = false;
 std::string libbpf_log;  // the last messages, for error reports
@@ -65,11 +64,6 @@ int on_libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args
         if (libbpf_log.size() > 8192) libbpf_log.erase(0, libbpf_log.size() - 8192);
     }
     return 0;
-}
-
-bool exists(const std::string& path) {
-    struct stat st {};
-    return stat(path.c_str(), &st) == 0;
 }
 
 std::string last_log_line() { return last_line(libbpf_log); }
@@ -106,17 +100,6 @@ struct SkelDeleter {
     void operator()(trace_bpf* s) const { trace_bpf__destroy(s); }
 };
 using SkelPtr = std::unique_ptr<trace_bpf, SkelDeleter>;
-
-// tracefs as this tracer mounted it (if it did): unmounted again when the tracer goes.
-struct TracefsMount {
-    bool mounted = false;
-    TracefsMount() = default;
-    TracefsMount(const TracefsMount&) = delete;
-    TracefsMount& operator=(const TracefsMount&) = delete;
-    ~TracefsMount() {
-        if (mounted) umount2(kTracefs, MNT_DETACH);
-    }
-};
 
 // The map cpu_state (one struct ht_cpu_state per CPU id) mapped into this process: the pending
 // counts are read from it with word-sized loads, as the programs write them, with no syscall per
@@ -168,10 +151,10 @@ uint32_t cpu_id_slots() {
 }  // namespace
 
 // Members are destroyed in reverse order: the ring buffer, the links, the per-CPU state's mapping,
-// the skeleton (detaching and freeing the programs and maps), then tracefs unmounted if it was
-// mounted here.
+// the skeleton (detaching and freeing the programs and maps), then the hold on tracefs
+// (unmounted if a hold mounted it and this was the last).
 struct Tracer::Impl {
-    TracefsMount tracefs;
+    std::optional<TracefsHold> tracefs;
     SkelPtr skel;
     CpuStates cpu_states;
     std::vector<BpfLinkPtr> links;
@@ -290,13 +273,9 @@ Tracer::Tracer(const TracerOptions& opts) : opts_(opts), impl_(std::make_unique<
         throw UserError("hypetrace must run as root: it loads BPF programs and starts guests (run it again as "
                         "root, e.g. with sudo)");
     if (!features.btf) throw UserError(no_btf_message());
-    // Mounted now, not at the probe: another tracer may have mounted it since, or unmounted it.
-    if (!exists(std::string(kTracefs) + "/events")) {
-        if (mount("nodev", kTracefs, "tracefs", 0, nullptr) != 0)
-            throw UserError(errno_text("tracefs is not mounted and mounting it on /sys/kernel/tracing failed", errno) +
-                            " (mount it with: mount -t tracefs nodev /sys/kernel/tracing)");
-        impl_->tracefs.mounted = true;
-    }
+    // Held now, not only at the probe: the host may have unmounted it since.
+    if (!impl_->tracefs.emplace().ok())
+        throw UserError(impl_->tracefs->error() + " (mount it with: mount -t tracefs nodev /sys/kernel/tracing)");
     verbose_libbpf = opts.verbose;
     libbpf_set_print(on_libbpf_print);
 

@@ -11,6 +11,8 @@
 #include <cstdarg>
 #include <cstdio>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -73,16 +75,13 @@ TraceFeatures probe() {
     TraceFeatures f;
     f.root = geteuid() == 0;
     f.btf = exists("/sys/kernel/btf/vmlinux");
-    bool mounted_here = false;
-    if (exists(std::string(kTracefsDir) + "/events")) {
-        f.tracefs = TraceFeatures::Tracefs::mounted;
-    } else if (!f.root) {
+    std::optional<TracefsHold> hold;
+    if (!f.root && !exists(std::string(kTracefsDir) + "/events")) {
         f.tracefs_error = "not root: tracefs neither seen nor mounted";
-    } else if (mount("nodev", kTracefsDir, "tracefs", 0, nullptr) == 0) {
-        f.tracefs = TraceFeatures::Tracefs::mountable;
-        mounted_here = true;
+    } else if (hold.emplace(); hold->ok()) {
+        f.tracefs = hold->mounted_it() ? TraceFeatures::Tracefs::mountable : TraceFeatures::Tracefs::mounted;
     } else {
-        f.tracefs_error = errno_text("tracefs is not mounted and mounting it on /sys/kernel/tracing failed", errno);
+        f.tracefs_error = hold->error();
     }
     if (f.tracefs != TraceFeatures::Tracefs::unavailable) {
         probe_log = &f.libbpf_log;
@@ -95,11 +94,38 @@ TraceFeatures probe() {
         libbpf_set_print(before);
         probe_log = nullptr;
     }
-    if (mounted_here) umount2(kTracefsDir, MNT_DETACH);
     return f;
 }
 
+// The holds of this process: how many live, and whether one of them mounted tracefs.
+std::mutex tracefs_mutex;
+unsigned tracefs_holds = 0;
+bool tracefs_mounted_by_hold = false;
+
 }  // namespace
+
+TracefsHold::TracefsHold() {
+    std::lock_guard<std::mutex> lock(tracefs_mutex);
+    // Checked at every hold, not the first only: the host may have mounted it since, or unmounted it.
+    if (!exists(std::string(kTracefsDir) + "/events")) {
+        if (mount("nodev", kTracefsDir, "tracefs", 0, nullptr) != 0) {
+            error_ = errno_text("tracefs is not mounted and mounting it on /sys/kernel/tracing failed", errno);
+            return;
+        }
+        mounted_it_ = tracefs_mounted_by_hold = true;
+    }
+    ok_ = true;
+    ++tracefs_holds;
+}
+
+TracefsHold::~TracefsHold() {
+    if (!ok_) return;
+    std::lock_guard<std::mutex> lock(tracefs_mutex);
+    if (--tracefs_holds == 0 && tracefs_mounted_by_hold) {
+        umount2(kTracefsDir, MNT_DETACH);
+        tracefs_mounted_by_hold = false;
+    }
+}
 
 const char* to_string(AttachMode m) {
     switch (m) {

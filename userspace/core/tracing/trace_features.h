@@ -97,7 +97,7 @@ struct TraceFeatures {
     bool btf = false;   // /sys/kernel/btf/vmlinux exists (CO-RE needs it)
     bool vmlinux_btf_loaded = false;  // and libbpf could load it (else no source plans tp_btf)
     enum class Tracefs { mounted, mountable, unavailable };
-    // At the probe: mounted; or not mounted, but a mount (made and undone by the probe) worked;
+    // At the probe: mounted; or not mounted, but a mount (a TracefsHold of the probe's) worked;
     // or neither (not root, or the mount failed: tracefs_error says why, in one line).
     Tracefs tracefs = Tracefs::unavailable;
     std::string tracefs_error;
@@ -119,5 +119,25 @@ const TraceFeatures& trace_features();
 
 // Where tracefs is (and is mounted by the tracer if it is not).
 inline constexpr const char* kTracefsDir = "/sys/kernel/tracing";
+
+// tracefs kept mounted while one of these lives in the process: the first mounts it where it is
+// not mounted, the last unmounts it if a hold mounted it; so no tracer unmounts it under another
+// of the same process, nor one the host mounted. hypetrace's main enters a mount namespace of its
+// own first (core/host/mount_ns.h), so the mount never reaches the host and goes with the process
+// even when it is killed; the unmount here serves a process that could not (and the tests').
+class TracefsHold {
+public:
+    TracefsHold();  // never throws: ok() false and error() say it could not be mounted
+    ~TracefsHold();
+    TracefsHold(const TracefsHold&) = delete;
+    TracefsHold& operator=(const TracefsHold&) = delete;
+    bool ok() const { return ok_; }
+    bool mounted_it() const { return mounted_it_; }  // this hold mounted it (it was not mounted)
+    const std::string& error() const { return error_; }  // one line, when !ok()
+
+private:
+    bool ok_ = false, mounted_it_ = false;
+    std::string error_;
+};
 
 }  // namespace ht
