@@ -23,6 +23,7 @@
 // Usage: ht_bench_faults [--programs-only] [ROUNDS] [MIB] [REPEATS] [STATS]
 //        (root; bpftrace and perf from scripts/setup.sh; --programs-only: the statistics runs alone)
 #include "core/base/clock.h"
+#include "core/base/text.h"
 #include "core/host/host.h"
 #include "core/host/proc.h"
 #include "core/host/spawn.h"
@@ -118,8 +119,7 @@ std::string slurp(const std::string& path) { return read_text(path).value_or("")
 
 // The kernel's clock source (what bpf_ktime_get_ns reads: kvm-clock, tsc, ...).
 std::string clock_source() {
-    std::string s = slurp("/sys/devices/system/clocksource/clocksource0/current_clocksource");
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    const std::string s = ht::trim(slurp("/sys/devices/system/clocksource/clocksource0/current_clocksource"));
     return s.empty() ? "unknown" : s;
 }
 

@@ -36,13 +36,12 @@ void check_writable(const fs::path& path, const std::string& flag) {
         throw UserError(flag + " " + path.string() + ": is a directory, give a file name", 2);
     // A file made and removed there, as write_file_atomic's fallback does: access(2) says yes to root for
     // /proc or a read-only mount, where the result would be lost at the run's end.
-    std::string tmpl = (dir / ".hypetrace-probe-XXXXXX").string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    int fd = mkstemp(buf.data());
+    // (mkstemp and mkdtemp fill the template in place: std::string's buffer is writable and ends in NUL)
+    std::string made = (dir / ".hypetrace-probe-XXXXXX").string();
+    int fd = mkstemp(made.data());
     if (fd < 0) throw UserError(errno_text(flag + " " + path.string() + ": cannot write in " + dir.string(), errno), 2);
     close(fd);
-    unlink(buf.data());
+    unlink(made.c_str());
 }
 
 namespace {
@@ -121,19 +120,17 @@ bool write_unnamed_then_link(const fs::path& dir, const fs::path& path, const st
 void write_file_atomic(const fs::path& path, const std::string& content) {
     fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
     if (write_unnamed_then_link(dir, path, content)) return;
-    std::string tmpl = (dir / ("." + path.filename().string() + ".XXXXXX")).string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    Fd fd(mkstemp(buf.data()));
+    std::string tmp = (dir / ("." + path.filename().string() + ".XXXXXX")).string();
+    Fd fd(mkstemp(tmp.data()));
     if (!fd) cannot_write(path, errno);
     auto fail = [&](int err) {
         fd.reset();
-        unlink(buf.data());
+        unlink(tmp.c_str());
         cannot_write(path, err);
     };
     if (!write_all(fd.get(), content) || fchmod(fd.get(), 0644) != 0 || fsync(fd.get()) != 0) fail(errno);
     if (close(fd.release()) != 0) fail(errno);
-    if (rename(buf.data(), path.c_str()) != 0) fail(errno);
+    if (rename(tmp.c_str(), path.c_str()) != 0) fail(errno);
 }
 
 std::optional<pid_t> scratch_dir_owner(const fs::path& dir) {
@@ -180,11 +177,9 @@ void ensure_private_dir(const fs::path& dir) {
 
 ScratchDir::ScratchDir(const fs::path& parent, const std::string& prefix) {
     ensure_private_dir(parent);
-    std::string tmpl = (parent / (prefix + "-XXXXXX")).string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    if (!mkdtemp(buf.data())) throw UserError(errno_text("cannot create a scratch directory in " + parent.string(), errno));
-    path_ = buf.data();
+    std::string made = (parent / (prefix + "-XXXXXX")).string();
+    if (!mkdtemp(made.data())) throw UserError(errno_text("cannot create a scratch directory in " + parent.string(), errno));
+    path_ = made;
 }
 
 ScratchDir::~ScratchDir() {

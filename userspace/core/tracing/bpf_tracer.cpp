@@ -469,12 +469,12 @@ ht_counter_key key_of(const std::array<uint64_t, 3>& w) {
 
 // Every CPU's pending slots (struct ht_cpu_state), in PendingLedger's order: cpu * slots + slot.
 // Read while the programs write them: each 8-byte word at once, in the struct's order (key,
-// count, ..., seq), as the ledger expects.
+// count, ..., seq), as the ledger expects; acquire loads keep that order (free on x86: plain loads).
 std::vector<PendingSlot> read_pending(const CpuStates& states) {
     static_assert(sizeof(ht_pending) == 8 * sizeof(uint64_t) && offsetof(ht_pending, count) == 24 &&
                   offsetof(ht_pending, seq) == 56);
     auto word = [](const ht_pending& p, std::size_t i) {
-        return __atomic_load_n(reinterpret_cast<const uint64_t*>(&p) + i, __ATOMIC_RELAXED);
+        return __atomic_load_n(reinterpret_cast<const uint64_t*>(&p) + i, __ATOMIC_ACQUIRE);
     };
     std::vector<PendingSlot> out(std::size_t(states.cpus()) * HT_PENDING_SLOTS);
     for (std::size_t c = 0; c < states.cpus(); ++c)
