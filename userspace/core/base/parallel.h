@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <exception>
+#include <iterator>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -53,27 +54,49 @@ void for_chunks(std::size_t n, std::size_t min_chunk, unsigned threads, F&& fn) 
     on_threads(unsigned(parts), [&](unsigned t) { fn(n * t / parts, n * (t + 1) / parts); });
 }
 
-// std::sort over `threads` threads: chunks sorted side by side, then merged pairwise (the merges of
-// one level side by side too). Inputs under 64k elements are sorted on this thread.
+namespace detail {
+// Sorts [first, last), whose keys all lie between the pivots' neighbours: cut at the middle pivot
+// (in place), then each side with its pivots on a thread of its own, down to one part per thread.
+template <class It, class T, class Less>
+void sort_between(It first, It last, const T* pivots, std::size_t npivots, Less& less) {
+    if (npivots == 0) {
+        std::sort(first, last, less);
+        return;
+    }
+    const std::size_t mid = npivots / 2;
+    const T& pivot = pivots[mid];
+    const It cut = std::partition(first, last, [&](const auto& x) { return less(x, pivot); });
+    on_threads(2, [&](unsigned side) {
+        if (side == 0) sort_between(first, cut, pivots, mid, less);
+        else sort_between(cut, last, pivots + mid + 1, npivots - mid - 1, less);
+    });
+}
+}  // namespace detail
+
+// std::sort over `threads` threads, in place, with no buffer (fresh memory is dear where a page
+// fault traps to a hypervisor): the range is cut into parts (threads rounded down to a power of
+// two) at keys drawn from an even sample of it, each cut an in-place partition made on its own
+// thread, and the parts are sorted side by side. Parts are as even as the sample says (a key
+// repeated over much of the input makes its part larger: still sorted, only later). Inputs under
+// 64k elements are sorted on this thread.
 template <class It, class Less>
 void parallel_sort(It first, It last, Less less, unsigned threads) {
     const std::size_t n = std::size_t(last - first);
-    const std::size_t parts = std::max<std::size_t>(1, std::min<std::size_t>(threads, n / 32768));
+    std::size_t parts = std::max<std::size_t>(1, std::min<std::size_t>(threads, n / 32768));
     if (parts < 2) {
         std::sort(first, last, less);
         return;
     }
-    std::vector<std::size_t> at(parts + 1);
-    for (std::size_t t = 0; t <= parts; ++t) at[t] = n * t / parts;
-    on_threads(unsigned(parts), [&](unsigned t) { std::sort(first + at[t], first + at[t + 1], less); });
-    for (std::size_t width = 1; width < parts; width *= 2) {
-        std::vector<std::size_t> lefts;
-        for (std::size_t l = 0; l + width < parts; l += 2 * width) lefts.push_back(l);
-        on_threads(unsigned(lefts.size()), [&](unsigned k) {
-            const std::size_t l = lefts[k], m = l + width, r = std::min(parts, l + 2 * width);
-            std::inplace_merge(first + at[l], first + at[m], first + at[r], less);
-        });
-    }
+    while (parts & (parts - 1)) parts &= parts - 1;  // a power of two: each cut halves the threads
+    using T = typename std::iterator_traits<It>::value_type;
+    constexpr std::size_t kPerPart = 64;
+    std::vector<T> sample;
+    sample.reserve(parts * kPerPart);
+    for (std::size_t i = 0; i < parts * kPerPart; ++i) sample.push_back(first[std::ptrdiff_t(i * n / (parts * kPerPart))]);
+    std::sort(sample.begin(), sample.end(), less);
+    std::vector<T> pivots;
+    for (std::size_t k = 1; k < parts; ++k) pivots.push_back(sample[k * kPerPart]);
+    detail::sort_between(first, last, pivots.data(), pivots.size(), less);
 }
 
 }  // namespace ht

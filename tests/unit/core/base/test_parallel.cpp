@@ -53,6 +53,7 @@ TEST(Parallel, SortOrdersAsStdSort) {
     for (std::size_t n : {std::size_t(10), std::size_t(70'000), std::size_t(300'001)}) {
         std::vector<uint64_t> v(n);
         for (auto& x : v) x = rng() % 5000;  // many equal keys
+        for (std::size_t i = 0; i < n / 3; ++i) v[rng() % n] = 7;  // one key over a third: a lopsided cut
         std::vector<uint64_t> want = v;
         std::sort(want.begin(), want.end());
         for (unsigned threads : {1u, 2u, 3u, 8u}) {
