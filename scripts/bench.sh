@@ -85,19 +85,25 @@ if [ "$what" = dedup ] || [ "$what" = all ]; then
   echo "bench: hypetrace dedup --kvm --guests 4 (boots four 1 GiB VMs; a few minutes under TCG)"
   json="$root/out/bench-dedup.json"
   "$root/build/hypetrace" dedup --kvm --guests 4 --quiesce 10 -q --json "$json" >"$root/out/bench-dedup.txt"
-  read -r scan_s gbps bpp gb procs files rss < <(python3 - "$json" <<'PY'
+  read -r scan_s gbps bpp gb procs files rss phases < <(python3 - "$json" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 s = j["scan"]
 pages = sum(s["pages"].values())
+p = s["scan_phases_s"]
+cache_pages = s["pages"]["page_cache"]
 print(f'{s["scan_s"] + s["classify_s"]:.2f} {s["gb_per_s"]:.2f} {s["index_bytes_per_page"]:.2f} '
-      f'{pages * 4096 / 1e9:.2f} {sum(s["processes"].values())} {s["files"]} {s["self_peak_rss_mb"]:.1f}')
+      f'{pages * 4096 / 1e9:.2f} {sum(s["processes"].values())} {s["files"]} {s["self_peak_rss_mb"]:.1f} '
+      f'maps={p["maps"]:.3f}s,processes\'_pages={p["pages"]:.3f}s({(pages - cache_pages) * 4096 / 1e9 / max(p["pages"], 1e-9):.1f}GB/s),'
+      f'page_cache_lookup={p["cache_find"]:.3f}s,page_cache={p["cache"]:.3f}s({cache_pages * 4096 / 1e9 / max(p["cache"], 1e-9):.1f}GB/s),'
+      f'collapse+classify={s["classify_s"]:.3f}s')
 PY
 )
   printf 'whole-host scan, four 1 GiB TCG VMs: %6.2f s for %s GB (%s processes, %s files)  target < 60 s: %s\n' \
     "$scan_s" "$gb" "$procs" "$files" "$(verdict "$scan_s" 60)"
   printf 'scanned and classified:              %6.2f GB/s                                   target >= 5 GB/s: %s\n' \
     "$gbps" "$(verdict "$gbps" 5 ge)"
+  echo "  where the time went: ${phases//,/, }"
   printf 'index:                               %6.2f B/page                                 target <= 16: %s\n' \
     "$bpp" "$(verdict "$bpp" 16 le)"
   printf 'hypetrace peak RSS:                  %6.1f MB\n' "$rss"

@@ -340,6 +340,8 @@ nlohmann::json to_json(const DedupResult& r) {
           {"vanished_processes", r.stats.vanished},
           {"scan_s", r.stats.scan_s},
           {"scan_threads", r.stats.threads},
+          {"scan_phases_s",
+           {{"maps", r.stats.maps_s}, {"pages", r.stats.pages_s}, {"cache_find", r.stats.cache_find_s}, {"cache", r.stats.cache_s}}},
           {"classify_s", r.stats.classify_s},
           {"gb_per_s", r.stats.bytes() / 1e9 / std::max(1e-9, r.stats.scan_s + r.stats.classify_s)},
           {"index_entries", r.index_entries},

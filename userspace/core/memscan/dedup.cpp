@@ -67,8 +67,7 @@ void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_fla
         refs[out++] = f;
         i = j;
     }
-    refs.resize(out);
-    refs.shrink_to_fit();
+    refs.resize(out);  // not shrunk to fit: a copy to fresh memory costs more than the tail it frees
     if (!read_flags) return;
     // Each thread its own stretch of frames (a run cut at a stretch's edge is one more read).
     for_chunks(refs.size(), 32768, threads, [&](std::size_t begin, std::size_t end) {

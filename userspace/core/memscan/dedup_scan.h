@@ -30,7 +30,11 @@ struct IndexStats {
     uint64_t unreadable_pages = 0;   // present, content not readable (device memory)
     unsigned vanished = 0;           // processes gone before their scan was over (or their pid taken by another)
     uint64_t bytes() const { return (pages[0] + pages[1] + pages[2] + pages[3]) * 4096; }
-    double scan_s = 0;               // reading and hashing
+    double scan_s = 0;               // reading and hashing, of which:
+    double maps_s = 0;               //   processes' maps and KSM flags (smaps), one thread
+    double pages_s = 0;              //   processes' pages: pagemap, copy, hash, on every thread
+    double cache_find_s = 0;         //   which windows of the mapped and open files are resident (mincore), one thread
+    double cache_s = 0;              //   those windows' pages: mapped, hashed, on every thread
     unsigned threads = 0;            // threads that did it
     double classify_s = 0;           // collapse + classify (filled by the caller)
     std::string guest_ram;           // how guest RAM was found ("" if not a VM)

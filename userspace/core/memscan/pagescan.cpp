@@ -102,6 +102,30 @@ bool visit_range_impl(pid_t pid, int pagemap_fd, uint32_t map_index, uint64_t st
     return true;
 }
 
+bool hash_mapped_pages(const char* m, std::size_t n, const unsigned char* want, uint64_t* hashes) {
+    static thread_local std::unique_ptr<char, decltype(&free)> buf(
+        static_cast<char*>(aligned_alloc(kPage, kBatch * kPage)), &free);
+    static thread_local std::vector<iovec> remote(kBatch);
+    static thread_local std::vector<std::size_t> which(kBatch);
+    const pid_t self = getpid();
+    std::size_t count = 0, stretches = 0;
+    auto flush = [&] {
+        const iovec local{buf.get(), count * kPage};
+        if (process_vm_readv(self, &local, 1, remote.data(), stretches, 0) != ssize_t(count * kPage)) return false;
+        for (std::size_t k = 0; k < count; ++k) hashes[which[k]] = page_hash(buf.get() + k * kPage);
+        count = stretches = 0;
+        return true;
+    };
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!(want[i] & 1)) continue;
+        if (count && which[count - 1] == i - 1) remote[stretches - 1].iov_len += kPage;
+        else remote[stretches++] = {const_cast<char*>(m + i * kPage), kPage};
+        which[count++] = i;
+        if (count == kBatch && !flush()) return false;
+    }
+    return count == 0 || flush();
+}
+
 bool visit_process_pages_impl(pid_t pid, const std::vector<MapRange>& maps,
                               void (*fn)(void*, const PageVisit&), void* ctx, uint64_t* unreadable) {
     const Fd pagemap = Fd::open_read("/proc/" + std::to_string(pid) + "/pagemap");

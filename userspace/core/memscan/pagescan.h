@@ -91,6 +91,15 @@ bool visit_range(pid_t pid, int pagemap_fd, uint32_t map_index, uint64_t start, 
         [](void* c, const PageVisit& v) { (*static_cast<std::remove_reference_t<F>*>(c))(v); }, &visit, unreadable);
 }
 
+// Hashes the pages of this process's mapping [m, m + n pages) whose `want[i] & 1` is set (mincore's
+// answer for a file mapping), into hashes[i]. They are copied 256 at a time by process_vm_readv on
+// this process: the kernel reads them through its own mapping of the frames and fills in the
+// mapping's page table as it goes (pagemap then has their frames), with no page fault here. Where
+// every trap is a hypervisor's round trip (PVM) that is 3 to 4 times cheaper than touching them.
+// False when a copy stops short: a page past the end of a file truncated meanwhile fails the copy
+// (EFAULT, where touching it would be SIGBUS); the hashes are then incomplete.
+bool hash_mapped_pages(const char* m, std::size_t n, const unsigned char* want, uint64_t* hashes);
+
 // XXH3-64 of one page, and whether it is all zeros.
 uint64_t page_hash(const void* page);
 bool page_is_zero(const void* page);
