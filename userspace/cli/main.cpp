@@ -26,8 +26,9 @@ int interrupted_by(int sig) {
 int main(int argc, char** argv) {
     using namespace ht;
     // First, before any thread: tracefs, mounted by a tracer where the host has none, then stays
-    // in this process's namespace and goes with it, even when the process is killed. Where this
-    // cannot be (not root: nothing will be mounted), the tracer unmounts what it mounted itself.
+    // in this process's namespace, never on the host, and goes with the namespace's last process,
+    // even when hypetrace is killed. Where this cannot be (not root: nothing will be mounted), the
+    // tracer unmounts what it mounted itself.
     enter_private_mount_namespace(nullptr);
     install_interrupt_handlers();
     remember_command_line(argc, argv);

@@ -292,7 +292,6 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
             for (std::size_t i = 0; i < groups[g].first->size(); ++i, ++k) {
                 if (!got[k]) continue;
                 Proc& p = *got[k];
-                for (const auto& [key, via] : p.mapped_files) note_file(key, via);
                 if (p.owner == PageOwner::guest && p.qemu && s.guest_ram.empty()) {
                     const std::vector<MapRange>& maps = p.maps;
                     s.guest_ram = p.ram < 0 ? "not found"
@@ -308,6 +307,14 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
     };
     auto scan_group = [&](std::vector<Proc>& procs, PageOwner owner) {
         const uint64_t p0 = mono_ns();
+        // A process that ended since its maps were read (before the earlier groups' pages, maybe)
+        // was never scanned: left out, not counted as vanished. The others' files are noted as
+        // the group comes, its maps' now and the files it holds open after.
+        std::erase_if(procs, [&](const Proc& p) { return started_at(p.pid) != p.started; });
+        for (Proc& p : procs) {
+            for (const auto& [key, via] : p.mapped_files) note_file(key, via);
+            p.mapped_files = {};
+        }
         struct Range {
             uint32_t proc, map;
             uint64_t start, end;

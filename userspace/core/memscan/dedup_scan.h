@@ -17,7 +17,8 @@ struct IndexSources {
     bool host = true;                 // every other process, and the page cache
     uint64_t guest_ram_bytes = 0;     // VMs: size of the RAM mapping; 0: the largest anonymous one
     // Which mappings of the guests' processes to scan (default: all). Tests use it to look at a
-    // helper's known regions only; the host is always scanned whole.
+    // helper's known regions only; the host is always scanned whole. Called from the scan's
+    // threads at once: it must only read.
     std::function<bool(pid_t, const MapRange&)> guest_map_filter;
     std::function<void(const std::string&)> progress;
     unsigned threads = 0;             // threads reading and hashing pages (0: one per CPU, at most 16)
@@ -31,7 +32,7 @@ struct IndexStats {
     unsigned vanished = 0;           // processes gone before their scan was over (or their pid taken by another)
     uint64_t bytes() const { return (pages[0] + pages[1] + pages[2] + pages[3]) * 4096; }
     double scan_s = 0;               // reading and hashing, of which:
-    double maps_s = 0;               //   processes' maps and KSM flags (smaps), one thread
+    double maps_s = 0;               //   processes' maps and KSM flags (smaps), on every thread
     double pages_s = 0;              //   processes' pages: pagemap, copy, hash, on every thread
     double cache_find_s = 0;         //   which windows of the mapped and open files are resident (mincore), one thread
     double cache_s = 0;              //   those windows' pages: mapped, hashed, on every thread

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // hypetrace's own mount namespace (core/host/mount_ns.h): what it mounts never reaches the host,
-// and goes with it when it is killed; what the host mounts still reaches it.
+// not before it is killed nor after; what the host mounts still reaches it.
 #include "../../../temp_dir.h"
 #include "core/host/mount_ns.h"
 
@@ -52,7 +52,7 @@ char read_char(int fd) {
 
 }  // namespace
 
-TEST(MountNamespace, OwnMountsStayInItAndGoWithAKilledProcessWhileTheHostsStillReachIt) {
+TEST(MountNamespace, OwnMountsNeverReachTheHostWhileTheHostsReachIt) {
     if (geteuid() != 0) GTEST_SKIP() << "needs root: mounts and a mount namespace";
     const TestTempDir t("/tmp/ht-mntns-XXXXXX");
     const SharedMount shared(t.path);
