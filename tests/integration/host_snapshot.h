@@ -65,18 +65,13 @@ struct HostSnapshot {
             s.bpf.insert("prog " + std::to_string(id) + " " + name);
         }
         for (uint32_t id = 0; bpf_link_get_next_id(id, &id) == 0;) s.bpf.insert("link " + std::to_string(id));
-        std::istringstream mi(ht::read_text("/proc/self/mountinfo").value_or(""));
-        for (std::string line; std::getline(mi, line);) {
+        const std::string mountinfo = ht::read_text("/proc/self/mountinfo").value_or("");
+        std::istringstream mi(mountinfo);
+        for (std::string line; std::getline(mi, line);)
             if (line.find("hypetrace") != std::string::npos) s.mounts.insert(line.substr(0, line.find(" - ")));
-            // "id parent major:minor root mountpoint ... - tracefs ...": by mount point, as a
-            // remount makes a new id
-            if (line.find(" - tracefs ") != std::string::npos) {
-                std::istringstream fields(line);
-                std::string id, parent, dev, root, point;
-                fields >> id >> parent >> dev >> root >> point;
-                s.tracefs.insert(point);
-            }
-        }
+        // tracefs by mount point, as a remount makes a new id
+        for (const ht::MountEntry& m : ht::parse_mountinfo(mountinfo))
+            if (m.fstype == "tracefs") s.tracefs.insert(m.point);
         for (const char* parent : {"/var/tmp/hypetrace", "/run/hypetrace"})
             for (const auto& e : fs::directory_iterator(parent, ec))
                 // settings.lock stays once made: the KSM owner's lock file, empty of meaning between runs

@@ -192,6 +192,23 @@ std::vector<pid_t> parse_pid_list(const std::string& text) {
     return pids;
 }
 
+std::vector<MountEntry> parse_mountinfo(const std::string& mountinfo) {
+    // "36 25 0:31 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw" (optional fields before " - ")
+    std::vector<MountEntry> out;
+    std::istringstream mi(mountinfo);
+    std::string line;
+    while (std::getline(mi, line)) {
+        auto dash = line.find(" - ");
+        if (dash == std::string::npos) continue;
+        std::istringstream a(line.substr(0, dash)), b(line.substr(dash + 3));
+        std::string id, parent, dev, source;
+        MountEntry e;
+        if (!(a >> id >> parent >> dev >> e.root >> e.point) || !(b >> e.fstype >> source >> e.super)) continue;
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
 namespace {
 
 struct CgroupMount {
@@ -205,20 +222,12 @@ struct CgroupMounts {
 
 CgroupMounts parse_cgroup_mounts(const std::string& mountinfo) {
     CgroupMounts out;
-    std::istringstream mi(mountinfo);
-    std::string line;
-    while (std::getline(mi, line)) {
-        // "36 25 0:31 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw" (optional fields before " - ")
-        auto dash = line.find(" - ");
-        if (dash == std::string::npos) continue;
-        std::istringstream a(line.substr(0, dash)), b(line.substr(dash + 3));
-        std::string id, parent, dev, root, point, fstype, source, super;
-        if (!(a >> id >> parent >> dev >> root >> point) || !(b >> fstype >> source >> super)) continue;
-        if (fstype == "cgroup2") {
-            if (!out.v2) out.v2 = CgroupMount{root, point, {}};
-        } else if (fstype == "cgroup") {
-            CgroupMount m{root, point, {}};
-            std::istringstream opts(super);
+    for (const MountEntry& e : parse_mountinfo(mountinfo)) {
+        if (e.fstype == "cgroup2") {
+            if (!out.v2) out.v2 = CgroupMount{e.root, e.point, {}};
+        } else if (e.fstype == "cgroup") {
+            CgroupMount m{e.root, e.point, {}};
+            std::istringstream opts(e.super);
             std::string o;
             while (std::getline(opts, o, ',')) m.controllers.insert(o);
             out.v1.push_back(std::move(m));

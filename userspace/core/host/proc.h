@@ -82,6 +82,14 @@ std::string not_a_pid(const std::string& s, pid_t max);
 // Every pid under /proc now (processes come and go meanwhile).
 std::vector<pid_t> all_pids();
 
+// One line of /proc/PID/mountinfo ("36 25 0:31 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw",
+// optional fields before " - "): the mount's root, its mount point, type and super options.
+struct MountEntry {
+    std::string root, point, fstype, super;
+};
+// Every well-formed line of mountinfo text, in order.
+std::vector<MountEntry> parse_mountinfo(const std::string& mountinfo);
+
 // The mount points of every cgroup hierarchy (v1 and v2), from /proc/self/mountinfo text.
 std::vector<std::string> cgroup_mount_points(const std::string& mountinfo);
 

@@ -3,8 +3,8 @@
 // not before it is killed nor after; what the host mounts still reaches it.
 #include "../../../temp_dir.h"
 #include "core/host/mount_ns.h"
+#include "core/host/proc.h"
 
-#include <fstream>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <string>
@@ -17,14 +17,9 @@ namespace {
 
 // Whether `dir` is a mount point in the mount namespace of process `pid` (0: this one).
 bool mounted_in(pid_t pid, const std::string& dir) {
-    std::ifstream in(pid ? "/proc/" + std::to_string(pid) + "/mountinfo" : "/proc/self/mountinfo");
-    for (std::string line; std::getline(in, line);) {
-        // "id parent major:minor root mountpoint ...": the fifth field
-        std::size_t at = 0;
-        for (int field = 0; field < 4 && at != std::string::npos; ++field) at = line.find(' ', at + 1);
-        if (at == std::string::npos) continue;
-        if (line.compare(at + 1, dir.size() + 1, dir + " ") == 0) return true;
-    }
+    const auto text = ht::read_text(pid ? "/proc/" + std::to_string(pid) + "/mountinfo" : "/proc/self/mountinfo");
+    for (const ht::MountEntry& m : ht::parse_mountinfo(text.value_or("")))
+        if (m.point == dir) return true;
     return false;
 }
 
