@@ -50,14 +50,42 @@ bool scannable(const MapRange& m) {
     return m.readable() && m.path != "[vsyscall]" && m.path != "[vvar]" && m.path != "[vvar_vclock]";
 }
 
+namespace {
+
+// A thread's batch of up to kBatch pages: where they are (a remote iovec per stretch of
+// consecutive pages), which page of the caller's range each is, and the page-aligned buffer
+// (process_vm_readv copies whole pages, and the hash reads 64-byte lines) they are copied to.
+struct Batch {
+    std::unique_ptr<char, decltype(&free)> buf{static_cast<char*>(aligned_alloc(kPage, kBatch * kPage)), &free};
+    std::vector<iovec> remote = std::vector<iovec>(kBatch);
+    std::vector<std::size_t> which = std::vector<std::size_t>(kBatch);
+    std::size_t pages = 0, stretches = 0;
+
+    static Batch& of_this_thread() {
+        static thread_local Batch b;
+        return b;
+    }
+    // Page i of the range, at `addr`: one more page of the last stretch if it follows it.
+    void add(std::size_t i, uint64_t addr) {
+        if (pages && which[pages - 1] == i - 1) remote[stretches - 1].iov_len += kPage;
+        else remote[stretches++] = {reinterpret_cast<void*>(addr), kPage};
+        which[pages++] = i;
+    }
+    // The batch's pages copied from `pid` in one call: the bytes copied (it stops at the first
+    // page that fails).
+    ssize_t read_from(pid_t pid) const {
+        const iovec local{buf.get(), pages * kPage};
+        return process_vm_readv(pid, &local, 1, remote.data(), stretches, 0);
+    }
+    void clear() { pages = stretches = 0; }
+};
+
+}  // namespace
+
 bool visit_range_impl(pid_t pid, int pagemap_fd, uint32_t map_index, uint64_t start, uint64_t end,
                       void (*fn)(void*, const PageVisit&), void* ctx, uint64_t* unreadable) {
-    // Page-aligned: process_vm_readv copies whole pages, and the hash reads 64-byte lines.
-    static thread_local std::unique_ptr<char, decltype(&free)> buf(
-        static_cast<char*>(aligned_alloc(kPage, kBatch * kPage)), &free);
+    Batch& b = Batch::of_this_thread();
     static thread_local std::vector<uint64_t> entries(kBatch);
-    static thread_local std::vector<iovec> local(1), remote(kBatch);
-    static thread_local std::vector<std::size_t> which(kBatch);
     for (uint64_t addr = start; addr < end; addr += kBatch * kPage) {
         const std::size_t n = std::size_t(std::min<uint64_t>(kBatch, (end - addr) / kPage));
         ssize_t got = pread(pagemap_fd, entries.data(), n * sizeof(uint64_t), off_t(addr / kPage * sizeof(uint64_t)));
@@ -67,35 +95,27 @@ bool visit_range_impl(pid_t pid, int pagemap_fd, uint32_t map_index, uint64_t st
         }
         // Read the present pages of the batch in one call, packed into the buffer: a remote iovec
         // per stretch of consecutive present pages (one for a fully resident batch).
-        std::size_t present = 0, stretches = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-            if (!(entries[i] >> 63 & 1)) continue;
-            if (present && which[present - 1] == i - 1) {
-                remote[stretches - 1].iov_len += kPage;
-            } else {
-                remote[stretches++] = {reinterpret_cast<void*>(addr + i * kPage), kPage};
-            }
-            which[present++] = i;
-        }
-        if (!present) continue;
-        local[0] = {buf.get(), present * kPage};
-        ssize_t r = process_vm_readv(pid, local.data(), 1, remote.data(), stretches, 0);
+        b.clear();
+        for (std::size_t i = 0; i < n; ++i)
+            if (entries[i] >> 63 & 1) b.add(i, addr + i * kPage);
+        if (!b.pages) continue;
+        ssize_t r = b.read_from(pid);
         std::size_t full = r > 0 ? std::size_t(r) / kPage : 0;  // it stops at the first failing page
-        for (std::size_t k = 0; k < present; ++k) {
-            iovec one_local{buf.get() + k * kPage, kPage},
-                one_remote{reinterpret_cast<void*>(addr + which[k] * kPage), kPage};
+        for (std::size_t k = 0; k < b.pages; ++k) {
+            iovec one_local{b.buf.get() + k * kPage, kPage},
+                one_remote{reinterpret_cast<void*>(addr + b.which[k] * kPage), kPage};
             if (k >= full &&  // past the failure: this page alone
                 process_vm_readv(pid, &one_local, 1, &one_remote, 1, 0) != ssize_t(kPage)) {
                 if (unreadable) ++*unreadable;
                 continue;
             }
-            PagemapEntry e = decode_pagemap(entries[which[k]]);
+            PagemapEntry e = decode_pagemap(entries[b.which[k]]);
             PageVisit v;
-            v.addr = addr + which[k] * kPage;
+            v.addr = addr + b.which[k] * kPage;
             v.pfn = e.pfn;
             v.map_index = map_index;
             v.file_or_shared = e.file_or_shared;
-            v.data = buf.get() + k * kPage;
+            v.data = b.buf.get() + k * kPage;
             fn(ctx, v);
         }
     }
@@ -103,27 +123,21 @@ bool visit_range_impl(pid_t pid, int pagemap_fd, uint32_t map_index, uint64_t st
 }
 
 bool hash_mapped_pages(const char* m, std::size_t n, const unsigned char* want, uint64_t* hashes) {
-    static thread_local std::unique_ptr<char, decltype(&free)> buf(
-        static_cast<char*>(aligned_alloc(kPage, kBatch * kPage)), &free);
-    static thread_local std::vector<iovec> remote(kBatch);
-    static thread_local std::vector<std::size_t> which(kBatch);
+    Batch& b = Batch::of_this_thread();
     const pid_t self = getpid();
-    std::size_t count = 0, stretches = 0;
     auto flush = [&] {
-        const iovec local{buf.get(), count * kPage};
-        if (process_vm_readv(self, &local, 1, remote.data(), stretches, 0) != ssize_t(count * kPage)) return false;
-        for (std::size_t k = 0; k < count; ++k) hashes[which[k]] = page_hash(buf.get() + k * kPage);
-        count = stretches = 0;
+        if (b.read_from(self) != ssize_t(b.pages * kPage)) return false;
+        for (std::size_t k = 0; k < b.pages; ++k) hashes[b.which[k]] = page_hash(b.buf.get() + k * kPage);
+        b.clear();
         return true;
     };
+    b.clear();
     for (std::size_t i = 0; i < n; ++i) {
         if (!(want[i] & 1)) continue;
-        if (count && which[count - 1] == i - 1) remote[stretches - 1].iov_len += kPage;
-        else remote[stretches++] = {const_cast<char*>(m + i * kPage), kPage};
-        which[count++] = i;
-        if (count == kBatch && !flush()) return false;
+        b.add(i, reinterpret_cast<uint64_t>(m + i * kPage));
+        if (b.pages == kBatch && !flush()) return false;
     }
-    return count == 0 || flush();
+    return b.pages == 0 || flush();
 }
 
 bool visit_process_pages_impl(pid_t pid, const std::vector<MapRange>& maps,

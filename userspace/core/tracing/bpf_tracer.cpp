@@ -51,7 +51,6 @@ static_assert(HT_CNT_SCHED_MIGRATE == int(ht::CounterKind::sched_migrate));
 namespace ht {
 namespace {
 
-
 bool verbose_libbpf = false;
 std::string libbpf_log;  // the last messages, for error reports
 
