@@ -343,19 +343,19 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
             std::vector<PageRef> found;
             found.reserve(kRangePages);
             uint32_t open_proc = UINT32_MAX;
-            Fd pagemap;
+            ProcessPages pages;
             uint64_t unread = 0;
             for (std::size_t k; (k = next.fetch_add(1)) < ranges.size();) {
                 const Range& r = ranges[k];
                 const Proc& p = procs[r.proc];
                 if (__atomic_load_n(&vanished[r.proc], __ATOMIC_RELAXED)) continue;
                 if (r.proc != open_proc) {
-                    pagemap = Fd::open_read("/proc/" + std::to_string(p.pid) + "/pagemap");
+                    pages = ProcessPages::open(p.pid);
                     open_proc = r.proc;
                 }
                 found.clear();
-                const bool ok = pagemap && visit_range(
-                    p.pid, pagemap.get(), r.map, r.start, r.end,
+                const bool ok = pages && visit_range(
+                    p.pid, pages, r.map, r.start, r.end,
                     [&](const PageVisit& v) {
                         PageRef ref;
                         ref.hash = page_hash(v.data);

@@ -77,46 +77,72 @@ struct Batch {
         const iovec local{buf.get(), pages * kPage};
         return process_vm_readv(pid, &local, 1, remote.data(), stretches, 0);
     }
+    // The same through the process's /proc/PID/mem, a read per stretch.
+    ssize_t read_mem(int mem_fd) const {
+        std::size_t done = 0;
+        for (std::size_t s = 0; s < stretches; ++s) {
+            const ssize_t got = pread(mem_fd, buf.get() + done, remote[s].iov_len,
+                                      off_t(reinterpret_cast<uint64_t>(remote[s].iov_base)));
+            if (got > 0) done += std::size_t(got);
+            if (got != ssize_t(remote[s].iov_len)) break;
+        }
+        return ssize_t(done);
+    }
     void clear() { pages = stretches = 0; }
 };
 
 }  // namespace
 
-bool visit_range_impl(pid_t pid, int pagemap_fd, uint32_t map_index, uint64_t start, uint64_t end,
+ProcessPages ProcessPages::open(pid_t pid) {
+    const std::string base = "/proc/" + std::to_string(pid);
+    return {Fd::open_read(base + "/pagemap"), Fd::open_read(base + "/mem")};
+}
+
+bool visit_range_impl(pid_t pid, const ProcessPages& pp, uint32_t map_index, uint64_t start, uint64_t end,
                       void (*fn)(void*, const PageVisit&), void* ctx, uint64_t* unreadable) {
     Batch& b = Batch::of_this_thread();
     static thread_local std::vector<uint64_t> entries(kBatch);
+    // Present, anonymous (not a file page nor shared memory) and mapped more than once.
+    auto shared_anon = [](uint64_t e) { return (e >> 63 & 1) && !(e >> 61 & 1) && !(e >> 56 & 1); };
     for (uint64_t addr = start; addr < end; addr += kBatch * kPage) {
         const std::size_t n = std::size_t(std::min<uint64_t>(kBatch, (end - addr) / kPage));
-        ssize_t got = pread(pagemap_fd, entries.data(), n * sizeof(uint64_t), off_t(addr / kPage * sizeof(uint64_t)));
+        ssize_t got = pread(pp.pagemap.get(), entries.data(), n * sizeof(uint64_t), off_t(addr / kPage * sizeof(uint64_t)));
         if (got != ssize_t(n * sizeof(uint64_t))) {
             if (!process_alive(pid)) return false;
             break;
         }
-        // Read the present pages of the batch in one call, packed into the buffer: a remote iovec
-        // per stretch of consecutive present pages (one for a fully resident batch).
-        b.clear();
-        for (std::size_t i = 0; i < n; ++i)
-            if (entries[i] >> 63 & 1) b.add(i, addr + i * kPage);
-        if (!b.pages) continue;
-        ssize_t r = b.read_from(pid);
-        std::size_t full = r > 0 ? std::size_t(r) / kPage : 0;  // it stops at the first failing page
-        for (std::size_t k = 0; k < b.pages; ++k) {
-            iovec one_local{b.buf.get() + k * kPage, kPage},
-                one_remote{reinterpret_cast<void*>(addr + b.which[k] * kPage), kPage};
-            if (k >= full &&  // past the failure: this page alone
-                process_vm_readv(pid, &one_local, 1, &one_remote, 1, 0) != ssize_t(kPage)) {
-                if (unreadable) ++*unreadable;
-                continue;
+        // The present pages of the batch in one call, packed into the buffer: a remote iovec per
+        // stretch of consecutive present pages (one for a fully resident batch); then, if any,
+        // the shared anonymous ones through /proc/PID/mem.
+        for (const bool through_mem : {false, true}) {
+            b.clear();
+            for (std::size_t i = 0; i < n; ++i)
+                if ((entries[i] >> 63 & 1) && shared_anon(entries[i]) == through_mem) b.add(i, addr + i * kPage);
+            if (!b.pages) continue;
+            const ssize_t r = through_mem ? b.read_mem(pp.mem.get()) : b.read_from(pid);
+            const std::size_t full = r > 0 ? std::size_t(r) / kPage : 0;  // it stops at the first failing page
+            for (std::size_t k = 0; k < b.pages; ++k) {
+                char* const page = b.buf.get() + k * kPage;
+                const uint64_t page_addr = addr + b.which[k] * kPage;
+                if (k >= full) {  // past the failure: this page alone
+                    iovec one_local{page, kPage}, one_remote{reinterpret_cast<void*>(page_addr), kPage};
+                    const ssize_t one = through_mem ? pread(pp.mem.get(), page, kPage, off_t(page_addr))
+                                                    : process_vm_readv(pid, &one_local, 1, &one_remote, 1, 0);
+                    if (one != ssize_t(kPage)) {
+                        if (unreadable) ++*unreadable;
+                        continue;
+                    }
+                }
+                PagemapEntry e = decode_pagemap(entries[b.which[k]]);
+                PageVisit v;
+                v.addr = page_addr;
+                v.pfn = e.pfn;
+                v.map_index = map_index;
+                v.file_or_shared = e.file_or_shared;
+                v.exclusive = e.exclusive;
+                v.data = page;
+                fn(ctx, v);
             }
-            PagemapEntry e = decode_pagemap(entries[b.which[k]]);
-            PageVisit v;
-            v.addr = addr + b.which[k] * kPage;
-            v.pfn = e.pfn;
-            v.map_index = map_index;
-            v.file_or_shared = e.file_or_shared;
-            v.data = b.buf.get() + k * kPage;
-            fn(ctx, v);
         }
     }
     return true;
@@ -142,11 +168,10 @@ bool hash_mapped_pages(const char* m, std::size_t n, const unsigned char* want, 
 
 bool visit_process_pages_impl(pid_t pid, const std::vector<MapRange>& maps,
                               void (*fn)(void*, const PageVisit&), void* ctx, uint64_t* unreadable) {
-    const Fd pagemap = Fd::open_read("/proc/" + std::to_string(pid) + "/pagemap");
-    if (!pagemap) return false;
+    const ProcessPages pp = ProcessPages::open(pid);
+    if (!pp) return false;
     for (uint32_t mi = 0; mi < maps.size(); ++mi)
-        if (scannable(maps[mi]) &&
-            !visit_range_impl(pid, pagemap.get(), mi, maps[mi].start, maps[mi].end, fn, ctx, unreadable))
+        if (scannable(maps[mi]) && !visit_range_impl(pid, pp, mi, maps[mi].start, maps[mi].end, fn, ctx, unreadable))
             return false;
     return true;
 }

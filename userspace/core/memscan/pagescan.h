@@ -3,8 +3,9 @@
 // dedup` (issue 4, the paper's Table 1). Sources: /proc/PID/maps (what each range is),
 // /proc/PID/pagemap (present, PFN, exclusive, file or shared-anon), /proc/kpagecount and
 // /proc/kpageflags (how many mappings a frame has, KSM, zero page), and the content itself read
-// with process_vm_readv, hashed with XXH3.
+// with process_vm_readv (or /proc/PID/mem, see visit_range), hashed with XXH3.
 #pragma once
+#include "core/host/files.h"
 #include "core/host/proc.h"
 
 #include <cstdint>
@@ -58,11 +59,12 @@ struct PageVisit {
     uint64_t pfn = 0;
     uint32_t map_index = 0;
     bool file_or_shared = false;  // pagemap bit 61: a file page or shared anonymous memory
+    bool exclusive = false;       // pagemap bit 56: this page mapped exactly once (its mapcount is 1)
     const void* data = nullptr;   // 4 KiB, valid during the call
 };
 
 // Reads every resident page of every readable mapping in `maps` (parsed from the process's
-// /proc/PID/maps) with process_vm_readv, 256 pages per call, and calls `visit` for each. Returns
+// /proc/PID/maps), 256 pages at a time (see visit_range), and calls `visit` for each. Returns
 // false if the process is gone; `unreadable` counts present pages whose content could not be read.
 template <class F>
 bool visit_process_pages(pid_t pid, const std::vector<MapRange>& maps, F&& visit, uint64_t* unreadable);
@@ -78,16 +80,26 @@ bool visit_process_pages(pid_t pid, const std::vector<MapRange>& maps, F&& visit
 // Whether the fast path reads mapping `m` at all (readable, not the kernel's vsyscall/vvar pages).
 bool scannable(const MapRange& m);
 
-// The same for part of one mapping: pages [start, end) of maps[map_index], through the
-// process's /proc/PID/pagemap already open as `pagemap_fd`. Safe to run on several threads at
-// once (each has its own buffer). The parallel dedup scan splits processes into such ranges.
-bool visit_range_impl(pid_t pid, int pagemap_fd, uint32_t map_index, uint64_t start, uint64_t end,
+// A process's /proc/PID/pagemap and /proc/PID/mem, open for reading its pages.
+struct ProcessPages {
+    Fd pagemap, mem;
+    static ProcessPages open(pid_t pid);
+    explicit operator bool() const { return pagemap && mem; }
+};
+
+// The same for part of one mapping: pages [start, end) of maps[map_index]. Safe to run on several
+// threads at once (each has its own buffer). The parallel dedup scan splits processes into such
+// ranges. Reading changes nothing in the process: anonymous pages it shares with another mapping
+// (after a fork, or merged by KSM; pagemap: neither exclusive nor a file page) are read through
+// /proc/PID/mem, as the kernel would unshare (copy) each before process_vm_readv could pin it,
+// undoing the sharing being measured; every other page, with process_vm_readv (one copy less).
+bool visit_range_impl(pid_t pid, const ProcessPages& pp, uint32_t map_index, uint64_t start, uint64_t end,
                       void (*fn)(void*, const PageVisit&), void* ctx, uint64_t* unreadable);
 template <class F>
-bool visit_range(pid_t pid, int pagemap_fd, uint32_t map_index, uint64_t start, uint64_t end,
-                 F&& visit, uint64_t* unreadable) {
+bool visit_range(pid_t pid, const ProcessPages& pp, uint32_t map_index, uint64_t start, uint64_t end, F&& visit,
+                 uint64_t* unreadable) {
     return visit_range_impl(
-        pid, pagemap_fd, map_index, start, end,
+        pid, pp, map_index, start, end,
         [](void* c, const PageVisit& v) { (*static_cast<std::remove_reference_t<F>*>(c))(v); }, &visit, unreadable);
 }
 
