@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
     printf("scan, one thread:                %s  (pagemap+copy+hash+index)\n", fig(scan1_gbs, "GB/s", 2).c_str());
     printf("scan, %u threads:                 %s  (x%.2f)\n", threads, fig(scan_gbs, "GB/s", 2).c_str(),
            ht_bench::median(scan_gbs) / ht_bench::median(scan1_gbs));
-    printf("collapse (with kpageflags):      %s\n", fig(collapse_ms, "ms", 1).c_str());
+    printf("collapse (kpageflags as needed): %s\n", fig(collapse_ms, "ms", 1).c_str());
     printf("classify:                        %s\n", fig(classify_ms, "ms", 1).c_str());
     printf("scan and classify:               %s   target >= 5 GB/s: %s\n", fig(total_gbs, "GB/s", 2).c_str(),
            ht_bench::median(total_gbs) >= 5 ? "met" : "MISSED");

@@ -6,6 +6,7 @@
 //   ANONFILE  file DIR/c with ANONFILE distinct pages, mapped, and an anonymous copy of each
 //   ZERO      anonymous pages written with zeros
 //   DISTINCT  anonymous pages each with its own content
+// and, whatever the arguments, 3 anonymous pages only ever read: each maps the kernel's zero page.
 // Every content is derived from SEED, so two helpers with the same seed hold the same pages and
 // nothing else on the host does. Prints the address range of each region ("LO HI" in hex, one
 // line each, then "ready") and sleeps until killed.
@@ -89,6 +90,11 @@ int main(int argc, char **argv) {
 		z[i * psz] = 1;  // a real frame, then zeros
 		z[i * psz] = 0;
 	}
+	char *r = anon(3);
+	volatile char rsink = 0;
+	for (long i = 0; i < 3; i++)
+		rsink += r[i * psz];  // a read fault maps the zero page
+	(void)rsink;
 	char *d = anon(distinct ? distinct : one);
 	for (long i = 0; i < distinct; i++)
 		fill(d + i * psz, seed, 4, i);
@@ -99,6 +105,7 @@ int main(int argc, char **argv) {
 	show(ac, anonfile);
 	show(z, zero);
 	show(d, distinct);
+	show(r, 3);
 	printf("ready\n");
 	fflush(stdout);
 	for (;;)

@@ -206,6 +206,8 @@ DedupResult run_dedup(const DedupConfig& cfg, const HostInfo& host) {
     src.host = cfg.host;
     src.guest_ram_bytes = cfg.guest.ram_bytes;
     src.progress = cfg.progress;
+    // KSM frames can only be where KSM has frames or runs: asked before the scan and after it.
+    const bool ksm_before = ksm_frames_possible();
     std::vector<PageRef> refs = build_page_index(src, &r.stats);
     throw_if_interrupted();
     r.index_entries = refs.size();
@@ -213,7 +215,7 @@ DedupResult run_dedup(const DedupConfig& cfg, const HostInfo& host) {
     if (r.stats.processes[0] == 0) throw UserError("guest " + cfg.guest.name + " exited before it could be scanned");
 
     uint64_t c0 = mono_ns();
-    collapse_frames(refs, kpage_reader());
+    collapse_frames(refs, kpage_reader(), ksm_before || ksm_frames_possible());
     double collapse_s = double(mono_ns() - c0) / 1e9;
     std::vector<uint64_t> image;
     if (!cfg.image_dir.empty()) {  // after the scan: reading the files fills the page cache

@@ -2,8 +2,12 @@
 #include "core/memscan/dedup.h"
 
 #include "core/base/parallel.h"
+#include "core/base/text.h"
+#include "core/host/proc.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <fcntl.h>
 #include <memory>
 #include <unistd.h>
@@ -42,7 +46,7 @@ uint64_t zero_page_hash() {
 
 uint64_t DedupTable::total() const { return row_total(0) + row_total(1) + row_total(2); }
 
-void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_flags) {
+void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_flags, bool ksm_frames_possible) {
     const unsigned threads = worker_threads();
     parallel_sort(refs.begin(), refs.end(), [](const PageRef& a, const PageRef& b) {
         if (a.pfn != b.pfn) return a.pfn < b.pfn;
@@ -55,33 +59,58 @@ void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_fla
         if (refs[i].pfn != 0)
             while (j < refs.size() && refs[j].pfn == refs[i].pfn) ++j;
         PageRef f = refs[i];
-        unsigned owners = 0;
+        unsigned owners = 0, mapcount = 0;
         bool mergeable = false;
         for (std::size_t k = i; k < j; ++k) {
             owners |= 1u << refs[k].owner;
             mergeable |= refs[k].mergeable;
+            mapcount = std::max(mapcount, unsigned(refs[k].mapcount));
         }
         if (owners & (kG | kV | kH)) owners &= ~kC;  // mapped by a process: not "cache only"
         f.owners = owners;
         f.mergeable = mergeable;
+        f.mapcount = mapcount;
         refs[out++] = f;
         i = j;
     }
     refs.resize(out);  // not shrunk to fit: a copy to fresh memory costs more than the tail it frees
     if (!read_flags) return;
-    // Each thread its own stretch of frames (a run cut at a stretch's edge is one more read).
+    // Each thread its own stretch of frames (a run cut at a stretch's edge is one more read):
+    // kpageflags of the frames pagemap cannot tell about, then kpagecount of the KSM frames.
+    const uint64_t zh = zero_page_hash();
     for_chunks(refs.size(), 32768, threads, [&](std::size_t begin, std::size_t end) {
         read_frame_runs(
-            begin, end, [&](std::size_t k) { return uint64_t(refs[k].pfn); }, read_flags,
-            [&](std::size_t k, uint64_t fl, uint64_t c) {
-                if (fl) {
-                    refs[k].anon = (fl & kKpfAnon) != 0;
-                    refs[k].ksm = (fl & kKpfKsm) != 0;
-                    refs[k].kzero = (fl & kKpfZeroPage) != 0;
-                }
-                refs[k].mapcount = unsigned(std::min<uint64_t>(c, 1023));
-            });
+            begin, end,
+            [&](std::size_t k) -> uint64_t {
+                const PageRef& f = refs[k];
+                const bool may_be_ksm = ksm_frames_possible && f.mergeable && f.anon;
+                const bool may_be_zero_page = f.hash == zh && f.anon && f.mapcount != 1;
+                return may_be_ksm || may_be_zero_page ? f.pfn : 0;
+            },
+            read_flags,
+            [&](std::size_t k, uint64_t fl, uint64_t) {
+                if (!fl) return;
+                refs[k].anon = (fl & kKpfAnon) != 0;
+                refs[k].ksm = (fl & kKpfKsm) != 0;
+                refs[k].kzero = (fl & kKpfZeroPage) != 0;
+            },
+            kReadFlags);
+        read_frame_runs(
+            begin, end, [&](std::size_t k) -> uint64_t { return refs[k].ksm ? refs[k].pfn : 0; }, read_flags,
+            [&](std::size_t k, uint64_t, uint64_t c) { refs[k].mapcount = unsigned(std::min<uint64_t>(c, 1023)); },
+            kReadCounts);
     });
+}
+
+bool ksm_frames_possible(const std::string& ksm_dir) {
+    std::error_code ec;
+    if (!std::filesystem::exists(ksm_dir, ec)) return false;  // a kernel without KSM
+    const auto run = read_text(ksm_dir + "/run");
+    const auto shared = read_text(ksm_dir + "/pages_shared");
+    if (!run || !shared) return true;
+    const std::string r = trim(*run);
+    if (r != "0" && r != "2") return true;  // running (1), or a value not known here
+    return std::strtoull(shared->c_str(), nullptr, 10) > 0;
 }
 
 FrameFlagReader kpage_reader() {
@@ -100,8 +129,8 @@ FrameFlagReader kpage_reader() {
     return [fds](uint64_t first, std::size_t n, uint64_t* flags, uint64_t* counts) {
         const off_t off = off_t(first * sizeof(uint64_t));
         const std::size_t bytes = n * sizeof(uint64_t);
-        if (pread(fds[0], flags, bytes, off) != ssize_t(bytes)) std::fill(flags, flags + n, 0);
-        if (pread(fds[1], counts, bytes, off) != ssize_t(bytes)) std::fill(counts, counts + n, 0);
+        if (flags && pread(fds[0], flags, bytes, off) != ssize_t(bytes)) std::fill(flags, flags + n, 0);
+        if (counts && pread(fds[1], counts, bytes, off) != ssize_t(bytes)) std::fill(counts, counts + n, 0);
     };
 }
 

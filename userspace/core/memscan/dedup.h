@@ -47,7 +47,8 @@ struct PageRef {
     uint64_t ksm : 1;         // after collapse: a KSM frame (kpageflags)
     uint64_t kzero : 1;       // after collapse: the kernel's shared zero page
     uint64_t owners : 4;      // after collapse: bit per PageOwner mapping this frame
-    uint64_t mapcount : 10;   // after collapse: kpagecount, capped at 1023 (0: unknown)
+    uint64_t mapcount : 10;   // 1: mapped once, 2: more (pagemap's exclusive bit), 0: unknown; after
+                              // collapse, for KSM frames: kpagecount, capped at 1023
     PageRef() : pfn(0), owner(0), anon(0), zero(0), mergeable(0), part(0), ksm(0), kzero(0), owners(0), mapcount(0) {}
 };
 static_assert(sizeof(PageRef) == 16, "the index must stay at 16 bytes per page");
@@ -55,33 +56,58 @@ static_assert(sizeof(PageRef) == 16, "the index must stay at 16 bytes per page")
 uint64_t zero_page_hash();
 
 // Collapses refs of the same PFN into one frame (owners = every owner seen; page-cache-only
-// unless a process maps it; guest part and anon from a guest ref), then reads kpageflags and
-// kpagecount for each frame (`read_flags` gets a sorted PFN run [first, first+n) and fills
-// flags/counts; 0 when unknown). Leaves `refs` holding the frames, sorted by PFN.
-// The sort and the reads run on every CPU for a large index (`read_flags` must then be callable
-// from several threads at once, as kpage_reader's is); small ones stay on this thread.
+// unless a process maps it; guest part and anon from a guest ref; mapped more than once if any
+// ref says so), then reads kpageflags where pagemap did not already tell (`read_flags` gets a
+// sorted PFN run [first, first+n) and fills what it is given: flags, counts or both; 0 when
+// unknown):
+//  - whether a frame is a KSM frame: only frames registered with KSM, and only if KSM has frames
+//    or may make some meanwhile (`ksm_frames_possible`); their kpagecount too (how many mappings
+//    KSM merged into them);
+//  - whether it is the kernel's zero page: only zero-filled anonymous frames pagemap did not
+//    call exclusive (pagemap gives the zero page no struct page, so neither bit).
+// Every other frame's anon and mapcount are pagemap's, which the kernel derives from the same
+// page state (its anon bit, its mapcount) as kpageflags and kpagecount. Leaves `refs` holding the
+// frames, sorted by PFN. The sort and the reads run on every CPU for a large index (`read_flags`
+// must then be callable from several threads at once, as kpage_reader's is); small ones stay on
+// this thread.
 using FrameFlagReader = std::function<void(uint64_t first, std::size_t n, uint64_t* flags, uint64_t* counts)>;
-void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_flags);
+void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_flags, bool ksm_frames_possible = true);
 
-// kpageflags and kpagecount of frames pfn_at(k), k in [begin, end), sorted by PFN (0: unknown,
-// skipped), read in runs of nearby frames: one read covers frames up to 64 apart, at most 4096
-// wide. visit(k, flags, count) for each known one.
+// Whether any page can be a KSM frame: KSM runs (run = 1: it may merge while we scan) or holds
+// merged pages (pages_shared > 0; run = 0 stops KSM but leaves them merged). A host without KSM
+// has none; true if it cannot tell.
+bool ksm_frames_possible(const std::string& ksm_dir = "/sys/kernel/mm/ksm");
+
+// kpageflags and/or kpagecount of frames pfn_at(k), k in [begin, end), sorted by PFN (0: not
+// wanted, skipped), read in runs of nearby frames: one read covers wanted frames up to 64 apart,
+// at most 4096 wide. visit(k, flags, count) for each wanted one (0 for what was not read).
+enum FrameReads : unsigned { kReadFlags = 1, kReadCounts = 2 };
 template <class PfnAt, class Visit>
-void read_frame_runs(std::size_t begin, std::size_t end, PfnAt&& pfn_at, const FrameFlagReader& read, Visit&& visit) {
+void read_frame_runs(std::size_t begin, std::size_t end, PfnAt&& pfn_at, const FrameFlagReader& read, Visit&& visit,
+                     unsigned what = kReadFlags | kReadCounts) {
     std::vector<uint64_t> flags, counts;
     for (std::size_t i = begin; i < end;) {
-        if (pfn_at(i) == 0) {
+        const uint64_t first = pfn_at(i);
+        if (first == 0) {
             ++i;
             continue;
         }
-        std::size_t j = i + 1;
-        while (j < end && pfn_at(j) - pfn_at(j - 1) <= 64 && pfn_at(j) - pfn_at(i) < 4096) ++j;
-        const uint64_t first = pfn_at(i);
-        const std::size_t n = std::size_t(pfn_at(j - 1) - first + 1);
-        flags.assign(n, 0);
-        counts.assign(n, 0);
-        read(first, n, flags.data(), counts.data());
-        for (std::size_t k = i; k < j; ++k) visit(k, flags[pfn_at(k) - first], counts[pfn_at(k) - first]);
+        uint64_t last = first;
+        std::size_t j = i + 1;  // one past the run's last wanted frame
+        for (std::size_t k = i + 1; k < end; ++k) {
+            const uint64_t p = pfn_at(k);
+            if (p == 0) continue;
+            if (p - last > 64 || p - first >= 4096) break;
+            last = p;
+            j = k + 1;
+        }
+        const std::size_t n = std::size_t(last - first + 1);
+        flags.assign(what & kReadFlags ? n : 0, 0);
+        counts.assign(what & kReadCounts ? n : 0, 0);
+        read(first, n, what & kReadFlags ? flags.data() : nullptr, what & kReadCounts ? counts.data() : nullptr);
+        for (std::size_t k = i; k < j; ++k)
+            if (const uint64_t p = pfn_at(k))
+                visit(k, what & kReadFlags ? flags[p - first] : 0, what & kReadCounts ? counts[p - first] : 0);
         i = j;
     }
 }

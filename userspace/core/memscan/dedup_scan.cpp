@@ -362,6 +362,7 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
                         ref.pfn = v.pfn;
                         ref.owner = unsigned(p.owner);
                         ref.anon = !v.file_or_shared;  // private anonymous, or a private file page written to (COW)
+                        ref.mapcount = v.exclusive ? 1 : 2;  // mapped once, or more (here or elsewhere)
                         ref.zero = ref.hash == zh;
                         ref.mergeable = p.mergeable[v.map_index];
                         ref.part = p.owner == PageOwner::guest ? p.part[v.map_index] : 0;

@@ -40,7 +40,8 @@ std::optional<std::vector<uint64_t>> read_ksm_frames(pid_t pid, const FrameFlagR
         0, pfns.size(), [&](std::size_t k) { return pfns[k]; }, flags,
         [&](std::size_t k, uint64_t fl, uint64_t) {
             if (fl & kKpfKsm) out.push_back(pfns[k]);
-        });
+        },
+        kReadFlags);
     return out;
 }
 

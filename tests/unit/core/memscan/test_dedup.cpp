@@ -7,6 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <stdlib.h>
+
 using namespace ht;
 
 namespace {
@@ -50,24 +54,98 @@ TEST(Dedup, CollapseMergesRefsOfOneFrameAndKeepsTheGuestPart) {
     EXPECT_EQ(cache->owners, 1u << 3);
 }
 
-TEST(Dedup, CollapseReadsFlagsInRuns) {
-    std::vector<PageRef> refs{ref(1, 10, PageOwner::guest, false), ref(2, 12, PageOwner::guest, false),
-                              ref(3, 5000, PageOwner::guest, false)};
-    std::vector<std::pair<uint64_t, std::size_t>> reads;
-    collapse_frames(refs, [&](uint64_t first, std::size_t n, uint64_t* flags, uint64_t* counts) {
-        reads.push_back({first, n});
+// kpageflags is read only where pagemap cannot tell (a KSM frame, the zero page), and kpagecount
+// only for KSM frames; runs span the frames not read.
+TEST(Dedup, CollapseReadsFlagsOnlyWherePagemapCannotTell) {
+    const uint64_t zh = zero_page_hash();
+    auto refs_with_hints = [&] {
+        std::vector<PageRef> r{ref(1, 10, PageOwner::guest, true, GuestPart::guest_ram, true),
+                               ref(2, 12, PageOwner::guest, true, GuestPart::guest_ram, true),
+                               ref(zh, 5000, PageOwner::guest, true),   // the zero page: no exclusive bit
+                               ref(zh, 6000, PageOwner::guest, true),   // zeros written to a page of its own
+                               ref(3, 7000, PageOwner::host, true),     // not registered with KSM
+                               ref(4, 0, PageOwner::guest, true, GuestPart::anon, true)};  // no PFN
+        r[0].mapcount = 1;
+        r[1].mapcount = 1;
+        r[2].mapcount = 2;
+        r[3].mapcount = 1;
+        r[4].mapcount = 2;
+        r[5].mapcount = 2;
+        return r;
+    };
+    struct Read {
+        uint64_t first;
+        std::size_t n;
+        bool flags, counts;
+        bool operator==(const Read&) const = default;
+    };
+    std::vector<Read> reads;
+    FrameFlagReader fake = [&](uint64_t first, std::size_t n, uint64_t* flags, uint64_t* counts) {
+        reads.push_back({first, n, flags != nullptr, counts != nullptr});
         for (std::size_t i = 0; i < n; ++i) {
-            flags[i] = (first + i == 12) ? (kKpfAnon | kKpfKsm) : (first + i == 5000 ? kKpfZeroPage : 1);
-            counts[i] = first + i == 12 ? 3 : 1;
+            const uint64_t pfn = first + i;
+            if (flags) flags[i] = pfn == 12 ? (kKpfAnon | kKpfKsm) : pfn == 5000 ? kKpfZeroPage : kKpfAnon;
+            if (counts) counts[i] = pfn == 12 ? 3 : 1;
         }
-    });
-    ASSERT_EQ(reads.size(), 2u);
-    EXPECT_EQ(reads[0], (std::pair<uint64_t, std::size_t>{10, 3}));
-    EXPECT_EQ(reads[1], (std::pair<uint64_t, std::size_t>{5000, 1}));
-    EXPECT_TRUE(refs[1].anon && refs[1].ksm);
-    EXPECT_EQ(refs[1].mapcount, 3u);
-    EXPECT_FALSE(refs[0].anon);
-    EXPECT_TRUE(refs[2].kzero);
+    };
+    auto at = [](const std::vector<PageRef>& f, uint64_t pfn) {
+        for (const PageRef& p : f)
+            if (p.pfn == pfn) return p;
+        ADD_FAILURE() << "no frame " << pfn;
+        return PageRef{};
+    };
+
+    std::vector<PageRef> f = refs_with_hints();
+    collapse_frames(f, fake, true);
+    EXPECT_EQ(reads, (std::vector<Read>{{10, 3, true, false}, {5000, 1, true, false}, {12, 1, false, true}}));
+    EXPECT_TRUE(at(f, 12).ksm);
+    EXPECT_EQ(at(f, 12).mapcount, 3u) << "a KSM frame's mappings, from kpagecount";
+    EXPECT_FALSE(at(f, 10).ksm);
+    EXPECT_EQ(at(f, 10).mapcount, 1u) << "pagemap's hint kept where kpagecount was not read";
+    EXPECT_TRUE(at(f, 5000).kzero);
+    EXPECT_FALSE(at(f, 5000).anon) << "kpageflags: the zero page is not anonymous memory";
+    EXPECT_FALSE(at(f, 6000).kzero);
+    EXPECT_TRUE(at(f, 6000).anon);
+    EXPECT_EQ(at(f, 7000).mapcount, 2u);
+
+    // With no KSM frames anywhere (KSM stopped, none merged) only the zero page is asked about.
+    reads.clear();
+    f = refs_with_hints();
+    collapse_frames(f, fake, false);
+    EXPECT_EQ(reads, (std::vector<Read>{{5000, 1, true, false}}));
+    EXPECT_FALSE(at(f, 12).ksm);
+    EXPECT_EQ(at(f, 12).mapcount, 1u);
+    EXPECT_TRUE(at(f, 5000).kzero);
+}
+
+TEST(Dedup, CollapseKeepsMappedMoreThanOnceFromAnyRef) {
+    std::vector<PageRef> r{ref(7, 100, PageOwner::guest, false, GuestPart::file), ref(7, 100, PageOwner::host, false)};
+    r[0].mapcount = 2;
+    r[1].mapcount = 2;
+    collapse_frames(r, {});
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].mapcount, 2u);
+}
+
+TEST(Dedup, KsmFramesArePossibleWhileKsmRunsOrHoldsMergedPages) {
+    char tmpl[] = "/tmp/ht-ksm-test-XXXXXX";
+    const std::string dir = mkdtemp(tmpl);
+    auto set = [&](const char* run, const char* shared) {
+        std::ofstream(dir + "/run") << run << "\n";
+        std::ofstream(dir + "/pages_shared") << shared << "\n";
+    };
+    set("0", "0");
+    EXPECT_FALSE(ksm_frames_possible(dir));
+    set("2", "0");
+    EXPECT_FALSE(ksm_frames_possible(dir));
+    set("1", "0");
+    EXPECT_TRUE(ksm_frames_possible(dir)) << "running: it may merge while the scan reads";
+    set("0", "17");
+    EXPECT_TRUE(ksm_frames_possible(dir)) << "stopped, but what it merged stays merged";
+    std::filesystem::remove(dir + "/pages_shared");
+    EXPECT_TRUE(ksm_frames_possible(dir)) << "cannot tell: assume so";
+    std::filesystem::remove_all(dir);
+    EXPECT_FALSE(ksm_frames_possible(dir)) << "a kernel without KSM";
 }
 
 TEST(Dedup, ClassifiesWithinThenHostThenOtherGuest) {
