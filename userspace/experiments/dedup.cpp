@@ -208,6 +208,7 @@ DedupResult run_dedup(const DedupConfig& cfg, const HostInfo& host) {
     src.progress = cfg.progress;
     // KSM frames can only be where KSM has frames or runs: asked before the scan and after it.
     const bool ksm_before = ksm_frames_possible();
+    src.ksm_frames_possible = ksm_before;
     std::vector<PageRef> refs = build_page_index(src, &r.stats);
     throw_if_interrupted();
     r.index_entries = refs.size();

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <filesystem>
 #include <fcntl.h>
 #include <memory>
 #include <unistd.h>
@@ -84,7 +83,10 @@ void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_fla
             [&](std::size_t k) -> uint64_t {
                 const PageRef& f = refs[k];
                 const bool may_be_ksm = ksm_frames_possible && f.mergeable && f.anon;
-                const bool may_be_zero_page = f.hash == zh && f.anon && f.mapcount != 1;
+                // The zero page has no struct page in a PTE (pagemap: anonymous), and the huge
+                // zero page looks like a file page in a PMD: neither is ever exclusive, nor only
+                // in the page cache.
+                const bool may_be_zero_page = f.hash == zh && f.mapcount != 1 && f.owners != kC;
                 return may_be_ksm || may_be_zero_page ? f.pfn : 0;
             },
             read_flags,
@@ -103,8 +105,6 @@ void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_fla
 }
 
 bool ksm_frames_possible(const std::string& ksm_dir) {
-    std::error_code ec;
-    if (!std::filesystem::exists(ksm_dir, ec)) return false;  // a kernel without KSM
     const auto run = read_text(ksm_dir + "/run");
     const auto shared = read_text(ksm_dir + "/pages_shared");
     if (!run || !shared) return true;

@@ -63,10 +63,13 @@ uint64_t zero_page_hash();
 //  - whether a frame is a KSM frame: only frames registered with KSM, and only if KSM has frames
 //    or may make some meanwhile (`ksm_frames_possible`); their kpagecount too (how many mappings
 //    KSM merged into them);
-//  - whether it is the kernel's zero page: only zero-filled anonymous frames pagemap did not
-//    call exclusive (pagemap gives the zero page no struct page, so neither bit).
+//  - whether it is the kernel's zero page: only zero-filled frames pagemap did not call exclusive
+//    and a process maps (pagemap gives the zero page no struct page: neither bit; the huge zero
+//    page, the file bit).
 // Every other frame's anon and mapcount are pagemap's, which the kernel derives from the same
-// page state (its anon bit, its mapcount) as kpageflags and kpagecount. Leaves `refs` holding the
+// page state (its anon bit, its mapcount) as kpageflags and kpagecount. (Kernels built without
+// per-page mapcounts (CONFIG_NO_PAGE_MAPCOUNT, 6.15+) set the exclusive bit per large folio, not
+// per page: a large folio partly shared counts as mapped more than once in every page.) Leaves `refs` holding the
 // frames, sorted by PFN. The sort and the reads run on every CPU for a large index (`read_flags`
 // must then be callable from several threads at once, as kpage_reader's is); small ones stay on
 // this thread.
@@ -74,8 +77,8 @@ using FrameFlagReader = std::function<void(uint64_t first, std::size_t n, uint64
 void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_flags, bool ksm_frames_possible = true);
 
 // Whether any page can be a KSM frame: KSM runs (run = 1: it may merge while we scan) or holds
-// merged pages (pages_shared > 0; run = 0 stops KSM but leaves them merged). A host without KSM
-// has none; true if it cannot tell.
+// merged pages (pages_shared > 0; run = 0 stops KSM but leaves them merged). True if it cannot
+// tell (no sysfs, as in some containers: a kernel without KSM has no range registered anyway).
 bool ksm_frames_possible(const std::string& ksm_dir = "/sys/kernel/mm/ksm");
 
 // kpageflags and/or kpagecount of frames pfn_at(k), k in [begin, end), sorted by PFN (0: not
@@ -130,7 +133,7 @@ struct DedupTable {
     uint64_t zero_frames = 0, zero_anon = 0, zero_mergeable = 0;  // zero-filled, reported apart
     // Already shared, counted once and reported apart (not in the table): frames the guest maps
     // together with the host / the other guest, frames mapped more than once within the guest
-    // only (kpagecount > 1), KSM frames, and whether it maps the kernel's zero page (one frame).
+    // only (pagemap: not exclusive), KSM frames, and whether it maps the kernel's zero page (one frame).
     uint64_t shared_with_host = 0, shared_with_other = 0, shared_within = 0, ksm_frames = 0, zero_pfn = 0;
 
     // The guest's frames by part: all, duplicates (any row, and zero-filled), already shared

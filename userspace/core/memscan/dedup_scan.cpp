@@ -356,13 +356,14 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
                 found.clear();
                 const bool ok = pages && visit_range(
                     p.pid, pages, r.map, r.start, r.end,
+                    anon_reads_for(p.maps[r.map], src.ksm_frames_possible && p.mergeable[r.map]),
                     [&](const PageVisit& v) {
                         PageRef ref;
                         ref.hash = page_hash(v.data);
                         ref.pfn = v.pfn;
                         ref.owner = unsigned(p.owner);
                         ref.anon = !v.file_or_shared;  // private anonymous, or a private file page written to (COW)
-                        ref.mapcount = v.exclusive ? 1 : 2;  // mapped once, or more (here or elsewhere)
+                        ref.mapcount = v.pfn == 0 ? 0 : v.exclusive ? 1 : 2;  // once, or more (here or elsewhere)
                         ref.zero = ref.hash == zh;
                         ref.mergeable = p.mergeable[v.map_index];
                         ref.part = p.owner == PageOwner::guest ? p.part[v.map_index] : 0;

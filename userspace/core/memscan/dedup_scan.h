@@ -22,6 +22,9 @@ struct IndexSources {
     std::function<bool(pid_t, const MapRange&)> guest_map_filter;
     std::function<void(const std::string&)> progress;
     unsigned threads = 0;             // threads reading and hashing pages (0: one per CPU, at most 16)
+    // KSM runs or holds merged pages (ksm_frames_possible()): the anonymous pages of ranges
+    // registered with KSM are then all read without a pin (see AnonReads).
+    bool ksm_frames_possible = true;
 };
 
 struct IndexStats {

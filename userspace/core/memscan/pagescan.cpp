@@ -17,7 +17,7 @@ namespace ht {
 namespace {
 
 constexpr std::size_t kPage = 4096;
-constexpr std::size_t kBatch = 256;  // pages per pagemap read and per process_vm_readv
+constexpr std::size_t kBatch = 256;  // pages per pagemap read and per copy
 
 uint64_t read_u64_at(int fd, uint64_t index) {
     uint64_t v = 0;
@@ -98,12 +98,19 @@ ProcessPages ProcessPages::open(pid_t pid) {
     return {Fd::open_read(base + "/pagemap"), Fd::open_read(base + "/mem")};
 }
 
+AnonReads anon_reads_for(const MapRange& m, bool ksm_merged) {
+    const bool regular = m.anonymous() || (m.path.rfind("/", 0) == 0 && m.path.rfind("/dev/", 0) != 0);
+    if (!regular) return AnonReads::pin_all;
+    return ksm_merged ? AnonReads::all_through_mem : AnonReads::shared_through_mem;
+}
+
 bool visit_range_impl(pid_t pid, const ProcessPages& pp, uint32_t map_index, uint64_t start, uint64_t end,
-                      void (*fn)(void*, const PageVisit&), void* ctx, uint64_t* unreadable) {
+                      AnonReads how, void (*fn)(void*, const PageVisit&), void* ctx, uint64_t* unreadable) {
     Batch& b = Batch::of_this_thread();
     static thread_local std::vector<uint64_t> entries(kBatch);
-    // Present, anonymous (not a file page nor shared memory) and mapped more than once.
-    auto shared_anon = [](uint64_t e) { return (e >> 63 & 1) && !(e >> 61 & 1) && !(e >> 56 & 1); };
+    auto through_mem_for = [how](const PagemapEntry& e) {
+        return how != AnonReads::pin_all && !e.file_or_shared && (how == AnonReads::all_through_mem || !e.exclusive);
+    };
     for (uint64_t addr = start; addr < end; addr += kBatch * kPage) {
         const std::size_t n = std::size_t(std::min<uint64_t>(kBatch, (end - addr) / kPage));
         ssize_t got = pread(pp.pagemap.get(), entries.data(), n * sizeof(uint64_t), off_t(addr / kPage * sizeof(uint64_t)));
@@ -113,11 +120,13 @@ bool visit_range_impl(pid_t pid, const ProcessPages& pp, uint32_t map_index, uin
         }
         // The present pages of the batch in one call, packed into the buffer: a remote iovec per
         // stretch of consecutive present pages (one for a fully resident batch); then, if any,
-        // the shared anonymous ones through /proc/PID/mem.
+        // the anonymous ones a pin would copy, through /proc/PID/mem (see AnonReads).
         for (const bool through_mem : {false, true}) {
             b.clear();
-            for (std::size_t i = 0; i < n; ++i)
-                if ((entries[i] >> 63 & 1) && shared_anon(entries[i]) == through_mem) b.add(i, addr + i * kPage);
+            for (std::size_t i = 0; i < n; ++i) {
+                const PagemapEntry e = decode_pagemap(entries[i]);
+                if (e.present && through_mem_for(e) == through_mem) b.add(i, addr + i * kPage);
+            }
             if (!b.pages) continue;
             const ssize_t r = through_mem ? b.read_mem(pp.mem.get()) : b.read_from(pid);
             const std::size_t full = r > 0 ? std::size_t(r) / kPage : 0;  // it stops at the first failing page
@@ -171,7 +180,8 @@ bool visit_process_pages_impl(pid_t pid, const std::vector<MapRange>& maps,
     const ProcessPages pp = ProcessPages::open(pid);
     if (!pp) return false;
     for (uint32_t mi = 0; mi < maps.size(); ++mi)
-        if (scannable(maps[mi]) && !visit_range_impl(pid, pp, mi, maps[mi].start, maps[mi].end, fn, ctx, unreadable))
+        if (scannable(maps[mi]) && !visit_range_impl(pid, pp, mi, maps[mi].start, maps[mi].end,
+                                                     anon_reads_for(maps[mi], true), fn, ctx, unreadable))
             return false;
     return true;
 }

@@ -45,7 +45,7 @@ struct ProcessScan {
     pid_t pid = 0;
     std::vector<MapRange> maps;
     std::vector<ScannedPage> pages;
-    uint64_t unreadable_pages = 0;  // present but process_vm_readv failed (e.g. VM_IO ranges)
+    uint64_t unreadable_pages = 0;  // present but not readable (e.g. VM_IO ranges)
 };
 
 // Scans every readable mapping of `pid`. Needs root for PFNs, kpageflags and kpagecount;
@@ -64,7 +64,8 @@ struct PageVisit {
 };
 
 // Reads every resident page of every readable mapping in `maps` (parsed from the process's
-// /proc/PID/maps), 256 pages at a time (see visit_range), and calls `visit` for each. Returns
+// /proc/PID/maps), 256 pages at a time (see AnonReads; KSM frames assumed possible), and calls
+// `visit` for each. Returns
 // false if the process is gone; `unreadable` counts present pages whose content could not be read.
 template <class F>
 bool visit_process_pages(pid_t pid, const std::vector<MapRange>& maps, F&& visit, uint64_t* unreadable);
@@ -80,26 +81,40 @@ bool visit_process_pages(pid_t pid, const std::vector<MapRange>& maps, F&& visit
 // Whether the fast path reads mapping `m` at all (readable, not the kernel's vsyscall/vvar pages).
 bool scannable(const MapRange& m);
 
-// A process's /proc/PID/pagemap and /proc/PID/mem, open for reading its pages.
+// A process's /proc/PID/pagemap and /proc/PID/mem, open for reading its pages. Without the
+// second (attaching refused: Yama, an LSM) the pages that need it are counted unreadable.
 struct ProcessPages {
     Fd pagemap, mem;
     static ProcessPages open(pid_t pid);
-    explicit operator bool() const { return pagemap && mem; }
+    explicit operator bool() const { return bool(pagemap); }
 };
+
+// How a range's anonymous pages are read without changing the process. process_vm_readv pins
+// what it reads, and the kernel unshares (copies) an anonymous page it has not marked exclusive
+// before it lets it be pinned: a fork's sharing broken, a KSM merge undone, in the scanned
+// process. /proc/PID/mem reads without a pin (one copy more); every other page (file, shared
+// memory) is read with process_vm_readv.
+enum class AnonReads : uint8_t {
+    shared_through_mem,  // those pagemap says are mapped more than once, through /proc/PID/mem
+    all_through_mem,     // every one: where KSM frames may be (one mapped once looks exclusive)
+    pin_all,             // process_vm_readv only: a device or special mapping, where /proc/PID/mem
+                         // would fall back to the driver's own access to pages a pin refuses
+};
+// For mapping `m`; `ksm_merged`: registered with KSM while KSM runs or holds merged pages.
+// Not seen from here: on kernels before 6.16 a large anonymous folio a fork child shared, mapped
+// once again since the child ended, is copied a page at a time all the same.
+AnonReads anon_reads_for(const MapRange& m, bool ksm_merged);
 
 // The same for part of one mapping: pages [start, end) of maps[map_index]. Safe to run on several
 // threads at once (each has its own buffer). The parallel dedup scan splits processes into such
-// ranges. Reading changes nothing in the process: anonymous pages it shares with another mapping
-// (after a fork, or merged by KSM; pagemap: neither exclusive nor a file page) are read through
-// /proc/PID/mem, as the kernel would unshare (copy) each before process_vm_readv could pin it,
-// undoing the sharing being measured; every other page, with process_vm_readv (one copy less).
+// ranges.
 bool visit_range_impl(pid_t pid, const ProcessPages& pp, uint32_t map_index, uint64_t start, uint64_t end,
-                      void (*fn)(void*, const PageVisit&), void* ctx, uint64_t* unreadable);
+                      AnonReads how, void (*fn)(void*, const PageVisit&), void* ctx, uint64_t* unreadable);
 template <class F>
-bool visit_range(pid_t pid, const ProcessPages& pp, uint32_t map_index, uint64_t start, uint64_t end, F&& visit,
-                 uint64_t* unreadable) {
+bool visit_range(pid_t pid, const ProcessPages& pp, uint32_t map_index, uint64_t start, uint64_t end, AnonReads how,
+                 F&& visit, uint64_t* unreadable) {
     return visit_range_impl(
-        pid, pp, map_index, start, end,
+        pid, pp, map_index, start, end, how,
         [](void* c, const PageVisit& v) { (*static_cast<std::remove_reference_t<F>*>(c))(v); }, &visit, unreadable);
 }
 

@@ -145,7 +145,38 @@ TEST(Dedup, KsmFramesArePossibleWhileKsmRunsOrHoldsMergedPages) {
     std::filesystem::remove(dir + "/pages_shared");
     EXPECT_TRUE(ksm_frames_possible(dir)) << "cannot tell: assume so";
     std::filesystem::remove_all(dir);
-    EXPECT_FALSE(ksm_frames_possible(dir)) << "a kernel without KSM";
+    EXPECT_TRUE(ksm_frames_possible(dir)) << "no sysfs: cannot tell";
+}
+
+TEST(Dedup, FrameRunsSpanFramesNotWantedAndStopAt4096) {
+    std::vector<uint64_t> pfns{10, 40, 70, 200};
+    std::vector<bool> wanted{true, false, true, false};
+    for (uint64_t i = 0; i <= 64; ++i) {  // 10000, 10064, ..., 14096: each 64 after the last
+        pfns.push_back(10000 + 64 * i);
+        wanted.push_back(true);
+    }
+    std::vector<std::pair<uint64_t, std::size_t>> reads;
+    std::vector<std::size_t> visited;
+    read_frame_runs(
+        0, pfns.size(), [&](std::size_t k) { return wanted[k] ? pfns[k] : 0; },
+        [&](uint64_t first, std::size_t n, uint64_t* flags, uint64_t* counts) {
+            reads.push_back({first, n});
+            EXPECT_NE(flags, nullptr);
+            EXPECT_EQ(counts, nullptr);
+            for (std::size_t i = 0; i < n; ++i) flags[i] = first + i;
+        },
+        [&](std::size_t k, uint64_t fl, uint64_t c) {
+            visited.push_back(k);
+            EXPECT_EQ(fl, pfns[k]) << "frame " << k << " got another frame's flags";
+            EXPECT_EQ(c, 0u);
+        },
+        kReadFlags);
+    // 10..70 in one read over the frame not wanted (gaps of 30 and 30, up to 64); 200 not wanted;
+    // 10000..14032 in one; 14096 would make it 4097 wide, so it starts a read of its own.
+    EXPECT_EQ(reads, (std::vector<std::pair<uint64_t, std::size_t>>{{10, 61}, {10000, 4033}, {14096, 1}}));
+    std::vector<std::size_t> expect{0, 2};
+    for (std::size_t k = 4; k < pfns.size(); ++k) expect.push_back(k);
+    EXPECT_EQ(visited, expect);
 }
 
 TEST(Dedup, ClassifiesWithinThenHostThenOtherGuest) {
