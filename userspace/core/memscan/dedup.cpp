@@ -45,61 +45,122 @@ uint64_t zero_page_hash() {
 
 uint64_t DedupTable::total() const { return row_total(0) + row_total(1) + row_total(2); }
 
+namespace {
+
+// Merges ref `r` (another mapping of the same frame) into frame `f`.
+void merge_ref(PageRef& f, const PageRef& r, unsigned& owners) {
+    owners |= r.owners ? r.owners : 1u << r.owner;
+    f.mergeable = f.mergeable || r.mergeable;
+    f.mapcount = std::max(unsigned(f.mapcount), unsigned(r.mapcount));
+}
+
+// Frames read with two contents (written between the reads of two of their mappings) are in two
+// content groups after the sort: each is merged into its first, under the content seen first.
+// `again` holds the positions of the later ones, ascending. Rare: one scan of the frames.
+void merge_frames_read_twice(std::vector<PageRef>& frames, const std::vector<std::size_t>& again) {
+    std::vector<uint64_t> pfns;
+    for (std::size_t k : again) pfns.push_back(frames[k].pfn);
+    std::sort(pfns.begin(), pfns.end());
+    pfns.erase(std::unique(pfns.begin(), pfns.end()), pfns.end());
+    std::vector<std::size_t> first(pfns.size(), SIZE_MAX);
+    std::size_t out = 0;
+    for (std::size_t k = 0; k < frames.size(); ++k) {
+        const PageRef f = frames[k];
+        const auto it = f.pfn ? std::lower_bound(pfns.begin(), pfns.end(), uint64_t(f.pfn)) : pfns.end();
+        if (it == pfns.end() || *it != f.pfn) {
+            frames[out++] = f;
+            continue;
+        }
+        std::size_t& at = first[std::size_t(it - pfns.begin())];
+        if (at == SIZE_MAX) {
+            at = out;
+            frames[out++] = f;
+            continue;
+        }
+        PageRef& into = frames[at];
+        unsigned owners = into.owners;
+        if (!(owners & kG) && (f.owners & kG)) into.part = f.part;  // the guest's part, as a guest ref gives
+        merge_ref(into, f, owners);
+        if (owners & (kG | kV | kH)) owners &= ~kC;
+        into.owners = owners;
+    }
+    frames.resize(out);
+}
+
+}  // namespace
+
 void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_flags, bool ksm_frames_possible) {
     const unsigned threads = worker_threads();
+    // One sort serves both steps: by content, then frame. A frame's refs are next to each other
+    // (its content, read through each of its mappings), and the frames come out in the order
+    // classify_frames wants them.
     parallel_sort(refs.begin(), refs.end(), [](const PageRef& a, const PageRef& b) {
+        if (a.hash != b.hash) return a.hash < b.hash;
         if (a.pfn != b.pfn) return a.pfn < b.pfn;
         if (a.owner != b.owner) return a.owner < b.owner;  // a guest ref first: it carries the guest part
         return a.part < b.part;  // the same one kept whatever order the scan's threads left
     }, threads);
+    std::vector<uint64_t> seen;      // a bit per PFN: frames met under an earlier content
+    std::vector<std::size_t> again;  // where a frame met before is, after collapse
     std::size_t out = 0;
     for (std::size_t i = 0; i < refs.size();) {
         std::size_t j = i + 1;
         if (refs[i].pfn != 0)
-            while (j < refs.size() && refs[j].pfn == refs[i].pfn) ++j;
+            while (j < refs.size() && refs[j].pfn == refs[i].pfn && refs[j].hash == refs[i].hash) ++j;
         PageRef f = refs[i];
-        unsigned owners = 0, mapcount = 0;
-        bool mergeable = false;
-        for (std::size_t k = i; k < j; ++k) {
-            owners |= 1u << refs[k].owner;
-            mergeable |= refs[k].mergeable;
-            mapcount = std::max(mapcount, unsigned(refs[k].mapcount));
-        }
+        unsigned owners = 0;
+        f.mergeable = false;
+        f.mapcount = 0;
+        for (std::size_t k = i; k < j; ++k) merge_ref(f, refs[k], owners);
         if (owners & (kG | kV | kH)) owners &= ~kC;  // mapped by a process: not "cache only"
         f.owners = owners;
-        f.mergeable = mergeable;
-        f.mapcount = mapcount;
+        if (const uint64_t pfn = f.pfn) {
+            const std::size_t w = std::size_t(pfn >> 6);
+            if (w >= seen.size()) seen.resize(std::max(w + 1, seen.size() * 2));
+            if (seen[w] & (1ull << (pfn & 63))) again.push_back(out);
+            seen[w] |= 1ull << (pfn & 63);
+        }
         refs[out++] = f;
         i = j;
     }
     refs.resize(out);  // not shrunk to fit: a copy to fresh memory costs more than the tail it frees
+    seen = {};
+    if (!again.empty()) merge_frames_read_twice(refs, again);
     if (!read_flags) return;
-    // Each thread its own stretch of frames (a run cut at a stretch's edge is one more read):
-    // kpageflags of the frames pagemap cannot tell about, then kpagecount of the KSM frames.
+    // kpageflags of the frames pagemap cannot tell about, then kpagecount of the KSM frames: a
+    // list of them by PFN (few without KSM frames), each thread its own stretch (a run cut at a
+    // stretch's edge is one more read).
     const uint64_t zh = zero_page_hash();
-    for_chunks(refs.size(), 32768, threads, [&](std::size_t begin, std::size_t end) {
+    struct Want {
+        uint64_t pfn;
+        std::size_t at;
+    };
+    std::vector<Want> want;
+    for (std::size_t k = 0; k < refs.size(); ++k) {
+        const PageRef& f = refs[k];
+        if (!f.pfn) continue;
+        const bool may_be_ksm = ksm_frames_possible && f.mergeable && f.anon;
+        // The zero page has no struct page in a PTE (pagemap: anonymous), and the huge zero page
+        // looks like a file page in a PMD: neither is ever exclusive, nor only in the page cache.
+        const bool may_be_zero_page = f.hash == zh && f.mapcount != 1 && f.owners != kC;
+        if (may_be_ksm || may_be_zero_page) want.push_back({f.pfn, k});
+    }
+    if (want.empty()) return;
+    parallel_sort(want.begin(), want.end(), [](const Want& a, const Want& b) { return a.pfn < b.pfn; }, threads);
+    for_chunks(want.size(), 32768, threads, [&](std::size_t begin, std::size_t end) {
         read_frame_runs(
-            begin, end,
-            [&](std::size_t k) -> uint64_t {
-                const PageRef& f = refs[k];
-                const bool may_be_ksm = ksm_frames_possible && f.mergeable && f.anon;
-                // The zero page has no struct page in a PTE (pagemap: anonymous), and the huge
-                // zero page looks like a file page in a PMD: neither is ever exclusive, nor only
-                // in the page cache.
-                const bool may_be_zero_page = f.hash == zh && f.mapcount != 1 && f.owners != kC;
-                return may_be_ksm || may_be_zero_page ? f.pfn : 0;
-            },
-            read_flags,
+            begin, end, [&](std::size_t k) { return want[k].pfn; }, read_flags,
             [&](std::size_t k, uint64_t fl, uint64_t) {
                 if (!fl) return;
-                refs[k].anon = (fl & kKpfAnon) != 0;
-                refs[k].ksm = (fl & kKpfKsm) != 0;
-                refs[k].kzero = (fl & kKpfZeroPage) != 0;
+                PageRef& f = refs[want[k].at];
+                f.anon = (fl & kKpfAnon) != 0;
+                f.ksm = (fl & kKpfKsm) != 0;
+                f.kzero = (fl & kKpfZeroPage) != 0;
             },
             kReadFlags);
         read_frame_runs(
-            begin, end, [&](std::size_t k) -> uint64_t { return refs[k].ksm ? refs[k].pfn : 0; }, read_flags,
-            [&](std::size_t k, uint64_t, uint64_t c) { refs[k].mapcount = unsigned(std::min<uint64_t>(c, 1023)); },
+            begin, end, [&](std::size_t k) -> uint64_t { return refs[want[k].at].ksm ? want[k].pfn : 0; }, read_flags,
+            [&](std::size_t k, uint64_t, uint64_t c) { refs[want[k].at].mapcount = unsigned(std::min<uint64_t>(c, 1023)); },
             kReadCounts);
     });
 }
@@ -140,8 +201,9 @@ DedupTable classify_frames(std::vector<PageRef>& frames, const std::vector<uint6
     DedupTable t;
     t.image_files_known = !image_hashes.empty();
     const uint64_t zh = zero_page_hash();
-    parallel_sort(frames.begin(), frames.end(), [](const PageRef& a, const PageRef& b) { return a.hash < b.hash; },
-                  worker_threads());
+    auto by_content = [](const PageRef& a, const PageRef& b) { return a.hash < b.hash; };
+    if (!std::is_sorted(frames.begin(), frames.end(), by_content))  // as collapse_frames leaves them
+        parallel_sort(frames.begin(), frames.end(), by_content, worker_threads());
     const uint64_t mps = std::max<uint64_t>(2, ksm.max_page_sharing);
 
     for (std::size_t i = 0; i < frames.size();) {

@@ -69,10 +69,12 @@ uint64_t zero_page_hash();
 // Every other frame's anon and mapcount are pagemap's, which the kernel derives from the same
 // page state (its anon bit, its mapcount) as kpageflags and kpagecount. (Kernels built without
 // per-page mapcounts (CONFIG_NO_PAGE_MAPCOUNT, 6.15+) set the exclusive bit per large folio, not
-// per page: a large folio partly shared counts as mapped more than once in every page.) Leaves `refs` holding the
-// frames, sorted by PFN. The sort and the reads run on every CPU for a large index (`read_flags`
-// must then be callable from several threads at once, as kpage_reader's is); small ones stay on
-// this thread.
+// per page: a large folio partly shared counts as mapped more than once in every page.)
+// Leaves `refs` holding the frames sorted by content, then PFN: one sort, which classify_frames
+// then need not redo. A frame written between the reads of two of its mappings (a live host)
+// is one frame, under the content met first in that order. The sort and the reads run on every
+// CPU for a large index (`read_flags` must then be callable from several threads at once, as
+// kpage_reader's is); small ones stay on this thread.
 using FrameFlagReader = std::function<void(uint64_t first, std::size_t n, uint64_t* flags, uint64_t* counts)>;
 void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_flags, bool ksm_frames_possible = true);
 
@@ -159,7 +161,7 @@ struct KsmModel {
     bool use_zero_pages = false;
 };
 
-// Classifies the collapsed frames (sorts them by content). `image_hashes` (sorted) are the
+// Classifies the collapsed frames (sorts them by content, unless they are already). `image_hashes` (sorted) are the
 // hashes of every 4 KiB block of the guest image's files; empty: not told.
 // `host_hashes` (optional) receives, sorted, the contents of the guest frames counted in the
 // "between guest and host" row, and `guest_pfns` the guest's own frames of those contents

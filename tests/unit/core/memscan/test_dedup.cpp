@@ -127,6 +127,26 @@ TEST(Dedup, CollapseKeepsMappedMoreThanOnceFromAnyRef) {
     EXPECT_EQ(r[0].mapcount, 2u);
 }
 
+// A live frame written between the reads of two of its mappings comes with two contents: it is
+// still one frame (every owner, the guest's part), under the content that sorts first, and the
+// frames are left sorted by content for classify_frames.
+TEST(Dedup, CollapseKeepsAFrameReadWithTwoContentsOnce) {
+    auto f = collapsed({ref(50, 300, PageOwner::host, true), ref(9, 100, PageOwner::cache, false),
+                        ref(40, 300, PageOwner::cache, false), ref(60, 300, PageOwner::guest, true, GuestPart::anon),
+                        ref(8, 0, PageOwner::guest, true), ref(8, 0, PageOwner::guest, true)});
+    ASSERT_EQ(f.size(), 4u);
+    EXPECT_TRUE(std::is_sorted(f.begin(), f.end(), [](const PageRef& a, const PageRef& b) { return a.hash < b.hash; }));
+    unsigned frames_300 = 0;
+    for (const PageRef& p : f) {
+        if (p.pfn != 300) continue;
+        ++frames_300;
+        EXPECT_EQ(p.hash, 40u) << "the content first in order";
+        EXPECT_EQ(p.owners, (1u << 0) | (1u << 2)) << "guest and host map it: not cache only";
+        EXPECT_EQ(p.part, unsigned(GuestPart::anon)) << "the guest's part, from its ref";
+    }
+    EXPECT_EQ(frames_300, 1u);
+}
+
 TEST(Dedup, KsmFramesArePossibleWhileKsmRunsOrHoldsMergedPages) {
     char tmpl[] = "/tmp/ht-ksm-test-XXXXXX";
     const std::string dir = mkdtemp(tmpl);
