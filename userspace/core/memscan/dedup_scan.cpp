@@ -308,13 +308,8 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
     auto scan_group = [&](std::vector<Proc>& procs, PageOwner owner) {
         const uint64_t p0 = mono_ns();
         // A process that ended since its maps were read (before the earlier groups' pages, maybe)
-        // was never scanned: left out, not counted as vanished. The others' files are noted as
-        // the group comes, its maps' now and the files it holds open after.
+        // was never scanned: left out, not counted as vanished.
         std::erase_if(procs, [&](const Proc& p) { return started_at(p.pid) != p.started; });
-        for (Proc& p : procs) {
-            for (const auto& [key, via] : p.mapped_files) note_file(key, via);
-            p.mapped_files = {};
-        }
         struct Range {
             uint32_t proc, map;
             uint64_t start, end;
@@ -411,7 +406,6 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
                 continue;
             }
             ++s.processes[unsigned(owner)];
-            note_open_files(procs[pi]);
         }
     };
 
@@ -431,7 +425,37 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
     std::vector<std::vector<Proc>> groups =
         prepare_all({{&src.guest, PageOwner::guest}, {&src.other, PageOwner::other}, {&host_pids, PageOwner::host}});
     s.maps_s = double(mono_ns() - m0) / 1e9;
-    uint64_t expect = 0;
+    // The host's page cache: the files every process maps or holds open (in the groups' order),
+    // and which of their windows hold resident pages, found before the scan so that the index is
+    // sized once (a second reserve would copy it to fresh memory); the windows are read after.
+    std::vector<std::pair<Fd, uint64_t>> open_files;  // fd, size
+    std::vector<std::pair<std::size_t, uint64_t>> windows;  // (file, first byte) of the windows with resident pages
+    uint64_t cached = 0;
+    if (src.host) {
+        for (auto& g : groups)
+            for (Proc& p : g) {
+                for (const auto& [key, via] : p.mapped_files) note_file(key, via);
+                p.mapped_files = {};
+                note_open_files(p);
+            }
+        std::vector<uint64_t> file_windows;
+        const uint64_t f0 = mono_ns();
+        for (const auto& [key, via] : openers) {
+            std::error_code ec;
+            s.cache_files.push_back({via, std::filesystem::read_symlink(via, ec).string()});
+            auto file = open_cached_file(via);
+            if (!file) {
+                ++s.files_skipped;
+                continue;
+            }
+            file_windows.clear();
+            cached += file_resident_pages(file->first.get(), file->second, &file_windows);
+            for (uint64_t w : file_windows) windows.push_back({open_files.size(), w});
+            open_files.push_back(std::move(*file));
+        }
+        s.cache_find_s = double(mono_ns() - f0) / 1e9;
+    }
+    uint64_t expect = cached;
     for (const auto& g : groups)
         for (const Proc& p : g) expect += p.resident;
     refs.reserve(std::size_t(expect));
@@ -448,30 +472,7 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
         scan_group(groups[2], PageOwner::host);
         say("host: " + std::to_string(s.pages[2] * kPage >> 20) + " MiB in " + std::to_string(s.processes[2]) +
             " processes");
-        std::vector<std::pair<Fd, uint64_t>> open_files;  // fd, size
-        std::vector<std::pair<std::size_t, uint64_t>> windows;  // (file, first byte) of the windows with resident pages
-        std::vector<uint64_t> file_windows;
-        uint64_t cached = 0;
-        const uint64_t f0 = mono_ns();
-        for (const auto& [key, via] : openers) {
-            std::error_code ec;
-            s.cache_files.push_back({via, std::filesystem::read_symlink(via, ec).string()});
-            auto file = open_cached_file(via);
-            if (!file) {
-                ++s.files_skipped;
-                continue;
-            }
-            file_windows.clear();
-            cached += file_resident_pages(file->first.get(), file->second, &file_windows);
-            for (uint64_t w : file_windows) windows.push_back({open_files.size(), w});
-            open_files.push_back(std::move(*file));
-        }
         const uint64_t c0 = mono_ns();
-        s.cache_find_s = double(c0 - f0) / 1e9;
-        if (refs.capacity() < refs.size() + cached) {
-            refs.reserve(refs.size() + cached);
-            prefault(refs);
-        }
         // The files' resident windows on every CPU too, 8 at a time.
         constexpr std::size_t kShare = 8;
         std::atomic<std::size_t> next{0};
