@@ -8,6 +8,7 @@
 #include "core/host/host_settings.h"
 #include "core/host/spawn.h"
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <memory>
@@ -125,6 +126,7 @@ ht::DedupTable analyse(ht::IndexSources src, const std::vector<const Helper*>& h
     if (host_files) *host_files = ht::pages_in_files(stats.cache_files, host_hashes, guest_pfns);
     // The reference: kpageflags and kpagecount of every frame. The same table.
     ht::collapse_frames(every, {});
+    std::sort(every.begin(), every.end(), [](const ht::PageRef& a, const ht::PageRef& b) { return a.pfn < b.pfn; });
     ht::read_frame_runs(
         0, every.size(), [&](std::size_t k) { return uint64_t(every[k].pfn); }, ht::kpage_reader(),
         [&](std::size_t k, uint64_t fl, uint64_t c) {

@@ -8,6 +8,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fcntl.h>
+#include <functional>
+#include <new>
+#include <sys/mman.h>
 #include <memory>
 #include <unistd.h>
 #include <xxhash.h>
@@ -79,7 +82,10 @@ void merge_frames_read_twice(std::vector<PageRef>& frames, const std::vector<std
         }
         PageRef& into = frames[at];
         unsigned owners = into.owners;
-        if (!(owners & kG) && (f.owners & kG)) into.part = f.part;  // the guest's part, as a guest ref gives
+        if (!(owners & kG) && (f.owners & kG)) {  // the guest's part and anon, as a guest ref gives
+            into.part = f.part;
+            into.anon = f.anon;
+        }
         merge_ref(into, f, owners);
         if (owners & (kG | kV | kH)) owners &= ~kC;
         into.owners = owners;
@@ -100,7 +106,15 @@ void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_fla
         if (a.owner != b.owner) return a.owner < b.owner;  // a guest ref first: it carries the guest part
         return a.part < b.part;  // the same one kept whatever order the scan's threads left
     }, threads);
-    std::vector<uint64_t> seen;      // a bit per PFN: frames met under an earlier content
+    // A bit per PFN, up to the highest in the index: frames met under an earlier content. Fresh
+    // anonymous memory, resident only where frames are (a few high PFNs cost a page each).
+    uint64_t max_pfn = 0;
+    for (const PageRef& r : refs) max_pfn = std::max<uint64_t>(max_pfn, r.pfn);
+    const std::size_t seen_bytes = std::size_t(max_pfn / 64 + 1) * sizeof(uint64_t);
+    void* seen_map = mmap(nullptr, seen_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (seen_map == MAP_FAILED) throw std::bad_alloc();
+    const std::unique_ptr<void, std::function<void(void*)>> unmap_seen(seen_map, [&](void* m) { munmap(m, seen_bytes); });
+    uint64_t* const seen = static_cast<uint64_t*>(seen_map);
     std::vector<std::size_t> again;  // where a frame met before is, after collapse
     std::size_t out = 0;
     for (std::size_t i = 0; i < refs.size();) {
@@ -116,7 +130,6 @@ void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_fla
         f.owners = owners;
         if (const uint64_t pfn = f.pfn) {
             const std::size_t w = std::size_t(pfn >> 6);
-            if (w >= seen.size()) seen.resize(std::max(w + 1, seen.size() * 2));
             if (seen[w] & (1ull << (pfn & 63))) again.push_back(out);
             seen[w] |= 1ull << (pfn & 63);
         }
@@ -124,7 +137,6 @@ void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_fla
         i = j;
     }
     refs.resize(out);  // not shrunk to fit: a copy to fresh memory costs more than the tail it frees
-    seen = {};
     if (!again.empty()) merge_frames_read_twice(refs, again);
     if (!read_flags) return;
     // kpageflags of the frames pagemap cannot tell about, then kpagecount of the KSM frames: a
@@ -195,20 +207,17 @@ FrameFlagReader kpage_reader() {
     };
 }
 
-DedupTable classify_frames(std::vector<PageRef>& frames, const std::vector<uint64_t>& image_hashes,
-                           const KsmModel& ksm, std::vector<uint64_t>* host_hashes,
-                           std::vector<uint64_t>* guest_pfns) {
-    DedupTable t;
-    t.image_files_known = !image_hashes.empty();
-    const uint64_t zh = zero_page_hash();
-    auto by_content = [](const PageRef& a, const PageRef& b) { return a.hash < b.hash; };
-    if (!std::is_sorted(frames.begin(), frames.end(), by_content))  // as collapse_frames leaves them
-        parallel_sort(frames.begin(), frames.end(), by_content, worker_threads());
-    const uint64_t mps = std::max<uint64_t>(2, ksm.max_page_sharing);
+namespace {
 
-    for (std::size_t i = 0; i < frames.size();) {
+// Counts the content groups of frames [from, to) (whole groups) into `t`.
+void classify_stretch(const std::vector<PageRef>& frames, std::size_t from, std::size_t to,
+                      const std::vector<uint64_t>& image_hashes, const KsmModel& ksm, DedupTable& t,
+                      std::vector<uint64_t>* host_hashes, std::vector<uint64_t>* guest_pfns) {
+    const uint64_t zh = zero_page_hash();
+    const uint64_t mps = std::max<uint64_t>(2, ksm.max_page_sharing);
+    for (std::size_t i = from; i < to;) {
         std::size_t j = i + 1;
-        while (j < frames.size() && frames[j].hash == frames[i].hash) ++j;
+        while (j < to && frames[j].hash == frames[i].hash) ++j;
         const bool zero = frames[i].hash == zh;
 
         // What the group holds: the guest's own frames (candidates), and copies elsewhere.
@@ -321,6 +330,71 @@ DedupTable classify_frames(std::vector<PageRef>& frames, const std::vector<uint6
             }
         }
         i = j;
+    }
+}
+
+
+// Adds what one stretch of content groups counted to the table of the others.
+void add_counts(DedupTable& t, const DedupTable& o) {
+    static_assert(sizeof(DedupTable) == 8 * (9 + 3 + 6 + 5 + 3 * kGuestParts + 3 + 1 + 4), "a field to add here");
+    for (int r = 0; r < 3; ++r) {
+        for (int c = 0; c < 3; ++c) t.cell[r][c] += o.cell[r][c];
+        t.ksm_now[r] += o.ksm_now[r];
+    }
+    t.frames += o.frames;
+    t.anon_frames += o.anon_frames;
+    t.file_frames += o.file_frames;
+    t.zero_frames += o.zero_frames;
+    t.zero_anon += o.zero_anon;
+    t.zero_mergeable += o.zero_mergeable;
+    t.shared_with_host += o.shared_with_host;
+    t.shared_with_other += o.shared_with_other;
+    t.shared_within += o.shared_within;
+    t.ksm_frames += o.ksm_frames;
+    t.zero_pfn += o.zero_pfn;
+    for (int p = 0; p < kGuestParts; ++p) {
+        t.part_frames[p] += o.part_frames[p];
+        t.part_dup[p] += o.part_dup[p];
+        t.part_shared[p] += o.part_shared[p];
+    }
+    t.ram_image_file += o.ram_image_file;
+    t.ram_zero += o.ram_zero;
+    t.ram_other += o.ram_other;
+    t.ksm_candidate_frames += o.ksm_candidate_frames;
+    t.ksm_estimated_sharing += o.ksm_estimated_sharing;
+    t.ksm_estimated_shared += o.ksm_estimated_shared;
+    t.ksm_estimated_zero += o.ksm_estimated_zero;
+}
+
+}  // namespace
+
+DedupTable classify_frames(std::vector<PageRef>& frames, const std::vector<uint64_t>& image_hashes,
+                           const KsmModel& ksm, std::vector<uint64_t>* host_hashes,
+                           std::vector<uint64_t>* guest_pfns, unsigned threads) {
+    threads = worker_threads(threads);
+    auto by_content = [](const PageRef& a, const PageRef& b) { return a.hash < b.hash; };
+    if (!std::is_sorted(frames.begin(), frames.end(), by_content))  // as collapse_frames leaves them
+        parallel_sort(frames.begin(), frames.end(), by_content, threads);
+    // Content groups are independent: each thread counts a stretch of whole groups in a table of
+    // its own, added up after in order (host_hashes stays ascending).
+    const std::size_t parts = std::max<std::size_t>(1, std::min<std::size_t>(threads, frames.size() / kClassifyShare));
+    std::vector<DedupTable> tables(parts);
+    std::vector<std::vector<uint64_t>> hashes(parts), pfns(parts);
+    auto group_start = [&](std::size_t k) {  // the first group starting at or after k
+        while (k > 0 && k < frames.size() && frames[k].hash == frames[k - 1].hash) ++k;
+        return k;
+    };
+    on_threads(unsigned(parts), [&](unsigned part) {
+        classify_stretch(frames, group_start(frames.size() * part / parts), group_start(frames.size() * (part + 1) / parts),
+                         image_hashes, ksm, tables[part], host_hashes ? &hashes[part] : nullptr,
+                         guest_pfns ? &pfns[part] : nullptr);
+    });
+    DedupTable t;
+    t.image_files_known = !image_hashes.empty();
+    for (std::size_t part = 0; part < parts; ++part) {
+        add_counts(t, tables[part]);
+        if (host_hashes) host_hashes->insert(host_hashes->end(), hashes[part].begin(), hashes[part].end());
+        if (guest_pfns) guest_pfns->insert(guest_pfns->end(), pfns[part].begin(), pfns[part].end());
     }
     if (guest_pfns) std::sort(guest_pfns->begin(), guest_pfns->end());
     return t;

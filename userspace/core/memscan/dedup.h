@@ -72,9 +72,9 @@ uint64_t zero_page_hash();
 // per page: a large folio partly shared counts as mapped more than once in every page.)
 // Leaves `refs` holding the frames sorted by content, then PFN: one sort, which classify_frames
 // then need not redo. A frame written between the reads of two of its mappings (a live host)
-// is one frame, under the content met first in that order. The sort and the reads run on every
-// CPU for a large index (`read_flags` must then be callable from several threads at once, as
-// kpage_reader's is); small ones stay on this thread.
+// is one frame, under the content met first in that order (part and anon still from a guest
+// ref). The sort and the reads run on every CPU for a large index (`read_flags` must then be
+// callable from several threads at once, as kpage_reader's is); small ones stay on this thread.
 using FrameFlagReader = std::function<void(uint64_t first, std::size_t n, uint64_t* flags, uint64_t* counts)>;
 void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_flags, bool ksm_frames_possible = true);
 
@@ -152,6 +152,7 @@ struct DedupTable {
     uint64_t ksm_estimated_zero = 0;  // with use_zero_pages: merged into the kernel zero page instead
 
     uint64_t total() const;
+    bool operator==(const DedupTable&) const = default;
     uint64_t row_total(int r) const { return cell[r][0] + cell[r][1] + cell[r][2]; }
     uint64_t col_total(int c) const { return cell[0][c] + cell[1][c] + cell[2][c]; }
 };
@@ -161,13 +162,17 @@ struct KsmModel {
     bool use_zero_pages = false;
 };
 
-// Classifies the collapsed frames (sorts them by content, unless they are already). `image_hashes` (sorted) are the
-// hashes of every 4 KiB block of the guest image's files; empty: not told.
+// Classifies the collapsed frames (sorts them by content, unless they are already).
+// `image_hashes` (sorted) are the hashes of every 4 KiB block of the guest image's files; empty:
+// not told.
 // `host_hashes` (optional) receives, sorted, the contents of the guest frames counted in the
 // "between guest and host" row, and `guest_pfns` the guest's own frames of those contents
 // (sorted): to find where the host's copies are, and not take the guest's for them.
+// Content groups are counted on `threads` threads (0: one per CPU), each a stretch of whole
+// groups at least kClassifyShare frames long.
+inline constexpr std::size_t kClassifyShare = 65536;
 DedupTable classify_frames(std::vector<PageRef>& frames, const std::vector<uint64_t>& image_hashes,
                            const KsmModel& ksm, std::vector<uint64_t>* host_hashes = nullptr,
-                           std::vector<uint64_t>* guest_pfns = nullptr);
+                           std::vector<uint64_t>* guest_pfns = nullptr, unsigned threads = 0);
 
 }  // namespace ht

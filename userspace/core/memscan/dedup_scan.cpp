@@ -252,7 +252,7 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
             p.part[i] = uint8_t(classify_mapping(maps[i], qemu, int(i) == p.ram, i ? &maps[i - 1] : nullptr));
             p.mergeable[i] = std::binary_search(mg.begin(), mg.end(), maps[i].start);
             const MapRange& m = maps[i];
-            if (m.readable() && !m.anonymous() && !m.path.empty() && m.path[0] == '/')
+            if (src.host && m.readable() && !m.anonymous() && !m.path.empty() && m.path[0] == '/')
                 p.mapped_files.push_back({{makedev(m.dev_major, m.dev_minor), ino_t(m.inode)},
                                           base + "/map_files/" + hex(m.start, false) + "-" + hex(m.end, false)});
         }
@@ -276,7 +276,7 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
     const unsigned threads = worker_threads(src.threads);
     s.threads = threads;
     // Every group's processes prepared at once, on every thread (a guest is often one process:
-    // a group at a time would leave the other threads idle), then their files noted in order.
+    // a group at a time would leave the other threads idle).
     auto prepare_all = [&](const std::vector<std::pair<const std::vector<pid_t>*, PageOwner>>& groups) {
         std::vector<std::pair<pid_t, PageOwner>> who;
         for (const auto& [pids, owner] : groups)
@@ -413,7 +413,8 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
         if (src.progress) src.progress(m);
     };
     // The index is sized once, from the resident pages the processes report (each mapping's page
-    // is one entry, as scanned): growing it by doubling would cost up to twice the memory.
+    // is one entry, as scanned) and the files' resident pages: growing it by doubling would cost
+    // up to twice the memory.
     std::set<pid_t> skip(src.guest.begin(), src.guest.end());
     skip.insert(src.other.begin(), src.other.end());
     skip.insert(self);
@@ -427,19 +428,22 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
     s.maps_s = double(mono_ns() - m0) / 1e9;
     // The host's page cache: the files every process maps or holds open (in the groups' order),
     // and which of their windows hold resident pages, found before the scan so that the index is
-    // sized once (a second reserve would copy it to fresh memory); the windows are read after.
-    std::vector<std::pair<Fd, uint64_t>> open_files;  // fd, size
-    std::vector<std::pair<std::size_t, uint64_t>> windows;  // (file, first byte) of the windows with resident pages
+    // sized once (a second reserve would copy it to fresh memory). The windows are read after it,
+    // each file opened again then: not one descriptor per file held while processes are read.
+    struct CachedFile {
+        std::string via;
+        std::vector<uint64_t> windows;  // first byte of each window with resident pages
+    };
+    std::vector<CachedFile> cached_files;
     uint64_t cached = 0;
     if (src.host) {
+        const uint64_t f0 = mono_ns();
         for (auto& g : groups)
             for (Proc& p : g) {
                 for (const auto& [key, via] : p.mapped_files) note_file(key, via);
                 p.mapped_files = {};
-                note_open_files(p);
+                if (started_at(p.pid) == p.started) note_open_files(p);  // not another's under its pid
             }
-        std::vector<uint64_t> file_windows;
-        const uint64_t f0 = mono_ns();
         for (const auto& [key, via] : openers) {
             std::error_code ec;
             s.cache_files.push_back({via, std::filesystem::read_symlink(via, ec).string()});
@@ -448,10 +452,9 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
                 ++s.files_skipped;
                 continue;
             }
-            file_windows.clear();
-            cached += file_resident_pages(file->first.get(), file->second, &file_windows);
-            for (uint64_t w : file_windows) windows.push_back({open_files.size(), w});
-            open_files.push_back(std::move(*file));
+            CachedFile f{via, {}};
+            cached += file_resident_pages(file->first.get(), file->second, &f.windows);
+            cached_files.push_back(std::move(f));
         }
         s.cache_find_s = double(mono_ns() - f0) / 1e9;
     }
@@ -473,6 +476,21 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
         say("host: " + std::to_string(s.pages[2] * kPage >> 20) + " MiB in " + std::to_string(s.processes[2]) +
             " processes");
         const uint64_t c0 = mono_ns();
+        std::vector<std::pair<Fd, uint64_t>> open_files;  // fd, size
+        std::vector<std::pair<std::size_t, uint64_t>> windows;  // (file, first byte) of the windows with resident pages
+        for (const CachedFile& f : cached_files) {
+            if (f.windows.empty()) {
+                ++s.files;  // opened, nothing resident
+                continue;
+            }
+            auto file = open_cached_file(f.via);
+            if (!file) {
+                ++s.files_skipped;
+                continue;
+            }
+            for (uint64_t w : f.windows) windows.push_back({open_files.size(), w});
+            open_files.push_back(std::move(*file));
+        }
         // The files' resident windows on every CPU too, 8 at a time.
         constexpr std::size_t kShare = 8;
         std::atomic<std::size_t> next{0};

@@ -127,7 +127,7 @@ TEST(Dedup, CollapseKeepsMappedMoreThanOnceFromAnyRef) {
     EXPECT_EQ(r[0].mapcount, 2u);
 }
 
-// A live frame written between the reads of two of its mappings comes with two contents: it is
+// A live frame written between the reads of its mappings comes with several contents: it is
 // still one frame (every owner, the guest's part), under the content that sorts first, and the
 // frames are left sorted by content for classify_frames.
 TEST(Dedup, CollapseKeepsAFrameReadWithTwoContentsOnce) {
@@ -143,6 +143,7 @@ TEST(Dedup, CollapseKeepsAFrameReadWithTwoContentsOnce) {
         EXPECT_EQ(p.hash, 40u) << "the content first in order";
         EXPECT_EQ(p.owners, (1u << 0) | (1u << 2)) << "guest and host map it: not cache only";
         EXPECT_EQ(p.part, unsigned(GuestPart::anon)) << "the guest's part, from its ref";
+        EXPECT_TRUE(p.anon) << "anon from the guest's ref too (the cache's said file)";
     }
     EXPECT_EQ(frames_300, 1u);
 }
@@ -252,6 +253,39 @@ TEST(Dedup, KsmNowNeedsBothSidesRegistered) {
     EXPECT_EQ(t.cell[kWithOther][kAnonAnon], 2u);
     EXPECT_EQ(t.ksm_estimated_sharing, 2u);  // 3 registered frames of content 1 -> 1 KSM page, 2 sharing
     EXPECT_EQ(t.ksm_estimated_shared, 1u);
+}
+
+// Classified on several threads, each a stretch of whole content groups, the table and the lists
+// are those of one thread: groups of every kind (guest only, with host, with the other guest,
+// zero-filled, KSM-registered) laid so that every stretch's first cut falls inside a group.
+TEST(Dedup, ClassifyOnSeveralThreadsCountsWhatOneDoes) {
+    std::vector<PageRef> r;
+    uint64_t pfn = 1;
+    const uint64_t zh = zero_page_hash();
+    for (uint64_t g = 0; r.size() < 5 * kClassifyShare; ++g) {
+        const uint64_t hash = g == 777 ? zh : g * 2654435761u + 1;
+        const std::size_t size = 1 + g % 7;  // 1..7 frames
+        for (std::size_t k = 0; k < size; ++k) {
+            const PageOwner owner = k == 0 || g % 3 == 0 ? PageOwner::guest : g % 3 == 1 ? PageOwner::host : PageOwner::other;
+            PageRef p = ref(hash, pfn++, owner, (g + k) % 4 != 0, GuestPart(g % 5), (g + k) % 2 == 0);
+            p.mapcount = 1 + (g % 11 == 0);
+            r.push_back(p);
+        }
+    }
+    collapse_frames(r, {});
+    ASSERT_GE(r.size(), 5 * kClassifyShare);
+    std::vector<uint64_t> hosts1, pfns1, hosts4, pfns4;
+    auto one = r, four = r;
+    const DedupTable t1 = classify_frames(one, {3, 5, 7}, {}, &hosts1, &pfns1, 1);
+    const DedupTable t4 = classify_frames(four, {3, 5, 7}, {}, &hosts4, &pfns4, 4);
+    EXPECT_TRUE(t1 == t4) << "total " << t1.total() << " vs " << t4.total() << ", frames " << t1.frames << " vs "
+                          << t4.frames;
+    EXPECT_GT(t1.total(), 0u);
+    EXPECT_GT(t1.row_total(kWithHost), 0u);
+    EXPECT_GT(t1.row_total(kWithOther), 0u);
+    EXPECT_EQ(hosts1, hosts4);
+    EXPECT_TRUE(std::is_sorted(hosts4.begin(), hosts4.end()));
+    EXPECT_EQ(pfns1, pfns4);
 }
 
 TEST(Dedup, KsmEstimateHonoursMaxPageSharingAndZeroPages) {
