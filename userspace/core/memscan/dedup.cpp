@@ -97,23 +97,35 @@ void merge_frames_read_twice(std::vector<PageRef>& frames, const std::vector<std
 
 void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_flags, bool ksm_frames_possible) {
     const unsigned threads = worker_threads();
-    // One sort serves both steps: by content, then frame. A frame's refs are next to each other
-    // (its content, read through each of its mappings), and the frames come out in the order
-    // classify_frames wants them.
-    parallel_sort(refs.begin(), refs.end(), [](const PageRef& a, const PageRef& b) {
-        if (a.hash != b.hash) return a.hash < b.hash;
+    const uint64_t zh = zero_page_hash();
+    // One sort serves collapse and classification: by content, then frame. A frame's refs are next
+    // to each other (its content, read through each of its mappings), and the frames come out in
+    // the order classify_frames wants them. Where KSM frames may be, most registered frames need
+    // kpageflags, which is read in PFN order: then by frame, then content (classify_frames sorts
+    // again), as a list of hundreds of thousands of frames by PFN would cost as much in fresh memory.
+    const bool by_frame = ksm_frames_possible && read_flags;
+    parallel_sort(refs.begin(), refs.end(), [by_frame](const PageRef& a, const PageRef& b) {
+        if (a.hash != b.hash && (!by_frame || a.pfn == b.pfn)) return a.hash < b.hash;
         if (a.pfn != b.pfn) return a.pfn < b.pfn;
         if (a.owner != b.owner) return a.owner < b.owner;  // a guest ref first: it carries the guest part
         return a.part < b.part;  // the same one kept whatever order the scan's threads left
     }, threads);
-    // A bit per PFN, up to the highest in the index: frames met under an earlier content. Fresh
-    // anonymous memory, resident only where frames are (a few high PFNs cost a page each).
-    uint64_t max_pfn = 0;
-    for (const PageRef& r : refs) max_pfn = std::max<uint64_t>(max_pfn, r.pfn);
-    const std::size_t seen_bytes = std::size_t(max_pfn / 64 + 1) * sizeof(uint64_t);
-    void* seen_map = mmap(nullptr, seen_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    // Frames met before, under another content (written between the reads of two mappings): by
+    // frame they follow each other; by content a bit per PFN up to the highest in the index finds
+    // them (fresh anonymous memory, resident only where frames are).
+    std::size_t seen_bytes = 0;
+    if (!by_frame) {
+        uint64_t max_pfn = 0;
+        for (const PageRef& r : refs) max_pfn = std::max<uint64_t>(max_pfn, r.pfn);
+        seen_bytes = std::size_t(max_pfn / 64 + 1) * sizeof(uint64_t);
+    }
+    void* seen_map = seen_bytes ? mmap(nullptr, seen_bytes, PROT_READ | PROT_WRITE,
+                                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+                                : nullptr;
     if (seen_map == MAP_FAILED) throw std::bad_alloc();
-    const std::unique_ptr<void, std::function<void(void*)>> unmap_seen(seen_map, [&](void* m) { munmap(m, seen_bytes); });
+    const std::unique_ptr<void, std::function<void(void*)>> unmap_seen(seen_map, [&](void* m) {
+        if (m) munmap(m, seen_bytes);
+    });
     uint64_t* const seen = static_cast<uint64_t*>(seen_map);
     std::vector<std::size_t> again;  // where a frame met before is, after collapse
     std::size_t out = 0;
@@ -129,9 +141,13 @@ void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_fla
         if (owners & (kG | kV | kH)) owners &= ~kC;  // mapped by a process: not "cache only"
         f.owners = owners;
         if (const uint64_t pfn = f.pfn) {
-            const std::size_t w = std::size_t(pfn >> 6);
-            if (seen[w] & (1ull << (pfn & 63))) again.push_back(out);
-            seen[w] |= 1ull << (pfn & 63);
+            if (seen) {
+                const std::size_t w = std::size_t(pfn >> 6);
+                if (seen[w] & (1ull << (pfn & 63))) again.push_back(out);
+                seen[w] |= 1ull << (pfn & 63);
+            } else if (out > 0 && refs[out - 1].pfn == pfn) {
+                again.push_back(out);
+            }
         }
         refs[out++] = f;
         i = j;
@@ -139,40 +155,41 @@ void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_fla
     refs.resize(out);  // not shrunk to fit: a copy to fresh memory costs more than the tail it frees
     if (!again.empty()) merge_frames_read_twice(refs, again);
     if (!read_flags) return;
-    // kpageflags of the frames pagemap cannot tell about, then kpagecount of the KSM frames: a
-    // list of them by PFN (few without KSM frames), each thread its own stretch (a run cut at a
-    // stretch's edge is one more read).
-    const uint64_t zh = zero_page_hash();
-    struct Want {
-        uint64_t pfn;
-        std::size_t at;
-    };
-    std::vector<Want> want;
-    for (std::size_t k = 0; k < refs.size(); ++k) {
-        const PageRef& f = refs[k];
-        if (!f.pfn) continue;
+    // kpageflags of the frames pagemap cannot tell about, then kpagecount of the KSM frames, in
+    // runs of nearby frames: by frame, over the frames themselves; by content, over a list of the
+    // few wanted (the zero page's candidates) sorted by PFN. Each thread its own stretch (a run
+    // cut at a stretch's edge is one more read).
+    auto wanted = [&](const PageRef& f) {
         const bool may_be_ksm = ksm_frames_possible && f.mergeable && f.anon;
         // The zero page has no struct page in a PTE (pagemap: anonymous), and the huge zero page
         // looks like a file page in a PMD: neither is ever exclusive, nor only in the page cache.
         const bool may_be_zero_page = f.hash == zh && f.mapcount != 1 && f.owners != kC;
-        if (may_be_ksm || may_be_zero_page) want.push_back({f.pfn, k});
+        return f.pfn != 0 && (may_be_ksm || may_be_zero_page);
+    };
+    std::vector<std::pair<uint64_t, std::size_t>> want;  // (PFN, frame), by content only
+    if (!by_frame) {
+        for (std::size_t k = 0; k < refs.size(); ++k)
+            if (wanted(refs[k])) want.push_back({uint64_t(refs[k].pfn), k});
+        if (want.empty()) return;
+        parallel_sort(want.begin(), want.end(), [](const auto& a, const auto& b) { return a.first < b.first; }, threads);
     }
-    if (want.empty()) return;
-    parallel_sort(want.begin(), want.end(), [](const Want& a, const Want& b) { return a.pfn < b.pfn; }, threads);
-    for_chunks(want.size(), 32768, threads, [&](std::size_t begin, std::size_t end) {
+    const std::size_t n = by_frame ? refs.size() : want.size();
+    auto frame_at = [&](std::size_t k) -> PageRef& { return by_frame ? refs[k] : refs[want[k].second]; };
+    for_chunks(n, 32768, threads, [&](std::size_t begin, std::size_t end) {
         read_frame_runs(
-            begin, end, [&](std::size_t k) { return want[k].pfn; }, read_flags,
+            begin, end, [&](std::size_t k) -> uint64_t { return wanted(frame_at(k)) ? frame_at(k).pfn : 0; },
+            read_flags,
             [&](std::size_t k, uint64_t fl, uint64_t) {
                 if (!fl) return;
-                PageRef& f = refs[want[k].at];
+                PageRef& f = frame_at(k);
                 f.anon = (fl & kKpfAnon) != 0;
                 f.ksm = (fl & kKpfKsm) != 0;
                 f.kzero = (fl & kKpfZeroPage) != 0;
             },
             kReadFlags);
         read_frame_runs(
-            begin, end, [&](std::size_t k) -> uint64_t { return refs[want[k].at].ksm ? want[k].pfn : 0; }, read_flags,
-            [&](std::size_t k, uint64_t, uint64_t c) { refs[want[k].at].mapcount = unsigned(std::min<uint64_t>(c, 1023)); },
+            begin, end, [&](std::size_t k) -> uint64_t { return frame_at(k).ksm ? frame_at(k).pfn : 0; }, read_flags,
+            [&](std::size_t k, uint64_t, uint64_t c) { frame_at(k).mapcount = unsigned(std::min<uint64_t>(c, 1023)); },
             kReadCounts);
     });
 }

@@ -70,10 +70,11 @@ uint64_t zero_page_hash();
 // page state (its anon bit, its mapcount) as kpageflags and kpagecount. (Kernels built without
 // per-page mapcounts (CONFIG_NO_PAGE_MAPCOUNT, 6.15+) set the exclusive bit per large folio, not
 // per page: a large folio partly shared counts as mapped more than once in every page.)
-// Leaves `refs` holding the frames sorted by content, then PFN: one sort, which classify_frames
-// then need not redo. A frame written between the reads of two of its mappings (a live host)
-// is one frame, under the content met first in that order (part and anon still from a guest
-// ref). The sort and the reads run on every CPU for a large index (`read_flags` must then be
+// Leaves `refs` holding the frames sorted by content, then PFN (one sort, which classify_frames
+// then need not redo), or where KSM frames may be (`read_flags` given), by PFN: most registered
+// frames then need kpageflags, read in PFN order. A frame written between the reads of two of its
+// mappings (a live host) is one frame, under the content met first in that order (part and anon
+// still from a guest ref). The sort and the reads run on every CPU for a large index (`read_flags` must then be
 // callable from several threads at once, as kpage_reader's is); small ones stay on this thread.
 using FrameFlagReader = std::function<void(uint64_t first, std::size_t n, uint64_t* flags, uint64_t* counts)>;
 void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_flags, bool ksm_frames_possible = true);

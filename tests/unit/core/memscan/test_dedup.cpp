@@ -128,24 +128,37 @@ TEST(Dedup, CollapseKeepsMappedMoreThanOnceFromAnyRef) {
 }
 
 // A live frame written between the reads of its mappings comes with several contents: it is
-// still one frame (every owner, the guest's part), under the content that sorts first, and the
-// frames are left sorted by content for classify_frames.
+// still one frame (every owner, the guest's part and anon), under the content that sorts first,
+// whether collapse sorts by content (frames left in that order for classify_frames) or, where
+// KSM frames may be, by frame.
 TEST(Dedup, CollapseKeepsAFrameReadWithTwoContentsOnce) {
-    auto f = collapsed({ref(50, 300, PageOwner::host, true), ref(9, 100, PageOwner::cache, false),
-                        ref(40, 300, PageOwner::cache, false), ref(60, 300, PageOwner::guest, true, GuestPart::anon),
-                        ref(8, 0, PageOwner::guest, true), ref(8, 0, PageOwner::guest, true)});
-    ASSERT_EQ(f.size(), 4u);
-    EXPECT_TRUE(std::is_sorted(f.begin(), f.end(), [](const PageRef& a, const PageRef& b) { return a.hash < b.hash; }));
-    unsigned frames_300 = 0;
-    for (const PageRef& p : f) {
-        if (p.pfn != 300) continue;
-        ++frames_300;
-        EXPECT_EQ(p.hash, 40u) << "the content first in order";
-        EXPECT_EQ(p.owners, (1u << 0) | (1u << 2)) << "guest and host map it: not cache only";
-        EXPECT_EQ(p.part, unsigned(GuestPart::anon)) << "the guest's part, from its ref";
-        EXPECT_TRUE(p.anon) << "anon from the guest's ref too (the cache's said file)";
+    const std::vector<PageRef> refs{ref(50, 300, PageOwner::host, true), ref(9, 100, PageOwner::cache, false),
+                                    ref(40, 300, PageOwner::cache, false),
+                                    ref(60, 300, PageOwner::guest, true, GuestPart::anon),
+                                    ref(8, 0, PageOwner::guest, true), ref(8, 0, PageOwner::guest, true)};
+    const FrameFlagReader none = [](uint64_t, std::size_t n, uint64_t* flags, uint64_t* counts) {
+        if (flags) std::fill(flags, flags + n, 0);
+        if (counts) std::fill(counts, counts + n, 0);
+    };
+    for (const bool ksm_frames_possible : {false, true}) {
+        SCOPED_TRACE(ksm_frames_possible ? "by frame" : "by content");
+        std::vector<PageRef> f = refs;
+        collapse_frames(f, none, ksm_frames_possible);
+        ASSERT_EQ(f.size(), 4u);
+        if (!ksm_frames_possible) {
+            EXPECT_TRUE(std::is_sorted(f.begin(), f.end(), [](const PageRef& a, const PageRef& b) { return a.hash < b.hash; }));
+        }
+        unsigned frames_300 = 0;
+        for (const PageRef& p : f) {
+            if (p.pfn != 300) continue;
+            ++frames_300;
+            EXPECT_EQ(p.hash, 40u) << "the content first in order";
+            EXPECT_EQ(p.owners, (1u << 0) | (1u << 2)) << "guest and host map it: not cache only";
+            EXPECT_EQ(p.part, unsigned(GuestPart::anon)) << "the guest's part, from its ref";
+            EXPECT_TRUE(p.anon) << "anon from the guest's ref too (the cache's said file)";
+        }
+        EXPECT_EQ(frames_300, 1u);
     }
-    EXPECT_EQ(frames_300, 1u);
 }
 
 TEST(Dedup, KsmFramesArePossibleWhileKsmRunsOrHoldsMergedPages) {
