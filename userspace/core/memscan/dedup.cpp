@@ -123,7 +123,7 @@ void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_fla
                                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
                                 : nullptr;
     if (seen_map == MAP_FAILED) throw std::bad_alloc();
-    const std::unique_ptr<void, std::function<void(void*)>> unmap_seen(seen_map, [&](void* m) {
+    std::unique_ptr<void, std::function<void(void*)>> unmap_seen(seen_map, [&](void* m) {
         if (m) munmap(m, seen_bytes);
     });
     uint64_t* const seen = static_cast<uint64_t*>(seen_map);
@@ -153,6 +153,7 @@ void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_fla
         i = j;
     }
     refs.resize(out);  // not shrunk to fit: a copy to fresh memory costs more than the tail it frees
+    unmap_seen.reset();
     if (!again.empty()) merge_frames_read_twice(refs, again);
     if (!read_flags) return;
     // kpageflags of the frames pagemap cannot tell about, then kpagecount of the KSM frames, in
@@ -389,8 +390,10 @@ DedupTable classify_frames(std::vector<PageRef>& frames, const std::vector<uint6
                            const KsmModel& ksm, std::vector<uint64_t>* host_hashes,
                            std::vector<uint64_t>* guest_pfns, unsigned threads) {
     threads = worker_threads(threads);
-    auto by_content = [](const PageRef& a, const PageRef& b) { return a.hash < b.hash; };
-    if (!std::is_sorted(frames.begin(), frames.end(), by_content))  // as collapse_frames leaves them
+    // Content, then frame: within a group the same order whatever came before (which frame stays
+    // decides the part a duplicate is counted in).
+    auto by_content = [](const PageRef& a, const PageRef& b) { return a.hash != b.hash ? a.hash < b.hash : a.pfn < b.pfn; };
+    if (!std::is_sorted(frames.begin(), frames.end(), by_content))  // as collapse_frames leaves them by content
         parallel_sort(frames.begin(), frames.end(), by_content, threads);
     // Content groups are independent: each thread counts a stretch of whole groups in a table of
     // its own, added up after in order (host_hashes stays ascending).

@@ -74,8 +74,9 @@ uint64_t zero_page_hash();
 // then need not redo), or where KSM frames may be (`read_flags` given), by PFN: most registered
 // frames then need kpageflags, read in PFN order. A frame written between the reads of two of its
 // mappings (a live host) is one frame, under the content met first in that order (part and anon
-// still from a guest ref). The sort and the reads run on every CPU for a large index (`read_flags` must then be
-// callable from several threads at once, as kpage_reader's is); small ones stay on this thread.
+// still from a guest ref). The sort and the reads run on every CPU for a large index
+// (`read_flags` must then be callable from several threads at once, as kpage_reader's is); small
+// ones stay on this thread.
 using FrameFlagReader = std::function<void(uint64_t first, std::size_t n, uint64_t* flags, uint64_t* counts)>;
 void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_flags, bool ksm_frames_possible = true);
 
@@ -169,8 +170,9 @@ struct KsmModel {
 // `host_hashes` (optional) receives, sorted, the contents of the guest frames counted in the
 // "between guest and host" row, and `guest_pfns` the guest's own frames of those contents
 // (sorted): to find where the host's copies are, and not take the guest's for them.
-// Content groups are counted on `threads` threads (0: one per CPU), each a stretch of whole
-// groups at least kClassifyShare frames long.
+// Content groups are counted on `threads` threads (0: one per CPU), one stretch of whole groups
+// each, cut about every kClassifyShare frames or more (a group is never split: one large group,
+// the zero-filled frames, is on one thread).
 inline constexpr std::size_t kClassifyShare = 65536;
 DedupTable classify_frames(std::vector<PageRef>& frames, const std::vector<uint64_t>& image_hashes,
                            const KsmModel& ksm, std::vector<uint64_t>* host_hashes = nullptr,

@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -429,9 +430,15 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
     // The host's page cache: the files every process maps or holds open (in the groups' order),
     // and which of their windows hold resident pages, found before the scan so that the index is
     // sized once (a second reserve would copy it to fresh memory). The windows are read after it,
-    // each file opened again then: not one descriptor per file held while processes are read.
+    // through the descriptor opened here (the process that gave the way in may end meanwhile);
+    // past a quarter of the descriptor limit (the scan needs its own) a file is closed and opened
+    // again for the read, and kept only if it is still the same file.
     struct CachedFile {
         std::string via;
+        Fd fd;  // held, or closed to be opened again
+        uint64_t size = 0;
+        dev_t dev = 0;
+        ino_t ino = 0;
         std::vector<uint64_t> windows;  // first byte of each window with resident pages
     };
     std::vector<CachedFile> cached_files;
@@ -444,16 +451,26 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
                 p.mapped_files = {};
                 if (started_at(p.pid) == p.started) note_open_files(p);  // not another's under its pid
             }
+        rlimit nofile{};
+        const std::size_t hold = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY
+                                     ? std::size_t(nofile.rlim_cur / 4)
+                                     : 256;
+        std::size_t held = 0;
         for (const auto& [key, via] : openers) {
             std::error_code ec;
             s.cache_files.push_back({via, std::filesystem::read_symlink(via, ec).string()});
             auto file = open_cached_file(via);
-            if (!file) {
+            struct stat sb {};
+            if (!file || fstat(file->first.get(), &sb) != 0) {
                 ++s.files_skipped;
                 continue;
             }
-            CachedFile f{via, {}};
+            CachedFile f{via, {}, file->second, sb.st_dev, sb.st_ino, {}};
             cached += file_resident_pages(file->first.get(), file->second, &f.windows);
+            if (!f.windows.empty() && held < hold) {
+                f.fd = std::move(file->first);
+                ++held;
+            }
             cached_files.push_back(std::move(f));
         }
         s.cache_find_s = double(mono_ns() - f0) / 1e9;
@@ -478,18 +495,23 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
         const uint64_t c0 = mono_ns();
         std::vector<std::pair<Fd, uint64_t>> open_files;  // fd, size
         std::vector<std::pair<std::size_t, uint64_t>> windows;  // (file, first byte) of the windows with resident pages
-        for (const CachedFile& f : cached_files) {
+        for (CachedFile& f : cached_files) {
             if (f.windows.empty()) {
                 ++s.files;  // opened, nothing resident
                 continue;
             }
-            auto file = open_cached_file(f.via);
-            if (!file) {
-                ++s.files_skipped;
-                continue;
+            if (!f.fd) {
+                auto file = open_cached_file(f.via);
+                struct stat sb {};
+                if (!file || fstat(file->first.get(), &sb) != 0 || sb.st_dev != f.dev || sb.st_ino != f.ino) {
+                    ++s.files_skipped;  // its process ended, or the way in leads to another file now
+                    continue;
+                }
+                f.fd = std::move(file->first);
+                f.size = file->second;
             }
             for (uint64_t w : f.windows) windows.push_back({open_files.size(), w});
-            open_files.push_back(std::move(*file));
+            open_files.push_back({std::move(f.fd), f.size});
         }
         // The files' resident windows on every CPU too, 8 at a time.
         constexpr std::size_t kShare = 8;

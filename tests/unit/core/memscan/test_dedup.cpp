@@ -270,35 +270,76 @@ TEST(Dedup, KsmNowNeedsBothSidesRegistered) {
 
 // Classified on several threads, each a stretch of whole content groups, the table and the lists
 // are those of one thread: groups of every kind (guest only, with host, with the other guest,
-// zero-filled, KSM-registered) laid so that every stretch's first cut falls inside a group.
+// image blocks, zero-filled and KSM-registered, KSM frames, the zero page), with a stretch's
+// natural cut inside a group, under both KSM models.
 TEST(Dedup, ClassifyOnSeveralThreadsCountsWhatOneDoes) {
     std::vector<PageRef> r;
     uint64_t pfn = 1;
     const uint64_t zh = zero_page_hash();
+    auto hash_of = [&](uint64_t g) { return g == 777 ? zh : g * 2654435761u + 1; };
     for (uint64_t g = 0; r.size() < 5 * kClassifyShare; ++g) {
-        const uint64_t hash = g == 777 ? zh : g * 2654435761u + 1;
-        const std::size_t size = 1 + g % 7;  // 1..7 frames
+        const std::size_t size = g == 777 ? 60 : 1 + g % 7;  // 1..7 frames; 60 zero-filled
         for (std::size_t k = 0; k < size; ++k) {
             const PageOwner owner = k == 0 || g % 3 == 0 ? PageOwner::guest : g % 3 == 1 ? PageOwner::host : PageOwner::other;
-            PageRef p = ref(hash, pfn++, owner, (g + k) % 4 != 0, GuestPart(g % 5), (g + k) % 2 == 0);
+            const GuestPart part = g == 777 ? GuestPart::guest_ram : GuestPart(g % 5);
+            PageRef p = ref(hash_of(g), pfn++, owner, g == 777 || (g + k) % 4 != 0, part, g == 777 || (g + k) % 2 == 0);
             p.mapcount = 1 + (g % 11 == 0);
             r.push_back(p);
         }
     }
     collapse_frames(r, {});
     ASSERT_GE(r.size(), 5 * kClassifyShare);
-    std::vector<uint64_t> hosts1, pfns1, hosts4, pfns4;
-    auto one = r, four = r;
-    const DedupTable t1 = classify_frames(one, {3, 5, 7}, {}, &hosts1, &pfns1, 1);
-    const DedupTable t4 = classify_frames(four, {3, 5, 7}, {}, &hosts4, &pfns4, 4);
-    EXPECT_TRUE(t1 == t4) << "total " << t1.total() << " vs " << t4.total() << ", frames " << t1.frames << " vs "
-                          << t4.frames;
-    EXPECT_GT(t1.total(), 0u);
-    EXPECT_GT(t1.row_total(kWithHost), 0u);
-    EXPECT_GT(t1.row_total(kWithOther), 0u);
-    EXPECT_EQ(hosts1, hosts4);
-    EXPECT_TRUE(std::is_sorted(hosts4.begin(), hosts4.end()));
-    EXPECT_EQ(pfns1, pfns4);
+    for (PageRef& p : r) {  // as kpageflags would say of a few
+        if (p.pfn % 101 == 0 && p.anon && p.mergeable) {
+            p.ksm = 1;
+            p.mapcount = 3;
+        }
+    }
+    for (PageRef& p : r)  // one zero-filled frame of the guest is the kernel's zero page
+        if (p.hash == zh && (p.owners & 1u)) {
+            p.kzero = 1;
+            break;
+        }
+    // Where 4 threads' stretches would naturally be cut inside a group, that group is made the
+    // guest's own anonymous KSM-registered frames: split, it would count fewer duplicates.
+    bool cut_in_a_group = false;
+    for (std::size_t t = 1; t < 4; ++t) {
+        const std::size_t c = r.size() * t / 4;
+        if (r[c - 1].hash != r[c].hash) continue;
+        cut_in_a_group = true;
+        std::size_t first = c, last = c;
+        while (first > 0 && r[first - 1].hash == r[c].hash) --first;
+        while (last < r.size() && r[last].hash == r[c].hash) ++last;
+        for (std::size_t k = first; k < last; ++k) {
+            r[k].owners = 1u << unsigned(PageOwner::guest);
+            r[k].anon = 1;
+            r[k].mergeable = 1;
+        }
+    }
+    ASSERT_TRUE(cut_in_a_group) << "the test must make a stretch start inside a group";
+    std::vector<uint64_t> image{hash_of(11), hash_of(21), hash_of(31), hash_of(41)};  // guest RAM groups
+    std::sort(image.begin(), image.end());
+    for (const bool use_zero_pages : {false, true}) {
+        SCOPED_TRACE(use_zero_pages ? "use_zero_pages" : "zero pages merged like any");
+        const KsmModel model{256, use_zero_pages};
+        std::vector<uint64_t> hosts1, pfns1, hosts4, pfns4;
+        auto one = r, four = r;
+        const DedupTable t1 = classify_frames(one, image, model, &hosts1, &pfns1, 1);
+        const DedupTable t4 = classify_frames(four, image, model, &hosts4, &pfns4, 4);
+        EXPECT_TRUE(t1 == t4) << "total " << t1.total() << " vs " << t4.total() << ", frames " << t1.frames
+                              << " vs " << t4.frames;
+        EXPECT_GT(t1.row_total(kWithin), 0u);
+        EXPECT_GT(t1.row_total(kWithHost), 0u);
+        EXPECT_GT(t1.row_total(kWithOther), 0u);
+        for (uint64_t v : {t1.ksm_frames, t1.zero_pfn, t1.ram_image_file, t1.ram_zero, t1.zero_mergeable,
+                           t1.ksm_now[kWithin], t1.ksm_candidate_frames, t1.shared_within})
+            EXPECT_GT(v, 0u);
+        EXPECT_GT(use_zero_pages ? t1.ksm_estimated_zero : t1.ksm_estimated_sharing, 0u);
+        EXPECT_EQ(hosts1, hosts4);
+        EXPECT_FALSE(hosts4.empty());
+        EXPECT_TRUE(std::is_sorted(hosts4.begin(), hosts4.end()));
+        EXPECT_EQ(pfns1, pfns4);
+    }
 }
 
 TEST(Dedup, KsmEstimateHonoursMaxPageSharingAndZeroPages) {
