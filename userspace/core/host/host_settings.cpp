@@ -8,6 +8,8 @@
 #include "core/host/proc.h"
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -226,6 +228,8 @@ std::string HostSettingsGuard::thp() const {
 }
 
 void HostSettingsGuard::enable(unsigned pages_to_scan, unsigned sleep_ms) {
+    if (!enabled_) at_enable_ = read_ksm_counters(sysfs_);
+    enabled_ = true;
     if (saved_.count("advisor_mode")) set("advisor_mode", "none");
     set("pages_to_scan", std::to_string(pages_to_scan));
     set("sleep_millisecs", std::to_string(sleep_ms));
@@ -236,10 +240,28 @@ void HostSettingsGuard::disable() { set("run", "0"); }
 
 void HostSettingsGuard::unmerge() { set("run", "2"); }
 
+void HostSettingsGuard::settle() noexcept {
+    settled_ = true;
+    try {
+        const auto start = read_ksm_counters(sysfs_);
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(settle_timeout_s_);
+        for (KsmCounters c = start;; c = read_ksm_counters(sysfs_)) {
+            if (c.pages_shared <= at_enable_.pages_shared && c.pages_sharing <= at_enable_.pages_sharing) return;
+            // Two full scans after this point have visited every registered process, the ended ones
+            // included (merges still counted then belong to processes still alive).
+            if (c.full_scans >= start.full_scans + 2 || std::chrono::steady_clock::now() >= deadline) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    } catch (...) {
+    }
+    settled_ = false;
+}
+
 bool HostSettingsGuard::restore() noexcept {
     if (restored_ || saved_.empty()) return true;
     bool ok = true;
     try {
+        if (enabled_ && saved_.count("run") && saved_.at("run") == "0" && current()["run"] == "1") settle();
         KsmSettings now = current();
         // A scan parameter to write while the advisor is on (a run killed before it turned the
         // advisor off, or a user who turned it on since): the advisor off first, back in its turn.

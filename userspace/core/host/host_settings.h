@@ -70,7 +70,16 @@ public:
     void ensure_inotify_instances(unsigned n);
     // Writes back every saved setting that differs now; removes settings.saved. Never throws; returns
     // false (and leaves settings.saved for the next run) if a setting could not be written.
+    // If this guard switched KSM on and restore is about to stop it, KSM first runs until its counters
+    // are back to what they were at enable() or two more full scans are done (at most
+    // settle_timeout()): ksmd alone frees what processes that ended while it ran had merged, and a
+    // KSM stopped before that keeps pages_shared/pages_sharing counted for pages nobody maps any more.
     bool restore() noexcept;
+    void set_settle_timeout(double seconds) { settle_timeout_s_ = seconds; }
+    double settle_timeout() const { return settle_timeout_s_; }
+    // Whether the last restore() found KSM's counters back where they were at enable() (false if it
+    // gave up at the timeout or after two full scans with merges still counted).
+    bool settled() const { return settled_; }
 
     const KsmSettings& saved() const { return saved_; }
     // What the last restore() could not write back ("file=value (reason)", comma-separated).
@@ -82,6 +91,7 @@ private:
     void set(const std::string& name, const std::string& value);
     KsmSettings current() const;  // KSM settings, plus the extra files that exist
     void release_lock() noexcept;
+    void settle() noexcept;  // see restore()
     std::filesystem::path file_of(const std::string& name) const;
     std::filesystem::path sysfs_, state_;
     std::map<std::string, std::filesystem::path> extra_;
@@ -91,6 +101,10 @@ private:
     std::string lock_path_;
     bool recovered_ = false;
     bool restored_ = false;
+    bool enabled_ = false;  // enable() was called: KSM ran for this guard
+    bool settled_ = true;
+    KsmCounters at_enable_;
+    double settle_timeout_s_ = 5.0;
 };
 
 }  // namespace ht

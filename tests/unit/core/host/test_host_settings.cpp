@@ -11,6 +11,7 @@
 #include <csignal>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 using namespace ht;
@@ -87,6 +88,80 @@ TEST_F(FakeKsm, EnableThenRestorePutsEverythingBack) {
     EXPECT_EQ(get("pages_to_scan"), "100");
     EXPECT_EQ(get("sleep_millisecs"), "20");
     EXPECT_FALSE(fs::exists(state / "settings.saved"));
+}
+
+// KSM switched on by the guard keeps running at restore until its counters are back to what they
+// were at enable(): ksmd alone frees what ended processes had merged, and stopping it first leaves
+// pages_shared counting pages nobody maps (later scans then take the slow KSM-possible paths).
+TEST_F(FakeKsm, RestoreLetsKsmFreeWhatEndedProcessesMergedBeforeStoppingIt) {
+    put("pages_shared", "2\n");
+    put("full_scans", "10\n");
+    std::string run_when_freed;
+    {
+        HostSettingsGuard g(sys, state, extra());
+        g.enable(5000, 10);
+        put("pages_shared", "40\n");  // merges of processes that have ended by restore
+        put("pages_sharing", "90\n");
+        std::thread ksmd([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(150));
+            run_when_freed = get("run");
+            put("pages_shared", "2\n");
+            put("pages_sharing", "0\n");
+        });
+        EXPECT_TRUE(g.restore()) << g.restore_failures();
+        ksmd.join();
+        EXPECT_TRUE(g.settled());
+    }
+    EXPECT_EQ(run_when_freed, "1") << "KSM was stopped before it could free the ended processes' merges";
+    EXPECT_EQ(get("run"), "0");
+    EXPECT_EQ(get("pages_to_scan"), "100");
+}
+
+// Merges of processes still alive stay counted: two full scans (or the timeout) end the wait.
+TEST_F(FakeKsm, RestoreStopsWaitingAfterTwoFullScansOrTheTimeout) {
+    put("pages_shared", "0\n");
+    put("full_scans", "10\n");
+    {
+        HostSettingsGuard g(sys, state, extra());
+        g.enable(5000, 10);
+        put("pages_shared", "40\n");
+        std::thread ksmd([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            put("full_scans", "12\n");
+        });
+        const auto t0 = std::chrono::steady_clock::now();
+        EXPECT_TRUE(g.restore());
+        const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        ksmd.join();
+        EXPECT_FALSE(g.settled());
+        EXPECT_GE(waited, 0.09);
+        EXPECT_LT(waited, 4.0) << "did not stop at two full scans";
+    }
+    EXPECT_EQ(get("run"), "0");
+    {
+        HostSettingsGuard g(sys, state, extra());
+        g.set_settle_timeout(0.2);
+        g.enable(5000, 10);
+        put("pages_shared", "41\n");  // more merged since enable(), none of it freed
+        const auto t0 = std::chrono::steady_clock::now();
+        EXPECT_TRUE(g.restore());
+        const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        EXPECT_FALSE(g.settled());
+        EXPECT_GE(waited, 0.19);
+    }
+    EXPECT_EQ(get("run"), "0");
+}
+
+// A guard that never switched KSM on does not wait (KSM was not its to run).
+TEST_F(FakeKsm, RestoreWithoutEnableDoesNotWait) {
+    put("pages_shared", "40\n");
+    HostSettingsGuard g(sys, state, extra());
+    g.set_settle_timeout(30);
+    g.set_thp("never");
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_TRUE(g.restore());
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
+    EXPECT_TRUE(g.settled());
 }
 
 TEST_F(FakeKsm, SecondOwnerIsRefused) {
