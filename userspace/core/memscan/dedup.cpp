@@ -57,6 +57,9 @@ void merge_ref(PageRef& f, const PageRef& r, unsigned& owners) {
     f.mapcount = std::max(unsigned(f.mapcount), unsigned(r.mapcount));
 }
 
+// A frame's owners once all its refs are merged: a frame some process maps is not "cache only".
+unsigned frame_owners(unsigned owners) { return owners & (kG | kV | kH) ? owners & ~kC : owners; }
+
 // Frames read with two contents (written between the reads of two of their mappings) are in two
 // content groups after the sort: each is merged into its first, under the content seen first.
 // `again` holds the positions of the later ones, ascending. Rare: one scan of the frames.
@@ -87,8 +90,7 @@ void merge_frames_read_twice(std::vector<PageRef>& frames, const std::vector<std
             into.anon = f.anon;
         }
         merge_ref(into, f, owners);
-        if (owners & (kG | kV | kH)) owners &= ~kC;
-        into.owners = owners;
+        into.owners = frame_owners(owners);
     }
     frames.resize(out);
 }
@@ -138,8 +140,7 @@ void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_fla
         f.mergeable = false;
         f.mapcount = 0;
         for (std::size_t k = i; k < j; ++k) merge_ref(f, refs[k], owners);
-        if (owners & (kG | kV | kH)) owners &= ~kC;  // mapped by a process: not "cache only"
-        f.owners = owners;
+        f.owners = frame_owners(owners);
         if (const uint64_t pfn = f.pfn) {
             if (seen) {
                 const std::size_t w = std::size_t(pfn >> 6);
@@ -178,7 +179,11 @@ void collapse_frames(std::vector<PageRef>& refs, const FrameFlagReader& read_fla
     auto frame_at = [&](std::size_t k) -> PageRef& { return by_frame ? refs[k] : refs[want[k].second]; };
     for_chunks(n, 32768, threads, [&](std::size_t begin, std::size_t end) {
         read_frame_runs(
-            begin, end, [&](std::size_t k) -> uint64_t { return wanted(frame_at(k)) ? frame_at(k).pfn : 0; },
+            begin, end,
+            [&](std::size_t k) -> uint64_t {
+                if (!by_frame) return want[k].first;  // the list holds only wanted frames
+                return wanted(refs[k]) ? uint64_t(refs[k].pfn) : 0;
+            },
             read_flags,
             [&](std::size_t k, uint64_t fl, uint64_t) {
                 if (!fl) return;

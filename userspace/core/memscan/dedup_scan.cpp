@@ -108,12 +108,18 @@ uint64_t resident_pages(pid_t pid) {
 
 // A cached file to read pages of, through `via` (a /proc/PID/map_files or fd link): open without
 // touching its access time where allowed; nullopt unless a regular file with something in it.
-std::optional<std::pair<Fd, uint64_t>> open_cached_file(const std::string& via) {
+struct OpenedFile {
+    Fd fd;
+    uint64_t size = 0;
+    dev_t dev = 0;
+    ino_t ino = 0;
+};
+std::optional<OpenedFile> open_cached_file(const std::string& via) {
     Fd fd = Fd::open_read(via, O_NOATIME);
     if (!fd) fd = Fd::open_read(via);
     struct stat sb {};
     if (!fd || fstat(fd.get(), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0) return std::nullopt;
-    return std::pair<Fd, uint64_t>{std::move(fd), uint64_t(sb.st_size)};
+    return OpenedFile{std::move(fd), uint64_t(sb.st_size), sb.st_dev, sb.st_ino};
 }
 
 // Resident pages of a file, from mincore over 1 GiB of it mapped at a time (no page is touched),
@@ -460,15 +466,14 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
             std::error_code ec;
             s.cache_files.push_back({via, std::filesystem::read_symlink(via, ec).string()});
             auto file = open_cached_file(via);
-            struct stat sb {};
-            if (!file || fstat(file->first.get(), &sb) != 0) {
+            if (!file) {
                 ++s.files_skipped;
                 continue;
             }
-            CachedFile f{via, {}, file->second, sb.st_dev, sb.st_ino, {}};
-            cached += file_resident_pages(file->first.get(), file->second, &f.windows);
+            CachedFile f{via, {}, file->size, file->dev, file->ino, {}};
+            cached += file_resident_pages(file->fd.get(), file->size, &f.windows);
             if (!f.windows.empty() && held < hold) {
-                f.fd = std::move(file->first);
+                f.fd = std::move(file->fd);
                 ++held;
             }
             cached_files.push_back(std::move(f));
@@ -502,13 +507,12 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
             }
             if (!f.fd) {
                 auto file = open_cached_file(f.via);
-                struct stat sb {};
-                if (!file || fstat(file->first.get(), &sb) != 0 || sb.st_dev != f.dev || sb.st_ino != f.ino) {
+                if (!file || file->dev != f.dev || file->ino != f.ino) {
                     ++s.files_skipped;  // its process ended, or the way in leads to another file now
                     continue;
                 }
-                f.fd = std::move(file->first);
-                f.size = file->second;
+                f.fd = std::move(file->fd);
+                f.size = file->size;
             }
             for (uint64_t w : f.windows) windows.push_back({open_files.size(), w});
             open_files.push_back({std::move(f.fd), f.size});
@@ -594,7 +598,7 @@ std::vector<std::pair<std::string, uint64_t>> pages_in_files(const std::vector<s
         const auto file = open_cached_file(via);
         if (!file) continue;
         uint64_t n = 0;
-        visit_cached_pages(file->first.get(), file->second, self_pm.get(), [&](uint64_t hash, uint64_t pfn) {
+        visit_cached_pages(file->fd.get(), file->size, self_pm.get(), [&](uint64_t hash, uint64_t pfn) {
             n += std::binary_search(sorted_hashes.begin(), sorted_hashes.end(), hash) &&
                  !std::binary_search(skip_pfns.begin(), skip_pfns.end(), pfn);
         });
