@@ -2,6 +2,7 @@
 // Runs build/hypetrace with an argv vector and captures exit code, stdout and stderr.
 #pragma once
 #include "core/host/spawn.h"
+#include "temp_dir.h"
 
 #include <csignal>
 #include <filesystem>
@@ -30,8 +31,8 @@ inline std::string ht_slurp(const std::string& p) {
 }
 
 inline BinaryResult run_hypetrace(std::vector<std::string> args) {
-    char tmpl[] = "/tmp/ht-cli-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-cli-XXXXXX");
+    const std::string dir = tmp.path;
     ht::SpawnOptions o;
     o.stdout_path = dir + "/out";
     o.stderr_path = dir + "/err";
@@ -43,17 +44,15 @@ inline BinaryResult run_hypetrace(std::vector<std::string> args) {
     r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     r.out = ht_slurp(dir + "/out");
     r.err = ht_slurp(dir + "/err");
-    std::filesystem::remove_all(dir);
     return r;
 }
 
 // hypetrace running in the background (for signals mid-run); wait() collects it like run_hypetrace.
 struct AsyncHypetrace {
-    std::string dir;
+    const TestTempDir tmp{"/tmp/ht-async-XXXXXX"};  // removed once the destructor has ended the run
+    const std::string dir = tmp.path;
     pid_t pid = -1;
     explicit AsyncHypetrace(std::vector<std::string> args) {
-        char tmpl[] = "/tmp/ht-async-XXXXXX";
-        dir = mkdtemp(tmpl);
         ht::SpawnOptions o;
         o.stdout_path = dir + "/out";
         o.stderr_path = dir + "/err";
@@ -76,7 +75,6 @@ struct AsyncHypetrace {
             kill(pid, SIGTERM);
             waitpid(pid, nullptr, 0);
         }
-        std::filesystem::remove_all(dir);
     }
 };
 

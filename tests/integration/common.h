@@ -37,14 +37,13 @@ inline std::vector<pid_t> pids_with(const std::string& needle) {
 
 inline int hypetrace_bpf_programs() {
     // Our programs' names as the kernel keeps them (15 chars): count them in bpftool's listing.
-    char tmpl[] = "/tmp/ht-bpftool-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-bpftool-XXXXXX");
+    const std::string dir = tmp.path;
     ht::SpawnOptions o;
     o.stdout_path = dir + "/out";
     ht::Child c = ht::spawn({"bpftool", "prog", "show"}, o);
     waitpid(c.pid, nullptr, 0);
     std::string text = ht_slurp(dir + "/out");
-    std::filesystem::remove_all(dir);
     int n = 0;
     for (std::size_t p = 0; (p = text.find("ht_kvm_exit", p)) != std::string::npos; ++p) ++n;
     return n;

@@ -148,15 +148,13 @@ private:
         return s;
     }
     static std::string output(std::vector<std::string> argv) {
-        char tmpl[] = "/tmp/ht-snap-XXXXXX";
-        const std::string dir = mkdtemp(tmpl);
+        const TestTempDir tmp("/tmp/ht-snap-XXXXXX");
+        const std::string dir = tmp.path;
         ht::SpawnOptions o;
         o.stdout_path = dir + "/out";
         o.stderr_path = dir + "/err";
         ht::Child c = ht::spawn(argv, o);
         waitpid(c.pid, nullptr, 0);
-        std::string text = ht_slurp(dir + "/out");
-        std::filesystem::remove_all(dir);
-        return text;
+        return ht_slurp(dir + "/out");
     }
 };

@@ -139,8 +139,8 @@ std::vector<Case> matrix(const std::string& tmp) {
 
 TEST(BadInput, EveryOptionRefusesBadValuesInOneLineAndLeavesNothing) {
     HT_REQUIRE_ROOT();
-    char tmpl[] = "/tmp/ht-bad-XXXXXX";
-    const std::string tmp = mkdtemp(tmpl);
+    const TestTempDir scratch("/tmp/ht-bad-XXXXXX");
+    const std::string tmp = scratch.path;
     std::ofstream(tmp + "/file") << "not a directory\n";
     const HostSnapshot before = HostSnapshot::take();
     std::size_t tried = 0;
@@ -163,6 +163,5 @@ TEST(BadInput, EveryOptionRefusesBadValuesInOneLineAndLeavesNothing) {
     }
     EXPECT_TRUE(failures.empty()) << failures;
     std::cout << "bad-input matrix: " << tried << " cases tried" << std::endl;
-    fs::remove_all(tmp);
     EXPECT_GT(tried, 150u);
 }

@@ -46,8 +46,8 @@ TEST(CliCleanup, AVmNotReadyInTimeIsStoppedAndQemusRunStateIsSaid) {
 
 TEST(CliCleanup, CtrlCDuringBootStopsTheVmAndDetaches) {
     HT_REQUIRE_ROOT();
-    char tmpl[] = "/tmp/ht-int-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-int-XXXXXX");
+    const std::string dir = tmp.path;
     ht::SpawnOptions o;
     o.stdout_path = dir + "/out";
     o.stderr_path = dir + "/err";
@@ -75,7 +75,6 @@ TEST(CliCleanup, CtrlCDuringBootStopsTheVmAndDetaches) {
     EXPECT_TRUE(pids_with(needle).empty()) << "QEMU left running after Ctrl-C";
     EXPECT_EQ(hypetrace_bpf_programs(), 0) << "BPF programs still loaded after exit";
     EXPECT_FALSE(std::filesystem::exists(json)) << "a result file was written by an interrupted run";
-    std::filesystem::remove_all(dir);
 }
 
 // A SIGKILLed `startup --lxc` left its daemonized container running for good: its scratch
@@ -147,13 +146,12 @@ TEST(CliCleanup, HundredStartStopCyclesLeaveNothingBehind) {
         return names;
     };
     const std::set<std::string> cgroups_before = cgroups();
-    char tmpl[] = "/tmp/ht-endure-XXXXXX";
-    const std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-endure-XXXXXX");
+    const std::string dir = tmp.path;
     BinaryResult r = run_hypetrace({"startup", "--lxc-app", "--kvm-bios", "--accel", "tcg", "--runs", "100", "--warmup",
                                     "0", "-q", "--json", dir + "/r.json"});
     ASSERT_EQ(r.code, 0) << r.err;
     auto j = nlohmann::json::parse(ht_slurp(dir + "/r.json"));
-    std::filesystem::remove_all(dir);
     const auto& self = j["self"];
     const unsigned fds_first = self["open_fds"]["after_first_run"], fds_last = self["open_fds"]["after_last_run"];
     const uint64_t rss_first = self["rss_kb"]["after_first_run"], rss_last = self["rss_kb"]["after_last_run"];
@@ -198,8 +196,8 @@ TEST(CliCleanup, CleanupEndsWhatAKilledRunsChildrenLeftAndItsUnfinishedTrace) {
     // A dead run's unfinished trace directory and the note that names it.
     ht::Child gone = ht::spawn({"true"});
     waitpid(gone.pid, nullptr, 0);
-    char tmpl[] = "/tmp/ht-partial-XXXXXX";
-    const std::string parent = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-partial-XXXXXX");
+    const std::string parent = tmp.path;
     const std::string partial = parent + "/trace.partial-" + std::to_string(gone.pid);
     std::filesystem::create_directories(partial);
     std::ofstream(partial + "/samples.tsv") << "# cut short\n";
@@ -215,5 +213,4 @@ TEST(CliCleanup, CleanupEndsWhatAKilledRunsChildrenLeftAndItsUnfinishedTrace) {
     EXPECT_FALSE(std::filesystem::exists(partial));
     EXPECT_FALSE(std::filesystem::exists(note));
     EXPECT_TRUE(std::filesystem::exists(parent)) << "only the partial directory goes";
-    std::filesystem::remove_all(parent);
 }

@@ -56,6 +56,17 @@ struct Helper {
     }
 };
 
+// KSM stopped as it was found, and its counters too: once the processes it merged have ended,
+// restore lets ksmd free their merges before it stops KSM (a KSM stopped first keeps counting
+// merged pages nobody maps, and every later scan on the host takes the KSM-possible paths).
+void expect_ksm_left_as_found(ht::HostSettingsGuard& ksm, const ht::KsmCounters& before) {
+    EXPECT_TRUE(ksm.restore()) << ksm.restore_failures();
+    EXPECT_TRUE(ksm.settled());
+    const ht::KsmCounters now = ht::read_ksm_counters();
+    EXPECT_LE(now.pages_shared, before.pages_shared);
+    EXPECT_LE(now.pages_sharing, before.pages_sharing);
+}
+
 // Whether a read of untouched anonymous memory maps the kernel's zero page on this kernel (this
 // machine kind's gives such a read a page of its own).
 bool reads_map_the_zero_page() {
@@ -255,18 +266,21 @@ TEST(Dedup, FileContentOnlyInTheHostPageCacheIsFound) {
 TEST(KsmFrames, WhatKsmMergedBetweenTwoProcessesAndWithinEach) {
     HT_REQUIRE_ROOT();
     const unsigned long seed = fresh_seed();
-    Helper a(seed, kSame, 1, 1, kZero, kDistinct), b(seed, kSame, 1, 1, kZero, kDistinct);
-    Helper c(seed + 2, kSame, 1, 1, kZero, kDistinct);
-    ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+    // The guard first: on every way out the helpers end before it stops KSM (see KsmLeftAsFound).
+    ht::HostSettingsGuard ksm;
+    const ht::KsmCounters before = ht::read_ksm_counters();
+    auto a = std::make_unique<Helper>(seed, kSame, 1, 1, kZero, kDistinct);
+    auto b = std::make_unique<Helper>(seed, kSame, 1, 1, kZero, kDistinct);
+    auto c = std::make_unique<Helper>(seed + 2, kSame, 1, 1, kZero, kDistinct);
+    ASSERT_TRUE(a->ok() && b->ok() && c->ok());
     const auto flags = ht::kpage_reader();
     ASSERT_TRUE(bool(flags)) << "/proc/kpageflags unreadable as root";
-    ht::HostSettingsGuard ksm;
     ksm.enable(20000, 20);
     std::optional<std::vector<uint64_t>> fa, fb, fc;
     for (int i = 0; i < 600; ++i) {  // up to 60 s for ksmd to merge all three
-        fa = ht::read_ksm_frames(a.child.pid, flags);
-        fb = ht::read_ksm_frames(b.child.pid, flags);
-        fc = ht::read_ksm_frames(c.child.pid, flags);
+        fa = ht::read_ksm_frames(a->child.pid, flags);
+        fb = ht::read_ksm_frames(b->child.pid, flags);
+        fc = ht::read_ksm_frames(c->child.pid, flags);
         ASSERT_TRUE(fa && fb && fc) << "a helper died";
         if (fa->size() == kSame && fb->size() == kSame && fc->size() == kSame) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -288,16 +302,17 @@ TEST(KsmFrames, WhatKsmMergedBetweenTwoProcessesAndWithinEach) {
     flags(fa->front(), 1, nullptr, &mappings);
     ASSERT_GE(mappings, uint64_t(kSame));
     ht::IndexSources src;
-    src.guest = {a.child.pid};
+    src.guest = {a->child.pid};
     src.host = false;
-    const ht::DedupTable t = analyse(src, {&a});
-    const auto after = ht::read_ksm_frames(a.child.pid, flags);
+    const ht::DedupTable t = analyse(src, {a.get()});
+    const auto after = ht::read_ksm_frames(a->child.pid, flags);
     ASSERT_TRUE(after.has_value());
     EXPECT_EQ(after->size(), std::size_t(kSame)) << "reading a's pages undid KSM's merge of them";
     EXPECT_EQ(t.ksm_frames, 1u);
     EXPECT_EQ(t.ksm_candidate_frames, mappings) << "the KSM frame's mappings, from kpagecount";
     EXPECT_EQ(t.ksm_estimated_sharing, mappings - 1);
-    EXPECT_TRUE(ksm.restore()) << ksm.restore_failures();
+    a.reset(), b.reset(), c.reset();
+    expect_ksm_left_as_found(ksm, before);
 }
 
 TEST(Dedup, CliRefusesAnUnknownGuestInOneLine) {
@@ -322,14 +337,13 @@ TEST(Dedup, CliFindsAQemuGuestByNameAndWritesJson) {
                              "-nodefaults", "-display", "none", "-machine", "pc,accel=tcg"},
                             {});
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    char tmpl[] = "/tmp/ht-dedup-json-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-dedup-json-XXXXXX");
+    const std::string& dir = tmp.path;
     auto r = run_hypetrace({"dedup", "--guest", name, "--json", dir + "/d.json", "-q"});
     kill(q.pid, SIGKILL);
     waitpid(q.pid, nullptr, 0);
     ASSERT_EQ(r.code, 0) << r.err;
     auto j = nlohmann::json::parse(ht_slurp(dir + "/d.json"));
-    std::filesystem::remove_all(dir);
     EXPECT_EQ(j["schema"], 1);
     EXPECT_EQ(j["guest"]["kind"], "vm");
     EXPECT_EQ(j["guest"]["found_as"], "QEMU -name");
@@ -345,12 +359,12 @@ TEST(Dedup, CliFindsAQemuGuestByNameAndWritesJson) {
 TEST(Dedup, KsmEstimateForTwoVmsIsWithinTenPercentOfWhatKsmMerges) {
     HT_REQUIRE_ROOT();
     const auto before = ht::read_ksm_settings("/sys/kernel/mm/ksm");
-    char tmpl[] = "/tmp/ht-dedup-vm-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    const ht::KsmCounters counters_before = ht::read_ksm_counters();
+    const TestTempDir tmp("/tmp/ht-dedup-vm-XXXXXX");
+    const std::string& dir = tmp.path;
     auto r = run_hypetrace({"dedup", "--kvm", "--ksm-check", "--quiesce", "10", "--json", dir + "/d.json"});
     ASSERT_EQ(r.code, 0) << r.err;
     auto j = nlohmann::json::parse(ht_slurp(dir + "/d.json"));
-    std::filesystem::remove_all(dir);
     const double est = j["ksm_check"]["estimate_pages_sharing"].get<double>();
     const double actual = j["ksm_check"]["pages_sharing_after"].get<double>();
     EXPECT_TRUE(j["ksm_check"]["settled"].get<bool>()) << j["ksm_check"].dump();
@@ -363,6 +377,9 @@ TEST(Dedup, KsmEstimateForTwoVmsIsWithinTenPercentOfWhatKsmMerges) {
     EXPECT_LE(j["scan"]["index_bytes_per_page"].get<double>(), 17.0);
     // Left as found: KSM settings restored, no VM running.
     EXPECT_EQ(ht::read_ksm_settings("/sys/kernel/mm/ksm"), before);
+    const ht::KsmCounters counters = ht::read_ksm_counters();  // ksmd freed the ended VMs' merges
+    EXPECT_LE(counters.pages_shared, counters_before.pages_shared);
+    EXPECT_LE(counters.pages_sharing, counters_before.pages_sharing);
     EXPECT_TRUE(pids_with("ht-dedup-kvm").empty());
 }
 
@@ -388,8 +405,8 @@ TEST(Dedup, FindsALibvirtDomainByName) {
     ASSERT_TRUE(std::filesystem::exists("/run/libvirt/libvirt-sock"))
         << "libvirtd is not running: scripts/start-libvirtd.sh starts it (scripts/test.sh does)";
     const std::string name = "ht-dedup-virsh-" + std::to_string(getpid());
-    char tmpl[] = "/tmp/ht-dedup-virsh-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-dedup-virsh-XXXXXX");
+    const std::string& dir = tmp.path;
     std::ofstream(dir + "/d.xml") << "<domain type='qemu'><name>" << name
                                   << "</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
                                      "<os><type arch='x86_64' machine='pc'>hvm</type></os>"
@@ -406,7 +423,6 @@ TEST(Dedup, FindsALibvirtDomainByName) {
     waitpid(d.pid, nullptr, 0);
     ASSERT_EQ(r.code, 0) << r.err;
     auto j = nlohmann::json::parse(ht_slurp(dir + "/d.json"));
-    std::filesystem::remove_all(dir);
     EXPECT_EQ(j["guest"]["found_as"], "libvirt domain");
     EXPECT_EQ(j["guest"]["kind"], "vm");
     EXPECT_GT(j["guest_frames"]["all"].get<uint64_t>(), 100u);
@@ -434,11 +450,12 @@ TEST(Dedup, SigtermWhileGuestsBootLeavesNothingBehind) {
 TEST(KsmFrames, AFrameMappedOnceStaysMergedWhenScanned) {
     HT_REQUIRE_ROOT();
     const unsigned long seed = fresh_seed();
+    ht::HostSettingsGuard ksm;
+    const ht::KsmCounters before = ht::read_ksm_counters();
     auto a = std::make_unique<Helper>(seed, 1, 1, 1, 0, 0), b = std::make_unique<Helper>(seed, 1, 1, 1, 0, 0);
     ASSERT_TRUE(a->ok() && b->ok());
     const auto flags = ht::kpage_reader();
     ASSERT_TRUE(bool(flags));
-    ht::HostSettingsGuard ksm;
     ksm.enable(20000, 20);
     std::optional<std::vector<uint64_t>> fa, fb;
     for (int i = 0; i < 600; ++i) {
@@ -461,5 +478,6 @@ TEST(KsmFrames, AFrameMappedOnceStaysMergedWhenScanned) {
     ASSERT_TRUE(after.has_value());
     EXPECT_EQ(*after, *fa) << "the scan copied a's KSM page";
     EXPECT_EQ(t.ksm_frames, 1u);
-    EXPECT_TRUE(ksm.restore()) << ksm.restore_failures();
+    a.reset();
+    expect_ksm_left_as_found(ksm, before);
 }

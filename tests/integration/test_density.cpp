@@ -23,16 +23,14 @@ namespace {
 // (null when it failed: the exit code and output are in r).
 nlohmann::json run_density(std::vector<std::string> args, BinaryResult& r) {
     const HostSnapshot before = HostSnapshot::take();
-    char tmpl[] = "/tmp/ht-density-XXXXXX";
-    const std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-density-XXXXXX");
+    const std::string dir = tmp.path;
     const std::string json = dir + "/d.json";
     args.insert(args.begin(), "density");
     args.insert(args.end(), {"--json", json});
     r = run_hypetrace(args);
     EXPECT_EQ(HostSnapshot::take().changes_since(before), "");
-    nlohmann::json d = r.code == 0 ? nlohmann::json::parse(ht_slurp(json)) : nlohmann::json(nullptr);
-    std::filesystem::remove_all(dir);
-    return d;
+    return r.code == 0 ? nlohmann::json::parse(ht_slurp(json)) : nlohmann::json(nullptr);
 }
 
 TEST(Density, LxcSlowsByItsCpuShareAndNamesTheBusyNeighbourNativeAlone) {

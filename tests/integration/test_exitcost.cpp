@@ -41,16 +41,6 @@ std::map<std::string, long> bt_map(const std::string& text, const std::string& n
         if (!probe_host().kvm_device) GTEST_SKIP() << "no /dev/kvm on this host: nothing runs under KVM"; \
     } while (0)
 
-// A scratch directory for one test's outputs, removed at the end.
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/ht-exitcost-XXXXXX";
-        path = mkdtemp(tmpl);
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-};
-
 }  // namespace
 
 TEST(Exitcost, CountsEqualBpftraceOnTheSameRun) {
@@ -58,8 +48,8 @@ TEST(Exitcost, CountsEqualBpftraceOnTheSameRun) {
     if (!probe_host().kvm_device) GTEST_SKIP() << "no /dev/kvm on this host: nothing runs under KVM";
     ASSERT_FALSE(which("bpftrace").empty()) << "bpftrace missing: scripts/setup.sh installs it";
     ASSERT_TRUE(pids_with("qemu-system").empty()) << "another QEMU is running: its exits would be counted too";
-    char tmpl[] = "/tmp/ht-exitcost-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-exitcost-XXXXXX");
+    const std::string dir = tmp.path;
     SpawnOptions o;
     o.stdout_path = dir + "/bt.out";
     o.stderr_path = dir + "/bt.err";
@@ -77,7 +67,6 @@ TEST(Exitcost, CountsEqualBpftraceOnTheSameRun) {
     ASSERT_EQ(r.code, 0) << r.err;
     json j = json::parse(slurp(dir + "/x.json"));
     std::string text = slurp(dir + "/bt.out");
-    std::filesystem::remove_all(dir);
 
     std::map<std::string, long> pio, mmio, uexit;
     for (const auto& ph : j["all_phases"]) {
@@ -158,7 +147,7 @@ TEST(Exitcost, CountsEqualBpftraceOnTheSameRun) {
 TEST(Exitcost, NoHltPhaseWhenAskedForNone) {
     HT_REQUIRE_ROOT();
     HT_REQUIRE_KVM_DEVICE();
-    TempDir dir;
+    const TestTempDir dir("/tmp/ht-exitcost-XXXXXX");
     auto r = run_hypetrace({"exitcost", "--runs", "1", "--ops", "100", "--sectors", "5", "--hlts", "0", "--json",
                             dir.path + "/x.json", "-q"});
     ASSERT_EQ(r.code, 0) << r.err;
@@ -195,13 +184,12 @@ TEST(Exitcost, RefusesTcgInOneLine) {
 TEST(Io, RunsTheSameFioJobInAVmAContainerAndNatively) {
     HT_REQUIRE_ROOT();
     ASSERT_FALSE(which("fio").empty()) << "fio missing: scripts/setup.sh installs it";
-    char tmpl[] = "/tmp/ht-io-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-io-XXXXXX");
+    const std::string dir = tmp.path;
     auto r = run_hypetrace({"io", "--kvm", "--lxc", "--native", "--runs", "1", "--runtime", "1", "--json",
                             dir + "/io.json", "-q"});
     ASSERT_EQ(r.code, 0) << r.err;
     json j = json::parse(slurp(dir + "/io.json"));
-    std::filesystem::remove_all(dir);
     ASSERT_EQ(j["techniques"].size(), 3u);
     for (const auto& t : j["techniques"]) {
         ASSERT_EQ(t["runs"].size(), 1u) << t["id"];
@@ -230,7 +218,7 @@ TEST(Io, RefusesAMissingJobFileInOneLine) {
 TEST(Exitcost, ExitFlameGraphShowsQemuHandlingThePort) {
     HT_REQUIRE_ROOT();
     HT_REQUIRE_KVM_DEVICE();
-    TempDir dir;
+    const TestTempDir dir("/tmp/ht-exitcost-XXXXXX");
     auto r = run_hypetrace({"exitcost", "--runs", "1", "--ops", "60000", "--sectors", "20", "--hlts", "0", "--trace",
                             dir.path + "/t", "-q"});
     ASSERT_EQ(r.code, 0) << r.err;

@@ -55,8 +55,8 @@ TEST(Faults, SignalsAtSeededPointsOfEachExperimentLeaveTheHostAsItWas) {
 
     ASSERT_EQ(run_hypetrace({"cleanup"}).code, 0);  // what earlier tests may have left is not this test's
     const HostSnapshot before = HostSnapshot::take();
-    char tmpl[] = "/tmp/ht-faults-XXXXXX";
-    const std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-faults-XXXXXX");
+    const std::string dir = tmp.path;
     const std::vector<Experiment> experiments = {
         {"startup --kvm (TCG)", {"startup", "--kvm", "--accel", "tcg", "--runs", "2", "--warmup", "0", "-q"}, 30},
         {"startup --lxc", {"startup", "--lxc", "--runs", "5", "--warmup", "0", "-q"}, 3.5},
@@ -157,7 +157,6 @@ TEST(Faults, SignalsAtSeededPointsOfEachExperimentLeaveTheHostAsItWas) {
             }
         }
     }
-    fs::remove_all(dir);
     std::cout << "fault injection: " << injected << " points in " << tried << " experiments, "
               << finished_first << " after the run had finished, " << kills << " SIGKILLs repaired" << std::endl;
     EXPECT_TRUE(failures.empty()) << failures;

@@ -110,10 +110,12 @@ TEST(Guests, NativeBaselineStartsBash) {
 // The job channel (hypetrace io hands its workload to guests this way): a directory given at
 // start runs once the guest is ready, its output back on the marks stream, in a VM and a container.
 namespace {
-// A full guest (a VM under TCG) in a fresh scratch directory `dir` that runs `script` as its job.
-GuestSpec job_guest(const std::string& name, const std::string& script, std::filesystem::path& dir) {
-    char tmpl[] = "/var/tmp/ht-job-XXXXXX";
-    dir = mkdtemp(tmpl);
+// The scratch directory of a job guest: the caller holds it, declared before the guest so that
+// the guest goes first.
+constexpr const char* kJobDir = "/var/tmp/ht-job-XXXXXX";
+
+// A full guest (a VM under TCG) in the fresh scratch directory `dir` that runs `script` as its job.
+GuestSpec job_guest(const std::string& name, const std::string& script, const std::filesystem::path& dir) {
     std::filesystem::create_directories(dir / "job");
     std::ofstream(dir / "job" / "run.sh") << script;
     GuestSpec spec;
@@ -128,7 +130,8 @@ GuestSpec job_guest(const std::string& name, const std::string& script, std::fil
 }
 
 std::string run_job(Driver& d, const std::string& name) {
-    std::filesystem::path dir;
+    const TestTempDir tmp(kJobDir);
+    const std::filesystem::path dir = tmp.path;
     auto g = d.create(job_guest(name, "echo JOB-OK $(cat /proc/1/comm) $(command -v fio)\nexit 3\n", dir));
     g->prepare();
     g->start();
@@ -138,7 +141,6 @@ std::string run_job(Driver& d, const std::string& name) {
         marks = read_text((dir / kMarksFile).string()).value_or("");
     }
     g->stop();
-    std::filesystem::remove_all(dir);
     marks.erase(std::remove(marks.begin(), marks.end(), '\r'), marks.end());  // a serial line ends in \r\n
     return marks;
 }
@@ -148,7 +150,8 @@ std::string run_job(Driver& d, const std::string& name) {
 // says why: waits for it end then, not at their timeout. QEMU itself runs on until stopped.
 TEST(Guests, AVmWhoseKernelPanicsIsNotAliveAndSaysWhy) {
     HT_REQUIRE_ROOT();
-    std::filesystem::path dir;
+    const TestTempDir tmp(kJobDir);
+    const std::filesystem::path dir = tmp.path;
     QemuDriver qemu;
     auto g = qemu.create(job_guest("ht-it-panic", "echo c > /proc/sysrq-trigger\n", dir));
     g->prepare();
@@ -160,7 +163,6 @@ TEST(Guests, AVmWhoseKernelPanicsIsNotAliveAndSaysWhy) {
     EXPECT_EQ(kill(pid, 0), 0) << "QEMU runs on with the panicked guest";
     g->stop();
     EXPECT_NE(kill(pid, 0), 0) << "stopped";
-    std::filesystem::remove_all(dir);
 }
 
 TEST(Guests, JobRunsInAVmAndAContainer) {

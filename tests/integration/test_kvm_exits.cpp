@@ -39,8 +39,8 @@ TEST_P(KvmExits, UserspaceExitAndPioCountsEqualBpftrace) {
     if (!host.kvm_device) GTEST_SKIP() << "no /dev/kvm on this host: nothing runs under KVM";
     ASSERT_FALSE(which("bpftrace").empty()) << "bpftrace missing: scripts/setup.sh installs it";
 
-    char tmpl[] = "/tmp/ht-bpftrace-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-bpftrace-XXXXXX");
+    const std::string dir = tmp.path;
     std::string out = dir + "/bpftrace.out";
     SpawnOptions o;
     o.stdout_path = out;
@@ -89,7 +89,6 @@ TEST_P(KvmExits, UserspaceExitAndPioCountsEqualBpftrace) {
         return std::regex_search(text, m, re) ? std::stol(m[1]) : -1;
     };
     long bt_exits = count_for("exits"), bt_pio = count_for("pio");
-    std::filesystem::remove_all(dir);
 
     EXPECT_GT(run.totals.kvm_userspace_exits, 100u) << "SeaBIOS makes hundreds of port I/O exits";
     EXPECT_EQ(long(run.totals.kvm_userspace_exits), bt_exits) << text;

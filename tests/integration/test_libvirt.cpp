@@ -13,13 +13,12 @@ namespace {
 
 // Names of running libvirt domains (virsh), or nullopt if libvirtd does not answer.
 std::optional<std::vector<std::string>> domains() {
-    char tmpl[] = "/tmp/ht-virsh-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-virsh-XXXXXX");
+    const std::string dir = tmp.path;
     ht::SpawnOptions o;
     o.stdout_path = dir + "/out";
     int rc = ht::run_and_wait({"virsh", "-c", "qemu:///system", "list", "--name"}, o);
     std::string text = ht_slurp(dir + "/out");
-    fs::remove_all(dir);
     if (rc != 0) return std::nullopt;
     std::vector<std::string> names;
     std::istringstream in(text);
@@ -47,8 +46,8 @@ bool has_domain_with(const std::string& needle) {
 
 TEST(Libvirt, DevicesMeasuresEachSetAndLeavesNoDomain) {
     HT_REQUIRE_LIBVIRT();
-    char tmpl[] = "/tmp/ht-dev-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-dev-XXXXXX");
+    const std::string dir = tmp.path;
     BinaryResult r = run_hypetrace({"devices", "--guests", "1", "--sets", "none", "--json", dir + "/d.json"});
     ASSERT_EQ(r.code, 0) << r.err;
     std::ifstream in(dir + "/d.json");
@@ -60,7 +59,6 @@ TEST(Libvirt, DevicesMeasuresEachSetAndLeavesNoDomain) {
     EXPECT_TRUE(j["devices"][1]["saving_mb"].is_number());
     EXPECT_NE(r.out.find("Table 2"), std::string::npos);
     EXPECT_FALSE(has_domain_with("ht-mem-"));
-    fs::remove_all(dir);
 }
 
 // AUTODESTROY: even SIGKILL, which hypetrace cannot catch, leaves no domain running.

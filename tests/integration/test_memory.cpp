@@ -162,8 +162,8 @@ TEST(Memory, KsmAdvisorOnIsRestoredAndNothingLeftBehind) {
     put("advisor_mode", "scan-time");
     ASSERT_EQ(ksm_value("advisor_mode"), "none [scan-time]");
     const std::string pages_with_advisor = ksm_value("pages_to_scan");
-    char tmpl[] = "/tmp/ht-ksm-state-XXXXXX";
-    const fs::path state = mkdtemp(tmpl);
+    const TestTempDir state_dir("/tmp/ht-ksm-state-XXXXXX");
+    const fs::path state = state_dir.path;
     std::string failures;
     {
         ht::HostSettingsGuard g(kKsm, state, {});
@@ -177,7 +177,6 @@ TEST(Memory, KsmAdvisorOnIsRestoredAndNothingLeftBehind) {
     EXPECT_EQ(ksm_value("run"), before.at("run"));
     EXPECT_EQ(ksm_value("pages_to_scan"), pages_with_advisor);
     EXPECT_FALSE(fs::exists(state / "settings.saved")) << failures;
-    fs::remove_all(state);
     // the host as it was
     put("advisor_mode", before.at("advisor_mode"));
     for (const auto& name : ht::ksm_restore_order(before))
@@ -212,8 +211,8 @@ TEST(Memory, NextRunStopsContainersAKilledRunLeft) {
 // mean per container falls. hypetrace's own RSS stays under the 50 MB target.
 TEST(Memory, ContainerFootprintFallsAsTheyShareFiles) {
     HT_REQUIRE_KSM();
-    char tmpl[] = "/tmp/ht-mem-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-mem-XXXXXX");
+    const std::string dir = tmp.path;
     BinaryResult r = run_hypetrace({"memory", "--lxc", "--lxc-app", "--count", "1,3", "--ksm", "off", "--json",
                                     dir + "/m.json", "--plot", dir + "/m.svg"});
     ASSERT_EQ(r.code, 0) << r.err;
@@ -236,7 +235,6 @@ TEST(Memory, ContainerFootprintFallsAsTheyShareFiles) {
     EXPECT_LT(double(j["self_peak_rss_mb"]), 50.0);
     EXPECT_NE(r.out.find("LXC monitor"), std::string::npos);
     EXPECT_NE(ht_slurp(dir + "/m.svg").find("<polyline"), std::string::npos);
-    fs::remove_all(dir);
 }
 
 // The paper's point about VMs: with KSM, guest RAM is deduplicated across identical VMs, so the
@@ -244,8 +242,8 @@ TEST(Memory, ContainerFootprintFallsAsTheyShareFiles) {
 // never shared).
 TEST(Memory, KsmShrinksIdenticalVmsAndNothingElseDoes) {
     HT_REQUIRE_KSM();
-    char tmpl[] = "/tmp/ht-mem-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-mem-XXXXXX");
+    const std::string dir = tmp.path;
     BinaryResult r = run_hypetrace({"memory", "--kvm", "--accel", "tcg", "--count", "1,2", "--ksm", "both", "--json",
                                     dir + "/m.json"});
     ASSERT_EQ(r.code, 0) << r.err;
@@ -262,5 +260,4 @@ TEST(Memory, KsmShrinksIdenticalVmsAndNothingElseDoes) {
         EXPECT_GT(g["traced_ksm_merges"].get<uint64_t>(), 100u) << "merges not attributed to guest " << g["index"];
     EXPECT_EQ(off["steps"][1]["ksm_merging_pages"].get<uint64_t>(), 0u);
     EXPECT_TRUE(on["steps"][1]["settled"].get<bool>()) << on["steps"][1]["settle_note"];
-    fs::remove_all(dir);
 }

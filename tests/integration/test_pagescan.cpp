@@ -14,8 +14,8 @@
 
 TEST(PageScan, CountsAKnownChildsDuplicatesExactly) {
     HT_REQUIRE_ROOT();
-    char tmpl[] = "/tmp/ht-dup-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-dup-XXXXXX");
+    const std::string dir = tmp.path;
     ht::SpawnOptions o;
     o.stdout_path = dir + "/out";
     ht::Child c = ht::spawn({HT_DUP_CHILD, "40", "25", "12"}, o);
@@ -29,7 +29,6 @@ TEST(PageScan, CountsAKnownChildsDuplicatesExactly) {
     auto scan = ht::scan_process(c.pid);
     kill(c.pid, SIGKILL);
     waitpid(c.pid, nullptr, 0);
-    std::filesystem::remove_all(dir);
     ASSERT_TRUE(scan.has_value());
 
     std::map<uint64_t, int> by_hash;

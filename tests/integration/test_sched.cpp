@@ -313,12 +313,8 @@ class SchedVsPerf : public ::testing::TestWithParam<TwinCase> {};
 TEST_P(SchedVsPerf, PinnedSpinnersWaitsRunsAndPreemptionsMatchPerfSched) {
     HT_REQUIRE_ROOT();
     if (which("perf").empty()) GTEST_SKIP() << "perf not installed (package linux-perf; scripts/setup.sh installs it)";
-    char tmpl[] = "/tmp/ht-sched-XXXXXX";
-    const std::string dir = mkdtemp(tmpl);
-    struct Cleanup {
-        std::string dir;
-        ~Cleanup() { std::filesystem::remove_all(dir); }
-    } cleanup{dir};
+    const TestTempDir tmp("/tmp/ht-sched-XXXXXX");
+    const std::string dir = tmp.path;
 
     TracerOptions opts;
     opts.raw_tp_only = GetParam().raw_tp;

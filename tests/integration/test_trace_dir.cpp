@@ -19,15 +19,13 @@ using json = nlohmann::json;
 
 namespace {
 std::string slurp(const std::string& p) { return read_text(p).value_or(""); }
-std::string temp_dir() {
-    char tmpl[] = "/tmp/ht-trace-it-XXXXXX";
-    return mkdtemp(tmpl);
-}
+constexpr const char* kTempDir = "/tmp/ht-trace-it-XXXXXX";
 }  // namespace
 
 TEST(TraceDir, StartupOfAVmAndAContainerIsExplorableAfterwards) {
     HT_REQUIRE_ROOT();
-    const std::string parent = temp_dir(), dir = parent + "/out";
+    const TestTempDir tmp(kTempDir);
+    const std::string parent = tmp.path, dir = parent + "/out";
     auto r = run_hypetrace({"startup", "--lxc", "--kvm", "--accel", "tcg", "--runs", "1", "--warmup", "0", "--trace", dir,
                             "-q"});
     ASSERT_EQ(r.code, 0) << r.err;
@@ -79,12 +77,12 @@ TEST(TraceDir, StartupOfAVmAndAContainerIsExplorableAfterwards) {
     EXPECT_EQ(phase_tracks.size(), 2u) << "phases on each guest's own process group";
     EXPECT_TRUE(exits_counter);
     EXPECT_TRUE(cpu_counter);
-    std::filesystem::remove_all(parent);
 }
 
 TEST(TraceDir, RecordIsTheSameAsTrace) {
     HT_REQUIRE_ROOT();
-    const std::string parent = temp_dir(), dir = parent + "/rec";
+    const TestTempDir tmp(kTempDir);
+    const std::string parent = tmp.path, dir = parent + "/rec";
     auto r = run_hypetrace({"record", "-o", dir, "--", "startup", "--native", "--runs", "1", "--warmup", "0", "-q"});
     ASSERT_EQ(r.code, 0) << r.err;
     TraceData t = read_trace_dir(dir);
@@ -93,12 +91,12 @@ TEST(TraceDir, RecordIsTheSameAsTrace) {
     EXPECT_EQ(t.meta["experiment"], "startup");
     auto cmd = t.meta["command"].get<std::vector<std::string>>();
     EXPECT_EQ(cmd.back(), dir);
-    std::filesystem::remove_all(parent);
 }
 
 TEST(TraceDir, BadDirectoriesAreRefusedInOneLineBeforeAnyRun) {
     HT_REQUIRE_ROOT();
-    const std::string parent = temp_dir();
+    const TestTempDir tmp(kTempDir);
+    const std::string parent = tmp.path;
     std::ofstream(parent + "/keep") << "x";
     auto r = run_hypetrace({"startup", "--native", "--runs", "1", "--trace", parent});
     EXPECT_EQ(r.code, 2);
@@ -124,7 +122,6 @@ TEST(TraceDir, BadDirectoriesAreRefusedInOneLineBeforeAnyRun) {
         EXPECT_NE(m.err.find(says), std::string::npos) << m.err;
     }
     EXPECT_FALSE(std::filesystem::exists(parent + "/y"));
-    std::filesystem::remove_all(parent);
 }
 
 // A disk that fills while the trace is written: the directory is complete or absent. Before,
@@ -132,8 +129,13 @@ TEST(TraceDir, BadDirectoriesAreRefusedInOneLineBeforeAnyRun) {
 // not fit was renamed into place truncated and read as complete.
 TEST(TraceDir, AFullDiskLeavesNoTraceDirectory) {
     HT_REQUIRE_ROOT();
-    const std::string mnt = temp_dir();
+    const TestTempDir tmp(kTempDir);
+    const std::string mnt = tmp.path;
     ASSERT_EQ(std::system(("mount -t tmpfs -o size=256k ht-full " + mnt).c_str()), 0);
+    struct Unmount {  // before tmp removes the mount point, however the test ends
+        std::string at;
+        ~Unmount() { std::system(("umount " + at).c_str()); }
+    } unmount{mnt};
     TraceData t;
     t.meta["experiment"] = "test";
     t.guests[1] = "KVM run 1";
@@ -156,8 +158,6 @@ TEST(TraceDir, AFullDiskLeavesNoTraceDirectory) {
     }
     std::vector<std::string> left;
     for (const auto& e : std::filesystem::directory_iterator(mnt)) left.push_back(e.path().filename().string());
-    std::system(("umount " + mnt).c_str());
-    std::filesystem::remove_all(mnt);
     EXPECT_NE(err.find("events.tsv"), std::string::npos) << "the write must fail, naming the stream: '" << err << "'";
     EXPECT_TRUE(left.empty()) << "left behind: " << left.front();
 }

@@ -26,10 +26,7 @@ namespace {
 
 std::string slurp(const std::string& p) { return read_text(p).value_or(""); }
 
-std::string temp_dir() {
-    char tmpl[] = "/tmp/ht-browser-XXXXXX";
-    return mkdtemp(tmpl);
-}
+constexpr const char* kTempDir = "/tmp/ht-browser-XXXXXX";
 
 // A trace with 60 stacks over 3 guests, 3 to 8 frames deep.
 TraceData synthetic_trace() {
@@ -93,7 +90,8 @@ int free_port() {
 TEST(Browser, FlamegraphSvgRendersInHeadlessChromium) {
     HT_REQUIRE_ROOT();
     ASSERT_FALSE(which("chromium").empty()) << "chromium missing: scripts/setup.sh installs it";
-    const std::string dir = temp_dir();
+    const TestTempDir tmp(kTempDir);
+    const std::string dir = tmp.path;
     write_trace_dir(dir + "/t", synthetic_trace());
     auto r = run_hypetrace({"flamegraph", dir + "/t", "-o", dir + "/fg.svg", "-q"});
     ASSERT_EQ(r.code, 0) << r.err;
@@ -126,7 +124,6 @@ TEST(Browser, FlamegraphSvgRendersInHeadlessChromium) {
         if (p[0] >= 200 && p[2] < 90 && p[1] < 200) ++warm;
     }
     EXPECT_GT(warm, std::size_t(img.width) * img.height / 50) << "the screenshot shows frames";
-    std::filesystem::remove_all(dir);
 }
 
 TEST(Browser, SpeedscopeImportsTheFoldedStacks) {
@@ -134,7 +131,8 @@ TEST(Browser, SpeedscopeImportsTheFoldedStacks) {
     ASSERT_FALSE(which("chromium").empty()) << "chromium missing: scripts/setup.sh installs it";
     const std::string release = "/var/cache/hypetrace/speedscope-1.25.0/package/dist/release";
     ASSERT_TRUE(std::filesystem::exists(release + "/index.html")) << "speedscope missing: scripts/setup.sh fetches it";
-    const std::string dir = temp_dir();
+    const TestTempDir tmp(kTempDir);
+    const std::string dir = tmp.path;
     write_trace_dir(dir + "/t", synthetic_trace());
     std::filesystem::create_directories(dir + "/www");
     std::filesystem::create_directory_symlink(release, dir + "/www/ss");
@@ -167,5 +165,4 @@ TEST(Browser, SpeedscopeImportsTheFoldedStacks) {
     EXPECT_NE(good.find("ht-good.folded"), std::string::npos);
     EXPECT_EQ(bad.find("Time Order"), std::string::npos) << "the negative control was imported";
     EXPECT_EQ(bad.find("ht-bad.folded"), std::string::npos);
-    std::filesystem::remove_all(dir);
 }

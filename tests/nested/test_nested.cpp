@@ -5,6 +5,7 @@
 // kvm:kvm_exit fires. Each test checks hypetrace against the peer tool on the same run.
 // Outside a lab (no svm, or not root) every test is skipped with the reason.
 #include "../run_binary.h"
+#include "../temp_dir.h"
 #include "core/host/host.h"
 #include "core/tracing/kvm_names.h"
 
@@ -28,8 +29,8 @@ namespace {
 
 // Runs argv with stdout+stderr into one text, returns exit code.
 int run_all(const std::vector<std::string>& argv, std::string* text) {
-    char tmpl[] = "/tmp/ht-nested-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-nested-XXXXXX");
+    const std::string dir = tmp.path;
     ht::SpawnOptions o;
     o.stdout_path = dir + "/out";
     o.stderr_path = dir + "/out";
@@ -37,7 +38,6 @@ int run_all(const std::vector<std::string>& argv, std::string* text) {
     int st = 0;
     waitpid(c.pid, &st, 0);
     *text = ht_slurp(dir + "/out");
-    std::filesystem::remove_all(dir);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 

@@ -171,8 +171,8 @@ TEST(Text, ShellQuoteMakesOneWord) {
 // /var/tmp is shared: a directory someone else made there first, or a symlink, is not used.
 TEST(ScratchDirs, OnlyADirectoryOfOurOwnIsUsed) {
     namespace fs = std::filesystem;
-    char tmpl[] = "/tmp/ht-priv-XXXXXX";
-    const fs::path root = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-priv-XXXXXX");
+    const fs::path root = tmp.path;
     auto refused = [](const fs::path& p, const std::string& why) {
         try {
             ScratchDir d(p, "x-1");
@@ -203,7 +203,6 @@ TEST(ScratchDirs, OnlyADirectoryOfOurOwnIsUsed) {
         refused(root / "theirs", "belongs to uid 65534");
     }
     EXPECT_TRUE(fs::is_empty(root / "target")) << "nothing written through the link";
-    fs::remove_all(root);
 }
 
 TEST(Utf8, VisibleKeepsQuotedTextOnOneLine) {

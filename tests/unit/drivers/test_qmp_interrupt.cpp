@@ -2,6 +2,7 @@
 // A signal while hypetrace waits on QEMU's monitor is an interruption, not a QEMU that "did not
 // answer": the CI's nested lab saw `exitcost` exit 1 instead of 143 after a SIGTERM (issue 13).
 // Run in a child process: the interrupt flag is process-wide and cannot be cleared.
+#include "../../temp_dir.h"
 #include "core/base/error.h"
 #include "core/host/interrupt.h"
 #include "drivers/qemu/qmp.h"
@@ -19,8 +20,8 @@
 #include <unistd.h>
 
 TEST(Qmp, ASignalWhileWaitingForQemuIsAnInterruptionNotASilentQemu) {
-    char tmpl[] = "/tmp/ht-qmp-XXXXXX";
-    const std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-qmp-XXXXXX");  // the child leaves by _exit: only this process removes it
+    const std::string dir = tmp.path;
     const std::string path = dir + "/qmp.sock";
     const pid_t child = fork();
     ASSERT_GE(child, 0);
@@ -50,7 +51,6 @@ TEST(Qmp, ASignalWhileWaitingForQemuIsAnInterruptionNotASilentQemu) {
     }
     int st = 0;
     waitpid(child, &st, 0);
-    std::filesystem::remove_all(dir);
     ASSERT_TRUE(WIFEXITED(st)) << "the child died of a signal " << WTERMSIG(st);
     EXPECT_EQ(WEXITSTATUS(st), 0) << "1: a UserError (QEMU 'did not answer') instead of Interrupted";
 }

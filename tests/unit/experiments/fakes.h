@@ -5,6 +5,7 @@
 // chosen way, and, handed a job directory, run a job the test gives (a fake fio) the way the guest
 // job channel does, at once or piece by piece. No root, no BPF, no guest.
 #pragma once
+#include "../../temp_dir.h"
 #include "core/base/error.h"
 #include "core/tracing/trace_backend.h"
 #include "drivers/guest.h"
@@ -271,17 +272,7 @@ inline std::string what_of(const std::function<void()>& f) {
     return "(no error)";
 }
 
-// A private scratch parent (mode 0700, ours), removed at the end.
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char t[] = "/tmp/ht-unit-XXXXXX";
-        path = mkdtemp(t);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
+// The template of the tests' private scratch parents (TestTempDir: mode 0700, ours, removed at the end).
+inline constexpr const char* kTempDir = "/tmp/ht-unit-XXXXXX";
 
 }  // namespace ht::fake

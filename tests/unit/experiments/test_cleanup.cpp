@@ -40,7 +40,7 @@ pid_t dead_pid() {
 }  // namespace
 
 TEST(Cleanup, AGuestABackendCouldNotStopKeepsItsScratchDirectory) {
-    fake::TempDir parent;
+    const TestTempDir parent{fake::kTempDir};
     const pid_t dead = dead_pid();
     const fs::path stubborn = fs::path(parent.path) / ("startup-" + std::to_string(dead) + "-aaaaaa");
     const fs::path meek = fs::path(parent.path) / ("startup-" + std::to_string(dead) + "-bbbbbb");

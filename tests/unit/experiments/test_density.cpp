@@ -200,7 +200,7 @@ TEST(DensityExplain, TheSlowdownSplitsIntoCpuShareAndCpuCostAndTheCostIsSaidOnly
 // A density run with fake guests: a busy guest's job prints nothing; the benchmark guest's prints
 // its runs, each taking `seconds` (as ht-bench reports them).
 struct DensityRun {
-    fake::TempDir scratch;
+    const TestTempDir scratch{fake::kTempDir};
     fake::Tracer tracer;
     fake::Driver driver;
     DensityConfig cfg;

@@ -65,7 +65,7 @@ std::string job_output(unsigned runs, int rc = 0, const std::string& err = "") {
 }
 
 struct IoRun {
-    fake::TempDir scratch;
+    const TestTempDir scratch{fake::kTempDir};
     fake::Tracer tracer;
     fake::Driver driver;
     IoConfig cfg;
@@ -391,7 +391,7 @@ TEST(IoOrchestration, RunsAutoNamesAFailedFioRunOnceTheRunIsEndedAndTheGuestStop
 // The real native runner, on a run.sh that is no fio (a plain child, no root): with go_on it ends
 // the job when told, the shell and what it started with it; without, it waits as it always did.
 TEST(IoNativeRunner, EndsTheJobWhenGoOnSaysNoAndWaitsWithoutIt) {
-    fake::TempDir tmp;
+    const TestTempDir tmp{fake::kTempDir};
     const std::filesystem::path job = std::filesystem::path(tmp.path) / "job";
     std::filesystem::create_directories(job);
     const auto out = std::filesystem::path(tmp.path) / "out.log";

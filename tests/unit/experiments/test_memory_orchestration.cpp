@@ -85,7 +85,7 @@ private:
 };
 
 struct MemoryRun {
-    fake::TempDir scratch;
+    const TestTempDir scratch{fake::kTempDir};
     fake::Tracer tracer;
     fake::Driver driver;
     FakeHost host{driver.stats};

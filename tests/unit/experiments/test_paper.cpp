@@ -24,12 +24,6 @@ using nlohmann::json;
 
 namespace {
 
-// fake::TempDir's directory, as a path.
-struct TempDir {
-    fake::TempDir dir;
-    fs::path path{dir.path};
-};
-
 std::string slurp(const fs::path& p) {
     std::ifstream in(p);
     return {std::istreambuf_iterator<char>(in), {}};
@@ -149,12 +143,13 @@ PaperPlan three_steps(const fs::path& out) {
 }  // namespace
 
 TEST(PaperRun, AFailedStepIsRecordedAndTheNextRunsThenResumeRerunsOnlyWhatIsMissing) {
-    TempDir t;
-    const fs::path out = t.path / "out";
+    const TestTempDir tmp{fake::kTempDir};
+    const fs::path root = tmp.path;
+    const fs::path out = root / "out";
     fs::create_directories(out);
     PaperRunOptions o;
     o.dir = out;
-    o.self = fake_hypetrace(t.path).string();
+    o.self = fake_hypetrace(root).string();
     std::vector<std::string> lines;
     o.child_line = [&](const std::string& l) { lines.push_back(l); };
     const PaperPlan plan = three_steps(out);
@@ -177,13 +172,13 @@ TEST(PaperRun, AFailedStepIsRecordedAndTheNextRunsThenResumeRerunsOnlyWhatIsMiss
     EXPECT_EQ(saved["plan"]["steps"].size(), 3u);
 
     // --resume: only the failed step runs again.
-    fs::remove(t.path / "calls");
+    fs::remove(root / "calls");
     o.resume = true;
     r = run_paper(plan, o);
     EXPECT_EQ(r.steps[0].status, "done before");
     EXPECT_EQ(r.steps[1].status, "failed");
     EXPECT_EQ(r.steps[2].status, "done before");
-    EXPECT_EQ(slurp(t.path / "calls"), "fail\n");
+    EXPECT_EQ(slurp(root / "calls"), "fail\n");
 }
 
 namespace {
@@ -346,10 +341,11 @@ TEST(PaperReport, DifferencesComeFromTheDataWithTheirCause) {
 }
 
 TEST(PaperReport, ReadsADirectoryAndSaysWhatItCouldNotRead) {
-    TempDir t;
-    std::ofstream(t.path / "startup.json") << inputs().results["startup"].dump();
-    std::ofstream(t.path / "memory.json") << "{ not json";
-    const PaperInputs in = read_paper_dir(t.path);
+    const TestTempDir tmp{fake::kTempDir};
+    const fs::path root = tmp.path;
+    std::ofstream(root / "startup.json") << inputs().results["startup"].dump();
+    std::ofstream(root / "memory.json") << "{ not json";
+    const PaperInputs in = read_paper_dir(root);
     EXPECT_EQ(in.results.size(), 1u);
     ASSERT_EQ(in.problems.size(), 1u);
     EXPECT_NE(in.problems[0].find("memory.json: not valid JSON"), std::string::npos);
@@ -381,11 +377,12 @@ TEST(PaperPlan, GuestsPerCpuCostMoreOnMoreCpus) {
 }
 
 TEST(PaperRun, AStepsOwnDirectoryGoesWithItsFailureAndNothingElse) {
-    TempDir t;
-    const fs::path out = t.path / "out";
+    const TestTempDir tmp{fake::kTempDir};
+    const fs::path root = tmp.path;
+    const fs::path out = root / "out";
     fs::create_directories(out / "keep");
     std::ofstream(out / "keep" / "mine") << "x";
-    const fs::path self = fake_hypetrace(t.path);
+    const fs::path self = fake_hypetrace(root);
     // "fail" declares DIR/fail as its own, which the fake leaves half made before failing.
     std::vector<PaperExperiment> e{{"fail", "2", {"--json", "{json}", "--trace", "{dir}/fail"}, false, {{{"fail"}, "s", 1, 1}}, {}, false},
                                    {"keep", "3", {"--json", "{json}"}, false, {{{"keep"}, "s", 1, 1}}, {}, false}};
@@ -402,17 +399,18 @@ TEST(PaperRun, AStepsOwnDirectoryGoesWithItsFailureAndNothingElse) {
 }
 
 TEST(PaperReport, OnlyTheStepsTheRunDidAreReportedAndLeftOutOnesSayWhy) {
-    TempDir t;
+    const TestTempDir tmp{fake::kTempDir};
+    const fs::path root = tmp.path;
     const PaperInputs full = inputs();
-    std::ofstream(t.path / "startup.json") << full.results.at("startup").dump();
-    std::ofstream(t.path / "memory.json") << full.results.at("memory").dump();  // from another run
+    std::ofstream(root / "startup.json") << full.results.at("startup").dump();
+    std::ofstream(root / "memory.json") << full.results.at("memory").dump();  // from another run
     const json paper{{"plan", {{"budget", "30m"}, {"estimate_s", 100},
                                {"steps", {{{"name", "startup"}, {"left_out", false}},
                                           {{"name", "exitcost"}, {"left_out", true}, {"why", "needs /dev/kvm"}}}}}},
                      {"runs", {{{"name", "startup"}, {"status", "done"}, {"seconds", 90}},
                                {{"name", "exitcost"}, {"status", "left out"}}}}};
-    std::ofstream(t.path / "paper.json") << paper.dump();
-    const PaperInputs in = read_paper_dir(t.path);
+    std::ofstream(root / "paper.json") << paper.dump();
+    const PaperInputs in = read_paper_dir(root);
     EXPECT_EQ(in.results.size(), 1u);
     EXPECT_TRUE(in.results.count("startup"));
     const std::string html = render_paper_html(in);

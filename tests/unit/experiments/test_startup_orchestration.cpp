@@ -21,7 +21,7 @@ namespace ht {
 namespace {
 
 struct StartupRun {
-    fake::TempDir scratch;
+    const TestTempDir scratch{fake::kTempDir};
     fake::Tracer tracer;
     fake::Driver driver;
     StartupConfig cfg;
@@ -278,7 +278,7 @@ TEST(StartupOrchestration, RunsAutoStopsAtItsMostRuns) {
 // saved state that changed is found and made again, never loaded.
 TEST(StartupOrchestration, RestoreMakesTheCheckpointOnceThenEachRunAnswersAPing) {
     namespace fs = std::filesystem;
-    fake::TempDir cache;
+    const TestTempDir cache{fake::kTempDir};
     StartupRun r(fake::Boot::ready, 2, 1);
     r.driver.checkpointing.on = true;
     r.driver.checkpointing.answers_after = 2;  // two pings go unanswered first: the guest still loading
@@ -351,7 +351,7 @@ TEST(StartupOrchestration, RestoreMakesTheCheckpointOnceThenEachRunAnswersAPing)
 
 // A container's CRIU images are a directory: checked as one saved state, its files summed.
 TEST(StartupOrchestration, ASavedStateThatIsADirectoryIsCheckedWholeAndRebuiltWhenAFileChanges) {
-    fake::TempDir cache, scratch;
+    const TestTempDir cache{fake::kTempDir}, scratch{fake::kTempDir};
     fake::Driver d(fake::Boot::ready);
     d.checkpointing.on = true;
     d.checkpointing.state_dir = true;
@@ -383,7 +383,7 @@ TEST(StartupOrchestration, ASavedStateThatIsADirectoryIsCheckedWholeAndRebuiltWh
 // CRIU failing on a container (what it cannot save here) leaves that row unmeasured with its
 // reason, the others measured; the same failure on a VM's restore stops the run.
 TEST(StartupOrchestration, AContainerCriuCannotSaveIsNotMeasuredAndTheOthersAre) {
-    fake::TempDir cache;
+    const TestTempDir cache{fake::kTempDir};
     StartupRun r(fake::Boot::ready, 1, 0);
     r.driver.kind_of = GuestKind::container;
     r.driver.checkpointing.on = true;
@@ -412,7 +412,7 @@ TEST(StartupOrchestration, AContainerCriuCannotSaveIsNotMeasuredAndTheOthersAre)
 }
 
 TEST(StartupOrchestration, ARestoredGuestThatNeverAnswersTimesOutAndIsStopped) {
-    fake::TempDir cache;
+    const TestTempDir cache{fake::kTempDir};
     StartupRun r(fake::Boot::ready, 1, 0);
     r.driver.checkpointing.on = true;
     r.cfg.checkpoint_cache = cache.path;
@@ -431,8 +431,8 @@ TEST(StartupOrchestration, ARestoredGuestThatNeverAnswersTimesOutAndIsStopped) {
 }
 
 TEST(StartupOrchestration, AGuestThatDiesBeforeItIsSavedLeavesNoCheckpoint) {
-    fake::TempDir cache;
-    fake::TempDir scratch;
+    const TestTempDir cache{fake::kTempDir};
+    const TestTempDir scratch{fake::kTempDir};
     fake::Driver d(fake::Boot::dies);
     d.checkpointing.on = true;
     const std::string err = fake::what_of(
@@ -478,7 +478,7 @@ namespace ht {
 // remove them all; one a live run is making is always kept.
 TEST(Checkpoint, CleanupRemovesHalfMadeOnesOfDeadRunsAndAllOnlyWhenAsked) {
     namespace fs = std::filesystem;
-    fake::TempDir cache;
+    const TestTempDir cache{fake::kTempDir};
     const fs::path whole = fs::path(cache.path) / "whole", dead = fs::path(cache.path) / "dead",
                    live = fs::path(cache.path) / "live";
     for (const auto& d : {whole, dead, live}) fs::create_directories(d);

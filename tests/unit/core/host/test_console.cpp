@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "../../../temp_dir.h"
 #include "core/host/console.h"
 
 #include <filesystem>
@@ -9,14 +10,12 @@
 using namespace ht;
 
 namespace {
-std::filesystem::path temp_dir() {
-    char tmpl[] = "/tmp/ht-console-XXXXXX";
-    return mkdtemp(tmpl);
-}
+constexpr const char* kTempDir = "/tmp/ht-console-XXXXXX";
 }  // namespace
 
 TEST(Console, MarkerSplitAcrossReadsIsFoundOnceWithItsTime) {
-    auto dir = temp_dir();
+    const TestTempDir tmp(kTempDir);
+    const std::filesystem::path dir = tmp.path;
     ConsoleWatcher w(dir, {{"console", "c.log"}}, {{"console", "HYPETRACE-READY", "ready"}});
     w.feed("console", "boot...\nHYPETRACE-RE", 100);
     EXPECT_FALSE(w.hit("ready"));
@@ -25,22 +24,22 @@ TEST(Console, MarkerSplitAcrossReadsIsFoundOnceWithItsTime) {
     EXPECT_EQ(w.hit("ready")->ts_ns, 250u);
     w.feed("console", "HYPETRACE-READY again\n", 900);
     EXPECT_EQ(w.hits().size(), 1u);  // the first occurrence counts
-    std::filesystem::remove_all(dir);
 }
 
 TEST(Console, StreamsAreSeparate) {
-    auto dir = temp_dir();
+    const TestTempDir tmp(kTempDir);
+    const std::filesystem::path dir = tmp.path;
     ConsoleWatcher w(dir, {{"console", "c.log"}, {"firmware", "f.log"}},
                      {{"firmware", "Booting from ROM", "firmware_done"}, {"console", "HYPETRACE-READY", "ready"}});
     w.feed("console", "Booting from ROM", 10);  // right text, wrong stream
     EXPECT_FALSE(w.hit("firmware_done"));
     w.feed("firmware", "Booting from ROM...\n", 20);
     EXPECT_EQ(w.hit("firmware_done")->ts_ns, 20u);
-    std::filesystem::remove_all(dir);
 }
 
 TEST(Console, ReadsAppendedFileContent) {
-    auto dir = temp_dir();
+    const TestTempDir tmp(kTempDir);
+    const std::filesystem::path dir = tmp.path;
     ConsoleWatcher w(dir, {{"console", "c.log"}}, {{"console", "HYPETRACE-READY", "ready"}});
     { std::ofstream(dir / "c.log") << "line one\n"; }
     w.poll();
@@ -49,5 +48,4 @@ TEST(Console, ReadsAppendedFileContent) {
     w.poll();
     EXPECT_TRUE(w.hit("ready"));
     EXPECT_NE(w.tail("console").find("line one"), std::string::npos);
-    std::filesystem::remove_all(dir);
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "../../../temp_dir.h"
 #include "core/host/host.h"
 #include "core/base/error.h"
 #include "core/host/files.h"
@@ -151,9 +152,8 @@ TEST(Text, LastLineIsTheLastNonEmptyLineWithoutItsTrailingBlanks) {
 // A spawned child confined to one CPU (SpawnOptions::cpu, density's pinning) runs there only, and
 // so does what it starts; without it the child keeps hypetrace's CPUs.
 TEST(Spawn, ACpuConfinesTheChildAndWhatItStarts) {
-    char dir[] = "/tmp/ht-spawn-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    const std::string out = std::string(dir) + "/out";
+    const TestTempDir tmp("/tmp/ht-spawn-XXXXXX");
+    const std::string out = tmp.path + "/out";
     ht::SpawnOptions o;
     o.stdout_path = out;
     o.cpu = 0;
@@ -167,7 +167,6 @@ TEST(Spawn, ACpuConfinesTheChildAndWhatItStarts) {
     const auto at = own.find("Cpus_allowed_list:");
     ASSERT_NE(at, std::string::npos);
     EXPECT_EQ(ht::read_text(out).value_or(""), own.substr(at, own.find('\n', at) - at + 1));
-    std::filesystem::remove_all(dir);
 }
 
 // An Fd closes what it holds when it goes, when it is given another, and when one is moved into

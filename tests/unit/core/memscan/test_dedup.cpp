@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The pure parts of `hypetrace dedup`: frame collapse, Table 1 classification, KSM estimate, and
 // the parsers that find a guest's RAM, its KSM-registered ranges and its name.
+#include "../../../temp_dir.h"
 #include "core/memscan/dedup.h"
 #include "core/memscan/dedup_scan.h"
 #include "experiments/dedup.h"
@@ -162,8 +163,8 @@ TEST(Dedup, CollapseKeepsAFrameReadWithTwoContentsOnce) {
 }
 
 TEST(Dedup, KsmFramesArePossibleWhileKsmRunsOrHoldsMergedPages) {
-    char tmpl[] = "/tmp/ht-ksm-test-XXXXXX";
-    const std::string dir = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-ksm-test-XXXXXX");
+    const std::string dir = tmp.path;
     auto set = [&](const char* run, const char* shared) {
         std::ofstream(dir + "/run") << run << "\n";
         std::ofstream(dir + "/pages_shared") << shared << "\n";
@@ -178,7 +179,7 @@ TEST(Dedup, KsmFramesArePossibleWhileKsmRunsOrHoldsMergedPages) {
     EXPECT_TRUE(ksm_frames_possible(dir)) << "stopped, but what it merged stays merged";
     std::filesystem::remove(dir + "/pages_shared");
     EXPECT_TRUE(ksm_frames_possible(dir)) << "cannot tell: assume so";
-    std::filesystem::remove_all(dir);
+    std::filesystem::remove_all(dir);  // the fake sysfs gone (tmp finds nothing left to remove)
     EXPECT_TRUE(ksm_frames_possible(dir)) << "no sysfs: cannot tell";
 }
 

@@ -2,6 +2,7 @@
 // The scheduler's counters summed over a window (core/tracing/sched_summary.h): exact sums from
 // constructed samples, the window's edges, the preemptor table; and the sched_* kinds through a
 // trace directory (written by the Recorder, read back). No root, nothing loaded.
+#include "../../../temp_dir.h"
 #include "core/tracing/sched_summary.h"
 #include "core/tracing/trace_dir.h"
 
@@ -154,11 +155,10 @@ TEST(SchedKinds, SurviveATraceDirectory) {
                                 uint64_t(1) << 40 | bucket, 0});
     Recorder rec;
     rec.run_ended(run, {});
-    char tmpl[] = "/tmp/ht-sched-XXXXXX";
-    const std::string parent = mkdtemp(tmpl), dir = parent + "/t";
+    const TestTempDir tmp("/tmp/ht-sched-XXXXXX");
+    const std::string dir = tmp.path + "/t";
     write_trace_dir(dir, rec.data());
     const TraceData back = read_trace_dir(dir);
-    std::filesystem::remove_all(parent);
 
     ASSERT_EQ(back.counters.size(), run.counters.size());
     std::vector<CounterSample> again;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Symbolisation: ELF symbol tables (a PIE built here), /proc/PID/maps, kallsyms, and a Symbolizer
 // over a fake /proc whose process maps the PIE at an address of its own choosing.
+#include "../../../temp_dir.h"
 #include "core/host/proc.h"
 #include "core/tracing/profiler.h"
 #include "core/tracing/symbols.h"
@@ -67,8 +68,8 @@ TEST(Symbols, SymbolizerResolvesAPieLoadedAnywhere) {
     const uint64_t pgoff = file_off & ~0xfffULL;
     const uint64_t base = 0x5600dead0000ULL;  // where this "process" mapped that page
 
-    char tmpl[] = "/tmp/ht-sym-XXXXXX";
-    std::filesystem::path root = mkdtemp(tmpl);
+    const TestTempDir tmp("/tmp/ht-sym-XXXXXX");
+    const std::filesystem::path root = tmp.path;
     std::filesystem::create_directories(root / "4242");
     std::filesystem::create_directory_symlink("/", root / "4242" / "root");  // no map_files: resolve by path
     char line[512];
@@ -83,7 +84,6 @@ TEST(Symbols, SymbolizerResolvesAPieLoadedAnywhere) {
     EXPECT_EQ(s.user_frame(4242, ip), "ht_spin_leaf");
     EXPECT_EQ(s.user_frame(4242, base + 0x20000), "[unknown]") << "outside every mapping";
     EXPECT_EQ(s.user_frame(4243, ip), "[unknown]");
-    std::filesystem::remove_all(root);
 }
 
 TEST(Symbols, DemanglesCppOnly) {

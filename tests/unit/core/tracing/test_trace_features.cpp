@@ -2,6 +2,7 @@
 // The tracing seam's probe (core/tracing/trace_features.h): how each source would attach, as a pure
 // function of what was probed and asked; the probe of a tracefs tree (a fake one here); the
 // per-process cache. No root, nothing loaded.
+#include "../../../temp_dir.h"
 #include "core/tracing/trace_features.h"
 
 #include <gtest/gtest.h>
@@ -187,9 +188,8 @@ TEST(TraceSources, EachOnceTwinsThenClassicsOptInsByTheirOptionTwoEssential) {
 // The probe's core on a fake tracefs: a tracepoint is there when its events/ directory is; the BTF
 // lookup is asked about twins only; each plan follows.
 TEST(ProbeSources, ReadsTracepointsFromTracefsAndPlansEach) {
-    char tmpl[] = "/tmp/ht-tracefs-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    const std::string root = tmpl;
+    const TestTempDir tmp("/tmp/ht-tracefs-XXXXXX");
+    const std::string root = tmp.path;
     for (const char* tp : {"sched/sched_process_exec", "sched/sched_process_fork", "kvm/kvm_pio", "kvm/kvm_mmio",
                            "kvm/kvm_exit", "kvm/kvm_fpu", "sched/sched_switch"})
         std::filesystem::create_directories(root + "/events/" + tp);
@@ -199,7 +199,6 @@ TEST(ProbeSources, ReadsTracepointsFromTracefsAndPlansEach) {
         return category == "sched" || event == "kvm_mmio";
     };
     const std::vector<SourceFeature> sources = probe_sources(root, has_btf);
-    std::filesystem::remove_all(root);
 
     ASSERT_EQ(sources.size(), trace_source_defs().size());
     std::map<std::string, const SourceFeature*> by;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Trace directories (write, read back), folded stacks (round trip, guest filter, exits, faults),
 // differential folding, the SVG document and the Chrome trace timeline, on a trace made here.
+#include "../../../temp_dir.h"
 #include "core/views/report.h"
 #include "core//base/error.h"
 #include "core/views/flamegraph.h"
@@ -83,16 +84,13 @@ uint64_t total(const Folded& f) {
     return n;
 }
 
-std::string temp_dir() {
-    char tmpl[] = "/tmp/ht-trace-XXXXXX";
-    std::string d = mkdtemp(tmpl);
-    return d;
-}
+constexpr const char* kTempDir = "/tmp/ht-trace-XXXXXX";
 
 }  // namespace
 
 TEST(TraceDir, WritesAndReadsBackEverything) {
-    const std::string parent = temp_dir(), dir = parent + "/t";
+    const TestTempDir tmp(kTempDir);
+    const std::string dir = tmp.path + "/t";
     TraceData t = sample_trace();
     write_trace_dir(dir, t);
     EXPECT_FALSE(std::filesystem::exists(dir + ".partial-" + std::to_string(getpid())));
@@ -113,11 +111,11 @@ TEST(TraceDir, WritesAndReadsBackEverything) {
     EXPECT_EQ(r.ksm_scans.size(), 1u);
     // The same folded stacks from the original and from what was read back.
     EXPECT_EQ(folded_text(fold(r, {})), folded_text(fold(t, {})));
-    std::filesystem::remove_all(parent);
 }
 
 TEST(TraceDir, RefusesANonEmptyDirectoryAndFilesThatAreNoTrace) {
-    const std::string parent = temp_dir();
+    const TestTempDir tmp(kTempDir);
+    const std::string parent = tmp.path;
     std::ofstream(parent + "/something") << "x";
     EXPECT_THROW(check_trace_dir(parent), UserError);
     EXPECT_THROW(write_trace_dir(parent, sample_trace()), UserError);
@@ -131,7 +129,6 @@ TEST(TraceDir, RefusesANonEmptyDirectoryAndFilesThatAreNoTrace) {
         EXPECT_NE(std::string(e.what()).find("update hypetrace"), std::string::npos) << e.what();
     }
     check_trace_dir(parent + "/new");  // absent: fine
-    std::filesystem::remove_all(parent);
 }
 
 TEST(Flamegraph, FoldedRoundTripKeepsEverySample) {
