@@ -90,6 +90,7 @@ CleanupResult clean_dead_runs(const std::vector<Driver*>& reapers, bool ksm, con
     if (ksm && fs::exists(HostSettingsGuard::saved_path(), ec)) {
         try {
             HostSettingsGuard g;  // takes the lock; restores a dead run's saved settings
+            g.settle_recovered();  // its guests were reaped above: ksmd frees their merges
             if (g.recovered()) r.undone.push_back("restored the KSM, THP and inotify settings a killed run changed");
         } catch (const UserError& e) {
             r.kept.push_back(std::string("host settings: ") + e.what());

@@ -409,6 +409,9 @@ MemoryResult run_memory(TraceBackend& tracer, MemoryHost& ksm, const HostInfo& h
     if (!ksm.restore())
         std::cerr << "[hypetrace] warning: KSM is not fully restored: " << ksm.restore_failures()
                   << "; the next run that takes KSM retries from its saved settings" << std::endl;
+    else if (!ksm.ksm_settled() && cfg.progress)
+        cfg.progress("note: KSM was stopped with merges still counted (ksmd had not freed the ended guests' "
+                     "within its wait, or other processes keep theirs)");
     res.self_peak_rss_mb = kb_to_mb(self_peak_rss_kb());
     return res;
 }

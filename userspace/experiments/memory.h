@@ -163,6 +163,9 @@ public:
     virtual void disable() = 0;                                          // KSM off
     virtual bool restore() noexcept = 0;
     virtual std::string restore_failures() const = 0;
+    // Whether the last stop of KSM found ksmd had freed every ended guest's merges (see
+    // HostSettingsGuard::settled).
+    virtual bool ksm_settled() const { return true; }
 
     virtual MemUsage processes_memory(const std::vector<pid_t>& pids) const = 0;
     virtual KsmCounters ksm_counters() const = 0;
@@ -186,6 +189,7 @@ public:
     void disable() override { g_.disable(); }
     bool restore() noexcept override { return g_.restore(); }
     std::string restore_failures() const override { return g_.restore_failures(); }
+    bool ksm_settled() const override { return g_.settled(); }
     MemUsage processes_memory(const std::vector<pid_t>& pids) const override { return read_processes_memory(pids); }
     KsmCounters ksm_counters() const override { return read_ksm_counters(); }
     bool ksm_mergeable(pid_t pid) const override { return ht::ksm_mergeable(pid); }

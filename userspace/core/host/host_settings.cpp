@@ -173,6 +173,7 @@ HostSettingsGuard::HostSettingsGuard(fs::path sysfs_dir, fs::path state_dir, std
         KsmSettings now = current();
         for (const auto& [k, v] : saved_)
             if (now.count(k) && now[k] != v) recovered_ = true;  // else it died without changing KSM
+        recovered_ksm_run_ = now.count("run") && now["run"] == "1" && saved_.count("run") && saved_["run"] != "1";
         if (!restore()) {
             release_lock();
             throw UserError("a previous hypetrace run left KSM changed and its settings (" + saved_file.string() +
@@ -236,7 +237,30 @@ void HostSettingsGuard::enable(unsigned pages_to_scan, unsigned sleep_ms) {
     set("run", "1");
 }
 
-void HostSettingsGuard::disable() { set("run", "0"); }
+void HostSettingsGuard::disable() {
+    if (owns_running_ksm()) settle();
+    set("run", "0");
+}
+
+bool HostSettingsGuard::owns_running_ksm() const {
+    if (!enabled_) return false;
+    const auto run = saved_.find("run");
+    return run != saved_.end() && run->second != "1" && current()["run"] == "1";
+}
+
+void HostSettingsGuard::settle_recovered() noexcept {
+    if (!recovered_ksm_run_) return;
+    recovered_ksm_run_ = false;
+    try {
+        const std::string stop = saved_.at("run");
+        int err = 0;
+        if (!write_setting(file_of("run"), "1", &err)) return;
+        at_enable_ = {};  // what the dead run found is not known: down to no merge counted
+        settle();
+        write_setting(file_of("run"), stop, &err);
+    } catch (...) {
+    }
+}
 
 void HostSettingsGuard::unmerge() { set("run", "2"); }
 
@@ -261,7 +285,10 @@ bool HostSettingsGuard::restore() noexcept {
     if (restored_ || saved_.empty()) return true;
     bool ok = true;
     try {
-        if (enabled_ && saved_.count("run") && saved_.at("run") == "0" && current()["run"] == "1") settle();
+        if (!restore_settled_ && owns_running_ksm()) {
+            restore_settled_ = true;
+            settle();
+        }
         KsmSettings now = current();
         // A scan parameter to write while the advisor is on (a run killed before it turned the
         // advisor off, or a user who turned it on since): the advisor off first, back in its turn.

@@ -57,7 +57,9 @@ public:
 
     // run=1 with the given scan rate (advisor off so that pages_to_scan holds).
     void enable(unsigned pages_to_scan, unsigned sleep_ms);
-    // run=0: no new merges while the run measures "without KSM".
+    // run=0: no new merges while the run measures "without KSM". If this guard switched KSM on (and
+    // the settings it restores do not run it), KSM first settles as in restore(): the ended guests'
+    // merges are not counted into the "without KSM" readings.
     void disable();
     // run=2: unmerges every KSM page (returns when done), leaving KSM stopped.
     void unmerge();
@@ -85,6 +87,11 @@ public:
     // What the last restore() could not write back ("file=value (reason)", comma-separated).
     const std::string& restore_failures() const { return failed_; }
     bool recovered() const { return recovered_; }
+    // A dead run's KSM stopped by recovery (constructor) while that run's guests still lived: once
+    // they are gone (after repair_dead_runs), KSM runs again until ksmd has freed their merges (no
+    // merge left counted, or two full scans, at most settle_timeout()), then stops. Nothing if
+    // recovery did not stop a running KSM.
+    void settle_recovered() noexcept;
     const std::filesystem::path& sysfs_dir() const { return sysfs_; }
 
 private:
@@ -92,6 +99,7 @@ private:
     KsmSettings current() const;  // KSM settings, plus the extra files that exist
     void release_lock() noexcept;
     void settle() noexcept;  // see restore()
+    bool owns_running_ksm() const;  // this guard ran KSM, it runs now, and the saved run is not 1
     std::filesystem::path file_of(const std::string& name) const;
     std::filesystem::path sysfs_, state_;
     std::map<std::string, std::filesystem::path> extra_;
@@ -103,6 +111,8 @@ private:
     bool restored_ = false;
     bool enabled_ = false;  // enable() was called: KSM ran for this guard
     bool settled_ = true;
+    bool restore_settled_ = false;  // restore() let KSM settle once already (a retry does not wait again)
+    bool recovered_ksm_run_ = false;  // recovery stopped a dead run's running KSM
     KsmCounters at_enable_;
     double settle_timeout_s_ = 5.0;
 };

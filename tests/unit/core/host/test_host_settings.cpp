@@ -11,6 +11,7 @@
 #include <csignal>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <atomic>
 #include <thread>
 #include <unistd.h>
 
@@ -41,6 +42,7 @@ struct FakeKsm : ::testing::Test {
 
     void TearDown() override { fs::remove_all(root); }
     void put(const std::string& name, const std::string& v, mode_t mode = 0644) {
+        chmod((sys / name).c_str(), 0644);  // writable first (not root: a 0444 file refuses the write)
         std::ofstream(sys / name) << v;
         chmod((sys / name).c_str(), mode);
     }
@@ -93,48 +95,86 @@ TEST_F(FakeKsm, EnableThenRestorePutsEverythingBack) {
 // KSM switched on by the guard keeps running at restore until its counters are back to what they
 // were at enable(): ksmd alone frees what ended processes had merged, and stopping it first leaves
 // pages_shared counting pages nobody maps (later scans then take the slow KSM-possible paths).
-TEST_F(FakeKsm, RestoreLetsKsmFreeWhatEndedProcessesMergedBeforeStoppingIt) {
-    put("pages_shared", "2\n");
-    put("full_scans", "10\n");
+// `ksmd` frees the merges after a while and tells what run was then.
+struct FakeKsmd {
+    FakeKsm& k;
     std::string run_when_freed;
+    std::thread t;
+    explicit FakeKsmd(FakeKsm& ksm, const char* shared_after = "2\n") : k(ksm) {
+        t = std::thread([this, shared_after] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(150));
+            run_when_freed = k.get("run");
+            k.put("pages_shared", shared_after, 0444);
+            k.put("pages_sharing", "0\n", 0444);
+        });
+    }
+    // What run was when the merges were freed.
+    std::string join() {
+        if (t.joinable()) t.join();
+        return run_when_freed;
+    }
+    ~FakeKsmd() { join(); }
+};
+
+TEST_F(FakeKsm, RestoreLetsKsmFreeWhatEndedProcessesMergedBeforeStoppingIt) {
+    put("pages_shared", "2\n", 0444);
+    put("full_scans", "10\n", 0444);
     {
         HostSettingsGuard g(sys, state, extra());
+        EXPECT_EQ(g.saved().count("pages_shared") + g.saved().count("full_scans"), 0u) << "counters are not settings";
         g.enable(5000, 10);
-        put("pages_shared", "40\n");  // merges of processes that have ended by restore
-        put("pages_sharing", "90\n");
-        std::thread ksmd([&] {
-            std::this_thread::sleep_for(std::chrono::milliseconds(150));
-            run_when_freed = get("run");
-            put("pages_shared", "2\n");
-            put("pages_sharing", "0\n");
-        });
-        EXPECT_TRUE(g.restore()) << g.restore_failures();
-        ksmd.join();
-        EXPECT_TRUE(g.settled());
+        put("pages_shared", "40\n", 0444);  // merges of processes that have ended by restore
+        put("pages_sharing", "90\n", 0444);
+        {
+            FakeKsmd ksmd(*this);
+            EXPECT_TRUE(g.restore()) << g.restore_failures();
+            EXPECT_TRUE(g.settled());
+            EXPECT_EQ(get("pages_shared"), "2") << "restore did not wait for ksmd";
+            EXPECT_EQ(ksmd.join(), "1") << "KSM was stopped before ksmd freed the ended processes' merges";
+        }
     }
-    EXPECT_EQ(run_when_freed, "1") << "KSM was stopped before it could free the ended processes' merges";
     EXPECT_EQ(get("run"), "0");
     EXPECT_EQ(get("pages_to_scan"), "100");
 }
 
+// The same when a run measures "without KSM" after a series with it: the ended guests' merges are
+// freed before KSM stops, not counted into the readings without it.
+TEST_F(FakeKsm, DisableLetsKsmFreeWhatEndedProcessesMergedBeforeStoppingIt) {
+    put("pages_shared", "0\n", 0444);
+    HostSettingsGuard g(sys, state, extra());
+    g.enable(5000, 10);
+    put("pages_shared", "40\n", 0444);
+    {
+        FakeKsmd ksmd(*this, "0\n");
+        g.disable();
+        EXPECT_TRUE(g.settled());
+        EXPECT_EQ(get("pages_shared"), "0") << "disable did not wait for ksmd";
+        EXPECT_EQ(ksmd.join(), "1");
+        EXPECT_EQ(get("run"), "0");
+    }
+}
+
 // Merges of processes still alive stay counted: two full scans (or the timeout) end the wait.
 TEST_F(FakeKsm, RestoreStopsWaitingAfterTwoFullScansOrTheTimeout) {
-    put("pages_shared", "0\n");
-    put("full_scans", "10\n");
+    put("pages_shared", "0\n", 0444);
+    put("full_scans", "10\n", 0444);
     {
         HostSettingsGuard g(sys, state, extra());
         g.enable(5000, 10);
-        put("pages_shared", "40\n");
-        std::thread ksmd([&] {
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            put("full_scans", "12\n");
+        put("pages_shared", "40\n", 0444);
+        std::atomic<bool> done{false};
+        std::thread ksmd([&] {  // a full scan every 30 ms, however late restore starts
+            for (int n = 11; !done; ++n) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(30));
+                put("full_scans", std::to_string(n) + "\n", 0444);
+            }
         });
         const auto t0 = std::chrono::steady_clock::now();
         EXPECT_TRUE(g.restore());
         const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        done = true;
         ksmd.join();
         EXPECT_FALSE(g.settled());
-        EXPECT_GE(waited, 0.09);
         EXPECT_LT(waited, 4.0) << "did not stop at two full scans";
     }
     EXPECT_EQ(get("run"), "0");
@@ -142,7 +182,7 @@ TEST_F(FakeKsm, RestoreStopsWaitingAfterTwoFullScansOrTheTimeout) {
         HostSettingsGuard g(sys, state, extra());
         g.set_settle_timeout(0.2);
         g.enable(5000, 10);
-        put("pages_shared", "41\n");  // more merged since enable(), none of it freed
+        put("pages_shared", "41\n", 0444);  // more merged since enable(), none of it freed
         const auto t0 = std::chrono::steady_clock::now();
         EXPECT_TRUE(g.restore());
         const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -152,16 +192,55 @@ TEST_F(FakeKsm, RestoreStopsWaitingAfterTwoFullScansOrTheTimeout) {
     EXPECT_EQ(get("run"), "0");
 }
 
-// A guard that never switched KSM on does not wait (KSM was not its to run).
+// A guard that never switched KSM on does not wait (KSM was not its to run), even where KSM runs.
 TEST_F(FakeKsm, RestoreWithoutEnableDoesNotWait) {
-    put("pages_shared", "40\n");
+    put("pages_shared", "40\n", 0444);
     HostSettingsGuard g(sys, state, extra());
     g.set_settle_timeout(30);
-    g.set_thp("never");
+    put("run", "1\n");  // switched on by someone else meanwhile: restore puts 0 back, at once
     const auto t0 = std::chrono::steady_clock::now();
     EXPECT_TRUE(g.restore());
     EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
     EXPECT_TRUE(g.settled());
+    EXPECT_EQ(get("run"), "0");
+}
+
+// A run killed with KSM on: the next run's recovery stops KSM while the dead run's guests still
+// live; once they are reaped, settle_recovered runs KSM again until ksmd freed their merges.
+TEST_F(FakeKsm, ARecoveredRunningKsmSettlesOnceTheDeadRunsGuestsAreGone) {
+    fs::create_directories(state);
+    std::ofstream(state / "settings.saved") << "advisor_mode none\npages_to_scan 100\nrun 0\nsleep_millisecs 20\n";
+    put("run", "1\n");
+    put("pages_to_scan", "20000\n");
+    put("pages_shared", "40\n", 0444);
+    HostSettingsGuard g(sys, state, extra());
+    EXPECT_TRUE(g.recovered());
+    EXPECT_EQ(get("run"), "0") << "recovery stops KSM at once (the dead run's guests may still live)";
+    {
+        FakeKsmd ksmd(*this, "0\n");
+        g.settle_recovered();
+        EXPECT_TRUE(g.settled());
+        EXPECT_EQ(get("pages_shared"), "0") << "settle_recovered did not wait for ksmd";
+        EXPECT_EQ(ksmd.join(), "1") << "KSM did not run while the dead run's merges were freed";
+        EXPECT_EQ(get("run"), "0");
+    }
+    put("pages_shared", "40\n", 0444);
+    g.set_settle_timeout(30);
+    const auto t0 = std::chrono::steady_clock::now();
+    g.settle_recovered();  // once only
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
+    EXPECT_EQ(get("run"), "0");
+}
+
+// Nothing to do where recovery did not stop a running KSM.
+TEST_F(FakeKsm, SettleRecoveredWithoutARecoveredKsmDoesNothing) {
+    put("pages_shared", "40\n", 0444);
+    HostSettingsGuard g(sys, state, extra());
+    g.set_settle_timeout(30);
+    const auto t0 = std::chrono::steady_clock::now();
+    g.settle_recovered();
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
+    EXPECT_EQ(get("run"), "0");
 }
 
 TEST_F(FakeKsm, SecondOwnerIsRefused) {
