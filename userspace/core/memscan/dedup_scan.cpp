@@ -498,9 +498,9 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
         say("host: " + std::to_string(s.pages[2] * kPage >> 20) + " MiB in " + std::to_string(s.processes[2]) +
             " processes");
         const uint64_t c0 = mono_ns();
-        std::vector<std::pair<Fd, uint64_t>> open_files;  // fd, size
         std::vector<std::pair<std::size_t, uint64_t>> windows;  // (file, first byte) of the windows with resident pages
-        for (CachedFile& f : cached_files) {
+        for (std::size_t i = 0; i < cached_files.size(); ++i) {
+            CachedFile& f = cached_files[i];
             if (f.windows.empty()) {
                 ++s.files;  // opened, nothing resident
                 continue;
@@ -514,8 +514,8 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
                 f.fd = std::move(file->fd);
                 f.size = file->size;
             }
-            for (uint64_t w : f.windows) windows.push_back({open_files.size(), w});
-            open_files.push_back({std::move(f.fd), f.size});
+            for (uint64_t w : f.windows) windows.push_back({i, w});
+            ++s.files;
         }
         // The files' resident windows on every CPU too, 8 at a time.
         constexpr std::size_t kShare = 8;
@@ -529,7 +529,7 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
                 for (std::size_t w = k; w < std::min(windows.size(), k + kShare); ++w) {
                     const auto [f, off] = windows[w];
                     visit_cached_pages(
-                        open_files[f].first.get(), open_files[f].second, pm.get(),
+                        cached_files[f].fd.get(), cached_files[f].size, pm.get(),
                         [&](uint64_t hash, uint64_t pfn) {
                             PageRef r;
                             r.hash = hash;
@@ -546,8 +546,7 @@ std::vector<PageRef> build_page_index(const IndexSources& src, IndexStats* st) {
             }
         });
         s.cache_s = double(mono_ns() - c0) / 1e9;
-        s.files += open_files.size();
-        open_files.clear();
+        cached_files.clear();  // their descriptors closed
         say("host page cache: " + std::to_string(s.pages[3] * kPage >> 20) + " MiB resident in " +
             std::to_string(s.files) + " files");
     }
