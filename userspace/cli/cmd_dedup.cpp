@@ -89,8 +89,7 @@ int cmd_dedup(const DedupArgs& a) {
         bc.progress = progress;
         preflight_dedup_guests(bc);
         if (a.kvm && accel.notice) progress("notice: VM accelerator " + accel.reason);
-        repair_dead_runs(a.quiet, false);
-        guard->settle_recovered();  // the dead run's merges freed, now that its guests are gone
+        repair_dead_runs(a.quiet, *guard);
         booted = boot_dedup_guests(*guard, bc);
         cfg.guest = booted.guest;
         cfg.other = booted.other;
@@ -100,8 +99,8 @@ int cmd_dedup(const DedupArgs& a) {
         if (!a.vs.empty()) cfg.other = resolve_guest(a.vs);
         if (cfg.other && cfg.other->main_pid == cfg.guest.main_pid)
             throw usage_error("--vs-guest names the same guest as the one scanned");
-        repair_dead_runs(a.quiet, false);
-        if (guard) guard->settle_recovered();
+        if (guard) repair_dead_runs(a.quiet, *guard);
+        else repair_dead_runs(a.quiet, false);
     }
     if (!cfg.image_dir.empty() && !std::filesystem::is_directory(cfg.image_dir))
         throw UserError("--image-files " + cfg.image_dir + ": not a directory");

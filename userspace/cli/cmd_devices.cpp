@@ -83,8 +83,7 @@ int cmd_devices(const DevicesArgs& a) {
     TraceSession trace(a.trace, "devices", a.quiet);
     trace.begin(&tracer);
     HostSettingsGuard ksm;  // KSM off for the run: a device's memory must not be merged away
-    repair_dead_runs(a.quiet, false);
-    ksm.settle_recovered();  // the dead run's merges freed, now that its guests are gone
+    repair_dead_runs(a.quiet, ksm);
     DevicesResult result;
     result.memory = run_memory(tracer, ksm, host, cfg);
     trace.finish();

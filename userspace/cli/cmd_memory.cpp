@@ -144,8 +144,7 @@ int cmd_memory(const MemoryArgs& a) {
     trace.begin(&tracer);
     HostSettingsGuard ksm;
     if (ksm.recovered()) progress_printer(a.quiet)("a previous run died with KSM changed: its saved settings were restored");
-    repair_dead_runs(a.quiet, false);  // the rest of what killed runs left (KSM: just above)
-    ksm.settle_recovered();             // the dead run's merges freed, now that its guests are gone
+    repair_dead_runs(a.quiet, ksm);  // the rest of what killed runs left (KSM: just above)
     MemoryResult result = run_memory(tracer, ksm, host, cfg);
     trace.finish();
     finish(a.json, to_json(result), render_text(result), a.quiet);

@@ -2,6 +2,7 @@
 #include "cli/options.h"
 #include "core/base/error.h"
 #include "core/host/files.h"
+#include "core/host/host_settings.h"
 #include "core/base/json_text.h"
 #include "core/host/proc.h"
 #include "core/base/text.h"
@@ -99,6 +100,11 @@ void repair_dead_runs(bool quiet, bool ksm) {
     const CleanupResult r = clean_dead_runs({&lxc, &libvirt}, ksm);
     for (const auto& line : r.undone) progress_printer(quiet)(line);
     for (const auto& line : r.stuck) progress_printer(false)("warning: " + line);
+}
+
+void repair_dead_runs(bool quiet, HostSettingsGuard& held) {
+    repair_dead_runs(quiet, false);  // the settings: the guard's
+    held.settle_recovered();
 }
 
 CLI::Validator finite_range(double lo, double hi, const std::string& what) {

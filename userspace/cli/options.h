@@ -16,6 +16,8 @@
 
 namespace ht {
 
+class HostSettingsGuard;
+
 inline constexpr const char* kDefaultImages = "/var/cache/hypetrace/images";
 
 // $HYPETRACE_IMAGE_DIR if set, else kDefaultImages.
@@ -49,6 +51,10 @@ void require_root(const std::string& what);
 // What killed runs left (their containers, scratch directories and, with `ksm`, the host settings
 // they changed), undone before this run starts; each thing undone is said on stderr.
 void repair_dead_runs(bool quiet, bool ksm);
+// The same for a run that holds the host settings itself (its guard restored a dead run's when it
+// took them): once the dead runs' guests are reaped, a KSM the guard's recovery stopped runs until
+// ksmd has freed their merges (HostSettingsGuard::settle_recovered).
+void repair_dead_runs(bool quiet, HostSettingsGuard& held);
 
 // A number from `lo` to `hi`; CLI::Range lets NaN through (every comparison with it is false).
 CLI::Validator finite_range(double lo, double hi, const std::string& what);

@@ -74,11 +74,10 @@ public:
     // false (and leaves settings.saved for the next run) if a setting could not be written.
     // If this guard switched KSM on and restore is about to stop it, KSM first runs until its counters
     // are back to what they were at enable() or two more full scans are done (at most
-    // settle_timeout()): ksmd alone frees what processes that ended while it ran had merged, and a
+    // the settle timeout): ksmd alone frees what processes that ended while it ran had merged, and a
     // KSM stopped before that keeps pages_shared/pages_sharing counted for pages nobody maps any more.
     bool restore() noexcept;
-    void set_settle_timeout(double seconds) { settle_timeout_s_ = seconds; }
-    double settle_timeout() const { return settle_timeout_s_; }
+    void set_settle_timeout(double seconds) { settle_timeout_s_ = seconds; }  // 5 s unless set
     // Whether the last restore() found KSM's counters back where they were at enable() (false if it
     // gave up at the timeout or after two full scans with merges still counted).
     bool settled() const { return settled_; }
@@ -89,7 +88,7 @@ public:
     bool recovered() const { return recovered_; }
     // A dead run's KSM stopped by recovery (constructor) while that run's guests still lived: once
     // they are gone (after repair_dead_runs), KSM runs again until ksmd has freed their merges (no
-    // merge left counted, or two full scans, at most settle_timeout()), then stops. Nothing if
+    // merge left counted, or two full scans, at most the settle timeout), then stops. Nothing if
     // recovery did not stop a running KSM.
     void settle_recovered() noexcept;
     const std::filesystem::path& sysfs_dir() const { return sysfs_; }
