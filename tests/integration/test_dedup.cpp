@@ -56,6 +56,13 @@ struct Helper {
     }
 };
 
+// KSM counts no more merges than it did `before`.
+void expect_no_more_merges_counted(const ht::KsmCounters& before) {
+    const ht::KsmCounters now = ht::read_ksm_counters();
+    EXPECT_LE(now.pages_shared, before.pages_shared);
+    EXPECT_LE(now.pages_sharing, before.pages_sharing);
+}
+
 // KSM stopped as it was found, and its counters too: once the processes it merged have ended,
 // restore lets ksmd free their merges before it stops KSM (a KSM stopped first keeps counting
 // merged pages nobody maps, and every later scan on the host takes the KSM-possible paths).
@@ -64,9 +71,7 @@ void expect_ksm_left_as_found(ht::HostSettingsGuard& ksm, const ht::KsmCounters&
     EXPECT_TRUE(ksm.restore()) << ksm.restore_failures();
     if (ksm.saved().at("run") != "0") return;
     EXPECT_TRUE(ksm.settled());
-    const ht::KsmCounters now = ht::read_ksm_counters();
-    EXPECT_LE(now.pages_shared, before.pages_shared);
-    EXPECT_LE(now.pages_sharing, before.pages_sharing);
+    expect_no_more_merges_counted(before);
 }
 
 // Whether a read of untouched anonymous memory maps the kernel's zero page on this kernel (this
@@ -380,9 +385,7 @@ TEST(Dedup, KsmEstimateForTwoVmsIsWithinTenPercentOfWhatKsmMerges) {
     // Left as found: KSM settings restored, no VM running.
     EXPECT_EQ(ht::read_ksm_settings("/sys/kernel/mm/ksm"), before);
     if (before.at("run") == "0") {  // --ksm-check ends with run=2: every merge undone, none left counted
-        const ht::KsmCounters counters = ht::read_ksm_counters();
-        EXPECT_LE(counters.pages_shared, counters_before.pages_shared);
-        EXPECT_LE(counters.pages_sharing, counters_before.pages_sharing);
+        expect_no_more_merges_counted(counters_before);
     }
     EXPECT_TRUE(pids_with("ht-dedup-kvm").empty());
 }
